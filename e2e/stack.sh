@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Starts the real server (fresh SQLite in a temp dir, the Trunk-built portal) and one worker.
+set -euo pipefail
+port=${1:-18080}
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${ISTHMUS_BIN_DIR:-$root/target/debug}
+data=$(mktemp -d)
+token="isw_e2e_$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+cleanup() { kill "${worker:-}" "${server:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$data"; }
+trap cleanup EXIT INT TERM
+ISTHMUS_WORKER_TOKEN=$token "$bin/isthmus" --data-dir "$data" serve --listen "127.0.0.1:$port" --portal-dir "$root/dist" &
+server=$!
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$port/api/v1/health" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+ISTHMUS_WORKER_TOKEN=$token "$bin/isthmus-worker" --server "http://127.0.0.1:$port" --name e2e-worker &
+worker=$!
+wait "$server"

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Installs what Isthmus needs on a fresh Debian machine, idempotently.
+#   scripts/setup.sh run    tools to build and run the product
+#   scripts/setup.sh test   the same, plus what the test suite needs
+# Sources: crates.io, npm and Debian packages only. Nothing else is downloaded.
+set -euo pipefail
+mode=${1:-run}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
+
+export PATH="$HOME/.cargo/bin:$PATH"
+
+apt_need=()
+want_deb() { dpkg -s "$1" >/dev/null 2>&1 || apt_need+=("$1"); }
+want_deb pkg-config
+want_deb curl
+want_deb nodejs
+if [ "$mode" = test ]; then
+  for p in chromium wireguard-go wireguard-tools iperf3 postgresql iproute2 iptables; do want_deb "$p"; done
+fi
+# Node may come from elsewhere than Debian (it does on this machine kind): only install if absent.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  apt_need=("${apt_need[@]/nodejs/}")
+fi
+pkgs=$(printf '%s\n' "${apt_need[@]}" | grep -v '^$' || true)
+if [ -n "$pkgs" ]; then
+  log "installing Debian packages: $(echo $pkgs)"
+  apt-get -o DPkg::Lock::Timeout=600 update -q
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $pkgs
+  if ! command -v npm >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends npm
+  fi
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+
+if ! trunk --version 2>/dev/null | grep -q ' 0\.21\.14'; then
+  log "installing trunk 0.21.14 (0.22 needs a newer rustc)"
+  cargo install trunk --version 0.21.14 --locked
+fi
+
+# wasm-bindgen-cli must equal the wasm-bindgen in Cargo.lock.
+wb=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb\$"; then
+  log "installing wasm-bindgen-cli $wb"
+  if ! cargo install wasm-bindgen-cli --version "$wb" --locked; then
+    # Its lock file names a webpki-roots release this registry lacks: pin the one before it.
+    src=$(ls -d "$HOME"/.cargo/registry/src/*/wasm-bindgen-cli-"$wb" 2>/dev/null | head -n 1)
+    [ -n "$src" ] || { echo "wasm-bindgen-cli $wb source not found in the cargo registry" >&2; exit 1; }
+    tmp=$(mktemp -d)
+    cp -r "$src" "$tmp/cli"
+    (cd "$tmp/cli" && cargo update -p webpki-roots --precise 1.0.10 && cargo install --path . --locked)
+    rm -rf "$tmp"
+  fi
+fi
+
+# npm: wasm-opt (binaryen 132; Debian's 108 makes wasm that crashes) and Playwright (no browser download).
+if [ ! -x e2e/node_modules/.bin/wasm-opt ] || { [ "$mode" = test ] && [ ! -d e2e/node_modules/@playwright/test ]; } \
+   || [ e2e/package-lock.json -nt e2e/node_modules/.package-lock.json ]; then
+  log "installing npm packages in e2e/"
+  (cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi
+
+# Fetch crates once so Trunk's cargo build can run --offline.
+cargo fetch --locked >/dev/null 2>&1 || cargo fetch
+log "ready ($mode)"

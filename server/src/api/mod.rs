@@ -1,0 +1,43 @@
+//! The HTTP surface: `/api/v1` and the portal.
+
+mod health;
+mod worker;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Largest request body accepted anywhere.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The whole application, without binding a port (tests call it in-process).
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/health", get(health::health))
+        .route("/worker/heartbeat", post(worker::heartbeat))
+        .fallback(api_not_found);
+
+    let index = state.portal_dir().join("index.html");
+    let portal = ServeDir::new(state.portal_dir()).fallback(ServeFile::new(index));
+
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/api", get(api_not_found))
+        .route("/api/{*rest}", axum::routing::any(api_not_found))
+        .fallback_service(portal)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn api_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!(
+        "no API route {}; the API lives under /api/v1 (see /api/v1/health)",
+        uri.path()
+    ))
+}

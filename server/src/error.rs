@@ -1,0 +1,101 @@
+//! The one error type of the HTTP layer.
+//!
+//! Every failure a client can cause maps to a 4xx JSON body that says what is
+//! wrong; internal failures are logged and answered with an opaque 500.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use isthmus_shared::api::ErrorBody;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("database error")]
+    Database(#[from] sea_orm::DbErr),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            ApiError::Database(e) => {
+                tracing::error!(error = %e, "database error");
+                "internal error; the server log has the details".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = ErrorBody {
+            error: code.to_owned(),
+            message,
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+                "the request body must be JSON: send the header `Content-Type: application/json`"
+                    .to_owned(),
+            ),
+            JsonRejection::JsonSyntaxError(e) => {
+                ApiError::BadRequest(format!("malformed JSON: {}", e.body_text()))
+            }
+            JsonRejection::JsonDataError(e) => ApiError::BadRequest(format!(
+                "JSON does not match the expected shape: {}",
+                e.body_text()
+            )),
+            JsonRejection::BytesRejection(e) => {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(
+                        "the request body is too large; send at most 1 MiB".to_owned(),
+                    )
+                } else {
+                    ApiError::BadRequest(format!(
+                        "could not read the request body: {}",
+                        e.body_text()
+                    ))
+                }
+            }
+            other => ApiError::BadRequest(other.body_text()),
+        }
+    }
+}
+
+/// `Json` whose rejections are [`ApiError`]s (JSON bodies, never plain text).
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        Json(self.0).into_response()
+    }
+}

@@ -1,0 +1,43 @@
+//! Messages between the server and its workers (worker-initiated HTTP).
+//!
+//! Versioned: every message carries [`PROTOCOL_VERSION`]; the server refuses a
+//! worker that speaks another major version, with a message naming both.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// `POST /api/v1/worker/heartbeat`, authenticated by the worker's bearer token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    pub protocol: u32,
+    /// The worker's name; unique per token.
+    pub name: String,
+    /// The worker's version.
+    pub version: String,
+}
+
+/// The server's answer to a heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatAck {
+    pub protocol: u32,
+    /// Seconds the lease lasts; the worker should beat again well before.
+    pub lease_seconds: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_fixture_parses() {
+        let json = r#"{"protocol":1,"name":"w1","version":"0.1.0"}"#;
+        let hb: Heartbeat = serde_json::from_str(json).expect("fixture parses");
+        assert_eq!(hb.name, "w1");
+        let unknown = r#"{"protocol":1,"name":"w1","version":"0.1.0","x":1}"#;
+        assert!(serde_json::from_str::<Heartbeat>(unknown).is_err());
+    }
+}
