@@ -28,6 +28,13 @@ cargo build --locked --workspace --bins
 cargo test --locked --workspace 2>&1 | tee target/cargo-test.log
 rust_passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' target/cargo-test.log | awk '{s+=$4} END {print s+0}')
 
+step "server suite on PostgreSQL (throwaway server on 127.0.0.1)"
+eval "$(bash scripts/pg.sh)"
+trap 'bash scripts/pg.sh stop "$PG_DIR"' EXIT
+cargo test --locked -p isthmus-server --test integration 2>&1 | tee target/cargo-test-pg.log
+pg_passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' target/cargo-test-pg.log | awk '{s+=$4} END {print s+0}')
+bash scripts/pg.sh stop "$PG_DIR"; trap - EXIT
+
 step "portal (Trunk, release)"
 build_portal
 
@@ -35,4 +42,4 @@ step "Playwright (Chromium) against the real server"
 (cd e2e && npx playwright test)
 
 echo
-echo "all checks passed in $(( $(date +%s) - t0 ))s; Rust tests passed: $rust_passed"
+echo "all checks passed in $(( $(date +%s) - t0 ))s; Rust tests passed: $rust_passed (+ $pg_passed on PostgreSQL)"

@@ -6,9 +6,12 @@
 //! process knows: worker leases live in the database, so replicas can share it.
 
 pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod secrets;
 pub mod state;
 pub mod tokens;
 

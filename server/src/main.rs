@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use isthmus_server::config::{DEFAULT_LEASE_SECONDS, ServerConfig};
-use isthmus_server::{AppState, app, db, tokens};
+use isthmus_server::secrets::Sealer;
+use isthmus_server::{AppState, app, auth, db, tokens};
 
 #[derive(Parser)]
 #[command(
@@ -42,10 +43,26 @@ enum Command {
         #[arg(long, default_value_t = DEFAULT_LEASE_SECONDS)]
         lease_seconds: u32,
     },
+    /// Administration: users.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Manage API and worker tokens.
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a user; the password is read from ISTHMUS_PASSWORD or standard input.
+    CreateUser {
+        username: String,
+        /// Make the user an administrator (owner of every tenant).
+        #[arg(long)]
+        admin: bool,
     },
 }
 
@@ -104,18 +121,33 @@ async fn main() -> anyhow::Result<()> {
             };
             serve(config, worker_token).await
         }
+        Command::Admin {
+            command: AdminCommand::CreateUser { username, admin },
+        } => {
+            let (conn, _) = open_db(&cli.data_dir, cli.database_url).await?;
+            let password = match std::env::var("ISTHMUS_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the password from standard input")?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            auth::create_user(&conn, &username, &password, admin)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "created user `{username}`{}",
+                if admin { " (administrator)" } else { "" }
+            );
+            Ok(())
+        }
         Command::Token {
             command: TokenCommand::Create { worker },
         } => {
-            let config_url = cli.database_url.unwrap_or_else(|| {
-                format!(
-                    "sqlite://{}?mode=rwc",
-                    cli.data_dir.join("isthmus.db").display()
-                )
-            });
-            let (conn, _) = db::connect(&config_url)
-                .await
-                .context("opening the database")?;
+            let (conn, _) = open_db(&cli.data_dir, cli.database_url).await?;
             let token = tokens::generate_worker_token()?;
             tokens::ensure_worker_token(&conn, &worker, &token, now_ms())
                 .await
@@ -126,12 +158,74 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+async fn open_db(
+    data_dir: &Path,
+    database_url: Option<String>,
+) -> anyhow::Result<(
+    sea_orm::DatabaseConnection,
+    isthmus_shared::api::DatabaseKind,
+)> {
+    let url = database_url.unwrap_or_else(|| {
+        format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join("isthmus.db").display()
+        )
+    });
+    db::connect(&url)
+        .await
+        .with_context(|| format!("opening the database {}", db::redact(&url)))
+}
+
+/// The master key: `ISTHMUS_MASTER_KEY` (base64), else DATA_DIR/master.key (created 0600).
+fn load_sealer(data_dir: &Path) -> anyhow::Result<Sealer> {
+    match std::env::var("ISTHMUS_MASTER_KEY") {
+        Ok(k) => Sealer::from_base64(&k).context("ISTHMUS_MASTER_KEY"),
+        Err(_) => Sealer::load_or_create(&data_dir.join("master.key")).map_err(Into::into),
+    }
+}
+
+/// On first run (no users), creates `admin` with ISTHMUS_ADMIN_PASSWORD or a printed random password.
+async fn ensure_first_admin(conn: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    if isthmus_server::db::entities::user::Entity::find()
+        .count(conn)
+        .await?
+        > 0
+    {
+        return Ok(());
+    }
+    let (password, generated) = match std::env::var("ISTHMUS_ADMIN_PASSWORD") {
+        Ok(p) => (p, false),
+        Err(_) => {
+            let bytes = isthmus_server::secrets::random_bytes::<12>()?;
+            (hex::encode(bytes), true)
+        }
+    };
+    auth::create_user(conn, "admin", &password, true)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the first administrator: {e}"))?;
+    if generated {
+        // Printed once to the terminal, on purpose; never to the log.
+        println!("first run: created the administrator `admin` with password {password}");
+        println!(
+            "(set ISTHMUS_ADMIN_PASSWORD before the first run to choose it; change it after logging in)"
+        );
+    } else {
+        println!(
+            "first run: created the administrator `admin` with the password from ISTHMUS_ADMIN_PASSWORD"
+        );
+    }
+    Ok(())
+}
+
 async fn serve(config: ServerConfig, worker_token: Option<String>) -> anyhow::Result<()> {
     let url = config.effective_database_url();
     let (conn, kind) = db::connect(&url)
         .await
         .with_context(|| format!("opening the database {}", db::redact(&url)))?;
     tracing::info!(database = kind.as_str(), "database ready");
+    let sealer = load_sealer(&config.data_dir)?;
+    ensure_first_admin(&conn).await?;
 
     let token = match worker_token {
         Some(t) => t,
@@ -159,7 +253,13 @@ async fn serve(config: ServerConfig, worker_token: Option<String>) -> anyhow::Re
         );
     }
 
-    let state = AppState::new(conn, kind, config.portal_dir.clone(), config.lease_seconds);
+    let state = AppState::new(
+        conn,
+        kind,
+        config.portal_dir.clone(),
+        config.lease_seconds,
+        sealer,
+    );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {} (is the port in use?)", config.listen))?;

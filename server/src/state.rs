@@ -6,6 +6,8 @@ use std::sync::Arc;
 use isthmus_shared::api::DatabaseKind;
 use sea_orm::DatabaseConnection;
 
+use crate::secrets::Sealer;
+
 /// Cheap to clone; everything durable is in the database.
 #[derive(Clone)]
 pub struct AppState {
@@ -17,6 +19,7 @@ struct Inner {
     db_kind: DatabaseKind,
     portal_dir: PathBuf,
     lease_seconds: u32,
+    sealer: Sealer,
 }
 
 impl AppState {
@@ -25,6 +28,7 @@ impl AppState {
         db_kind: DatabaseKind,
         portal_dir: PathBuf,
         lease_seconds: u32,
+        sealer: Sealer,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -32,6 +36,7 @@ impl AppState {
                 db_kind,
                 portal_dir,
                 lease_seconds,
+                sealer,
             }),
         }
     }
@@ -50,5 +55,12 @@ impl AppState {
 
     pub fn lease_seconds(&self) -> u32 {
         self.inner.lease_seconds
+    }
+}
+
+impl AppState {
+    /// Seals and opens secrets at rest.
+    pub fn sealer(&self) -> &Sealer {
+        &self.inner.sealer
     }
 }

@@ -1,11 +1,13 @@
 //! The HTTP surface: `/api/v1` and the portal.
 
+mod auth;
 mod health;
+mod tenants;
 mod worker;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
@@ -20,6 +22,18 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(health::health))
         .route("/worker/heartbeat", post(worker::heartbeat))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::me))
+        .route("/users", post(auth::create_user))
+        .route("/tokens", get(auth::list_tokens).post(auth::create_token))
+        .route("/tokens/{id}", delete(auth::delete_token))
+        .route("/tenants", get(tenants::list).post(tenants::create))
+        .route(
+            "/tenants/{tenant}/members/{username}",
+            put(tenants::set_member).delete(tenants::remove_member),
+        )
+        .route("/audit", get(tenants::audit_log))
         .fallback(api_not_found);
 
     let index = state.portal_dir().join("index.html");

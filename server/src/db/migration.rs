@@ -7,7 +7,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Workers)]
+        vec![Box::new(M0001Workers), Box::new(M0002Accounts)]
     }
 }
 
@@ -122,5 +122,65 @@ impl MigrationTrait for M0001Workers {
         manager
             .drop_table(Table::drop().table(WorkerTokens::Table).to_owned())
             .await
+    }
+}
+
+/// Creates the tables of users, sessions, tokens, tenants, memberships, throttling and audit.
+///
+/// Built from the entities themselves, so the schema cannot drift from the code.
+struct M0002Accounts;
+
+impl MigrationName for M0002Accounts {
+    fn name(&self) -> &str {
+        "m0002_accounts"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0002Accounts {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use crate::db::entities::{
+            api_token, audit, login_failure, membership, session, tenant, user,
+        };
+        let backend = manager.get_database_backend();
+        let schema = sea_orm::Schema::new(backend);
+        manager
+            .create_table(schema.create_table_from_entity(user::Entity))
+            .await?;
+        manager
+            .create_table(schema.create_table_from_entity(session::Entity))
+            .await?;
+        manager
+            .create_table(schema.create_table_from_entity(api_token::Entity))
+            .await?;
+        manager
+            .create_table(schema.create_table_from_entity(tenant::Entity))
+            .await?;
+        manager
+            .create_table(schema.create_table_from_entity(membership::Entity))
+            .await?;
+        manager
+            .create_table(schema.create_table_from_entity(login_failure::Entity))
+            .await?;
+        manager
+            .create_table(schema.create_table_from_entity(audit::Entity))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for t in [
+            "audit_log",
+            "login_failures",
+            "memberships",
+            "tenants",
+            "api_tokens",
+            "sessions",
+            "users",
+        ] {
+            manager
+                .drop_table(Table::drop().table(Alias::new(t)).to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -14,7 +14,12 @@ async fn health_reports_version_database_and_no_workers() {
     let j = a.json();
     assert_eq!(j["status"], "ok");
     assert_eq!(j["version"], isthmus_shared::VERSION);
-    assert_eq!(j["database"], "sqlite");
+    let expected = if std::env::var("ISTHMUS_TEST_POSTGRES").is_ok() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(j["database"], expected);
     assert_eq!(j["workers"], serde_json::json!([]));
 }
 

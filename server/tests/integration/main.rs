@@ -2,5 +2,6 @@
 
 mod support;
 
+mod accounts;
 mod health;
 mod processes;

@@ -11,14 +11,57 @@ pub const TEST_WORKER_TOKEN: &str = "isw_test_token_for_integration_tests_only";
 
 pub struct TestApp {
     pub router: Router,
+    /// The SQLite file (absent on PostgreSQL).
+    pub db_path: std::path::PathBuf,
     pub _dir: tempfile::TempDir,
 }
 
-/// A fresh SQLite database (or `ISTHMUS_TEST_DATABASE_URL`'s server), with the test worker token.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+/// The database URL for one test: a fresh SQLite file, or a fresh database on the
+/// PostgreSQL server named by `ISTHMUS_TEST_POSTGRES` (the test command sets it).
+pub async fn fresh_database_url(dir: &std::path::Path) -> String {
+    match std::env::var("ISTHMUS_TEST_POSTGRES") {
+        Ok(base) => {
+            use sea_orm::ConnectionTrait;
+            let name = format!("t_{}", hex_id());
+            let admin = sea_orm::Database::connect(format!("{base}/postgres"))
+                .await
+                .expect("postgres");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create database");
+            admin.close().await.expect("close");
+            format!("{base}/{name}")
+        }
+        Err(_) => format!("sqlite://{}?mode=rwc", dir.join("t.db").display()),
+    }
+}
+
+fn hex_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos
+    )
+}
+
+/// A fresh database with the test worker token and an administrator `admin`.
 pub async fn test_app() -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let url = fresh_database_url(dir.path()).await;
     let (conn, kind) = db::connect(&url).await.expect("database");
+    isthmus_server::auth::create_user(&conn, "admin", ADMIN_PASSWORD, true)
+        .await
+        .expect("admin");
     tokens::ensure_worker_token(&conn, "test", TEST_WORKER_TOKEN, 0)
         .await
         .expect("token");
@@ -29,9 +72,11 @@ pub async fn test_app() -> TestApp {
         "<!DOCTYPE html><title>Isthmus</title>",
     )
     .expect("index");
-    let state = AppState::new(conn, kind, portal, 15);
+    let sealer = isthmus_server::secrets::Sealer::from_key(&[42u8; 32]).expect("key");
+    let state = AppState::new(conn, kind, portal, 15, sealer);
     TestApp {
         router: app(state),
+        db_path: dir.path().join("t.db"),
         _dir: dir,
     }
 }
@@ -86,4 +131,91 @@ pub fn post_json(path: &str, token: Option<&str>, body: impl Into<Body>) -> Requ
         b = b.header("authorization", format!("Bearer {t}"));
     }
     b.body(body.into()).expect("request")
+}
+
+/// A request with a JSON body, a method and optional credentials (`Cookie` or bearer token).
+pub fn req(
+    method: &str,
+    path: &str,
+    auth: &Cred,
+    body: Option<serde_json::Value>,
+) -> Request<Body> {
+    let mut b = Request::builder().method(method).uri(path);
+    match auth {
+        Cred::None => {}
+        Cred::Cookie(c) => b = b.header("cookie", c.as_str()),
+        Cred::Bearer(t) => b = b.header("authorization", format!("Bearer {t}")),
+    }
+    match body {
+        Some(v) => b
+            .header("content-type", "application/json")
+            .body(Body::from(v.to_string()))
+            .expect("request"),
+        None => b.body(Body::empty()).expect("request"),
+    }
+}
+
+/// How a test request authenticates.
+#[derive(Debug, Clone)]
+pub enum Cred {
+    None,
+    Cookie(String),
+    Bearer(String),
+}
+
+/// Logs in and returns the session cookie (`name=value`).
+pub async fn login(app: &TestApp, username: &str, password: &str) -> Cred {
+    let resp = app
+        .router
+        .clone()
+        .oneshot(req(
+            "POST",
+            "/api/v1/auth/login",
+            &Cred::None,
+            Some(serde_json::json!({"username": username, "password": password})),
+        ))
+        .await
+        .expect("infallible");
+    assert_eq!(resp.status(), StatusCode::OK, "login of {username} failed");
+    let set_cookie = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("set-cookie")
+        .to_owned();
+    Cred::Cookie(
+        set_cookie
+            .split(';')
+            .next()
+            .expect("cookie pair")
+            .to_owned(),
+    )
+}
+
+/// Logs in as the administrator.
+pub async fn admin(app: &TestApp) -> Cred {
+    login(app, "admin", ADMIN_PASSWORD).await
+}
+
+/// Creates a user (as admin) and logs in as them.
+pub async fn user(app: &TestApp, username: &str) -> Cred {
+    let a = admin(app).await;
+    let pw = format!("{username}-password-123");
+    let r = send(
+        app,
+        req(
+            "POST",
+            "/api/v1/users",
+            &a,
+            Some(serde_json::json!({"username": username, "password": pw})),
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    login(app, username, &pw).await
 }
