@@ -19,6 +19,8 @@ pub struct ServerConfig {
     pub portal_dir: PathBuf,
     /// Lease granted to a worker per heartbeat.
     pub lease_seconds: u32,
+    /// Where gateways' public endpoints come from.
+    pub endpoint_pool: crate::state::EndpointPool,
 }
 
 impl ServerConfig {

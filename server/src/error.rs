@@ -22,6 +22,11 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(String),
     #[error("{message}")]
+    Unprocessable {
+        message: String,
+        violations: Vec<isthmus_shared::validate::Violation>,
+    },
+    #[error("{message}")]
     TooManyRequests { message: String, retry_after_s: u64 },
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -41,6 +46,9 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Unprocessable { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+            }
             ApiError::TooManyRequests { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
             }
@@ -73,9 +81,14 @@ impl IntoResponse for ApiError {
             ApiError::TooManyRequests { retry_after_s, .. } => Some(*retry_after_s),
             _ => None,
         };
+        let violations = match &self {
+            ApiError::Unprocessable { violations, .. } => violations.clone(),
+            _ => Vec::new(),
+        };
         let body = ErrorBody {
             error: code.to_owned(),
             message,
+            violations,
         };
         let mut resp = (status, Json(body)).into_response();
         if let Some(secs) = retry_after {

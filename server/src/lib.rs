@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod secrets;
 pub mod state;
+pub mod store;
 pub mod tokens;
 
 pub use api::app;

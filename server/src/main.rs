@@ -42,6 +42,12 @@ enum Command {
         /// Seconds a worker stays listed as connected after its last heartbeat.
         #[arg(long, default_value_t = DEFAULT_LEASE_SECONDS)]
         lease_seconds: u32,
+        /// The public address of the workers' gateways (GW-3).
+        #[arg(long, env = "ISTHMUS_PUBLIC_ADDRESS", default_value = "127.0.0.1")]
+        public_address: std::net::IpAddr,
+        /// UDP ports handed out to gateways, FIRST-LAST.
+        #[arg(long, env = "ISTHMUS_GATEWAY_PORTS", default_value = "51820-52819", value_parser = parse_port_range)]
+        gateway_ports: (u16, u16),
     },
     /// Administration: users.
     Admin {
@@ -74,6 +80,17 @@ enum TokenCommand {
         #[arg(long, value_name = "NAME")]
         worker: String,
     },
+}
+
+fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
+    let err = || format!("`{text}` is not a port range; write FIRST-LAST, e.g. 51820-52819");
+    let (a, b) = text.split_once('-').ok_or_else(err)?;
+    let a: u16 = a.trim().parse().map_err(|_| err())?;
+    let b: u16 = b.trim().parse().map_err(|_| err())?;
+    if a == 0 || b < a {
+        return Err(err());
+    }
+    Ok((a, b))
 }
 
 fn now_ms() -> i64 {
@@ -111,6 +128,8 @@ async fn main() -> anyhow::Result<()> {
             portal_dir,
             worker_token,
             lease_seconds,
+            public_address,
+            gateway_ports,
         } => {
             let config = ServerConfig {
                 listen,
@@ -118,6 +137,11 @@ async fn main() -> anyhow::Result<()> {
                 database_url: cli.database_url,
                 portal_dir,
                 lease_seconds,
+                endpoint_pool: isthmus_server::state::EndpointPool {
+                    host: public_address,
+                    first_port: gateway_ports.0,
+                    last_port: gateway_ports.1,
+                },
             };
             serve(config, worker_token).await
         }
@@ -253,13 +277,12 @@ async fn serve(config: ServerConfig, worker_token: Option<String>) -> anyhow::Re
         );
     }
 
-    let state = AppState::new(
-        conn,
-        kind,
-        config.portal_dir.clone(),
-        config.lease_seconds,
-        sealer,
-    );
+    let settings = isthmus_server::state::Settings {
+        portal_dir: config.portal_dir.clone(),
+        lease_seconds: config.lease_seconds,
+        endpoint_pool: config.endpoint_pool,
+    };
+    let state = AppState::new(conn, kind, settings, sealer);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {} (is the port in use?)", config.listen))?;

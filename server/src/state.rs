@@ -1,5 +1,6 @@
 //! The state shared by every request handler.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -7,6 +8,35 @@ use isthmus_shared::api::DatabaseKind;
 use sea_orm::DatabaseConnection;
 
 use crate::secrets::Sealer;
+
+/// Where gateways' public endpoints come from (GW-3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointPool {
+    /// The address workers answer on.
+    pub host: IpAddr,
+    /// First UDP port handed out.
+    pub first_port: u16,
+    /// Last UDP port handed out.
+    pub last_port: u16,
+}
+
+impl Default for EndpointPool {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            first_port: 51820,
+            last_port: 52819,
+        }
+    }
+}
+
+/// Settings of a running server that handlers need.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub portal_dir: PathBuf,
+    pub lease_seconds: u32,
+    pub endpoint_pool: EndpointPool,
+}
 
 /// Cheap to clone; everything durable is in the database.
 #[derive(Clone)]
@@ -17,8 +47,7 @@ pub struct AppState {
 struct Inner {
     db: DatabaseConnection,
     db_kind: DatabaseKind,
-    portal_dir: PathBuf,
-    lease_seconds: u32,
+    settings: Settings,
     sealer: Sealer,
 }
 
@@ -26,16 +55,14 @@ impl AppState {
     pub fn new(
         db: DatabaseConnection,
         db_kind: DatabaseKind,
-        portal_dir: PathBuf,
-        lease_seconds: u32,
+        settings: Settings,
         sealer: Sealer,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 db,
                 db_kind,
-                portal_dir,
-                lease_seconds,
+                settings,
                 sealer,
             }),
         }
@@ -50,15 +77,17 @@ impl AppState {
     }
 
     pub fn portal_dir(&self) -> &PathBuf {
-        &self.inner.portal_dir
+        &self.inner.settings.portal_dir
     }
 
     pub fn lease_seconds(&self) -> u32 {
-        self.inner.lease_seconds
+        self.inner.settings.lease_seconds
     }
-}
 
-impl AppState {
+    pub fn endpoint_pool(&self) -> EndpointPool {
+        self.inner.settings.endpoint_pool
+    }
+
     /// Seals and opens secrets at rest.
     pub fn sealer(&self) -> &Sealer {
         &self.inner.sealer

@@ -52,6 +52,9 @@ pub struct ErrorBody {
     pub error: String,
     /// What is wrong and how to fix it, for a person.
     pub message: String,
+    /// With `validation_failed` (HTTP 422): every rule the change breaks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<crate::validate::Violation>,
 }
 
 /// `POST /api/v1/auth/login`.

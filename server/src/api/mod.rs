@@ -2,6 +2,7 @@
 
 mod auth;
 mod health;
+mod resources;
 mod tenants;
 mod worker;
 
@@ -34,6 +35,24 @@ pub fn app(state: AppState) -> Router {
             put(tenants::set_member).delete(tenants::remove_member),
         )
         .route("/audit", get(tenants::audit_log))
+        .route(
+            "/tenants/{tenant}/connections/{name}/shared-key",
+            get(resources::get_shared_key).put(resources::set_shared_key),
+        )
+        .route(
+            "/tenants/{tenant}/connections/{name}/device-config",
+            get(resources::device_config),
+        )
+        .route(
+            "/tenants/{tenant}/{kind}",
+            get(resources::list).post(resources::create),
+        )
+        .route(
+            "/tenants/{tenant}/{kind}/{name}",
+            get(resources::get)
+                .put(resources::put)
+                .delete(resources::delete),
+        )
         .fallback(api_not_found);
 
     let index = state.portal_dir().join("index.html");

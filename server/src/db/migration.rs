@@ -7,7 +7,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Workers), Box::new(M0002Accounts)]
+        vec![
+            Box::new(M0001Workers),
+            Box::new(M0002Accounts),
+            Box::new(M0003Resources),
+        ]
     }
 }
 
@@ -182,5 +186,59 @@ impl MigrationTrait for M0002Accounts {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The topology's resources and the shared counters.
+struct M0003Resources;
+
+impl MigrationName for M0003Resources {
+    fn name(&self) -> &str {
+        "m0003_resources"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0003Resources {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use crate::db::entities::{meta, resource};
+        let schema = sea_orm::Schema::new(manager.get_database_backend());
+        manager
+            .create_table(schema.create_table_from_entity(resource::Entity))
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("resources_kind_tenant_name")
+                    .table(resource::Entity)
+                    .col(resource::Column::Kind)
+                    .col(resource::Column::Tenant)
+                    .col(resource::Column::Name)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(schema.create_table_from_entity(meta::Entity))
+            .await?;
+        let db = manager.get_connection();
+        for key in ["topology_version", "next_port"] {
+            sea_orm::EntityTrait::insert(meta::ActiveModel {
+                key: sea_orm::Set(key.to_owned()),
+                value: sea_orm::Set(0),
+            })
+            .exec(db)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(Alias::new("meta")).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(Alias::new("resources")).to_owned())
+            .await
     }
 }

@@ -73,7 +73,12 @@ pub async fn test_app() -> TestApp {
     )
     .expect("index");
     let sealer = isthmus_server::secrets::Sealer::from_key(&[42u8; 32]).expect("key");
-    let state = AppState::new(conn, kind, portal, 15, sealer);
+    let settings = isthmus_server::state::Settings {
+        portal_dir: portal,
+        lease_seconds: 15,
+        endpoint_pool: Default::default(),
+    };
+    let state = AppState::new(conn, kind, settings, sealer);
     TestApp {
         router: app(state),
         db_path: dir.path().join("t.db"),

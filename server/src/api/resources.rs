@@ -1,0 +1,308 @@
+//! The topology's resources under `/api/v1/tenants/{tenant}/{kind}`.
+//!
+//! One set of handlers serves every kind (`vnets`, `gateways`, `sites`, `connections`,
+//! `point-to-site`); each write goes through [`store::commit_change`], so the shared
+//! validator sees the whole stored topology plus the change.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use isthmus_shared::model::{
+    Change, Connection, Gateway, LocalSite, PointToSite, QualifiedName, SharedKey, Vnet,
+};
+use serde_json::Value;
+
+use crate::audit;
+use crate::auth::{Principal, Role};
+use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::state::AppState;
+use crate::store::{self, Committed, Kind};
+
+fn kind_of(segment: &str) -> Result<Kind, ApiError> {
+    Kind::from_segment(segment).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no resource kind `{segment}`; use one of vnets, gateways, sites, connections, point-to-site"
+        ))
+    })
+}
+
+/// The field that names a resource of `kind`.
+fn name_field(kind: Kind) -> &'static str {
+    match kind {
+        Kind::PointToSite => "gateway",
+        _ => "name",
+    }
+}
+
+/// Fills `tenant` (and the name, for PUT) into a body, refusing contradictions.
+fn complete_body(
+    kind: Kind,
+    tenant: &str,
+    name: Option<&str>,
+    mut body: Value,
+) -> Result<Value, ApiError> {
+    let obj = body
+        .as_object_mut()
+        .ok_or_else(|| ApiError::BadRequest("the body must be a JSON object".to_owned()))?;
+    match obj.get("tenant") {
+        None => {
+            obj.insert("tenant".to_owned(), Value::String(tenant.to_owned()));
+        }
+        Some(Value::String(t)) if t == tenant => {}
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "field `tenant`: {other} contradicts the tenant `{tenant}` in the URL; leave it out"
+            )));
+        }
+    }
+    let field = name_field(kind);
+    if let Some(name) = name {
+        match obj.get(field) {
+            None => {
+                obj.insert(field.to_owned(), Value::String(name.to_owned()));
+            }
+            Some(Value::String(n)) if n == name => {}
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!(
+                    "field `{field}`: {other} contradicts `{name}` in the URL; to rename, create a new resource and delete this one"
+                )));
+            }
+        }
+    }
+    Ok(body)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(kind: Kind, body: Value) -> Result<T, ApiError> {
+    serde_json::from_value(body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the {} does not match its schema: {e}",
+            kind.as_str().replace('_', "-")
+        ))
+    })
+}
+
+/// The change an upsert body describes, and the resource's name.
+fn upsert_change(kind: Kind, body: Value) -> Result<(Change, String), ApiError> {
+    Ok(match kind {
+        Kind::Vnet => {
+            let v: Vnet = parse(kind, body)?;
+            let n = v.name.clone();
+            (Change::UpsertVnet(v), n)
+        }
+        Kind::Gateway => {
+            let g: Gateway = parse(kind, body)?;
+            let n = g.name.clone();
+            (Change::UpsertGateway(g), n)
+        }
+        Kind::Site => {
+            let s: LocalSite = parse(kind, body)?;
+            let n = s.name.clone();
+            (Change::UpsertSite(s), n)
+        }
+        Kind::Connection => {
+            let c: Connection = parse(kind, body)?;
+            let n = c.name.clone();
+            (Change::UpsertConnection(c), n)
+        }
+        Kind::PointToSite => {
+            let p: PointToSite = parse(kind, body)?;
+            let n = p.gateway.clone();
+            (Change::UpsertPointToSite(p), n)
+        }
+    })
+}
+
+fn delete_change(kind: Kind, q: QualifiedName) -> Change {
+    match kind {
+        Kind::Vnet => Change::DeleteVnet(q),
+        Kind::Gateway => Change::DeleteGateway(q),
+        Kind::Site => Change::DeleteSite(q),
+        Kind::Connection => Change::DeleteConnection(q),
+        Kind::PointToSite => Change::DeletePointToSite(q),
+    }
+}
+
+/// A write's answer: the stored resource, the new topology version and any warnings.
+fn written(resource: Value, committed: Committed) -> Value {
+    serde_json::json!({
+        "resource": resource,
+        "version": committed.version,
+        "warnings": committed.warnings,
+    })
+}
+
+/// `GET /api/v1/tenants/{tenant}/{kind}`.
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((tenant, segment)): ApiPath<(String, String)>,
+) -> Result<ApiJson<Vec<Value>>, ApiError> {
+    let kind = kind_of(&segment)?;
+    who.require(state.db(), &tenant, Role::Reader).await?;
+    Ok(ApiJson(store::list_rows(state.db(), kind, &tenant).await?))
+}
+
+/// `GET /api/v1/tenants/{tenant}/{kind}/{name}`.
+pub async fn get(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((tenant, segment, name)): ApiPath<(String, String, String)>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let kind = kind_of(&segment)?;
+    who.require(state.db(), &tenant, Role::Reader).await?;
+    let row = store::get_row(state.db(), kind, &QualifiedName::new(&tenant, &name)).await?;
+    Ok(ApiJson(store::row_json(&row)?))
+}
+
+/// `POST /api/v1/tenants/{tenant}/{kind}`: creates; 409 if the name is taken.
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((tenant, segment)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<(StatusCode, ApiJson<Value>), ApiError> {
+    let kind = kind_of(&segment)?;
+    who.require(state.db(), &tenant, Role::Owner).await?;
+    let body = complete_body(kind, &tenant, None, body)?;
+    let (change, name) = upsert_change(kind, body)?;
+    let q = QualifiedName::new(&tenant, &name);
+    if store::get_row(state.db(), kind, &q).await.is_ok() {
+        return Err(ApiError::Conflict(format!(
+            "{} `{name}` exists already in tenant `{tenant}`; update it with PUT or pick another name",
+            kind.as_str().replace('_', "-")
+        )));
+    }
+    let committed =
+        store::commit_change(&state, &who, &format!("{}.create", kind.as_str()), change).await?;
+    let row = store::get_row(state.db(), kind, &q).await?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(written(store::row_json(&row)?, committed)),
+    ))
+}
+
+/// `PUT /api/v1/tenants/{tenant}/{kind}/{name}`: creates or replaces.
+pub async fn put(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((tenant, segment, name)): ApiPath<(String, String, String)>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let kind = kind_of(&segment)?;
+    who.require(state.db(), &tenant, Role::Owner).await?;
+    let body = complete_body(kind, &tenant, Some(&name), body)?;
+    let (change, _) = upsert_change(kind, body)?;
+    let committed =
+        store::commit_change(&state, &who, &format!("{}.update", kind.as_str()), change).await?;
+    let row = store::get_row(state.db(), kind, &QualifiedName::new(&tenant, &name)).await?;
+    Ok(ApiJson(written(store::row_json(&row)?, committed)))
+}
+
+/// `DELETE /api/v1/tenants/{tenant}/{kind}/{name}`: refused (422) while something refers to it.
+pub async fn delete(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((tenant, segment, name)): ApiPath<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let kind = kind_of(&segment)?;
+    who.require(state.db(), &tenant, Role::Owner).await?;
+    let q = QualifiedName::new(&tenant, &name);
+    store::get_row(state.db(), kind, &q).await?;
+    store::commit_change(
+        &state,
+        &who,
+        &format!("{}.delete", kind.as_str()),
+        delete_change(kind, q),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/tenants/{tenant}/connections/{name}/shared-key`: the one way to read a key; audited.
+pub async fn get_shared_key(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((tenant, name)): ApiPath<(String, String)>,
+) -> Result<ApiJson<Value>, ApiError> {
+    who.require(state.db(), &tenant, Role::Owner).await?;
+    let q = QualifiedName::new(&tenant, &name);
+    let row = store::get_row(state.db(), Kind::Connection, &q).await?;
+    let sealed = row
+        .sealed
+        .ok_or_else(|| ApiError::Internal(format!("connection {q} has no sealed key")))?;
+    let key = state
+        .sealer()
+        .open_string(&store::seal_purpose(Kind::Connection, &q), &sealed)?;
+    audit::record(
+        state.db(),
+        &who,
+        "connection.shared_key.read",
+        Some(&tenant),
+        &name,
+    )
+    .await?;
+    Ok(ApiJson(serde_json::json!({ "shared_key": key })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetSharedKey {
+    pub shared_key: String,
+}
+
+/// `PUT /api/v1/tenants/{tenant}/connections/{name}/shared-key`: "set shared key" (GW-4).
+pub async fn set_shared_key(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((tenant, name)): ApiPath<(String, String)>,
+    ApiJson(req): ApiJson<SetSharedKey>,
+) -> Result<StatusCode, ApiError> {
+    who.require(state.db(), &tenant, Role::Owner).await?;
+    let q = QualifiedName::new(&tenant, &name);
+    let row = store::get_row(state.db(), Kind::Connection, &q).await?;
+    let mut c: Connection = serde_json::from_value(store::row_json(&row)?)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    c.shared_key = Some(SharedKey::new(req.shared_key));
+    store::commit_change(
+        &state,
+        &who,
+        "connection.shared_key.set",
+        Change::UpsertConnection(c),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/tenants/{tenant}/connections/{name}/device-config`: the site device's wg-quick
+/// file (S2S-1). It carries the derived preshared key, so reading it is audited.
+pub async fn device_config(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((tenant, name)): ApiPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    who.require(state.db(), &tenant, Role::Owner).await?;
+    let q = QualifiedName::new(&tenant, &name);
+    store::get_row(state.db(), Kind::Connection, &q).await?;
+    let topology = store::load_topology(state.db(), state.sealer()).await?;
+    let config = isthmus_shared::device::site_device_config(&topology, &q)
+        .map_err(|e| ApiError::BadRequest(format!("no device configuration for `{name}`: {e}")))?;
+    audit::record(
+        state.db(),
+        &who,
+        "connection.device_config.read",
+        Some(&tenant),
+        &name,
+    )
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.conf\""),
+            ),
+        ],
+        config.to_wg_quick(),
+    )
+        .into_response())
+}

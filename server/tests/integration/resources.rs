@@ -1,0 +1,701 @@
+//! Resources over HTTP: atomic validation (422 with every violation), server-owned fields,
+//! sealed shared keys, device configurations, authorisation and racing writers.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// A distinct, well-formed WireGuard public key per site device (KEY-2 wants them unique).
+fn device_key(name: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(name.as_bytes()))
+}
+
+async fn tenant(app: &TestApp, who: &Cred, name: &str) {
+    let r = send(
+        app,
+        req("POST", "/api/v1/tenants", who, Some(json!({"name": name}))),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+}
+
+async fn post(app: &TestApp, who: &Cred, path: &str, body: Value) -> Answer {
+    send(app, req("POST", path, who, Some(body))).await
+}
+
+async fn created(app: &TestApp, who: &Cred, path: &str, body: Value) -> Value {
+    let r = post(app, who, path, body).await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "POST {path}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    r.json()["resource"].clone()
+}
+
+fn vnet(name: &str, space: &str, gw_subnet: &str) -> Value {
+    json!({"name": name, "region": "westeurope", "address_space": [space],
+           "subnets": [{"name": "GatewaySubnet", "prefix": gw_subnet}]})
+}
+
+fn gateway(name: &str, vnet: &str, ty: &str, sku: &str) -> Value {
+    json!({"name": name, "vnet": vnet, "gateway_type": ty, "sku": sku})
+}
+
+fn site(name: &str, host: &str, prefix: &str) -> Value {
+    json!({"name": name, "device_host": host, "address_prefixes": [prefix], "device_public_key": device_key(name)})
+}
+
+fn s2s(name: &str, gw: &str, site: &str) -> Value {
+    json!({"name": name, "gateway": gw, "kind": {"type": "SiteToSite", "site": site}})
+}
+
+/// acme: VNet hub 10.0.0.0/16 with a RouteBased VpnGw1 gateway `hub-gw`.
+async fn hub(app: &TestApp) -> Cred {
+    let a = admin(app).await;
+    tenant(app, &a, "acme").await;
+    created(
+        app,
+        &a,
+        "/api/v1/tenants/acme/vnets",
+        vnet("hub", "10.0.0.0/16", "10.0.255.0/27"),
+    )
+    .await;
+    created(
+        app,
+        &a,
+        "/api/v1/tenants/acme/gateways",
+        gateway("hub-gw", "hub", "RouteBased", "VpnGw1"),
+    )
+    .await;
+    a
+}
+
+fn rules_of(a: &Answer) -> Vec<String> {
+    a.json()["violations"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|x| x["rule"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn gw_7_a_30_gateway_subnet_is_a_422_naming_rule_and_field() {
+    let app = test_app().await;
+    let a = admin(&app).await;
+    tenant(&app, &a, "acme").await;
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/vnets",
+        vnet("hub", "10.0.0.0/16", "10.0.255.0/30"),
+    )
+    .await;
+    let r = post(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/gateways",
+        gateway("hub-gw", "hub", "RouteBased", "VpnGw1"),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let j = r.json();
+    assert_eq!(j["error"], "validation_failed");
+    assert!(j["message"].as_str().unwrap().contains("nothing was saved"));
+    let v = &j["violations"][0];
+    assert_eq!(v["rule"], "GW-7");
+    assert!(v["path"].as_str().unwrap().contains("GatewaySubnet"), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("/29"), "{v}");
+    let list = send(&app, req("GET", "/api/v1/tenants/acme/gateways", &a, None)).await;
+    assert_eq!(list.json(), json!([]), "nothing was written");
+}
+
+#[tokio::test]
+async fn lim_3_a_site_overlapping_the_vnet_is_refused_and_nothing_is_saved() {
+    let app = test_app().await;
+    let a = hub(&app).await;
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/sites",
+        site("branch", "203.0.113.10", "10.0.5.0/24"),
+    )
+    .await;
+    let r = post(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/connections",
+        s2s("to-branch", "hub-gw", "branch"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        rules_of(&r).contains(&"LIM-3".to_owned()),
+        "{:?}",
+        rules_of(&r)
+    );
+    let list = send(
+        &app,
+        req("GET", "/api/v1/tenants/acme/connections", &a, None),
+    )
+    .await;
+    assert_eq!(list.json(), json!([]));
+}
+
+#[tokio::test]
+async fn p2s_1_point_to_site_on_a_policy_based_gateway_is_refused() {
+    let app = test_app().await;
+    let a = admin(&app).await;
+    tenant(&app, &a, "acme").await;
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/vnets",
+        vnet("hub", "10.0.0.0/16", "10.0.255.0/27"),
+    )
+    .await;
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/gateways",
+        gateway("hub-gw", "hub", "PolicyBased", "Basic"),
+    )
+    .await;
+    let r = post(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/point-to-site",
+        json!({"gateway": "hub-gw", "address_pool": ["172.16.0.0/24"]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        rules_of(&r).contains(&"P2S-1".to_owned()),
+        "{:?}",
+        rules_of(&r)
+    );
+}
+
+#[tokio::test]
+async fn gw_3_endpoint_is_allocated_at_creation_and_changes_on_recreation() {
+    let app = test_app().await;
+    let a = hub(&app).await;
+    let g = send(
+        &app,
+        req("GET", "/api/v1/tenants/acme/gateways/hub-gw", &a, None),
+    )
+    .await
+    .json();
+    let first = g["public_endpoint"].as_str().expect("allocated").to_owned();
+    assert!(first.starts_with("127.0.0.1:"), "{first}");
+    assert_eq!(g["public_key"].as_str().unwrap().len(), 44);
+    // An update keeps the server-owned fields, whatever the body says.
+    let r = send(
+        &app,
+        req(
+            "PUT",
+            "/api/v1/tenants/acme/gateways/hub-gw",
+            &a,
+            Some(json!({"vnet": "hub", "gateway_type": "RouteBased", "sku": "VpnGw2", "public_endpoint": "1.2.3.4:1"})),
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["resource"]["public_endpoint"], first);
+    let d = send(
+        &app,
+        req("DELETE", "/api/v1/tenants/acme/gateways/hub-gw", &a, None),
+    )
+    .await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT);
+    let again = created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/gateways",
+        gateway("hub-gw", "hub", "RouteBased", "VpnGw1"),
+    )
+    .await;
+    assert_ne!(again["public_endpoint"].as_str().unwrap(), first);
+}
+
+#[tokio::test]
+async fn gw_4_shared_key_is_generated_hidden_audited_and_replaceable() {
+    let app = test_app().await;
+    let a = hub(&app).await;
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/sites",
+        site("branch", "203.0.113.10", "192.168.1.0/24"),
+    )
+    .await;
+    let c = created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/connections",
+        s2s("to-branch", "hub-gw", "branch"),
+    )
+    .await;
+    assert!(
+        c["shared_key"].is_null(),
+        "a write answer never shows the key: {c}"
+    );
+    let list = send(
+        &app,
+        req("GET", "/api/v1/tenants/acme/connections", &a, None),
+    )
+    .await;
+    let k = send(
+        &app,
+        req(
+            "GET",
+            "/api/v1/tenants/acme/connections/to-branch/shared-key",
+            &a,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(k.status, StatusCode::OK);
+    let key = k.json()["shared_key"].as_str().unwrap().to_owned();
+    assert!(
+        !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{key}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&list.body).contains(&key),
+        "list hides the key"
+    );
+    // A second connection gets another key (unique per connection).
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/sites",
+        site("branch2", "203.0.113.11", "192.168.2.0/24"),
+    )
+    .await;
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/connections",
+        s2s("to-branch2", "hub-gw", "branch2"),
+    )
+    .await;
+    let k2 = send(
+        &app,
+        req(
+            "GET",
+            "/api/v1/tenants/acme/connections/to-branch2/shared-key",
+            &a,
+            None,
+        ),
+    )
+    .await;
+    assert_ne!(k2.json()["shared_key"].as_str().unwrap(), key);
+    // The read is audited.
+    let log = send(&app, req("GET", "/api/v1/audit?tenant=acme", &a, None))
+        .await
+        .json();
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "connection.shared_key.read")
+    );
+    // GW-5: a dash is refused with the rule; a valid key replaces the old one.
+    let bad = send(
+        &app,
+        req(
+            "PUT",
+            "/api/v1/tenants/acme/connections/to-branch/shared-key",
+            &a,
+            Some(json!({"shared_key": "abc-123"})),
+        ),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        rules_of(&bad).contains(&"GW-5".to_owned()),
+        "{:?}",
+        rules_of(&bad)
+    );
+    let long = "a".repeat(129);
+    let bad = send(
+        &app,
+        req(
+            "PUT",
+            "/api/v1/tenants/acme/connections/to-branch/shared-key",
+            &a,
+            Some(json!({"shared_key": long})),
+        ),
+    )
+    .await;
+    assert!(rules_of(&bad).contains(&"GW-5".to_owned()));
+    let ok = send(
+        &app,
+        req(
+            "PUT",
+            "/api/v1/tenants/acme/connections/to-branch/shared-key",
+            &a,
+            Some(json!({"shared_key": "Abc123xyz"})),
+        ),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT);
+    let k = send(
+        &app,
+        req(
+            "GET",
+            "/api/v1/tenants/acme/connections/to-branch/shared-key",
+            &a,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(k.json()["shared_key"], "Abc123xyz");
+}
+
+#[tokio::test]
+async fn s2s_1_device_config_is_a_wg_quick_file_with_the_gateway_as_peer() {
+    let app = test_app().await;
+    let a = hub(&app).await;
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/sites",
+        site("branch", "203.0.113.10", "192.168.1.0/24"),
+    )
+    .await;
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/connections",
+        s2s("to-branch", "hub-gw", "branch"),
+    )
+    .await;
+    let g = send(
+        &app,
+        req("GET", "/api/v1/tenants/acme/gateways/hub-gw", &a, None),
+    )
+    .await
+    .json();
+    let r = send(
+        &app,
+        req(
+            "GET",
+            "/api/v1/tenants/acme/connections/to-branch/device-config",
+            &a,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert!(r.content_type.starts_with("text/plain"));
+    let conf = String::from_utf8(r.body).unwrap();
+    assert!(conf.contains("[Interface]"), "{conf}");
+    assert!(conf.contains("[Peer]"), "{conf}");
+    assert!(
+        conf.contains(&format!(
+            "PublicKey = {}",
+            g["public_key"].as_str().unwrap()
+        )),
+        "{conf}"
+    );
+    assert!(
+        conf.contains(&format!(
+            "Endpoint = {}",
+            g["public_endpoint"].as_str().unwrap()
+        )),
+        "{conf}"
+    );
+    assert!(conf.contains("PresharedKey = "), "{conf}");
+    assert!(
+        conf.contains("10.0.0.0/16"),
+        "AllowedIPs carries the VNet: {conf}"
+    );
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_in_the_raw_database() {
+    let app = test_app().await;
+    let a = hub(&app).await;
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/sites",
+        site("branch", "203.0.113.10", "192.168.1.0/24"),
+    )
+    .await;
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/connections",
+        s2s("to-branch", "hub-gw", "branch"),
+    )
+    .await;
+    let key = send(
+        &app,
+        req(
+            "GET",
+            "/api/v1/tenants/acme/connections/to-branch/shared-key",
+            &a,
+            None,
+        ),
+    )
+    .await
+    .json()["shared_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    if !app.db_path.exists() {
+        return; // the SQLite run reads the file
+    }
+    // Open the gateway's sealed private key with the test master key, then look for it raw.
+    let sealer = isthmus_server::secrets::Sealer::from_key(&[42u8; 32]).unwrap();
+    let conn = sea_orm::Database::connect(format!("sqlite://{}", app.db_path.display()))
+        .await
+        .unwrap();
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let row = isthmus_server::db::entities::resource::Entity::find()
+        .filter(isthmus_server::db::entities::resource::Column::Kind.eq("gateway"))
+        .one(&conn)
+        .await
+        .unwrap()
+        .unwrap();
+    let private = sealer
+        .open_string(
+            "gateway-private-key:acme/hub-gw",
+            row.sealed.as_deref().unwrap(),
+        )
+        .unwrap();
+    assert_eq!(private.len(), 44);
+    conn.close().await.unwrap();
+    let mut raw = std::fs::read(&app.db_path).unwrap();
+    if let Ok(wal) = std::fs::read(app.db_path.with_extension("db-wal")) {
+        raw.extend(wal);
+    }
+    let text = String::from_utf8_lossy(&raw);
+    assert!(!text.contains(&key), "shared key in the raw database");
+    assert!(
+        !text.contains(&private),
+        "gateway private key in the raw database"
+    );
+}
+
+#[tokio::test]
+async fn readers_cannot_write_resources_and_other_tenants_cannot_see_them() {
+    let app = test_app().await;
+    let a = hub(&app).await;
+    let bob = user(&app, "bob").await;
+    let r = send(&app, req("GET", "/api/v1/tenants/acme/vnets", &bob, None)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    send(
+        &app,
+        req(
+            "PUT",
+            "/api/v1/tenants/acme/members/bob",
+            &a,
+            Some(json!({"role": "reader"})),
+        ),
+    )
+    .await;
+    let r = send(&app, req("GET", "/api/v1/tenants/acme/vnets", &bob, None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()[0]["name"], "hub");
+    let r = post(
+        &app,
+        &bob,
+        "/api/v1/tenants/acme/sites",
+        site("x", "203.0.113.9", "192.168.9.0/24"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(
+        &app,
+        req(
+            "GET",
+            "/api/v1/tenants/acme/connections/x/shared-key",
+            &bob,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn bad_resource_bodies_are_4xx_naming_the_problem() {
+    let app = test_app().await;
+    let a = hub(&app).await;
+    let r = post(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/vnets",
+        json!({"name": "x", "region": "r", "address_space": ["nope"]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("schema"),
+        "{}",
+        r.json()
+    );
+    let r = post(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/vnets",
+        json!({"name": "x", "region": "r", "address_space": [], "color": 1}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json()["message"].as_str().unwrap().contains("color"));
+    let r = post(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/vnets",
+        json!({"tenant": "other", "name": "x"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json()["message"].as_str().unwrap().contains("tenant"));
+    let r = post(&app, &a, "/api/v1/tenants/acme/widgets", json!({})).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = post(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/vnets",
+        vnet("hub", "10.9.0.0/16", "10.9.255.0/27"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = send(
+        &app,
+        req("GET", "/api/v1/tenants/acme/vnets/missing", &a, None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.json()["message"].as_str().unwrap().contains("missing"));
+}
+
+#[tokio::test]
+async fn deleting_a_vnet_its_gateway_needs_is_refused_with_ref_1() {
+    let app = test_app().await;
+    let a = hub(&app).await;
+    let r = send(
+        &app,
+        req("DELETE", "/api/v1/tenants/acme/vnets/hub", &a, None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        rules_of(&r).iter().any(|r| r.starts_with("REF")),
+        "{:?}",
+        rules_of(&r)
+    );
+}
+
+#[tokio::test]
+async fn lim_1_two_racing_writes_that_together_break_a_rule_land_exactly_once() {
+    let app = test_app().await;
+    let a = admin(&app).await;
+    tenant(&app, &a, "acme").await;
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/vnets",
+        vnet("hub", "10.0.0.0/16", "10.0.255.0/27"),
+    )
+    .await;
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/gateways",
+        gateway("hub-gw", "hub", "RouteBased", "Standard"),
+    )
+    .await;
+    for i in 0..11 {
+        created(
+            &app,
+            &a,
+            "/api/v1/tenants/acme/sites",
+            site(
+                &format!("s{i}"),
+                &format!("203.0.113.{}", i + 1),
+                &format!("192.168.{i}.0/24"),
+            ),
+        )
+        .await;
+    }
+    for i in 0..9 {
+        created(
+            &app,
+            &a,
+            "/api/v1/tenants/acme/connections",
+            s2s(&format!("c{i}"), "hub-gw", &format!("s{i}")),
+        )
+        .await;
+    }
+    // The 10th and an 11th race: Standard allows 10.
+    let (x, y) = tokio::join!(
+        post(
+            &app,
+            &a,
+            "/api/v1/tenants/acme/connections",
+            s2s("c9", "hub-gw", "s9")
+        ),
+        post(
+            &app,
+            &a,
+            "/api/v1/tenants/acme/connections",
+            s2s("c10", "hub-gw", "s10")
+        ),
+    );
+    let mut statuses = [x.status, y.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::CREATED, StatusCode::UNPROCESSABLE_ENTITY]
+    );
+    let loser = if x.status == StatusCode::CREATED {
+        &y
+    } else {
+        &x
+    };
+    assert!(
+        rules_of(loser).contains(&"LIM-1".to_owned()),
+        "{:?}",
+        rules_of(loser)
+    );
+    let list = send(
+        &app,
+        req("GET", "/api/v1/tenants/acme/connections", &a, None),
+    )
+    .await;
+    assert_eq!(list.json().as_array().unwrap().len(), 10);
+}
