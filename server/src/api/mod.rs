@@ -3,6 +3,7 @@
 mod auth;
 mod health;
 mod resources;
+mod status;
 mod tenants;
 mod worker;
 
@@ -23,6 +24,10 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(health::health))
         .route("/worker/heartbeat", post(worker::heartbeat))
+        .route("/worker/desired", get(worker::desired))
+        .route("/worker/status", post(worker::status))
+        .route("/placements/{tenant}/{gateway}", put(status::set_placement))
+        .route("/tenants/{tenant}/status", get(status::tenant_status))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me))
@@ -60,6 +65,7 @@ pub fn app(state: AppState) -> Router {
 
     Router::new()
         .nest("/api/v1", api)
+        .route("/metrics", get(status::metrics))
         .route("/api", get(api_not_found))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .fallback_service(portal)

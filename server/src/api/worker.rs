@@ -1,18 +1,35 @@
 //! The worker side of the API: workers call in, the server never dials out.
+//!
+//! Everything a worker's session needs is in the database (leases, placements, the
+//! topology version), so a worker may talk to any server replica.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use isthmus_shared::desired::{
+    DesiredStateMessage, GatewayInputs, Secret, StatusReportMessage, desired_state,
+};
+use isthmus_shared::model::QualifiedName;
 use isthmus_shared::worker_proto::{Heartbeat, HeartbeatAck, PROTOCOL_VERSION};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{EntityTrait, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 
-use crate::db::entities::worker;
-use crate::error::{ApiError, ApiJson};
+use crate::auth::now_ms;
+use crate::db::entities::{connection_status, placement, resource, worker, worker_token};
+use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::state::AppState;
+use crate::store::{self, Kind};
 use crate::tokens::find_worker_token;
 
 /// Longest worker name accepted.
 const MAX_NAME_LEN: usize = 64;
+/// How long a desired-state request waits for a change before answering 204.
+pub const LONG_POLL: Duration = Duration::from_secs(25);
+/// How often a waiting request looks at the topology version.
+const POLL_EVERY: Duration = Duration::from_millis(250);
 
 fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     let value = headers
@@ -34,26 +51,21 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
         })
 }
 
-/// `POST /api/v1/worker/heartbeat`: renews the worker's lease in the database.
-pub async fn heartbeat(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiJson(beat): ApiJson<Heartbeat>,
-) -> Result<ApiJson<HeartbeatAck>, ApiError> {
-    let token = bearer(&headers)?;
-    let Some(token_row) = find_worker_token(state.db(), token).await? else {
-        return Err(ApiError::Unauthorized(
+async fn worker_token_of(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<worker_token::Model, ApiError> {
+    let token = bearer(headers)?;
+    find_worker_token(state.db(), token).await?.ok_or_else(|| {
+        ApiError::Unauthorized(
             "unknown worker token: create one with `isthmus token create --worker NAME` and pass it with --token"
                 .to_owned(),
-        ));
-    };
-    if beat.protocol != PROTOCOL_VERSION {
-        return Err(ApiError::BadRequest(format!(
-            "worker speaks protocol {} but this server speaks {}; run worker and server of the same release",
-            beat.protocol, PROTOCOL_VERSION
-        )));
-    }
-    let name = beat.name.trim();
+        )
+    })
+}
+
+fn check_worker_name(name: &str) -> Result<&str, ApiError> {
+    let name = name.trim();
     if name.is_empty()
         || name.len() > MAX_NAME_LEN
         || !name
@@ -64,14 +76,23 @@ pub async fn heartbeat(
             "field `name`: worker names are 1 to {MAX_NAME_LEN} characters of letters, digits, `-`, `_` and `.`"
         )));
     }
-    let now = chrono::Utc::now().timestamp_millis();
-    let lease_seconds = state.lease_seconds();
+    Ok(name)
+}
+
+/// Renews `name`'s lease.
+async fn renew_lease(
+    state: &AppState,
+    token_id: i64,
+    name: &str,
+    version: &str,
+) -> Result<(), ApiError> {
+    let now = now_ms();
     let row = worker::ActiveModel {
-        token_id: Set(token_row.id),
+        token_id: Set(token_id),
         name: Set(name.to_owned()),
-        version: Set(beat.version.chars().take(64).collect()),
+        version: Set(version.chars().take(64).collect()),
         last_seen_at: Set(now),
-        lease_expires_at: Set(now + i64::from(lease_seconds) * 1000),
+        lease_expires_at: Set(now + i64::from(state.lease_seconds()) * 1000),
         ..Default::default()
     };
     worker::Entity::insert(row)
@@ -86,9 +107,218 @@ pub async fn heartbeat(
         )
         .exec(state.db())
         .await?;
+    Ok(())
+}
+
+/// `POST /api/v1/worker/heartbeat`: renews the worker's lease in the database.
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(beat): ApiJson<Heartbeat>,
+) -> Result<ApiJson<HeartbeatAck>, ApiError> {
+    let token_row = worker_token_of(&state, &headers).await?;
+    if beat.protocol != PROTOCOL_VERSION {
+        return Err(ApiError::BadRequest(format!(
+            "worker speaks protocol {} but this server speaks {}; run worker and server of the same release",
+            beat.protocol, PROTOCOL_VERSION
+        )));
+    }
+    let name = check_worker_name(&beat.name)?;
+    renew_lease(&state, token_row.id, name, &beat.version).await?;
     tracing::debug!(worker = name, "heartbeat");
     Ok(ApiJson(HeartbeatAck {
         protocol: PROTOCOL_VERSION,
-        lease_seconds,
+        lease_seconds: state.lease_seconds(),
     }))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DesiredQuery {
+    /// The worker's name.
+    pub name: String,
+    /// The version the worker runs (0 at start).
+    #[serde(default)]
+    pub since: u64,
+    /// Seconds to wait for a change (at most, and by default, 25).
+    pub wait: Option<u64>,
+}
+
+/// The names of the workers whose lease is current.
+async fn live_workers<C: ConnectionTrait>(db: &C) -> Result<Vec<String>, ApiError> {
+    Ok(worker::Entity::find()
+        .filter(worker::Column::LeaseExpiresAt.gt(now_ms()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|w| w.name)
+        .collect())
+}
+
+/// Places every gateway that has no live worker on `name` (pinned placements never move).
+/// Returns whether anything moved.
+async fn place_orphans(state: &AppState, name: &str) -> Result<bool, ApiError> {
+    let txn = state.db().begin().await?;
+    let live = live_workers(&txn).await?;
+    let placed: BTreeMap<(String, String), placement::Model> = placement::Entity::find()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|p| ((p.tenant.clone(), p.gateway.clone()), p))
+        .collect();
+    let gateways = resource::Entity::find()
+        .filter(resource::Column::Kind.eq(Kind::Gateway.as_str()))
+        .all(&txn)
+        .await?;
+    let mut moved = false;
+    for g in gateways {
+        let key = (g.tenant.clone(), g.name.clone());
+        let orphan = match placed.get(&key) {
+            None => true,
+            Some(p) => !p.pinned && p.worker != name && !live.contains(&p.worker),
+        };
+        if orphan {
+            placement::Entity::insert(placement::ActiveModel {
+                tenant: Set(g.tenant),
+                gateway: Set(g.name),
+                worker: Set(name.to_owned()),
+                pinned: Set(false),
+            })
+            .on_conflict(
+                OnConflict::columns([placement::Column::Tenant, placement::Column::Gateway])
+                    .update_column(placement::Column::Worker)
+                    .to_owned(),
+            )
+            .exec(&txn)
+            .await?;
+            moved = true;
+        }
+    }
+    if moved {
+        store::bump_version(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(moved)
+}
+
+/// The desired state of worker `name` at the current version.
+async fn desired_for(state: &AppState, name: &str) -> Result<DesiredStateMessage, ApiError> {
+    let db = state.db();
+    let version = store::current_version(db).await?;
+    let topology = store::load_topology(db, state.sealer()).await?;
+    let mine = placement::Entity::find()
+        .filter(placement::Column::Worker.eq(name))
+        .all(db)
+        .await?;
+    let mut inputs = BTreeMap::new();
+    for p in mine {
+        let q = QualifiedName::new(&p.tenant, &p.gateway);
+        let Ok(row) = store::get_row(db, Kind::Gateway, &q).await else {
+            continue; // deleted since
+        };
+        let Some(g) = topology.gateway(&q.tenant, &q.name) else {
+            continue;
+        };
+        let (Some(sealed), Some(endpoint)) = (row.sealed.as_deref(), g.public_endpoint) else {
+            continue;
+        };
+        let private = state
+            .sealer()
+            .open_string(&store::seal_purpose(Kind::Gateway, &q), sealed)?;
+        inputs.insert(
+            q,
+            GatewayInputs {
+                private_key: Secret::new(private),
+                listen_port: endpoint.port(),
+            },
+        );
+    }
+    let (desired, skipped) = desired_state(&topology, u64::try_from(version).unwrap_or(0), &inputs);
+    for s in skipped {
+        tracing::debug!(peer = %s.name, reason = %s.reason, "peer not configured yet");
+    }
+    Ok(DesiredStateMessage::V1(desired))
+}
+
+/// `GET /api/v1/worker/desired?name=W&since=V`: the worker's desired state when it differs
+/// from `since`; otherwise waits up to [`LONG_POLL`] for a change and answers 204.
+pub async fn desired(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<DesiredQuery>,
+) -> Result<Response, ApiError> {
+    let token_row = worker_token_of(&state, &headers).await?;
+    let name = check_worker_name(&q.name)?.to_owned();
+    renew_lease(&state, token_row.id, &name, "").await?;
+    place_orphans(&state, &name).await?;
+    let started = Instant::now();
+    let wait = q
+        .wait
+        .map_or(LONG_POLL, |s| Duration::from_secs(s).min(LONG_POLL));
+    loop {
+        let version = u64::try_from(store::current_version(state.db()).await?).unwrap_or(0);
+        if version != q.since {
+            return Ok(ApiJson(desired_for(&state, &name).await?).into_response());
+        }
+        if started.elapsed() >= wait {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusQuery {
+    pub name: String,
+}
+
+/// `POST /api/v1/worker/status?name=W`: per-connection handshake, bytes and endpoint.
+pub async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<StatusQuery>,
+    ApiJson(report): ApiJson<StatusReportMessage>,
+) -> Result<StatusCode, ApiError> {
+    worker_token_of(&state, &headers).await?;
+    let name = check_worker_name(&q.name)?;
+    let StatusReportMessage::V1(report) = report;
+    let now = now_ms();
+    let txn = state.db().begin().await?;
+    for g in report.gateways {
+        for c in g.connections {
+            let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            connection_status::Entity::insert(connection_status::ActiveModel {
+                tenant: Set(g.tenant.clone()),
+                gateway: Set(g.name.clone()),
+                connection: Set(c.name),
+                worker: Set(name.to_owned()),
+                last_handshake_unix: Set(c.last_handshake_unix.map(clamp)),
+                rx_bytes: Set(clamp(c.rx_bytes)),
+                tx_bytes: Set(clamp(c.tx_bytes)),
+                endpoint: Set(c.endpoint.map(|e| e.chars().take(80).collect())),
+                updated_at: Set(now),
+            })
+            .on_conflict(
+                OnConflict::columns([
+                    connection_status::Column::Tenant,
+                    connection_status::Column::Gateway,
+                    connection_status::Column::Connection,
+                ])
+                .update_columns([
+                    connection_status::Column::Worker,
+                    connection_status::Column::LastHandshakeUnix,
+                    connection_status::Column::RxBytes,
+                    connection_status::Column::TxBytes,
+                    connection_status::Column::Endpoint,
+                    connection_status::Column::UpdatedAt,
+                ])
+                .to_owned(),
+            )
+            .exec(&txn)
+            .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -235,3 +235,52 @@ pub mod meta {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod placement {
+    use sea_orm::entity::prelude::*;
+
+    /// Which worker runs a gateway.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "placements")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub gateway: String,
+        pub worker: String,
+        /// Set by an administrator: never moved automatically.
+        pub pinned: bool,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod connection_status {
+    use sea_orm::entity::prelude::*;
+
+    /// The last status a worker reported for one connection or client.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "connection_status")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub gateway: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub connection: String,
+        pub worker: String,
+        pub last_handshake_unix: Option<i64>,
+        pub rx_bytes: i64,
+        pub tx_bytes: i64,
+        pub endpoint: Option<String>,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0001Workers),
             Box::new(M0002Accounts),
             Box::new(M0003Resources),
+            Box::new(M0004WorkerState),
         ]
     }
 }
@@ -239,6 +240,42 @@ impl MigrationTrait for M0003Resources {
             .await?;
         manager
             .drop_table(Table::drop().table(Alias::new("resources")).to_owned())
+            .await
+    }
+}
+
+/// Gateway placement on workers and the status workers report.
+struct M0004WorkerState;
+
+impl MigrationName for M0004WorkerState {
+    fn name(&self) -> &str {
+        "m0004_worker_state"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0004WorkerState {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use crate::db::entities::{connection_status, placement};
+        let schema = sea_orm::Schema::new(manager.get_database_backend());
+        manager
+            .create_table(schema.create_table_from_entity(placement::Entity))
+            .await?;
+        manager
+            .create_table(schema.create_table_from_entity(connection_status::Entity))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(Alias::new("connection_status"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .drop_table(Table::drop().table(Alias::new("placements")).to_owned())
             .await
     }
 }

@@ -6,3 +6,4 @@ mod accounts;
 mod health;
 mod processes;
 mod resources;
+mod workers;
