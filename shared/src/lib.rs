@@ -1,3 +1,34 @@
+//! `isthmus-shared`: the pure heart of Isthmus.
+//!
+//! The topology model, every gateway rule, effective routes and the wire types
+//! spoken between the portal, the server and the workers. No I/O, no clock, no
+//! global randomness: this crate compiles natively and to
+//! `wasm32-unknown-unknown`, so the browser runs the very same rules as the server.
+//!
+//! Code map:
+//! - [`model`]: the topology (tenants, VNets, gateways, sites, connections, point-to-site) and
+//!   the SKU table.
+//! - [`builder`]: a fluent builder for topologies (tests, tools, examples).
+//! - [`rules`]: the [`rules::RuleId`] of every rule, with an English description.
+//! - [`validate`]: every rule checked against a topology, all violations at once.
+//! - [`routes`]: effective routes per gateway (transit included) and the next-hop explanation.
+//! - [`psk`]: shared keys and the derived WireGuard preshared key.
+//! - [`desired`]: the desired state pushed to workers and the status they report.
+//! - [`device`]: WireGuard configurations for site devices and point-to-site clients.
+//! - [`lpm`]: a longest-prefix-match table for IPv4 and IPv6.
+
 pub mod api;
+pub mod builder;
+pub mod desired;
+pub mod device;
+mod index;
+pub mod lpm;
+pub mod model;
+pub mod psk;
+pub mod routes;
+pub mod rules;
+pub mod validate;
 pub mod worker_proto;
+
+/// The product version, shared by every binary and the portal.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,451 @@
+//! Wire types between the server and a worker: the desired state of the gateways a worker runs
+//! and the status it reports back.
+//!
+//! Both are versioned envelopes tagged by `format` ([`DESIRED_FORMAT`], [`STATUS_FORMAT`]); a
+//! worker refuses a format it does not know. `version` inside is the server's monotonically
+//! increasing generation of the desired state; a worker echoes the generation it applied.
+//!
+//! [`gateway_desired`] turns a topology (whose connections carry their shared keys, filled in by
+//! the server from sealed storage) and a gateway's secrets into its desired state: one WireGuard
+//! peer per enabled site-to-site connection, established VNet-to-VNet tunnel and point-to-site
+//! client, with allowed IPs taken from the effective routes ([`crate::routes`]), preshared keys
+//! derived per [`crate::psk`], and the gateway's bandwidth cap (LIM-4).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{GatewayType, QualifiedName, SkuTable, Topology, TrafficSelector};
+use crate::psk::{PeerIdentity, derive_preshared_key};
+use crate::routes::{GatewayRoutes, Net, NextHop, Route, RouteOrigin};
+
+/// The format tag of [`DesiredStateMessage::V1`].
+pub const DESIRED_FORMAT: &str = "isthmus.desired/v1";
+/// The format tag of [`StatusReportMessage::V1`].
+pub const STATUS_FORMAT: &str = "isthmus.status/v1";
+
+/// The keepalive the gateway asks of tunnels that must stay up (RouteBased, S2S-2) and that
+/// roaming clients use to keep NAT mappings open (P2S-5).
+pub const PERSISTENT_KEEPALIVE_SECS: u16 = 25;
+
+/// A secret string (base64 key material). `Debug` is redacted; serialised as the plain string,
+/// so messages carrying it must only travel over authenticated, encrypted channels.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The versioned envelope of a desired state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "format")]
+pub enum DesiredStateMessage {
+    #[serde(rename = "isthmus.desired/v1")]
+    V1(DesiredState),
+}
+
+/// Everything one worker should run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DesiredState {
+    /// The server's generation of this state (monotonic).
+    pub version: u64,
+    pub gateways: Vec<GatewayDesired>,
+}
+
+/// One gateway as a worker runs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayDesired {
+    pub tenant: String,
+    pub name: String,
+    pub gateway_type: GatewayType,
+    /// The gateway's WireGuard private key (base64).
+    pub private_key: Secret,
+    pub listen_port: u16,
+    /// GW-3 / GW-10: the public side.
+    #[serde(default)]
+    pub public_endpoint: Option<SocketAddr>,
+    /// GW-10: the private side, the first address of `GatewaySubnet`.
+    #[serde(default)]
+    pub private_address: Option<IpAddr>,
+    pub peers: Vec<PeerDesired>,
+    /// The active routes of the gateway's forwarding table.
+    pub routes: Vec<Route>,
+    /// LIM-4: one cap shared by all tunnels of the gateway, point-to-site included (a cap, not a
+    /// promise: P2S-7).
+    pub bandwidth_limit_bps: u64,
+}
+
+/// What a peer is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum PeerKind {
+    SiteToSite {
+        connection: QualifiedName,
+        site: QualifiedName,
+    },
+    VnetToVnet {
+        connection: QualifiedName,
+        remote_gateway: QualifiedName,
+    },
+    P2sClient {
+        gateway: QualifiedName,
+        client: String,
+    },
+}
+
+/// One WireGuard peer of a gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerDesired {
+    /// The connection or client name.
+    pub name: String,
+    pub kind: PeerKind,
+    pub public_key: String,
+    /// The derived WireGuard preshared key (base64).
+    #[serde(default)]
+    pub preshared_key: Option<Secret>,
+    /// `host:port`; `None` for roaming peers (clients).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    pub allowed_ips: Vec<IpNet>,
+    #[serde(default)]
+    pub persistent_keepalive_secs: Option<u16>,
+    /// GW-1: PolicyBased only.
+    #[serde(default)]
+    pub policy_selectors: Vec<TrafficSelector>,
+    /// S2S-2: `Some(300)` for PolicyBased tunnels.
+    #[serde(default)]
+    pub idle_timeout_secs: Option<u32>,
+}
+
+/// The versioned envelope of a status report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "format")]
+pub enum StatusReportMessage {
+    #[serde(rename = "isthmus.status/v1")]
+    V1(StatusReport),
+}
+
+/// What a worker reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusReport {
+    /// The desired-state generation the worker has applied.
+    pub version: u64,
+    pub gateways: Vec<GatewayStatus>,
+}
+
+/// The status of one gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayStatus {
+    pub tenant: String,
+    pub name: String,
+    pub connections: Vec<ConnectionStatus>,
+}
+
+/// The status of one peer (connection or client).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionStatus {
+    pub name: String,
+    /// Seconds since the Unix epoch; `None` before the first handshake.
+    #[serde(default)]
+    pub last_handshake_unix: Option<u64>,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    /// The peer's current `host:port`, as seen by the worker.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+}
+
+/// The secrets and placement of a gateway, known only to the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayInputs {
+    /// The gateway's WireGuard private key (base64).
+    pub private_key: Secret,
+    pub listen_port: u16,
+}
+
+/// A peer left out of the desired state, and why (shown to the user as "pending").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkippedPeer {
+    pub name: String,
+    pub reason: String,
+}
+
+/// Why no desired state can be computed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum DesiredError {
+    #[error("there is no gateway {0} (or its name is not unique)")]
+    UnknownGateway(String),
+}
+
+/// The peers' allowed IPs: active routes to `hop`, plus the default route for a forced tunnel.
+fn allowed(routes: &GatewayRoutes, hops: &[NextHop]) -> Vec<IpNet> {
+    let mut out: Vec<IpNet> = routes
+        .routes
+        .iter()
+        .filter(|r| r.active && hops.contains(&r.next_hop))
+        .map(|r| r.prefix)
+        .collect();
+    out.sort_by(crate::validate::net_order);
+    out.dedup();
+    out
+}
+
+/// The desired state of gateway `gateway`, and the peers that cannot be configured yet.
+pub fn gateway_desired(
+    topology: &Topology,
+    gateway: &QualifiedName,
+    inputs: &GatewayInputs,
+) -> Result<(GatewayDesired, Vec<SkippedPeer>), DesiredError> {
+    let net = Net::new(topology);
+    let g = net
+        .gateway_index(&gateway.tenant, &gateway.name)
+        .ok_or_else(|| DesiredError::UnknownGateway(gateway.to_string()))?;
+    Ok(build(&net, g, inputs, &SkuTable::default()))
+}
+
+/// The desired state of several gateways (those missing from the topology are skipped).
+pub fn desired_state(
+    topology: &Topology,
+    version: u64,
+    inputs: &BTreeMap<QualifiedName, GatewayInputs>,
+) -> (DesiredState, Vec<SkippedPeer>) {
+    let net = Net::new(topology);
+    let skus = SkuTable::default();
+    let mut gateways = Vec::new();
+    let mut skipped = Vec::new();
+    for (q, i) in inputs {
+        match net.gateway_index(&q.tenant, &q.name) {
+            Some(g) => {
+                let (d, s) = build(&net, g, i, &skus);
+                gateways.push(d);
+                skipped.extend(s);
+            }
+            None => skipped.push(SkippedPeer {
+                name: q.to_string(),
+                reason: "the gateway does not exist".to_owned(),
+            }),
+        }
+    }
+    (DesiredState { version, gateways }, skipped)
+}
+
+fn build(
+    net: &Net<'_>,
+    g: usize,
+    inputs: &GatewayInputs,
+    skus: &SkuTable,
+) -> (GatewayDesired, Vec<SkippedPeer>) {
+    let t = net.t;
+    let gw = &t.gateways[g];
+    let me = gw.qualified_name();
+    let routes = net.gateway_routes(g);
+    let mut peers = Vec::new();
+    let mut skipped = Vec::new();
+    let mut seen_keys: BTreeMap<String, String> = BTreeMap::new();
+    let me_id = PeerIdentity::gateway(&me);
+
+    for (ci, s) in net.s2s_of(g) {
+        let c = &t.connections[ci];
+        let site = &t.sites[s];
+        let site_q = QualifiedName::new(&site.tenant, &site.name);
+        let Some(key) = site.device_public_key.clone() else {
+            skipped.push(SkippedPeer {
+                name: c.name.clone(),
+                reason: format!("site {site_q} has no device public key yet"),
+            });
+            continue;
+        };
+        if let Some(other) = seen_keys.get(&key) {
+            skipped.push(SkippedPeer {
+                name: c.name.clone(),
+                reason: format!("same device as connection {other:?}: the second tunnel of an active-active pair runs on the second instance"),
+            });
+            continue;
+        }
+        let psk = match c
+            .shared_key
+            .as_ref()
+            .map(|k| derive_preshared_key(k.expose(), &me_id, &PeerIdentity::site(&site_q)))
+        {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => {
+                skipped.push(SkippedPeer {
+                    name: c.name.clone(),
+                    reason: format!("invalid shared key: {e}"),
+                });
+                continue;
+            }
+            None => {
+                skipped.push(SkippedPeer {
+                    name: c.name.clone(),
+                    reason: "no shared key yet".to_owned(),
+                });
+                continue;
+            }
+        };
+        seen_keys.insert(key.clone(), c.name.clone());
+        let cq = c.qualified_name();
+        let hops = [
+            NextHop::SiteToSite {
+                connection: cq.clone(),
+                site: site_q.clone(),
+            },
+            NextHop::ForcedTunnel {
+                connection: cq.clone(),
+                site: site_q.clone(),
+            },
+        ];
+        let policy_selectors: Vec<TrafficSelector> = routes
+            .selectors
+            .iter()
+            .filter(|s| s.connection == cq)
+            .map(|s| s.selector)
+            .collect();
+        let keepalive = match gw.gateway_type {
+            GatewayType::RouteBased => Some(PERSISTENT_KEEPALIVE_SECS),
+            GatewayType::PolicyBased => None,
+        };
+        peers.push(PeerDesired {
+            name: c.name.clone(),
+            kind: PeerKind::SiteToSite {
+                connection: cq,
+                site: site_q,
+            },
+            public_key: key,
+            preshared_key: Some(Secret::new(psk.to_base64())),
+            endpoint: Some(site.endpoint()),
+            allowed_ips: allowed(&routes, &hops),
+            persistent_keepalive_secs: keepalive,
+            policy_selectors,
+            idle_timeout_secs: gw.gateway_type.idle_timeout_secs(),
+        });
+    }
+
+    for (ci, r) in net.v2v_of(g) {
+        let c = &t.connections[ci];
+        let rg = &t.gateways[r];
+        let rq = rg.qualified_name();
+        let Some(key) = rg.public_key.clone() else {
+            skipped.push(SkippedPeer {
+                name: c.name.clone(),
+                reason: format!("gateway {rq} has no public key yet"),
+            });
+            continue;
+        };
+        let psk = match c
+            .shared_key
+            .as_ref()
+            .map(|k| derive_preshared_key(k.expose(), &me_id, &PeerIdentity::gateway(&rq)))
+        {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => {
+                skipped.push(SkippedPeer {
+                    name: c.name.clone(),
+                    reason: format!("invalid shared key: {e}"),
+                });
+                continue;
+            }
+            None => {
+                skipped.push(SkippedPeer {
+                    name: c.name.clone(),
+                    reason: "no shared key yet".to_owned(),
+                });
+                continue;
+            }
+        };
+        let cq = c.qualified_name();
+        let hop = NextHop::VnetToVnet {
+            connection: cq.clone(),
+            remote_gateway: rq.clone(),
+        };
+        peers.push(PeerDesired {
+            name: c.name.clone(),
+            kind: PeerKind::VnetToVnet {
+                connection: cq,
+                remote_gateway: rq,
+            },
+            public_key: key,
+            preshared_key: Some(Secret::new(psk.to_base64())),
+            endpoint: rg.public_endpoint.map(|e| e.to_string()),
+            allowed_ips: allowed(&routes, &[hop]),
+            persistent_keepalive_secs: Some(PERSISTENT_KEEPALIVE_SECS),
+            policy_selectors: Vec::new(),
+            idle_timeout_secs: None,
+        });
+    }
+
+    for r in routes.routes.iter().filter(|r| r.active) {
+        if let (NextHop::P2sClient { client, gateway }, RouteOrigin::P2sClient { .. }) =
+            (&r.next_hop, &r.origin)
+        {
+            let Some(p) = t
+                .point_to_site
+                .iter()
+                .find(|p| p.tenant == gateway.tenant && p.gateway == gateway.name)
+            else {
+                continue;
+            };
+            let Some(c) = p.clients.iter().find(|c| &c.name == client) else {
+                continue;
+            };
+            peers.push(PeerDesired {
+                name: c.name.clone(),
+                kind: PeerKind::P2sClient {
+                    gateway: gateway.clone(),
+                    client: c.name.clone(),
+                },
+                public_key: c.public_key.clone(),
+                preshared_key: None,
+                endpoint: None,
+                allowed_ips: vec![r.prefix],
+                persistent_keepalive_secs: None,
+                policy_selectors: Vec::new(),
+                idle_timeout_secs: None,
+            });
+        }
+    }
+
+    let private_address = t
+        .vnets
+        .iter()
+        .find(|v| v.tenant == gw.tenant && v.name == gw.vnet)
+        .and_then(|v| v.gateway_subnet())
+        .and_then(|s| s.prefix.trunc().hosts().next());
+    let desired = GatewayDesired {
+        tenant: gw.tenant.clone(),
+        name: gw.name.clone(),
+        gateway_type: gw.gateway_type,
+        private_key: inputs.private_key.clone(),
+        listen_port: inputs.listen_port,
+        public_endpoint: gw.public_endpoint,
+        private_address,
+        peers,
+        routes: routes.routes.into_iter().filter(|r| r.active).collect(),
+        bandwidth_limit_bps: skus.get(gw.sku).bandwidth_bps,
+    };
+    (desired, skipped)
+}

@@ -1,0 +1,283 @@
+//! WireGuard configurations for the other end of a tunnel: a site's VPN device (S2S-1: the
+//! exact parameters a device must meet) and a point-to-site client (P2S-5, P2S-8).
+//!
+//! The result names every parameter: the gateway's public key and endpoint, the derived
+//! preshared key, the allowed IPs (everything the gateway routes towards the device, computed
+//! from the effective routes, transit included), the keepalive and, for PolicyBased gateways,
+//! the selectors and idle timeout (S2S-2). [`DeviceConfig::to_wg_quick`] renders it in the
+//! `wg-quick` format with a placeholder for the device's own private key, which never leaves the
+//! device.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::desired::{PERSISTENT_KEEPALIVE_SECS, Secret};
+use crate::model::{GatewayType, QualifiedName, Topology, TrafficSelector};
+use crate::psk::{PeerIdentity, derive_preshared_key};
+use crate::routes::{GatewayRoutes, Net, NextHop, RouteOrigin};
+use crate::validate::net_order;
+
+/// The placeholder written where the device's private key goes.
+pub const PRIVATE_KEY_PLACEHOLDER: &str = "<the device's own private key>";
+
+/// One peer (a gateway) in a device configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicePeer {
+    pub gateway: QualifiedName,
+    /// The gateway's public key; `None` until the gateway is created.
+    pub public_key: Option<String>,
+    pub preshared_key: Option<Secret>,
+    /// The gateway's public endpoint (GW-3), `None` until allocated.
+    pub endpoint: Option<String>,
+    pub allowed_ips: Vec<IpNet>,
+    pub persistent_keepalive_secs: Option<u16>,
+    /// GW-1: what a PolicyBased gateway accepts (its local side is the device's remote side).
+    pub selectors: Vec<TrafficSelector>,
+    /// S2S-2: PolicyBased tunnels idle out after this many seconds.
+    pub idle_timeout_secs: Option<u32>,
+}
+
+/// A WireGuard configuration for a site device or a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// The interface's addresses (a client's assigned address; empty for a site device).
+    pub addresses: Vec<IpNet>,
+    /// The device's listen port (a site device's port; `None` for a roaming client).
+    pub listen_port: Option<u16>,
+    /// DNS servers of the VNet (clients only).
+    pub dns: Vec<IpAddr>,
+    pub peers: Vec<DevicePeer>,
+}
+
+/// Why no configuration can be produced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum DeviceError {
+    #[error("there is no site-to-site connection {0} (or its site or gateway is missing)")]
+    UnknownConnection(String),
+    #[error("there is no point-to-site client {client:?} on gateway {gateway}")]
+    UnknownClient { gateway: String, client: String },
+    #[error("connection {0} has no valid shared key yet")]
+    NoSharedKey(String),
+}
+
+/// Everything `routes` sends towards the device, except routes back into `exclude` (the device's
+/// own tunnel), the default route, and single client addresses (their pool covers them).
+fn advertised(routes: &GatewayRoutes, exclude: &dyn Fn(&NextHop) -> bool) -> Vec<IpNet> {
+    let mut out: Vec<IpNet> = routes
+        .routes
+        .iter()
+        .filter(|r| r.active)
+        .filter(|r| {
+            !matches!(
+                r.origin,
+                RouteOrigin::Default | RouteOrigin::P2sClient { .. }
+            )
+        })
+        .filter(|r| !exclude(&r.next_hop))
+        .map(|r| r.prefix)
+        .collect();
+    out.sort_by(net_order);
+    out.dedup();
+    out
+}
+
+/// S2S-1: the configuration of the device at the far end of site-to-site connection `connection`.
+pub fn site_device_config(
+    topology: &Topology,
+    connection: &QualifiedName,
+) -> Result<DeviceConfig, DeviceError> {
+    let net = Net::new(topology);
+    let unknown = || DeviceError::UnknownConnection(connection.to_string());
+    let c = topology
+        .connection(&connection.tenant, &connection.name)
+        .ok_or_else(unknown)?;
+    let site_name = c.site().ok_or_else(unknown)?;
+    let g = net
+        .gateway_index(&c.tenant, &c.gateway)
+        .ok_or_else(unknown)?;
+    let s = net.site_index(&c.tenant, site_name).ok_or_else(unknown)?;
+    let gw = &topology.gateways[g];
+    let site = &topology.sites[s];
+    let site_q = QualifiedName::new(&site.tenant, &site.name);
+    let routes = net.gateway_routes(g);
+    let psk = c
+        .shared_key
+        .as_ref()
+        .and_then(|k| {
+            derive_preshared_key(
+                k.expose(),
+                &PeerIdentity::gateway(&gw.qualified_name()),
+                &PeerIdentity::site(&site_q),
+            )
+            .ok()
+        })
+        .ok_or_else(|| DeviceError::NoSharedKey(connection.to_string()))?;
+    let cq = c.qualified_name();
+    let selectors: Vec<TrafficSelector> = routes
+        .selectors
+        .iter()
+        .filter(|s| s.connection == cq)
+        .map(|s| s.selector)
+        .collect();
+    let allowed_ips = match gw.gateway_type {
+        GatewayType::PolicyBased => {
+            let mut l: Vec<IpNet> = selectors.iter().map(|s| s.local).collect();
+            l.sort_by(net_order);
+            l.dedup();
+            l
+        }
+        GatewayType::RouteBased => advertised(
+            &routes,
+            &|h| matches!(h, NextHop::SiteToSite { connection, .. } | NextHop::ForcedTunnel { connection, .. } if *connection == cq),
+        ),
+    };
+    Ok(DeviceConfig {
+        addresses: Vec::new(),
+        listen_port: Some(
+            site.device_port
+                .unwrap_or(crate::model::DEFAULT_WIREGUARD_PORT),
+        ),
+        dns: Vec::new(),
+        peers: vec![DevicePeer {
+            gateway: gw.qualified_name(),
+            public_key: gw.public_key.clone(),
+            preshared_key: Some(Secret::new(psk.to_base64())),
+            endpoint: gw.public_endpoint.map(|e| e.to_string()),
+            allowed_ips,
+            persistent_keepalive_secs: match gw.gateway_type {
+                GatewayType::RouteBased => Some(PERSISTENT_KEEPALIVE_SECS),
+                GatewayType::PolicyBased => None,
+            },
+            selectors,
+            idle_timeout_secs: gw.gateway_type.idle_timeout_secs(),
+        }],
+    })
+}
+
+/// P2S-5 / P2S-6 / P2S-8: the configuration of point-to-site client `client` of the
+/// configuration on `gateway`: one peer for the home gateway and one per additional VNet's
+/// gateway, each with everything that gateway reaches (its VNet, its sites and its transit).
+/// The persistent keepalive keeps the roaming client's NAT mapping open; WireGuard reconnects by
+/// itself after a reboot or a network change, with no DDNS.
+pub fn p2s_client_config(
+    topology: &Topology,
+    gateway: &QualifiedName,
+    client: &str,
+) -> Result<DeviceConfig, DeviceError> {
+    let net = Net::new(topology);
+    let unknown = || DeviceError::UnknownClient {
+        gateway: gateway.to_string(),
+        client: client.to_owned(),
+    };
+    let pi = net
+        .p2s_index(&gateway.tenant, &gateway.name)
+        .ok_or_else(unknown)?;
+    let p = &topology.point_to_site[pi];
+    let c = p
+        .clients
+        .iter()
+        .find(|c| c.name == client && p.is_authorised(c))
+        .ok_or_else(unknown)?;
+    let mut gws: Vec<usize> = Vec::new();
+    if let Some(g) = net.gateway_index(&gateway.tenant, &gateway.name) {
+        gws.push(g);
+    }
+    for x in &p.additional_vnets {
+        if let Some(g) = net.gateway_of_vnet(&p.tenant, x)
+            && !gws.contains(&g)
+        {
+            gws.push(g);
+        }
+    }
+    let mut taken: Vec<IpNet> = Vec::new();
+    let mut peers = Vec::new();
+    let mut dns = Vec::new();
+    for g in gws {
+        let gw = &topology.gateways[g];
+        let routes = net.gateway_routes(g);
+        let allowed_ips: Vec<IpNet> = advertised(&routes, &|h| *h == NextHop::Drop)
+            .into_iter()
+            .filter(|n| !p.address_pool.iter().any(|pool| pool.trunc() == *n))
+            .filter(|n| !taken.contains(n))
+            .collect();
+        taken.extend(allowed_ips.iter().copied());
+        if let Some(v) = topology.vnet(&gw.tenant, &gw.vnet) {
+            dns.extend(v.dns_servers.iter().copied());
+        }
+        peers.push(DevicePeer {
+            gateway: gw.qualified_name(),
+            public_key: gw.public_key.clone(),
+            preshared_key: None,
+            endpoint: gw.public_endpoint.map(|e| e.to_string()),
+            allowed_ips,
+            persistent_keepalive_secs: Some(PERSISTENT_KEEPALIVE_SECS),
+            selectors: Vec::new(),
+            idle_timeout_secs: None,
+        });
+    }
+    dns.dedup();
+    Ok(DeviceConfig {
+        addresses: vec![IpNet::from(c.address)],
+        listen_port: None,
+        dns,
+        peers,
+    })
+}
+
+impl DeviceConfig {
+    /// The configuration in `wg-quick` format; the private key is a placeholder.
+    pub fn to_wg_quick(&self) -> String {
+        let mut s = String::new();
+        let join = |v: &[IpNet]| {
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(s, "[Interface]");
+        let _ = writeln!(s, "PrivateKey = {PRIVATE_KEY_PLACEHOLDER}");
+        if !self.addresses.is_empty() {
+            let _ = writeln!(s, "Address = {}", join(&self.addresses));
+        }
+        if let Some(port) = self.listen_port {
+            let _ = writeln!(s, "ListenPort = {port}");
+        }
+        if !self.dns.is_empty() {
+            let d: Vec<String> = self.dns.iter().map(ToString::to_string).collect();
+            let _ = writeln!(s, "DNS = {}", d.join(", "));
+        }
+        for p in &self.peers {
+            let _ = writeln!(s, "\n# gateway {}", p.gateway);
+            if let Some(t) = p.idle_timeout_secs {
+                let _ = writeln!(
+                    s,
+                    "# PolicyBased: the gateway tears the tunnel down after {t} s without traffic"
+                );
+            }
+            let _ = writeln!(s, "[Peer]");
+            let _ = writeln!(
+                s,
+                "PublicKey = {}",
+                p.public_key
+                    .as_deref()
+                    .unwrap_or("<pending: gateway not created yet>")
+            );
+            if let Some(k) = &p.preshared_key {
+                let _ = writeln!(s, "PresharedKey = {}", k.expose());
+            }
+            if let Some(e) = &p.endpoint {
+                let _ = writeln!(s, "Endpoint = {e}");
+            }
+            let _ = writeln!(s, "AllowedIPs = {}", join(&p.allowed_ips));
+            if let Some(k) = p.persistent_keepalive_secs {
+                let _ = writeln!(s, "PersistentKeepalive = {k}");
+            }
+        }
+        s
+    }
+}

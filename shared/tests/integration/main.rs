@@ -1,0 +1,14 @@
+//! The one integration-test binary of `isthmus-shared`.
+
+// Test helpers may unwrap: a panic is a failed test (clippy only exempts `#[test]` fns).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod desired;
+mod faq;
+mod lpm;
+mod props;
+mod psk;
+mod routes;
+mod rules;
+mod tidy;
