@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod declarative;
 pub mod error;
 pub mod secrets;
 pub mod state;

@@ -22,8 +22,29 @@ struct Cli {
     /// Database URL: sqlite://PATH?mode=rwc or postgres://...; default SQLite under --data-dir.
     #[arg(long, global = true, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// The public address of the workers' gateways (GW-3).
+    #[arg(
+        long,
+        global = true,
+        env = "ISTHMUS_PUBLIC_ADDRESS",
+        default_value = "127.0.0.1"
+    )]
+    public_address: std::net::IpAddr,
+    /// UDP ports handed out to gateways, FIRST-LAST.
+    #[arg(long, global = true, env = "ISTHMUS_GATEWAY_PORTS", default_value = "51820-52819", value_parser = parse_port_range)]
+    gateway_ports: (u16, u16),
     #[command(subcommand)]
     command: Command,
+}
+
+impl Cli {
+    fn endpoint_pool(&self) -> isthmus_server::state::EndpointPool {
+        isthmus_server::state::EndpointPool {
+            host: self.public_address,
+            first_port: self.gateway_ports.0,
+            last_port: self.gateway_ports.1,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -42,12 +63,16 @@ enum Command {
         /// Seconds a worker stays listed as connected after its last heartbeat.
         #[arg(long, default_value_t = DEFAULT_LEASE_SECONDS)]
         lease_seconds: u32,
-        /// The public address of the workers' gateways (GW-3).
-        #[arg(long, env = "ISTHMUS_PUBLIC_ADDRESS", default_value = "127.0.0.1")]
-        public_address: std::net::IpAddr,
-        /// UDP ports handed out to gateways, FIRST-LAST.
-        #[arg(long, env = "ISTHMUS_GATEWAY_PORTS", default_value = "51820-52819", value_parser = parse_port_range)]
-        gateway_ports: (u16, u16),
+    },
+    /// Print the whole topology as YAML (never secrets).
+    Export,
+    /// Apply a YAML topology: validated as a whole and written atomically.
+    Apply {
+        /// The YAML file (as written by `isthmus export`).
+        file: PathBuf,
+        /// Print the plan and any violations; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Administration: users.
     Admin {
@@ -122,14 +147,13 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&cli.data_dir)
         .with_context(|| format!("creating the data directory {}", cli.data_dir.display()))?;
 
+    let endpoint_pool = cli.endpoint_pool();
     match cli.command {
         Command::Serve {
             listen,
             portal_dir,
             worker_token,
             lease_seconds,
-            public_address,
-            gateway_ports,
         } => {
             let config = ServerConfig {
                 listen,
@@ -137,13 +161,60 @@ async fn main() -> anyhow::Result<()> {
                 database_url: cli.database_url,
                 portal_dir,
                 lease_seconds,
-                endpoint_pool: isthmus_server::state::EndpointPool {
-                    host: public_address,
-                    first_port: gateway_ports.0,
-                    last_port: gateway_ports.1,
-                },
+                endpoint_pool,
             };
             serve(config, worker_token).await
+        }
+        Command::Export => {
+            let state = cli_state(&cli).await?;
+            let topology = isthmus_server::declarative::export(&state)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            print!("{}", serde_norway::to_string(&topology)?);
+            Ok(())
+        }
+        Command::Apply { ref file, dry_run } => {
+            let state = cli_state(&cli).await?;
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let desired: isthmus_shared::model::Topology = serde_norway::from_str(&text)
+                .with_context(|| format!("{} is not a valid topology", file.display()))?;
+            let who = isthmus_server::auth::Principal {
+                user_id: 0,
+                username: "cli".to_owned(),
+                is_admin: true,
+                token: None,
+            };
+            match isthmus_server::declarative::apply(&state, &who, &desired, dry_run).await {
+                Ok(applied) => {
+                    for l in &applied.lines {
+                        println!("{l}");
+                    }
+                    if let Some(c) = &applied.committed {
+                        for w in &c.warnings {
+                            println!("warning {} {}: {}", w.rule, w.path, w.message);
+                        }
+                    }
+                    match (applied.lines.is_empty(), dry_run) {
+                        (true, _) => println!("no changes"),
+                        (false, true) => {
+                            println!("dry run: the plan is valid; nothing was changed")
+                        }
+                        (false, false) => println!("applied {} change(s)", applied.lines.len()),
+                    }
+                    Ok(())
+                }
+                Err(isthmus_server::error::ApiError::Unprocessable {
+                    message,
+                    violations,
+                }) => {
+                    for v in &violations {
+                        eprintln!("{} {}: {}", v.rule, v.path, v.message);
+                    }
+                    anyhow::bail!("{message}")
+                }
+                Err(e) => anyhow::bail!("{e}"),
+            }
         }
         Command::Admin {
             command: AdminCommand::CreateUser { username, admin },
@@ -198,6 +269,18 @@ async fn open_db(
     db::connect(&url)
         .await
         .with_context(|| format!("opening the database {}", db::redact(&url)))
+}
+
+/// The state the CLI's topology commands work on (no server needed).
+async fn cli_state(cli: &Cli) -> anyhow::Result<AppState> {
+    let (conn, kind) = open_db(&cli.data_dir, cli.database_url.clone()).await?;
+    let sealer = load_sealer(&cli.data_dir)?;
+    let settings = isthmus_server::state::Settings {
+        portal_dir: PathBuf::from("dist"),
+        lease_seconds: DEFAULT_LEASE_SECONDS,
+        endpoint_pool: cli.endpoint_pool(),
+    };
+    Ok(AppState::new(conn, kind, settings, sealer))
 }
 
 /// The master key: `ISTHMUS_MASTER_KEY` (base64), else DATA_DIR/master.key (created 0600).

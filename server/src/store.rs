@@ -9,7 +9,7 @@ use isthmus_shared::model::{
     Change, Connection, Gateway, LocalSite, PointToSite, QualifiedName, SharedKey, Tenant,
     Topology, Vnet,
 };
-use isthmus_shared::validate::{Violation, has_errors, validate_change};
+use isthmus_shared::validate::{Violation, has_errors};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
@@ -217,55 +217,92 @@ pub fn rejected(violations: Vec<Violation>) -> ApiError {
 }
 
 /// Validates `change` against the whole stored topology and writes it, atomically.
-///
-/// `prepare` may complete the change with server-side fields (keys, endpoints) once the
-/// current topology is known; it returns the secret to seal with the resource, if any.
 pub async fn commit_change(
     state: &AppState,
     who: &Principal,
     action: &str,
     change: Change,
 ) -> Result<Committed, ApiError> {
-    let txn = state.db().begin().await?;
-    let version = bump_version(&txn).await?;
-    let topology = load_topology(&txn, state.sealer()).await?;
-    let mut change = change;
-    let mut secret: Option<String> = None;
-    if let Change::UpsertGateway(g) = &mut change {
-        match topology.gateway(&g.tenant, &g.name) {
+    commit_changes(state, who, action, vec![change], false).await
+}
+
+/// Fills the server-owned parts of a change (GW-3 endpoint and key pair for a new gateway,
+/// GW-4 shared key for a new connection) against the topology as it stands, and returns
+/// the secret to seal with the resource.
+async fn prepare(
+    txn: &DatabaseTransaction,
+    working: &Topology,
+    pool: EndpointPool,
+    change: &mut Change,
+) -> Result<Option<String>, ApiError> {
+    match change {
+        Change::UpsertGateway(g) => match working.gateway(&g.tenant, &g.name) {
             // Server-owned fields survive updates.
             Some(existing) => {
                 g.public_endpoint = existing.public_endpoint;
                 g.public_key = existing.public_key.clone();
+                Ok(None)
             }
             None => {
-                g.public_endpoint =
-                    Some(allocate_endpoint(&txn, &topology, state.endpoint_pool()).await?);
+                g.public_endpoint = Some(allocate_endpoint(txn, working, pool).await?);
                 let (private, public) = wireguard_keypair()?;
                 g.public_key = Some(public);
-                secret = Some(private);
+                Ok(Some(private))
             }
+        },
+        Change::UpsertConnection(c) => {
+            if c.shared_key.is_none() {
+                // GW-4: keep the existing key on update, generate one on creation.
+                c.shared_key = match working.connection(&c.tenant, &c.name) {
+                    Some(existing) => existing.shared_key.clone(),
+                    None => Some(SharedKey::new(isthmus_shared::psk::generate_shared_key(
+                        &mut rand::rng(),
+                    ))),
+                };
+            }
+            Ok(c.shared_key.as_ref().map(|k| k.expose().to_owned()))
         }
+        _ => Ok(None),
     }
-    if let Change::UpsertConnection(c) = &mut change {
-        if c.shared_key.is_none() {
-            // GW-4: keep the existing key on update, generate one on creation.
-            c.shared_key = match topology.connection(&c.tenant, &c.name) {
-                Some(existing) => existing.shared_key.clone(),
-                None => Some(SharedKey::new(isthmus_shared::psk::generate_shared_key(
-                    &mut rand::rng(),
-                ))),
-            };
+}
+
+/// Applies `changes` together: validated once, as a whole, against the stored topology, and
+/// written in one transaction or not at all (LIM-3). With `dry_run`, nothing is written.
+pub async fn commit_changes(
+    state: &AppState,
+    who: &Principal,
+    action: &str,
+    changes: Vec<Change>,
+    dry_run: bool,
+) -> Result<Committed, ApiError> {
+    let txn = state.db().begin().await?;
+    let version = bump_version(&txn).await?;
+    let mut working = load_topology(&txn, state.sealer()).await?;
+    let mut prepared = Vec::with_capacity(changes.len());
+    for mut change in changes {
+        let secret = prepare(&txn, &working, state.endpoint_pool(), &mut change).await?;
+        if let Err(e) = working.apply(&change) {
+            txn.rollback().await?;
+            return Err(ApiError::NotFound(e.to_string()));
         }
-        secret = c.shared_key.as_ref().map(|k| k.expose().to_owned());
+        prepared.push((change, secret));
     }
-    let violations = validate_change(&topology, &change);
+    let violations = isthmus_shared::validate::validate(&working);
     if has_errors(&violations) {
         txn.rollback().await?;
         return Err(rejected(violations));
     }
-    let (tenant_name, target) = persist(&txn, state.sealer(), &change, secret).await?;
-    audit::record(&txn, who, action, Some(&tenant_name), &target).await?;
+    if dry_run {
+        txn.rollback().await?;
+        return Ok(Committed {
+            version,
+            warnings: violations,
+        });
+    }
+    for (change, secret) in &prepared {
+        let (tenant_name, target) = persist(&txn, state.sealer(), change, secret.clone()).await?;
+        audit::record(&txn, who, action, Some(&tenant_name), &target).await?;
+    }
     txn.commit().await?;
     Ok(Committed {
         version,
@@ -389,8 +426,26 @@ async fn persist(
             delete_row(txn, Kind::PointToSite, q).await?;
             done(q)
         }
-        Change::UpsertTenant(_) | Change::DeleteTenant(_) => Err(ApiError::BadRequest(
-            "tenants are managed through /api/v1/tenants".to_owned(),
+        Change::UpsertTenant(t) => {
+            crate::api::tenants::check_name("tenants[].name", &t.name)?;
+            let exists = tenant::Entity::find()
+                .filter(tenant::Column::Name.eq(t.name.clone()))
+                .one(txn)
+                .await?
+                .is_some();
+            if !exists {
+                tenant::ActiveModel {
+                    name: Set(t.name.clone()),
+                    created_at: Set(now_ms()),
+                    ..Default::default()
+                }
+                .insert(txn)
+                .await?;
+            }
+            Ok((t.name.clone(), t.name.clone()))
+        }
+        Change::DeleteTenant(_) => Err(ApiError::BadRequest(
+            "tenants are deleted through the API, not by a change".to_owned(),
         )),
     }
 }

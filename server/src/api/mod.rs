@@ -4,7 +4,7 @@ mod auth;
 mod health;
 mod resources;
 mod status;
-mod tenants;
+pub(crate) mod tenants;
 mod worker;
 
 use axum::Router;

@@ -3,6 +3,7 @@
 mod support;
 
 mod accounts;
+mod cli;
 mod health;
 mod processes;
 mod resources;
