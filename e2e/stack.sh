@@ -8,7 +8,7 @@ data=$(mktemp -d)
 token="isw_e2e_$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 cleanup() { kill "${worker:-}" "${server:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT INT TERM
-ISTHMUS_WORKER_TOKEN=$token "$bin/isthmus" --data-dir "$data" serve --listen "127.0.0.1:$port" --portal-dir "$root/dist" &
+ISTHMUS_ADMIN_PASSWORD=${E2E_ADMIN_PASSWORD:-e2e-admin-password} ISTHMUS_WORKER_TOKEN=$token "$bin/isthmus" --data-dir "$data" serve --listen "127.0.0.1:$port" --portal-dir "$root/dist" &
 server=$!
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$port/api/v1/health" >/dev/null 2>&1 && break

@@ -306,3 +306,33 @@ pub async fn device_config(
     )
         .into_response())
 }
+
+/// `GET /api/v1/tenants/{tenant}/topology`: the tenant's resources as one `Topology` (never
+/// secrets), for the portal's live validation, diagram and next-hop tool.
+pub async fn topology(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(tenant): ApiPath<String>,
+) -> Result<ApiJson<isthmus_shared::model::Topology>, ApiError> {
+    who.require(state.db(), &tenant, Role::Reader).await?;
+    let all = store::load_topology(state.db(), state.sealer()).await?;
+    Ok(ApiJson(scope_to_tenant(all, &tenant)))
+}
+
+/// The part of a topology one tenant may see, without shared keys.
+pub fn scope_to_tenant(
+    all: isthmus_shared::model::Topology,
+    tenant: &str,
+) -> isthmus_shared::model::Topology {
+    let mut t = all;
+    t.tenants.retain(|x| x.name == tenant);
+    t.vnets.retain(|x| x.tenant == tenant);
+    t.gateways.retain(|x| x.tenant == tenant);
+    t.sites.retain(|x| x.tenant == tenant);
+    t.connections.retain(|x| x.tenant == tenant);
+    t.point_to_site.retain(|x| x.tenant == tenant);
+    for c in &mut t.connections {
+        c.shared_key = None;
+    }
+    t
+}

@@ -699,3 +699,37 @@ async fn lim_1_two_racing_writes_that_together_break_a_rule_land_exactly_once() 
     .await;
     assert_eq!(list.json().as_array().unwrap().len(), 10);
 }
+
+#[tokio::test]
+async fn tenant_topology_is_one_document_without_secrets() {
+    let app = test_app().await;
+    let a = hub(&app).await;
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/sites",
+        site("branch", "203.0.113.10", "192.168.1.0/24"),
+    )
+    .await;
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/connections",
+        s2s("to-branch", "hub-gw", "branch"),
+    )
+    .await;
+    tenant(&app, &a, "other").await;
+    let t = send(&app, req("GET", "/api/v1/tenants/acme/topology", &a, None))
+        .await
+        .json();
+    assert_eq!(t["tenants"], json!([{"name": "acme"}]));
+    assert_eq!(t["vnets"][0]["name"], "hub");
+    assert_eq!(t["connections"][0]["name"], "to-branch");
+    assert!(t["connections"][0]["shared_key"].is_null());
+    let parsed: isthmus_shared::model::Topology = serde_json::from_value(t).unwrap();
+    assert!(
+        isthmus_shared::validate::validate(&parsed)
+            .iter()
+            .all(|v| !v.is_error())
+    );
+}
