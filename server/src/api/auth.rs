@@ -47,6 +47,7 @@ async fn me_of(state: &AppState, who: &Principal) -> Result<Me, ApiError> {
 }
 
 /// `POST /api/v1/auth/login`: sets the session cookie.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body(content = Object, description = "{username, password}"), responses((status = 200, description = "Logged in; session cookie set"), (status = 401, description = "Wrong user name or password"), (status = 429, description = "Too many failed logins")))]
 pub async fn login(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LoginRequest>,
@@ -102,6 +103,7 @@ pub async fn login(
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Zl2yzm3rwj3ZrWb3h6CpG1PO/7uUOUBHx6xg0wDUCZs";
 
 /// `POST /api/v1/auth/logout`: ends the session and clears the cookie.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", responses((status = 204, description = "Session ended")))]
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -117,11 +119,13 @@ pub async fn logout(
 }
 
 /// `GET /api/v1/auth/me`.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "accounts", responses((status = 200, description = "The current user and their tenants"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
 pub async fn me(State(state): State<AppState>, who: Principal) -> Result<ApiJson<Me>, ApiError> {
     Ok(ApiJson(me_of(&state, &who).await?))
 }
 
 /// `POST /api/v1/users` (administrators).
+#[utoipa::path(post, path = "/api/v1/users", tag = "accounts", request_body(content = Object, description = "{username, password, is_admin}"), responses((status = 201, description = "Created"), (status = 403, description = "Administrators only"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
 pub async fn create_user(
     State(state): State<AppState>,
     who: Principal,
@@ -143,6 +147,7 @@ pub async fn create_user(
 }
 
 /// `GET /api/v1/tokens`: the caller's API tokens, never their secret.
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "accounts", responses((status = 200, description = "The caller's API tokens, without secrets"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
 pub async fn list_tokens(
     State(state): State<AppState>,
     who: Principal,
@@ -170,6 +175,7 @@ fn auth_time(ms: i64) -> String {
 }
 
 /// `POST /api/v1/tokens`: a new API token, shown once.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "accounts", request_body(content = Object, description = "{name}"), responses((status = 201, description = "The token, shown once"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
 pub async fn create_token(
     State(state): State<AppState>,
     who: Principal,
@@ -207,6 +213,7 @@ pub async fn create_token(
 }
 
 /// `DELETE /api/v1/tokens/{id}`.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "accounts", params(("id" = i64, Path)), responses((status = 204, description = "Revoked"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
 pub async fn delete_token(
     State(state): State<AppState>,
     who: Principal,

@@ -2,6 +2,7 @@
 
 mod auth;
 mod health;
+pub mod openapi;
 mod resources;
 mod status;
 pub(crate) mod tenants;
@@ -23,6 +24,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(health::health))
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/worker/heartbeat", post(worker::heartbeat))
         .route("/worker/desired", get(worker::desired))
         .route("/worker/status", post(worker::status))

@@ -36,6 +36,7 @@ pub struct ConnectionStatusView {
 }
 
 /// `GET /api/v1/tenants/{tenant}/status`.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/status", tag = "status", params(("tenant" = String, Path, description = "Tenant name")), responses((status = 200, description = "Live status of every connection"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
 pub async fn tenant_status(
     State(state): State<AppState>,
     who: Principal,
@@ -73,6 +74,7 @@ pub struct SetPlacement {
 }
 
 /// `PUT /api/v1/placements/{tenant}/{gateway}` (administrators): pins a gateway to a worker.
+#[utoipa::path(put, path = "/api/v1/placements/{tenant}/{gateway}", tag = "worker", params(("tenant" = String, Path), ("gateway" = String, Path)), request_body(content = Object, description = "{worker}"), responses((status = 204, description = "Pinned"), (status = 403, description = "Administrators only")))]
 pub async fn set_placement(
     State(state): State<AppState>,
     who: Principal,
@@ -121,6 +123,7 @@ fn label(value: &str) -> String {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "Prometheus text format")))]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let db = state.db();
     let now = now_ms();

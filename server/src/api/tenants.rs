@@ -36,6 +36,7 @@ pub fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
 }
 
 /// `GET /api/v1/tenants`: the tenants the caller can see.
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", responses((status = 200, description = "Tenants the caller can see"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -57,6 +58,7 @@ pub async fn list(
 }
 
 /// `POST /api/v1/tenants`: any user may create a tenant and becomes its owner.
+#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body(content = Object, description = "{name}"), responses((status = 201, description = "Created; the caller owns it"), (status = 409, description = "Name taken"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -101,6 +103,7 @@ pub async fn create(
 }
 
 /// `PUT /api/v1/tenants/{tenant}/members/{username}`: owners grant roles.
+#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/members/{username}", tag = "tenants", params(("tenant" = String, Path), ("username" = String, Path)), request_body(content = Object, description = "{role: owner|reader}"), responses((status = 204, description = "Role set"), (status = 403, description = "Owners only")))]
 pub async fn set_member(
     State(state): State<AppState>,
     who: Principal,
@@ -149,6 +152,7 @@ pub async fn set_member(
 }
 
 /// `DELETE /api/v1/tenants/{tenant}/members/{username}`.
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/members/{username}", tag = "tenants", params(("tenant" = String, Path), ("username" = String, Path)), responses((status = 204, description = "Removed"), (status = 403, description = "Owners only")))]
 pub async fn remove_member(
     State(state): State<AppState>,
     who: Principal,
@@ -184,6 +188,7 @@ pub struct AuditQuery {
 }
 
 /// `GET /api/v1/audit`: administrators see everything; others, the tenants they own.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "tenants", params(("tenant" = Option<String>, Query), ("limit" = Option<u64>, Query)), responses((status = 200, description = "Audit entries, newest first"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
 pub async fn audit_log(
     State(state): State<AppState>,
     who: Principal,

@@ -111,6 +111,7 @@ async fn renew_lease(
 }
 
 /// `POST /api/v1/worker/heartbeat`: renews the worker's lease in the database.
+#[utoipa::path(post, path = "/api/v1/worker/heartbeat", tag = "worker", request_body(content = Object, description = "Heartbeat {protocol, name, version}"), responses((status = 200, description = "Lease granted"), (status = 401, description = "Unknown worker token")))]
 pub async fn heartbeat(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -242,6 +243,7 @@ async fn desired_for(state: &AppState, name: &str) -> Result<DesiredStateMessage
 
 /// `GET /api/v1/worker/desired?name=W&since=V`: the worker's desired state when it differs
 /// from `since`; otherwise waits up to [`LONG_POLL`] for a change and answers 204.
+#[utoipa::path(get, path = "/api/v1/worker/desired", tag = "worker", params(("name" = String, Query, description = "Worker name"), ("since" = Option<u64>, Query, description = "Version the worker runs"), ("wait" = Option<u64>, Query, description = "Seconds to wait for a change, at most 25")), responses((status = 200, description = "DesiredStateMessage (isthmus.desired/v1)"), (status = 204, description = "No change within the wait"), (status = 401, description = "Unknown worker token")))]
 pub async fn desired(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -274,6 +276,7 @@ pub struct StatusQuery {
 }
 
 /// `POST /api/v1/worker/status?name=W`: per-connection handshake, bytes and endpoint.
+#[utoipa::path(post, path = "/api/v1/worker/status", tag = "worker", params(("name" = String, Query, description = "Worker name")), request_body(content = Object, description = "StatusReportMessage (isthmus.status/v1)"), responses((status = 204, description = "Stored"), (status = 401, description = "Unknown worker token")))]
 pub async fn status(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -5,6 +5,7 @@ mod support;
 mod accounts;
 mod cli;
 mod health;
+mod openapi;
 mod processes;
 mod resources;
 mod workers;
