@@ -1,7 +1,15 @@
 //! The control channel: the worker calls the server, never the reverse.
 
+use std::time::Duration;
+
 use isthmus_shared::api::ErrorBody;
+use isthmus_shared::desired::{
+    DesiredState, DesiredStateMessage, StatusReport, StatusReportMessage,
+};
 use isthmus_shared::worker_proto::{Heartbeat, HeartbeatAck, PROTOCOL_VERSION};
+
+/// How long a desired-state long poll may take: the server holds it up to 25 s.
+const LONG_POLL_TIMEOUT: Duration = Duration::from_secs(40);
 
 /// Why a call to the server failed.
 #[derive(Debug, thiserror::Error)]
@@ -73,4 +81,71 @@ impl ControlClient {
             .await
             .map_err(ControlError::BadAnswer)
     }
+
+    /// Long-polls the desired state: `Some` when the server's version differs from `since`,
+    /// `None` when nothing changed within the server's wait (204).
+    pub async fn desired(
+        &self,
+        name: &str,
+        since: u64,
+    ) -> Result<Option<DesiredState>, ControlError> {
+        let url = format!("{}/api/v1/worker/desired", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .query(&[("name", name), ("since", &since.to_string())])
+            .bearer_auth(&self.token)
+            .timeout(LONG_POLL_TIMEOUT)
+            .send()
+            .await
+            .map_err(|source| ControlError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        let resp = refuse_errors(resp).await?;
+        if resp.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        match resp
+            .json::<DesiredStateMessage>()
+            .await
+            .map_err(ControlError::BadAnswer)?
+        {
+            DesiredStateMessage::V1(d) => Ok(Some(d)),
+        }
+    }
+
+    /// Pushes the status of this worker's gateways.
+    pub async fn status(&self, name: &str, report: StatusReport) -> Result<(), ControlError> {
+        let url = format!("{}/api/v1/worker/status", self.base);
+        let resp = self
+            .http
+            .post(&url)
+            .query(&[("name", name)])
+            .bearer_auth(&self.token)
+            .json(&StatusReportMessage::V1(report))
+            .send()
+            .await
+            .map_err(|source| ControlError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        refuse_errors(resp).await.map(|_| ())
+    }
+}
+
+/// Turns a non-2xx answer into [`ControlError::Refused`] with the server's message.
+async fn refuse_errors(resp: reqwest::Response) -> Result<reqwest::Response, ControlError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let message = match resp.json::<ErrorBody>().await {
+        Ok(e) => e.message,
+        Err(_) => "no details".to_owned(),
+    };
+    Err(ControlError::Refused {
+        status: status.as_u16(),
+        message,
+    })
 }

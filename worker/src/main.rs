@@ -1,10 +1,15 @@
 //! `isthmus-worker`: connects to the server and carries the gateways' traffic.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use ipnet::IpNet;
+use isthmus_shared::desired::{DesiredState, DesiredStateMessage};
 use isthmus_worker::backoff::Backoff;
 use isthmus_worker::control::{ControlClient, ControlError};
+use isthmus_worker::io::{DataPlane, DataPlaneConfig};
 
 #[derive(Parser)]
 #[command(
@@ -17,11 +22,37 @@ struct Cli {
     #[arg(long, env = "ISTHMUS_SERVER", default_value = "http://127.0.0.1:8080")]
     server: String,
     /// The worker token (`isthmus token create --worker NAME`, or DATA_DIR/worker.token).
-    #[arg(long, env = "ISTHMUS_WORKER_TOKEN", hide_env_values = true)]
-    token: String,
+    #[arg(
+        long,
+        env = "ISTHMUS_WORKER_TOKEN",
+        hide_env_values = true,
+        required_unless_present = "desired_state"
+    )]
+    token: Option<String>,
     /// This worker's name, unique per token; defaults to the host name.
     #[arg(long, env = "ISTHMUS_WORKER_NAME")]
     name: Option<String>,
+    /// Run from a desired-state file (JSON `isthmus.desired/v1`) instead of a server.
+    #[arg(long, value_name = "FILE")]
+    desired_state: Option<PathBuf>,
+    /// The address the gateways' UDP ports bind to.
+    #[arg(long, env = "ISTHMUS_BIND_ADDRESS", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    bind_address: IpAddr,
+    /// The TUN device of the VNet side.
+    #[arg(long, env = "ISTHMUS_TUN_NAME", default_value = "isthmus0")]
+    tun_name: String,
+    /// An address for the TUN device, e.g. 10.1.0.1/16 (optional).
+    #[arg(long, env = "ISTHMUS_TUN_ADDRESS")]
+    tun_address: Option<IpNet>,
+    /// The TUN device's MTU.
+    #[arg(long, default_value_t = 1420)]
+    tun_mtu: u16,
+    /// Do not open a TUN device (forward between tunnels only).
+    #[arg(long)]
+    no_tun: bool,
+    /// Seconds between status reports to the server.
+    #[arg(long, default_value_t = 5)]
+    status_interval: u64,
 }
 
 fn default_name() -> String {
@@ -32,6 +63,99 @@ fn default_name() -> String {
         .unwrap_or_else(|| "worker".to_owned())
 }
 
+/// Resolves peer endpoints given as `host:port` (the core takes addresses only).
+async fn resolve_endpoints(desired: &mut DesiredState) {
+    for g in &mut desired.gateways {
+        for p in &mut g.peers {
+            let Some(ep) = p.endpoint.clone() else {
+                continue;
+            };
+            if ep.parse::<SocketAddr>().is_ok() {
+                continue;
+            }
+            match tokio::net::lookup_host(ep.as_str()).await {
+                Ok(mut addrs) => {
+                    if let Some(a) = addrs.next() {
+                        p.endpoint = Some(a.to_string());
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(peer = %p.name, endpoint = %ep, error = %e, "cannot resolve the peer endpoint; waiting for the peer to connect");
+                }
+            }
+        }
+    }
+}
+
+async fn apply(dp: &DataPlane, mut desired: DesiredState) {
+    resolve_endpoints(&mut desired).await;
+    dp.apply(&desired).await;
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = term => {},
+    }
+}
+
+async fn run_from_file(dp: DataPlane, path: PathBuf) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read the desired state {}: {e}", path.display()))?;
+    let DesiredStateMessage::V1(desired) = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a desired state (JSON with \"format\":\"isthmus.desired/v1\"): {e}",
+            path.display()
+        )
+    })?;
+    tracing::info!(file = %path.display(), version = desired.version, "running from a desired-state file, without a server");
+    apply(&dp, desired).await;
+    shutdown_signal().await;
+    tracing::info!("worker stopping");
+    Ok(())
+}
+
+async fn poll_desired(client: ControlClient, name: String, dp: DataPlane) {
+    let mut since = 0u64;
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+    loop {
+        match client.desired(&name, since).await {
+            Ok(Some(d)) => {
+                backoff.reset();
+                since = d.version;
+                apply(&dp, d).await;
+            }
+            Ok(None) => backoff.reset(),
+            Err(e) => {
+                let d = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in_s = d.as_secs(), "cannot fetch the desired state; forwarding on the last one");
+                tokio::time::sleep(d).await;
+            }
+        }
+    }
+}
+
+async fn push_status(client: ControlClient, name: String, dp: DataPlane, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let report = dp.status();
+        if let Err(e) = client.status(&name, report).await {
+            tracing::debug!(error = %e, "status report not delivered");
+        }
+        tracing::debug!(drops = ?dp.counters(), "drop counters");
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -40,10 +164,25 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    let name = cli.name.unwrap_or_else(default_name);
-    let client = ControlClient::new(&cli.server, cli.token)?;
+    let name = cli.name.clone().unwrap_or_else(default_name);
+    let cfg = DataPlaneConfig {
+        bind_address: cli.bind_address,
+        tun_name: cli.tun_name.clone(),
+        tun_address: cli.tun_address,
+        tun_mtu: cli.tun_mtu,
+        no_tun: cli.no_tun,
+    };
+    if let Some(path) = cli.desired_state {
+        let dp = DataPlane::start(&cfg);
+        return run_from_file(dp, path).await;
+    }
+    let token = cli
+        .token
+        .ok_or_else(|| anyhow::anyhow!("--token is required without --desired-state"))?;
+    let client = ControlClient::new(&cli.server, token)?;
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
     let mut connected = false;
+    let mut data_plane: Option<DataPlane> = None;
     tracing::info!(server = %cli.server, %name, "worker starting");
     loop {
         let delay = match client.heartbeat(&name).await {
@@ -51,6 +190,19 @@ async fn main() -> anyhow::Result<()> {
                 if !connected {
                     tracing::info!(server = %cli.server, lease_seconds = ack.lease_seconds, "connected to the server");
                     connected = true;
+                }
+                if data_plane.is_none() {
+                    // Started after the server accepted the token, so a refused worker exits
+                    // without touching the network.
+                    let dp = DataPlane::start(&cfg);
+                    tokio::spawn(poll_desired(client.clone(), name.clone(), dp.clone()));
+                    tokio::spawn(push_status(
+                        client.clone(),
+                        name.clone(),
+                        dp.clone(),
+                        Duration::from_secs(cli.status_interval.max(1)),
+                    ));
+                    data_plane = Some(dp);
                 }
                 backoff.reset();
                 Duration::from_secs(u64::from(ack.lease_seconds.max(3)) / 3)
@@ -67,7 +219,7 @@ async fn main() -> anyhow::Result<()> {
         };
         tokio::select! {
             () = tokio::time::sleep(delay) => {},
-            _ = tokio::signal::ctrl_c() => {
+            () = shutdown_signal() => {
                 tracing::info!("worker stopping");
                 return Ok(());
             }

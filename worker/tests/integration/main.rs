@@ -1,4 +1,8 @@
-//! Integration tests of the worker binary.
+//! Integration tests of the worker: the core on a virtual clock, and the binary.
+
+mod core;
+mod harness;
+mod netns;
 
 use std::process::Command;
 

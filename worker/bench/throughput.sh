@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# iperf3 TCP through one WireGuard tunnel between two network namespaces this script creates
+# (root only), in three pairings: worker<->worker, worker<->wireguard-go, wireguard-go<->wireguard-go.
+# All traffic stays on the namespaces' own veth pair (10.250.0.0/30) and tunnel addresses.
+#
+#   sudo worker/bench/throughput.sh [seconds]      (default 10 s per pairing)
+#
+# Builds the worker in release mode (CARGO_TARGET_DIR, default /work/target-worker) unless
+# WORKER_BIN points at a binary. Needs ip, wg, wireguard-go, iperf3.
+set -euo pipefail
+SECS="${1:-10}"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+: "${CARGO_TARGET_DIR:=/work/target-worker}"
+if [[ -z "${WORKER_BIN:-}" ]]; then
+  (cd "$ROOT" && CARGO_TARGET_DIR="$CARGO_TARGET_DIR" cargo build --release -q -p isthmus-worker)
+  WORKER_BIN="$CARGO_TARGET_DIR/release/isthmus-worker"
+fi
+for c in ip wg wireguard-go iperf3; do
+  command -v "$c" >/dev/null || { echo "missing $c (apt-get install wireguard-go wireguard-tools iperf3)"; exit 1; }
+done
+[[ $(id -u) == 0 ]] || { echo "run as root (network namespaces)"; exit 1; }
+
+ID="b$$"
+A="isw-bench-a-$ID"; B="isw-bench-b-$ID"
+TMP="$(mktemp -d)"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  ip netns del "$A" 2>/dev/null || true
+  ip netns del "$B" 2>/dev/null || true
+  rm -f /var/run/wireguard/wa"$ID".sock /var/run/wireguard/wb"$ID".sock
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+setup_ns() {
+  for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  PIDS=()
+  ip netns del "$A" 2>/dev/null || true; ip netns del "$B" 2>/dev/null || true
+  rm -f /var/run/wireguard/wa"$ID".sock /var/run/wireguard/wb"$ID".sock
+  ip netns add "$A"; ip netns add "$B"
+  ip -n "$A" link set lo up; ip -n "$B" link set lo up
+  ip link add va"$ID" netns "$A" type veth peer name vb"$ID" netns "$B"
+  ip -n "$A" addr add 10.250.0.1/30 dev va"$ID"; ip -n "$B" addr add 10.250.0.2/30 dev vb"$ID"
+  ip -n "$A" link set va"$ID" up; ip -n "$B" link set vb"$ID" up
+}
+
+KA=$(wg genkey); PA=$(echo "$KA" | wg pubkey)
+KB=$(wg genkey); PB=$(echo "$KB" | wg pubkey)
+PSK=$(wg genpsk)
+echo "$KA" >"$TMP/a.key"; echo "$KB" >"$TMP/b.key"; echo "$PSK" >"$TMP/psk"
+
+# desired <name> <private> <peer public> <peer endpoint> <own /24> <peer /24>
+desired() {
+  local q='{"tenant":"t","name":"'
+  cat <<JSON
+{"format":"isthmus.desired/v1","version":1,"gateways":[{"tenant":"t","name":"$1","gateway_type":"RouteBased",
+ "private_key":"$2","listen_port":51820,"bandwidth_limit_bps":0,
+ "peers":[{"name":"c","kind":{"type":"VnetToVnet","connection":${q}c"},"remote_gateway":${q}other"}},
+   "public_key":"$3","preshared_key":"$PSK","endpoint":"$4","allowed_ips":["$6"],"persistent_keepalive_secs":25}],
+ "routes":[{"prefix":"$5","next_hop":{"type":"Vnet","vnet":${q}v"}},"origin":{"type":"Default"},"transit_hops":0,"active":true},
+   {"prefix":"$6","next_hop":{"type":"VnetToVnet","connection":${q}c"},"remote_gateway":${q}other"}},"origin":{"type":"Default"},"transit_hops":0,"active":true}]}]}
+JSON
+}
+
+# side <ns> <kind worker|wg> <tag a|b> <own key> <peer pub> <peer endpoint> <own net> <own addr> <peer net>
+side() {
+  local ns=$1 kind=$2 tag=$3 key=$4 peer=$5 ep=$6 net=$7 addr=$8 pnet=$9
+  if [[ $kind == worker ]]; then
+    desired "g$tag" "$key" "$peer" "$ep" "$net" "$pnet" >"$TMP/$tag.json"
+    ip netns exec "$ns" "$WORKER_BIN" --desired-state "$TMP/$tag.json" --tun-name t"$tag$ID" \
+      --tun-address "$addr" >"$TMP/worker-$tag.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 100); do ip -n "$ns" link show t"$tag$ID" >/dev/null 2>&1 && break; sleep 0.1; done
+    ip -n "$ns" link set t"$tag$ID" up
+    ip -n "$ns" route add "$pnet" dev t"$tag$ID"
+  else
+    ip netns exec "$ns" env LOG_LEVEL=error wireguard-go -f w"$tag$ID" >"$TMP/wg-$tag.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 100); do ip netns exec "$ns" wg show w"$tag$ID" >/dev/null 2>&1 && break; sleep 0.1; done
+    ip netns exec "$ns" wg set w"$tag$ID" private-key "$TMP/$tag.key" listen-port 51820 peer "$peer" \
+      preshared-key "$TMP/psk" endpoint "$ep" allowed-ips "$pnet" persistent-keepalive 25
+    ip -n "$ns" addr add "$addr" dev w"$tag$ID"
+    ip -n "$ns" link set w"$tag$ID" mtu 1420 up
+    ip -n "$ns" route add "$pnet" dev w"$tag$ID"
+  fi
+}
+
+pair() {
+  local ka=$1 kb=$2
+  setup_ns
+  side "$A" "$ka" a "$KA" "$PB" 10.250.0.2:51820 10.201.1.0/24 10.201.1.1/24 10.201.2.0/24
+  side "$B" "$kb" b "$KB" "$PA" 10.250.0.1:51820 10.201.2.0/24 10.201.2.1/24 10.201.1.0/24
+  ip netns exec "$B" iperf3 -s -1 -B 10.201.2.1 >/dev/null 2>&1 &
+  PIDS+=($!)
+  sleep 0.5
+  local ok=0
+  for _ in $(seq 20); do ip netns exec "$A" ping -c1 -W1 -I 10.201.1.1 10.201.2.1 >/dev/null 2>&1 && { ok=1; break; }; done
+  if [[ $ok != 1 ]]; then echo "$ka <-> $kb: tunnel did not come up"; cat "$TMP"/*.log; return; fi
+  local bps
+  bps=$(ip netns exec "$A" iperf3 -c 10.201.2.1 -B 10.201.1.1 -t "$SECS" -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])')
+  printf '%-28s %8.0f Mbit/s\n' "$ka <-> $kb" "$(echo "$bps / 1000000" | bc -l)"
+}
+
+echo "iperf3 TCP, ${SECS}s, one tunnel, $(nproc) cores"
+pair worker worker
+pair worker wg
+pair wg wg

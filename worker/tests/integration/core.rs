@@ -1,0 +1,568 @@
+//! Deterministic tests of the sans-IO core on a virtual clock with in-memory packets.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use isthmus_shared::model::GatewayType;
+use isthmus_shared::routes::NextHop;
+use isthmus_worker::core::packet::{ipv4_icmp_echo, ipv4_udp};
+use isthmus_worker::core::{Core, Decision, Event};
+
+use crate::harness::*;
+
+fn started(desired: &isthmus_shared::desired::DesiredState, t0: Instant) -> (Core, Vec<Site>) {
+    let mut core = Core::new();
+    assert!(core.apply(desired, t0).is_empty());
+    let sites = vec![Site::new(2, 1, site_addr(2)), Site::new(3, 1, site_addr(3))];
+    (core, sites)
+}
+
+/// Site A sends one packet to the VNet: handshake, then the packet reaches the TUN side.
+fn a_to_vnet(core: &mut Core, sites: &mut [Site], packet: &[u8], now: Instant) -> Vec<Vec<u8>> {
+    let d = sites[0].send(packet);
+    let lost = pump(core, sites, d.into_iter().map(|d| (0, d)).collect(), now);
+    assert!(lost.is_empty(), "{lost:?}");
+    drain_tun(core)
+}
+
+#[test]
+fn s2s_1_site_device_handshakes_and_icmp_udp_pass_both_ways() {
+    let t0 = Instant::now();
+    let (mut core, mut sites) = started(&two_sites(), t0);
+    let ping = ipv4_icmp_echo(v4([10, 2, 0, 5]), v4([10, 1, 0, 7]), 1, 1);
+    assert_eq!(
+        a_to_vnet(&mut core, &mut sites, &ping, t0),
+        vec![ping.clone()]
+    );
+
+    // The VNet answers: from the TUN into site A's tunnel.
+    let reply = ipv4_udp(v4([10, 1, 0, 7]), v4([10, 2, 0, 5]), 53, 4000, b"answer");
+    core.handle_tun(&reply, t0);
+    let lost = pump(&mut core, &mut sites, Vec::new(), t0);
+    assert!(lost.is_empty());
+    assert_eq!(sites[0].received, vec![reply.clone()]);
+
+    let udp = ipv4_udp(v4([10, 2, 0, 5]), v4([10, 1, 0, 7]), 4000, 53, b"question");
+    assert_eq!(
+        a_to_vnet(&mut core, &mut sites, &udp, t0),
+        vec![udp.clone()]
+    );
+
+    let a = core.peer(&qn("gw"), "a").expect("peer a");
+    assert!(a.established);
+    assert_eq!(a.endpoint, Some(site_addr(2)));
+    assert_eq!(a.rx_bytes, (ping.len() + udp.len()) as u64);
+    assert_eq!(a.tx_bytes, reply.len() as u64);
+    let status = core.status(t0, SystemTime::now());
+    let c = &status.gateways[0].connections[0];
+    assert_eq!(c.name, "a");
+    assert!(c.last_handshake_unix.is_some());
+    assert_eq!(c.endpoint.as_deref(), Some("192.0.2.2:40002"));
+    assert_eq!(core.counters().total(), 0);
+}
+
+#[test]
+fn two_cores_vnet_to_vnet_pass_packets_both_ways() {
+    use isthmus_shared::desired::PeerKind;
+    let t0 = Instant::now();
+    let x_addr = "127.0.0.1:51001".parse().expect("addr");
+    let y_addr = "127.0.0.1:51002".parse().expect("addr");
+    let v2v = |name: &str, seed: u8, ep, allowed: &str| {
+        let mut p = s2s_peer(name, seed, ep, &[allowed]);
+        p.kind = PeerKind::VnetToVnet {
+            connection: qn(name),
+            remote_gateway: qn("other"),
+        };
+        p.preshared_key = Some(isthmus_shared::desired::Secret::new(b64(&[9; 32])));
+        p.persistent_keepalive_secs = Some(25);
+        p
+    };
+    let hop = |c: &str| NextHop::VnetToVnet {
+        connection: qn(c),
+        remote_gateway: qn("other"),
+    };
+    let x = state(
+        1,
+        vec![gateway(
+            "x",
+            11,
+            51001,
+            vec![v2v("x-y", 12, y_addr, "10.12.0.0/16")],
+            vec![
+                vnet_route("10.11.0.0/16"),
+                route("10.12.0.0/16", hop("x-y")),
+            ],
+        )],
+    );
+    let y = state(
+        1,
+        vec![gateway(
+            "y",
+            12,
+            51002,
+            vec![v2v("y-x", 11, x_addr, "10.11.0.0/16")],
+            vec![
+                vnet_route("10.12.0.0/16"),
+                route("10.11.0.0/16", hop("y-x")),
+            ],
+        )],
+    );
+    let mut cx = Core::new();
+    let mut cy = Core::new();
+    assert!(cx.apply(&x, t0).is_empty());
+    assert!(cy.apply(&y, t0).is_empty());
+    // Both start a handshake at once (keepalive set); deliver everything until quiet.
+    let shuttle = |cx: &mut Core, cy: &mut Core| {
+        for _ in 0..100 {
+            let mut moved = false;
+            while let Some(t) = cx.poll_transmit() {
+                moved = true;
+                assert_eq!(t.dst, y_addr);
+                cy.handle_network(51002, x_addr, &t.payload, t0);
+            }
+            while let Some(t) = cy.poll_transmit() {
+                moved = true;
+                assert_eq!(t.dst, x_addr);
+                cx.handle_network(51001, y_addr, &t.payload, t0);
+            }
+            if !moved {
+                break;
+            }
+        }
+    };
+    shuttle(&mut cx, &mut cy);
+    let p = ipv4_icmp_echo(v4([10, 11, 0, 1]), v4([10, 12, 0, 1]), 3, 1);
+    cx.handle_tun(&p, t0);
+    shuttle(&mut cx, &mut cy);
+    assert_eq!(drain_tun(&mut cy), vec![p]);
+    let back = ipv4_udp(v4([10, 12, 0, 1]), v4([10, 11, 0, 1]), 1, 2, b"back");
+    cy.handle_tun(&back, t0);
+    shuttle(&mut cx, &mut cy);
+    assert_eq!(drain_tun(&mut cx), vec![back]);
+    assert_eq!(cx.counters().total() + cy.counters().total(), 0);
+}
+
+#[test]
+fn cryptokey_routing_drops_a_source_outside_allowed_ips() {
+    let t0 = Instant::now();
+    let (mut core, mut sites) = started(&two_sites(), t0);
+    // Site A claims an address of site B.
+    let spoof = ipv4_udp(v4([10, 3, 0, 5]), v4([10, 1, 0, 7]), 1, 2, b"spoof");
+    assert!(a_to_vnet(&mut core, &mut sites, &spoof, t0).is_empty());
+    assert_eq!(core.counters().disallowed_source, 1);
+    let ok = ipv4_udp(v4([10, 2, 0, 5]), v4([10, 1, 0, 7]), 1, 2, b"fine");
+    assert_eq!(a_to_vnet(&mut core, &mut sites, &ok, t0), vec![ok]);
+}
+
+#[test]
+fn lim_5_transit_between_two_sites() {
+    let t0 = Instant::now();
+    let (mut core, mut sites) = started(&two_sites(), t0);
+    let p = ipv4_udp(v4([10, 2, 0, 5]), v4([10, 3, 0, 9]), 1, 2, b"transit");
+    assert!(a_to_vnet(&mut core, &mut sites, &p, t0).is_empty());
+    // The gateway handshook with site B on the way and delivered the queued packet.
+    assert_eq!(sites[1].received, vec![p]);
+    // A packet back to where it came from is not bounced.
+    let back = ipv4_udp(v4([10, 2, 0, 5]), v4([10, 2, 0, 6]), 1, 2, b"loop");
+    assert!(a_to_vnet(&mut core, &mut sites, &back, t0).is_empty());
+    assert_eq!(core.counters().loop_dropped, 1);
+}
+
+#[test]
+fn s2s_2_policy_based_tunnel_idles_out_after_300s_and_comes_back_on_traffic() {
+    let t0 = Instant::now();
+    let mut desired = two_sites();
+    let g = &mut desired.gateways[0];
+    g.gateway_type = GatewayType::PolicyBased;
+    g.peers.truncate(1);
+    g.routes.truncate(2);
+    g.peers[0].idle_timeout_secs = GatewayType::PolicyBased.idle_timeout_secs();
+    g.peers[0].policy_selectors = vec![selector("10.1.0.0/16", "10.2.0.0/16")];
+    let (mut core, mut sites) = started(&desired, t0);
+    let gw = qn("gw");
+    let p = ipv4_udp(v4([10, 2, 0, 5]), v4([10, 1, 0, 7]), 1, 2, b"hello");
+    assert_eq!(a_to_vnet(&mut core, &mut sites, &p, t0).len(), 1);
+
+    // Quiet for 299 s: still up.
+    core.handle_timeout(t0 + Duration::from_secs(299));
+    assert!(core.peer(&gw, "a").expect("a").up);
+    assert_eq!(core.poll_event(), None);
+    // 300 s: torn down.
+    let t1 = t0 + Duration::from_secs(300);
+    core.handle_timeout(t1);
+    assert!(!core.peer(&gw, "a").expect("a").up);
+    assert_eq!(
+        core.poll_event(),
+        Some(Event::TunnelIdle {
+            gateway: gw.clone(),
+            peer: "a".into()
+        })
+    );
+
+    // Traffic from the VNet brings it back: a new handshake, then the packet.
+    let t2 = t1 + Duration::from_secs(60);
+    let out = ipv4_udp(v4([10, 1, 0, 7]), v4([10, 2, 0, 5]), 2, 1, b"again");
+    core.handle_tun(&out, t2);
+    assert!(matches!(
+        core.poll_event(),
+        Some(Event::TunnelRestarted { .. })
+    ));
+    assert!(pump(&mut core, &mut sites, Vec::new(), t2).is_empty());
+    assert_eq!(sites[0].received, vec![out]);
+    assert!(core.peer(&gw, "a").expect("a").established);
+
+    // Idle again, then the site side starts the traffic (a new handshake from the device).
+    let t3 = t2 + Duration::from_secs(301);
+    core.handle_timeout(t3);
+    assert!(!core.peer(&gw, "a").expect("a").up);
+    let hs = sites[0].rehandshake();
+    let t4 = t3 + Duration::from_secs(5);
+    assert!(
+        pump(
+            &mut core,
+            &mut sites,
+            hs.into_iter().map(|d| (0, d)).collect(),
+            t4
+        )
+        .is_empty()
+    );
+    assert!(core.peer(&gw, "a").expect("a").up);
+    let p2 = ipv4_udp(v4([10, 2, 0, 5]), v4([10, 1, 0, 7]), 1, 2, b"from site");
+    assert_eq!(a_to_vnet(&mut core, &mut sites, &p2, t4), vec![p2]);
+
+    // A route-based peer (no idle timeout) never idles out.
+    let (mut rb, mut rb_sites) = started(&two_sites(), t0);
+    assert_eq!(a_to_vnet(&mut rb, &mut rb_sites, &p, t0).len(), 1);
+    rb.handle_timeout(t0 + Duration::from_secs(3600));
+    assert!(rb.peer(&gw, "a").expect("a").up);
+}
+
+#[test]
+fn gw_1_policy_based_selectors_filter_traffic() {
+    let t0 = Instant::now();
+    let mut desired = two_sites();
+    let g = &mut desired.gateways[0];
+    g.gateway_type = GatewayType::PolicyBased;
+    g.peers.truncate(1);
+    g.routes.truncate(2);
+    g.peers[0].policy_selectors = vec![selector("10.1.1.0/24", "10.2.0.0/16")];
+    let (mut core, mut sites) = started(&desired, t0);
+    let not_selected = ipv4_udp(v4([10, 1, 2, 1]), v4([10, 2, 0, 5]), 1, 2, b"x");
+    core.handle_tun(&not_selected, t0);
+    assert!(core.poll_transmit().is_none());
+    assert_eq!(core.counters().policy_mismatch, 1);
+    let selected = ipv4_udp(v4([10, 1, 1, 1]), v4([10, 2, 0, 5]), 1, 2, b"y");
+    core.handle_tun(&selected, t0);
+    assert!(pump(&mut core, &mut sites, Vec::new(), t0).is_empty());
+    assert_eq!(sites[0].received, vec![selected]);
+    // Inbound, the selector applies mirrored.
+    let to_unselected = ipv4_udp(v4([10, 2, 0, 5]), v4([10, 1, 2, 1]), 1, 2, b"z");
+    assert!(a_to_vnet(&mut core, &mut sites, &to_unselected, t0).is_empty());
+    assert_eq!(core.counters().policy_mismatch, 2);
+}
+
+#[test]
+fn gw_8_gw_9_only_connected_prefixes_enter_tunnels_unless_forced_tunneling() {
+    let t0 = Instant::now();
+    let (core, _) = started(&two_sites(), t0);
+    let gw = qn("gw");
+    let ip = |s: &str| s.parse().expect("ip");
+    assert_eq!(core.decide(&gw, ip("10.2.3.4")), Decision::Peer("a".into()));
+    assert_eq!(core.decide(&gw, ip("10.1.3.4")), Decision::Vnet);
+    assert_eq!(core.decide(&gw, ip("8.8.8.8")), Decision::Drop);
+
+    let mut forced = two_sites();
+    forced.gateways[0].routes.push(route(
+        "0.0.0.0/0",
+        NextHop::ForcedTunnel {
+            connection: qn("a"),
+            site: qn("site-a"),
+        },
+    ));
+    let mut core = Core::new();
+    assert!(core.apply(&forced, t0).is_empty());
+    assert_eq!(core.decide(&gw, ip("8.8.8.8")), Decision::Peer("a".into()));
+    assert_eq!(core.decide(&gw, ip("10.3.0.1")), Decision::Peer("b".into()));
+    assert_eq!(core.decide(&gw, ip("10.1.0.1")), Decision::Vnet);
+}
+
+#[test]
+fn hot_reconfiguration_keeps_unaffected_sessions_and_removes_peers_at_once() {
+    let t0 = Instant::now();
+    let (mut core, mut sites) = started(&two_sites(), t0);
+    let pa = ipv4_udp(v4([10, 2, 0, 5]), v4([10, 1, 0, 7]), 1, 2, b"a");
+    let pb = ipv4_udp(v4([10, 3, 0, 5]), v4([10, 1, 0, 7]), 1, 2, b"b");
+    assert_eq!(a_to_vnet(&mut core, &mut sites, &pa, t0).len(), 1);
+    let d = sites[1].send(&pb);
+    assert!(
+        pump(
+            &mut core,
+            &mut sites,
+            d.into_iter().map(|d| (1, d)).collect(),
+            t0
+        )
+        .is_empty()
+    );
+    assert_eq!(drain_tun(&mut core), vec![pb.clone()]);
+
+    // v2: B removed, A gets one more allowed prefix and route, a bandwidth cap appears.
+    let mut v2 = two_sites();
+    v2.version = 2;
+    let g = &mut v2.gateways[0];
+    g.peers.remove(1);
+    g.routes.remove(2);
+    g.peers[0].allowed_ips.push(net("10.20.0.0/16"));
+    g.routes.push(route("10.20.0.0/16", s2s_hop("a")));
+    g.bandwidth_limit_bps = 1_000_000_000;
+    assert!(core.apply(&v2, t0).is_empty());
+    assert_eq!(core.version(), 2);
+    assert!(core.peer(&qn("gw"), "b").is_none());
+
+    // A's session survived: its next data packet is accepted without a new handshake.
+    let pa2 = ipv4_udp(v4([10, 20, 0, 5]), v4([10, 1, 0, 7]), 1, 2, b"new prefix");
+    let d = sites[0].send(&pa2);
+    assert_eq!(d.len(), 1);
+    for x in &d {
+        core.handle_network(GW_PORT, site_addr(2), x, t0);
+    }
+    assert!(core.poll_transmit().is_none(), "no handshake needed");
+    assert_eq!(drain_tun(&mut core), vec![pa2]);
+    // B is gone at once: its packets are refused.
+    let d = sites[1].send(&pb);
+    for x in &d {
+        core.handle_network(GW_PORT, site_addr(3), x, t0);
+    }
+    assert!(drain_tun(&mut core).is_empty());
+    assert_eq!(core.counters().unknown_peer, 1);
+
+    // v3: A's preshared key changes: a new tunnel, the old session no longer decrypts.
+    let mut v3 = v2.clone();
+    v3.version = 3;
+    v3.gateways[0].peers[0].preshared_key =
+        Some(isthmus_shared::desired::Secret::new(b64(&[77; 32])));
+    assert!(core.apply(&v3, t0).is_empty());
+    let d = sites[0].send(&pa);
+    for x in &d {
+        core.handle_network(GW_PORT, site_addr(2), x, t0);
+    }
+    assert!(drain_tun(&mut core).is_empty());
+}
+
+#[test]
+fn lim_4_bandwidth_is_capped_per_gateway_across_tunnels() {
+    let t0 = Instant::now();
+    let mut desired = two_sites();
+    desired.gateways[0].bandwidth_limit_bps = 8_000; // 1000 B/s, 16 KiB burst
+    let (mut core, mut sites) = started(&desired, t0);
+    let big = |src: [u8; 4]| ipv4_udp(v4(src), v4([10, 1, 0, 7]), 1, 2, &[0u8; 972]); // 1000 B
+    let first = big([10, 2, 0, 5]);
+    assert_eq!(a_to_vnet(&mut core, &mut sites, &first, t0).len(), 1);
+    let hs = sites[1].send(&big([10, 3, 0, 5]));
+    assert!(
+        pump(
+            &mut core,
+            &mut sites,
+            hs.into_iter().map(|d| (1, d)).collect(),
+            t0
+        )
+        .is_empty()
+    );
+    let mut passed = drain_tun(&mut core).len() + 1;
+    for i in 0..20 {
+        let (site, src) = if i % 2 == 0 {
+            (0, [10, 2, 0, 5])
+        } else {
+            (1, [10, 3, 0, 5])
+        };
+        for d in sites[site].send(&big(src)) {
+            core.handle_network(GW_PORT, sites[site].addr, &d, t0);
+        }
+        passed += drain_tun(&mut core).len();
+    }
+    assert_eq!(passed, 16, "16 KiB burst shared by both tunnels");
+    assert_eq!(core.counters().rate_limited, 6);
+    // Two seconds later two more fit.
+    let later = t0 + Duration::from_secs(2);
+    for _ in 0..4 {
+        for d in sites[0].send(&big([10, 2, 0, 5])) {
+            core.handle_network(GW_PORT, site_addr(2), &d, later);
+        }
+    }
+    assert_eq!(drain_tun(&mut core).len(), 2);
+}
+
+#[test]
+fn bad_input_is_dropped_and_counted_and_other_tunnels_keep_working() {
+    let t0 = Instant::now();
+    let (mut core, mut sites) = started(&two_sites(), t0);
+    let pa = ipv4_udp(v4([10, 2, 0, 5]), v4([10, 1, 0, 7]), 1, 2, b"a");
+    assert_eq!(a_to_vnet(&mut core, &mut sites, &pa, t0).len(), 1);
+    let valid = sites[0].send(&pa).remove(0);
+
+    let src = site_addr(9);
+    core.handle_network(GW_PORT, src, b"", t0);
+    core.handle_network(GW_PORT, src, b"hello, not wireguard", t0);
+    core.handle_network(GW_PORT, src, &[1, 0, 0, 0], t0); // truncated handshake
+    core.handle_network(GW_PORT, src, &[4, 0, 0, 0, 1, 2, 3, 4], t0); // truncated data
+    let mut forged_init = vec![0u8; 148];
+    forged_init[0] = 1;
+    core.handle_network(GW_PORT, src, &forged_init, t0); // bad MAC
+    let mut flipped = valid.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    core.handle_network(GW_PORT, src, &flipped, t0); // forged data (bad AEAD tag)
+    let mut unknown_idx = valid.clone();
+    unknown_idx[4..8].copy_from_slice(&0xdead_beefu32.to_le_bytes());
+    core.handle_network(GW_PORT, src, &unknown_idx, t0);
+    core.handle_network(GW_PORT, src, &vec![4u8; 70_000], t0); // oversized
+    core.handle_network(GW_PORT + 1, src, &valid, t0); // no gateway there
+    core.handle_network(GW_PORT, src, &valid, t0); // replay of a packet not yet seen: accepted once
+    core.handle_network(GW_PORT, src, &valid, t0); // replay
+    core.handle_tun(b"", t0);
+    core.handle_tun(&[0x45, 0, 0], t0);
+    core.handle_tun(&vec![0x45; 70_000], t0);
+    core.handle_tun(
+        &ipv4_udp(v4([172, 16, 0, 1]), v4([10, 2, 0, 1]), 1, 2, b"stranger"),
+        t0,
+    );
+    // A handshake from a key that is no peer.
+    let mut stranger = Site::new(42, 1, src);
+    for d in stranger.send(&pa) {
+        core.handle_network(GW_PORT, src, &d, t0);
+    }
+
+    let c = core.counters();
+    assert_eq!(c.garbage, 4, "{c:?}");
+    assert_eq!(c.invalid, 3, "{c:?}");
+    assert_eq!(c.unknown_peer, 2, "{c:?}");
+    assert_eq!(c.oversized, 2, "{c:?}");
+    assert_eq!(c.unknown_port, 1, "{c:?}");
+    assert_eq!(c.malformed, 2, "{c:?}");
+    assert_eq!(c.no_route, 1, "{c:?}");
+    assert_eq!(drain_tun(&mut core).len(), 1, "the first copy of `valid`");
+    // Both tunnels still work.
+    let pa2 = ipv4_udp(v4([10, 2, 0, 6]), v4([10, 1, 0, 7]), 1, 2, b"still");
+    assert_eq!(a_to_vnet(&mut core, &mut sites, &pa2, t0), vec![pa2]);
+    let pb = ipv4_udp(v4([10, 3, 0, 5]), v4([10, 1, 0, 7]), 1, 2, b"b");
+    let d = sites[1].send(&pb);
+    assert!(
+        pump(
+            &mut core,
+            &mut sites,
+            d.into_iter().map(|d| (1, d)).collect(),
+            t0
+        )
+        .is_empty()
+    );
+    assert_eq!(drain_tun(&mut core), vec![pb]);
+}
+
+#[test]
+fn bad_keys_in_the_desired_state_are_reported_without_the_keys() {
+    let t0 = Instant::now();
+    let mut desired = two_sites();
+    desired.gateways[0].peers[1].public_key = "not base64!".into();
+    let mut dup = desired.gateways[0].clone();
+    dup.name = "gw2".into();
+    desired.gateways.push(dup);
+    let mut core = Core::new();
+    let errors = core.apply(&desired, t0);
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 2, "{text:?}");
+    assert!(text[0].contains("peer \"b\""), "{text:?}");
+    assert!(text[1].contains("port 51820"), "{text:?}");
+    for t in &text {
+        assert!(!t.contains(&b64(&[1; 32])), "a key leaked: {t}");
+    }
+    assert!(core.peer(&qn("gw"), "a").is_some());
+}
+
+mod props {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::Instant;
+
+    use isthmus_shared::desired::DesiredState;
+    use isthmus_shared::routes::{NextHop, Route};
+    use isthmus_worker::core::{Core, Decision};
+    use proptest::prelude::*;
+
+    use crate::harness::*;
+
+    /// The reference model: longest prefix wins, the first route wins a tie; tunnels by name.
+    fn reference(routes: &[Route], dst: IpAddr) -> Decision {
+        let mut best: Option<&Route> = None;
+        for r in routes
+            .iter()
+            .filter(|r| r.active && r.prefix.contains(&dst))
+        {
+            if best.is_none_or(|b| r.prefix.prefix_len() > b.prefix.prefix_len()) {
+                best = Some(r);
+            }
+        }
+        match best.map(|r| &r.next_hop) {
+            Some(NextHop::Vnet { .. }) => Decision::Vnet,
+            Some(NextHop::SiteToSite { connection, .. }) if connection.name != "ghost" => {
+                Decision::Peer(connection.name.clone())
+            }
+            _ => Decision::Drop,
+        }
+    }
+
+    fn arb_route() -> impl Strategy<Value = Route> {
+        (any::<[u8; 2]>(), 8u8..=24, 0u8..5, any::<bool>()).prop_map(|(hi, len, hop, active)| {
+            let a = Ipv4Addr::new(10, hi[0] % 4, hi[1] % 4, 0);
+            let next_hop = match hop {
+                0 => NextHop::Vnet { vnet: qn("vnet") },
+                1 => s2s_hop("a"),
+                2 => s2s_hop("b"),
+                3 => s2s_hop("ghost"), // a tunnel this worker does not run
+                _ => NextHop::Internet,
+            };
+            let mut r = route(&format!("{a}/{len}"), next_hop);
+            r.active = active;
+            r
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn routing_decision_matches_the_lpm_reference(
+            routes in proptest::collection::vec(arb_route(), 0..12),
+            dsts in proptest::collection::vec(any::<[u8; 3]>(), 1..20),
+        ) {
+            let mut desired: DesiredState = two_sites();
+            desired.gateways[0].routes = routes.clone();
+            let mut core = Core::new();
+            prop_assert!(core.apply(&desired, Instant::now()).is_empty());
+            for d in dsts {
+                let dst = IpAddr::V4(Ipv4Addr::new(10, d[0] % 4, d[1] % 4, d[2]));
+                prop_assert_eq!(core.decide(&qn("gw"), dst), reference(&routes, dst), "dst {}", dst);
+            }
+        }
+
+        #[test]
+        fn random_datagrams_never_panic_and_are_counted(
+            datagrams in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..30),
+            typed in proptest::collection::vec((1u8..=4, proptest::collection::vec(any::<u8>(), 0..200)), 0..30),
+        ) {
+            let t0 = Instant::now();
+            let mut core = Core::new();
+            prop_assert!(core.apply(&two_sites(), t0).is_empty());
+            let mut n = 0u64;
+            for d in datagrams.iter().cloned().chain(typed.into_iter().map(|(t, mut rest)| {
+                let mut d = vec![t, 0, 0, 0];
+                d.append(&mut rest);
+                d
+            })) {
+                core.handle_network(GW_PORT, site_addr(9), &d, t0);
+                core.handle_tun(&d, t0);
+                n += 2;
+            }
+            prop_assert!(drain_tun(&mut core).is_empty());
+            // Every input is accounted for: dropped and counted (or answered, e.g. a cookie).
+            let answered = std::iter::from_fn(|| core.poll_transmit()).count() as u64;
+            prop_assert_eq!(core.counters().total() + answered, n);
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Builders for desired states and an in-memory "site device" (a bare boringtun `Tunn`).
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+use base64::Engine as _;
+use boringtun::noise::{Tunn, TunnResult};
+use boringtun::x25519::{PublicKey, StaticSecret};
+use ipnet::IpNet;
+use isthmus_shared::desired::{DesiredState, GatewayDesired, PeerDesired, PeerKind, Secret};
+use isthmus_shared::model::{GatewayType, QualifiedName, TrafficSelector};
+use isthmus_shared::routes::{NextHop, Route, RouteOrigin};
+use isthmus_worker::core::{Core, Transmit};
+
+pub const GW_PORT: u16 = 51820;
+
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn secret(seed: u8) -> StaticSecret {
+    StaticSecret::from([seed; 32])
+}
+
+pub fn public_b64(seed: u8) -> String {
+    b64(PublicKey::from(&secret(seed)).as_bytes())
+}
+
+pub fn net(s: &str) -> IpNet {
+    s.parse().expect("prefix")
+}
+
+pub fn qn(name: &str) -> QualifiedName {
+    QualifiedName::new("t", name)
+}
+
+pub fn route(prefix: &str, next_hop: NextHop) -> Route {
+    Route {
+        prefix: net(prefix),
+        next_hop,
+        origin: RouteOrigin::Default,
+        transit_hops: 0,
+        active: true,
+    }
+}
+
+pub fn vnet_route(prefix: &str) -> Route {
+    route(prefix, NextHop::Vnet { vnet: qn("vnet") })
+}
+
+pub fn s2s_hop(conn: &str) -> NextHop {
+    NextHop::SiteToSite {
+        connection: qn(conn),
+        site: qn(&format!("site-{conn}")),
+    }
+}
+
+/// A site-to-site peer named `conn` with key seed `seed`, at `endpoint`.
+pub fn s2s_peer(conn: &str, seed: u8, endpoint: SocketAddr, allowed: &[&str]) -> PeerDesired {
+    PeerDesired {
+        name: conn.to_owned(),
+        kind: PeerKind::SiteToSite {
+            connection: qn(conn),
+            site: qn(&format!("site-{conn}")),
+        },
+        public_key: public_b64(seed),
+        preshared_key: Some(Secret::new(b64(&[seed.wrapping_add(100); 32]))),
+        endpoint: Some(endpoint.to_string()),
+        allowed_ips: allowed.iter().map(|a| net(a)).collect(),
+        persistent_keepalive_secs: None,
+        policy_selectors: Vec::new(),
+        idle_timeout_secs: None,
+    }
+}
+
+pub fn gateway(
+    name: &str,
+    seed: u8,
+    port: u16,
+    peers: Vec<PeerDesired>,
+    routes: Vec<Route>,
+) -> GatewayDesired {
+    GatewayDesired {
+        tenant: "t".to_owned(),
+        name: name.to_owned(),
+        gateway_type: GatewayType::RouteBased,
+        private_key: Secret::new(b64(&[seed; 32])),
+        listen_port: port,
+        public_endpoint: None,
+        private_address: None,
+        peers,
+        routes,
+        bandwidth_limit_bps: 0,
+    }
+}
+
+pub fn state(version: u64, gateways: Vec<GatewayDesired>) -> DesiredState {
+    DesiredState { version, gateways }
+}
+
+pub fn site_addr(n: u8) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::new(192, 0, 2, n), 40000 + u16::from(n)))
+}
+
+/// Site A (10.2.0.0/16, key seed 2) and site B (10.3.0.0/16, key seed 3) on a route-based
+/// gateway (key seed 1) serving VNet 10.1.0.0/16.
+pub fn two_sites() -> DesiredState {
+    state(
+        1,
+        vec![gateway(
+            "gw",
+            1,
+            GW_PORT,
+            vec![
+                s2s_peer("a", 2, site_addr(2), &["10.2.0.0/16"]),
+                s2s_peer("b", 3, site_addr(3), &["10.3.0.0/16"]),
+            ],
+            vec![
+                vnet_route("10.1.0.0/16"),
+                route("10.2.0.0/16", s2s_hop("a")),
+                route("10.3.0.0/16", s2s_hop("b")),
+            ],
+        )],
+    )
+}
+
+pub fn selector(local: &str, remote: &str) -> TrafficSelector {
+    TrafficSelector {
+        local: net(local),
+        remote: net(remote),
+    }
+}
+
+pub fn v4(a: [u8; 4]) -> Ipv4Addr {
+    Ipv4Addr::from(a)
+}
+
+/// A site's WireGuard device: a bare boringtun `Tunn` talking to the gateway.
+pub struct Site {
+    pub tunn: Tunn,
+    pub addr: SocketAddr,
+    buf: Vec<u8>,
+    /// Inner packets the device decrypted.
+    pub received: Vec<Vec<u8>>,
+}
+
+impl Site {
+    /// The device of the site with key seed `seed` (PSK as in [`s2s_peer`]) for gateway `gw_seed`.
+    pub fn new(seed: u8, gw_seed: u8, addr: SocketAddr) -> Self {
+        let gw_public = PublicKey::from(&secret(gw_seed));
+        Self {
+            tunn: Tunn::new(
+                secret(seed),
+                gw_public,
+                Some([seed.wrapping_add(100); 32]),
+                None,
+                u32::from(seed),
+                None,
+            ),
+            addr,
+            buf: vec![0; 70_000],
+            received: Vec::new(),
+        }
+    }
+
+    /// Encapsulates an inner packet; returns what the device sends.
+    pub fn send(&mut self, packet: &[u8]) -> Vec<Vec<u8>> {
+        match self.tunn.encapsulate(packet, &mut self.buf) {
+            TunnResult::WriteToNetwork(p) => vec![p.to_vec()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Forces a new handshake initiation.
+    pub fn rehandshake(&mut self) -> Vec<Vec<u8>> {
+        match self.tunn.format_handshake_initiation(&mut self.buf, true) {
+            TunnResult::WriteToNetwork(p) => vec![p.to_vec()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Feeds a datagram from the gateway; returns what the device sends back.
+    pub fn recv(&mut self, datagram: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        match self.tunn.decapsulate(None, datagram, &mut self.buf) {
+            TunnResult::WriteToNetwork(p) => {
+                out.push(p.to_vec());
+                while let TunnResult::WriteToNetwork(p) =
+                    self.tunn.decapsulate(None, &[], &mut self.buf)
+                {
+                    out.push(p.to_vec());
+                }
+            }
+            TunnResult::WriteToTunnelV4(p, _) | TunnResult::WriteToTunnelV6(p, _) => {
+                self.received.push(p.to_vec())
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+/// Delivers datagrams between the core and the sites until nothing moves. `from_sites`: (site
+/// index, datagram). Returns the transmits addressed to nobody known.
+pub fn pump(
+    core: &mut Core,
+    sites: &mut [Site],
+    from_sites: Vec<(usize, Vec<u8>)>,
+    now: Instant,
+) -> Vec<Transmit> {
+    let mut queue: VecDeque<(usize, Vec<u8>)> = from_sites.into();
+    let mut lost = Vec::new();
+    for _ in 0..10_000 {
+        while let Some((i, d)) = queue.pop_front() {
+            let src = sites[i].addr;
+            core.handle_network(GW_PORT, src, &d, now);
+        }
+        let mut moved = false;
+        while let Some(t) = core.poll_transmit() {
+            moved = true;
+            match sites.iter().position(|s| s.addr == t.dst) {
+                Some(i) => {
+                    for d in sites[i].recv(&t.payload) {
+                        queue.push_back((i, d));
+                    }
+                }
+                None => lost.push(t),
+            }
+        }
+        if !moved && queue.is_empty() {
+            break;
+        }
+    }
+    lost
+}
+
+pub fn drain_tun(core: &mut Core) -> Vec<Vec<u8>> {
+    std::iter::from_fn(|| core.poll_tun()).collect()
+}
