@@ -45,6 +45,9 @@ pub struct AppState {
 }
 
 struct Inner {
+    /// The last topology this process loaded or wrote, with its version. A cache only:
+    /// it is used when the database's version says it is current, so replicas stay correct.
+    topology_cache: std::sync::Mutex<Option<(i64, Arc<isthmus_shared::model::Topology>)>>,
     db: DatabaseConnection,
     db_kind: DatabaseKind,
     settings: Settings,
@@ -60,6 +63,7 @@ impl AppState {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                topology_cache: std::sync::Mutex::new(None),
                 db,
                 db_kind,
                 settings,
@@ -91,5 +95,25 @@ impl AppState {
     /// Seals and opens secrets at rest.
     pub fn sealer(&self) -> &Sealer {
         &self.inner.sealer
+    }
+}
+
+impl AppState {
+    /// The cached topology if it is the one at `version`.
+    pub fn cached_topology(&self, version: i64) -> Option<Arc<isthmus_shared::model::Topology>> {
+        let guard = self.inner.topology_cache.lock().ok()?;
+        guard
+            .as_ref()
+            .filter(|(v, _)| *v == version)
+            .map(|(_, t)| Arc::clone(t))
+    }
+
+    /// Remembers the topology at `version` (keeps the newest).
+    pub fn cache_topology(&self, version: i64, topology: Arc<isthmus_shared::model::Topology>) {
+        if let Ok(mut guard) = self.inner.topology_cache.lock()
+            && guard.as_ref().is_none_or(|(v, _)| *v <= version)
+        {
+            *guard = Some((version, topology));
+        }
     }
 }

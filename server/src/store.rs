@@ -130,6 +130,20 @@ pub async fn load_topology<C: ConnectionTrait>(
     Ok(t)
 }
 
+/// The current topology: from this process's cache when it is current, else the database.
+pub async fn current_topology(state: &AppState) -> Result<std::sync::Arc<Topology>, ApiError> {
+    let version = current_version(state.db()).await?;
+    if let Some(t) = state.cached_topology(version) {
+        return Ok(t);
+    }
+    let txn = state.db().begin().await?;
+    let version = current_version(&txn).await?;
+    let t = std::sync::Arc::new(load_topology(&txn, state.sealer()).await?);
+    txn.commit().await?;
+    state.cache_topology(version, std::sync::Arc::clone(&t));
+    Ok(t)
+}
+
 /// Bumps the topology version; being a write, it takes the write lock first.
 pub async fn bump_version<C: ConnectionTrait>(db: &C) -> Result<i64, ApiError> {
     meta::Entity::update_many()
@@ -277,7 +291,12 @@ pub async fn commit_changes(
 ) -> Result<Committed, ApiError> {
     let txn = state.db().begin().await?;
     let version = bump_version(&txn).await?;
-    let mut working = load_topology(&txn, state.sealer()).await?;
+    // Every change of the topology bumps the version, so the state at `version - 1` is
+    // exactly what this transaction sees.
+    let mut working = match state.cached_topology(version - 1) {
+        Some(t) => (*t).clone(),
+        None => load_topology(&txn, state.sealer()).await?,
+    };
     let mut prepared = Vec::with_capacity(changes.len());
     for mut change in changes {
         let secret = prepare(&txn, &working, state.endpoint_pool(), &mut change).await?;
@@ -304,6 +323,7 @@ pub async fn commit_changes(
         audit::record(&txn, who, action, Some(&tenant_name), &target).await?;
     }
     txn.commit().await?;
+    state.cache_topology(version, std::sync::Arc::new(working));
     Ok(Committed {
         version,
         warnings: violations,

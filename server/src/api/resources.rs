@@ -291,7 +291,7 @@ pub async fn device_config(
     who.require(state.db(), &tenant, Role::Owner).await?;
     let q = QualifiedName::new(&tenant, &name);
     store::get_row(state.db(), Kind::Connection, &q).await?;
-    let topology = store::load_topology(state.db(), state.sealer()).await?;
+    let topology = store::current_topology(&state).await?;
     let config = isthmus_shared::device::site_device_config(&topology, &q)
         .map_err(|e| ApiError::BadRequest(format!("no device configuration for `{name}`: {e}")))?;
     audit::record(
@@ -324,8 +324,8 @@ pub async fn topology(
     ApiPath(tenant): ApiPath<String>,
 ) -> Result<ApiJson<isthmus_shared::model::Topology>, ApiError> {
     who.require(state.db(), &tenant, Role::Reader).await?;
-    let all = store::load_topology(state.db(), state.sealer()).await?;
-    Ok(ApiJson(scope_to_tenant(all, &tenant)))
+    let all = store::current_topology(&state).await?;
+    Ok(ApiJson(scope_to_tenant((*all).clone(), &tenant)))
 }
 
 /// The part of a topology one tenant may see, without shared keys.

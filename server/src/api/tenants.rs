@@ -91,6 +91,8 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
+    // Tenants are part of the topology: bump its version so caches see the change.
+    crate::store::bump_version(&txn).await?;
     audit::record(&txn, &who, "tenant.create", Some(&t.name), &t.name).await?;
     txn.commit().await?;
     Ok((
