@@ -3,6 +3,7 @@
 mod core;
 mod harness;
 mod netns;
+mod server_driven;
 
 use std::process::Command;
 

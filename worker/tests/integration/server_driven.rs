@@ -1,0 +1,315 @@
+//! Real network, driven by the real server: a `wireguard-go` site configured only from the
+//! device configuration the server exports reaches the VNet behind the worker's TUN, and back;
+//! the worker's status reaches the server. Root only (skipped with a message otherwise).
+//!
+//! The server and the worker run inside the gateway's namespace (the server on its loopback);
+//! the test talks to the server with `curl` inside that namespace and edits the topology with
+//! `isthmus apply`. Traffic stays inside the namespaces this test creates.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::netns::{Lab, run, skip_reason, wait_for, wg_keypair};
+
+fn server_binary() -> PathBuf {
+    let worker = PathBuf::from(env!("CARGO_BIN_EXE_isthmus-worker"));
+    let server = worker.with_file_name("isthmus");
+    assert!(
+        server.exists(),
+        "{} is missing: build it first with `cargo build -p isthmus-server` (the test command does)",
+        server.display()
+    );
+    server
+}
+
+/// `curl` inside `ns` against the server; returns the body (fails the test on HTTP errors).
+fn curl(ns: &str, jar: &str, args: &[&str]) -> String {
+    let mut all = vec![
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "curl",
+        "-sS",
+        "--fail-with-body",
+        "-b",
+        jar,
+        "-c",
+        jar,
+    ];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+fn ping(ns: &str, from: Option<&str>, to: &str) -> bool {
+    let mut args = vec!["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1"];
+    if let Some(f) = from {
+        args.extend_from_slice(&["-I", f]);
+    }
+    args.push(to);
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A wg-quick file as `wg setconf` takes it: wg-quick's own keys removed, the private key filled.
+fn to_wg_conf(wg_quick: &str, private_key: &str) -> String {
+    wg_quick
+        .lines()
+        .filter(|l| {
+            let key = l.split('=').next().unwrap_or("").trim();
+            !matches!(
+                key,
+                "Address" | "DNS" | "MTU" | "Table" | "PreUp" | "PostUp" | "PreDown" | "PostDown"
+            )
+        })
+        .map(|l| {
+            if l.trim_start().starts_with("PrivateKey") {
+                format!("PrivateKey = {private_key}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn s2s_1_server_exported_device_config_brings_up_a_wireguard_go_site() {
+    if let Some(why) = skip_reason() {
+        println!(
+            "SKIPPED s2s_1_server_exported_device_config_brings_up_a_wireguard_go_site: {why}"
+        );
+        return;
+    }
+    if Command::new("sh")
+        .args(["-c", "command -v curl"])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| !s.success())
+    {
+        println!(
+            "SKIPPED s2s_1_server_exported_device_config_brings_up_a_wireguard_go_site: curl is missing"
+        );
+        return;
+    }
+    let mut lab = Lab::new("s");
+    let id = lab.id.clone();
+    let gw_ns = lab.netns("gw");
+    let site_ns = lab.netns("site");
+    lab.link(
+        (&gw_ns, &format!("vg{id}"), "10.251.0.1/30"),
+        (&site_ns, &format!("vs{id}"), "10.251.0.2/30"),
+    );
+    run(&["ip", "-n", &gw_ns, "link", "set", "lo", "up"]);
+    let (site_private, site_public) = wg_keypair();
+
+    // The server, in the gateway's namespace.
+    let data = lab.dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let data_s = data.display().to_string();
+    let token = "isw_netns_test_token";
+    let server_log = std::fs::File::create(lab.dir.path().join("server.log")).expect("log");
+    let server = Command::new("ip")
+        .args(["netns", "exec", &gw_ns])
+        .arg(server_binary())
+        .args([
+            "--data-dir",
+            &data_s,
+            "--public-address",
+            "10.251.0.1",
+            "--gateway-ports",
+            "51820-51829",
+        ])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:18090",
+            "--portal-dir",
+            &data_s,
+        ])
+        .env("ISTHMUS_WORKER_TOKEN", token)
+        .env("ISTHMUS_ADMIN_PASSWORD", "netns-admin-password")
+        .env_remove("DATABASE_URL")
+        .stdout(server_log.try_clone().expect("log"))
+        .stderr(server_log)
+        .spawn()
+        .expect("server starts");
+    lab.children.push(server);
+    let jar = lab.dir.path().join("cookies").display().to_string();
+    wait_for("the server", Duration::from_secs(20), || {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &gw_ns,
+                "curl",
+                "-fsS",
+                "http://127.0.0.1:18090/api/v1/health",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+
+    // The topology, applied with the CLI: VNet 10.200.1.0/24, a site 10.200.2.0/24.
+    let yaml = format!(
+        "tenants: [{{name: acme}}]
+vnets:
+  - {{tenant: acme, name: hub, region: westeurope, address_space: [10.200.1.0/24],
+      subnets: [{{name: GatewaySubnet, prefix: 10.200.1.224/27}}]}}
+gateways:
+  - {{tenant: acme, name: hub-gw, vnet: hub, gateway_type: RouteBased, sku: VpnGw1}}
+sites:
+  - {{tenant: acme, name: branch, device_host: 10.251.0.2, device_port: 51900,
+      address_prefixes: [10.200.2.0/24], device_public_key: \"{site_public}\"}}
+connections:
+  - {{tenant: acme, name: to-branch, gateway: hub-gw, kind: {{type: SiteToSite, site: branch}}}}
+"
+    );
+    let file = lab.write("topology.yaml", &yaml);
+    let applied = Command::new(server_binary())
+        .args([
+            "--data-dir",
+            &data_s,
+            "--public-address",
+            "10.251.0.1",
+            "--gateway-ports",
+            "51820-51829",
+        ])
+        .arg("apply")
+        .arg(&file)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("isthmus apply");
+    assert!(
+        applied.status.success(),
+        "apply failed: {}{}",
+        String::from_utf8_lossy(&applied.stdout),
+        String::from_utf8_lossy(&applied.stderr)
+    );
+
+    // The worker, in the same namespace, driven by the server.
+    let tun = format!("it{id}");
+    let worker_log = std::fs::File::create(lab.dir.path().join("worker.log")).expect("log");
+    let worker = Command::new("ip")
+        .args(["netns", "exec", &gw_ns])
+        .arg(env!("CARGO_BIN_EXE_isthmus-worker"))
+        .args([
+            "--server",
+            "http://127.0.0.1:18090",
+            "--token",
+            token,
+            "--name",
+            "w1",
+        ])
+        .args([
+            "--tun-name",
+            &tun,
+            "--tun-address",
+            "10.200.1.1/24",
+            "--status-interval",
+            "1",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(worker_log.try_clone().expect("log"))
+        .stderr(worker_log)
+        .spawn()
+        .expect("worker starts");
+    lab.children.push(worker);
+    wait_for("the worker's TUN device", Duration::from_secs(30), || {
+        Command::new("ip")
+            .args(["-n", &gw_ns, "link", "show", &tun])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    run(&["ip", "-n", &gw_ns, "link", "set", &tun, "up"]);
+    run(&[
+        "ip",
+        "-n",
+        &gw_ns,
+        "route",
+        "replace",
+        "10.200.2.0/24",
+        "dev",
+        &tun,
+    ]);
+
+    // The site: only the server's exported device configuration, plus its own private key.
+    curl(
+        &gw_ns,
+        &jar,
+        &[
+            "-H",
+            "content-type: application/json",
+            "-d",
+            r#"{"username":"admin","password":"netns-admin-password"}"#,
+            "http://127.0.0.1:18090/api/v1/auth/login",
+        ],
+    );
+    let exported = curl(
+        &gw_ns,
+        &jar,
+        &["http://127.0.0.1:18090/api/v1/tenants/acme/connections/to-branch/device-config"],
+    );
+    assert!(exported.contains("Endpoint = 10.251.0.1:"), "{exported}");
+    let conf = lab.write("site.conf", &to_wg_conf(&exported, &site_private));
+    let ifname = format!("ws{id}");
+    let conf_s = conf.display().to_string();
+    lab.wireguard_go(
+        &site_ns,
+        &ifname,
+        &["listen-port", "51900"],
+        "10.200.2.1/24",
+        &[],
+    );
+    run(&[
+        "ip", "netns", "exec", &site_ns, "wg", "setconf", &ifname, &conf_s,
+    ]);
+    // What wg-quick would do with AllowedIPs.
+    for line in exported.lines().filter(|l| l.starts_with("AllowedIPs")) {
+        for prefix in line.split('=').nth(1).unwrap_or("").split(',') {
+            run(&[
+                "ip",
+                "-n",
+                &site_ns,
+                "route",
+                "replace",
+                prefix.trim(),
+                "dev",
+                &ifname,
+            ]);
+        }
+    }
+
+    let site_to_vnet = (0..30).any(|_| ping(&site_ns, Some("10.200.2.1"), "10.200.1.1"));
+    assert!(site_to_vnet, "site → VNet ping failed\n{}", lab.logs());
+    let vnet_to_site = (0..10).any(|_| ping(&gw_ns, None, "10.200.2.1"));
+    assert!(vnet_to_site, "VNet → site ping failed\n{}", lab.logs());
+
+    // The worker's status report reaches the server.
+    let mut status = String::new();
+    wait_for(
+        "the connection's status on the server",
+        Duration::from_secs(20),
+        || {
+            status = curl(
+                &gw_ns,
+                &jar,
+                &["http://127.0.0.1:18090/api/v1/tenants/acme/status"],
+            );
+            status.contains("\"to-branch\"") && !status.contains("\"last_handshake_unix\":null")
+        },
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&status).expect("status JSON");
+    let c = &parsed[0];
+    assert!(c["rx_bytes"].as_i64().unwrap_or(0) > 0, "{status}");
+    assert!(c["tx_bytes"].as_i64().unwrap_or(0) > 0, "{status}");
+}
