@@ -733,3 +733,69 @@ async fn tenant_topology_is_one_document_without_secrets() {
             .all(|v| !v.is_error())
     );
 }
+
+#[tokio::test]
+async fn conn_2_cross_tenant_vnet_to_vnet_halves_need_the_same_key() {
+    let app = test_app().await;
+    let alice = user(&app, "alice").await;
+    let bob = user(&app, "bob").await;
+    for (who, t, space, gw_subnet) in [
+        (&alice, "a-corp", "10.10.0.0/16", "10.10.255.0/27"),
+        (&bob, "b-corp", "10.20.0.0/16", "10.20.255.0/27"),
+    ] {
+        tenant(&app, who, t).await;
+        created(
+            &app,
+            who,
+            &format!("/api/v1/tenants/{t}/vnets"),
+            vnet("net", space, gw_subnet),
+        )
+        .await;
+        created(
+            &app,
+            who,
+            &format!("/api/v1/tenants/{t}/gateways"),
+            gateway("gw", "net", "RouteBased", "VpnGw1"),
+        )
+        .await;
+    }
+    let half = |remote: &str, key: &str| {
+        json!({"name": "v2v", "gateway": "gw", "shared_key": key,
+               "kind": {"type": "VnetToVnet", "remote_gateway": {"tenant": remote, "name": "gw"}}})
+    };
+    created(
+        &app,
+        &alice,
+        "/api/v1/tenants/a-corp/connections",
+        half("b-corp", "SameKey123"),
+    )
+    .await;
+    // Bob's half with another key is refused: both halves must carry the same key.
+    let r = post(
+        &app,
+        &bob,
+        "/api/v1/tenants/b-corp/connections",
+        half("a-corp", "OtherKey456"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        rules_of(&r).contains(&"CONN-2".to_owned()),
+        "{:?}",
+        rules_of(&r)
+    );
+    created(
+        &app,
+        &bob,
+        "/api/v1/tenants/b-corp/connections",
+        half("a-corp", "SameKey123"),
+    )
+    .await;
+    // Each owner still sees only their own tenant.
+    let r = send(
+        &app,
+        req("GET", "/api/v1/tenants/a-corp/connections", &bob, None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
