@@ -7,66 +7,15 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use isthmus_shared::builder::TopologyBuilder;
-use isthmus_shared::model::{Change, GatewayType, QualifiedName, Sku, Topology};
+use isthmus_shared::model::{Change, QualifiedName, Topology};
 use isthmus_shared::routes::gateway_routes;
 use isthmus_shared::validate::validate;
 
 const VNETS: usize = 2_000;
 const SITES: usize = 10_000;
 
-fn v4(n: u32, len: u8) -> String {
-    let a = std::net::Ipv4Addr::from(n);
-    format!("{a}/{len}")
-}
-
 fn topology() -> Topology {
-    let mut b = TopologyBuilder::new("acme");
-    for i in 0..VNETS {
-        // 10.0.0.0/8 holds 4,096 /20s.
-        let base = (10u32 << 24) | ((i as u32) << 12);
-        let name = format!("vnet{i}");
-        b = b
-            .vnet(
-                &name,
-                if i % 2 == 0 { "westeurope" } else { "eastus" },
-                &[&v4(base, 20)],
-            )
-            .gateway_subnet(&name, &v4(base | 0xf00, 27))
-            .subnet(&name, "workloads", &v4(base, 24))
-            .gateway(
-                &format!("gw{i}"),
-                &name,
-                GatewayType::RouteBased,
-                Sku::VpnGw4,
-            );
-        // Chains of 10 gateways: gw0-gw1-...-gw9, gw10-...
-        if i % 10 != 0 {
-            b = b.v2v_pair(
-                &format!("v{}-{i}", i - 1),
-                &format!("gw{}", i - 1),
-                &format!("v{i}-{}", i - 1),
-                &format!("gw{i}"),
-            );
-        }
-    }
-    for j in 0..SITES {
-        // Sites: 18,000 /24s from 20.0.0.0 up (two prefixes for 8,000 sites, one for 2,000).
-        let base = (20u32 << 24) + (2 * j as u32) * 256;
-        let prefixes: Vec<String> = if j % 5 == 0 {
-            vec![v4(base, 24)]
-        } else {
-            vec![v4(base, 24), v4(base + 256, 24)]
-        };
-        let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
-        let host = format!("198.{}.{}.{}", 18 + (j >> 16), (j >> 8) & 255, j & 255);
-        b = b.site(&format!("site{j}"), &host, &refs).s2s(
-            &format!("c{j}"),
-            &format!("gw{}", j % VNETS),
-            &format!("site{j}"),
-        );
-    }
-    b.build().unwrap_or_default()
+    isthmus_shared::builder::synthetic(VNETS, SITES)
 }
 
 fn bench(c: &mut Criterion) {

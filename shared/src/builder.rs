@@ -434,3 +434,63 @@ impl TopologyBuilder {
         }
     }
 }
+
+/// A large, valid topology for benchmarks (native and in the browser): `vnets` VNets in tenant
+/// `acme`, each with a GatewaySubnet, a workload subnet and a RouteBased VpnGw4 gateway, chained
+/// ten at a time by VNet-to-VNet pairs (so transit groups are checked for overlaps), and `sites`
+/// sites with one or two /24s each, connected round-robin to the gateways. `synthetic(2_000,
+/// 10_000)` is the 2,000-VNet / 10,000-site / 20,000-prefix benchmark topology. At most 4,096
+/// VNets and 32,768 sites.
+pub fn synthetic(vnets: usize, sites: usize) -> Topology {
+    fn v4(n: u32, len: u8) -> String {
+        format!("{}/{len}", std::net::Ipv4Addr::from(n))
+    }
+    let vnets = vnets.clamp(1, 4_096);
+    let sites = sites.min(32_768);
+    let mut b = TopologyBuilder::new("acme");
+    for i in 0..vnets {
+        // 10.0.0.0/8 holds 4,096 /20s.
+        let base = (10u32 << 24) | (u32::try_from(i).unwrap_or(0) << 12);
+        let name = format!("vnet{i}");
+        b = b
+            .vnet(
+                &name,
+                if i % 2 == 0 { "westeurope" } else { "eastus" },
+                &[&v4(base, 20)],
+            )
+            .gateway_subnet(&name, &v4(base | 0xf00, 27))
+            .subnet(&name, "workloads", &v4(base, 24))
+            .gateway(
+                &format!("gw{i}"),
+                &name,
+                GatewayType::RouteBased,
+                Sku::VpnGw4,
+            );
+        if i % 10 != 0 {
+            b = b.v2v_pair(
+                &format!("v{}-{i}", i - 1),
+                &format!("gw{}", i - 1),
+                &format!("v{i}-{}", i - 1),
+                &format!("gw{i}"),
+            );
+        }
+    }
+    for j in 0..sites {
+        // From 20.0.0.0 up: two /24s for four sites in five, one for the fifth.
+        let j32 = u32::try_from(j).unwrap_or(0);
+        let base = (20u32 << 24) + 2 * j32 * 256;
+        let prefixes: Vec<String> = if j % 5 == 0 {
+            vec![v4(base, 24)]
+        } else {
+            vec![v4(base, 24), v4(base + 256, 24)]
+        };
+        let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+        let host = format!("198.{}.{}.{}", 18 + (j >> 16), (j >> 8) & 255, j & 255);
+        b = b.site(&format!("site{j}"), &host, &refs).s2s(
+            &format!("c{j}"),
+            &format!("gw{}", j % vnets),
+            &format!("site{j}"),
+        );
+    }
+    b.build().unwrap_or_default()
+}

@@ -81,3 +81,15 @@ fn lpm_large_tables_match_the_naive_scan() {
         assert_eq!(t.lookup(random), naive(&entries, random), "{random}");
     }
 }
+
+#[test]
+fn synthetic_benchmark_topology_is_valid_and_sized() {
+    let t = isthmus_shared::builder::synthetic(50, 200);
+    assert_eq!(t.vnets.len(), 50);
+    assert_eq!(t.sites.len(), 200);
+    let errors: Vec<_> = isthmus_shared::validate::validate(&t)
+        .into_iter()
+        .filter(|v| v.is_error())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
