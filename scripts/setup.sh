@@ -18,7 +18,7 @@ want_deb pkg-config
 want_deb curl
 want_deb nodejs
 if [ "$mode" = test ]; then
-  for p in chromium wireguard-go wireguard-tools iperf3 iputils-ping postgresql iproute2 iptables wrk; do want_deb "$p"; done
+  for p in chromium fonts-noto-cjk wireguard-go wireguard-tools iperf3 iputils-ping postgresql iproute2 iptables wrk; do want_deb "$p"; done
 fi
 # Node may come from elsewhere than Debian (it does on this machine kind): only install if absent.
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then

@@ -1,5 +1,7 @@
-//! English and Japanese strings; the choice is remembered in localStorage.
+//! English and Japanese strings; the choice is remembered in localStorage. Rule messages are
+//! translated by rule id: a Japanese sentence per [`RuleId`], the English message kept as detail.
 
+use isthmus_shared::rules::RuleId;
 use leptos::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,16 +29,16 @@ impl Lang {
 
 const STORAGE_KEY: &str = "isthmus.lang";
 
-fn storage() -> Option<web_sys::Storage> {
+pub fn storage() -> Option<web_sys::Storage> {
     window().local_storage().ok().flatten()
 }
 
 /// The remembered language, else the browser's, else English.
 pub fn initial_lang() -> Lang {
-    if let Some(code) = storage().and_then(|s| s.get_item(STORAGE_KEY).ok().flatten()) {
-        if let Some(lang) = Lang::from_code(&code) {
-            return lang;
-        }
+    if let Some(code) = storage().and_then(|s| s.get_item(STORAGE_KEY).ok().flatten())
+        && let Some(lang) = Lang::from_code(&code)
+    {
+        return lang;
     }
     let nav = window().navigator().language().unwrap_or_default();
     if nav.starts_with("ja") {
@@ -52,53 +54,295 @@ pub fn remember(lang: Lang) {
     }
 }
 
-/// The text keys of the portal.
-#[derive(Debug, Clone, Copy)]
-pub enum Key {
-    Title,
-    Health,
-    Status,
-    Version,
-    Database,
-    Workers,
-    NoWorkers,
-    WorkerName,
-    LastSeen,
-    Loading,
-    ServerUnreachable,
-    Language,
+macro_rules! keys {
+    ($( $key:ident => $en:expr, $ja:expr; )*) => {
+        /// The text keys of the portal.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[allow(clippy::enum_variant_names)]
+        pub enum Key { $( $key, )* }
+
+        pub fn t(lang: Lang, key: Key) -> &'static str {
+            match (lang, key) {
+                $( (Lang::En, Key::$key) => $en, (Lang::Ja, Key::$key) => $ja, )*
+            }
+        }
+    };
 }
 
-pub fn t(lang: Lang, key: Key) -> &'static str {
-    use Key::*;
-    match (lang, key) {
-        (Lang::En, Title) => "Isthmus VPN gateways",
-        (Lang::Ja, Title) => "Isthmus VPN ゲートウェイ",
-        (Lang::En, Health) => "Service health",
-        (Lang::Ja, Health) => "サービスの状態",
-        (Lang::En, Status) => "Status",
-        (Lang::Ja, Status) => "状態",
-        (Lang::En, Version) => "Version",
-        (Lang::Ja, Version) => "バージョン",
-        (Lang::En, Database) => "Database",
-        (Lang::Ja, Database) => "データベース",
-        (Lang::En, Workers) => "Connected workers",
-        (Lang::Ja, Workers) => "接続中のワーカー",
-        (Lang::En, NoWorkers) => {
-            "No worker is connected. Start one with: isthmus-worker --server URL --token TOKEN"
+keys! {
+    Title => "Isthmus VPN gateways", "Isthmus VPN ゲートウェイ";
+    Health => "Service health", "サービスの状態";
+    Status => "Status", "状態";
+    Version => "Version", "バージョン";
+    Database => "Database", "データベース";
+    Workers => "Connected workers", "接続中のワーカー";
+    NoWorkers => "No worker is connected. Start one with: isthmus-worker --server URL --token TOKEN",
+        "接続中のワーカーはありません。isthmus-worker --server URL --token TOKEN で起動してください";
+    WorkerName => "Name", "名前";
+    LastSeen => "Last heartbeat", "最終ハートビート";
+    Loading => "Loading…", "読み込み中…";
+    ServerUnreachable => "The server did not answer", "サーバーから応答がありません";
+    Language => "Language", "言語";
+    // Session
+    SignIn => "Sign in", "サインイン";
+    Username => "Username", "ユーザー名";
+    Password => "Password", "パスワード";
+    LogIn => "Log in", "ログイン";
+    LogOut => "Log out", "ログアウト";
+    LoginFailed => "Login failed", "ログインに失敗しました";
+    SignedInAs => "Signed in as", "ログイン中:";
+    // Navigation
+    MainNav => "Main", "メイン";
+    Dashboard => "Dashboard", "ダッシュボード";
+    Tenant => "Tenant", "テナント";
+    Tenants => "Tenants", "テナント一覧";
+    CreateTenant => "Create tenant", "テナントを作成";
+    TenantName => "Tenant name", "テナント名";
+    NoTenants => "You have no tenant yet: create one to start.", "テナントがまだありません。作成してください。";
+    Diagram => "Topology diagram", "トポロジ図";
+    Vnets => "Virtual networks", "仮想ネットワーク";
+    Gateways => "Gateways", "ゲートウェイ";
+    Sites => "Local network sites", "ローカル ネットワーク サイト";
+    Connections => "Connections", "接続";
+    PointToSite => "Point-to-site", "ポイント対サイト";
+    Routes => "Routes and next hop", "ルートとネクスト ホップ";
+    Bench => "Benchmark", "ベンチマーク";
+    // Lists and forms
+    Edit => "Edit", "編集";
+    Delete => "Delete", "削除";
+    Save => "Save", "保存";
+    Saving => "Saving…", "保存中…";
+    Cancel => "Cancel", "キャンセル";
+    Confirm => "Confirm", "確認";
+    Name => "Name", "名前";
+    Actions => "Actions", "操作";
+    Empty => "Nothing here yet.", "まだありません。";
+    NotFound => "Not found", "見つかりません";
+    Problems => "Problems", "問題";
+    SaveFailed => "The server refused the change; nothing was saved.", "サーバーが変更を拒否しました。何も保存されていません。";
+    ConfirmDelete => "Delete this resource?", "このリソースを削除しますか?";
+    DeleteBreaks => "Deleting it would break:", "削除すると次の問題が起きます:";
+    Detail => "Details (English)", "詳細 (英語)";
+    Warning => "warning", "警告";
+    InvalidInput => "does not parse", "形式が正しくありません";
+    // VNet
+    NewVnet => "New virtual network", "仮想ネットワークの作成";
+    EditVnet => "Edit virtual network", "仮想ネットワークの編集";
+    Region => "Region", "リージョン";
+    AddressSpace => "Address space", "アドレス空間";
+    DnsServers => "DNS servers", "DNS サーバー";
+    Subnets => "Subnets", "サブネット";
+    Subnet => "Subnet", "サブネット";
+    SubnetName => "name", "名前";
+    SubnetPrefix => "prefix", "プレフィックス";
+    AddSubnet => "Add subnet", "サブネットを追加";
+    Remove => "Remove", "削除";
+    ListHint => "Separate several values with commas.", "複数の値はカンマで区切ってください。";
+    // Gateway
+    NewGateway => "New gateway", "ゲートウェイの作成";
+    EditGateway => "Edit gateway", "ゲートウェイの編集";
+    Vnet => "Virtual network", "仮想ネットワーク";
+    GatewayType => "Gateway type", "ゲートウェイの種類";
+    Sku => "SKU", "SKU";
+    ActiveActive => "Active-active", "アクティブ/アクティブ";
+    ForcedTunneling => "Forced tunneling site", "強制トンネリングのサイト";
+    NoneOption => "(none)", "(なし)";
+    PublicEndpoint => "Public endpoint", "パブリック エンドポイント";
+    PublicKey => "Public key", "公開鍵";
+    Pending => "allocated when created", "作成時に割り当て";
+    // Site
+    NewSite => "New local network site", "ローカル ネットワーク サイトの作成";
+    EditSite => "Edit local network site", "ローカル ネットワーク サイトの編集";
+    DeviceHost => "VPN device address", "VPN デバイスのアドレス";
+    DevicePort => "VPN device port", "VPN デバイスのポート";
+    AddressPrefixes => "Address prefixes", "アドレス プレフィックス";
+    DevicePublicKey => "Device public key", "デバイスの公開鍵";
+    // Connection
+    NewConnection => "New connection", "接続の作成";
+    EditConnection => "Edit connection", "接続の編集";
+    Gateway => "Gateway", "ゲートウェイ";
+    ConnectionKind => "Connection type", "接続の種類";
+    SiteToSite => "Site-to-site", "サイト対サイト";
+    VnetToVnet => "VNet-to-VNet", "VNet 対 VNet";
+    Site => "Site", "サイト";
+    RemoteTenant => "Remote gateway tenant", "リモート ゲートウェイのテナント";
+    RemoteGateway => "Remote gateway", "リモート ゲートウェイ";
+    Enabled => "Enabled", "有効";
+    TrafficSelectors => "Traffic selectors (one \"local remote\" pair per line)", "トラフィック セレクター (1 行に「ローカル リモート」の組)";
+    SharedKeyOptional => "Shared key (optional: generated when empty)", "共有キー (省略時は自動生成)";
+    // Point-to-site
+    NewP2s => "New point-to-site configuration", "ポイント対サイト構成の作成";
+    EditP2s => "Edit point-to-site configuration", "ポイント対サイト構成の編集";
+    AddressPool => "Client address pool", "クライアント アドレス プール";
+    AdditionalVnets => "Additional virtual networks", "追加の仮想ネットワーク";
+    RootCertificates => "Root certificates (one \"name: data\" per line)", "ルート証明書 (1 行に「名前: データ」)";
+    Revoked => "Revoked thumbprints", "失効したサムプリント";
+    Clients => "Clients (one \"name public-key address\" per line)", "クライアント (1 行に「名前 公開鍵 アドレス」)";
+    // Diagram and status
+    Legend => "Legend", "凡例";
+    StateUp => "up", "稼働中";
+    StateIdle => "idle", "アイドル";
+    StateDown => "down", "停止";
+    StateDisabled => "disabled", "無効";
+    LastHandshake => "Last handshake", "最終ハンドシェイク";
+    Never => "never", "なし";
+    SecondsAgo => "s ago", "秒前";
+    BytesIn => "Bytes in", "受信バイト数";
+    BytesOut => "Bytes out", "送信バイト数";
+    Endpoint => "Endpoint", "エンドポイント";
+    Worker => "Worker", "ワーカー";
+    Traffic => "Traffic over time", "トラフィックの推移";
+    Pool => "P2S pool", "P2S プール";
+    // Routes
+    EffectiveRoutes => "Effective routes", "有効なルート";
+    Prefix => "Prefix", "プレフィックス";
+    NextHop => "Next hop", "ネクスト ホップ";
+    Origin => "Origin", "由来";
+    TransitHops => "Transit hops", "トランジット ホップ数";
+    Active => "Active", "有効";
+    Yes => "yes", "はい";
+    No => "no", "いいえ";
+    NextHopTool => "Next hop", "ネクスト ホップ";
+    Source => "Source address", "送信元アドレス";
+    Destination => "Destination address", "宛先アドレス";
+    Trace => "Trace", "経路を調べる";
+    Path => "Path", "経路";
+    Outcome => "Outcome", "結果";
+    NoGateway => "No gateway yet.", "ゲートウェイがまだありません。";
+    // Connection page
+    DeviceConfig => "Device configuration", "デバイス構成";
+    Download => "Download device configuration (wg-quick)", "デバイス構成をダウンロード (wg-quick)";
+    ShowQr => "Show QR code", "QR コードを表示";
+    QrCode => "Device configuration QR code", "デバイス構成の QR コード";
+    SharedKey => "Shared key", "共有キー";
+    RevealKey => "Reveal shared key", "共有キーを表示";
+    ReplaceKey => "Replace shared key", "共有キーを置き換え";
+    NewSharedKey => "New shared key", "新しい共有キー";
+    ConfirmReveal => "Reveal the shared key? Reading it is recorded in the audit log.", "共有キーを表示しますか? 読み取りは監査ログに記録されます。";
+    ConfirmReplace => "Replace the shared key? The tunnel goes down until the device uses the new key.", "共有キーを置き換えますか? デバイスが新しいキーを使うまでトンネルは切断されます。";
+    KeyReplaced => "The shared key was replaced.", "共有キーを置き換えました。";
+    // Bench
+    BenchRun => "Run benchmark", "ベンチマークを実行";
+    Bench500 => "Live validation, 500 VNets (ms)", "ライブ検証、500 VNet (ミリ秒)";
+    BenchLarge => "Validation, 2,000 VNets / 10,000 sites / 20,000 prefixes (ms)", "検証、2,000 VNet / 10,000 サイト / 20,000 プレフィックス (ミリ秒)";
+}
+
+/// A Japanese sentence per rule (the English one is [`RuleId::description`]).
+pub fn rule_ja(rule: RuleId) -> &'static str {
+    use RuleId::*;
+    match rule {
+        Conn1 => "VNet はリージョンをまたいで接続できます。リージョンの制限はありません。",
+        Conn2 => {
+            "異なるテナントの VNet を接続できます。各所有者が自分側を作成し、両側に同じ共有キーを設定します。"
         }
-        (Lang::Ja, NoWorkers) => {
-            "接続中のワーカーはありません。isthmus-worker --server URL --token TOKEN で起動してください"
+        Conn3 => {
+            "1 つの VNet を複数のサイトや VNet に接続できるのは RouteBased ゲートウェイだけです。"
         }
-        (Lang::En, WorkerName) => "Name",
-        (Lang::Ja, WorkerName) => "名前",
-        (Lang::En, LastSeen) => "Last heartbeat",
-        (Lang::Ja, LastSeen) => "最終ハートビート",
-        (Lang::En, Loading) => "Loading…",
-        (Lang::Ja, Loading) => "読み込み中…",
-        (Lang::En, ServerUnreachable) => "The server did not answer",
-        (Lang::Ja, ServerUnreachable) => "サーバーから応答がありません",
-        (Lang::En, Language) => "Language",
-        (Lang::Ja, Language) => "言語",
+        Conn4 => {
+            "サイト対サイトには、パブリック IPv4 アドレス (またはホスト名) で到達できる VPN デバイスが必要です。"
+        }
+        Conn5 => {
+            "サイト対サイトとポイント対サイトを同じ VNet で併用できるのは、ゲートウェイが RouteBased の場合だけです。"
+        }
+        S2s1 => {
+            "標準プロトコル (WireGuard) を実装したデバイスなら使えます。必要なパラメーターは製品が提示します。"
+        }
+        S2s2 => "PolicyBased のトンネルは通信が 5 分間ないと切断され、通信があると再接続されます。",
+        S2s3 => "サーバー上のソフトウェア VPN もサイトのデバイスとして使えます。",
+        P2s1 => "ポイント対サイトは RouteBased ゲートウェイでのみ使えます。",
+        P2s2 => "ポイント対サイトのクライアント数は SKU で制限されます (2015 年の SKU では 128)。",
+        P2s3 => {
+            "クライアントはアップロードしたルート証明書で認可されます。ルート証明書は 20 個までです。"
+        }
+        P2s4 => "ポイント対サイトはプロキシやファイアウォールを越えて使えます。",
+        P2s5 => "WireGuard クライアントは自動で再接続します。DDNS は不要です。",
+        P2s6 => {
+            "複数の VNet に接続するクライアントでは、VNet のプレフィックスが重ならず、アドレス プールもそれらと重ならない必要があります。"
+        }
+        P2s7 => {
+            "スループットは暗号化の負荷とインターネット経路に依存します。帯域は上限であり保証ではありません。"
+        }
+        P2s8 => {
+            "ポイント対サイトのクライアントは、ゲートウェイに他のトンネルで接続された VNet やサイトに到達できます。"
+        }
+        Gw1 => {
+            "PolicyBased ゲートウェイはトラフィック セレクター (サイト側とVNet側のプレフィックスの組) に従ってパケットを送ります。"
+        }
+        Gw2 => "RouteBased ゲートウェイはルーティング テーブルに従ってパケットを送ります。",
+        Gw3 => "ゲートウェイのパブリック エンドポイントは作成時に割り当てられ、一意です。",
+        Gw4 => {
+            "トンネルは共有キーで認証されます。共有キーは接続ごとに一意で、置き換えられます。両側で同じキーを使います。"
+        }
+        Gw5 => "共有キーは 1 ～ 128 文字の英数字のみです。",
+        Gw6 => {
+            "マルチサイトと VNet 対 VNet には RouteBased ゲートウェイが必要です (VNet 対 VNet では両側とも)。"
+        }
+        Gw7 => {
+            "ゲートウェイのある VNet には、/29 以上 (IPv6 は /64 以上) の GatewaySubnet という名前のサブネットが必要です。"
+        }
+        Gw8 => {
+            "接続先のプレフィックス宛てのトラフィックだけがゲートウェイを通ります。VNet 内宛ては VNet 内に留まり、その他はインターネットへ向かいます。"
+        }
+        Gw9 => {
+            "強制トンネリングでは、接続されたサイトがインターネット向けトラフィックの既定ルートになります。"
+        }
+        Gw10 => {
+            "ゲートウェイはマルチホームです。GatewaySubnet 内のプライベート アドレスとパブリック エンドポイントを持ちます。"
+        }
+        Gw11 => "VNet 内で独自の VPN アプライアンスとユーザー定義ルートを使うこともできます。",
+        Lim1 => {
+            "ゲートウェイあたりの接続数は SKU で制限されます (Basic/Standard は 10、HighPerformance は 30)。"
+        }
+        Lim2 => {
+            "1 つのゲートウェイと 1 つのサイトの間に冗長なトンネルは作れません (対応 SKU のアクティブ/アクティブを除く)。"
+        }
+        Lim3 => {
+            "互いに到達するアドレス空間 (トランジット経由を含む) とポイント対サイトのプールは重複できません。"
+        }
+        Lim4 => "ゲートウェイのすべてのトンネル (ポイント対サイトを含む) は帯域を共有します。",
+        Lim5 => {
+            "ゲートウェイを経由するトランジット ルートはトポロジから計算されます。手書きはしません。"
+        }
+        Lim6 => {
+            "VNet 対 VNet のトラフィックはリージョンの組ごとに計測されます (リージョンをまたぐ場合のみ課金)。"
+        }
+        Lim7 => "VNet はゲートウェイ以外のルート ソース (専用回線) も持てます。",
+        Vm1 => {
+            "VM には外部からはパブリック アドレスで、トンネル経由ではプライベート アドレスで到達します。"
+        }
+        Vm2 => {
+            "送信元と宛先について、パケットがどの経路を通るかとその理由 (ネクスト ホップ) を示します。"
+        }
+        Name1 => "名前は種類ごとにテナント内で一意である必要があります。",
+        Name2 => "名前は 1 ～ 80 文字の英数字、'-'、'_'、'.' で、英数字で始まる必要があります。",
+        Pfx1 => {
+            "プレフィックスは正規形である必要があります (プレフィックス長より後ろのホスト ビットを立てない)。"
+        }
+        Pfx2 => {
+            "VNet にはアドレス空間、サイトにはアドレス プレフィックス、ポイント対サイト構成にはアドレス プールが必要です。"
+        }
+        Pfx3 => "1 つのリスト内のプレフィックスは互いに重複できません。",
+        Sub1 => "サブネットは VNet のアドレス空間の中に収まる必要があります。",
+        Sub2 => "同じ VNet のサブネットは互いに重複できません。",
+        Ref1 => {
+            "参照するリソース (テナント、VNet、ゲートウェイ、サイト、接続) が存在する必要があります。"
+        }
+        Ref2 => {
+            "VNet 対 VNet 接続は異なる 2 つのゲートウェイを結び、同じリモート ゲートウェイへの接続は 1 つだけです。"
+        }
+        Vnet1 => "VNet のゲートウェイは 1 つまでです。",
+        Key1 => "WireGuard の公開鍵は 32 バイトの標準 base64 (44 文字) です。",
+        Key2 => "1 つのゲートウェイのピアは異なる公開鍵を持つ必要があります。",
+        Addr1 => {
+            "クライアントのアドレスはプール内にあり、他のクライアントと重複しない必要があります。"
+        }
+    }
+}
+
+/// The rule sentence in `lang`.
+pub fn rule_text(lang: Lang, rule: RuleId) -> &'static str {
+    match lang {
+        Lang::En => rule.description(),
+        Lang::Ja => rule_ja(rule),
     }
 }

@@ -1,13 +1,21 @@
 //! The Isthmus portal: Leptos CSR, talking to `/api/v1`.
 
 mod api;
+mod bench;
+mod connection;
+mod diagram;
+mod forms;
 mod i18n;
+mod resources;
+mod routes;
+mod state;
 
 use std::time::Duration;
 
 use i18n::{Key, Lang, t};
 use isthmus_shared::api::Health;
 use leptos::prelude::*;
+use state::{Ctx, Kind, Page, TPage};
 
 /// How often the dashboard refreshes from the server.
 const REFRESH: Duration = Duration::from_secs(2);
@@ -19,7 +27,9 @@ fn main() {
 
 #[component]
 fn App() -> impl IntoView {
-    let lang = RwSignal::new(i18n::initial_lang());
+    let ctx = Ctx::create();
+    provide_context(ctx);
+    let lang = ctx.lang;
     Effect::new(move |_| {
         let l = lang.get();
         i18n::remember(l);
@@ -27,48 +37,304 @@ fn App() -> impl IntoView {
             let _ = html.set_attribute("lang", l.code());
         }
     });
-    let health: RwSignal<Option<Result<Health, String>>> = RwSignal::new(None);
-    let refresh = move || {
-        leptos::task::spawn_local(async move {
-            health.set(Some(api::health().await));
-        });
-    };
-    refresh();
-    let _ = set_interval_with_handle(refresh, REFRESH);
+    ctx.start();
 
     view! {
         <header>
             <h1>{move || t(lang.get(), Key::Title)}</h1>
-            <label>
-                <span class="sr-only">{move || t(lang.get(), Key::Language)}</span>
-                <select
-                    aria-label=move || t(lang.get(), Key::Language)
-                    on:change=move |ev| {
-                        lang.set(if event_target_value(&ev) == "ja" { Lang::Ja } else { Lang::En });
-                    }
-                    prop:value=move || lang.get().code()
-                >
-                    <option value="en">"English"</option>
-                    <option value="ja">"日本語"</option>
-                </select>
-            </label>
+            <div class="header-tools">
+                <TenantSwitcher />
+                <label>
+                    <span class="sr-only">{move || t(lang.get(), Key::Language)}</span>
+                    <select
+                        aria-label=move || t(lang.get(), Key::Language)
+                        on:change=move |ev| {
+                            lang.set(if event_target_value(&ev) == "ja" { Lang::Ja } else { Lang::En });
+                        }
+                        prop:value=move || lang.get().code()
+                    >
+                        <option value="en">"English"</option>
+                        <option value="ja">"日本語"</option>
+                    </select>
+                </label>
+                <Show when=move || ctx.me.with(Option::is_some)>
+                    <span class="muted-light">
+                        {move || t(lang.get(), Key::SignedInAs)} " "
+                        {move || ctx.me.with(|m| m.as_ref().map(|m| m.username.clone()))}
+                    </span>
+                    <button on:click=move |_| ctx.logout()>{move || t(lang.get(), Key::LogOut)}</button>
+                </Show>
+            </div>
         </header>
-        <main>
-            <HealthCard lang=lang health=health />
+        <Show when=move || ctx.me.with(Option::is_some)>
+            <Nav />
+        </Show>
+        <main id="main">
+            {move || {
+                let page = ctx.page.get();
+                if let Page::Bench = page {
+                    return view! { <bench::BenchPage /> }.into_any();
+                }
+                if !ctx.checked.get() {
+                    return view! { <p class="muted">{move || ctx.t(Key::Loading)}</p> }.into_any();
+                }
+                if ctx.me.with(Option::is_none) {
+                    return view! { <Login /> }.into_any();
+                }
+                match page {
+                    Page::Home | Page::Bench => view! { <Dashboard /> }.into_any(),
+                    Page::Tenant(_, tp) => untrack(|| tenant_page(tp)),
+                }
+            }}
         </main>
     }
 }
 
+fn tenant_page(tp: TPage) -> AnyView {
+    match tp {
+        TPage::Diagram => view! { <diagram::DiagramPage /> }.into_any(),
+        TPage::Routes => view! { <routes::RoutesPage /> }.into_any(),
+        TPage::List(kind) => view! { <resources::ListPage kind=kind /> }.into_any(),
+        TPage::New(kind) => view! { <resources::FormPage kind=kind name=None /> }.into_any(),
+        TPage::Edit(kind, name) => {
+            view! { <resources::FormPage kind=kind name=Some(name) /> }.into_any()
+        }
+        TPage::Connection(name) => view! { <connection::ConnectionPage name=name /> }.into_any(),
+    }
+}
+
 #[component]
-fn HealthCard(
-    lang: RwSignal<Lang>,
-    health: RwSignal<Option<Result<Health, String>>>,
-) -> impl IntoView {
+fn Nav() -> impl IntoView {
+    let ctx = state::ctx();
+    let link = move |href: String, key: Key| {
+        let current = href.clone();
+        view! {
+            <li>
+                <a
+                    href=href
+                    aria-current=move || (ctx.hash.get() == current).then_some("page")
+                >
+                    {move || ctx.t(key)}
+                </a>
+            </li>
+        }
+    };
+    view! {
+        <nav aria-label=move || ctx.t(Key::MainNav)>
+            <ul>
+                {link("#/".to_owned(), Key::Dashboard)}
+                {move || {
+                    ctx.tenant
+                        .get()
+                        .map(|tn| {
+                            let p = |tp: TPage| Page::Tenant(tn.clone(), tp).href();
+                            view! {
+                                {link(p(TPage::Diagram), Key::Diagram)}
+                                {link(p(TPage::List(Kind::Vnets)), Key::Vnets)}
+                                {link(p(TPage::List(Kind::Gateways)), Key::Gateways)}
+                                {link(p(TPage::List(Kind::Sites)), Key::Sites)}
+                                {link(p(TPage::List(Kind::Connections)), Key::Connections)}
+                                {link(p(TPage::List(Kind::PointToSite)), Key::PointToSite)}
+                                {link(p(TPage::Routes), Key::Routes)}
+                            }
+                        })
+                }}
+            </ul>
+        </nav>
+    }
+}
+
+#[component]
+fn TenantSwitcher() -> impl IntoView {
+    let ctx = state::ctx();
+    view! {
+        <Show when=move || ctx.me.with(Option::is_some) && !ctx.tenants.with(Vec::is_empty)>
+            <label>
+                <span class="sr-only">{move || ctx.t(Key::Tenant)}</span>
+                <select
+                    aria-label=move || ctx.t(Key::Tenant)
+                    on:change=move |ev| {
+                        let name = event_target_value(&ev);
+                        ctx.switch_tenant(name);
+                    }
+                    prop:value=move || ctx.tenant.get().unwrap_or_default()
+                >
+                    {move || {
+                        ctx.tenants
+                            .get()
+                            .into_iter()
+                            .map(|ti| {
+                                let n = ti.name.clone();
+                                let sel = ctx.tenant.get().as_deref() == Some(n.as_str());
+                                view! {
+                                    <option value=n.clone() selected=sel>
+                                        {n.clone()}
+                                    </option>
+                                }
+                            })
+                            .collect_view()
+                    }}
+                </select>
+            </label>
+        </Show>
+    }
+}
+
+#[component]
+fn Login() -> impl IntoView {
+    let ctx = state::ctx();
+    let username = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match api::login(username.get_untracked(), password.get_untracked()).await {
+                Ok(me) => {
+                    error.set(None);
+                    ctx.logged_in(me).await;
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <section class="card narrow" aria-labelledby="login-heading">
+            <h2 id="login-heading">{move || ctx.t(Key::SignIn)}</h2>
+            <form on:submit=submit>
+                <div class="field">
+                    <label for="login-username">{move || ctx.t(Key::Username)}</label>
+                    <input
+                        id="login-username"
+                        name="username"
+                        autocomplete="username"
+                        required
+                        prop:value=move || username.get()
+                        on:input=move |ev| username.set(event_target_value(&ev))
+                    />
+                </div>
+                <div class="field">
+                    <label for="login-password">{move || ctx.t(Key::Password)}</label>
+                    <input
+                        id="login-password"
+                        name="password"
+                        type="password"
+                        autocomplete="current-password"
+                        required
+                        prop:value=move || password.get()
+                        on:input=move |ev| password.set(event_target_value(&ev))
+                    />
+                </div>
+                {move || {
+                    error
+                        .get()
+                        .map(|e| {
+                            view! {
+                                <p role="alert" class="status-bad">
+                                    {move || ctx.t(Key::LoginFailed)} ": " {e}
+                                </p>
+                            }
+                        })
+                }}
+                <button type="submit" disabled=move || busy.get()>
+                    {move || ctx.t(Key::LogIn)}
+                </button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn Dashboard() -> impl IntoView {
+    let health: RwSignal<Option<Result<Health, String>>> = RwSignal::new(None);
+    let refresh = move || {
+        leptos::task::spawn_local(async move {
+            health.set(Some(api::health().await.map_err(|e| e.message)));
+        });
+    };
+    refresh();
+    if let Ok(h) = set_interval_with_handle(refresh, REFRESH) {
+        on_cleanup(move || h.clear());
+    }
+    view! {
+        <HealthCard health=health />
+        <TenantsCard />
+    }
+}
+
+#[component]
+fn TenantsCard() -> impl IntoView {
+    let ctx = state::ctx();
+    let name = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let n = name.get_untracked();
+        leptos::task::spawn_local(async move {
+            match api::create_tenant(n.clone()).await {
+                Ok(_) => {
+                    error.set(None);
+                    name.set(String::new());
+                    ctx.reload_tenants().await;
+                    ctx.switch_tenant(n);
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    view! {
+        <section class="card" aria-labelledby="tenants-heading">
+            <h2 id="tenants-heading">{move || ctx.t(Key::Tenants)}</h2>
+            {move || {
+                let list = ctx.tenants.get();
+                if list.is_empty() {
+                    view! { <p class="muted">{move || ctx.t(Key::NoTenants)}</p> }.into_any()
+                } else {
+                    view! {
+                        <ul class="tenant-list">
+                            {list
+                                .into_iter()
+                                .map(|ti| {
+                                    let href = Page::Tenant(ti.name.clone(), TPage::Diagram).href();
+                                    view! {
+                                        <li>
+                                            <a href=href>{ti.name.clone()}</a>
+                                            " (" {ti.role.clone()} ")"
+                                        </li>
+                                    }
+                                })
+                                .collect_view()}
+                        </ul>
+                    }
+                        .into_any()
+                }
+            }}
+            <form on:submit=submit class="inline-form">
+                <label for="new-tenant">{move || ctx.t(Key::TenantName)}</label>
+                <input
+                    id="new-tenant"
+                    required
+                    prop:value=move || name.get()
+                    on:input=move |ev| name.set(event_target_value(&ev))
+                />
+                <button type="submit">{move || ctx.t(Key::CreateTenant)}</button>
+            </form>
+            {move || error.get().map(|e| view! { <p role="alert" class="status-bad">{e}</p> })}
+        </section>
+    }
+}
+
+#[component]
+fn HealthCard(health: RwSignal<Option<Result<Health, String>>>) -> impl IntoView {
+    let ctx = state::ctx();
     view! {
         <section class="card" aria-labelledby="health-heading">
-            <h2 id="health-heading">{move || t(lang.get(), Key::Health)}</h2>
+            <h2 id="health-heading">{move || ctx.t(Key::Health)}</h2>
             {move || {
-                let l = lang.get();
+                let l = ctx.lang.get();
                 match health.get() {
                     None => view! { <p class="muted">{t(l, Key::Loading)}</p> }.into_any(),
                     Some(Err(e)) => {

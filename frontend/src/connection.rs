@@ -1,0 +1,362 @@
+//! A connection's page: live status, traffic chart, device configuration (download and QR
+//! code), and the shared key (reveal and replace, each behind a confirmation).
+
+use std::time::Duration;
+
+use isthmus_shared::model::{Change, SharedKey};
+use leptos::prelude::*;
+
+use crate::api;
+use crate::diagram::{link_state, now_secs, status_of};
+use crate::forms::{ConfirmDialog, Draft, Live, Problems, problems_id};
+use crate::i18n::Key;
+use crate::state::{Kind, Page, TPage, ctx};
+
+/// How often the page samples the status endpoint.
+const SAMPLE: Duration = Duration::from_secs(2);
+const MAX_SAMPLES: usize = 90;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Sample {
+    t: f64,
+    rx: f64,
+    tx: f64,
+}
+
+fn chart(samples: &[Sample]) -> AnyView {
+    const W: f64 = 480.0;
+    const H: f64 = 140.0;
+    let (t0, t1) = match (samples.first(), samples.last()) {
+        (Some(a), Some(b)) => (a.t, b.t.max(a.t + 1.0)),
+        _ => (0.0, 1.0),
+    };
+    let max = samples
+        .iter()
+        .map(|s| s.rx.max(s.tx))
+        .fold(1.0_f64, f64::max);
+    let pts = |f: fn(&Sample) -> f64| {
+        samples
+            .iter()
+            .map(|s| {
+                let x = 40.0 + (s.t - t0) / (t1 - t0) * (W - 50.0);
+                let y = H - 20.0 - f(s) / max * (H - 40.0);
+                format!("{x:.1},{y:.1}")
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let rx = pts(|s| s.rx);
+    let tx = pts(|s| s.tx);
+    view! {
+        <svg
+            class="chart"
+            role="img"
+            aria-label="rx/tx bytes"
+            viewBox=format!("0 0 {W} {H}")
+            width="100%"
+        >
+            <line x1="40" y1=H - 20.0 x2=W - 10.0 y2=H - 20.0 class="axis"></line>
+            <line x1="40" y1="20" x2="40" y2=H - 20.0 class="axis"></line>
+            <text x="2" y="24" class="sub">{format_bytes(max)}</text>
+            <text x="2" y=H - 22.0 class="sub">"0"</text>
+            <polyline points=rx class="series-rx"></polyline>
+            <polyline points=tx class="series-tx"></polyline>
+            <text x=W - 120.0 y="16" class="series-rx-label">"— rx"</text>
+            <text x=W - 60.0 y="16" class="series-tx-label">"— tx"</text>
+        </svg>
+    }
+    .into_any()
+}
+
+fn format_bytes(b: f64) -> String {
+    if b >= 1e9 {
+        format!("{:.1} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1} kB", b / 1e3)
+    } else {
+        format!("{b:.0} B")
+    }
+}
+
+fn qr_svg(text: &str) -> Result<String, String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(240, 240)
+        .build())
+}
+
+#[component]
+pub fn ConnectionPage(name: String) -> impl IntoView {
+    let c = ctx();
+    let name = StoredValue::new(name);
+    let samples = RwSignal::new(Vec::<Sample>::new());
+    let sample = move || {
+        let Some(tn) = c.tenant.get_untracked() else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            if let Ok(list) = api::status(&tn).await {
+                let n = name.get_value();
+                if let Some(s) = list.iter().find(|s| s.connection == n) {
+                    let smp = Sample {
+                        t: now_secs(),
+                        rx: s.rx_bytes as f64,
+                        tx: s.tx_bytes as f64,
+                    };
+                    samples.update(|v| {
+                        v.push(smp);
+                        if v.len() > MAX_SAMPLES {
+                            v.remove(0);
+                        }
+                    });
+                }
+                if c.status.with_untracked(|old| *old != list) {
+                    c.status.set(list);
+                }
+            }
+        });
+    };
+    sample();
+    if let Ok(h) = set_interval_with_handle(sample, SAMPLE) {
+        on_cleanup(move || h.clear());
+    }
+    let conn = move || {
+        let n = name.get_value();
+        c.topology()
+            .and_then(|t| t.connection(&c.tenant_name(), &n).cloned())
+    };
+    view! {
+        <section class="card" aria-labelledby="conn-heading">
+            <h2 id="conn-heading">{move || c.t(Key::Connections)} ": " {name.get_value()}</h2>
+            {move || {
+                if !c.loaded() {
+                    return view! { <p class="muted">{c.t(Key::Loading)}</p> }.into_any();
+                }
+                let Some(x) = conn() else {
+                    return view! { <p role="alert">{c.t(Key::NotFound)}</p> }.into_any();
+                };
+                let st = c.status.get();
+                let now = now_secs();
+                let state = link_state(&x, &st, now);
+                let s = status_of(&x, &st).cloned();
+                let hs = s
+                    .as_ref()
+                    .and_then(|s| s.last_handshake_unix)
+                    .filter(|h| *h > 0)
+                    .map(|h| format!("{:.0} {}", now - h as f64, c.t(Key::SecondsAgo)))
+                    .unwrap_or_else(|| c.t(Key::Never).to_owned());
+                let kind = match &x.kind {
+                    isthmus_shared::model::ConnectionKind::SiteToSite { site } => {
+                        format!("{} → {site}", c.t(Key::SiteToSite))
+                    }
+                    isthmus_shared::model::ConnectionKind::VnetToVnet { remote_gateway } => {
+                        format!("{} → {}", c.t(Key::VnetToVnet), remote_gateway.name)
+                    }
+                };
+                let cls = format!("state-text state-{}", state.class());
+                let edit = Page::Tenant(c.tenant_name(), TPage::Edit(Kind::Connections, x.name.clone()))
+                    .href();
+                view! {
+                    <dl class="facts">
+                        <dt>{c.t(Key::Gateway)}</dt>
+                        <dd>{x.gateway.clone()}</dd>
+                        <dt>{c.t(Key::ConnectionKind)}</dt>
+                        <dd>{kind}</dd>
+                        <dt>{c.t(Key::Status)}</dt>
+                        <dd class=cls data-testid="conn-state">{c.t(state.key())}</dd>
+                        <dt>{c.t(Key::LastHandshake)}</dt>
+                        <dd data-testid="conn-handshake">{hs}</dd>
+                        <dt>{c.t(Key::Endpoint)}</dt>
+                        <dd>{s.as_ref().and_then(|s| s.endpoint.clone()).unwrap_or_default()}</dd>
+                        <dt>{c.t(Key::Worker)}</dt>
+                        <dd>{s.as_ref().map(|s| s.worker.clone()).unwrap_or_default()}</dd>
+                        <dt>{c.t(Key::BytesIn)}</dt>
+                        <dd data-testid="conn-rx">{s.as_ref().map(|s| s.rx_bytes).unwrap_or(0)}</dd>
+                        <dt>{c.t(Key::BytesOut)}</dt>
+                        <dd data-testid="conn-tx">{s.as_ref().map(|s| s.tx_bytes).unwrap_or(0)}</dd>
+                    </dl>
+                    <p><a href=edit>{c.t(Key::Edit)}</a></p>
+                }
+                    .into_any()
+            }}
+        </section>
+        <section class="card" aria-labelledby="traffic-heading">
+            <h2 id="traffic-heading">{move || c.t(Key::Traffic)}</h2>
+            {move || samples.with(|s| chart(s))}
+        </section>
+        <DeviceConfigCard name=name.get_value() />
+        <SharedKeyCard name=name.get_value() />
+    }
+}
+
+#[component]
+fn DeviceConfigCard(name: String) -> impl IntoView {
+    let c = ctx();
+    let qr = RwSignal::new(None::<Result<String, String>>);
+    let tn = c.tenant.get_untracked().unwrap_or_default();
+    let href = api::device_config_url(&tn, &name);
+    let file = format!("{name}.conf");
+    let n = name.clone();
+    let show_qr = move |_| {
+        let tn = tn.clone();
+        let n = n.clone();
+        leptos::task::spawn_local(async move {
+            let r = match api::device_config(&tn, &n).await {
+                Ok(text) => qr_svg(&text),
+                Err(e) => Err(e.message),
+            };
+            qr.set(Some(r));
+        });
+    };
+    view! {
+        <section class="card" aria-labelledby="device-heading">
+            <h2 id="device-heading">{move || c.t(Key::DeviceConfig)}</h2>
+            <p>
+                <a class="button" href=href download=file>
+                    {move || c.t(Key::Download)}
+                </a>
+                " "
+                <button on:click=show_qr>{move || c.t(Key::ShowQr)}</button>
+            </p>
+            {move || {
+                qr.get()
+                    .map(|r| match r {
+                        Ok(svg) => {
+                            view! {
+                                <div
+                                    class="qr"
+                                    role="img"
+                                    aria-label=c.t(Key::QrCode)
+                                    inner_html=svg
+                                ></div>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <p role="alert" class="status-bad">{e}</p> }.into_any(),
+                    })
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn SharedKeyCard(name: String) -> impl IntoView {
+    let c = ctx();
+    let name = StoredValue::new(name);
+    let revealed = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<String>);
+    let done = RwSignal::new(false);
+    let reveal_open = RwSignal::new(false);
+    let replace_open = RwSignal::new(false);
+    let new_key = RwSignal::new(String::new());
+    let draft = Memo::new(move |_| {
+        let change = c
+            .topology()
+            .and_then(|t| t.connection(&c.tenant_name(), &name.get_value()).cloned())
+            .map(|mut x| {
+                x.shared_key = Some(SharedKey::new(new_key.get()));
+                Change::UpsertConnection(x)
+            });
+        Draft {
+            change,
+            parse: Vec::new(),
+        }
+    });
+    let base = Memo::new(move |_| {
+        format!(
+            "tenants[{}].connections[{}]",
+            c.tenant_name(),
+            name.get_value()
+        )
+    });
+    let fields = Memo::new(|_| vec!["shared_key".to_owned()]);
+    let live = Live::new(base, "name", fields, draft);
+    let reveal = Callback::new(move |()| {
+        let tn = c.tenant_name();
+        leptos::task::spawn_local(async move {
+            match api::shared_key(&tn, &name.get_value()).await {
+                Ok(k) => {
+                    error.set(None);
+                    revealed.set(Some(k));
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    });
+    let replace = Callback::new(move |()| {
+        let tn = c.tenant_name();
+        let key = new_key.get_untracked();
+        leptos::task::spawn_local(async move {
+            match api::set_shared_key(&tn, &name.get_value(), key).await {
+                Ok(()) => {
+                    error.set(None);
+                    live.set_server(Vec::new());
+                    revealed.set(None);
+                    done.set(true);
+                    new_key.set(String::new());
+                }
+                Err(e) => {
+                    live.set_server(e.violations.clone());
+                    error.set(Some(e.message));
+                }
+            }
+        });
+    });
+    view! {
+        <section class="card" aria-labelledby="key-heading">
+            <h2 id="key-heading">{move || c.t(Key::SharedKey)}</h2>
+            <p>
+                <button on:click=move |_| reveal_open.set(true)>{move || c.t(Key::RevealKey)}</button>
+            </p>
+            {move || {
+                revealed
+                    .get()
+                    .map(|k| {
+                        view! {
+                            <p>
+                                <code data-testid="shared-key">{k}</code>
+                            </p>
+                        }
+                    })
+            }}
+            <form
+                class="inline-form"
+                novalidate
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    done.set(false);
+                    replace_open.set(true);
+                }
+            >
+                <label for="f-shared_key">{move || c.t(Key::NewSharedKey)}</label>
+                <input
+                    id="f-shared_key"
+                    autocomplete="off"
+                    aria-describedby=problems_id("form", "shared_key")
+                    aria-invalid=move || live.invalid("shared_key").to_string()
+                    prop:value=move || new_key.get()
+                    on:input=move |ev| new_key.set(event_target_value(&ev))
+                />
+                <button type="submit">{move || c.t(Key::ReplaceKey)}</button>
+            </form>
+            <Problems live=live form="form" field="shared_key".to_owned() />
+            {move || {
+                done.get().then(|| view! { <p role="status" class="status-ok">{c.t(Key::KeyReplaced)}</p> })
+            }}
+            {move || error.get().map(|e| view! { <p role="alert" class="status-bad">{e}</p> })}
+            <ConfirmDialog
+                open=reveal_open
+                message=Signal::derive(move || c.t(Key::ConfirmReveal).to_owned())
+                on_confirm=reveal
+            />
+            <ConfirmDialog
+                open=replace_open
+                message=Signal::derive(move || c.t(Key::ConfirmReplace).to_owned())
+                on_confirm=replace
+            />
+        </section>
+    }
+}

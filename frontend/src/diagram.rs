@@ -1,0 +1,353 @@
+//! The topology diagram (inline SVG), each connection coloured by its live status.
+
+use isthmus_shared::model::{Connection, ConnectionKind, Topology};
+use leptos::prelude::*;
+
+use crate::api::ConnStatus;
+use crate::i18n::Key;
+use crate::state::{Page, TPage, ctx};
+
+/// How recent a handshake must be for a tunnel to count as up.
+pub const UP_WITHIN_SECS: f64 = 180.0;
+
+/// A connection's live state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    Up,
+    Idle,
+    Down,
+    Disabled,
+}
+
+impl LinkState {
+    pub fn class(self) -> &'static str {
+        match self {
+            LinkState::Up => "up",
+            LinkState::Idle => "idle",
+            LinkState::Down => "down",
+            LinkState::Disabled => "disabled",
+        }
+    }
+
+    pub fn key(self) -> Key {
+        match self {
+            LinkState::Up => Key::StateUp,
+            LinkState::Idle => Key::StateIdle,
+            LinkState::Down => Key::StateDown,
+            LinkState::Disabled => Key::StateDisabled,
+        }
+    }
+}
+
+pub fn now_secs() -> f64 {
+    js_sys::Date::now() / 1000.0
+}
+
+pub fn status_of<'a>(c: &Connection, status: &'a [ConnStatus]) -> Option<&'a ConnStatus> {
+    status
+        .iter()
+        .filter(|s| s.connection == c.name && s.gateway == c.gateway)
+        .max_by_key(|s| s.last_handshake_unix.unwrap_or(0))
+}
+
+/// Up: a handshake within 3 minutes; idle: an older handshake; down: none; disabled.
+pub fn link_state(c: &Connection, status: &[ConnStatus], now: f64) -> LinkState {
+    if !c.enabled {
+        return LinkState::Disabled;
+    }
+    match status_of(c, status).and_then(|s| s.last_handshake_unix) {
+        Some(h) if h > 0 && now - (h as f64) <= UP_WITHIN_SECS => LinkState::Up,
+        Some(h) if h > 0 => LinkState::Idle,
+        _ => LinkState::Down,
+    }
+}
+
+const ROW: f64 = 80.0;
+const BOX_H: f64 = 54.0;
+const X_VNET: f64 = 10.0;
+const X_GW: f64 = 250.0;
+const X_RIGHT: f64 = 560.0;
+const W: f64 = 200.0;
+const W_GW: f64 = 170.0;
+
+fn short(list: &[impl ToString]) -> String {
+    let v: Vec<String> = list.iter().take(2).map(ToString::to_string).collect();
+    let more = if list.len() > 2 { ", …" } else { "" };
+    format!("{}{more}", v.join(", "))
+}
+
+struct Layout {
+    /// (name, y) of gateways.
+    gateways: Vec<(String, f64)>,
+    /// (kind-qualified name, y) of nodes in the right column.
+    right: Vec<(String, f64)>,
+}
+
+impl Layout {
+    fn gw(&self, name: &str) -> Option<f64> {
+        self.gateways
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, y)| *y)
+    }
+    fn right(&self, key: &str) -> Option<f64> {
+        self.right.iter().find(|(n, _)| n == key).map(|(_, y)| *y)
+    }
+}
+
+fn svg_view(t: &Topology, status: &[ConnStatus], now: f64, title: String, tenant: &str) -> AnyView {
+    let c = ctx();
+    let mut vnets: Vec<_> = t.vnets.iter().collect();
+    vnets.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut layout = Layout {
+        gateways: Vec::new(),
+        right: Vec::new(),
+    };
+    let mut nodes = Vec::new();
+    for (i, v) in vnets.iter().enumerate() {
+        let y = 20.0 + i as f64 * ROW;
+        nodes.push(
+            view! {
+                <g class="node vnet">
+                    <rect x=X_VNET y=y width=W height=BOX_H rx="6"></rect>
+                    <text x=X_VNET + 8.0 y=y + 20.0 class="label">{v.name.clone()}</text>
+                    <text x=X_VNET + 8.0 y=y + 40.0 class="sub">{short(&v.address_space)}</text>
+                </g>
+            }
+            .into_any(),
+        );
+        if let Some(g) = t.gateway_of_vnet(&v.tenant, &v.name) {
+            layout.gateways.push((g.name.clone(), y));
+            nodes.push(
+                view! {
+                    <g class="node gateway">
+                        <line x1=X_VNET + W y1=y + BOX_H / 2.0 x2=X_GW y2=y + BOX_H / 2.0 class="attach"></line>
+                        <rect x=X_GW y=y width=W_GW height=BOX_H rx="6"></rect>
+                        <text x=X_GW + 8.0 y=y + 20.0 class="label">{g.name.clone()}</text>
+                        <text x=X_GW + 8.0 y=y + 40.0 class="sub">
+                            {format!("{} {}", g.gateway_type, g.sku)}
+                        </text>
+                    </g>
+                }
+                    .into_any(),
+            );
+        }
+    }
+    // Right column: sites, then P2S pools, then remote gateways.
+    let mut right_nodes = Vec::new();
+    let mut sites: Vec<_> = t.sites.iter().collect();
+    sites.sort_by(|a, b| a.name.cmp(&b.name));
+    for s in sites {
+        right_nodes.push((
+            format!("site:{}", s.name),
+            s.name.clone(),
+            short(&s.address_prefixes),
+            "site",
+        ));
+    }
+    for p in &t.point_to_site {
+        right_nodes.push((
+            format!("p2s:{}", p.gateway),
+            format!("{} ({})", c.t(Key::Pool), p.gateway),
+            short(&p.address_pool),
+            "pool",
+        ));
+    }
+    for conn in &t.connections {
+        if let ConnectionKind::VnetToVnet { remote_gateway } = &conn.kind {
+            let local = remote_gateway.tenant.as_deref().is_none_or(|x| x == tenant);
+            if !(local && layout.gw(&remote_gateway.name).is_some()) {
+                let label = format!(
+                    "{}/{}",
+                    remote_gateway.tenant.as_deref().unwrap_or(tenant),
+                    remote_gateway.name
+                );
+                let key = format!("remote:{label}");
+                if !right_nodes.iter().any(|(k, ..)| *k == key) {
+                    right_nodes.push((key, label, String::new(), "remote"));
+                }
+            }
+        }
+    }
+    for (i, (key, label, sub, class)) in right_nodes.into_iter().enumerate() {
+        let y = 20.0 + i as f64 * ROW;
+        layout.right.push((key, y));
+        let cls = format!("node {class}");
+        nodes.push(
+            view! {
+                <g class=cls>
+                    <rect x=X_RIGHT y=y width=W height=BOX_H rx="6"></rect>
+                    <text x=X_RIGHT + 8.0 y=y + 20.0 class="label">{label}</text>
+                    <text x=X_RIGHT + 8.0 y=y + 40.0 class="sub">{sub}</text>
+                </g>
+            }
+            .into_any(),
+        );
+    }
+    let mut links = Vec::new();
+    for p in &t.point_to_site {
+        if let (Some(gy), Some(py)) = (
+            layout.gw(&p.gateway),
+            layout.right(&format!("p2s:{}", p.gateway)),
+        ) {
+            links.push(
+                view! {
+                    <line
+                        class="p2s-link"
+                        x1=X_GW + W_GW
+                        y1=gy + BOX_H / 2.0
+                        x2=X_RIGHT
+                        y2=py + BOX_H / 2.0
+                    ></line>
+                }
+                .into_any(),
+            );
+        }
+    }
+    let mut conns: Vec<_> = t.connections.iter().collect();
+    conns.sort_by(|a, b| a.name.cmp(&b.name));
+    for (i, conn) in conns.into_iter().enumerate() {
+        let Some(gy) = layout.gw(&conn.gateway) else {
+            continue;
+        };
+        let state = link_state(conn, status, now);
+        let (x1, y1) = (X_GW + W_GW, gy + BOX_H / 2.0);
+        let target = match &conn.kind {
+            ConnectionKind::SiteToSite { site } => layout
+                .right(&format!("site:{site}"))
+                .map(|y| (X_RIGHT, y + BOX_H / 2.0)),
+            ConnectionKind::VnetToVnet { remote_gateway } => {
+                let local = remote_gateway.tenant.as_deref().is_none_or(|x| x == tenant);
+                match layout.gw(&remote_gateway.name).filter(|_| local) {
+                    Some(y) => Some((X_GW + W_GW, y + BOX_H / 2.0)),
+                    None => layout
+                        .right(&format!(
+                            "remote:{}/{}",
+                            remote_gateway.tenant.as_deref().unwrap_or(tenant),
+                            remote_gateway.name
+                        ))
+                        .map(|y| (X_RIGHT, y + BOX_H / 2.0)),
+                }
+            }
+        };
+        let Some((x2, y2)) = target else {
+            continue;
+        };
+        // Gateway-to-gateway links bulge to the right; labels are staggered.
+        let bulge = if (x2 - x1).abs() < 1.0 {
+            90.0 + 12.0 * i as f64
+        } else {
+            0.0
+        };
+        let (mx, my) = ((x1 + x2) / 2.0 + bulge, (y1 + y2) / 2.0);
+        let d = format!("M {x1} {y1} Q {} {my} {x2} {y2}", mx + bulge);
+        let cls = format!("conn state-{}", state.class());
+        let state_text = c.t(state.key());
+        let label = format!("{} ({state_text})", conn.name);
+        links.push(
+            view! {
+                <g class=cls data-connection=conn.name.clone() data-state=state.class()>
+                    <path d=d></path>
+                    <text x=mx y=my - 6.0 class="conn-label" text-anchor="middle">
+                        {label}
+                    </text>
+                </g>
+            }
+            .into_any(),
+        );
+    }
+    let rows = vnets.len().max(layout.right.len()).max(1);
+    let height = 40.0 + rows as f64 * ROW;
+    let view_box = format!("0 0 {} {height}", X_RIGHT + W + 10.0);
+    view! {
+        <svg
+            class="diagram"
+            role="img"
+            aria-label=title
+            viewBox=view_box
+            width="100%"
+        >
+            {nodes}
+            {links}
+        </svg>
+    }
+    .into_any()
+}
+
+#[component]
+pub fn DiagramPage() -> impl IntoView {
+    let c = ctx();
+    // Re-render the ages every few seconds even when nothing changed.
+    let now = RwSignal::new(now_secs());
+    if let Ok(h) = set_interval_with_handle(move || now.set(now_secs()), crate::state::POLL) {
+        on_cleanup(move || h.clear());
+    }
+    view! {
+        <section class="card" aria-labelledby="diagram-heading">
+            <h2 id="diagram-heading">{move || c.t(Key::Diagram)}</h2>
+            <ul class="legend" aria-label=move || c.t(Key::Legend)>
+                {[LinkState::Up, LinkState::Idle, LinkState::Down, LinkState::Disabled]
+                    .into_iter()
+                    .map(|s| {
+                        let cls = format!("swatch state-{}", s.class());
+                        view! {
+                            <li>
+                                <span class=cls aria-hidden="true"></span>
+                                {move || c.t(s.key())}
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+            {move || match c.topology() {
+                None => view! { <p class="muted">{c.t(Key::Loading)}</p> }.into_any(),
+                Some(t) => {
+                    let st = c.status.get();
+                    let n = now.get();
+                    let tn = c.tenant_name();
+                    let svg = svg_view(&t, &st, n, c.t(Key::Diagram).to_owned(), &tn);
+                    let mut conns = t.connections.clone();
+                    conns.sort_by(|a, b| a.name.cmp(&b.name));
+                    view! {
+                        {svg}
+                        <h3 id="conn-status-heading">{c.t(Key::Connections)}</h3>
+                        <table aria-labelledby="conn-status-heading">
+                            <thead>
+                                <tr>
+                                    <th scope="col">{c.t(Key::Name)}</th>
+                                    <th scope="col">{c.t(Key::Gateway)}</th>
+                                    <th scope="col">{c.t(Key::Status)}</th>
+                                    <th scope="col">{c.t(Key::LastHandshake)}</th>
+                                </tr>
+                            </thead>
+                            <tbody>
+                                {conns
+                                    .iter()
+                                    .map(|conn| {
+                                        let s = link_state(conn, &st, n);
+                                        let hs = status_of(conn, &st)
+                                            .and_then(|x| x.last_handshake_unix)
+                                            .filter(|h| *h > 0)
+                                            .map(|h| format!("{:.0} {}", n - h as f64, c.t(Key::SecondsAgo)))
+                                            .unwrap_or_else(|| c.t(Key::Never).to_owned());
+                                        let href = Page::Tenant(tn.clone(), TPage::Connection(conn.name.clone())).href();
+                                        let cls = format!("state-text state-{}", s.class());
+                                        view! {
+                                            <tr>
+                                                <th scope="row"><a href=href>{conn.name.clone()}</a></th>
+                                                <td>{conn.gateway.clone()}</td>
+                                                <td class=cls>{c.t(s.key())}</td>
+                                                <td>{hs}</td>
+                                            </tr>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </tbody>
+                        </table>
+                    }
+                        .into_any()
+                }
+            }}
+        </section>
+    }
+}

@@ -1,0 +1,317 @@
+//! Live validation: the shared validator runs on the loaded topology plus the pending change as
+//! the user types; every violation is mapped from its path to the field that caused it.
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
+use isthmus_shared::model::Change;
+use isthmus_shared::rules::RuleId;
+use isthmus_shared::validate::{Severity, Violation, validate};
+use leptos::prelude::*;
+
+use crate::i18n::{Key, rule_text};
+use crate::state::ctx;
+
+/// One problem shown beside a field: a rule violation, or an input that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub rule: Option<RuleId>,
+    pub error: bool,
+    /// English: the validator's message, or the parse failure.
+    pub message: String,
+}
+
+impl Problem {
+    pub fn input(message: impl Into<String>) -> Self {
+        Self {
+            rule: None,
+            error: true,
+            message: message.into(),
+        }
+    }
+
+    fn of(v: &Violation) -> Self {
+        Self {
+            rule: Some(v.rule),
+            error: v.severity == Severity::Error,
+            message: v.message.clone(),
+        }
+    }
+}
+
+/// A form's candidate: the change it would submit (if every input parses) and the inputs that
+/// do not parse, by field key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub change: Option<Change>,
+    pub parse: Vec<(String, Problem)>,
+}
+
+/// Splits a comma/whitespace separated list and parses each item; failures go to `field`.
+pub fn parse_list<T: FromStr>(
+    text: &str,
+    field: &str,
+    parse: &mut Vec<(String, Problem)>,
+) -> Vec<T> {
+    text.split([',', ' ', '\n', '\t'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| match s.parse::<T>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                parse.push((field.to_owned(), Problem::input(format!("{s:?}: "))));
+                None
+            }
+        })
+        .collect()
+}
+
+/// The field a violation belongs to, for a form whose resource path is `base`.
+fn assign(base: &str, name_field: &str, fields: &[String], v: &Violation) -> Option<String> {
+    let ours = std::iter::once(&v.path)
+        .chain(v.related.iter())
+        .find_map(|p| {
+            let rest = p.strip_prefix(base)?;
+            (rest.is_empty() || rest.starts_with('.')).then(|| rest.trim_start_matches('.'))
+        })?;
+    if ours.is_empty() {
+        return Some(name_field.to_owned());
+    }
+    let best = fields
+        .iter()
+        .filter(|f| {
+            ours == f.as_str()
+                || ours.starts_with(&format!("{f}."))
+                || ours.starts_with(&format!("{f}["))
+        })
+        .max_by_key(|f| f.len());
+    Some(best.cloned().unwrap_or_else(|| GENERAL.to_owned()))
+}
+
+/// The key of problems that belong to no field.
+pub const GENERAL: &str = "_";
+
+/// Live validation state of one form.
+#[derive(Clone, Copy)]
+pub struct Live {
+    pub problems: Memo<Vec<(String, Problem)>>,
+    /// The violations of the server's last 422 answer, with the draft that was sent: they are
+    /// shown until the user changes the form (live validation takes over then).
+    server: RwSignal<Option<(Draft, Vec<Violation>)>>,
+    draft: Memo<Draft>,
+}
+
+impl Live {
+    /// `base`: the resource's path (`tenants[t].vnets[name]`); `fields`: the form's field keys;
+    /// `draft`: the candidate change.
+    pub fn new(
+        base: Memo<String>,
+        name_field: &'static str,
+        fields: Memo<Vec<String>>,
+        draft: Memo<Draft>,
+    ) -> Self {
+        let c = ctx();
+        let server: RwSignal<Option<(Draft, Vec<Violation>)>> = RwSignal::new(None);
+        let baseline: Memo<BTreeSet<Violation>> = Memo::new(move |_| {
+            c.topology()
+                .map(|t| validate(&t).into_iter().collect())
+                .unwrap_or_default()
+        });
+        let live: Memo<Vec<Violation>> = Memo::new(move |_| {
+            let Some(mut t) = c.topology() else {
+                return Vec::new();
+            };
+            draft.with(|d| match &d.change {
+                Some(ch) => {
+                    if t.apply(ch).is_err() {
+                        return Vec::new();
+                    }
+                    validate(&t)
+                }
+                None => Vec::new(),
+            })
+        });
+        let problems = Memo::new(move |_| {
+            let b = base.get();
+            let fs = fields.get();
+            let mut out: Vec<(String, Problem)> = draft.with(|d| d.parse.clone());
+            let mut seen = BTreeSet::new();
+            let server_v = server.with(|s| match s {
+                Some((sent, v)) if draft.with(|d| d == sent) => v.clone(),
+                _ => Vec::new(),
+            });
+            baseline.with(|base_set| {
+                live.with(|lv| {
+                    for v in lv.iter().chain(server_v.iter()) {
+                        if !seen.insert((v.path.clone(), v.rule, v.message.clone())) {
+                            continue;
+                        }
+                        match assign(&b, name_field, &fs, v) {
+                            Some(f) => out.push((f, Problem::of(v))),
+                            None if v.is_error() && !base_set.contains(v) => {
+                                out.push((GENERAL.to_owned(), Problem::of(v)))
+                            }
+                            None => {}
+                        }
+                    }
+                })
+            });
+            out
+        });
+        Self {
+            problems,
+            server,
+            draft,
+        }
+    }
+
+    /// Shows the violations of a refused submit beside the fields.
+    pub fn set_server(&self, violations: Vec<Violation>) {
+        let sent = self.draft.get_untracked();
+        self.server.set(Some((sent, violations)));
+    }
+
+    pub fn has_parse_errors(&self) -> bool {
+        self.problems
+            .with_untracked(|p| p.iter().any(|(_, x)| x.rule.is_none()))
+    }
+
+    pub fn for_field(&self, key: &str) -> Vec<Problem> {
+        self.problems.with(|p| {
+            p.iter()
+                .filter(|(f, _)| f == key)
+                .map(|(_, x)| x.clone())
+                .collect()
+        })
+    }
+
+    pub fn invalid(&self, key: &str) -> bool {
+        self.problems
+            .with(|p| p.iter().any(|(f, x)| f == key && x.error))
+    }
+}
+
+/// The dom id of a field's problem list.
+pub fn problems_id(form: &str, key: &str) -> String {
+    let clean: String = key
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("{form}-{clean}-problems")
+}
+
+/// The problems of one field (or of the form as a whole, with key [`GENERAL`]).
+#[component]
+pub fn Problems(
+    live: Live,
+    form: &'static str,
+    #[prop(into)] field: Signal<String>,
+) -> impl IntoView {
+    let key = field;
+    let c = ctx();
+    view! {
+        <ul
+            class="problems"
+            id=move || problems_id(form, &key.get())
+            aria-live="polite"
+            aria-label=move || c.t(Key::Problems)
+        >
+            {move || {
+                let lang = c.lang.get();
+                live.for_field(&key.get())
+                    .into_iter()
+                    .map(|p| view! { <ProblemItem problem=p lang=lang /> })
+                    .collect_view()
+            }}
+        </ul>
+    }
+}
+
+#[component]
+pub fn ProblemItem(problem: Problem, lang: crate::i18n::Lang) -> impl IntoView {
+    let c = ctx();
+    let class = if problem.error {
+        "problem problem-error"
+    } else {
+        "problem problem-warning"
+    };
+    match problem.rule {
+        Some(rule) => {
+            let warn = (!problem.error).then(|| format!(" ({})", c.t(Key::Warning)));
+            let translated = lang != crate::i18n::Lang::En;
+            view! {
+                <li class=class data-rule=rule.as_str()>
+                    <strong class="rule-id">{rule.as_str()}</strong>
+                    {warn}
+                    " "
+                    {if translated {
+                        view! {
+                            <span>{rule_text(lang, rule)}</span>
+                            <details>
+                                <summary>{crate::i18n::t(lang, Key::Detail)}</summary>
+                                <span lang="en">{problem.message.clone()}</span>
+                            </details>
+                        }
+                            .into_any()
+                    } else {
+                        view! { <span>{problem.message.clone()}</span> }.into_any()
+                    }}
+                </li>
+            }
+            .into_any()
+        }
+        None => view! {
+            <li class=class>
+                {problem.message.clone()}
+                {crate::i18n::t(lang, Key::InvalidInput)}
+            </li>
+        }
+        .into_any(),
+    }
+}
+
+/// A modal confirmation dialog.
+#[component]
+pub fn ConfirmDialog(
+    open: RwSignal<bool>,
+    #[prop(into)] message: Signal<String>,
+    on_confirm: Callback<()>,
+    #[prop(optional)] children: Option<ChildrenFn>,
+) -> impl IntoView {
+    let c = ctx();
+    let children = StoredValue::new(children);
+    view! {
+        <Show when=move || open.get()>
+            <div class="backdrop">
+                <div
+                    role="dialog"
+                    aria-modal="true"
+                    aria-labelledby="confirm-title"
+                    class="dialog card"
+                    on:keydown=move |ev| {
+                        if ev.key() == "Escape" {
+                            open.set(false);
+                        }
+                    }
+                >
+                    <h2 id="confirm-title">{move || c.t(Key::Confirm)}</h2>
+                    <p>{move || message.get()}</p>
+                    {move || children.with_value(|c| c.as_ref().map(|c| c()))}
+                    <div class="buttons">
+                        <button
+                            class="danger"
+                            autofocus
+                            on:click=move |_| {
+                                open.set(false);
+                                on_confirm.run(());
+                            }
+                        >
+                            {move || c.t(Key::Confirm)}
+                        </button>
+                        <button on:click=move |_| open.set(false)>{move || c.t(Key::Cancel)}</button>
+                    </div>
+                </div>
+            </div>
+        </Show>
+    }
+}
