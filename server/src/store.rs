@@ -266,18 +266,37 @@ async fn prepare(
         },
         Change::UpsertConnection(c) => {
             if c.shared_key.is_none() {
-                // GW-4: keep the existing key on update, generate one on creation.
+                // GW-4: keep the existing key on update; the second half of a same-tenant
+                // VNet-to-VNet pair takes its partner's key; otherwise generate one.
                 c.shared_key = match working.connection(&c.tenant, &c.name) {
                     Some(existing) => existing.shared_key.clone(),
-                    None => Some(SharedKey::new(isthmus_shared::psk::generate_shared_key(
-                        &mut rand::rng(),
-                    ))),
+                    None => same_tenant_partner_key(working, c).or_else(|| {
+                        Some(SharedKey::new(isthmus_shared::psk::generate_shared_key(
+                            &mut rand::rng(),
+                        )))
+                    }),
                 };
             }
             Ok(c.shared_key.as_ref().map(|k| k.expose().to_owned()))
         }
         _ => Ok(None),
     }
+}
+
+/// The key of the other half of a VNet-to-VNet pair, when both halves are in one tenant (a
+/// cross-tenant partner's key is never copied: each owner sets it, CONN-2).
+fn same_tenant_partner_key(working: &Topology, c: &Connection) -> Option<SharedKey> {
+    let remote = c.remote_gateway()?;
+    if remote.tenant != c.tenant {
+        return None;
+    }
+    let me = QualifiedName::new(&c.tenant, &c.gateway);
+    working
+        .connections
+        .iter()
+        .filter(|p| p.tenant == remote.tenant && p.gateway == remote.name)
+        .find(|p| p.remote_gateway().as_ref() == Some(&me))
+        .and_then(|p| p.shared_key.clone())
 }
 
 /// Applies `changes` together: validated once, as a whole, against the stored topology, and

@@ -339,3 +339,54 @@ async fn raw_database_holds_no_secret() {
         assert!(!text.contains(secret), "the raw database contains a secret");
     }
 }
+
+#[tokio::test]
+async fn removing_a_member_takes_their_access_away() {
+    let app = test_app().await;
+    let alice = user(&app, "alice").await;
+    let bob = user(&app, "bob").await;
+    send(
+        &app,
+        req(
+            "POST",
+            "/api/v1/tenants",
+            &alice,
+            Some(json!({"name":"acme"})),
+        ),
+    )
+    .await;
+    send(
+        &app,
+        req(
+            "PUT",
+            "/api/v1/tenants/acme/members/bob",
+            &alice,
+            Some(json!({"role":"reader"})),
+        ),
+    )
+    .await;
+    let r = send(
+        &app,
+        req("GET", "/api/v1/tenants/acme/topology", &bob, None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = send(
+        &app,
+        req("DELETE", "/api/v1/tenants/acme/members/bob", &alice, None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = send(
+        &app,
+        req("GET", "/api/v1/tenants/acme/topology", &bob, None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = send(
+        &app,
+        req("DELETE", "/api/v1/tenants/acme/members/bob", &alice, None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}

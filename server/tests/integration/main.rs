@@ -4,6 +4,7 @@ mod support;
 
 mod accounts;
 mod cli;
+mod faq;
 mod health;
 mod openapi;
 mod processes;

@@ -799,3 +799,45 @@ async fn conn_2_cross_tenant_vnet_to_vnet_halves_need_the_same_key() {
     .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn gw_4_second_half_of_a_same_tenant_vnet_to_vnet_pair_takes_its_partners_key() {
+    let app = test_app().await;
+    let a = hub(&app).await;
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/vnets",
+        vnet("spoke", "10.1.0.0/16", "10.1.255.0/27"),
+    )
+    .await;
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/gateways",
+        gateway("spoke-gw", "spoke", "RouteBased", "VpnGw1"),
+    )
+    .await;
+    let half = |name: &str, gw: &str, remote: &str| json!({"name": name, "gateway": gw, "kind": {"type": "VnetToVnet", "remote_gateway": {"name": remote}}});
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/connections",
+        half("hub-spoke", "hub-gw", "spoke-gw"),
+    )
+    .await;
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/connections",
+        half("spoke-hub", "spoke-gw", "hub-gw"),
+    )
+    .await;
+    let key = |name: &str| {
+        let path = format!("/api/v1/tenants/acme/connections/{name}/shared-key");
+        let a = a.clone();
+        let app = &app;
+        async move { send(app, req("GET", &path, &a, None)).await.json()["shared_key"].clone() }
+    };
+    assert_eq!(key("hub-spoke").await, key("spoke-hub").await);
+}
