@@ -120,7 +120,7 @@ async fn write_all(app: &TestApp, who: &Cred, t: &Topology) -> Option<(String, V
                 assert!(
                     !list
                         .as_array()
-                        .unwrap()
+                        .expect("a list")
                         .iter()
                         .any(|x| x[key] == name.as_str()),
                     "{kind} {name} was saved although refused"
