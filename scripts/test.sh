@@ -31,15 +31,35 @@ rust_passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' target/cargo-test.log 
 step "server suite on PostgreSQL (throwaway server on 127.0.0.1)"
 eval "$(bash scripts/pg.sh)"
 trap 'bash scripts/pg.sh stop "$PG_DIR"' EXIT
-cargo test --locked -p isthmus-server --test integration 2>&1 | tee target/cargo-test-pg.log
+# Run the server's integration binary built above (as `cargo test -p` would re-resolve features
+# and rebuild much of the tree).
+server_tests=$(cargo test --locked --workspace --no-run --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    t = m.get("target", {})
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and t.get("name") == "integration" \
+            and "isthmus-server" in m.get("package_id", ""):
+        print(m["executable"])
+')
+[ -x "$server_tests" ] || { echo "cannot find the server's integration test binary" >&2; exit 1; }
+(cd server && "$server_tests") 2>&1 | tee target/cargo-test-pg.log
 pg_passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' target/cargo-test-pg.log | awk '{s+=$4} END {print s+0}')
 bash scripts/pg.sh stop "$PG_DIR"; trap - EXIT
 
 step "portal (Trunk, release)"
 build_portal
 
-step "Playwright (Chromium) against the real server"
-(cd e2e && npx playwright test)
+step "Playwright (Chromium) against the real server, in a network namespace of its own"
+# The e2e worker runs the gateways the tests create, and WireGuard initiates handshakes to the
+# site endpoints they name. A namespace with only a loopback keeps every packet on this machine.
+[ "$(id -u)" -eq 0 ] || { echo "the browser tests run in a network namespace of their own: run as root" >&2; exit 1; }
+ns="isthmus-e2e-$$"
+ip netns add "$ns"
+trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
+ip -n "$ns" link set lo up
+ip netns exec "$ns" bash -c 'cd e2e && npx playwright test'
+ip netns del "$ns"; trap - EXIT
 
 echo
 echo "all checks passed in $(( $(date +%s) - t0 ))s; Rust tests passed: $rust_passed (+ $pg_passed on PostgreSQL)"
