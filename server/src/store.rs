@@ -144,6 +144,24 @@ pub async fn current_topology(state: &AppState) -> Result<std::sync::Arc<Topolog
     Ok(t)
 }
 
+/// Begins a transaction that holds the write lock from its first statement.
+///
+/// A transaction that reads before it writes can fail on SQLite with `SQLITE_BUSY_SNAPSHOT`
+/// (another writer committed in between) instead of waiting; writing first makes it wait for
+/// the lock (busy timeout) and then see the latest state. On PostgreSQL the same statement
+/// row-locks one `meta` row, which serialises these (rare, administrative) transactions.
+pub async fn begin_write(
+    db: &sea_orm::DatabaseConnection,
+) -> Result<DatabaseTransaction, ApiError> {
+    let txn = db.begin().await?;
+    meta::Entity::update_many()
+        .col_expr(meta::Column::Value, Expr::col(meta::Column::Value))
+        .filter(meta::Column::Key.eq("next_port"))
+        .exec(&txn)
+        .await?;
+    Ok(txn)
+}
+
 /// Bumps the topology version; being a write, it takes the write lock first.
 pub async fn bump_version<C: ConnectionTrait>(db: &C) -> Result<i64, ApiError> {
     meta::Entity::update_many()

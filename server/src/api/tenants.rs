@@ -6,7 +6,6 @@ use isthmus_shared::api::{AuditEntry, CreateTenant, SetMember, TenantInfo};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
 };
 
 use crate::audit;
@@ -65,7 +64,7 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateTenant>,
 ) -> Result<(StatusCode, ApiJson<TenantInfo>), ApiError> {
     check_name("name", &req.name)?;
-    let txn = state.db().begin().await?;
+    let txn = crate::store::begin_write(state.db()).await?;
     if tenant::Entity::find()
         .filter(tenant::Column::Name.eq(req.name.clone()))
         .one(&txn)
@@ -118,7 +117,7 @@ pub async fn set_member(
             req.role
         ))
     })?;
-    let txn = state.db().begin().await?;
+    let txn = crate::store::begin_write(state.db()).await?;
     let t = who.require(&txn, &tenant_name, Role::Owner).await?;
     let u = user::Entity::find()
         .filter(user::Column::Username.eq(username.clone()))
@@ -160,7 +159,7 @@ pub async fn remove_member(
     who: Principal,
     ApiPath((tenant_name, username)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let txn = state.db().begin().await?;
+    let txn = crate::store::begin_write(state.db()).await?;
     let t = who.require(&txn, &tenant_name, Role::Owner).await?;
     let u = user::Entity::find()
         .filter(user::Column::Username.eq(username.clone()))

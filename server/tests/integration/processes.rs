@@ -87,7 +87,15 @@ async fn server_and_worker_processes_connect() {
     }
     let _worker = KillOnDrop(
         Command::new(worker_binary())
-            .args(["--server", &base, "--token", token, "--name", "proc-worker"])
+            .args([
+                "--server",
+                &base,
+                "--token",
+                token,
+                "--name",
+                "proc-worker",
+                "--no-tun",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -230,3 +230,87 @@ async fn worker_endpoints_refuse_bad_tokens_and_bad_queries() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.json()["message"].as_str().unwrap().contains("name"));
 }
+
+#[tokio::test]
+async fn concurrent_workers_and_writers_never_get_a_500() {
+    let app = test_app().await;
+    let a = setup(&app).await;
+    let fetch = |n: usize| {
+        let app = &app;
+        async move {
+            send(
+                app,
+                worker(&format!("/api/v1/worker/desired?name=w{n}&since=0&wait=0")),
+            )
+            .await
+            .status
+        }
+    };
+    let write = |n: usize| {
+        let app = &app;
+        let a = a.clone();
+        async move {
+            send(
+                app,
+                req(
+                    "POST",
+                    "/api/v1/tenants",
+                    &a,
+                    Some(json!({"name": format!("t{n}")})),
+                ),
+            )
+            .await
+            .status
+        }
+    };
+    let (f, w) = tokio::join!(
+        futures_join(vec![
+            fetch(0),
+            fetch(1),
+            fetch(2),
+            fetch(3),
+            fetch(4),
+            fetch(5)
+        ]),
+        futures_join(vec![
+            write(0),
+            write(1),
+            write(2),
+            write(3),
+            write(4),
+            write(5)
+        ]),
+    );
+    assert!(f.iter().all(|s| *s == StatusCode::OK), "{f:?}");
+    assert!(w.iter().all(|s| *s == StatusCode::CREATED), "{w:?}");
+}
+
+/// Runs futures concurrently on this task.
+async fn futures_join<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
+    let mut handles = Vec::new();
+    let set = fs.into_iter().map(Box::pin).collect::<Vec<_>>();
+    let mut pending: Vec<_> = set.into_iter().map(Some).collect();
+    let mut out: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (i, slot) in pending.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        out[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    handles.extend(out.into_iter().flatten());
+    handles
+}
