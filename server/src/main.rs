@@ -314,9 +314,7 @@ async fn ensure_first_admin(conn: &sea_orm::DatabaseConnection) -> anyhow::Resul
     if generated {
         // Printed once to the terminal, on purpose; never to the log.
         println!("first run: created the administrator `admin` with password {password}");
-        println!(
-            "(set ISTHMUS_ADMIN_PASSWORD before the first run to choose it; change it after logging in)"
-        );
+        println!("(set ISTHMUS_ADMIN_PASSWORD before the first run to choose it)");
     } else {
         println!(
             "first run: created the administrator `admin` with the password from ISTHMUS_ADMIN_PASSWORD"
