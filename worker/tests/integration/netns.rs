@@ -244,7 +244,7 @@ pub fn wg_keypair() -> (String, String) {
     )
 }
 
-fn ping(ns: &str, from: Option<&str>, to: &str) -> bool {
+pub fn ping(ns: &str, from: Option<&str>, to: &str) -> bool {
     let mut args = vec!["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1"];
     if let Some(f) = from {
         args.extend_from_slice(&["-I", f]);

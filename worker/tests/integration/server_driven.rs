@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::netns::{Lab, run, skip_reason, wait_for, wg_keypair};
+use crate::netns::{Lab, ping, run, skip_reason, wait_for, wg_keypair};
 
 fn server_binary() -> PathBuf {
     let worker = PathBuf::from(env!("CARGO_BIN_EXE_isthmus-worker"));
@@ -40,20 +40,6 @@ fn curl(ns: &str, jar: &str, args: &[&str]) -> String {
     ];
     all.extend_from_slice(args);
     run(&all)
-}
-
-fn ping(ns: &str, from: Option<&str>, to: &str) -> bool {
-    let mut args = vec!["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1"];
-    if let Some(f) = from {
-        args.extend_from_slice(&["-I", f]);
-    }
-    args.push(to);
-    Command::new(args[0])
-        .args(&args[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// A wg-quick file as `wg setconf` takes it: wg-quick's own keys removed, the private key filled.
