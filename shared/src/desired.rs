@@ -214,6 +214,16 @@ fn allowed(routes: &GatewayRoutes, hops: &[NextHop]) -> Vec<IpNet> {
     out
 }
 
+/// The preshared key of connection `c` between `me` and `other`, or why there is none yet.
+fn connection_psk(
+    c: &crate::model::Connection,
+    me: &PeerIdentity,
+    other: &PeerIdentity,
+) -> Result<crate::psk::PresharedKey, String> {
+    let key = c.shared_key.as_ref().ok_or("no shared key yet")?;
+    derive_preshared_key(key.expose(), me, other).map_err(|e| format!("invalid shared key: {e}"))
+}
+
 /// The desired state of gateway `gateway`, and the peers that cannot be configured yet.
 pub fn gateway_desired(
     topology: &Topology,
@@ -286,23 +296,12 @@ fn build(
             });
             continue;
         }
-        let psk = match c
-            .shared_key
-            .as_ref()
-            .map(|k| derive_preshared_key(k.expose(), &me_id, &PeerIdentity::site(&site_q)))
-        {
-            Some(Ok(p)) => p,
-            Some(Err(e)) => {
+        let psk = match connection_psk(c, &me_id, &PeerIdentity::site(&site_q)) {
+            Ok(p) => p,
+            Err(reason) => {
                 skipped.push(SkippedPeer {
                     name: c.name.clone(),
-                    reason: format!("invalid shared key: {e}"),
-                });
-                continue;
-            }
-            None => {
-                skipped.push(SkippedPeer {
-                    name: c.name.clone(),
-                    reason: "no shared key yet".to_owned(),
+                    reason,
                 });
                 continue;
             }
@@ -356,23 +355,12 @@ fn build(
             });
             continue;
         };
-        let psk = match c
-            .shared_key
-            .as_ref()
-            .map(|k| derive_preshared_key(k.expose(), &me_id, &PeerIdentity::gateway(&rq)))
-        {
-            Some(Ok(p)) => p,
-            Some(Err(e)) => {
+        let psk = match connection_psk(c, &me_id, &PeerIdentity::gateway(&rq)) {
+            Ok(p) => p,
+            Err(reason) => {
                 skipped.push(SkippedPeer {
                     name: c.name.clone(),
-                    reason: format!("invalid shared key: {e}"),
-                });
-                continue;
-            }
-            None => {
-                skipped.push(SkippedPeer {
-                    name: c.name.clone(),
-                    reason: "no shared key yet".to_owned(),
+                    reason,
                 });
                 continue;
             }
