@@ -6,11 +6,15 @@
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{
+    Alias, Condition, Expr, ExprTrait as _, JoinType, OnConflict, Query, SelectStatement,
+};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 
-use crate::db::entities::{api_token, login_failure, membership, session, tenant, user};
+use crate::db::entities::{
+    api_token, login_failure, membership, meta, resource, session, tenant, user,
+};
 use crate::error::ApiError;
 use crate::secrets::random_bytes;
 use crate::state::AppState;
@@ -129,6 +133,16 @@ impl Role {
     }
 }
 
+/// What [`Principal::require_with`] found.
+#[derive(Debug)]
+pub struct Authorized {
+    pub tenant: tenant::Model,
+    /// The requested resource's stored JSON, if asked for and present.
+    pub body: Option<String>,
+    /// The stored topology version at the time of the query.
+    pub version: i64,
+}
+
 /// Who is calling.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -165,26 +179,110 @@ impl Principal {
 
     /// The tenant, if this principal has at least `needed` in it.
     ///
-    /// A tenant the caller cannot see answers 404, as if it did not exist.
+    /// A tenant the caller cannot see answers 404, as if it did not exist. One query: the
+    /// tenant joined with this principal's membership (every request runs this).
     pub async fn require<C: ConnectionTrait>(
         &self,
         db: &C,
         tenant_name: &str,
         needed: Role,
     ) -> Result<tenant::Model, ApiError> {
+        Ok(self
+            .require_with(db, tenant_name, needed, None)
+            .await?
+            .tenant)
+    }
+
+    /// [`Self::require`], and in the same query the topology version and the stored body of
+    /// the resource `(kind, name)` of that tenant, if it exists (a read costs one query after
+    /// authentication).
+    pub async fn require_with<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        tenant_name: &str,
+        needed: Role,
+        resource: Option<(&str, &str)>,
+    ) -> Result<Authorized, ApiError> {
         let not_found = || {
             ApiError::NotFound(format!(
                 "tenant `{tenant_name}` does not exist or you are not a member of it"
             ))
         };
-        let t = tenant::Entity::find()
-            .filter(tenant::Column::Name.eq(tenant_name))
-            .one(db)
-            .await?
-            .ok_or_else(not_found)?;
-        match self.role_in(db, t.id).await? {
+        let mut stmt = Query::select()
+            .columns([
+                (tenant::Entity, tenant::Column::Id),
+                (tenant::Entity, tenant::Column::Name),
+                (tenant::Entity, tenant::Column::CreatedAt),
+            ])
+            .column((membership::Entity, membership::Column::Role))
+            .expr_as(
+                Expr::col((meta::Entity, meta::Column::Value)),
+                Alias::new("topology_version"),
+            )
+            .from(tenant::Entity)
+            .join(
+                JoinType::LeftJoin,
+                meta::Entity,
+                Expr::col((meta::Entity, meta::Column::Key)).eq(crate::store::VERSION_KEY),
+            )
+            .join(
+                JoinType::LeftJoin,
+                membership::Entity,
+                Condition::all()
+                    .add(
+                        Expr::col((membership::Entity, membership::Column::TenantId))
+                            .equals((tenant::Entity, tenant::Column::Id)),
+                    )
+                    .add(
+                        Expr::col((membership::Entity, membership::Column::UserId))
+                            .eq(self.user_id),
+                    ),
+            )
+            .and_where(Expr::col((tenant::Entity, tenant::Column::Name)).eq(tenant_name))
+            .to_owned();
+        if let Some((kind, name)) = resource {
+            stmt.column((resource::Entity, resource::Column::Body))
+                .join(
+                    JoinType::LeftJoin,
+                    resource::Entity,
+                    Condition::all()
+                        .add(
+                            Expr::col((resource::Entity, resource::Column::Tenant))
+                                .equals((tenant::Entity, tenant::Column::Name)),
+                        )
+                        .add(Expr::col((resource::Entity, resource::Column::Kind)).eq(kind))
+                        .add(Expr::col((resource::Entity, resource::Column::Name)).eq(name)),
+                );
+        }
+        let row = db.query_one(&stmt).await?.ok_or_else(not_found)?;
+        let t = tenant::Model {
+            id: row.try_get("", "id")?,
+            name: row.try_get("", "name")?,
+            created_at: row.try_get("", "created_at")?,
+        };
+        let role = if self.is_admin {
+            Some(Role::Owner)
+        } else {
+            row.try_get::<Option<String>>("", "role")?
+                .as_deref()
+                .and_then(Role::parse)
+        };
+        match role {
             None => Err(not_found()),
-            Some(role) if role >= needed => Ok(t),
+            Some(role) if role >= needed => {
+                let body = match resource {
+                    Some(_) => row.try_get::<Option<String>>("", "body")?,
+                    None => None,
+                };
+                let version = row
+                    .try_get::<Option<i64>>("", "topology_version")?
+                    .unwrap_or(0);
+                Ok(Authorized {
+                    tenant: t,
+                    body,
+                    version,
+                })
+            }
             Some(role) => Err(ApiError::Forbidden(format!(
                 "you are `{}` in tenant `{tenant_name}`; this needs `{}`: ask an owner to change your role",
                 role.as_str(),
@@ -227,47 +325,62 @@ impl FromRequestParts<AppState> for Principal {
                 "log in first (POST /api/v1/auth/login) or send `Authorization: Bearer <API token>`".to_owned(),
             )
         };
+        // One query per request: the credential joined with its user.
         if let Some(token) = bearer(parts) {
-            let row = api_token::Entity::find()
-                .filter(api_token::Column::TokenSha256.eq(sha256_hex(token)))
-                .one(db)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::Unauthorized(
-                        "unknown or revoked API token: create one with POST /api/v1/tokens"
-                            .to_owned(),
-                    )
-                })?;
-            let u = user::Entity::find_by_id(row.user_id)
-                .one(db)
-                .await?
-                .ok_or_else(unauthorized)?;
+            let stmt = principal_query(api_token::Entity, api_token::Column::UserId)
+                .column((api_token::Entity, api_token::Column::Name))
+                .and_where(
+                    Expr::col((api_token::Entity, api_token::Column::TokenSha256))
+                        .eq(sha256_hex(token)),
+                )
+                .to_owned();
+            let row = db.query_one(&stmt).await?.ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "unknown or revoked API token: create one with POST /api/v1/tokens".to_owned(),
+                )
+            })?;
             return Ok(Principal {
-                user_id: u.id,
-                username: u.username,
-                is_admin: u.is_admin,
-                token: Some(row.name),
+                token: Some(row.try_get("", "name")?),
+                ..principal_from_row(&row)?
             });
         }
         let cookie = session_token(&parts.headers).ok_or_else(unauthorized)?;
-        let s = session::Entity::find_by_id(sha256_hex(&cookie))
-            .one(db)
-            .await?
-            .filter(|s| s.expires_at > now_ms())
-            .ok_or_else(|| {
-                ApiError::Unauthorized("your session has expired; log in again".to_owned())
-            })?;
-        let u = user::Entity::find_by_id(s.user_id)
-            .one(db)
-            .await?
-            .ok_or_else(unauthorized)?;
-        Ok(Principal {
-            user_id: u.id,
-            username: u.username,
-            is_admin: u.is_admin,
-            token: None,
-        })
+        let stmt = principal_query(session::Entity, session::Column::UserId)
+            .and_where(
+                Expr::col((session::Entity, session::Column::TokenSha256)).eq(sha256_hex(&cookie)),
+            )
+            .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(now_ms()))
+            .to_owned();
+        let row = db.query_one(&stmt).await?.ok_or_else(|| {
+            ApiError::Unauthorized("your session has expired; log in again".to_owned())
+        })?;
+        principal_from_row(&row)
     }
+}
+
+/// `SELECT users.id, users.username, users.is_admin FROM <credential> JOIN users`.
+fn principal_query<E: EntityTrait, C: ColumnTrait>(credential: E, user_id: C) -> SelectStatement {
+    Query::select()
+        .columns([
+            (user::Entity, user::Column::Id),
+            (user::Entity, user::Column::Username),
+            (user::Entity, user::Column::IsAdmin),
+        ])
+        .from(credential)
+        .inner_join(
+            user::Entity,
+            Expr::col((user::Entity, user::Column::Id)).equals((credential, user_id)),
+        )
+        .to_owned()
+}
+
+fn principal_from_row(row: &sea_orm::QueryResult) -> Result<Principal, ApiError> {
+    Ok(Principal {
+        user_id: row.try_get("", "id")?,
+        username: row.try_get("", "username")?,
+        is_admin: row.try_get("", "is_admin")?,
+        token: None,
+    })
 }
 
 /// Seconds a caller must wait before trying `username` again, if any.
@@ -285,10 +398,8 @@ pub async fn login_delay<C: ConnectionTrait>(
         return Ok(None);
     }
     // 1 s after the 3rd failure, doubling, at most 5 minutes.
-    let exp = u32::try_from(f.failures - FREE_FAILURES)
-        .unwrap_or(0)
-        .min(9);
-    let wait_ms = (1000i64 << exp).min(300_000);
+    let exp = Ord::min(u32::try_from(f.failures - FREE_FAILURES).unwrap_or(0), 9);
+    let wait_ms = Ord::min(1000i64 << exp, 300_000);
     let until = f.last_failure_at + wait_ms;
     let now = now_ms();
     Ok((until > now).then(|| u64::try_from((until - now + 999) / 1000).unwrap_or(1)))

@@ -149,6 +149,38 @@ impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
     }
 }
 
+/// A JSON document that is already serialised (stored resource bodies are written by
+/// `serde_json`), sent as is: reads skip a parse and a re-serialisation.
+pub struct RawJson(pub String);
+
+impl RawJson {
+    /// `[a,b,...]` from already serialised documents.
+    pub fn array(items: impl IntoIterator<Item = String>) -> Self {
+        let mut out = String::from("[");
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&item);
+        }
+        out.push(']');
+        RawJson(out)
+    }
+}
+
+impl IntoResponse for RawJson {
+    fn into_response(self) -> Response {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            self.0,
+        )
+            .into_response()
+    }
+}
+
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
         ApiError::BadRequest(format!("bad path parameter: {}", rejection.body_text()))

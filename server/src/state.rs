@@ -1,5 +1,6 @@
 //! The state shared by every request handler.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,6 +49,11 @@ struct Inner {
     /// The last topology this process loaded or wrote, with its version. A cache only:
     /// it is used when the database's version says it is current, so replicas stay correct.
     topology_cache: std::sync::Mutex<Option<(i64, Arc<isthmus_shared::model::Topology>)>>,
+    /// Serialised lists by (tenant, kind), each with the topology version it was read at. A
+    /// cache only, used when the database's version (read in the same request) matches.
+    list_cache: std::sync::Mutex<ListCache>,
+    /// Queues this process's writers (see `store::begin_write`).
+    write_gate: Arc<tokio::sync::Mutex<()>>,
     db: DatabaseConnection,
     db_kind: DatabaseKind,
     settings: Settings,
@@ -64,6 +70,8 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 topology_cache: std::sync::Mutex::new(None),
+                list_cache: std::sync::Mutex::new(ListCache::default()),
+                write_gate: Arc::new(tokio::sync::Mutex::new(())),
                 db,
                 db_kind,
                 settings,
@@ -92,13 +100,53 @@ impl AppState {
         self.inner.settings.endpoint_pool
     }
 
+    /// Waits for this process's turn to write.
+    pub async fn write_gate(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        Arc::clone(&self.inner.write_gate).lock_owned().await
+    }
+
     /// Seals and opens secrets at rest.
     pub fn sealer(&self) -> &Sealer {
         &self.inner.sealer
     }
 }
 
+/// Lists cached by `(tenant, kind)`; all entries are dropped when a newer version arrives.
+#[derive(Default)]
+struct ListCache {
+    version: i64,
+    lists: HashMap<(String, &'static str), Arc<str>>,
+}
+
+/// At most this many lists are kept (one version's worth of busy tenants).
+const LIST_CACHE_ENTRIES: usize = 4096;
+
 impl AppState {
+    /// The serialised list of `kind` in `tenant` if it was cached at `version`.
+    pub fn cached_list(&self, version: i64, tenant: &str, kind: &'static str) -> Option<Arc<str>> {
+        let guard = self.inner.list_cache.lock().ok()?;
+        if guard.version != version {
+            return None;
+        }
+        guard.lists.get(&(tenant.to_owned(), kind)).cloned()
+    }
+
+    /// Remembers a serialised list read at `version` (older versions are forgotten).
+    pub fn cache_list(&self, version: i64, tenant: &str, kind: &'static str, list: &str) {
+        let Ok(mut guard) = self.inner.list_cache.lock() else {
+            return;
+        };
+        if version > guard.version {
+            guard.version = version;
+            guard.lists.clear();
+        }
+        if version == guard.version && guard.lists.len() < LIST_CACHE_ENTRIES {
+            guard
+                .lists
+                .insert((tenant.to_owned(), kind), Arc::from(list));
+        }
+    }
+
     /// The cached topology if it is the one at `version`.
     pub fn cached_topology(&self, version: i64) -> Option<Arc<isthmus_shared::model::Topology>> {
         let guard = self.inner.topology_cache.lock().ok()?;

@@ -13,7 +13,7 @@ use isthmus_shared::validate::{Violation, has_errors};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -146,34 +146,42 @@ pub async fn current_topology(state: &AppState) -> Result<std::sync::Arc<Topolog
 
 /// Begins a transaction that holds the write lock from its first statement.
 ///
-/// A transaction that reads before it writes can fail on SQLite with `SQLITE_BUSY_SNAPSHOT`
-/// (another writer committed in between) instead of waiting; writing first makes it wait for
-/// the lock (busy timeout) and then see the latest state. On PostgreSQL the same statement
-/// row-locks one `meta` row, which serialises these (rare, administrative) transactions.
-pub async fn begin_write(
-    db: &sea_orm::DatabaseConnection,
-) -> Result<DatabaseTransaction, ApiError> {
-    let txn = db.begin().await?;
+/// Writers of this process first queue on an in-process gate (FIFO), so they never spin in
+/// SQLite's busy handler against each other; writers of other replicas are serialised by the
+/// database. A transaction that reads before it writes can fail on SQLite with
+/// `SQLITE_BUSY_SNAPSHOT` (another writer committed in between) instead of waiting; writing
+/// first makes it wait for the lock (busy timeout) and then see the latest state. On
+/// PostgreSQL the same statement row-locks one `meta` row, which serialises these
+/// transactions. Keep the returned gate alive until the transaction ends.
+pub async fn begin_write(state: &AppState) -> Result<(WriteGate, DatabaseTransaction), ApiError> {
+    let gate = state.write_gate().await;
+    let txn = state.db().begin().await?;
     meta::Entity::update_many()
         .col_expr(meta::Column::Value, Expr::col(meta::Column::Value))
         .filter(meta::Column::Key.eq("next_port"))
         .exec(&txn)
         .await?;
-    Ok(txn)
+    Ok((gate, txn))
 }
+
+/// This process's turn to write; see [`begin_write`].
+pub type WriteGate = tokio::sync::OwnedMutexGuard<()>;
 
 /// Bumps the topology version; being a write, it takes the write lock first.
 pub async fn bump_version<C: ConnectionTrait>(db: &C) -> Result<i64, ApiError> {
     meta::Entity::update_many()
         .col_expr(meta::Column::Value, Expr::col(meta::Column::Value).add(1))
-        .filter(meta::Column::Key.eq("topology_version"))
+        .filter(meta::Column::Key.eq(VERSION_KEY))
         .exec(db)
         .await?;
     current_version(db).await
 }
 
+/// The `meta` row holding the topology version.
+pub const VERSION_KEY: &str = "topology_version";
+
 pub async fn current_version<C: ConnectionTrait>(db: &C) -> Result<i64, ApiError> {
-    Ok(meta::Entity::find_by_id("topology_version".to_owned())
+    Ok(meta::Entity::find_by_id(VERSION_KEY.to_owned())
         .one(db)
         .await?
         .map_or(0, |m| m.value))
@@ -326,6 +334,7 @@ pub async fn commit_changes(
     changes: Vec<Change>,
     dry_run: bool,
 ) -> Result<Committed, ApiError> {
+    let _gate = state.write_gate().await;
     let txn = state.db().begin().await?;
     let version = bump_version(&txn).await?;
     // Every change of the topology bumps the version, so the state at `version - 1` is
@@ -507,22 +516,36 @@ async fn persist(
     }
 }
 
-/// The stored rows of one kind in one tenant, as JSON documents (never secrets).
-pub async fn list_rows<C: ConnectionTrait>(
+/// The stored JSON documents (never secrets) of one kind in one tenant, by name, unparsed.
+pub async fn list_bodies<C: ConnectionTrait>(
     db: &C,
     kind: Kind,
     tenant: &str,
-) -> Result<Vec<serde_json::Value>, ApiError> {
-    let rows = resource::Entity::find()
+) -> Result<Vec<String>, ApiError> {
+    Ok(resource::Entity::find()
+        .select_only()
+        .column(resource::Column::Body)
         .filter(resource::Column::Kind.eq(kind.as_str()))
         .filter(resource::Column::Tenant.eq(tenant))
         .order_by_asc(resource::Column::Name)
+        .into_tuple::<String>()
         .all(db)
-        .await?;
-    rows.iter().map(decode::<serde_json::Value>).collect()
+        .await?)
 }
 
-/// One stored row as a JSON document, or a 404 naming it.
+/// The 404 for a resource that does not exist, saying where to look.
+pub fn not_found(kind: Kind, q: &QualifiedName) -> ApiError {
+    ApiError::NotFound(format!(
+        "there is no {} `{}` in tenant `{}`; list them with GET /api/v1/tenants/{}/{}",
+        kind.as_str().replace('_', "-"),
+        q.name,
+        q.tenant,
+        q.tenant,
+        kind.segment()
+    ))
+}
+
+/// One stored row, or a 404 naming it.
 pub async fn get_row<C: ConnectionTrait>(
     db: &C,
     kind: Kind,
@@ -534,16 +557,7 @@ pub async fn get_row<C: ConnectionTrait>(
         .filter(resource::Column::Name.eq(q.name.clone()))
         .one(db)
         .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "there is no {} `{}` in tenant `{}`; list them with GET /api/v1/tenants/{}/{}",
-                kind.as_str().replace('_', "-"),
-                q.name,
-                q.tenant,
-                q.tenant,
-                kind.segment()
-            ))
-        })
+        .ok_or_else(|| not_found(kind, q))
 }
 
 pub fn row_json(row: &resource::Model) -> Result<serde_json::Value, ApiError> {

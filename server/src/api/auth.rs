@@ -132,7 +132,7 @@ pub async fn create_user(
     ApiJson(req): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, ApiJson<Me>), ApiError> {
     who.require_admin()?;
-    let txn = crate::store::begin_write(state.db()).await?;
+    let (_gate, txn) = crate::store::begin_write(&state).await?;
     let u = auth::create_user(&txn, &req.username, &req.password, req.is_admin).await?;
     audit::record(&txn, &who, "user.create", None, &u.username).await?;
     txn.commit().await?;
@@ -188,7 +188,7 @@ pub async fn create_token(
         ));
     }
     let token = auth::new_token(auth::API_TOKEN_PREFIX)?;
-    let txn = crate::store::begin_write(state.db()).await?;
+    let (_gate, txn) = crate::store::begin_write(&state).await?;
     let row = sea_orm::ActiveModelTrait::insert(
         api_token::ActiveModel {
             user_id: sea_orm::Set(who.user_id),
@@ -219,7 +219,7 @@ pub async fn delete_token(
     who: Principal,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let txn = crate::store::begin_write(state.db()).await?;
+    let (_gate, txn) = crate::store::begin_write(&state).await?;
     let row = api_token::Entity::find_by_id(id)
         .filter(api_token::Column::UserId.eq(who.user_id))
         .one(&txn)

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::audit;
 use crate::auth::{Principal, Role};
-use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::error::{ApiError, ApiJson, ApiPath, RawJson};
 use crate::state::AppState;
 use crate::store::{self, Committed, Kind};
 
@@ -137,10 +137,20 @@ pub async fn list(
     State(state): State<AppState>,
     who: Principal,
     ApiPath((tenant, segment)): ApiPath<(String, String)>,
-) -> Result<ApiJson<Vec<Value>>, ApiError> {
+) -> Result<RawJson, ApiError> {
     let kind = kind_of(&segment)?;
-    who.require(state.db(), &tenant, Role::Reader).await?;
-    Ok(ApiJson(store::list_rows(state.db(), kind, &tenant).await?))
+    let version = who
+        .require_with(state.db(), &tenant, Role::Reader, None)
+        .await?
+        .version;
+    // Served from this process's cache only when it was built at the version the database
+    // has just reported, so every replica answers what is stored.
+    if let Some(cached) = state.cached_list(version, &tenant, kind.as_str()) {
+        return Ok(RawJson(cached.to_string()));
+    }
+    let list = RawJson::array(store::list_bodies(state.db(), kind, &tenant).await?);
+    state.cache_list(version, &tenant, kind.as_str(), &list.0);
+    Ok(list)
 }
 
 /// `GET /api/v1/tenants/{tenant}/{kind}/{name}`.
@@ -149,11 +159,20 @@ pub async fn get(
     State(state): State<AppState>,
     who: Principal,
     ApiPath((tenant, segment, name)): ApiPath<(String, String, String)>,
-) -> Result<ApiJson<Value>, ApiError> {
+) -> Result<RawJson, ApiError> {
     let kind = kind_of(&segment)?;
-    who.require(state.db(), &tenant, Role::Reader).await?;
-    let row = store::get_row(state.db(), kind, &QualifiedName::new(&tenant, &name)).await?;
-    Ok(ApiJson(store::row_json(&row)?))
+    let found = who
+        .require_with(
+            state.db(),
+            &tenant,
+            Role::Reader,
+            Some((kind.as_str(), &name)),
+        )
+        .await?;
+    match found.body {
+        Some(body) => Ok(RawJson(body)),
+        None => Err(store::not_found(kind, &QualifiedName::new(&tenant, &name))),
+    }
 }
 
 /// `POST /api/v1/tenants/{tenant}/{kind}`: creates; 409 if the name is taken.

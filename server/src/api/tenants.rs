@@ -64,7 +64,7 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateTenant>,
 ) -> Result<(StatusCode, ApiJson<TenantInfo>), ApiError> {
     check_name("name", &req.name)?;
-    let txn = crate::store::begin_write(state.db()).await?;
+    let (_gate, txn) = crate::store::begin_write(&state).await?;
     if tenant::Entity::find()
         .filter(tenant::Column::Name.eq(req.name.clone()))
         .one(&txn)
@@ -117,7 +117,7 @@ pub async fn set_member(
             req.role
         ))
     })?;
-    let txn = crate::store::begin_write(state.db()).await?;
+    let (_gate, txn) = crate::store::begin_write(&state).await?;
     let t = who.require(&txn, &tenant_name, Role::Owner).await?;
     let u = user::Entity::find()
         .filter(user::Column::Username.eq(username.clone()))
@@ -159,7 +159,7 @@ pub async fn remove_member(
     who: Principal,
     ApiPath((tenant_name, username)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let txn = crate::store::begin_write(state.db()).await?;
+    let (_gate, txn) = crate::store::begin_write(&state).await?;
     let t = who.require(&txn, &tenant_name, Role::Owner).await?;
     let u = user::Entity::find()
         .filter(user::Column::Username.eq(username.clone()))

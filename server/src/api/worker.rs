@@ -159,7 +159,7 @@ async fn live_workers<C: ConnectionTrait>(db: &C) -> Result<Vec<String>, ApiErro
 /// Places every gateway that has no live worker on `name` (pinned placements never move).
 /// Returns whether anything moved.
 async fn place_orphans(state: &AppState, name: &str) -> Result<bool, ApiError> {
-    let txn = crate::store::begin_write(state.db()).await?;
+    let (_gate, txn) = crate::store::begin_write(state).await?;
     let live = live_workers(&txn).await?;
     let placed: BTreeMap<(String, String), placement::Model> = placement::Entity::find()
         .all(&txn)
@@ -287,7 +287,7 @@ pub async fn status(
     let name = check_worker_name(&q.name)?;
     let StatusReportMessage::V1(report) = report;
     let now = now_ms();
-    let txn = crate::store::begin_write(state.db()).await?;
+    let (_gate, txn) = crate::store::begin_write(&state).await?;
     for g in report.gateways {
         for c in g.connections {
             let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);

@@ -7,7 +7,7 @@ pub mod entities;
 pub mod migration;
 
 use isthmus_shared::api::DatabaseKind;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
 
 /// Which engine a URL names, or an error a user can act on.
@@ -44,14 +44,20 @@ pub async fn connect(url: &str) -> Result<(DatabaseConnection, DatabaseKind), Db
     if kind == DatabaseKind::Sqlite {
         // One writer at a time is SQLite's model; a small pool avoids lock storms.
         opts.max_connections(8);
+        // Per connection (every pooled connection, not just the first): WAL with
+        // synchronous=NORMAL (a commit survives a crash of the process; only a power loss can
+        // lose the last commits, never corrupt the file), foreign keys, and a busy timeout for
+        // writers of other processes (this process queues its own writers, see
+        // `store::begin_write`).
+        opts.map_sqlx_sqlite_opts(|o| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(std::time::Duration::from_secs(5))
+        });
     }
     let db = Database::connect(opts).await?;
-    if kind == DatabaseKind::Sqlite {
-        db.execute_unprepared(
-            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
-        )
-        .await?;
-    }
     migration::Migrator::up(&db, None).await?;
     Ok((db, kind))
 }

@@ -841,3 +841,86 @@ async fn gw_4_second_half_of_a_same_tenant_vnet_to_vnet_pair_takes_its_partners_
     };
     assert_eq!(key("hub-spoke").await, key("spoke-hub").await);
 }
+
+/// Reads may be served from a replica's caches, but only at the version the database reports:
+/// a replica lists and gets what another replica has just written.
+#[tokio::test]
+async fn a_replica_lists_and_gets_what_another_replica_just_wrote() {
+    let app = test_app().await;
+    let b = replica(&app).await;
+    let a = admin(&app).await;
+    tenant(&app, &a, "acme").await;
+    let names = |r: &Answer| -> Vec<String> {
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|v| v["name"].as_str().expect("name").to_owned())
+            .collect()
+    };
+    let list = || req("GET", "/api/v1/tenants/acme/vnets", &a, None);
+    assert!(names(&send_to(&b, list()).await).is_empty());
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/vnets",
+        vnet("hub", "10.0.0.0/16", "10.0.255.0/27"),
+    )
+    .await;
+    // Replica b cached the empty list; the version moved, so it reads again.
+    assert_eq!(names(&send_to(&b, list()).await), ["hub"]);
+    assert_eq!(names(&send_to(&b, list()).await), ["hub"]);
+    created(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/vnets",
+        vnet("spoke", "10.1.0.0/16", "10.1.255.0/27"),
+    )
+    .await;
+    assert_eq!(names(&send_to(&b, list()).await), ["hub", "spoke"]);
+    let r = send(
+        &app,
+        req(
+            "PUT",
+            "/api/v1/tenants/acme/vnets/spoke",
+            &a,
+            Some(
+                json!({"region": "japaneast", "address_space": ["10.1.0.0/16"],
+                "subnets": [{"name": "GatewaySubnet", "prefix": "10.1.255.0/27"}]}),
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let got = send_to(&b, req("GET", "/api/v1/tenants/acme/vnets/spoke", &a, None)).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.content_type, "application/json");
+    assert_eq!(got.json()["region"], "japaneast");
+    let r = send(
+        &app,
+        req("DELETE", "/api/v1/tenants/acme/vnets/spoke", &a, None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(names(&send_to(&b, list()).await), ["hub"]);
+    let gone = send_to(&b, req("GET", "/api/v1/tenants/acme/vnets/spoke", &a, None)).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert!(
+        gone.json()["message"]
+            .to_string()
+            .contains("no vnet `spoke`"),
+        "{}",
+        gone.json()
+    );
+}

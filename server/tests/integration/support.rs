@@ -13,7 +13,29 @@ pub struct TestApp {
     pub router: Router,
     /// The SQLite file (absent on PostgreSQL).
     pub db_path: std::path::PathBuf,
+    /// The database URL, for a second replica on the same database.
+    pub url: String,
     pub _dir: tempfile::TempDir,
+}
+
+/// A second server replica (its own state and caches) on the database of `app`.
+pub async fn replica(base: &TestApp) -> Router {
+    let (conn, kind) = db::connect(&base.url).await.expect("database");
+    app(state_for(conn, kind, base._dir.path()))
+}
+
+fn state_for(
+    conn: sea_orm::DatabaseConnection,
+    kind: isthmus_shared::api::DatabaseKind,
+    dir: &std::path::Path,
+) -> AppState {
+    let sealer = isthmus_server::secrets::Sealer::from_key(&[42u8; 32]).expect("key");
+    let settings = isthmus_server::state::Settings {
+        portal_dir: dir.join("portal"),
+        lease_seconds: 15,
+        endpoint_pool: Default::default(),
+    };
+    AppState::new(conn, kind, settings, sealer)
 }
 
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
@@ -72,16 +94,10 @@ pub async fn test_app() -> TestApp {
         "<!DOCTYPE html><title>Isthmus</title>",
     )
     .expect("index");
-    let sealer = isthmus_server::secrets::Sealer::from_key(&[42u8; 32]).expect("key");
-    let settings = isthmus_server::state::Settings {
-        portal_dir: portal,
-        lease_seconds: 15,
-        endpoint_pool: Default::default(),
-    };
-    let state = AppState::new(conn, kind, settings, sealer);
     TestApp {
-        router: app(state),
+        router: app(state_for(conn, kind, dir.path())),
         db_path: dir.path().join("t.db"),
+        url,
         _dir: dir,
     }
 }
@@ -104,7 +120,12 @@ impl Answer {
 }
 
 pub async fn send(app: &TestApp, req: Request<Body>) -> Answer {
-    let resp = app.router.clone().oneshot(req).await.expect("infallible");
+    send_to(&app.router, req).await
+}
+
+/// [`send`] to a given router (another replica).
+pub async fn send_to(router: &Router, req: Request<Body>) -> Answer {
+    let resp = router.clone().oneshot(req).await.expect("infallible");
     let status = resp.status();
     let content_type = resp
         .headers()
