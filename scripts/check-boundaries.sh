@@ -19,5 +19,6 @@ forbid isthmus-shared tokio axum sea-orm boringtun leptos mio socket2
 forbid isthmus-worker isthmus-server sea-orm axum
 forbid isthmus-server isthmus-worker boringtun isthmus-frontend
 forbid isthmus-frontend isthmus-server isthmus-worker tokio sea-orm
+forbid isthmus-client isthmus-server isthmus-worker sea-orm axum
 [ $fail -eq 0 ] && echo "dependency boundaries hold"
 exit $fail

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod declarative;
 pub mod error;
+pub mod p2s;
 pub mod secrets;
 pub mod state;
 pub mod store;

@@ -334,6 +334,22 @@ pub async fn commit_changes(
     changes: Vec<Change>,
     dry_run: bool,
 ) -> Result<Committed, ApiError> {
+    commit_with(state, who, action, dry_run, |_| Ok((changes, ())))
+        .await
+        .map(|(c, ())| c)
+}
+
+/// Like [`commit_changes`], but the changes are computed by `build` from the topology as it
+/// stands inside the write transaction (writers are serialised by then), so a read-modify-write
+/// such as allocating a free client address cannot race another writer. What `build` returns
+/// besides the changes is handed back after the commit.
+pub async fn commit_with<T>(
+    state: &AppState,
+    who: &Principal,
+    action: &str,
+    dry_run: bool,
+    build: impl FnOnce(&Topology) -> Result<(Vec<Change>, T), ApiError>,
+) -> Result<(Committed, T), ApiError> {
     let _gate = state.write_gate().await;
     let txn = state.db().begin().await?;
     let version = bump_version(&txn).await?;
@@ -342,6 +358,13 @@ pub async fn commit_changes(
     let mut working = match state.cached_topology(version - 1) {
         Some(t) => (*t).clone(),
         None => load_topology(&txn, state.sealer()).await?,
+    };
+    let (changes, extra) = match build(&working) {
+        Ok(x) => x,
+        Err(e) => {
+            txn.rollback().await?;
+            return Err(e);
+        }
     };
     let mut prepared = Vec::with_capacity(changes.len());
     for mut change in changes {
@@ -359,10 +382,13 @@ pub async fn commit_changes(
     }
     if dry_run {
         txn.rollback().await?;
-        return Ok(Committed {
-            version,
-            warnings: violations,
-        });
+        return Ok((
+            Committed {
+                version,
+                warnings: violations,
+            },
+            extra,
+        ));
     }
     for (change, secret) in &prepared {
         let (tenant_name, target) = persist(&txn, state.sealer(), change, secret.clone()).await?;
@@ -370,10 +396,13 @@ pub async fn commit_changes(
     }
     txn.commit().await?;
     state.cache_topology(version, std::sync::Arc::new(working));
-    Ok(Committed {
-        version,
-        warnings: violations,
-    })
+    Ok((
+        Committed {
+            version,
+            warnings: violations,
+        },
+        extra,
+    ))
 }
 
 async fn upsert_row(

@@ -15,12 +15,14 @@
 //! - [`psk`]: shared keys and the derived WireGuard preshared key.
 //! - [`desired`]: the desired state pushed to workers and the status they report.
 //! - [`device`]: WireGuard configurations for site devices and point-to-site clients.
+//! - [`enrol`]: point-to-site enrolment wire types and the signed challenge (P2S-3).
 //! - [`lpm`]: a longest-prefix-match table for IPv4 and IPv6.
 
 pub mod api;
 pub mod builder;
 pub mod desired;
 pub mod device;
+pub mod enrol;
 mod index;
 pub mod lpm;
 pub mod model;

@@ -3,6 +3,7 @@
 mod auth;
 mod health;
 pub mod openapi;
+mod p2s;
 mod resources;
 mod status;
 pub(crate) mod tenants;
@@ -50,6 +51,34 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/tenants/{tenant}/connections/{name}/device-config",
             get(resources::device_config),
+        )
+        .route(
+            "/tenants/{tenant}/point-to-site/{gateway}/root-certificates",
+            get(p2s::list_roots).post(p2s::upload_root),
+        )
+        .route(
+            "/tenants/{tenant}/point-to-site/{gateway}/root-certificates/{name}",
+            delete(p2s::delete_root),
+        )
+        .route(
+            "/tenants/{tenant}/point-to-site/{gateway}/revoked-thumbprints",
+            get(p2s::list_revoked).post(p2s::revoke),
+        )
+        .route(
+            "/tenants/{tenant}/point-to-site/{gateway}/revoked-thumbprints/{thumbprint}",
+            delete(p2s::unrevoke),
+        )
+        .route(
+            "/tenants/{tenant}/point-to-site/{gateway}/clients/{name}",
+            delete(p2s::delete_client),
+        )
+        .route(
+            "/tenants/{tenant}/point-to-site/{gateway}/enrol/challenge",
+            post(p2s::challenge),
+        )
+        .route(
+            "/tenants/{tenant}/point-to-site/{gateway}/enrol",
+            post(p2s::enrol),
         )
         .route(
             "/tenants/{tenant}/{kind}",

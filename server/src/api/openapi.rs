@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{auth, health, resources, status, tenants, worker};
+use super::{auth, health, p2s, resources, status, tenants, worker};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,6 +40,15 @@ use super::{auth, health, resources, status, tenants, worker};
         resources::set_shared_key,
         resources::device_config,
         resources::topology,
+        p2s::list_roots,
+        p2s::upload_root,
+        p2s::delete_root,
+        p2s::list_revoked,
+        p2s::revoke,
+        p2s::unrevoke,
+        p2s::delete_client,
+        p2s::challenge,
+        p2s::enrol,
     )
 )]
 pub struct ApiDoc;

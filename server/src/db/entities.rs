@@ -284,3 +284,26 @@ pub mod connection_status {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod p2s_challenge {
+    use sea_orm::entity::prelude::*;
+
+    /// A point-to-site enrolment challenge: single use, short-lived. Only the nonce's SHA-256
+    /// is stored.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "p2s_challenges")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        #[sea_orm(unique)]
+        pub nonce_sha256: String,
+        pub tenant: String,
+        pub gateway: String,
+        pub expires_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0002Accounts),
             Box::new(M0003Resources),
             Box::new(M0004WorkerState),
+            Box::new(M0005P2sChallenges),
         ]
     }
 }
@@ -276,6 +277,32 @@ impl MigrationTrait for M0004WorkerState {
             .await?;
         manager
             .drop_table(Table::drop().table(Alias::new("placements")).to_owned())
+            .await
+    }
+}
+
+/// Point-to-site enrolment challenges (P2S-3).
+struct M0005P2sChallenges;
+
+impl MigrationName for M0005P2sChallenges {
+    fn name(&self) -> &str {
+        "m0005_p2s_challenges"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0005P2sChallenges {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use crate::db::entities::p2s_challenge;
+        let schema = sea_orm::Schema::new(manager.get_database_backend());
+        manager
+            .create_table(schema.create_table_from_entity(p2s_challenge::Entity))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(Alias::new("p2s_challenges")).to_owned())
             .await
     }
 }

@@ -7,6 +7,7 @@ mod cli;
 mod faq;
 mod health;
 mod openapi;
+mod p2s;
 mod processes;
 mod resources;
 mod workers;

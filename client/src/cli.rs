@@ -1,0 +1,161 @@
+//! The command line of `isthmus-client`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+use isthmus_shared::model::QualifiedName;
+
+use crate::enrol::{EnrolError, EnrolOptions, enrol};
+
+#[derive(Debug, Parser)]
+#[command(name = "isthmus-client", version = isthmus_shared::VERSION, about = "Isthmus point-to-site client")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Enrol this machine on a gateway with a client certificate and write its wg-quick
+    /// configuration (P2S-3).
+    Enrol(EnrolArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EnrolArgs {
+    /// The Isthmus server, e.g. https://vpn.example.com
+    #[arg(long, env = "ISTHMUS_SERVER")]
+    pub server: String,
+    /// PEM file: the client certificate, then any intermediates.
+    #[arg(long)]
+    pub cert: PathBuf,
+    /// PEM file: the certificate's private key (it never leaves this machine).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The gateway: NAME (with --tenant) or TENANT/NAME.
+    #[arg(long)]
+    pub gateway: String,
+    /// The gateway's tenant.
+    #[arg(long, env = "ISTHMUS_TENANT")]
+    pub tenant: Option<String>,
+    /// Where to write the wg-quick configuration (mode 0600); standard output by default.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also write the configuration as a QR code (SVG) here, for WireGuard's mobile apps.
+    #[arg(long)]
+    pub qr: Option<PathBuf>,
+    /// The client's name on the gateway; by default derived from the certificate.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Let the server generate the WireGuard key pair (by default it is generated here).
+    #[arg(long)]
+    pub server_generates_key: bool,
+    /// PEM file of a CA to trust for the server's HTTPS certificate.
+    #[arg(long)]
+    pub server_ca: Option<PathBuf>,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Enrol(#[from] EnrolError),
+}
+
+fn read(path: &Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(|source| CliError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Writes `text` to `path`, readable only by its owner (it may hold a private key).
+fn write_private(path: &Path, text: &str) -> Result<(), CliError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| CliError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
+    f.write_all(text.as_bytes()).map_err(err)
+}
+
+/// The gateway named by `--gateway` and `--tenant`.
+pub fn gateway_of(gateway: &str, tenant: Option<&str>) -> Result<QualifiedName, CliError> {
+    match (gateway.split_once('/'), tenant) {
+        (Some((t, g)), None) => Ok(QualifiedName::new(t, g)),
+        (Some((t, g)), Some(given)) if t == given => Ok(QualifiedName::new(t, g)),
+        (Some(_), Some(given)) => Err(CliError::Usage(format!(
+            "--gateway {gateway} names another tenant than --tenant {given}"
+        ))),
+        (None, Some(t)) => Ok(QualifiedName::new(t, gateway)),
+        (None, None) => Err(CliError::Usage(format!(
+            "which tenant? give --tenant T or --gateway T/{gateway}"
+        ))),
+    }
+}
+
+/// Runs a command; returns what to tell the user on standard error.
+pub async fn run(cli: Cli) -> Result<String, CliError> {
+    match cli.command {
+        Command::Enrol(a) => {
+            let gateway = gateway_of(&a.gateway, a.tenant.as_deref())?;
+            let opts = EnrolOptions {
+                server: a.server.clone(),
+                gateway,
+                certificate_chain: read(&a.cert)?,
+                private_key: read(&a.key)?,
+                name: a.name.clone(),
+                server_generates_key: a.server_generates_key,
+                server_ca: a.server_ca.as_deref().map(read).transpose()?,
+            };
+            let done = enrol(&opts).await?;
+            match &a.out {
+                Some(p) => write_private(p, &done.config)?,
+                None => print!("{}", done.config),
+            }
+            if let Some(p) = &a.qr {
+                let svg = done.response.config_qr_svg.as_deref().ok_or_else(|| {
+                    CliError::Usage(
+                        "the configuration is too long for one QR code; use the file".to_owned(),
+                    )
+                })?;
+                write_private(p, svg)?;
+            }
+            let r = &done.response;
+            Ok(format!(
+                "{} client `{}` on gateway {} with address {} (certificate {}){}",
+                if r.renewed { "renewed" } else { "enrolled" },
+                r.client,
+                r.gateway,
+                r.address,
+                r.certificate_thumbprint,
+                a.out
+                    .as_ref()
+                    .map(|p| format!("; configuration written to {}", p.display()))
+                    .unwrap_or_default()
+            ))
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! `isthmus-client`: the point-to-site client of Isthmus.
+//!
+//! - [`sign`]: signs the enrolment challenge with the key of the client certificate (ECDSA
+//!   P-256/P-384, Ed25519 or RSA, in PKCS#8, SEC1 or PKCS#1 PEM), through rustls' signers.
+//! - [`enrol`]: the enrolment exchange with the server (challenge, signed proof, client
+//!   package), producing a ready wg-quick configuration.
+//! - [`cli`]: the command line (`isthmus-client enrol ...`).
+//!
+//! It depends on `isthmus-shared` only among the workspace crates: the server and the worker
+//! are reached over HTTP.
+
+pub mod cli;
+pub mod enrol;
+pub mod sign;

@@ -1,0 +1,669 @@
+//! Point-to-site remote access under `/api/v1/tenants/{tenant}/point-to-site/{gateway}/...`:
+//! root certificates (P2S-3), revocation by thumbprint, client removal, and certificate-based
+//! enrolment (a signed challenge, then an address from the pool and the client package).
+//!
+//! Every write goes through [`store::commit_with`], so the shared validator sees the whole
+//! topology (P2S-1, P2S-2, P2S-3, ADDR-1 ...) and the address allocation reads and writes inside
+//! the one serialised write transaction: concurrent enrolments never get the same address.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ipnet::IpNet;
+use isthmus_shared::device::{PRIVATE_KEY_PLACEHOLDER, p2s_client_config};
+use isthmus_shared::enrol::{
+    CHALLENGE_TTL_SECS, Challenge, EnrolRequest, EnrolResponse, MAX_CHAIN_CERTIFICATES, NONCE_LEN,
+    RevokeRequest, RootCertificateInfo, RootCertificateUpload, challenge_message, client_name_from,
+    normalize_thumbprint,
+};
+use isthmus_shared::model::{
+    Change, P2sClient, PointToSite, QualifiedName, RootCertificate, Topology,
+};
+use isthmus_shared::rules::RuleId;
+use isthmus_shared::validate::{Severity, Violation, is_wireguard_key, name_problem};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::auth::{Principal, Role, now_ms};
+use crate::db::entities::p2s_challenge;
+use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::p2s::{CertError, parse_pem, parse_root, root_info, verify_client};
+use crate::secrets::random_bytes;
+use crate::state::AppState;
+use crate::store;
+
+/// Unexpired challenges one gateway may have outstanding; more are refused with 429.
+const MAX_OPEN_CHALLENGES: u64 = 256;
+/// The longest signature accepted (an RSA-8192 signature is 1024 bytes).
+const MAX_SIGNATURE_BYTES: usize = 1024;
+
+fn now_unix() -> i64 {
+    now_ms() / 1000
+}
+
+fn cert_error(e: CertError) -> ApiError {
+    match e {
+        CertError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
+        e if e.is_malformed() => ApiError::BadRequest(e.to_string()),
+        e => ApiError::Forbidden(e.to_string()),
+    }
+}
+
+/// P2S-1 as the 422 every other write gives.
+fn p2s_1(tenant: &str, gateway: &str) -> ApiError {
+    ApiError::Unprocessable {
+        message: "1 rule violation; nothing was saved: fix it and submit again".to_owned(),
+        violations: vec![Violation {
+            path: format!("tenants[{tenant}].gateways[{gateway}].gateway_type"),
+            rule: RuleId::P2s1,
+            severity: Severity::Error,
+            message: format!(
+                "point-to-site works only on RouteBased gateways, and {gateway:?} is PolicyBased; \
+                 recreate the gateway as RouteBased"
+            ),
+            params: Default::default(),
+            related: Vec::new(),
+        }],
+    }
+}
+
+/// The point-to-site configuration of `tenant/gateway`, or the error a user can act on.
+fn p2s_of<'t>(t: &'t Topology, tenant: &str, gateway: &str) -> Result<&'t PointToSite, ApiError> {
+    let gw = t.gateway(tenant, gateway).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "gateway `{gateway}` does not exist in tenant `{tenant}`"
+        ))
+    })?;
+    if !gw.gateway_type.supports_point_to_site() {
+        return Err(p2s_1(tenant, gateway));
+    }
+    t.point_to_site_of(tenant, gateway).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "gateway `{gateway}` has no point-to-site configuration; create one first with POST \
+             /api/v1/tenants/{tenant}/point-to-site (it needs an address_pool)"
+        ))
+    })
+}
+
+fn written(resource: Value, committed: &store::Committed) -> Value {
+    json!({
+        "resource": resource,
+        "version": committed.version,
+        "warnings": committed.warnings,
+    })
+}
+
+// ---- Root certificates (P2S-3) --------------------------------------------------------------
+
+/// `GET .../point-to-site/{gateway}/root-certificates`.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/root-certificates", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name")), responses((status = 200, description = "[RootCertificateInfo]: name, thumbprint (SHA-256), subject, validity"), (status = 404, description = "No such gateway or no point-to-site configuration"), (status = 422, description = "P2S-1: the gateway is PolicyBased"), (status = 401, description = "Not logged in")))]
+pub async fn list_roots(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((tenant, gateway)): ApiPath<(String, String)>,
+) -> Result<ApiJson<Vec<RootCertificateInfo>>, ApiError> {
+    who.require(state.db(), &tenant, Role::Reader).await?;
+    let t = store::current_topology(&state).await?;
+    let p = p2s_of(&t, &tenant, &gateway)?;
+    let now = now_unix();
+    Ok(ApiJson(
+        p.root_certificates
+            .iter()
+            .map(|r| root_info(&r.name, &r.data, now))
+            .collect(),
+    ))
+}
+
+/// `POST .../point-to-site/{gateway}/root-certificates`: uploads one PEM root (at most 20: P2S-3).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/root-certificates", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name")), request_body(content = Object, description = "RootCertificateUpload {name, pem}: one X.509 CA certificate in PEM"), responses((status = 201, description = "Stored: {resource: RootCertificateInfo, version, warnings}"), (status = 400, description = "Malformed PEM, not a certificate, a private key, several certificates, an end-entity or expired certificate"), (status = 409, description = "Name or certificate already uploaded"), (status = 413, description = "PEM text over 64 KiB"), (status = 422, description = "P2S-3: more than 20 roots; P2S-1: PolicyBased gateway"), (status = 401, description = "Not logged in")))]
+pub async fn upload_root(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((tenant, gateway)): ApiPath<(String, String)>,
+    ApiJson(req): ApiJson<RootCertificateUpload>,
+) -> Result<(StatusCode, ApiJson<Value>), ApiError> {
+    who.require(state.db(), &tenant, Role::Owner).await?;
+    if let Some(problem) = name_problem(&req.name) {
+        return Err(ApiError::BadRequest(format!("field `name`: {problem}")));
+    }
+    // Refuse a PolicyBased or unknown gateway before looking at the certificate.
+    p2s_of(&*store::current_topology(&state).await?, &tenant, &gateway)?;
+    let now = now_unix();
+    let (pem, summary) = parse_root(&req.pem, now).map_err(cert_error)?;
+    let name = req.name.clone();
+    let (committed, ()) = store::commit_with(
+        &state,
+        &who,
+        "point_to_site.root_certificate.add",
+        false,
+        |t| {
+            let mut p = p2s_of(t, &tenant, &gateway)?.clone();
+            if p.root_certificates.iter().any(|r| r.name == name) {
+                return Err(ApiError::Conflict(format!(
+                    "a root certificate named `{name}` exists already on gateway `{gateway}`; \
+                     pick another name or remove it first"
+                )));
+            }
+            if let Some(same) = p
+                .root_certificates
+                .iter()
+                .find(|r| root_info(&r.name, &r.data, now).thumbprint == summary.thumbprint)
+            {
+                return Err(ApiError::Conflict(format!(
+                    "this certificate (thumbprint {}) is already uploaded as `{}`",
+                    summary.thumbprint, same.name
+                )));
+            }
+            p.root_certificates.push(RootCertificate {
+                name: name.clone(),
+                data: pem.clone(),
+            });
+            Ok((vec![Change::UpsertPointToSite(p)], ()))
+        },
+    )
+    .await?;
+    let info = root_info(&req.name, &pem, now);
+    tracing::info!(tenant, gateway, root = %req.name, thumbprint = %info.thumbprint, "root certificate uploaded");
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(written(json!(info), &committed)),
+    ))
+}
+
+/// `DELETE .../point-to-site/{gateway}/root-certificates/{name}`.
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/root-certificates/{name}", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name"), ("name" = String, Path, description = "Root certificate name")), responses((status = 204, description = "Removed; clients enrolled under it keep their tunnels until revoked"), (status = 404, description = "No such root certificate"), (status = 401, description = "Not logged in")))]
+pub async fn delete_root(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((tenant, gateway, name)): ApiPath<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    who.require(state.db(), &tenant, Role::Owner).await?;
+    store::commit_with(
+        &state,
+        &who,
+        "point_to_site.root_certificate.remove",
+        false,
+        |t| {
+            let mut p = p2s_of(t, &tenant, &gateway)?.clone();
+            let before = p.root_certificates.len();
+            p.root_certificates.retain(|r| r.name != name);
+            if p.root_certificates.len() == before {
+                return Err(ApiError::NotFound(format!(
+                    "gateway `{gateway}` has no root certificate named `{name}`"
+                )));
+            }
+            Ok((vec![Change::UpsertPointToSite(p)], ()))
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- Revocation -----------------------------------------------------------------------------
+
+/// The names of the clients enrolled with `thumbprint`.
+fn clients_with(p: &PointToSite, thumbprint: &str) -> Vec<String> {
+    p.clients
+        .iter()
+        .filter(|c| {
+            c.certificate_thumbprint
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case(thumbprint))
+        })
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+/// `GET .../point-to-site/{gateway}/revoked-thumbprints`.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/revoked-thumbprints", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name")), responses((status = 200, description = "[{thumbprint, clients}]"), (status = 404, description = "No such gateway or no point-to-site configuration"), (status = 401, description = "Not logged in")))]
+pub async fn list_revoked(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((tenant, gateway)): ApiPath<(String, String)>,
+) -> Result<ApiJson<Vec<Value>>, ApiError> {
+    who.require(state.db(), &tenant, Role::Reader).await?;
+    let t = store::current_topology(&state).await?;
+    let p = p2s_of(&t, &tenant, &gateway)?;
+    Ok(ApiJson(
+        p.revoked_thumbprints
+            .iter()
+            .map(|r| json!({"thumbprint": r, "clients": clients_with(p, r)}))
+            .collect(),
+    ))
+}
+
+/// `POST .../point-to-site/{gateway}/revoked-thumbprints`: revokes a client certificate. Its
+/// clients lose their peers in the next desired state (the worker applies it within seconds)
+/// and the certificate can no longer enrol.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/revoked-thumbprints", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name")), request_body(content = Object, description = "RevokeRequest {thumbprint}: SHA-256, 64 hex digits"), responses((status = 201, description = "Revoked: {resource: {thumbprint, clients}, version, warnings}"), (status = 400, description = "Not a SHA-256 thumbprint"), (status = 409, description = "Already revoked"), (status = 401, description = "Not logged in")))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((tenant, gateway)): ApiPath<(String, String)>,
+    ApiJson(req): ApiJson<RevokeRequest>,
+) -> Result<(StatusCode, ApiJson<Value>), ApiError> {
+    who.require(state.db(), &tenant, Role::Owner).await?;
+    let thumb = normalize_thumbprint(&req.thumbprint)
+        .map_err(|e| ApiError::BadRequest(format!("field `thumbprint`: {e}")))?;
+    let (committed, clients) = store::commit_with(
+        &state,
+        &who,
+        "point_to_site.certificate.revoke",
+        false,
+        |t| {
+            let mut p = p2s_of(t, &tenant, &gateway)?.clone();
+            if p.revoked_thumbprints
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(&thumb))
+            {
+                return Err(ApiError::Conflict(format!(
+                    "thumbprint {thumb} is already revoked on gateway `{gateway}`"
+                )));
+            }
+            p.revoked_thumbprints.push(thumb.clone());
+            let clients = clients_with(&p, &thumb);
+            Ok((vec![Change::UpsertPointToSite(p)], clients))
+        },
+    )
+    .await?;
+    tracing::info!(tenant, gateway, thumbprint = %thumb, clients = ?clients, "certificate revoked");
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(written(
+            json!({"thumbprint": thumb, "clients": clients}),
+            &committed,
+        )),
+    ))
+}
+
+/// `DELETE .../point-to-site/{gateway}/revoked-thumbprints/{thumbprint}`: lifts a revocation.
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/revoked-thumbprints/{thumbprint}", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name"), ("thumbprint" = String, Path, description = "SHA-256 thumbprint")), responses((status = 204, description = "No longer revoked"), (status = 404, description = "Not revoked"), (status = 400, description = "Not a SHA-256 thumbprint"), (status = 401, description = "Not logged in")))]
+pub async fn unrevoke(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((tenant, gateway, thumbprint)): ApiPath<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    who.require(state.db(), &tenant, Role::Owner).await?;
+    let thumb = normalize_thumbprint(&thumbprint)
+        .map_err(|e| ApiError::BadRequest(format!("path: {e}")))?;
+    store::commit_with(
+        &state,
+        &who,
+        "point_to_site.certificate.unrevoke",
+        false,
+        |t| {
+            let mut p = p2s_of(t, &tenant, &gateway)?.clone();
+            let before = p.revoked_thumbprints.len();
+            p.revoked_thumbprints
+                .retain(|r| !r.eq_ignore_ascii_case(&thumb));
+            if p.revoked_thumbprints.len() == before {
+                return Err(ApiError::NotFound(format!(
+                    "thumbprint {thumb} is not revoked on gateway `{gateway}`"
+                )));
+            }
+            Ok((vec![Change::UpsertPointToSite(p)], ()))
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE .../point-to-site/{gateway}/clients/{name}`: removes a client and frees its address.
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/clients/{name}", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name"), ("name" = String, Path, description = "Client name")), responses((status = 204, description = "Removed; its address is free again"), (status = 404, description = "No such client"), (status = 401, description = "Not logged in")))]
+pub async fn delete_client(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((tenant, gateway, name)): ApiPath<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    who.require(state.db(), &tenant, Role::Owner).await?;
+    store::commit_with(&state, &who, "point_to_site.client.remove", false, |t| {
+        let mut p = p2s_of(t, &tenant, &gateway)?.clone();
+        let before = p.clients.len();
+        p.clients.retain(|c| c.name != name);
+        if p.clients.len() == before {
+            return Err(ApiError::NotFound(format!(
+                "gateway `{gateway}` has no point-to-site client named `{name}`"
+            )));
+        }
+        Ok((vec![Change::UpsertPointToSite(p)], ()))
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- Enrolment ------------------------------------------------------------------------------
+
+fn nonce_hash(nonce: &[u8]) -> String {
+    hex::encode(Sha256::digest(nonce))
+}
+
+/// `POST .../point-to-site/{gateway}/enrol/challenge`: a single-use nonce to sign. No login:
+/// the client proves itself with its certificate.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/enrol/challenge", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name")), responses((status = 200, description = "Challenge {nonce, expires_in_secs}"), (status = 404, description = "No such gateway or no point-to-site configuration"), (status = 422, description = "P2S-1: the gateway is PolicyBased"), (status = 429, description = "Too many open challenges for this gateway")))]
+pub async fn challenge(
+    State(state): State<AppState>,
+    ApiPath((tenant, gateway)): ApiPath<(String, String)>,
+) -> Result<ApiJson<Challenge>, ApiError> {
+    p2s_of(&*store::current_topology(&state).await?, &tenant, &gateway)?;
+    let now = now_ms();
+    p2s_challenge::Entity::delete_many()
+        .filter(p2s_challenge::Column::ExpiresAt.lte(now))
+        .exec(state.db())
+        .await?;
+    let open = p2s_challenge::Entity::find()
+        .filter(p2s_challenge::Column::Tenant.eq(tenant.as_str()))
+        .filter(p2s_challenge::Column::Gateway.eq(gateway.as_str()))
+        .count(state.db())
+        .await?;
+    if open >= MAX_OPEN_CHALLENGES {
+        return Err(ApiError::TooManyRequests {
+            message: format!(
+                "gateway `{gateway}` has {open} open enrolment challenges; wait for them to expire \
+                 ({CHALLENGE_TTL_SECS} s) and try again"
+            ),
+            retry_after_s: u64::from(CHALLENGE_TTL_SECS),
+        });
+    }
+    let nonce = random_bytes::<NONCE_LEN>()?;
+    p2s_challenge::Entity::insert(p2s_challenge::ActiveModel {
+        nonce_sha256: Set(nonce_hash(&nonce)),
+        tenant: Set(tenant),
+        gateway: Set(gateway),
+        expires_at: Set(now + i64::from(CHALLENGE_TTL_SECS) * 1000),
+        ..Default::default()
+    })
+    .exec(state.db())
+    .await?;
+    Ok(ApiJson(Challenge {
+        nonce: STANDARD.encode(nonce),
+        expires_in_secs: CHALLENGE_TTL_SECS,
+    }))
+}
+
+/// The first address of the pools that no client of `p` holds (revoked clients keep theirs
+/// until they are removed).
+fn free_address(p: &PointToSite) -> Option<IpAddr> {
+    let used: BTreeSet<IpAddr> = p.clients.iter().map(|c| c.address).collect();
+    for pool in &p.address_pool {
+        let found = match pool.trunc() {
+            IpNet::V4(n) => n.hosts().map(IpAddr::V4).find(|a| !used.contains(a)),
+            // Skip the subnet-router anycast address.
+            IpNet::V6(n) => n
+                .hosts()
+                .skip(1)
+                .map(IpAddr::V6)
+                .find(|a| !used.contains(a)),
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+/// The checks of an enrolment request that need no database.
+struct Checked {
+    chain: Vec<rustls_pki_types::CertificateDer<'static>>,
+    nonce: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+fn check_request(req: &EnrolRequest) -> Result<Checked, ApiError> {
+    if let Some(n) = &req.name
+        && let Some(problem) = name_problem(n)
+    {
+        return Err(ApiError::BadRequest(format!("field `name`: {problem}")));
+    }
+    match (&req.wireguard_public_key, req.generate_keypair) {
+        (Some(_), true) => {
+            return Err(ApiError::BadRequest(
+                "give either `wireguard_public_key` or `generate_keypair: true`, not both"
+                    .to_owned(),
+            ));
+        }
+        (None, false) => {
+            return Err(ApiError::BadRequest(
+                "field `wireguard_public_key` is missing: send the client's WireGuard public key \
+                 (`wg pubkey`), or set `generate_keypair: true` to have the server generate the \
+                 pair"
+                    .to_owned(),
+            ));
+        }
+        (Some(k), false) if !is_wireguard_key(k) => {
+            return Err(ApiError::BadRequest(
+                "field `wireguard_public_key`: not a WireGuard public key: expected 32 bytes in \
+                 standard base64 (44 characters ending in '='), as printed by `wg pubkey`"
+                    .to_owned(),
+            ));
+        }
+        _ => {}
+    }
+    let nonce = STANDARD
+        .decode(req.nonce.trim())
+        .ok()
+        .filter(|n| n.len() == NONCE_LEN)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "field `nonce`: expected the base64 nonce of a challenge ({NONCE_LEN} bytes)"
+            ))
+        })?;
+    if req.signature.len() > MAX_SIGNATURE_BYTES * 2 {
+        return Err(ApiError::BadRequest(format!(
+            "field `signature`: longer than any supported signature ({MAX_SIGNATURE_BYTES} bytes)"
+        )));
+    }
+    let signature = STANDARD.decode(req.signature.trim()).map_err(|e| {
+        ApiError::BadRequest(format!("field `signature`: not standard base64 ({e})"))
+    })?;
+    let chain = parse_pem(
+        "certificate_chain",
+        &req.certificate_chain,
+        MAX_CHAIN_CERTIFICATES,
+        &format!(
+            "send the client certificate and at most {} intermediates",
+            MAX_CHAIN_CERTIFICATES - 1
+        ),
+    )
+    .map_err(cert_error)?;
+    Ok(Checked {
+        chain,
+        nonce,
+        signature,
+    })
+}
+
+/// What the enrolment transaction decided.
+struct Enrolled {
+    name: String,
+    address: IpAddr,
+    renewed: bool,
+}
+
+/// `POST .../point-to-site/{gateway}/enrol`: a client with a certificate chaining to one of the
+/// gateway's roots gets an address and its client package (P2S-3, P2S-2, P2S-6, P2S-8).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/enrol", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name")), request_body(content = Object, description = "EnrolRequest {nonce, certificate_chain (PEM), signature_scheme, signature, wireguard_public_key | generate_keypair, name?}"), responses((status = 200, description = "EnrolResponse: address, wg-quick configuration, QR code (SVG), private key when generated"), (status = 400, description = "Malformed request, PEM, key or chain (named in the message)"), (status = 401, description = "Unknown, used or expired challenge"), (status = 403, description = "Certificate revoked, expired, from a foreign root, or a bad signature"), (status = 404, description = "No such gateway or no point-to-site configuration"), (status = 409, description = "Address pool exhausted or client name taken"), (status = 413, description = "PEM text over 64 KiB"), (status = 422, description = "P2S-1: PolicyBased gateway; P2S-2: the SKU's client limit")))]
+pub async fn enrol(
+    State(state): State<AppState>,
+    ApiPath((tenant, gateway)): ApiPath<(String, String)>,
+    ApiJson(req): ApiJson<EnrolRequest>,
+) -> Result<ApiJson<EnrolResponse>, ApiError> {
+    let checked = check_request(&req)?;
+    let q = QualifiedName::new(&tenant, &gateway);
+    let topology = store::current_topology(&state).await?;
+    let p = p2s_of(&topology, &tenant, &gateway)?;
+
+    // The nonce is spent whatever happens next: one signature, one attempt.
+    let spent = p2s_challenge::Entity::delete_many()
+        .filter(p2s_challenge::Column::NonceSha256.eq(nonce_hash(&checked.nonce)))
+        .filter(p2s_challenge::Column::Tenant.eq(tenant.as_str()))
+        .filter(p2s_challenge::Column::Gateway.eq(gateway.as_str()))
+        .filter(p2s_challenge::Column::ExpiresAt.gt(now_ms()))
+        .exec(state.db())
+        .await?;
+    if spent.rows_affected != 1 {
+        return Err(ApiError::Unauthorized(format!(
+            "field `nonce`: no open challenge of gateway `{gateway}` has this nonce (it was used, \
+             expired after {CHALLENGE_TTL_SECS} s, or belongs to another gateway): ask for a new \
+             one with POST /api/v1/tenants/{tenant}/point-to-site/{gateway}/enrol/challenge"
+        )));
+    }
+
+    let revoked = |p: &PointToSite| -> Option<String> {
+        checked
+            .chain
+            .iter()
+            .map(|c| isthmus_shared::enrol::thumbprint(c))
+            .find(|t| {
+                p.revoked_thumbprints
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(t))
+            })
+    };
+    if let Some(thumbprint) = revoked(p) {
+        return Err(cert_error(CertError::Revoked {
+            gateway: q.to_string(),
+            thumbprint,
+        }));
+    }
+    let roots: Vec<_> = p
+        .root_certificates
+        .iter()
+        .filter_map(|r| parse_pem("data", &r.data, 1, "one").ok())
+        .flatten()
+        .collect();
+    let verified = verify_client(
+        &q.to_string(),
+        &checked.chain,
+        &roots,
+        rustls_pki_types::UnixTime::now(),
+        req.signature_scheme,
+        &challenge_message(&q, &req),
+        &checked.signature,
+    )
+    .map_err(cert_error)?;
+    let leaf = verified.leaf;
+
+    let (private_key, public_key) = match &req.wireguard_public_key {
+        Some(k) => (None, k.clone()),
+        None => {
+            let (private, public) = store::wireguard_keypair()?;
+            (Some(private), public)
+        }
+    };
+    let who = Principal {
+        user_id: 0,
+        username: format!("p2s-certificate {}", leaf.thumbprint),
+        is_admin: false,
+        token: None,
+    };
+    let (committed, enrolled) =
+        store::commit_with(&state, &who, "point_to_site.client.enrol", false, |t| {
+            let mut p = p2s_of(t, &tenant, &gateway)?.clone();
+            if let Some(thumbprint) = revoked(&p) {
+                return Err(cert_error(CertError::Revoked {
+                    gateway: q.to_string(),
+                    thumbprint,
+                }));
+            }
+            let mine = p.clients.iter_mut().find(|c| {
+                c.certificate_thumbprint
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(&leaf.thumbprint))
+            });
+            let enrolled = match mine {
+                // The same certificate again: keep the name and address, take the new key.
+                Some(c) => {
+                    c.public_key = public_key.clone();
+                    Enrolled {
+                        name: c.name.clone(),
+                        address: c.address,
+                        renewed: true,
+                    }
+                }
+                None => {
+                    let taken = |n: &str| p.clients.iter().any(|c| c.name == n);
+                    let name = match &req.name {
+                        Some(n) if taken(n) => {
+                            return Err(ApiError::Conflict(format!(
+                                "a client named `{n}` exists already on gateway `{gateway}` with \
+                                 another certificate; pick another name"
+                            )));
+                        }
+                        Some(n) => n.clone(),
+                        None => {
+                            let base =
+                                client_name_from(leaf.common_name.as_deref(), &leaf.thumbprint);
+                            if taken(&base) {
+                                format!("{base}-{}", &leaf.thumbprint[..8])
+                            } else {
+                                base
+                            }
+                        }
+                    };
+                    if taken(&name) {
+                        return Err(ApiError::Conflict(format!(
+                            "a client named `{name}` exists already on gateway `{gateway}`; \
+                             pass a name"
+                        )));
+                    }
+                    let address = free_address(&p).ok_or_else(|| {
+                        ApiError::Conflict(format!(
+                            "every address of the point-to-site pool of gateway `{gateway}` is \
+                             taken by an enrolled client; widen the pool or remove clients"
+                        ))
+                    })?;
+                    p.clients.push(P2sClient {
+                        name: name.clone(),
+                        public_key: public_key.clone(),
+                        address,
+                        certificate_thumbprint: Some(leaf.thumbprint.clone()),
+                    });
+                    Enrolled {
+                        name,
+                        address,
+                        renewed: false,
+                    }
+                }
+            };
+            Ok((vec![Change::UpsertPointToSite(p)], enrolled))
+        })
+        .await?;
+    tracing::info!(tenant, gateway, client = %enrolled.name, address = %enrolled.address,
+        thumbprint = %leaf.thumbprint, renewed = enrolled.renewed, "point-to-site client enrolled");
+
+    let after = store::current_topology(&state).await?;
+    let mut config = p2s_client_config(&after, &q, &enrolled.name)
+        .map_err(|e| ApiError::Conflict(format!("the client package cannot be built: {e}")))?
+        .to_wg_quick();
+    if let Some(k) = &private_key {
+        config = config.replace(PRIVATE_KEY_PLACEHOLDER, k);
+    }
+    let config_qr_svg = qr_svg(&config);
+    Ok(ApiJson(EnrolResponse {
+        gateway: q,
+        client: enrolled.name,
+        address: enrolled.address,
+        certificate_thumbprint: leaf.thumbprint,
+        renewed: enrolled.renewed,
+        config,
+        config_qr_svg,
+        private_key,
+        version: committed.version,
+    }))
+}
+
+/// `text` as a QR code in SVG, or `None` when it does not fit in one.
+fn qr_svg(text: &str) -> Option<String> {
+    let code =
+        qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::L).ok()?;
+    Some(
+        code.render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(256, 256)
+            .build(),
+    )
+}
