@@ -55,6 +55,31 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // The portal's live validation: 500 VNets, one pending change, as a form does it.
+    let t500 = isthmus_shared::builder::synthetic(500, 500);
+    let mut v = t500.vnets[0].clone();
+    v.dns_servers.push([10, 0, 0, 4].into());
+    let change = Change::UpsertVnet(v);
+    let mut g = c.benchmark_group("live");
+    g.bench_function("500_vnets_clone_apply_validate", |b| {
+        b.iter(|| {
+            let mut next = t500.clone();
+            let _ = next.apply(&change);
+            black_box(validate(&next)).len()
+        })
+    });
+    let mut scratch = t500.clone();
+    g.bench_function("500_vnets_in_place", |b| {
+        b.iter(|| {
+            black_box(isthmus_shared::validate::validate_change_in_place(
+                &mut scratch,
+                &change,
+            ))
+            .len()
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);

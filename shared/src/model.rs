@@ -693,26 +693,175 @@ pub enum ChangeError {
     NotFound { kind: String, name: String },
 }
 
-fn upsert<T>(list: &mut Vec<T>, item: T, same: impl Fn(&T, &T) -> bool) {
-    list.retain(|x| !same(x, &item));
-    list.push(item);
+/// The items an upsert or delete took out of one list (with their positions), and whether it
+/// pushed a new item: enough to put the list back exactly as it was.
+#[derive(Debug)]
+struct Taken<T> {
+    removed: Vec<(usize, T)>,
+    pushed: bool,
 }
 
-fn delete<T>(
+impl<T> Taken<T> {
+    fn take(list: &mut Vec<T>, matches: impl Fn(&T) -> bool) -> Self {
+        let mut removed = Vec::new();
+        for i in (0..list.len()).rev() {
+            if matches(&list[i]) {
+                removed.push((i, list.remove(i)));
+            }
+        }
+        removed.reverse();
+        Taken {
+            removed,
+            pushed: false,
+        }
+    }
+
+    fn restore(self, list: &mut Vec<T>) {
+        if self.pushed {
+            list.pop();
+        }
+        for (i, item) in self.removed {
+            list.insert(i, item);
+        }
+    }
+}
+
+/// How to undo one [`Topology::apply_undoable`]; pass it to [`Topology::undo`].
+#[derive(Debug)]
+pub struct Undo(UndoList);
+
+#[derive(Debug)]
+enum UndoList {
+    Tenants(Taken<Tenant>),
+    Vnets(Taken<Vnet>),
+    Gateways(Taken<Gateway>),
+    Sites(Taken<LocalSite>),
+    Connections(Taken<Connection>),
+    PointToSite(Taken<PointToSite>),
+}
+
+/// `apply` on one list, remembering what it did.
+fn apply_list<T: Clone>(
     list: &mut Vec<T>,
+    upsert: Option<&T>,
     kind: &str,
     name: &dyn fmt::Display,
     matches: impl Fn(&T) -> bool,
-) -> Result<(), ChangeError> {
-    let before = list.len();
-    list.retain(|x| !matches(x));
-    if list.len() == before {
-        return Err(ChangeError::NotFound {
-            kind: kind.to_owned(),
-            name: name.to_string(),
-        });
+) -> Result<Taken<T>, ChangeError> {
+    let mut taken = Taken::take(list, matches);
+    match upsert {
+        Some(item) => {
+            list.push(item.clone());
+            taken.pushed = true;
+        }
+        None if taken.removed.is_empty() => {
+            return Err(ChangeError::NotFound {
+                kind: kind.to_owned(),
+                name: name.to_string(),
+            });
+        }
+        None => {}
     }
-    Ok(())
+    Ok(taken)
+}
+
+impl Topology {
+    /// [`Topology::apply`], in a way that [`Topology::undo`] reverts exactly (same items, same
+    /// order), so a caller can try a change on a large topology without copying it. A change
+    /// that cannot be applied leaves the topology untouched.
+    pub fn apply_undoable(&mut self, change: &Change) -> Result<Undo, ChangeError> {
+        let same = |t: &str, n: &str, qt: &str, qn: &str| t == qt && n == qn;
+        Ok(Undo(match change {
+            Change::UpsertTenant(x) => UndoList::Tenants(apply_list(
+                &mut self.tenants,
+                Some(x),
+                "tenant",
+                &x.name,
+                |t| t.name == x.name,
+            )?),
+            Change::DeleteTenant(n) => {
+                UndoList::Tenants(apply_list(&mut self.tenants, None, "tenant", n, |t| {
+                    &t.name == n
+                })?)
+            }
+            Change::UpsertVnet(x) => UndoList::Vnets(apply_list(
+                &mut self.vnets,
+                Some(x),
+                "VNet",
+                &x.name,
+                |v| same(&v.tenant, &v.name, &x.tenant, &x.name),
+            )?),
+            Change::DeleteVnet(q) => {
+                UndoList::Vnets(apply_list(&mut self.vnets, None, "VNet", q, |v| {
+                    same(&v.tenant, &v.name, &q.tenant, &q.name)
+                })?)
+            }
+            Change::UpsertGateway(x) => UndoList::Gateways(apply_list(
+                &mut self.gateways,
+                Some(x),
+                "gateway",
+                &x.name,
+                |g| same(&g.tenant, &g.name, &x.tenant, &x.name),
+            )?),
+            Change::DeleteGateway(q) => {
+                UndoList::Gateways(apply_list(&mut self.gateways, None, "gateway", q, |g| {
+                    same(&g.tenant, &g.name, &q.tenant, &q.name)
+                })?)
+            }
+            Change::UpsertSite(x) => UndoList::Sites(apply_list(
+                &mut self.sites,
+                Some(x),
+                "site",
+                &x.name,
+                |s| same(&s.tenant, &s.name, &x.tenant, &x.name),
+            )?),
+            Change::DeleteSite(q) => {
+                UndoList::Sites(apply_list(&mut self.sites, None, "site", q, |s| {
+                    same(&s.tenant, &s.name, &q.tenant, &q.name)
+                })?)
+            }
+            Change::UpsertConnection(x) => UndoList::Connections(apply_list(
+                &mut self.connections,
+                Some(x),
+                "connection",
+                &x.name,
+                |c| same(&c.tenant, &c.name, &x.tenant, &x.name),
+            )?),
+            Change::DeleteConnection(q) => UndoList::Connections(apply_list(
+                &mut self.connections,
+                None,
+                "connection",
+                q,
+                |c| same(&c.tenant, &c.name, &q.tenant, &q.name),
+            )?),
+            Change::UpsertPointToSite(x) => UndoList::PointToSite(apply_list(
+                &mut self.point_to_site,
+                Some(x),
+                "point-to-site configuration",
+                &x.gateway,
+                |p| same(&p.tenant, &p.gateway, &x.tenant, &x.gateway),
+            )?),
+            Change::DeletePointToSite(q) => UndoList::PointToSite(apply_list(
+                &mut self.point_to_site,
+                None,
+                "point-to-site configuration",
+                q,
+                |p| same(&p.tenant, &p.gateway, &q.tenant, &q.name),
+            )?),
+        }))
+    }
+
+    /// Reverts one [`Topology::apply_undoable`] (the last one applied first).
+    pub fn undo(&mut self, undo: Undo) {
+        match undo.0 {
+            UndoList::Tenants(t) => t.restore(&mut self.tenants),
+            UndoList::Vnets(t) => t.restore(&mut self.vnets),
+            UndoList::Gateways(t) => t.restore(&mut self.gateways),
+            UndoList::Sites(t) => t.restore(&mut self.sites),
+            UndoList::Connections(t) => t.restore(&mut self.connections),
+            UndoList::PointToSite(t) => t.restore(&mut self.point_to_site),
+        }
+    }
 }
 
 impl Topology {
@@ -724,58 +873,7 @@ impl Topology {
     /// Applies one change in place. Deleting does not cascade: dangling references are reported
     /// by the validator (REF-1), so a server can refuse the change as a whole (LIM-3).
     pub fn apply(&mut self, change: &Change) -> Result<(), ChangeError> {
-        match change {
-            Change::UpsertTenant(t) => {
-                upsert(&mut self.tenants, t.clone(), |a, b| a.name == b.name)
-            }
-            Change::DeleteTenant(n) => {
-                return delete(&mut self.tenants, "tenant", n, |t| &t.name == n);
-            }
-            Change::UpsertVnet(v) => upsert(&mut self.vnets, v.clone(), |a, b| {
-                a.tenant == b.tenant && a.name == b.name
-            }),
-            Change::DeleteVnet(q) => {
-                return delete(&mut self.vnets, "VNet", q, |v| {
-                    v.tenant == q.tenant && v.name == q.name
-                });
-            }
-            Change::UpsertGateway(g) => upsert(&mut self.gateways, g.clone(), |a, b| {
-                a.tenant == b.tenant && a.name == b.name
-            }),
-            Change::DeleteGateway(q) => {
-                return delete(&mut self.gateways, "gateway", q, |g| {
-                    g.tenant == q.tenant && g.name == q.name
-                });
-            }
-            Change::UpsertSite(s) => upsert(&mut self.sites, s.clone(), |a, b| {
-                a.tenant == b.tenant && a.name == b.name
-            }),
-            Change::DeleteSite(q) => {
-                return delete(&mut self.sites, "site", q, |s| {
-                    s.tenant == q.tenant && s.name == q.name
-                });
-            }
-            Change::UpsertConnection(c) => upsert(&mut self.connections, c.clone(), |a, b| {
-                a.tenant == b.tenant && a.name == b.name
-            }),
-            Change::DeleteConnection(q) => {
-                return delete(&mut self.connections, "connection", q, |c| {
-                    c.tenant == q.tenant && c.name == q.name
-                });
-            }
-            Change::UpsertPointToSite(p) => upsert(&mut self.point_to_site, p.clone(), |a, b| {
-                a.tenant == b.tenant && a.gateway == b.gateway
-            }),
-            Change::DeletePointToSite(q) => {
-                return delete(
-                    &mut self.point_to_site,
-                    "point-to-site configuration",
-                    q,
-                    |p| p.tenant == q.tenant && p.gateway == q.name,
-                );
-            }
-        }
-        Ok(())
+        self.apply_undoable(change).map(drop)
     }
 
     /// The VNet `tenant/name` (the first one if names are duplicated).

@@ -158,6 +158,27 @@ pub fn validate_change(topology: &Topology, change: &Change) -> Vec<Violation> {
     }
 }
 
+/// [`validate_change`] without copying `topology`: the change is applied in place, the result
+/// validated, and the change undone, so `topology` is left exactly as it was. This is what a
+/// form calls on every keystroke (a copy of a 500-VNet topology costs as much as validating it).
+pub fn validate_change_in_place(topology: &mut Topology, change: &Change) -> Vec<Violation> {
+    match topology.apply_undoable(change) {
+        Ok(undo) => {
+            let out = validate(topology);
+            topology.undo(undo);
+            out
+        }
+        Err(e) => vec![
+            Violation::new(
+                RuleId::Ref1,
+                "change",
+                format!("{e}; check the name and tenant"),
+            )
+            .param("error", &e),
+        ],
+    }
+}
+
 /// A canonical-prefix check (PFX-1) usable on its own, e.g. by a form field: `None` when `net`
 /// is canonical, else the message naming the canonical prefix.
 pub fn canonical_prefix_message(net: &IpNet) -> Option<String> {

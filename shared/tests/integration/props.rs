@@ -7,11 +7,15 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use isthmus_shared::builder::TopologyBuilder;
 use isthmus_shared::desired::{DesiredStateMessage, StatusReportMessage};
 use isthmus_shared::lpm::LpmTable;
-use isthmus_shared::model::{Change, DeviceHost, GatewayType, RootCertificate, Sku, Topology};
+use isthmus_shared::model::{
+    Change, DeviceHost, GatewayType, QualifiedName, RootCertificate, Sku, Topology,
+};
 use isthmus_shared::psk::{PeerIdentity, derive_preshared_key, validate_shared_key};
 use isthmus_shared::routes::effective_routes;
 use isthmus_shared::rules::RuleId;
-use isthmus_shared::validate::{name_problem, overlaps, validate};
+use isthmus_shared::validate::{
+    name_problem, overlaps, validate, validate_change, validate_change_in_place,
+};
 use proptest::prelude::*;
 use rand_core::RngCore;
 
@@ -145,6 +149,32 @@ proptest! {
     #[test]
     fn validator_result_is_independent_of_resource_order_v6(seed in any::<u64>(), shuffle in any::<u64>()) {
         check_order_independence(seed, shuffle, true)?;
+    }
+
+    /// The form's in-place check equals the copying one, and leaves the topology as it was.
+    #[test]
+    fn validate_change_in_place_equals_validate_change(seed in any::<u64>(), other in any::<u64>(), pick in any::<usize>(), v6 in any::<bool>()) {
+        let t = random_topology(seed, v6);
+        let u = random_topology(other, v6);
+        let mut changes: Vec<Change> = Vec::new();
+        changes.extend(u.tenants.iter().cloned().map(Change::UpsertTenant));
+        changes.extend(u.tenants.iter().map(|x| Change::DeleteTenant(x.name.clone())));
+        changes.extend(u.vnets.iter().cloned().map(Change::UpsertVnet));
+        changes.extend(t.vnets.iter().map(|x| Change::DeleteVnet(QualifiedName::new(&x.tenant, &x.name))));
+        changes.extend(u.gateways.iter().cloned().map(Change::UpsertGateway));
+        changes.extend(u.gateways.iter().map(|x| Change::DeleteGateway(QualifiedName::new(&x.tenant, &x.name))));
+        changes.extend(u.sites.iter().cloned().map(Change::UpsertSite));
+        changes.extend(t.sites.iter().map(|x| Change::DeleteSite(QualifiedName::new(&x.tenant, &x.name))));
+        changes.extend(u.connections.iter().cloned().map(Change::UpsertConnection));
+        changes.extend(t.connections.iter().map(|x| Change::DeleteConnection(QualifiedName::new(&x.tenant, &x.name))));
+        changes.extend(u.point_to_site.iter().cloned().map(Change::UpsertPointToSite));
+        changes.extend(u.point_to_site.iter().map(|x| Change::DeletePointToSite(QualifiedName::new(&x.tenant, &x.gateway))));
+        prop_assume!(!changes.is_empty());
+        let change = &changes[pick % changes.len()];
+        let mut scratch = t.clone();
+        let in_place = validate_change_in_place(&mut scratch, change);
+        prop_assert_eq!(&scratch, &t);
+        prop_assert_eq!(in_place, validate_change(&t, change));
     }
 }
 
