@@ -206,7 +206,8 @@ fn svg_view(t: &Topology, status: &[ConnStatus], now: f64, title: String, tenant
     }
     let mut conns: Vec<_> = t.connections.iter().collect();
     conns.sort_by(|a, b| a.name.cmp(&b.name));
-    for (i, conn) in conns.into_iter().enumerate() {
+    let mut bulging: u32 = 0;
+    for conn in conns {
         let Some(gy) = layout.gw(&conn.gateway) else {
             continue;
         };
@@ -233,11 +234,15 @@ fn svg_view(t: &Topology, status: &[ConnStatus], now: f64, title: String, tenant
         let Some((x2, y2)) = target else {
             continue;
         };
-        // Gateway-to-gateway links bulge to the right; labels are staggered.
-        let bulge = if (x2 - x1).abs() < 1.0 {
-            90.0 + 12.0 * i as f64
+        // Gateway-to-gateway links bulge to the right, each further out; their labels sit at
+        // the curve's apex, one line apart, so the two halves of a pair never print over each
+        // other.
+        let (bulge, label_dy) = if (x2 - x1).abs() < 1.0 {
+            let k = f64::from(bulging);
+            bulging += 1;
+            (90.0 + 12.0 * k, 16.0 * k)
         } else {
-            0.0
+            (0.0, 0.0)
         };
         let (mx, my) = ((x1 + x2) / 2.0 + bulge, (y1 + y2) / 2.0);
         let d = format!("M {x1} {y1} Q {} {my} {x2} {y2}", mx + bulge);
@@ -248,7 +253,7 @@ fn svg_view(t: &Topology, status: &[ConnStatus], now: f64, title: String, tenant
             view! {
                 <g class=cls data-connection=conn.name.clone() data-state=state.class()>
                     <path d=d></path>
-                    <text x=mx y=my - 6.0 class="conn-label" text-anchor="middle">
+                    <text x=mx y=my - 6.0 + label_dy class="conn-label" text-anchor="middle">
                         {label}
                     </text>
                 </g>
@@ -349,5 +354,47 @@ pub fn DiagramPage() -> impl IntoView {
                 }
             }}
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(enabled: bool) -> Connection {
+        serde_json::from_value(serde_json::json!({
+            "tenant": "acme", "name": "hub-branch", "gateway": "hub-gw",
+            "kind": {"type": "SiteToSite", "site": "branch"}, "enabled": enabled
+        }))
+        .expect("connection")
+    }
+
+    fn status(handshake: Option<i64>) -> Vec<ConnStatus> {
+        vec![ConnStatus {
+            gateway: "hub-gw".into(),
+            connection: "hub-branch".into(),
+            worker: "w".into(),
+            last_handshake_unix: handshake,
+            rx_bytes: 0,
+            tx_bytes: 0,
+            endpoint: None,
+            reported_at: String::new(),
+        }]
+    }
+
+    #[test]
+    fn link_state_up_idle_down_disabled() {
+        let now = 1_000_000.0;
+        let up = status(Some(1_000_000 - 10));
+        let idle = status(Some(1_000_000 - 181));
+        assert_eq!(link_state(&conn(true), &up, now), LinkState::Up);
+        assert_eq!(link_state(&conn(true), &idle, now), LinkState::Idle);
+        assert_eq!(link_state(&conn(true), &status(None), now), LinkState::Down);
+        assert_eq!(
+            link_state(&conn(true), &status(Some(0)), now),
+            LinkState::Down
+        );
+        assert_eq!(link_state(&conn(true), &[], now), LinkState::Down);
+        assert_eq!(link_state(&conn(false), &up, now), LinkState::Disabled);
     }
 }
