@@ -4,6 +4,7 @@ mod core;
 mod harness;
 mod netns;
 mod server_driven;
+mod tcp_relay;
 
 use std::process::Command;
 
