@@ -3,6 +3,7 @@
 mod core;
 mod harness;
 mod netns;
+mod p2s_netns;
 mod server_driven;
 mod tcp_relay;
 
