@@ -22,12 +22,16 @@ use crate::harness::*;
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 async fn relay(max_connections: usize) -> TcpRelay {
+    relay_idling_after(max_connections, Duration::from_secs(30)).await
+}
+
+async fn relay_idling_after(max_connections: usize, idle_timeout: Duration) -> TcpRelay {
     TcpRelay::start(&TcpRelayConfig {
         listen: SocketAddr::new(LOOPBACK, 0),
         certificate: None,
         gateway_address: LOOPBACK,
         max_connections,
-        idle_timeout: Duration::from_secs(30),
+        idle_timeout,
     })
     .await
     .expect("relay starts on loopback")
@@ -430,4 +434,46 @@ async fn p2s_4_tcp_relay_caps_open_connections() {
         assert!(Instant::now() < deadline, "the slot was never freed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn p2s_4_the_client_transport_reconnects_after_the_worker_closes_an_idle_connection() {
+    let gw = UdpSocket::bind((LOOPBACK, 0)).await.expect("bind");
+    let port = gw.local_addr().expect("addr").port();
+    let relay = relay_idling_after(16, Duration::from_millis(300)).await;
+    relay.set_gateway_ports(BTreeSet::from([port]));
+    let client = ClientRelay::start(
+        SocketAddr::new(LOOPBACK, 0),
+        &relay.local_addr().to_string(),
+        port,
+    )
+    .await
+    .expect("connects");
+    let wg = UdpSocket::bind((LOOPBACK, 0)).await.expect("bind");
+    let init = wg_shaped(1, 148);
+    let mut d = vec![0u8; 2048];
+    wg.send_to(&init, client.local_addr()).await.expect("send");
+    let (n, _) = tokio::time::timeout(Duration::from_secs(10), gw.recv_from(&mut d))
+        .await
+        .expect("first datagram")
+        .expect("recv");
+    assert_eq!(n, 148);
+    // The worker closes the silent connection; the client opens a new one by itself, and
+    // WireGuard's next message (a retransmission, here) gets through.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.stats().connects < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no reconnection: {:?}",
+            client.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wg.send_to(&init, client.local_addr()).await.expect("send");
+    let (n, _) = tokio::time::timeout(Duration::from_secs(10), gw.recv_from(&mut d))
+        .await
+        .expect("a datagram after the reconnection")
+        .expect("recv");
+    assert_eq!(n, 148);
+    assert!(relay.stats().accepted >= 2, "{:?}", relay.stats());
 }
