@@ -20,6 +20,30 @@ pub enum Command {
     /// Enrol this machine on a gateway with a client certificate and write its wg-quick
     /// configuration (P2S-3).
     Enrol(EnrolArgs),
+    /// P2S-4: carry a WireGuard client's traffic over TLS on TCP (port 443) when UDP is
+    /// blocked. Point the WireGuard client's peer Endpoint at --listen (--write-config writes
+    /// such a configuration); runs until interrupted.
+    Connect(ConnectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConnectArgs {
+    /// The wg-quick configuration `isthmus-client enrol` wrote.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The worker's TCP transport, HOST:PORT; by default the peer's `# TcpEndpoint` line.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub tcp: Option<String>,
+    /// The local UDP endpoint offered to the WireGuard client.
+    #[arg(long, default_value = crate::connect::DEFAULT_LISTEN, value_name = "ADDR:PORT")]
+    pub listen: std::net::SocketAddr,
+    /// The peer (gateway public key) to relay; by default the first with a TCP endpoint.
+    #[arg(long, value_name = "PUBLIC_KEY")]
+    pub peer: Option<String>,
+    /// Write a copy of the configuration whose peer Endpoint is the local UDP endpoint
+    /// (mode 0600), ready for wg-quick or `wg setconf` (after removing wg-quick's own keys).
+    #[arg(long, value_name = "FILE")]
+    pub write_config: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -75,6 +99,8 @@ pub enum CliError {
     Usage(String),
     #[error("{0}")]
     Enrol(#[from] EnrolError),
+    #[error("{0}")]
+    Connect(#[from] crate::connect::ConnectError),
 }
 
 fn read(path: &Path) -> Result<String, CliError> {
@@ -116,9 +142,51 @@ pub fn gateway_of(gateway: &str, tenant: Option<&str>) -> Result<QualifiedName, 
     }
 }
 
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = term => {},
+    }
+}
+
+async fn connect(a: ConnectArgs) -> Result<String, CliError> {
+    let config = read(&a.config)?;
+    let plan = crate::connect::plan(&config, a.peer.as_deref(), a.tcp.as_deref())?;
+    let relay =
+        crate::connect::ClientRelay::start(a.listen, &plan.tcp_endpoint, plan.gateway_port).await?;
+    let local = relay.local_addr();
+    if let Some(p) = &a.write_config {
+        write_private(
+            p,
+            &crate::connect::adjusted_config(&config, &plan.peer.public_key, local),
+        )?;
+    }
+    eprintln!(
+        "relaying peer {} over TLS/TCP {} (gateway UDP port {}): point the WireGuard client's peer Endpoint at {local}{}; Ctrl-C stops",
+        plan.peer.public_key,
+        plan.tcp_endpoint,
+        plan.gateway_port,
+        a.write_config
+            .as_ref()
+            .map(|p| format!(" (as {} does)", p.display()))
+            .unwrap_or_default()
+    );
+    shutdown_signal().await;
+    Ok(format!("TCP transport stopped ({:?})", relay.stats()))
+}
+
 /// Runs a command; returns what to tell the user on standard error.
 pub async fn run(cli: Cli) -> Result<String, CliError> {
     match cli.command {
+        Command::Connect(a) => connect(a).await,
         Command::Enrol(a) => {
             let gateway = gateway_of(&a.gateway, a.tenant.as_deref())?;
             let opts = EnrolOptions {

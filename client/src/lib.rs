@@ -4,11 +4,14 @@
 //!   P-256/P-384, Ed25519 or RSA, in PKCS#8, SEC1 or PKCS#1 PEM), through rustls' signers.
 //! - [`enrol`]: the enrolment exchange with the server (challenge, signed proof, client
 //!   package), producing a ready wg-quick configuration.
-//! - [`cli`]: the command line (`isthmus-client enrol ...`).
+//! - [`connect`]: the TCP transport for networks that block UDP (P2S-4): a local UDP
+//!   endpoint for a standard WireGuard client, relayed over TLS on TCP to the worker.
+//! - [`cli`]: the command line (`isthmus-client enrol ...`, `isthmus-client connect ...`).
 //!
 //! It depends on `isthmus-shared` only among the workspace crates: the server and the worker
 //! are reached over HTTP.
 
 pub mod cli;
+pub mod connect;
 pub mod enrol;
 pub mod sign;

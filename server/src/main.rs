@@ -33,6 +33,10 @@ struct Cli {
     /// UDP ports handed out to gateways, FIRST-LAST.
     #[arg(long, global = true, env = "ISTHMUS_GATEWAY_PORTS", default_value = "51820-52819", value_parser = parse_port_range)]
     gateway_ports: (u16, u16),
+    /// P2S-4: the TCP port the workers' TCP transport listens on (`isthmus-worker
+    /// --tcp-listen`), named in point-to-site client packages; 0 names none.
+    #[arg(long, global = true, env = "ISTHMUS_P2S_TCP_PORT", default_value_t = isthmus_shared::tcp_transport::DEFAULT_TCP_PORT)]
+    p2s_tcp_port: u16,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,6 +47,7 @@ impl Cli {
             host: self.public_address,
             first_port: self.gateway_ports.0,
             last_port: self.gateway_ports.1,
+            p2s_tcp_port: self.p2s_tcp_port,
         }
     }
 }

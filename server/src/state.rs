@@ -19,6 +19,9 @@ pub struct EndpointPool {
     pub first_port: u16,
     /// Last UDP port handed out.
     pub last_port: u16,
+    /// P2S-4: the TCP port of the workers' TCP transport (`isthmus-worker --tcp-listen`),
+    /// named in client packages; 0 offers none.
+    pub p2s_tcp_port: u16,
 }
 
 impl Default for EndpointPool {
@@ -27,6 +30,7 @@ impl Default for EndpointPool {
             host: IpAddr::from([127, 0, 0, 1]),
             first_port: 51820,
             last_port: 52819,
+            p2s_tcp_port: isthmus_shared::tcp_transport::DEFAULT_TCP_PORT,
         }
     }
 }

@@ -33,6 +33,11 @@ pub struct DevicePeer {
     pub preshared_key: Option<Secret>,
     /// The gateway's public endpoint (GW-3), `None` until allocated.
     pub endpoint: Option<String>,
+    /// P2S-4: where the gateway's TCP transport listens (`host:port`), for clients whose UDP
+    /// is blocked; written as a `# TcpEndpoint = ...` comment that `isthmus-client connect`
+    /// reads and WireGuard ignores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_endpoint: Option<String>,
     pub allowed_ips: Vec<IpNet>,
     pub persistent_keepalive_secs: Option<u16>,
     /// GW-1: what a PolicyBased gateway accepts (its local side is the device's remote side).
@@ -148,6 +153,7 @@ pub fn site_device_config(
             public_key: gw.public_key.clone(),
             preshared_key: Some(Secret::new(psk.to_base64())),
             endpoint: gw.public_endpoint.map(|e| e.to_string()),
+            tcp_endpoint: None,
             allowed_ips,
             persistent_keepalive_secs: match gw.gateway_type {
                 GatewayType::RouteBased => Some(PERSISTENT_KEEPALIVE_SECS),
@@ -214,6 +220,7 @@ pub fn p2s_client_config(
             public_key: gw.public_key.clone(),
             preshared_key: None,
             endpoint: gw.public_endpoint.map(|e| e.to_string()),
+            tcp_endpoint: None,
             allowed_ips,
             persistent_keepalive_secs: Some(PERSISTENT_KEEPALIVE_SECS),
             selectors: Vec::new(),
@@ -230,6 +237,19 @@ pub fn p2s_client_config(
 }
 
 impl DeviceConfig {
+    /// P2S-4: names, for each peer with an endpoint, the TCP transport on the same host at
+    /// `port` (the workers' `--tcp-listen` port).
+    pub fn with_tcp_port(mut self, port: u16) -> Self {
+        for p in &mut self.peers {
+            p.tcp_endpoint = p
+                .endpoint
+                .as_deref()
+                .and_then(|e| e.parse::<std::net::SocketAddr>().ok())
+                .map(|e| std::net::SocketAddr::new(e.ip(), port).to_string());
+        }
+        self
+    }
+
     /// The configuration in `wg-quick` format; the private key is a placeholder.
     pub fn to_wg_quick(&self) -> String {
         let mut s = String::new();
@@ -272,6 +292,9 @@ impl DeviceConfig {
             }
             if let Some(e) = &p.endpoint {
                 let _ = writeln!(s, "Endpoint = {e}");
+            }
+            if let Some(t) = &p.tcp_endpoint {
+                let _ = writeln!(s, "# {} = {t}", crate::tcp_transport::TCP_ENDPOINT_KEY);
             }
             let _ = writeln!(s, "AllowedIPs = {}", join(&p.allowed_ips));
             if let Some(k) = p.persistent_keepalive_secs {

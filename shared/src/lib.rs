@@ -17,6 +17,7 @@
 //! - [`device`]: WireGuard configurations for site devices and point-to-site clients.
 //! - [`enrol`]: point-to-site enrolment wire types and the signed challenge (P2S-3).
 //! - [`lpm`]: a longest-prefix-match table for IPv4 and IPv6.
+//! - [`tcp_transport`]: the framing of the point-to-site TCP fallback (P2S-4).
 
 pub mod api;
 pub mod builder;
@@ -29,6 +30,7 @@ pub mod model;
 pub mod psk;
 pub mod routes;
 pub mod rules;
+pub mod tcp_transport;
 pub mod validate;
 pub mod worker_proto;
 

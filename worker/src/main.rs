@@ -10,6 +10,7 @@ use isthmus_shared::desired::{DesiredState, DesiredStateMessage};
 use isthmus_worker::backoff::Backoff;
 use isthmus_worker::control::{ControlClient, ControlError};
 use isthmus_worker::io::{DataPlane, DataPlaneConfig};
+use isthmus_worker::tcp_relay::{TcpRelay, TcpRelayConfig, gateway_address_for};
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +54,37 @@ struct Cli {
     /// Seconds between status reports to the server.
     #[arg(long, default_value_t = 5)]
     status_interval: u64,
+    /// P2S-4: also carry point-to-site clients' WireGuard over TLS on this TCP address, for
+    /// clients whose UDP is blocked (e.g. 0.0.0.0:443; the server's --p2s-tcp-port names the
+    /// port in client packages).
+    #[arg(long, env = "ISTHMUS_TCP_LISTEN", value_name = "ADDR:PORT")]
+    tcp_listen: Option<SocketAddr>,
+    /// PEM certificate chain for the TCP transport's TLS (default: self-signed, generated at
+    /// start; clients do not verify it, WireGuard authenticates end to end).
+    #[arg(long, requires = "tcp_key", value_name = "FILE")]
+    tcp_cert: Option<PathBuf>,
+    /// PEM private key of --tcp-cert.
+    #[arg(long, requires = "tcp_cert", value_name = "FILE")]
+    tcp_key: Option<PathBuf>,
+    /// TCP transport connections open at once.
+    #[arg(long, default_value_t = 1024)]
+    tcp_max_connections: usize,
+}
+
+impl Cli {
+    async fn start_tcp_relay(&self) -> anyhow::Result<Option<TcpRelay>> {
+        let Some(listen) = self.tcp_listen else {
+            return Ok(None);
+        };
+        let cfg = TcpRelayConfig {
+            listen,
+            certificate: self.tcp_cert.clone().zip(self.tcp_key.clone()),
+            gateway_address: gateway_address_for(self.bind_address),
+            max_connections: self.tcp_max_connections,
+            idle_timeout: Duration::from_secs(180),
+        };
+        Ok(Some(TcpRelay::start(&cfg).await?))
+    }
 }
 
 fn default_name() -> String {
@@ -87,9 +119,12 @@ async fn resolve_endpoints(desired: &mut DesiredState) {
     }
 }
 
-async fn apply(dp: &DataPlane, mut desired: DesiredState) {
+async fn apply(dp: &DataPlane, relay: Option<&TcpRelay>, mut desired: DesiredState) {
     resolve_endpoints(&mut desired).await;
     dp.apply(&desired).await;
+    if let Some(r) = relay {
+        r.apply(&desired);
+    }
 }
 
 async fn shutdown_signal() {
@@ -107,7 +142,11 @@ async fn shutdown_signal() {
     }
 }
 
-async fn run_from_file(dp: DataPlane, path: PathBuf) -> anyhow::Result<()> {
+async fn run_from_file(
+    dp: DataPlane,
+    relay: Option<TcpRelay>,
+    path: PathBuf,
+) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&path)
         .map_err(|e| anyhow::anyhow!("cannot read the desired state {}: {e}", path.display()))?;
     let DesiredStateMessage::V1(desired) = serde_json::from_str(&text).map_err(|e| {
@@ -117,13 +156,13 @@ async fn run_from_file(dp: DataPlane, path: PathBuf) -> anyhow::Result<()> {
         )
     })?;
     tracing::info!(file = %path.display(), version = desired.version, "running from a desired-state file, without a server");
-    apply(&dp, desired).await;
+    apply(&dp, relay.as_ref(), desired).await;
     shutdown_signal().await;
     tracing::info!("worker stopping");
     Ok(())
 }
 
-async fn poll_desired(client: ControlClient, name: String, dp: DataPlane) {
+async fn poll_desired(client: ControlClient, name: String, dp: DataPlane, relay: Option<TcpRelay>) {
     let mut since = 0u64;
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
     loop {
@@ -131,7 +170,7 @@ async fn poll_desired(client: ControlClient, name: String, dp: DataPlane) {
             Ok(Some(d)) => {
                 backoff.reset();
                 since = d.version;
-                apply(&dp, d).await;
+                apply(&dp, relay.as_ref(), d).await;
             }
             Ok(None) => backoff.reset(),
             Err(e) => {
@@ -143,7 +182,13 @@ async fn poll_desired(client: ControlClient, name: String, dp: DataPlane) {
     }
 }
 
-async fn push_status(client: ControlClient, name: String, dp: DataPlane, every: Duration) {
+async fn push_status(
+    client: ControlClient,
+    name: String,
+    dp: DataPlane,
+    relay: Option<TcpRelay>,
+    every: Duration,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -153,6 +198,9 @@ async fn push_status(client: ControlClient, name: String, dp: DataPlane, every: 
             tracing::debug!(error = %e, "status report not delivered");
         }
         tracing::debug!(drops = ?dp.counters(), "drop counters");
+        if let Some(r) = &relay {
+            tracing::debug!(tcp = ?r.stats(), "TCP transport counters");
+        }
     }
 }
 
@@ -172,12 +220,14 @@ async fn main() -> anyhow::Result<()> {
         tun_mtu: cli.tun_mtu,
         no_tun: cli.no_tun,
     };
-    if let Some(path) = cli.desired_state {
+    if let Some(path) = cli.desired_state.clone() {
         let dp = DataPlane::start(&cfg);
-        return run_from_file(dp, path).await;
+        let relay = cli.start_tcp_relay().await?;
+        return run_from_file(dp, relay, path).await;
     }
     let token = cli
         .token
+        .clone()
         .ok_or_else(|| anyhow::anyhow!("--token is required without --desired-state"))?;
     let client = ControlClient::new(&cli.server, token)?;
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
@@ -195,11 +245,18 @@ async fn main() -> anyhow::Result<()> {
                     // Started after the server accepted the token, so a refused worker exits
                     // without touching the network.
                     let dp = DataPlane::start(&cfg);
-                    tokio::spawn(poll_desired(client.clone(), name.clone(), dp.clone()));
+                    let relay = cli.start_tcp_relay().await?;
+                    tokio::spawn(poll_desired(
+                        client.clone(),
+                        name.clone(),
+                        dp.clone(),
+                        relay.clone(),
+                    ));
                     tokio::spawn(push_status(
                         client.clone(),
                         name.clone(),
                         dp.clone(),
+                        relay,
                         Duration::from_secs(cli.status_interval.max(1)),
                     ));
                     data_plane = Some(dp);

@@ -637,9 +637,13 @@ pub async fn enrol(
         thumbprint = %leaf.thumbprint, renewed = enrolled.renewed, "point-to-site client enrolled");
 
     let after = store::current_topology(&state).await?;
-    let mut config = p2s_client_config(&after, &q, &enrolled.name)
-        .map_err(|e| ApiError::Conflict(format!("the client package cannot be built: {e}")))?
-        .to_wg_quick();
+    let mut device = p2s_client_config(&after, &q, &enrolled.name)
+        .map_err(|e| ApiError::Conflict(format!("the client package cannot be built: {e}")))?;
+    let tcp_port = state.endpoint_pool().p2s_tcp_port;
+    if tcp_port != 0 {
+        device = device.with_tcp_port(tcp_port);
+    }
+    let mut config = device.to_wg_quick();
     if let Some(k) = &private_key {
         config = config.replace(PRIVATE_KEY_PLACEHOLDER, k);
     }

@@ -1339,3 +1339,29 @@ async fn p2s_3_isthmus_client_enrol_writes_the_wg_quick_file_over_http() {
     .expect_err("certificate as key");
     assert!(err.contains("not a PEM private key"), "{err}");
 }
+
+#[tokio::test]
+async fn p2s_4_the_client_package_names_each_peers_tcp_endpoint() {
+    let app = test_app().await;
+    let a = setup(&app, "VpnGw1", "RouteBased").await;
+    let ca = root("Acme Root CA");
+    ok(upload_root(&app, &a, "acme-root", &ca.pem()).await);
+    let alice = leaf(&ca, "alice");
+    let body = ok(enrol(&app, &Enrol::with(&alice)).await);
+    let config = body["config"].as_str().unwrap();
+    // Every peer (home gateway and the additional VNet's) has a UDP endpoint and, on the same
+    // host, the TCP transport on the default port 443, as a comment WireGuard ignores.
+    let peers: Vec<&str> = config.split("[Peer]").skip(1).collect();
+    assert_eq!(peers.len(), 2, "{config}");
+    for p in peers {
+        let udp = p
+            .lines()
+            .find_map(|l| l.strip_prefix("Endpoint = "))
+            .unwrap_or_else(|| panic!("no Endpoint in {p}"));
+        let host = udp.rsplit_once(':').unwrap().0;
+        assert!(
+            p.contains(&format!("# TcpEndpoint = {host}:443\n")),
+            "no TCP endpoint on {host}:443 in {p}"
+        );
+    }
+}

@@ -11,4 +11,5 @@ mod props;
 mod psk;
 mod routes;
 mod rules;
+mod tcp_transport;
 mod tidy;

@@ -3,7 +3,9 @@
 mod core;
 mod harness;
 mod netns;
+mod p2s_netns;
 mod server_driven;
+mod tcp_relay;
 
 use std::process::Command;
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::netns::{Lab, ping, run, skip_reason, wait_for, wg_keypair};
 
-fn server_binary() -> PathBuf {
+pub fn server_binary() -> PathBuf {
     let worker = PathBuf::from(env!("CARGO_BIN_EXE_isthmus-worker"));
     let server = worker.with_file_name("isthmus");
     assert!(
@@ -24,7 +24,7 @@ fn server_binary() -> PathBuf {
 }
 
 /// `curl` inside `ns` against the server; returns the body (fails the test on HTTP errors).
-fn curl(ns: &str, jar: &str, args: &[&str]) -> String {
+pub fn curl(ns: &str, jar: &str, args: &[&str]) -> String {
     let mut all = vec![
         "ip",
         "netns",
@@ -43,7 +43,7 @@ fn curl(ns: &str, jar: &str, args: &[&str]) -> String {
 }
 
 /// A wg-quick file as `wg setconf` takes it: wg-quick's own keys removed, the private key filled.
-fn to_wg_conf(wg_quick: &str, private_key: &str) -> String {
+pub fn to_wg_conf(wg_quick: &str, private_key: &str) -> String {
     wg_quick
         .lines()
         .filter(|l| {

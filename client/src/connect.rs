@@ -1,0 +1,601 @@
+//! P2S-4: `isthmus-client connect`, the client side of the TCP transport for networks that
+//! block UDP. It offers a local UDP endpoint to a standard WireGuard client (wireguard-go,
+//! wg-quick, the apps) and carries its datagrams over TLS on TCP to the worker's relay, as
+//! length-prefixed frames ([`isthmus_shared::tcp_transport`]). The WireGuard client's peer
+//! `Endpoint` must point at the local address: `--write-config` writes such a copy of the
+//! configuration.
+//!
+//! The worker's certificate is not verified, by design: TLS is there to pass firewalls, while
+//! WireGuard authenticates the gateway by its public key and encrypts end to end, so a man in
+//! the middle sees only WireGuard messages it can neither read nor forge.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use isthmus_shared::tcp_transport::{
+    HELLO_LEN, Hello, HelloReply, MAX_FRAME, TCP_ENDPOINT_KEY, frame_header, is_wireguard_message,
+};
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+/// The local UDP address offered to the WireGuard client by default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:51821";
+
+/// The comment under which `--write-config` keeps a peer's original UDP endpoint.
+pub const UDP_ENDPOINT_KEY: &str = "UdpEndpoint";
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the transport cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot resolve the TCP endpoint {endpoint}: {detail}")]
+    Resolve { endpoint: String, detail: String },
+    #[error(
+        "cannot reach the gateway's TCP transport at {endpoint}: {detail}; check the address and that the worker runs with --tcp-listen"
+    )]
+    Tcp { endpoint: String, detail: String },
+    #[error(
+        "TLS with {endpoint} failed: {detail}; is it the worker's TCP transport (isthmus-worker --tcp-listen)?"
+    )]
+    Tls { endpoint: String, detail: String },
+    #[error(
+        "the worker at {endpoint} has no point-to-site gateway on UDP port {port}: check the configuration's Endpoint, or enrol again"
+    )]
+    UnknownGateway { endpoint: String, port: u16 },
+    #[error(
+        "the worker at {endpoint} did not answer the transport's hello: it is not an Isthmus TCP transport, or a proxy closed the stream"
+    )]
+    NoReply { endpoint: String },
+    #[error("cannot open the local UDP endpoint {addr}: {source}; choose another with --listen")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One `[Peer]` of a wg-quick configuration, as far as the transport cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigPeer {
+    pub public_key: String,
+    /// The `Endpoint` line.
+    pub endpoint: Option<String>,
+    /// The `# TcpEndpoint = ...` comment of a client package.
+    pub tcp_endpoint: Option<String>,
+    /// The `# UdpEndpoint = ...` comment `--write-config` leaves.
+    pub udp_endpoint: Option<String>,
+}
+
+impl ConfigPeer {
+    /// The gateway's real UDP endpoint (before any `--write-config` rewrite).
+    pub fn gateway_endpoint(&self) -> Option<&str> {
+        self.udp_endpoint.as_deref().or(self.endpoint.as_deref())
+    }
+}
+
+/// `key = value` of a line, or of a comment line when `comment`.
+fn key_value(line: &str, comment: bool) -> Option<(&str, &str)> {
+    let line = line.trim();
+    let line = if comment {
+        line.strip_prefix('#')?
+    } else {
+        line
+    };
+    let (k, v) = line.split_once('=')?;
+    Some((k.trim(), v.trim()))
+}
+
+/// The peers of a wg-quick configuration.
+pub fn parse_peers(config: &str) -> Vec<ConfigPeer> {
+    let mut peers: Vec<ConfigPeer> = Vec::new();
+    let mut in_peer = false;
+    for line in config.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_peer = t.eq_ignore_ascii_case("[peer]");
+            if in_peer {
+                peers.push(ConfigPeer {
+                    public_key: String::new(),
+                    endpoint: None,
+                    tcp_endpoint: None,
+                    udp_endpoint: None,
+                });
+            }
+            continue;
+        }
+        let Some(p) = peers.last_mut().filter(|_| in_peer) else {
+            continue;
+        };
+        if t.starts_with('#') {
+            match key_value(t, true) {
+                Some((k, v)) if k == TCP_ENDPOINT_KEY => p.tcp_endpoint = Some(v.to_owned()),
+                Some((k, v)) if k == UDP_ENDPOINT_KEY => p.udp_endpoint = Some(v.to_owned()),
+                _ => {}
+            }
+            continue;
+        }
+        match key_value(t, false) {
+            Some((k, v)) if k.eq_ignore_ascii_case("PublicKey") => p.public_key = v.to_owned(),
+            Some((k, v)) if k.eq_ignore_ascii_case("Endpoint") => {
+                p.endpoint = Some(v.to_owned());
+            }
+            _ => {}
+        }
+    }
+    peers
+}
+
+/// What `connect` relays: the chosen peer, its TCP endpoint and the gateway's UDP port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub peer: ConfigPeer,
+    /// `host:port` of the worker's TCP transport.
+    pub tcp_endpoint: String,
+    /// The gateway's UDP port on the worker (from the peer's endpoint).
+    pub gateway_port: u16,
+}
+
+/// Chooses the peer (`peer` by public key, else the first with a TCP endpoint, else the
+/// first) and where to reach it over TCP (`tcp` overrides the configuration's comment).
+pub fn plan(config: &str, peer: Option<&str>, tcp: Option<&str>) -> Result<Plan, ConnectError> {
+    let peers = parse_peers(config);
+    if peers.is_empty() {
+        return Err(ConnectError::Config(
+            "the configuration has no [Peer] section: give the file `isthmus-client enrol` wrote"
+                .to_owned(),
+        ));
+    }
+    let chosen = match peer {
+        Some(k) => peers.iter().find(|p| p.public_key == k).ok_or_else(|| {
+            ConnectError::Config(format!(
+                "no [Peer] with PublicKey = {k} in the configuration; its peers are: {}",
+                peers
+                    .iter()
+                    .map(|p| p.public_key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?,
+        None => peers
+            .iter()
+            .find(|p| p.tcp_endpoint.is_some())
+            .or(peers.first())
+            .ok_or_else(|| ConnectError::Config("no peer".to_owned()))?,
+    };
+    let gw = chosen.gateway_endpoint().ok_or_else(|| {
+        ConnectError::Config(format!(
+            "peer {} has no Endpoint: the gateway has no public endpoint yet",
+            chosen.public_key
+        ))
+    })?;
+    let gateway_port = gw
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok())
+        .ok_or_else(|| {
+            ConnectError::Config(format!(
+                "peer {}'s endpoint {gw} has no port (expected HOST:PORT)",
+                chosen.public_key
+            ))
+        })?;
+    let tcp_endpoint = tcp
+        .map(str::to_owned)
+        .or_else(|| chosen.tcp_endpoint.clone())
+        .ok_or_else(|| {
+            ConnectError::Config(format!(
+                "peer {} names no TCP endpoint (no `# {TCP_ENDPOINT_KEY} = ...` line): pass --tcp HOST:PORT",
+                chosen.public_key
+            ))
+        })?;
+    Ok(Plan {
+        peer: chosen.clone(),
+        tcp_endpoint,
+        gateway_port,
+    })
+}
+
+/// `config` with peer `public_key`'s `Endpoint` pointing at `local` (the original kept as a
+/// `# UdpEndpoint = ...` comment so `connect` can read this file again).
+pub fn adjusted_config(config: &str, public_key: &str, local: SocketAddr) -> String {
+    let mut out = String::with_capacity(config.len() + 64);
+    let mut current_key: Option<String> = None;
+    // Lines of the current [Peer] section; flushed when the section ends.
+    let mut section: Vec<String> = Vec::new();
+    let flush = |section: &mut Vec<String>, key: &Option<String>, out: &mut String| {
+        let ours = key.as_deref() == Some(public_key);
+        let had_comment = section
+            .iter()
+            .any(|l| key_value(l, true).is_some_and(|(k, _)| k == UDP_ENDPOINT_KEY));
+        for l in section.drain(..) {
+            match key_value(&l, false) {
+                Some((k, v)) if ours && k.eq_ignore_ascii_case("Endpoint") => {
+                    if !had_comment {
+                        out.push_str(&format!("# {UDP_ENDPOINT_KEY} = {v}\n"));
+                    }
+                    out.push_str(&format!("Endpoint = {local}\n"));
+                }
+                _ => {
+                    out.push_str(&l);
+                    out.push('\n');
+                }
+            }
+        }
+    };
+    for line in config.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            flush(&mut section, &current_key, &mut out);
+            current_key = None;
+        }
+        if let Some((k, v)) = key_value(t, false)
+            && k.eq_ignore_ascii_case("PublicKey")
+        {
+            current_key = Some(v.to_owned());
+        }
+        section.push(line.to_owned());
+    }
+    flush(&mut section, &current_key, &mut out);
+    out
+}
+
+/// Accepts any server certificate but checks the handshake signatures; see the module doc.
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn connector() -> Result<TlsConnector, ConnectError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConnectError::Config(format!("TLS setup: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// The host part of `host:port` (brackets of an IPv6 literal removed).
+fn host_of(endpoint: &str) -> &str {
+    let host = endpoint.rsplit_once(':').map_or(endpoint, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// Opens a TLS connection to the transport at `endpoint`, without the hello.
+pub async fn open_tls(endpoint: &str) -> Result<TlsStream<TcpStream>, ConnectError> {
+    let tcp_err = |detail: String| ConnectError::Tcp {
+        endpoint: endpoint.to_owned(),
+        detail,
+    };
+    let tls_err = |detail: String| ConnectError::Tls {
+        endpoint: endpoint.to_owned(),
+        detail,
+    };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(endpoint)
+        .await
+        .map_err(|e| ConnectError::Resolve {
+            endpoint: endpoint.to_owned(),
+            detail: e.to_string(),
+        })?
+        .collect();
+    let addr = addrs
+        .first()
+        .copied()
+        .ok_or_else(|| ConnectError::Resolve {
+            endpoint: endpoint.to_owned(),
+            detail: "no address".to_owned(),
+        })?;
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| tcp_err("timed out".to_owned()))?
+        .map_err(|e| tcp_err(e.to_string()))?;
+    let _ = tcp.set_nodelay(true);
+    let name = ServerName::try_from(host_of(endpoint).to_owned())
+        .map_err(|e| tls_err(format!("{} is not a host name: {e}", host_of(endpoint))))?;
+    tokio::time::timeout(CONNECT_TIMEOUT, connector()?.connect(name, tcp))
+        .await
+        .map_err(|_| tls_err("timed out".to_owned()))?
+        .map_err(|e| tls_err(e.to_string()))
+}
+
+/// Opens a TLS connection to the transport at `endpoint` and asks for the gateway on UDP
+/// `gateway_port`.
+pub async fn open(endpoint: &str, gateway_port: u16) -> Result<TlsStream<TcpStream>, ConnectError> {
+    let tls_err = |detail: String| ConnectError::Tls {
+        endpoint: endpoint.to_owned(),
+        detail,
+    };
+    let mut tls = open_tls(endpoint).await?;
+    let hello = Hello { gateway_port }.encode();
+    debug_assert_eq!(hello.len(), HELLO_LEN);
+    tls.write_all(&hello)
+        .await
+        .map_err(|e| tls_err(e.to_string()))?;
+    tls.flush().await.map_err(|e| tls_err(e.to_string()))?;
+    let reply = tokio::time::timeout(CONNECT_TIMEOUT, tls.read_u8())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .and_then(HelloReply::from_byte);
+    match reply {
+        Some(HelloReply::Accepted) => Ok(tls),
+        Some(HelloReply::UnknownGateway) => Err(ConnectError::UnknownGateway {
+            endpoint: endpoint.to_owned(),
+            port: gateway_port,
+        }),
+        None => Err(ConnectError::NoReply {
+            endpoint: endpoint.to_owned(),
+        }),
+    }
+}
+
+/// Counters of a running transport (monotonic).
+#[derive(Debug, Default)]
+struct Counters {
+    connects: AtomicU64,
+    frames_to_gateway: AtomicU64,
+    frames_to_wireguard: AtomicU64,
+    dropped_not_wireguard: AtomicU64,
+    dropped_disconnected: AtomicU64,
+}
+
+/// A snapshot of the client transport's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// TLS connections established (the first one and every reconnection).
+    pub connects: u64,
+    pub frames_to_gateway: u64,
+    pub frames_to_wireguard: u64,
+    /// Datagrams or frames not shaped like WireGuard messages, either way.
+    pub dropped_not_wireguard: u64,
+    /// Frames from the gateway before the local WireGuard client sent anything, or datagrams
+    /// while the TCP connection was down (WireGuard retransmits).
+    pub dropped_disconnected: u64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A running client transport.
+pub struct ClientRelay {
+    local: SocketAddr,
+    counters: Arc<Counters>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ClientRelay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ClientRelay {
+    /// Opens the local UDP endpoint and the first TLS connection (so a wrong endpoint or
+    /// gateway is reported at once), then relays in the background, reconnecting when the
+    /// connection drops.
+    pub async fn start(
+        listen: SocketAddr,
+        tcp_endpoint: &str,
+        gateway_port: u16,
+    ) -> Result<Self, ConnectError> {
+        let udp = UdpSocket::bind(listen)
+            .await
+            .map_err(|source| ConnectError::Listen {
+                addr: listen,
+                source,
+            })?;
+        let local = udp.local_addr().map_err(|source| ConnectError::Listen {
+            addr: listen,
+            source,
+        })?;
+        let first = open(tcp_endpoint, gateway_port).await?;
+        let counters = Arc::new(Counters::default());
+        bump(&counters.connects);
+        let c = Arc::clone(&counters);
+        let endpoint = tcp_endpoint.to_owned();
+        let task = tokio::spawn(async move {
+            run(Arc::new(udp), endpoint, gateway_port, first, c).await;
+        });
+        Ok(Self {
+            local,
+            counters,
+            task,
+        })
+    }
+
+    /// The local UDP endpoint the WireGuard client's peer `Endpoint` must name.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub fn stats(&self) -> ClientStats {
+        let c = &self.counters;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ClientStats {
+            connects: g(&c.connects),
+            frames_to_gateway: g(&c.frames_to_gateway),
+            frames_to_wireguard: g(&c.frames_to_wireguard),
+            dropped_not_wireguard: g(&c.dropped_not_wireguard),
+            dropped_disconnected: g(&c.dropped_disconnected),
+        }
+    }
+}
+
+type WgPeer = Arc<Mutex<Option<SocketAddr>>>;
+
+async fn run(
+    udp: Arc<UdpSocket>,
+    endpoint: String,
+    gateway_port: u16,
+    first: TlsStream<TcpStream>,
+    c: Arc<Counters>,
+) {
+    let wg: WgPeer = Arc::new(Mutex::new(None));
+    let mut stream = Some(first);
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let s = match stream.take() {
+            Some(s) => s,
+            None => match open(&endpoint, gateway_port).await {
+                Ok(s) => {
+                    bump(&c.connects);
+                    tracing::info!(%endpoint, "TCP transport reconnected");
+                    delay = Duration::from_millis(500);
+                    s
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis(), "TCP transport down; retrying");
+                    // WireGuard retransmits: what it sends meanwhile is dropped, not queued.
+                    let until = tokio::time::Instant::now() + delay;
+                    let mut buf = [0u8; 2048];
+                    while let Ok(r) = tokio::time::timeout_at(until, udp.recv_from(&mut buf)).await
+                    {
+                        if let Ok((_, src)) = r {
+                            *wg.lock().unwrap_or_else(PoisonError::into_inner) = Some(src);
+                            bump(&c.dropped_disconnected);
+                        }
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(15));
+                    continue;
+                }
+            },
+        };
+        let (rd, wr) = tokio::io::split(s);
+        let why = tokio::select! {
+            r = gateway_to_wireguard(rd, &udp, &wg, &c) => r,
+            r = wireguard_to_gateway(&udp, wr, &wg, &c) => r,
+        };
+        tracing::warn!(%endpoint, reason = %why, "TCP transport connection lost; reconnecting");
+    }
+}
+
+async fn gateway_to_wireguard<R: AsyncRead + Unpin>(
+    mut rd: R,
+    udp: &UdpSocket,
+    wg: &WgPeer,
+    c: &Counters,
+) -> String {
+    let mut buf = Box::new([0u8; MAX_FRAME]);
+    loop {
+        let n = match rd.read_u16().await {
+            Ok(n) => usize::from(n),
+            Err(e) => return format!("read: {e}"),
+        };
+        if let Err(e) = rd.read_exact(&mut buf[..n]).await {
+            return format!("read: {e}");
+        }
+        let frame = &buf[..n];
+        if !is_wireguard_message(frame) {
+            bump(&c.dropped_not_wireguard);
+            continue;
+        }
+        let dst = *wg.lock().unwrap_or_else(PoisonError::into_inner);
+        match dst {
+            Some(dst) => {
+                if let Err(e) = udp.send_to(frame, dst).await {
+                    tracing::trace!(error = %e, "UDP send to the WireGuard client failed");
+                } else {
+                    bump(&c.frames_to_wireguard);
+                }
+            }
+            None => bump(&c.dropped_disconnected),
+        }
+    }
+}
+
+async fn wireguard_to_gateway<W: AsyncWrite + Unpin>(
+    udp: &UdpSocket,
+    mut wr: W,
+    wg: &WgPeer,
+    c: &Counters,
+) -> String {
+    let mut buf = vec![0u8; MAX_FRAME + 1];
+    let mut out = Vec::with_capacity(64 * 1024);
+    loop {
+        let mut next = match udp.recv_from(&mut buf).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::trace!(error = %e, "local UDP receive error");
+                continue;
+            }
+        };
+        out.clear();
+        for _ in 0..64 {
+            let Some((n, src)) = next else { break };
+            let d = buf.get(..n).unwrap_or_default();
+            match frame_header(n) {
+                Some(h) if is_wireguard_message(d) => {
+                    *wg.lock().unwrap_or_else(PoisonError::into_inner) = Some(src);
+                    out.extend_from_slice(&h);
+                    out.extend_from_slice(d);
+                    bump(&c.frames_to_gateway);
+                }
+                _ => bump(&c.dropped_not_wireguard),
+            }
+            next = udp.try_recv_from(&mut buf).ok();
+        }
+        if out.is_empty() {
+            continue;
+        }
+        if let Err(e) = wr.write_all(&out).await {
+            return format!("write: {e}");
+        }
+        if let Err(e) = wr.flush().await {
+            return format!("flush: {e}");
+        }
+    }
+}
