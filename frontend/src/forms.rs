@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use isthmus_shared::model::{Change, Topology};
 use isthmus_shared::rules::RuleId;
-use isthmus_shared::validate::{Severity, Violation, validate};
+use isthmus_shared::validate::{Severity, Violation, validate, validate_change_in_place};
 use leptos::prelude::*;
 
 use crate::i18n::{Key, rule_text};
@@ -129,16 +129,7 @@ impl Live {
             baseline.track();
             draft.with(|d| match &d.change {
                 Some(ch) => scratch
-                    .try_update_value(|t| {
-                        t.as_mut().map(|t| match t.apply_undoable(ch) {
-                            Ok(undo) => {
-                                let out = validate(t);
-                                t.undo(undo);
-                                out
-                            }
-                            Err(_) => Vec::new(),
-                        })
-                    })
+                    .try_update_value(|t| t.as_mut().map(|t| validate_change_in_place(t, ch)))
                     .flatten()
                     .unwrap_or_default(),
                 None => Vec::new(),

@@ -144,18 +144,7 @@ pub fn validate_with(topology: &Topology, skus: &SkuTable) -> Vec<Violation> {
 /// module documentation). A change that cannot be applied (deleting something missing) yields one
 /// `REF-1` violation.
 pub fn validate_change(topology: &Topology, change: &Change) -> Vec<Violation> {
-    let mut next = topology.clone();
-    match next.apply(change) {
-        Ok(()) => validate(&next),
-        Err(e) => vec![
-            Violation::new(
-                RuleId::Ref1,
-                "change",
-                format!("{e}; check the name and tenant"),
-            )
-            .param("error", &e),
-        ],
-    }
+    validate_change_in_place(&mut topology.clone(), change)
 }
 
 /// [`validate_change`] without copying `topology`: the change is applied in place, the result

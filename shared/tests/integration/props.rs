@@ -13,9 +13,7 @@ use isthmus_shared::model::{
 use isthmus_shared::psk::{PeerIdentity, derive_preshared_key, validate_shared_key};
 use isthmus_shared::routes::effective_routes;
 use isthmus_shared::rules::RuleId;
-use isthmus_shared::validate::{
-    name_problem, overlaps, validate, validate_change, validate_change_in_place,
-};
+use isthmus_shared::validate::{name_problem, overlaps, validate, validate_change_in_place};
 use proptest::prelude::*;
 use rand_core::RngCore;
 
@@ -174,7 +172,16 @@ proptest! {
         let mut scratch = t.clone();
         let in_place = validate_change_in_place(&mut scratch, change);
         prop_assert_eq!(&scratch, &t);
-        prop_assert_eq!(in_place, validate_change(&t, change));
+        // Reference: apply to a copy and validate the copy.
+        let mut copy = t.clone();
+        match copy.apply(change) {
+            Ok(()) => prop_assert_eq!(in_place, validate(&copy)),
+            Err(_) => {
+                prop_assert_eq!(in_place.len(), 1);
+                prop_assert_eq!(in_place[0].rule, RuleId::Ref1);
+                prop_assert_eq!(&copy, &t);
+            }
+        }
     }
 }
 
