@@ -32,6 +32,9 @@ pub struct DataPlaneConfig {
     pub tun_mtu: u16,
     /// Run without a TUN device (tunnel-to-tunnel forwarding only).
     pub no_tun: bool,
+    /// Test only: replaces the S2S-2 idle time (5 minutes in the desired state) of every
+    /// policy-based tunnel, so a test can watch a tunnel idle out without waiting 5 minutes.
+    pub policy_idle_override: Option<Duration>,
 }
 
 /// Port → (socket, its reader task).
@@ -42,6 +45,7 @@ struct Shared {
     sockets: Mutex<SocketTable>,
     tun: Option<Arc<tun_rs::AsyncDevice>>,
     bind: IpAddr,
+    policy_idle_override: Option<Duration>,
 }
 
 /// A running data plane.
@@ -130,6 +134,7 @@ impl DataPlane {
                 sockets: Mutex::new(BTreeMap::new()),
                 tun,
                 bind: cfg.bind_address,
+                policy_idle_override: cfg.policy_idle_override,
             }),
         };
         let timer = dp.clone();
@@ -148,6 +153,21 @@ impl DataPlane {
 
     /// Applies a desired state, then binds and closes UDP ports to match.
     pub async fn apply(&self, desired: &DesiredState) {
+        let overridden;
+        let desired = match self.shared.policy_idle_override {
+            Some(idle) => {
+                let mut d = desired.clone();
+                let secs = u32::try_from(idle.as_secs()).unwrap_or(u32::MAX).max(1);
+                for p in d.gateways.iter_mut().flat_map(|g| g.peers.iter_mut()) {
+                    if p.idle_timeout_secs.is_some() {
+                        p.idle_timeout_secs = Some(secs);
+                    }
+                }
+                overridden = d;
+                &overridden
+            }
+            None => desired,
+        };
         let (errors, ports, out) = {
             let mut core = lock(&self.shared.core);
             let errors = core.apply(desired, Instant::now());
@@ -200,6 +220,11 @@ impl DataPlane {
     /// The status report of every gateway.
     pub fn status(&self) -> StatusReport {
         lock(&self.shared.core).status(Instant::now(), SystemTime::now())
+    }
+
+    /// The worker's own status: tunnels up or idle, drop counters (`--status-file`).
+    pub fn local_status(&self) -> crate::status::LocalStatus {
+        crate::status::LocalStatus::of(&lock(&self.shared.core), Instant::now(), SystemTime::now())
     }
 
     /// Drop counters of the whole worker.

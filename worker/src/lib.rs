@@ -8,3 +8,4 @@ pub mod backoff;
 pub mod control;
 pub mod core;
 pub mod io;
+pub mod status;

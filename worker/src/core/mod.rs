@@ -77,7 +77,7 @@ pub enum Event {
 }
 
 /// Packets dropped, by reason. Per gateway, plus worker-wide for packets no gateway owns.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Not a WireGuard message at all (wrong type or length).
     pub garbage: u64,
@@ -212,6 +212,23 @@ struct Peer {
     last_handshake: Option<Instant>,
     rx_bytes: u64,
     tx_bytes: u64,
+}
+
+impl Peer {
+    fn info(&self) -> PeerInfo {
+        PeerInfo {
+            name: self.name.clone(),
+            up: self.tunn.is_some(),
+            established: self
+                .tunn
+                .as_ref()
+                .is_some_and(|t| t.time_since_last_handshake().is_some()),
+            endpoint: self.endpoint,
+            rx_bytes: self.rx_bytes,
+            tx_bytes: self.tx_bytes,
+            last_handshake: self.last_handshake,
+        }
+    }
 }
 
 struct Gateway {
@@ -894,19 +911,20 @@ impl Core {
     /// One peer's state, by name.
     pub fn peer(&self, gateway: &QualifiedName, name: &str) -> Option<PeerInfo> {
         let g = self.gateways.get(gateway)?;
-        let p = g.peers.values().find(|p| p.name == name)?;
-        Some(PeerInfo {
-            name: p.name.clone(),
-            up: p.tunn.is_some(),
-            established: p
-                .tunn
-                .as_ref()
-                .is_some_and(|t| t.time_since_last_handshake().is_some()),
-            endpoint: p.endpoint,
-            rx_bytes: p.rx_bytes,
-            tx_bytes: p.tx_bytes,
-            last_handshake: p.last_handshake,
-        })
+        g.peers.values().find(|p| p.name == name).map(Peer::info)
+    }
+
+    /// The gateways, by name.
+    pub fn gateway_names(&self) -> Vec<QualifiedName> {
+        self.gateways.keys().cloned().collect()
+    }
+
+    /// Every peer of a gateway, in the order of their receiver indices.
+    pub fn peers(&self, gateway: &QualifiedName) -> Vec<PeerInfo> {
+        self.gateways
+            .get(gateway)
+            .map(|g| g.peers.values().map(Peer::info).collect())
+            .unwrap_or_default()
     }
 
     /// Where a packet from the VNet side to `dst` would go (the routing decision only:
