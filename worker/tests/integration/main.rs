@@ -3,6 +3,7 @@
 mod core;
 mod harness;
 mod netns;
+mod netns_p2s;
 mod netns_v2v;
 mod server_driven;
 mod server_lab;

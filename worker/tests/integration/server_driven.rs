@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::netns::{Lab, ping, run, skip_reason, wait_for, wg_keypair};
+use crate::server_lab::to_wg_conf;
 
 fn server_binary() -> PathBuf {
     let worker = PathBuf::from(env!("CARGO_BIN_EXE_isthmus-worker"));
@@ -40,28 +41,6 @@ fn curl(ns: &str, jar: &str, args: &[&str]) -> String {
     ];
     all.extend_from_slice(args);
     run(&all)
-}
-
-/// A wg-quick file as `wg setconf` takes it: wg-quick's own keys removed, the private key filled.
-fn to_wg_conf(wg_quick: &str, private_key: &str) -> String {
-    wg_quick
-        .lines()
-        .filter(|l| {
-            let key = l.split('=').next().unwrap_or("").trim();
-            !matches!(
-                key,
-                "Address" | "DNS" | "MTU" | "Table" | "PreUp" | "PostUp" | "PreDown" | "PostDown"
-            )
-        })
-        .map(|l| {
-            if l.trim_start().starts_with("PrivateKey") {
-                format!("PrivateKey = {private_key}")
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[test]

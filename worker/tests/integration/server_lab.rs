@@ -274,3 +274,74 @@ pub fn status_peer(status: &serde_json::Value, peer: &str) -> serde_json::Value 
         .cloned()
         .unwrap_or(serde_json::Value::Null)
 }
+
+/// A wg-quick file as `wg setconf` takes it: wg-quick's own keys removed, the private key filled.
+pub fn to_wg_conf(wg_quick: &str, private_key: &str) -> String {
+    wg_quick
+        .lines()
+        .filter(|l| {
+            let key = l.split('=').next().unwrap_or("").trim();
+            !matches!(
+                key,
+                "Address" | "DNS" | "MTU" | "Table" | "PreUp" | "PostUp" | "PreDown" | "PostDown"
+            )
+        })
+        .map(|l| {
+            if l.trim_start().starts_with("PrivateKey") {
+                format!("PrivateKey = {private_key}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Starts `wireguard-go` as `ifname` in `ns` from a wg-quick file (`private_key` filled in):
+/// its addresses (then `extra_addresses`) on the interface, and a route per allowed IP, as
+/// wg-quick would do.
+pub fn wireguard_go_from_wg_quick(
+    lab: &mut Lab,
+    ns: &str,
+    ifname: &str,
+    wg_quick: &str,
+    private_key: &str,
+    listen_port: Option<&str>,
+    extra_addresses: &[&str],
+) {
+    let values = |key: &str| -> Vec<String> {
+        wg_quick
+            .lines()
+            .filter(|l| l.split('=').next().unwrap_or("").trim() == key)
+            .flat_map(|l| {
+                l.split_once('=')
+                    .map(|(_, v)| v.to_owned())
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|x| x.trim().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|x| !x.is_empty())
+            .collect()
+    };
+    let mut addresses = values("Address");
+    addresses.extend(extra_addresses.iter().map(|a| (*a).to_owned()));
+    let first = addresses
+        .first()
+        .cloned()
+        .expect("an address: in the configuration or in extra_addresses");
+    let set: Vec<&str> = listen_port.map_or(vec!["fwmark", "0"], |p| vec!["listen-port", p]);
+    lab.wireguard_go(ns, ifname, &set, &first, &[]);
+    for a in addresses.iter().skip(1) {
+        run(&["ip", "-n", ns, "addr", "add", a, "dev", ifname]);
+    }
+    let conf = lab.write(
+        &format!("{ifname}.conf"),
+        &to_wg_conf(wg_quick, private_key),
+    );
+    let conf = conf.display().to_string();
+    run(&["ip", "netns", "exec", ns, "wg", "addconf", ifname, &conf]);
+    for prefix in values("AllowedIPs") {
+        run(&["ip", "-n", ns, "route", "replace", &prefix, "dev", ifname]);
+    }
+}
