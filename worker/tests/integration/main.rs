@@ -4,6 +4,7 @@ mod core;
 mod harness;
 mod netns;
 mod netns_p2s;
+mod netns_policy;
 mod netns_v2v;
 mod server_driven;
 mod server_lab;
