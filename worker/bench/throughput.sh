@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # iperf3 TCP through one WireGuard tunnel between two network namespaces this script creates
-# (root only), in three pairings: worker<->worker, worker<->wireguard-go, wireguard-go<->wireguard-go.
-# All traffic stays on the namespaces' own veth pair (10.250.0.0/30) and tunnel addresses.
+# (root only), in three pairings: worker<->worker, worker<->wireguard-go, wireguard-go<->wireguard-go;
+# then the ceiling: raw ChaCha20-Poly1305 (ring) on 1420-byte packets, one core
+# (worker/benches/chacha.rs). Prints the machine load (uptime) before and after: the numbers only
+# compare within one run. All traffic stays on the namespaces' own veth pair (10.250.0.0/30) and
+# tunnel addresses.
 #
 #   sudo worker/bench/throughput.sh [seconds]      (default 10 s per pairing)
 #
-# Builds the worker in release mode (CARGO_TARGET_DIR, default /work/target-worker) unless
-# WORKER_BIN points at a binary. Needs ip, wg, wireguard-go, iperf3.
+# Builds the worker and the ChaCha bench in release mode (CARGO_TARGET_DIR, default
+# /work/target-worker); WORKER_BIN points at a prebuilt worker instead. Needs ip, wg,
+# wireguard-go, iperf3, cargo.
 set -euo pipefail
 SECS="${1:-10}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -16,6 +20,7 @@ if [[ -z "${WORKER_BIN:-}" ]]; then
   (cd "$ROOT" && CARGO_TARGET_DIR="$CARGO_TARGET_DIR" cargo build --release -q -p isthmus-worker)
   WORKER_BIN="$CARGO_TARGET_DIR/release/isthmus-worker"
 fi
+(cd "$ROOT" && CARGO_TARGET_DIR="$CARGO_TARGET_DIR" cargo bench -q -p isthmus-worker --bench chacha --no-run)
 for c in ip wg wireguard-go iperf3; do
   command -v "$c" >/dev/null || { echo "missing $c (apt-get install wireguard-go wireguard-tools iperf3)"; exit 1; }
 done
@@ -106,6 +111,9 @@ pair() {
 }
 
 echo "iperf3 TCP, ${SECS}s, one tunnel, $(nproc) cores"
+echo "load before: $(uptime)"
 pair worker worker
 pair worker wg
 pair wg wg
+(cd "$ROOT" && CARGO_TARGET_DIR="$CARGO_TARGET_DIR" cargo bench -q -p isthmus-worker --bench chacha -- "$SECS" 2>/dev/null | grep chacha)
+echo "load after:  $(uptime)"

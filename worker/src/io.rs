@@ -1,24 +1,42 @@
 //! The thin tokio shell around [`crate::core::Core`]: UDP sockets (one per gateway port, large
-//! buffers), the TUN device of the VNet side, and the timer. Every task feeds the core under a
-//! short, synchronous lock, drains what it wants sent, and sends outside the lock.
+//! buffers), the TUN device of the VNet side, and the timer. Every task feeds the core a batch
+//! under one short, synchronous lock, drains what it wants sent, and sends outside the lock.
+//!
+//! I/O is batched at both ends. UDP goes through `quinn-udp`: `recvmmsg` with UDP GRO (one
+//! read returns many datagrams of a flow) and `sendmsg` with UDP GSO (consecutive datagrams of
+//! one size to one peer leave in one call). The TUN device is opened with offload
+//! (`IFF_VNET_HDR`, through `tun-rs`): one read returns a TCP super-packet that `tun-rs` splits
+//! into MTU-sized packets, and packets written back are coalesced (GRO) before they reach the
+//! kernel. quinn-udp sets the don't-fragment bit on the gateways' datagrams
+//! (`IP_PMTUDISC_PROBE`): with the default TUN MTU of 1420 they fit a 1500-byte path.
 
 use std::collections::BTreeMap;
+use std::io::IoSliceMut;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use ipnet::IpNet;
 use isthmus_shared::desired::{DesiredState, StatusReport};
+use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
+use tun_rs::{GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
 use crate::core::{Core, Event, Transmit};
 
 /// Socket buffer size asked of the kernel (it caps this at `net.core.{r,w}mem_max`).
 const SOCKET_BUFFER: usize = 4 << 20;
-/// Receive buffer: any UDP datagram.
+/// One receive buffer: any UDP datagram, or one GRO batch of datagrams.
 const RECV_BUF: usize = 65_536;
+/// Receive buffers per `recvmmsg` call (each may hold a GRO batch).
+const RECV_BATCH: usize = 8;
+/// At most this many bytes in one GSO send (the kernel's limit is 64 KiB of UDP payload).
+const GSO_MAX_BYTES: usize = 65_000;
+/// Headroom in front of each packet written to the TUN device (the virtio-net header).
+const TUN_HEADROOM: usize = VIRTIO_NET_HDR_LEN;
 
 /// How the data plane reaches the network.
 #[derive(Debug, Clone)]
@@ -37,8 +55,31 @@ pub struct DataPlaneConfig {
     pub policy_idle_override: Option<Duration>,
 }
 
-/// Port → (socket, its reader task).
-type SocketTable = BTreeMap<u16, (Arc<UdpSocket>, JoinHandle<()>)>;
+/// A gateway's UDP port: the socket, quinn-udp's state for it (GSO/GRO support), its reader.
+struct Port {
+    socket: Arc<UdpSocket>,
+    state: Arc<UdpSocketState>,
+    task: JoinHandle<()>,
+}
+
+type SocketTable = BTreeMap<u16, Port>;
+
+/// Reusable buffers of one task for sending.
+struct Scratch {
+    gro: GROTable,
+    gso: Vec<u8>,
+    tun: Vec<Vec<u8>>,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Self {
+            gro: GROTable::default(),
+            gso: Vec::with_capacity(GSO_MAX_BYTES),
+            tun: Vec::new(),
+        }
+    }
+}
 
 struct Shared {
     core: Mutex<Core>,
@@ -81,8 +122,8 @@ fn drain(core: &mut Core) -> Drained {
     }
 }
 
-/// Opens a UDP socket with large buffers.
-pub fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+/// Opens a UDP socket with large buffers, set up for batched I/O (GRO when the kernel has it).
+pub fn bind_udp(addr: SocketAddr) -> std::io::Result<(UdpSocket, UdpSocketState)> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if let Err(e) = s.set_recv_buffer_size(SOCKET_BUFFER) {
         tracing::debug!(error = %e, "cannot enlarge the UDP receive buffer");
@@ -92,13 +133,51 @@ pub fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     }
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
-    UdpSocket::from_std(s.into())
+    let state = UdpSocketState::new(UdpSockRef::from(&s))?;
+    tracing::debug!(%addr, gso_segments = state.max_gso_segments(), gro_segments = state.gro_segments(), "UDP batching");
+    Ok((UdpSocket::from_std(s.into())?, state))
+}
+
+/// Sends one datagram, or a GSO batch of `segment_size`-byte datagrams (the last may be
+/// shorter), waiting while the socket buffer is full.
+async fn send_udp(
+    socket: &UdpSocket,
+    state: &UdpSocketState,
+    dst: SocketAddr,
+    contents: &[u8],
+    segment_size: Option<usize>,
+) {
+    let t = quinn_udp::Transmit {
+        destination: dst,
+        ecn: None,
+        contents,
+        segment_size,
+        src_ip: None,
+    };
+    loop {
+        match socket.try_io(Interest::WRITABLE, || {
+            state.try_send(UdpSockRef::from(socket), &t)
+        }) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if socket.writable().await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // Lost like any datagram; if the kernel refused GSO, quinn-udp stops using it.
+                tracing::trace!(error = %e, "UDP send failed");
+                return;
+            }
+        }
+    }
 }
 
 fn open_tun(cfg: &DataPlaneConfig) -> std::io::Result<tun_rs::AsyncDevice> {
     let mut b = tun_rs::DeviceBuilder::new()
         .name(&cfg.tun_name)
-        .mtu(cfg.tun_mtu);
+        .mtu(cfg.tun_mtu)
+        .offload(true);
     match cfg.tun_address {
         Some(IpNet::V4(n)) => b = b.ipv4(n.addr(), n.prefix_len(), None),
         Some(IpNet::V6(n)) => b = b.ipv6(n.addr(), n.prefix_len()),
@@ -141,7 +220,8 @@ impl DataPlane {
         tokio::spawn(async move { timer.run_timer().await });
         if let Some(tun) = dp.shared.tun.clone() {
             let reader = dp.clone();
-            tokio::spawn(async move { reader.run_tun(tun).await });
+            let mtu = usize::from(cfg.tun_mtu);
+            tokio::spawn(async move { reader.run_tun(tun, mtu).await });
         }
         dp
     }
@@ -184,8 +264,8 @@ impl DataPlane {
                 .copied()
                 .collect();
             for p in stale {
-                if let Some((_, task)) = sockets.remove(&p) {
-                    task.abort();
+                if let Some(port) = sockets.remove(&p) {
+                    port.task.abort();
                     tracing::info!(port = p, "UDP port closed");
                 }
             }
@@ -195,12 +275,19 @@ impl DataPlane {
                 }
                 let addr = SocketAddr::new(self.shared.bind, p);
                 match bind_udp(addr) {
-                    Ok(s) => {
-                        let s = Arc::new(s);
+                    Ok((s, state)) => {
+                        let (socket, state) = (Arc::new(s), Arc::new(state));
                         let reader = self.clone();
-                        let rs = Arc::clone(&s);
-                        let task = tokio::spawn(async move { reader.run_udp(p, rs).await });
-                        sockets.insert(p, (s, task));
+                        let (rs, rstate) = (Arc::clone(&socket), Arc::clone(&state));
+                        let task = tokio::spawn(async move { reader.run_udp(p, rs, rstate).await });
+                        sockets.insert(
+                            p,
+                            Port {
+                                socket,
+                                state,
+                                task,
+                            },
+                        );
                         tracing::info!(%addr, "UDP port open");
                     }
                     Err(e) => {
@@ -214,7 +301,7 @@ impl DataPlane {
             gateways = desired.gateways.len(),
             "desired state applied"
         );
-        self.flush(out).await;
+        self.flush(out, &mut Scratch::new()).await;
     }
 
     /// The status report of every gateway.
@@ -232,71 +319,121 @@ impl DataPlane {
         lock(&self.shared.core).counters()
     }
 
-    async fn flush(&self, out: Drained) {
+    /// Sends what the core produced: datagrams grouped into GSO batches (same port, same peer,
+    /// same size), TUN packets in one coalescing write.
+    async fn flush(&self, out: Drained, scratch: &mut Scratch) {
         if !out.transmits.is_empty() {
-            let sockets: BTreeMap<u16, Arc<UdpSocket>> = lock(&self.shared.sockets)
+            type Sock = (Arc<UdpSocket>, Arc<UdpSocketState>);
+            let sockets: BTreeMap<u16, Sock> = lock(&self.shared.sockets)
                 .iter()
-                .map(|(p, (s, _))| (*p, Arc::clone(s)))
+                .map(|(p, port)| (*p, (Arc::clone(&port.socket), Arc::clone(&port.state))))
                 .collect();
-            for t in out.transmits {
-                if let Some(s) = sockets.get(&t.local_port)
-                    && let Err(e) = s.send_to(&t.payload, t.dst).await
-                {
-                    tracing::trace!(error = %e, "UDP send failed");
+            let ts = &out.transmits;
+            let mut i = 0;
+            while let Some(t) = ts.get(i) {
+                let Some((socket, state)) = sockets.get(&t.local_port) else {
+                    i += 1;
+                    continue;
+                };
+                let seg = t.payload.len();
+                let max = state.max_gso_segments();
+                let mut end = i + 1;
+                let mut total = seg;
+                while let Some(n) = ts.get(end) {
+                    let len = n.payload.len();
+                    if end - i >= max
+                        || n.local_port != t.local_port
+                        || n.dst != t.dst
+                        || len > seg
+                        || total + len > GSO_MAX_BYTES
+                    {
+                        break;
+                    }
+                    total += len;
+                    end += 1;
+                    if len < seg {
+                        break; // only the last segment may be shorter
+                    }
                 }
+                if end == i + 1 {
+                    send_udp(socket, state, t.dst, &t.payload, None).await;
+                } else {
+                    scratch.gso.clear();
+                    for n in ts.get(i..end).unwrap_or_default() {
+                        scratch.gso.extend_from_slice(&n.payload);
+                    }
+                    send_udp(socket, state, t.dst, &scratch.gso, Some(seg)).await;
+                }
+                i = end;
             }
         }
-        if let Some(tun) = &self.shared.tun {
+        if let Some(tun) = &self.shared.tun
+            && !out.tun.is_empty()
+        {
+            scratch.tun.clear();
             for p in out.tun {
-                if let Err(e) = tun.send(&p).await {
-                    tracing::trace!(error = %e, "TUN write failed");
-                }
+                let mut b = Vec::with_capacity(TUN_HEADROOM + p.len());
+                b.resize(TUN_HEADROOM, 0);
+                b.extend_from_slice(&p);
+                scratch.tun.push(b);
+            }
+            if let Err(e) = tun
+                .send_multiple(&mut scratch.gro, &mut scratch.tun, TUN_HEADROOM)
+                .await
+            {
+                tracing::trace!(error = %e, "TUN write failed");
             }
         }
     }
 
-    async fn run_udp(self, port: u16, socket: Arc<UdpSocket>) {
-        let mut buf = vec![0u8; RECV_BUF];
+    async fn run_udp(self, port: u16, socket: Arc<UdpSocket>, state: Arc<UdpSocketState>) {
+        let mut storage = vec![0u8; RECV_BUF * RECV_BATCH];
+        let mut meta = [RecvMeta::default(); RECV_BATCH];
+        let mut scratch = Scratch::new();
         loop {
-            let (n, src) = match socket.recv_from(&mut buf).await {
-                Ok(r) => r,
+            if let Err(e) = socket.readable().await {
+                tracing::warn!(port, error = %e, "UDP socket failed; port closed");
+                return;
+            }
+            let n = match socket.try_io(Interest::READABLE, || {
+                let mut bufs: Vec<IoSliceMut<'_>> =
+                    storage.chunks_mut(RECV_BUF).map(IoSliceMut::new).collect();
+                state.recv(UdpSockRef::from(&*socket), &mut bufs, &mut meta)
+            }) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(e) => {
                     // ICMP errors (e.g. port unreachable) surface here on Linux: not fatal.
                     tracing::trace!(port, error = %e, "UDP receive error");
                     continue;
                 }
             };
-            let mut out = {
+            let out = {
                 let mut core = lock(&self.shared.core);
-                core.handle_network(port, src, buf.get(..n).unwrap_or_default(), Instant::now());
+                let now = Instant::now();
+                for (m, buf) in meta.iter().zip(storage.chunks(RECV_BUF)).take(n) {
+                    let data = buf.get(..m.len).unwrap_or_default();
+                    // A GRO batch: datagrams of `stride` bytes, the last may be shorter.
+                    for d in data.chunks(m.stride.max(1)) {
+                        core.handle_network(port, m.addr, d, now);
+                    }
+                }
                 drain(&mut core)
             };
-            // Batch: take what else is already queued on the socket before sending.
-            for _ in 0..63 {
-                match socket.try_recv_from(&mut buf) {
-                    Ok((n, src)) => {
-                        let mut core = lock(&self.shared.core);
-                        core.handle_network(
-                            port,
-                            src,
-                            buf.get(..n).unwrap_or_default(),
-                            Instant::now(),
-                        );
-                        let more = drain(&mut core);
-                        out.transmits.extend(more.transmits);
-                        out.tun.extend(more.tun);
-                    }
-                    Err(_) => break,
-                }
-            }
-            self.flush(out).await;
+            self.flush(out, &mut scratch).await;
         }
     }
 
-    async fn run_tun(self, tun: Arc<tun_rs::AsyncDevice>) {
-        let mut buf = vec![0u8; RECV_BUF];
+    async fn run_tun(self, tun: Arc<tun_rs::AsyncDevice>, mtu: usize) {
+        let mut original = vec![0u8; VIRTIO_NET_HDR_LEN + 65_535];
+        let mut bufs = vec![vec![0u8; mtu.max(1500) + 64]; IDEAL_BATCH_SIZE];
+        let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
+        let mut scratch = Scratch::new();
         loop {
-            let n = match tun.recv(&mut buf).await {
+            let n = match tun
+                .recv_multiple(&mut original, &mut bufs, &mut sizes, 0)
+                .await
+            {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::warn!(error = %e, "TUN read failed; retrying");
@@ -304,28 +441,20 @@ impl DataPlane {
                     continue;
                 }
             };
-            let mut out = {
+            let out = {
                 let mut core = lock(&self.shared.core);
-                core.handle_tun(buf.get(..n).unwrap_or_default(), Instant::now());
+                let now = Instant::now();
+                for (b, len) in bufs.iter().zip(&sizes).take(n) {
+                    core.handle_tun(b.get(..*len).unwrap_or_default(), now);
+                }
                 drain(&mut core)
             };
-            for _ in 0..63 {
-                match tun.try_recv(&mut buf) {
-                    Ok(n) => {
-                        let mut core = lock(&self.shared.core);
-                        core.handle_tun(buf.get(..n).unwrap_or_default(), Instant::now());
-                        let more = drain(&mut core);
-                        out.transmits.extend(more.transmits);
-                        out.tun.extend(more.tun);
-                    }
-                    Err(_) => break,
-                }
-            }
-            self.flush(out).await;
+            self.flush(out, &mut scratch).await;
         }
     }
 
     async fn run_timer(self) {
+        let mut scratch = Scratch::new();
         loop {
             let deadline = lock(&self.shared.core)
                 .poll_timeout()
@@ -336,7 +465,7 @@ impl DataPlane {
                 core.handle_timeout(Instant::now());
                 drain(&mut core)
             };
-            self.flush(out).await;
+            self.flush(out, &mut scratch).await;
         }
     }
 }
