@@ -34,7 +34,8 @@ pub struct LocalGateway {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalPeer {
     pub name: String,
-    /// Whether the peer has a tunnel (false after an S2S-2 idle teardown).
+    /// Whether the peer has a tunnel (false after an S2S-2 idle teardown, and for a roaming
+    /// client until its first handshake).
     pub up: bool,
     /// Whether the tunnel has a current session.
     pub established: bool,
