@@ -173,17 +173,25 @@ async fn send_udp(
     }
 }
 
-fn open_tun(cfg: &DataPlaneConfig) -> std::io::Result<tun_rs::AsyncDevice> {
+fn build_tun(cfg: &DataPlaneConfig, offload: bool) -> std::io::Result<tun_rs::AsyncDevice> {
     let mut b = tun_rs::DeviceBuilder::new()
         .name(&cfg.tun_name)
         .mtu(cfg.tun_mtu)
-        .offload(true);
+        .offload(offload);
     match cfg.tun_address {
         Some(IpNet::V4(n)) => b = b.ipv4(n.addr(), n.prefix_len(), None),
         Some(IpNet::V6(n)) => b = b.ipv6(n.addr(), n.prefix_len()),
         None => {}
     }
     b.build_async()
+}
+
+/// Opens the TUN device with offload, or without it when the kernel refuses offload.
+fn open_tun(cfg: &DataPlaneConfig) -> std::io::Result<tun_rs::AsyncDevice> {
+    build_tun(cfg, true).or_else(|e| {
+        tracing::info!(tun = %cfg.tun_name, error = %e, "TUN offload unavailable; one packet per read and write");
+        build_tun(cfg, false)
+    })
 }
 
 impl DataPlane {
