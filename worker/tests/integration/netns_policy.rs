@@ -33,7 +33,7 @@ fn site_handshake(ns: &str, ifname: &str) -> u64 {
 #[test]
 fn s2s_2_gw_1_policy_based_tunnel_idles_out_and_comes_back_when_traffic_flows_again() {
     const NAME: &str =
-        "s2s_2_policy_based_tunnel_idles_out_and_comes_back_when_traffic_flows_again";
+        "s2s_2_gw_1_policy_based_tunnel_idles_out_and_comes_back_when_traffic_flows_again";
     if let Some(why) = skip_reason().or_else(|| (!have_curl()).then(|| "curl is missing".into())) {
         println!("SKIPPED {NAME}: {why}");
         return;
