@@ -37,6 +37,11 @@ const RECV_BATCH: usize = 8;
 const GSO_MAX_BYTES: usize = 65_000;
 /// Headroom in front of each packet written to the TUN device (the virtio-net header).
 const TUN_HEADROOM: usize = VIRTIO_NET_HDR_LEN;
+/// Packets one TUN batch holds (several reads, each a super-packet split into packets).
+const TUN_READ_PACKETS: usize = 2 * IDEAL_BATCH_SIZE;
+/// Room kept for one more read: a 64 KiB super-packet splits into at most 122 packets at the
+/// smallest IPv4 MTU (576), fewer at larger ones; a read that does not fit would be lost.
+const TUN_SEGMENTS_MAX: usize = IDEAL_BATCH_SIZE;
 
 /// How the data plane reaches the network.
 #[derive(Debug, Clone)]
@@ -434,11 +439,11 @@ impl DataPlane {
 
     async fn run_tun(self, tun: Arc<tun_rs::AsyncDevice>, mtu: usize) {
         let mut original = vec![0u8; VIRTIO_NET_HDR_LEN + 65_535];
-        let mut bufs = vec![vec![0u8; mtu.max(1500) + 64]; IDEAL_BATCH_SIZE];
-        let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
+        let mut bufs = vec![vec![0u8; mtu.max(1500) + 64]; TUN_READ_PACKETS];
+        let mut sizes = vec![0usize; TUN_READ_PACKETS];
         let mut scratch = Scratch::new();
         loop {
-            let n = match tun
+            let mut n = match tun
                 .recv_multiple(&mut original, &mut bufs, &mut sizes, 0)
                 .await
             {
@@ -449,6 +454,17 @@ impl DataPlane {
                     continue;
                 }
             };
+            // Take what else is queued while a whole super-packet still fits: bigger GSO
+            // batches, one lock and one flush for all of it.
+            while TUN_READ_PACKETS - n >= TUN_SEGMENTS_MAX {
+                let (Some(b), Some(sz)) = (bufs.get_mut(n..), sizes.get_mut(n..)) else {
+                    break;
+                };
+                match tun.try_recv_multiple(&mut original, b, sz, 0) {
+                    Ok(more) => n += more,
+                    Err(_) => break,
+                }
+            }
             let out = {
                 let mut core = lock(&self.shared.core);
                 let now = Instant::now();
