@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # iperf3 TCP through one WireGuard tunnel between two network namespaces this script creates
-# (root only), in three pairings: worker<->worker, worker<->wireguard-go, wireguard-go<->wireguard-go.
-# All traffic stays on the namespaces' own veth pair (10.250.0.0/30) and tunnel addresses.
+# (root only), in three pairings: worker<->worker, worker<->wireguard-go, wireguard-go<->wireguard-go;
+# then the ceiling: raw ChaCha20-Poly1305 (ring) on 1420-byte packets, one core
+# (worker/benches/chacha.rs). Prints the machine load (uptime) before and after: the numbers only
+# compare within one run. All traffic stays on the namespaces' own veth pair (10.250.0.0/30) and
+# tunnel addresses.
 #
 #   sudo worker/bench/throughput.sh [seconds]      (default 10 s per pairing)
+#   sudo ROUNDS=3 worker/bench/throughput.sh 5     (3 interleaved rounds, then the medians)
 #
-# Builds the worker in release mode (CARGO_TARGET_DIR, default /work/target-worker) unless
-# WORKER_BIN points at a binary. Needs ip, wg, wireguard-go, iperf3.
+# Builds the worker and the ChaCha bench in release mode (CARGO_TARGET_DIR, default
+# /work/target-worker); WORKER_BIN points at a prebuilt worker instead. Needs ip, wg,
+# wireguard-go, iperf3, cargo.
 set -euo pipefail
 SECS="${1:-10}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -16,6 +21,7 @@ if [[ -z "${WORKER_BIN:-}" ]]; then
   (cd "$ROOT" && CARGO_TARGET_DIR="$CARGO_TARGET_DIR" cargo build --release -q -p isthmus-worker)
   WORKER_BIN="$CARGO_TARGET_DIR/release/isthmus-worker"
 fi
+(cd "$ROOT" && CARGO_TARGET_DIR="$CARGO_TARGET_DIR" cargo bench -q -p isthmus-worker --bench chacha --no-run)
 for c in ip wg wireguard-go iperf3; do
   command -v "$c" >/dev/null || { echo "missing $c (apt-get install wireguard-go wireguard-tools iperf3)"; exit 1; }
 done
@@ -102,10 +108,28 @@ pair() {
   if [[ $ok != 1 ]]; then echo "$ka <-> $kb: tunnel did not come up"; cat "$TMP"/*.log; return; fi
   local bps
   bps=$(ip netns exec "$A" iperf3 -c 10.201.2.1 -B 10.201.1.1 -t "$SECS" -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])')
-  printf '%-28s %8.0f Mbit/s\n' "$ka <-> $kb" "$(echo "$bps / 1000000" | bc -l)"
+  local mbps
+  mbps=$(printf '%.0f' "$(echo "$bps / 1000000" | bc -l)")
+  printf '%-28s %8s Mbit/s\n' "$ka <-> $kb" "$mbps"
+  echo "$mbps" >>"$TMP/result-$ka-$kb"
 }
 
+median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
+
 echo "iperf3 TCP, ${SECS}s, one tunnel, $(nproc) cores"
-pair worker worker
-pair worker wg
-pair wg wg
+echo "load before: $(uptime)"
+ROUNDS="${ROUNDS:-1}"
+for r in $(seq "$ROUNDS"); do
+  [[ $ROUNDS == 1 ]] || echo "round $r"
+  pair worker worker
+  pair worker wg
+  pair wg wg
+done
+if [[ $ROUNDS != 1 ]]; then
+  echo "medians of $ROUNDS rounds"
+  for p in worker-worker worker-wg wg-wg; do
+    [[ -f "$TMP/result-$p" ]] && printf '%-28s %8s Mbit/s\n' "${p/-/ <-> }" "$(median "$TMP/result-$p")"
+  done
+fi
+(cd "$ROOT" && CARGO_TARGET_DIR="$CARGO_TARGET_DIR" cargo bench -q -p isthmus-worker --bench chacha -- "$SECS" 2>/dev/null | grep chacha)
+echo "load after:  $(uptime)"

@@ -1,24 +1,47 @@
 //! The thin tokio shell around [`crate::core::Core`]: UDP sockets (one per gateway port, large
-//! buffers), the TUN device of the VNet side, and the timer. Every task feeds the core under a
-//! short, synchronous lock, drains what it wants sent, and sends outside the lock.
+//! buffers), the TUN device of the VNet side, and the timer. Every task feeds the core a batch
+//! under one short, synchronous lock, drains what it wants sent, and sends outside the lock.
+//!
+//! I/O is batched at both ends. UDP goes through `quinn-udp`: `recvmmsg` with UDP GRO (one
+//! read returns many datagrams of a flow) and `sendmsg` with UDP GSO (consecutive datagrams of
+//! one size to one peer leave in one call). The TUN device is opened with offload
+//! (`IFF_VNET_HDR`, through `tun-rs`): one read returns a TCP super-packet that `tun-rs` splits
+//! into MTU-sized packets, and packets written back are coalesced (GRO) before they reach the
+//! kernel. quinn-udp sets the don't-fragment bit on the gateways' datagrams
+//! (`IP_PMTUDISC_PROBE`): with the default TUN MTU of 1420 they fit a 1500-byte path.
 
 use std::collections::BTreeMap;
+use std::io::IoSliceMut;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use ipnet::IpNet;
 use isthmus_shared::desired::{DesiredState, StatusReport};
+use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
+use tun_rs::{GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
 use crate::core::{Core, Event, Transmit};
 
 /// Socket buffer size asked of the kernel (it caps this at `net.core.{r,w}mem_max`).
 const SOCKET_BUFFER: usize = 4 << 20;
-/// Receive buffer: any UDP datagram.
+/// One receive buffer: any UDP datagram, or one GRO batch of datagrams.
 const RECV_BUF: usize = 65_536;
+/// Receive buffers per `recvmmsg` call (each may hold a GRO batch).
+const RECV_BATCH: usize = 8;
+/// At most this many bytes in one GSO send (the kernel's limit is 64 KiB of UDP payload).
+const GSO_MAX_BYTES: usize = 65_000;
+/// Headroom in front of each packet written to the TUN device (the virtio-net header).
+const TUN_HEADROOM: usize = VIRTIO_NET_HDR_LEN;
+/// Packets one TUN batch holds (several reads, each a super-packet split into packets).
+const TUN_READ_PACKETS: usize = 2 * IDEAL_BATCH_SIZE;
+/// Room kept for one more read: a 64 KiB super-packet splits into at most 122 packets at the
+/// smallest IPv4 MTU (576), fewer at larger ones; a read that does not fit would be lost.
+const TUN_SEGMENTS_MAX: usize = IDEAL_BATCH_SIZE;
 
 /// How the data plane reaches the network.
 #[derive(Debug, Clone)]
@@ -32,16 +55,43 @@ pub struct DataPlaneConfig {
     pub tun_mtu: u16,
     /// Run without a TUN device (tunnel-to-tunnel forwarding only).
     pub no_tun: bool,
+    /// Test only: replaces the S2S-2 idle time (5 minutes in the desired state) of every
+    /// policy-based tunnel, so a test can watch a tunnel idle out without waiting 5 minutes.
+    pub policy_idle_override: Option<Duration>,
 }
 
-/// Port → (socket, its reader task).
-type SocketTable = BTreeMap<u16, (Arc<UdpSocket>, JoinHandle<()>)>;
+/// A gateway's UDP port: the socket, quinn-udp's state for it (GSO/GRO support), its reader.
+struct Port {
+    socket: Arc<UdpSocket>,
+    state: Arc<UdpSocketState>,
+    task: JoinHandle<()>,
+}
+
+type SocketTable = BTreeMap<u16, Port>;
+
+/// Reusable buffers of one task for sending.
+struct Scratch {
+    gro: GROTable,
+    gso: Vec<u8>,
+    tun: Vec<Vec<u8>>,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Self {
+            gro: GROTable::default(),
+            gso: Vec::with_capacity(GSO_MAX_BYTES),
+            tun: Vec::new(),
+        }
+    }
+}
 
 struct Shared {
     core: Mutex<Core>,
     sockets: Mutex<SocketTable>,
     tun: Option<Arc<tun_rs::AsyncDevice>>,
     bind: IpAddr,
+    policy_idle_override: Option<Duration>,
 }
 
 /// A running data plane.
@@ -77,8 +127,8 @@ fn drain(core: &mut Core) -> Drained {
     }
 }
 
-/// Opens a UDP socket with large buffers.
-pub fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+/// Opens a UDP socket with large buffers, set up for batched I/O (GRO when the kernel has it).
+pub fn bind_udp(addr: SocketAddr) -> std::io::Result<(UdpSocket, UdpSocketState)> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if let Err(e) = s.set_recv_buffer_size(SOCKET_BUFFER) {
         tracing::debug!(error = %e, "cannot enlarge the UDP receive buffer");
@@ -88,19 +138,65 @@ pub fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     }
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
-    UdpSocket::from_std(s.into())
+    let state = UdpSocketState::new(UdpSockRef::from(&s))?;
+    tracing::debug!(%addr, gso_segments = state.max_gso_segments(), gro_segments = state.gro_segments(), "UDP batching");
+    Ok((UdpSocket::from_std(s.into())?, state))
 }
 
-fn open_tun(cfg: &DataPlaneConfig) -> std::io::Result<tun_rs::AsyncDevice> {
+/// Sends one datagram, or a GSO batch of `segment_size`-byte datagrams (the last may be
+/// shorter), waiting while the socket buffer is full.
+async fn send_udp(
+    socket: &UdpSocket,
+    state: &UdpSocketState,
+    dst: SocketAddr,
+    contents: &[u8],
+    segment_size: Option<usize>,
+) {
+    let t = quinn_udp::Transmit {
+        destination: dst,
+        ecn: None,
+        contents,
+        segment_size,
+        src_ip: None,
+    };
+    loop {
+        match socket.try_io(Interest::WRITABLE, || {
+            state.try_send(UdpSockRef::from(socket), &t)
+        }) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if socket.writable().await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // Lost like any datagram; if the kernel refused GSO, quinn-udp stops using it.
+                tracing::trace!(error = %e, "UDP send failed");
+                return;
+            }
+        }
+    }
+}
+
+fn build_tun(cfg: &DataPlaneConfig, offload: bool) -> std::io::Result<tun_rs::AsyncDevice> {
     let mut b = tun_rs::DeviceBuilder::new()
         .name(&cfg.tun_name)
-        .mtu(cfg.tun_mtu);
+        .mtu(cfg.tun_mtu)
+        .offload(offload);
     match cfg.tun_address {
         Some(IpNet::V4(n)) => b = b.ipv4(n.addr(), n.prefix_len(), None),
         Some(IpNet::V6(n)) => b = b.ipv6(n.addr(), n.prefix_len()),
         None => {}
     }
     b.build_async()
+}
+
+/// Opens the TUN device with offload, or without it when the kernel refuses offload.
+fn open_tun(cfg: &DataPlaneConfig) -> std::io::Result<tun_rs::AsyncDevice> {
+    build_tun(cfg, true).or_else(|e| {
+        tracing::info!(tun = %cfg.tun_name, error = %e, "TUN offload unavailable; one packet per read and write");
+        build_tun(cfg, false)
+    })
 }
 
 impl DataPlane {
@@ -130,13 +226,15 @@ impl DataPlane {
                 sockets: Mutex::new(BTreeMap::new()),
                 tun,
                 bind: cfg.bind_address,
+                policy_idle_override: cfg.policy_idle_override,
             }),
         };
         let timer = dp.clone();
         tokio::spawn(async move { timer.run_timer().await });
         if let Some(tun) = dp.shared.tun.clone() {
             let reader = dp.clone();
-            tokio::spawn(async move { reader.run_tun(tun).await });
+            let mtu = usize::from(cfg.tun_mtu);
+            tokio::spawn(async move { reader.run_tun(tun, mtu).await });
         }
         dp
     }
@@ -148,6 +246,21 @@ impl DataPlane {
 
     /// Applies a desired state, then binds and closes UDP ports to match.
     pub async fn apply(&self, desired: &DesiredState) {
+        let overridden;
+        let desired = match self.shared.policy_idle_override {
+            Some(idle) => {
+                let mut d = desired.clone();
+                let secs = u32::try_from(idle.as_secs()).unwrap_or(u32::MAX).max(1);
+                for p in d.gateways.iter_mut().flat_map(|g| g.peers.iter_mut()) {
+                    if p.idle_timeout_secs.is_some() {
+                        p.idle_timeout_secs = Some(secs);
+                    }
+                }
+                overridden = d;
+                &overridden
+            }
+            None => desired,
+        };
         let (errors, ports, out) = {
             let mut core = lock(&self.shared.core);
             let errors = core.apply(desired, Instant::now());
@@ -164,8 +277,8 @@ impl DataPlane {
                 .copied()
                 .collect();
             for p in stale {
-                if let Some((_, task)) = sockets.remove(&p) {
-                    task.abort();
+                if let Some(port) = sockets.remove(&p) {
+                    port.task.abort();
                     tracing::info!(port = p, "UDP port closed");
                 }
             }
@@ -175,12 +288,19 @@ impl DataPlane {
                 }
                 let addr = SocketAddr::new(self.shared.bind, p);
                 match bind_udp(addr) {
-                    Ok(s) => {
-                        let s = Arc::new(s);
+                    Ok((s, state)) => {
+                        let (socket, state) = (Arc::new(s), Arc::new(state));
                         let reader = self.clone();
-                        let rs = Arc::clone(&s);
-                        let task = tokio::spawn(async move { reader.run_udp(p, rs).await });
-                        sockets.insert(p, (s, task));
+                        let (rs, rstate) = (Arc::clone(&socket), Arc::clone(&state));
+                        let task = tokio::spawn(async move { reader.run_udp(p, rs, rstate).await });
+                        sockets.insert(
+                            p,
+                            Port {
+                                socket,
+                                state,
+                                task,
+                            },
+                        );
                         tracing::info!(%addr, "UDP port open");
                     }
                     Err(e) => {
@@ -194,7 +314,7 @@ impl DataPlane {
             gateways = desired.gateways.len(),
             "desired state applied"
         );
-        self.flush(out).await;
+        self.flush(out, &mut Scratch::new()).await;
     }
 
     /// The status report of every gateway.
@@ -202,76 +322,131 @@ impl DataPlane {
         lock(&self.shared.core).status(Instant::now(), SystemTime::now())
     }
 
+    /// The worker's own status: tunnels up or idle, drop counters (`--status-file`).
+    pub fn local_status(&self) -> crate::status::LocalStatus {
+        crate::status::LocalStatus::of(&lock(&self.shared.core), Instant::now(), SystemTime::now())
+    }
+
     /// Drop counters of the whole worker.
     pub fn counters(&self) -> crate::core::Counters {
         lock(&self.shared.core).counters()
     }
 
-    async fn flush(&self, out: Drained) {
+    /// Sends what the core produced: datagrams grouped into GSO batches (same port, same peer,
+    /// same size), TUN packets in one coalescing write.
+    async fn flush(&self, out: Drained, scratch: &mut Scratch) {
         if !out.transmits.is_empty() {
-            let sockets: BTreeMap<u16, Arc<UdpSocket>> = lock(&self.shared.sockets)
+            type Sock = (Arc<UdpSocket>, Arc<UdpSocketState>);
+            let sockets: BTreeMap<u16, Sock> = lock(&self.shared.sockets)
                 .iter()
-                .map(|(p, (s, _))| (*p, Arc::clone(s)))
+                .map(|(p, port)| (*p, (Arc::clone(&port.socket), Arc::clone(&port.state))))
                 .collect();
-            for t in out.transmits {
-                if let Some(s) = sockets.get(&t.local_port)
-                    && let Err(e) = s.send_to(&t.payload, t.dst).await
-                {
-                    tracing::trace!(error = %e, "UDP send failed");
+            let ts = &out.transmits;
+            let mut i = 0;
+            while let Some(t) = ts.get(i) {
+                let Some((socket, state)) = sockets.get(&t.local_port) else {
+                    i += 1;
+                    continue;
+                };
+                let seg = t.payload.len();
+                let max = state.max_gso_segments();
+                let mut end = i + 1;
+                let mut total = seg;
+                while let Some(n) = ts.get(end) {
+                    let len = n.payload.len();
+                    if end - i >= max
+                        || n.local_port != t.local_port
+                        || n.dst != t.dst
+                        || len > seg
+                        || total + len > GSO_MAX_BYTES
+                    {
+                        break;
+                    }
+                    total += len;
+                    end += 1;
+                    if len < seg {
+                        break; // only the last segment may be shorter
+                    }
                 }
+                if end == i + 1 {
+                    send_udp(socket, state, t.dst, &t.payload, None).await;
+                } else {
+                    scratch.gso.clear();
+                    for n in ts.get(i..end).unwrap_or_default() {
+                        scratch.gso.extend_from_slice(&n.payload);
+                    }
+                    send_udp(socket, state, t.dst, &scratch.gso, Some(seg)).await;
+                }
+                i = end;
             }
         }
-        if let Some(tun) = &self.shared.tun {
+        if let Some(tun) = &self.shared.tun
+            && !out.tun.is_empty()
+        {
+            scratch.tun.clear();
             for p in out.tun {
-                if let Err(e) = tun.send(&p).await {
-                    tracing::trace!(error = %e, "TUN write failed");
-                }
+                let mut b = Vec::with_capacity(TUN_HEADROOM + p.len());
+                b.resize(TUN_HEADROOM, 0);
+                b.extend_from_slice(&p);
+                scratch.tun.push(b);
+            }
+            if let Err(e) = tun
+                .send_multiple(&mut scratch.gro, &mut scratch.tun, TUN_HEADROOM)
+                .await
+            {
+                tracing::trace!(error = %e, "TUN write failed");
             }
         }
     }
 
-    async fn run_udp(self, port: u16, socket: Arc<UdpSocket>) {
-        let mut buf = vec![0u8; RECV_BUF];
+    async fn run_udp(self, port: u16, socket: Arc<UdpSocket>, state: Arc<UdpSocketState>) {
+        let mut storage = vec![0u8; RECV_BUF * RECV_BATCH];
+        let mut meta = [RecvMeta::default(); RECV_BATCH];
+        let mut scratch = Scratch::new();
         loop {
-            let (n, src) = match socket.recv_from(&mut buf).await {
-                Ok(r) => r,
+            if let Err(e) = socket.readable().await {
+                tracing::warn!(port, error = %e, "UDP socket failed; port closed");
+                return;
+            }
+            let n = match socket.try_io(Interest::READABLE, || {
+                let mut bufs: Vec<IoSliceMut<'_>> =
+                    storage.chunks_mut(RECV_BUF).map(IoSliceMut::new).collect();
+                state.recv(UdpSockRef::from(&*socket), &mut bufs, &mut meta)
+            }) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(e) => {
                     // ICMP errors (e.g. port unreachable) surface here on Linux: not fatal.
                     tracing::trace!(port, error = %e, "UDP receive error");
                     continue;
                 }
             };
-            let mut out = {
+            let out = {
                 let mut core = lock(&self.shared.core);
-                core.handle_network(port, src, buf.get(..n).unwrap_or_default(), Instant::now());
+                let now = Instant::now();
+                for (m, buf) in meta.iter().zip(storage.chunks(RECV_BUF)).take(n) {
+                    let data = buf.get(..m.len).unwrap_or_default();
+                    // A GRO batch: datagrams of `stride` bytes, the last may be shorter.
+                    for d in data.chunks(m.stride.max(1)) {
+                        core.handle_network(port, m.addr, d, now);
+                    }
+                }
                 drain(&mut core)
             };
-            // Batch: take what else is already queued on the socket before sending.
-            for _ in 0..63 {
-                match socket.try_recv_from(&mut buf) {
-                    Ok((n, src)) => {
-                        let mut core = lock(&self.shared.core);
-                        core.handle_network(
-                            port,
-                            src,
-                            buf.get(..n).unwrap_or_default(),
-                            Instant::now(),
-                        );
-                        let more = drain(&mut core);
-                        out.transmits.extend(more.transmits);
-                        out.tun.extend(more.tun);
-                    }
-                    Err(_) => break,
-                }
-            }
-            self.flush(out).await;
+            self.flush(out, &mut scratch).await;
         }
     }
 
-    async fn run_tun(self, tun: Arc<tun_rs::AsyncDevice>) {
-        let mut buf = vec![0u8; RECV_BUF];
+    async fn run_tun(self, tun: Arc<tun_rs::AsyncDevice>, mtu: usize) {
+        let mut original = vec![0u8; VIRTIO_NET_HDR_LEN + 65_535];
+        let mut bufs = vec![vec![0u8; mtu.max(1500) + 64]; TUN_READ_PACKETS];
+        let mut sizes = vec![0usize; TUN_READ_PACKETS];
+        let mut scratch = Scratch::new();
         loop {
-            let n = match tun.recv(&mut buf).await {
+            let mut n = match tun
+                .recv_multiple(&mut original, &mut bufs, &mut sizes, 0)
+                .await
+            {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::warn!(error = %e, "TUN read failed; retrying");
@@ -279,28 +454,31 @@ impl DataPlane {
                     continue;
                 }
             };
-            let mut out = {
-                let mut core = lock(&self.shared.core);
-                core.handle_tun(buf.get(..n).unwrap_or_default(), Instant::now());
-                drain(&mut core)
-            };
-            for _ in 0..63 {
-                match tun.try_recv(&mut buf) {
-                    Ok(n) => {
-                        let mut core = lock(&self.shared.core);
-                        core.handle_tun(buf.get(..n).unwrap_or_default(), Instant::now());
-                        let more = drain(&mut core);
-                        out.transmits.extend(more.transmits);
-                        out.tun.extend(more.tun);
-                    }
+            // Take what else is queued while a whole super-packet still fits: bigger GSO
+            // batches, one lock and one flush for all of it.
+            while TUN_READ_PACKETS - n >= TUN_SEGMENTS_MAX {
+                let (Some(b), Some(sz)) = (bufs.get_mut(n..), sizes.get_mut(n..)) else {
+                    break;
+                };
+                match tun.try_recv_multiple(&mut original, b, sz, 0) {
+                    Ok(more) => n += more,
                     Err(_) => break,
                 }
             }
-            self.flush(out).await;
+            let out = {
+                let mut core = lock(&self.shared.core);
+                let now = Instant::now();
+                for (b, len) in bufs.iter().zip(&sizes).take(n) {
+                    core.handle_tun(b.get(..*len).unwrap_or_default(), now);
+                }
+                drain(&mut core)
+            };
+            self.flush(out, &mut scratch).await;
         }
     }
 
     async fn run_timer(self) {
+        let mut scratch = Scratch::new();
         loop {
             let deadline = lock(&self.shared.core)
                 .poll_timeout()
@@ -311,7 +489,7 @@ impl DataPlane {
                 core.handle_timeout(Instant::now());
                 drain(&mut core)
             };
-            self.flush(out).await;
+            self.flush(out, &mut scratch).await;
         }
     }
 }

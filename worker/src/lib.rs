@@ -8,4 +8,5 @@ pub mod backoff;
 pub mod control;
 pub mod core;
 pub mod io;
+pub mod status;
 pub mod tcp_relay;

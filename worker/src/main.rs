@@ -51,7 +51,7 @@ struct Cli {
     /// Do not open a TUN device (forward between tunnels only).
     #[arg(long)]
     no_tun: bool,
-    /// Seconds between status reports to the server.
+    /// Seconds between status reports to the server (and writes of --status-file).
     #[arg(long, default_value_t = 5)]
     status_interval: u64,
     /// P2S-4: also carry point-to-site clients' WireGuard over TLS on this TCP address, for
@@ -69,6 +69,14 @@ struct Cli {
     /// TCP transport connections open at once.
     #[arg(long, default_value_t = 1024)]
     tcp_max_connections: usize,
+    /// Also write the worker's own status as JSON to this file every --status-interval:
+    /// each tunnel's state (up, or idled out by S2S-2), bytes, handshakes, and the drop counters.
+    #[arg(long, env = "ISTHMUS_STATUS_FILE", value_name = "FILE")]
+    status_file: Option<PathBuf>,
+    /// Test only: the S2S-2 idle time of policy-based tunnels in seconds, instead of the
+    /// desired state's 5 minutes, so tests can watch a tunnel idle out.
+    #[arg(long, hide = true, value_name = "SECONDS")]
+    policy_idle_secs: Option<u64>,
 }
 
 impl Cli {
@@ -139,6 +147,24 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         () = term => {},
+    }
+}
+
+/// Writes `--status-file` every `every`.
+async fn write_status(dp: DataPlane, path: PathBuf, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut warned = false;
+    loop {
+        tick.tick().await;
+        match dp.local_status().write(&path) {
+            Ok(()) => warned = false,
+            Err(e) if !warned => {
+                warned = true;
+                tracing::warn!(file = %path.display(), error = %e, "cannot write the status file; check that its directory exists and is writable");
+            }
+            Err(_) => {}
+        }
     }
 }
 
@@ -219,9 +245,20 @@ async fn main() -> anyhow::Result<()> {
         tun_address: cli.tun_address,
         tun_mtu: cli.tun_mtu,
         no_tun: cli.no_tun,
+        policy_idle_override: cli.policy_idle_secs.map(Duration::from_secs),
     };
+    if let Some(s) = cli.policy_idle_secs {
+        tracing::warn!(
+            idle_s = s,
+            "test option --policy-idle-secs: policy-based tunnels idle out after {s} s instead of 5 minutes (S2S-2)"
+        );
+    }
+    let status_every = Duration::from_secs(cli.status_interval.max(1));
     if let Some(path) = cli.desired_state.clone() {
         let dp = DataPlane::start(&cfg);
+        if let Some(f) = cli.status_file.clone() {
+            tokio::spawn(write_status(dp.clone(), f, status_every));
+        }
         let relay = cli.start_tcp_relay().await?;
         return run_from_file(dp, relay, path).await;
     }
@@ -257,8 +294,11 @@ async fn main() -> anyhow::Result<()> {
                         name.clone(),
                         dp.clone(),
                         relay,
-                        Duration::from_secs(cli.status_interval.max(1)),
+                        status_every,
                     ));
+                    if let Some(f) = cli.status_file.clone() {
+                        tokio::spawn(write_status(dp.clone(), f, status_every));
+                    }
                     data_plane = Some(dp);
                 }
                 backoff.reset();

@@ -77,7 +77,7 @@ pub enum Event {
 }
 
 /// Packets dropped, by reason. Per gateway, plus worker-wide for packets no gateway owns.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Not a WireGuard message at all (wrong type or length).
     pub garbage: u64,
@@ -185,7 +185,8 @@ pub enum Decision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerInfo {
     pub name: String,
-    /// Whether the peer has a tunnel (false after an S2S-2 idle teardown).
+    /// Whether the peer has a tunnel (false after an S2S-2 idle teardown, and for a roaming
+    /// client until its first handshake).
     pub up: bool,
     /// Whether the tunnel has a current session.
     pub established: bool,
@@ -201,8 +202,12 @@ struct Peer {
     public_key: [u8; 32],
     psk: Option<[u8; 32]>,
     keepalive: Option<u16>,
-    /// `None` after an idle teardown (S2S-2).
+    /// `None` after an idle teardown (S2S-2), and for a roaming peer (a point-to-site client)
+    /// until its first handshake: a `Tunn` costs two X25519 operations and ~10 KB, and most
+    /// clients of a large gateway are not connected.
     tunn: Option<Box<Tunn>>,
+    /// Whether `tunn` is `None` because of an S2S-2 teardown (its return is worth an event).
+    idled: bool,
     endpoint: Option<SocketAddr>,
     configured_endpoint: Option<String>,
     allowed: LpmTable<()>,
@@ -212,6 +217,23 @@ struct Peer {
     last_handshake: Option<Instant>,
     rx_bytes: u64,
     tx_bytes: u64,
+}
+
+impl Peer {
+    fn info(&self) -> PeerInfo {
+        PeerInfo {
+            name: self.name.clone(),
+            up: self.tunn.is_some(),
+            established: self
+                .tunn
+                .as_ref()
+                .is_some_and(|t| t.time_since_last_handshake().is_some()),
+            endpoint: self.endpoint,
+            rx_bytes: self.rx_bytes,
+            tx_bytes: self.tx_bytes,
+            last_handshake: self.last_handshake,
+        }
+    }
 }
 
 struct Gateway {
@@ -300,13 +322,17 @@ impl Gateway {
         keepalive: Option<u16>,
         index: u32,
     ) -> Box<Tunn> {
+        // The gateway's limiter has already checked the datagram in `handle_network`; sharing
+        // it with the tunnel would count every handshake twice (halving the gateway's rate).
+        // Without one, boringtun gives each tunnel its own (10 handshakes per second per peer)
+        // and resets it on the tunnel's timers.
         Box::new(Tunn::new(
             self.private_key.clone(),
             PublicKey::from(peer_public),
             psk,
             keepalive,
             index,
-            Some(Arc::clone(&self.rate_limiter)),
+            None,
         ))
     }
 
@@ -347,10 +373,12 @@ impl Gateway {
         };
         if let Some(t) = restart {
             peer.tunn = Some(t);
-            out.events.push_back(Event::TunnelRestarted {
-                gateway: self.key.clone(),
-                peer: peer.name.clone(),
-            });
+            if std::mem::take(&mut peer.idled) {
+                out.events.push_back(Event::TunnelRestarted {
+                    gateway: self.key.clone(),
+                    peer: peer.name.clone(),
+                });
+            }
         }
         let Some(tunn) = peer.tunn.as_mut() else {
             return;
@@ -438,6 +466,7 @@ impl Gateway {
                 && now.saturating_duration_since(peer.last_traffic) >= idle
             {
                 peer.tunn = None;
+                peer.idled = true;
                 tracing::info!(gateway = %self.key, peer = %peer.name, idle_s = idle.as_secs(), "policy-based tunnel idle; torn down until traffic flows (S2S-2)");
                 out.events.push_back(Event::TunnelIdle {
                     gateway: self.key.clone(),
@@ -618,14 +647,20 @@ impl Core {
                 }
                 None => {
                     let id = self.alloc_index();
-                    let tunn = gw.new_tunn(pk, psk, p.persistent_keepalive_secs, id);
+                    // A peer with no endpoint (a roaming client) gets its tunnel when it
+                    // handshakes; one we can reach gets it now.
+                    let tunn = p
+                        .endpoint
+                        .is_some()
+                        .then(|| gw.new_tunn(pk, psk, p.persistent_keepalive_secs, id));
                     let mut peer = Peer {
                         id,
                         name: p.name.clone(),
                         public_key: pk,
                         psk,
                         keepalive: p.persistent_keepalive_secs,
-                        tunn: Some(tunn),
+                        tunn,
+                        idled: false,
                         endpoint: None,
                         configured_endpoint: None,
                         allowed: LpmTable::new(),
@@ -746,14 +781,18 @@ impl Core {
             }
             let t = gw.new_tunn(peer.public_key, peer.psk, peer.keepalive, peer.id);
             let name = peer.name.clone();
+            let mut idled = false;
             if let Some(peer) = gw.peers.get_mut(&id) {
                 peer.tunn = Some(t);
                 peer.last_traffic = now;
+                idled = std::mem::take(&mut peer.idled);
             }
-            out.events.push_back(Event::TunnelRestarted {
-                gateway: gw.key.clone(),
-                peer: name,
-            });
+            if idled {
+                out.events.push_back(Event::TunnelRestarted {
+                    gateway: gw.key.clone(),
+                    peer: name,
+                });
+            }
         }
         let listen_port = gw.listen_port;
         let Some(peer) = gw.peers.get_mut(&id) else {
@@ -894,19 +933,20 @@ impl Core {
     /// One peer's state, by name.
     pub fn peer(&self, gateway: &QualifiedName, name: &str) -> Option<PeerInfo> {
         let g = self.gateways.get(gateway)?;
-        let p = g.peers.values().find(|p| p.name == name)?;
-        Some(PeerInfo {
-            name: p.name.clone(),
-            up: p.tunn.is_some(),
-            established: p
-                .tunn
-                .as_ref()
-                .is_some_and(|t| t.time_since_last_handshake().is_some()),
-            endpoint: p.endpoint,
-            rx_bytes: p.rx_bytes,
-            tx_bytes: p.tx_bytes,
-            last_handshake: p.last_handshake,
-        })
+        g.peers.values().find(|p| p.name == name).map(Peer::info)
+    }
+
+    /// The gateways, by name.
+    pub fn gateway_names(&self) -> Vec<QualifiedName> {
+        self.gateways.keys().cloned().collect()
+    }
+
+    /// Every peer of a gateway, in the order of their receiver indices.
+    pub fn peers(&self, gateway: &QualifiedName) -> Vec<PeerInfo> {
+        self.gateways
+            .get(gateway)
+            .map(|g| g.peers.values().map(Peer::info).collect())
+            .unwrap_or_default()
     }
 
     /// Where a packet from the VNet side to `dst` would go (the routing decision only:

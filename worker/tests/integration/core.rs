@@ -566,3 +566,95 @@ mod props {
         }
     }
 }
+
+/// The gateway answers its full handshake budget (100 per second) before it asks for cookies:
+/// each handshake is counted once, not once by the gateway and again by the tunnel.
+#[test]
+fn a_gateway_answers_a_hundred_handshakes_from_a_hundred_peers_without_cookies() {
+    let seeds: Vec<u8> = (2..102).collect();
+    let peers = seeds
+        .iter()
+        .map(|&s| {
+            let prefix = format!("10.{s}.0.0/16");
+            s2s_peer(&format!("p{s}"), s, site_addr(s), &[prefix.as_str()])
+        })
+        .collect();
+    let desired = state(
+        1,
+        vec![gateway(
+            "gw",
+            1,
+            GW_PORT,
+            peers,
+            vec![vnet_route("10.1.0.0/16")],
+        )],
+    );
+    let now = Instant::now();
+    let mut core = Core::new();
+    assert!(core.apply(&desired, now).is_empty());
+    let (mut responses, mut cookies) = (0, 0);
+    for &s in &seeds {
+        let mut site = Site::new(s, 1, site_addr(s));
+        for init in site.rehandshake() {
+            core.handle_network(GW_PORT, site.addr, &init, now);
+        }
+        while let Some(t) = core.poll_transmit() {
+            match t.payload.first() {
+                Some(2) => responses += 1,
+                Some(3) => cookies += 1,
+                _ => {}
+            }
+        }
+    }
+    assert_eq!((responses, cookies), (100, 0));
+}
+
+/// A roaming peer (no endpoint, as a point-to-site client) gets its tunnel at its first
+/// handshake, not when it is configured; it then carries traffic like any peer.
+#[test]
+fn a_roaming_peer_gets_its_tunnel_at_its_first_handshake() {
+    let mut peer = s2s_peer("c", 2, site_addr(2), &["10.2.0.0/16"]);
+    peer.endpoint = None;
+    let desired = state(
+        1,
+        vec![gateway(
+            "gw",
+            1,
+            GW_PORT,
+            vec![peer],
+            vec![
+                vnet_route("10.1.0.0/16"),
+                route("10.2.0.0/16", s2s_hop("c")),
+            ],
+        )],
+    );
+    let now = Instant::now();
+    let mut core = Core::new();
+    assert!(core.apply(&desired, now).is_empty());
+    let info = core.peer(&qn("gw"), "c").expect("peer");
+    assert!(!info.up && info.endpoint.is_none(), "{info:?}");
+    let mut sites = vec![Site::new(2, 1, site_addr(2))];
+    let init = sites[0].rehandshake();
+    pump(
+        &mut core,
+        &mut sites,
+        init.into_iter().map(|d| (0, d)).collect(),
+        now,
+    );
+    let info = core.peer(&qn("gw"), "c").expect("peer");
+    assert!(info.up && info.established, "{info:?}");
+    assert_eq!(info.endpoint, Some(site_addr(2)));
+    let ping = ipv4_icmp_echo(v4([10, 2, 0, 5]), v4([10, 1, 0, 5]), 1, 1);
+    let sent = sites[0].send(&ping);
+    pump(
+        &mut core,
+        &mut sites,
+        sent.into_iter().map(|d| (0, d)).collect(),
+        now,
+    );
+    assert_eq!(drain_tun(&mut core), vec![ping]);
+    assert!(
+        core.poll_event().is_none(),
+        "a first connection is not a restart"
+    );
+}

@@ -3,8 +3,12 @@
 mod core;
 mod harness;
 mod netns;
+mod netns_p2s;
+mod netns_policy;
+mod netns_v2v;
 mod p2s_netns;
 mod server_driven;
+mod server_lab;
 mod tcp_relay;
 
 use std::process::Command;
@@ -60,4 +64,87 @@ fn refused_token_stops_the_worker_with_a_message() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown worker token"), "{err}");
+}
+
+/// `--status-file` (no root needed: loopback only, no TUN): the worker writes each tunnel's
+/// state and its drop counters, here a garbage datagram.
+#[test]
+fn status_file_shows_tunnels_and_drop_counters() {
+    use harness::*;
+    use isthmus_shared::desired::DesiredStateMessage;
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("free port")
+        .port();
+    let g = gateway(
+        "gw",
+        1,
+        port,
+        vec![s2s_peer(
+            "a",
+            2,
+            "127.0.0.1:9".parse().expect("addr"),
+            &["10.2.0.0/16"],
+        )],
+        vec![
+            vnet_route("10.1.0.0/16"),
+            route("10.2.0.0/16", s2s_hop("a")),
+        ],
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let desired = dir.path().join("desired.json");
+    let status = dir.path().join("status.json");
+    std::fs::write(
+        &desired,
+        serde_json::to_string(&DesiredStateMessage::V1(state(7, vec![g]))).expect("json"),
+    )
+    .expect("write");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Command::new(worker_bin())
+        .arg("--desired-state")
+        .arg(&desired)
+        .args([
+            "--no-tun",
+            "--bind-address",
+            "127.0.0.1",
+            "--status-interval",
+            "1",
+        ])
+        .arg("--status-file")
+        .arg(&status)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("worker runs");
+    let _guard = Kill(child);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut seen = serde_json::Value::Null;
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < until {
+        let _ = sock.send_to(b"not wireguard", ("127.0.0.1", port));
+        seen = std::fs::read_to_string(&status)
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        if seen["drops"]["garbage"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        seen["drops"]["garbage"].as_u64().unwrap_or(0) >= 1,
+        "{seen}"
+    );
+    assert_eq!(seen["version"], 7, "{seen}");
+    let gw = &seen["gateways"][0];
+    assert_eq!(gw["name"], "gw", "{seen}");
+    assert!(gw["drops"]["garbage"].as_u64().unwrap_or(0) >= 1, "{seen}");
+    assert_eq!(gw["peers"][0]["name"], "a", "{seen}");
+    assert_eq!(gw["peers"][0]["up"], true, "{seen}");
 }

@@ -18,7 +18,8 @@ use rcgen::{
 };
 
 use crate::netns::{Lab, ping, run, skip_reason, wait_for};
-use crate::server_driven::{curl, server_binary, to_wg_conf};
+use crate::server_driven::curl;
+use crate::server_lab::{server_binary, to_wg_conf};
 
 fn client_binary() -> PathBuf {
     let worker = PathBuf::from(env!("CARGO_BIN_EXE_isthmus-worker"));

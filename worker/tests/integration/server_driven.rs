@@ -6,22 +6,11 @@
 //! the test talks to the server with `curl` inside that namespace and edits the topology with
 //! `isthmus apply`. Traffic stays inside the namespaces this test creates.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::netns::{Lab, ping, run, skip_reason, wait_for, wg_keypair};
-
-pub fn server_binary() -> PathBuf {
-    let worker = PathBuf::from(env!("CARGO_BIN_EXE_isthmus-worker"));
-    let server = worker.with_file_name("isthmus");
-    assert!(
-        server.exists(),
-        "{} is missing: build it first with `cargo build -p isthmus-server` (the test command does)",
-        server.display()
-    );
-    server
-}
+use crate::server_lab::{server_binary, to_wg_conf};
 
 /// `curl` inside `ns` against the server; returns the body (fails the test on HTTP errors).
 pub fn curl(ns: &str, jar: &str, args: &[&str]) -> String {
@@ -40,28 +29,6 @@ pub fn curl(ns: &str, jar: &str, args: &[&str]) -> String {
     ];
     all.extend_from_slice(args);
     run(&all)
-}
-
-/// A wg-quick file as `wg setconf` takes it: wg-quick's own keys removed, the private key filled.
-pub fn to_wg_conf(wg_quick: &str, private_key: &str) -> String {
-    wg_quick
-        .lines()
-        .filter(|l| {
-            let key = l.split('=').next().unwrap_or("").trim();
-            !matches!(
-                key,
-                "Address" | "DNS" | "MTU" | "Table" | "PreUp" | "PostUp" | "PreDown" | "PostDown"
-            )
-        })
-        .map(|l| {
-            if l.trim_start().starts_with("PrivateKey") {
-                format!("PrivateKey = {private_key}")
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[test]

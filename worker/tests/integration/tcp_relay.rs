@@ -213,6 +213,7 @@ async fn p2s_4_a_client_over_tcp_reaches_another_client_over_udp_through_the_gat
         tun_address: None,
         tun_mtu: 1420,
         no_tun: true,
+        policy_idle_override: None,
     });
     let desired = two_clients(port);
     dp.apply(&desired).await;

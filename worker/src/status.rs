@@ -1,0 +1,99 @@
+//! The worker's own status file (`--status-file`): what the server is told (bytes, handshakes,
+//! endpoints) plus what only the worker knows: whether each tunnel is up (S2S-2 idle teardown)
+//! and the drop counters. For operators and tests that run without a server.
+
+use std::path::Path;
+use std::time::{Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::{Core, Counters};
+
+/// The whole worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalStatus {
+    /// The desired-state generation applied.
+    pub version: u64,
+    /// When this was written (Unix seconds).
+    pub written_unix: u64,
+    /// Drops of the whole worker (every gateway plus datagrams no gateway owns).
+    pub drops: Counters,
+    pub gateways: Vec<LocalGateway>,
+}
+
+/// One gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalGateway {
+    pub tenant: String,
+    pub name: String,
+    pub drops: Counters,
+    pub peers: Vec<LocalPeer>,
+}
+
+/// One peer (connection or client).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalPeer {
+    pub name: String,
+    /// Whether the peer has a tunnel (false after an S2S-2 idle teardown, and for a roaming
+    /// client until its first handshake).
+    pub up: bool,
+    /// Whether the tunnel has a current session.
+    pub established: bool,
+    pub endpoint: Option<String>,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub last_handshake_unix: Option<u64>,
+}
+
+fn unix(now: Instant, wall: SystemTime, t: Instant) -> Option<u64> {
+    wall.checked_sub(now.saturating_duration_since(t))?
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+impl LocalStatus {
+    /// The status of `core`; `now` and `wall` are the same moment on both clocks.
+    pub fn of(core: &Core, now: Instant, wall: SystemTime) -> Self {
+        let gateways = core
+            .gateway_names()
+            .into_iter()
+            .map(|q| LocalGateway {
+                drops: core.gateway_counters(&q).unwrap_or_default(),
+                peers: core
+                    .peers(&q)
+                    .into_iter()
+                    .map(|p| LocalPeer {
+                        name: p.name,
+                        up: p.up,
+                        established: p.established,
+                        endpoint: p.endpoint.map(|e| e.to_string()),
+                        rx_bytes: p.rx_bytes,
+                        tx_bytes: p.tx_bytes,
+                        last_handshake_unix: p.last_handshake.and_then(|t| unix(now, wall, t)),
+                    })
+                    .collect(),
+                tenant: q.tenant,
+                name: q.name,
+            })
+            .collect();
+        Self {
+            version: core.version(),
+            written_unix: wall
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            drops: core.counters(),
+            gateways,
+        }
+    }
+
+    /// Writes the status as JSON to `path`, atomically (a temporary file renamed over it).
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, path)
+    }
+}
