@@ -10,6 +10,11 @@
 //! peer per enabled site-to-site connection, established VNet-to-VNet tunnel and point-to-site
 //! client, with allowed IPs taken from the effective routes ([`crate::routes`]), preshared keys
 //! derived per [`crate::psk`], and the gateway's bandwidth cap (LIM-4).
+//!
+//! LIM-6: each VNet-to-VNet peer carries its [`RegionPair`] (the regions of the two gateways'
+//! VNets) so that the worker can meter bytes per region pair; the status report carries those
+//! counters ([`RegionPairBytes`]). Both fields are optional with serde defaults, so messages
+//! written before they existed still parse under the same format tags.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,7 +23,9 @@ use std::net::{IpAddr, SocketAddr};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{GatewayType, QualifiedName, SkuTable, Topology, TrafficSelector};
+use crate::model::{
+    GatewayType, QualifiedName, RegionPair, SkuTable, Topology, TrafficSelector, region_pair,
+};
 use crate::psk::{PeerIdentity, derive_preshared_key};
 use crate::routes::{GatewayRoutes, Net, NextHop, Route, RouteOrigin};
 
@@ -135,6 +142,11 @@ pub struct PeerDesired {
     /// S2S-2: `Some(300)` for PolicyBased tunnels.
     #[serde(default)]
     pub idle_timeout_secs: Option<u32>,
+    /// LIM-6: for VNet-to-VNet peers, the regions of this gateway's VNet and of the remote
+    /// gateway's VNet (cross-tenant too); `None` for site-to-site and point-to-site peers, whose
+    /// traffic is not metered by region. Absent in messages older than LIM-6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_pair: Option<RegionPair>,
 }
 
 /// The versioned envelope of a status report.
@@ -152,6 +164,40 @@ pub struct StatusReport {
     /// The desired-state generation the worker has applied.
     pub version: u64,
     pub gateways: Vec<GatewayStatus>,
+    /// LIM-6: bytes per region pair over all VNet-to-VNet peers of all gateways of the worker,
+    /// cumulative since the worker process started (they restart from zero with the process).
+    /// Same-region pairs (`a == b`) are reported too; they are not billable. Absent in reports
+    /// older than LIM-6.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub region_pairs: Vec<RegionPairBytes>,
+}
+
+/// LIM-6: the bytes a worker carried between two regions. The counts are outer bytes: the
+/// WireGuard messages (data, handshakes, keepalives) as UDP payloads, without IP and UDP
+/// headers, since the encrypted datagrams are what crosses regions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionPairBytes {
+    /// The lexicographically smaller region ([`RegionPair::a`]).
+    pub a: String,
+    /// The other region (equal to `a` within one region).
+    pub b: String,
+    /// Bytes received from peers of this pair.
+    pub rx_bytes: u64,
+    /// Bytes sent to peers of this pair.
+    pub tx_bytes: u64,
+}
+
+impl RegionPairBytes {
+    /// The region pair counted.
+    pub fn pair(&self) -> RegionPair {
+        region_pair(&self.a, &self.b)
+    }
+
+    /// Whether the bytes crossed regions (and are billable).
+    pub fn is_billable(&self) -> bool {
+        self.a != self.b
+    }
 }
 
 /// The status of one gateway.
@@ -341,6 +387,7 @@ fn build(
             persistent_keepalive_secs: keepalive,
             policy_selectors,
             idle_timeout_secs: gw.gateway_type.idle_timeout_secs(),
+            region_pair: None,
         });
     }
 
@@ -370,6 +417,11 @@ fn build(
             connection: cq.clone(),
             remote_gateway: rq.clone(),
         };
+        let region = |gi: usize| net.vnet_of_gateway(gi).map(|v| t.vnets[v].region.as_str());
+        let pair = match (region(g), region(r)) {
+            (Some(a), Some(b)) => Some(region_pair(a, b)),
+            _ => None,
+        };
         peers.push(PeerDesired {
             name: c.name.clone(),
             kind: PeerKind::VnetToVnet {
@@ -383,6 +435,7 @@ fn build(
             persistent_keepalive_secs: Some(PERSISTENT_KEEPALIVE_SECS),
             policy_selectors: Vec::new(),
             idle_timeout_secs: None,
+            region_pair: pair,
         });
     }
 
@@ -413,6 +466,7 @@ fn build(
                 persistent_keepalive_secs: None,
                 policy_selectors: Vec::new(),
                 idle_timeout_secs: None,
+                region_pair: None,
             });
         }
     }

@@ -359,7 +359,7 @@ impl<'a> Net<'a> {
         self.gateways.get(&(tenant, name)).copied()
     }
 
-    fn vnet_of_gateway(&self, g: usize) -> Option<usize> {
+    pub(crate) fn vnet_of_gateway(&self, g: usize) -> Option<usize> {
         let gw = &self.t.gateways[g];
         self.vnets
             .get(&(gw.tenant.as_str(), gw.vnet.as_str()))

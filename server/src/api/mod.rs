@@ -31,6 +31,7 @@ pub fn app(state: AppState) -> Router {
         .route("/worker/status", post(worker::status))
         .route("/placements/{tenant}/{gateway}", put(status::set_placement))
         .route("/tenants/{tenant}/status", get(status::tenant_status))
+        .route("/metering/region-pairs", get(status::region_pairs))
         .route("/tenants/{tenant}/topology", get(resources::topology))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))

@@ -19,6 +19,7 @@ use super::{auth, health, p2s, resources, status, tenants, worker};
         status::tenant_status,
         status::set_placement,
         status::metrics,
+        status::region_pairs,
         auth::login,
         auth::logout,
         auth::me,

@@ -1,6 +1,8 @@
-//! Connection status for people (`/api/v1/tenants/{tenant}/status`), placements, and
-//! Prometheus metrics (`/metrics`).
+//! Connection status for people (`/api/v1/tenants/{tenant}/status`), placements, LIM-6
+//! metering per region pair (`/api/v1/metering/region-pairs`), and Prometheus metrics
+//! (`/metrics`).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use axum::extract::State;
@@ -15,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit;
 use crate::auth::{Principal, Role, now_ms};
-use crate::db::entities::{connection_status, placement, worker};
+use crate::db::entities::{connection_status, placement, region_pair_bytes, worker};
 use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::state::AppState;
 use crate::store::{self, Kind};
@@ -65,6 +67,89 @@ pub async fn tenant_status(
             })
             .collect(),
     ))
+}
+
+/// LIM-6: one worker's bytes for a region pair, over all its runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerRegionPairView {
+    pub worker: String,
+    /// Outer (WireGuard) bytes the worker received from peers of this pair.
+    pub rx_bytes: i64,
+    /// Outer bytes the worker sent to peers of this pair.
+    pub tx_bytes: i64,
+    /// RFC 3339 time of the worker's last report.
+    pub reported_at: String,
+}
+
+/// LIM-6: the bytes metered for a region pair, summed over workers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegionPairMeterView {
+    /// The lexicographically smaller region.
+    pub a: String,
+    /// The other region (equal to `a` within one region).
+    pub b: String,
+    /// Whether the traffic crosses regions: only then is it billed.
+    pub billable: bool,
+    pub rx_bytes: i64,
+    pub tx_bytes: i64,
+    /// The bytes to bill: every VNet-to-VNet datagram is sent by one of the product's
+    /// workers and received by another, so it is counted once, at its sender (`tx_bytes`);
+    /// zero within one region.
+    pub billed_bytes: i64,
+    pub workers: Vec<WorkerRegionPairView>,
+}
+
+/// Every region pair with its per-worker rows, sorted by pair then worker.
+async fn region_pair_meters<C: sea_orm::ConnectionTrait>(
+    db: &C,
+) -> Result<Vec<RegionPairMeterView>, ApiError> {
+    let rows = region_pair_bytes::Entity::find()
+        .order_by_asc(region_pair_bytes::Column::RegionA)
+        .order_by_asc(region_pair_bytes::Column::RegionB)
+        .order_by_asc(region_pair_bytes::Column::Worker)
+        .all(db)
+        .await?;
+    let mut pairs: BTreeMap<(String, String), RegionPairMeterView> = BTreeMap::new();
+    for r in rows {
+        let rx = r.earlier_rx_bytes.saturating_add(r.rx_bytes);
+        let tx = r.earlier_tx_bytes.saturating_add(r.tx_bytes);
+        let billable = r.region_a != r.region_b;
+        let p = pairs
+            .entry((r.region_a.clone(), r.region_b.clone()))
+            .or_insert_with(|| RegionPairMeterView {
+                a: r.region_a.clone(),
+                b: r.region_b.clone(),
+                billable,
+                rx_bytes: 0,
+                tx_bytes: 0,
+                billed_bytes: 0,
+                workers: Vec::new(),
+            });
+        p.rx_bytes = p.rx_bytes.saturating_add(rx);
+        p.tx_bytes = p.tx_bytes.saturating_add(tx);
+        if billable {
+            p.billed_bytes = p.tx_bytes;
+        }
+        p.workers.push(WorkerRegionPairView {
+            worker: r.worker,
+            rx_bytes: rx,
+            tx_bytes: tx,
+            reported_at: chrono::DateTime::from_timestamp_millis(r.updated_at)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default(),
+        });
+    }
+    Ok(pairs.into_values().collect())
+}
+
+/// `GET /api/v1/metering/region-pairs` (administrators): LIM-6 bytes per region pair.
+#[utoipa::path(get, path = "/api/v1/metering/region-pairs", tag = "status", responses((status = 200, description = "Outer VNet-to-VNet bytes per region pair, per worker and summed; billable only across regions"), (status = 401, description = "Not logged in"), (status = 403, description = "Administrators only")))]
+pub async fn region_pairs(
+    State(state): State<AppState>,
+    who: Principal,
+) -> Result<ApiJson<Vec<RegionPairMeterView>>, ApiError> {
+    who.require_admin()?;
+    Ok(ApiJson(region_pair_meters(state.db()).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,6 +267,23 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
                 label(&r.tenant),
                 label(&r.gateway),
                 label(&r.connection)
+            );
+        }
+    }
+    let metric = "isthmus_region_pair_bytes_total";
+    let _ = writeln!(
+        out,
+        "# HELP {metric} LIM-6: outer VNet-to-VNet bytes per region pair, summed over workers (billable only across regions)."
+    );
+    let _ = writeln!(out, "# TYPE {metric} counter");
+    for p in region_pair_meters(db).await? {
+        for (direction, value) in [("rx", p.rx_bytes), ("tx", p.tx_bytes)] {
+            let _ = writeln!(
+                out,
+                "{metric}{{a=\"{}\",b=\"{}\",direction=\"{direction}\",billable=\"{}\"}} {value}",
+                label(&p.a),
+                label(&p.b),
+                p.billable
             );
         }
     }

@@ -12,13 +12,15 @@ use axum::response::{IntoResponse, Response};
 use isthmus_shared::desired::{
     DesiredStateMessage, GatewayInputs, Secret, StatusReportMessage, desired_state,
 };
-use isthmus_shared::model::QualifiedName;
+use isthmus_shared::model::{QualifiedName, RegionPair, region_pair};
 use isthmus_shared::worker_proto::{Heartbeat, HeartbeatAck, PROTOCOL_VERSION};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use crate::auth::now_ms;
-use crate::db::entities::{connection_status, placement, resource, worker, worker_token};
+use crate::db::entities::{
+    connection_status, placement, region_pair_bytes, resource, worker, worker_token,
+};
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::state::AppState;
 use crate::store::{self, Kind};
@@ -26,6 +28,8 @@ use crate::tokens::find_worker_token;
 
 /// Longest worker name accepted.
 const MAX_NAME_LEN: usize = 64;
+/// Longest region name accepted in a status report (LIM-6).
+const MAX_REGION_LEN: usize = 100;
 /// How long a desired-state request waits for a change before answering 204.
 pub const LONG_POLL: Duration = Duration::from_secs(25);
 /// How often a waiting request looks at the topology version.
@@ -275,7 +279,8 @@ pub struct StatusQuery {
     pub name: String,
 }
 
-/// `POST /api/v1/worker/status?name=W`: per-connection handshake, bytes and endpoint.
+/// `POST /api/v1/worker/status?name=W`: per-connection handshake, bytes and endpoint, and the
+/// worker's bytes per region pair (LIM-6).
 #[utoipa::path(post, path = "/api/v1/worker/status", tag = "worker", params(("name" = String, Query, description = "Worker name")), request_body(content = Object, description = "StatusReportMessage (isthmus.status/v1)"), responses((status = 204, description = "Stored"), (status = 401, description = "Unknown worker token")))]
 pub async fn status(
     State(state): State<AppState>,
@@ -322,6 +327,85 @@ pub async fn status(
             .await?;
         }
     }
+    store_region_pairs(&txn, name, &report.region_pairs, now).await?;
     txn.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// LIM-6: stores a worker's per-region-pair counters. They are cumulative over the worker's
+/// run, so each report replaces the stored value; a value lower than the stored one means the
+/// worker restarted (its counters began again at zero), so the stored run is added to the
+/// `earlier_*` totals first. Pairs the worker no longer reports keep their totals.
+async fn store_region_pairs<C: ConnectionTrait>(
+    db: &C,
+    worker: &str,
+    reported: &[isthmus_shared::desired::RegionPairBytes],
+    now: i64,
+) -> Result<(), ApiError> {
+    if reported.is_empty() {
+        return Ok(());
+    }
+    let mut sums: BTreeMap<RegionPair, (u64, u64)> = BTreeMap::new();
+    for r in reported {
+        for region in [&r.a, &r.b] {
+            if region.trim().is_empty() || region.len() > MAX_REGION_LEN {
+                return Err(ApiError::BadRequest(format!(
+                    "field `region_pairs`: region {region:?} must be 1 to {MAX_REGION_LEN} characters (a VNet region)"
+                )));
+            }
+        }
+        let e = sums.entry(region_pair(&r.a, &r.b)).or_default();
+        e.0 = e.0.saturating_add(r.rx_bytes);
+        e.1 = e.1.saturating_add(r.tx_bytes);
+    }
+    let stored: BTreeMap<(String, String), region_pair_bytes::Model> =
+        region_pair_bytes::Entity::find()
+            .filter(region_pair_bytes::Column::Worker.eq(worker))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|m| ((m.region_a.clone(), m.region_b.clone()), m))
+            .collect();
+    let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    for (pair, (rx, tx)) in sums {
+        let (rx, tx) = (clamp(rx), clamp(tx));
+        let (mut earlier_rx, mut earlier_tx) = (0i64, 0i64);
+        if let Some(old) = stored.get(&(pair.a.clone(), pair.b.clone())) {
+            earlier_rx = old.earlier_rx_bytes;
+            earlier_tx = old.earlier_tx_bytes;
+            if rx < old.rx_bytes || tx < old.tx_bytes {
+                tracing::info!(worker, pair = %pair.key(), "region-pair counters went down: the worker restarted; keeping its earlier totals");
+                earlier_rx = earlier_rx.saturating_add(old.rx_bytes);
+                earlier_tx = earlier_tx.saturating_add(old.tx_bytes);
+            }
+        }
+        region_pair_bytes::Entity::insert(region_pair_bytes::ActiveModel {
+            worker: Set(worker.to_owned()),
+            region_a: Set(pair.a),
+            region_b: Set(pair.b),
+            rx_bytes: Set(rx),
+            tx_bytes: Set(tx),
+            earlier_rx_bytes: Set(earlier_rx),
+            earlier_tx_bytes: Set(earlier_tx),
+            updated_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                region_pair_bytes::Column::Worker,
+                region_pair_bytes::Column::RegionA,
+                region_pair_bytes::Column::RegionB,
+            ])
+            .update_columns([
+                region_pair_bytes::Column::RxBytes,
+                region_pair_bytes::Column::TxBytes,
+                region_pair_bytes::Column::EarlierRxBytes,
+                region_pair_bytes::Column::EarlierTxBytes,
+                region_pair_bytes::Column::UpdatedAt,
+            ])
+            .to_owned(),
+        )
+        .exec(db)
+        .await?;
+    }
+    Ok(())
 }

@@ -285,6 +285,35 @@ pub mod connection_status {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod region_pair_bytes {
+    use sea_orm::entity::prelude::*;
+
+    /// LIM-6: the outer bytes one worker carried per region pair. `rx_bytes`/`tx_bytes` are the
+    /// worker's cumulative counts of its current run, replaced by each report; when a report
+    /// is lower than the stored value the worker restarted, and the stored run moves into
+    /// `earlier_*` first. The worker's total is `earlier_* + *`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "region_pair_bytes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub worker: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub region_a: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub region_b: String,
+        pub rx_bytes: i64,
+        pub tx_bytes: i64,
+        pub earlier_rx_bytes: i64,
+        pub earlier_tx_bytes: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod p2s_challenge {
     use sea_orm::entity::prelude::*;
 

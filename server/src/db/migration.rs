@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0003Resources),
             Box::new(M0004WorkerState),
             Box::new(M0005P2sChallenges),
+            Box::new(M0006RegionPairBytes),
         ]
     }
 }
@@ -303,6 +304,36 @@ impl MigrationTrait for M0005P2sChallenges {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table(Alias::new("p2s_challenges")).to_owned())
+            .await
+    }
+}
+
+/// LIM-6: bytes per worker and region pair.
+struct M0006RegionPairBytes;
+
+impl MigrationName for M0006RegionPairBytes {
+    fn name(&self) -> &str {
+        "m0006_region_pair_bytes"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0006RegionPairBytes {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use crate::db::entities::region_pair_bytes;
+        let schema = sea_orm::Schema::new(manager.get_database_backend());
+        manager
+            .create_table(schema.create_table_from_entity(region_pair_bytes::Entity))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(Alias::new("region_pair_bytes"))
+                    .to_owned(),
+            )
             .await
     }
 }

@@ -314,3 +314,134 @@ async fn futures_join<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
     handles.extend(out.into_iter().flatten());
     handles
 }
+
+async fn post_status(app: &TestApp, worker: &str, region_pairs: Value) -> Answer {
+    let report: Value = json!({"format": "isthmus.status/v1", "version": 3, "gateways": [],
+        "region_pairs": region_pairs});
+    send(
+        app,
+        req(
+            "POST",
+            &format!("/api/v1/worker/status?name={worker}"),
+            &Cred::Bearer(TEST_WORKER_TOKEN.to_owned()),
+            Some(report),
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn lim_6_region_pair_bytes_reach_the_metering_api_and_metrics() {
+    let app = test_app().await;
+    let a = setup(&app).await;
+    let rp = |a: &str, b: &str, rx: u64, tx: u64| json!({"a": a, "b": b, "rx_bytes": rx, "tx_bytes": tx});
+    let stored = |r: Answer| {
+        assert_eq!(
+            r.status,
+            StatusCode::NO_CONTENT,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        )
+    };
+    // w1 runs westeurope gateways (one pair given in the other order), w2 the eastus side.
+    stored(
+        post_status(
+            &app,
+            "w1",
+            json!([
+                rp("westeurope", "eastus", 100, 200),
+                rp("westeurope", "westeurope", 5, 7)
+            ]),
+        )
+        .await,
+    );
+    stored(post_status(&app, "w2", json!([rp("eastus", "westeurope", 200, 100)])).await);
+    // Counters are cumulative per worker run: a later report replaces, it does not add.
+    stored(post_status(&app, "w1", json!([rp("eastus", "westeurope", 150, 260)])).await);
+    // A report from before LIM-6 (no `region_pairs`) leaves the counters alone.
+    stored(
+        send(
+            &app,
+            req(
+                "POST",
+                "/api/v1/worker/status?name=w1",
+                &Cred::Bearer(TEST_WORKER_TOKEN.to_owned()),
+                Some(json!({"format": "isthmus.status/v1", "version": 3, "gateways": []})),
+            ),
+        )
+        .await,
+    );
+    // w2 restarts: its counters begin again at zero; the earlier run is kept.
+    stored(post_status(&app, "w2", json!([rp("eastus", "westeurope", 30, 40)])).await);
+
+    let r = send(&app, req("GET", "/api/v1/metering/region-pairs", &a, None)).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let m = r.json();
+    assert_eq!(m.as_array().unwrap().len(), 2, "{m}");
+    let cross = &m[0];
+    assert_eq!(
+        (cross["a"].as_str(), cross["b"].as_str()),
+        (Some("eastus"), Some("westeurope"))
+    );
+    assert_eq!(cross["billable"], true);
+    assert_eq!(cross["rx_bytes"], 150 + 230);
+    assert_eq!(cross["tx_bytes"], 260 + 140);
+    assert_eq!(cross["billed_bytes"], 260 + 140);
+    assert_eq!(cross["workers"][0]["worker"], "w1");
+    assert_eq!(cross["workers"][0]["rx_bytes"], 150);
+    assert_eq!(cross["workers"][1]["worker"], "w2");
+    assert_eq!(cross["workers"][1]["tx_bytes"], 140);
+    let same = &m[1];
+    assert_eq!(
+        (same["a"].as_str(), same["b"].as_str()),
+        (Some("westeurope"), Some("westeurope"))
+    );
+    assert_eq!(same["billable"], false);
+    assert_eq!(
+        (same["rx_bytes"].as_i64(), same["tx_bytes"].as_i64()),
+        (Some(5), Some(7))
+    );
+    assert_eq!(same["billed_bytes"], 0);
+
+    let text = String::from_utf8(send(&app, get("/metrics")).await.body).unwrap();
+    for line in [
+        "# TYPE isthmus_region_pair_bytes_total counter",
+        r#"isthmus_region_pair_bytes_total{a="eastus",b="westeurope",direction="rx",billable="true"} 380"#,
+        r#"isthmus_region_pair_bytes_total{a="eastus",b="westeurope",direction="tx",billable="true"} 400"#,
+        r#"isthmus_region_pair_bytes_total{a="westeurope",b="westeurope",direction="rx",billable="false"} 5"#,
+        r#"isthmus_region_pair_bytes_total{a="westeurope",b="westeurope",direction="tx",billable="false"} 7"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+
+    // Administrators only; a bad region is refused with the field named, and nothing stored.
+    let u = user(&app, "reader").await;
+    let r = send(&app, req("GET", "/api/v1/metering/region-pairs", &u, None)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(
+        &app,
+        req("GET", "/api/v1/metering/region-pairs", &Cred::None, None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = post_status(&app, "w3", json!([rp("", "eastus", 1, 1)])).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("region_pairs")
+    );
+    let m = send(&app, req("GET", "/api/v1/metering/region-pairs", &a, None))
+        .await
+        .json();
+    assert_eq!(m[0]["workers"].as_array().unwrap().len(), 2);
+}

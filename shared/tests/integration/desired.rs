@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use isthmus_shared::desired::{
-    DesiredStateMessage, GatewayInputs, PeerKind, Secret, StatusReportMessage, desired_state,
-    gateway_desired,
+    DesiredStateMessage, GatewayInputs, PeerKind, RegionPairBytes, Secret, StatusReportMessage,
+    desired_state, gateway_desired,
 };
-use isthmus_shared::model::{QualifiedName, Topology};
+use isthmus_shared::model::{QualifiedName, Topology, region_pair};
 use isthmus_shared::psk::{PeerIdentity, derive_preshared_key};
 use isthmus_shared::validate::validate;
 
@@ -135,4 +135,111 @@ fn peers_without_keys_are_reported_as_pending() {
     assert!(d.peers.is_empty());
     assert_eq!(skipped.len(), 1);
     assert!(skipped[0].reason.contains("no device public key"));
+}
+
+/// The peers of `gateway` in the desired state of topology `t`, by name.
+fn peers_of(
+    t: &Topology,
+    tenant: &str,
+    gateway: &str,
+) -> Vec<isthmus_shared::desired::PeerDesired> {
+    gateway_desired(t, &QualifiedName::new(tenant, gateway), &inputs(20))
+        .unwrap()
+        .0
+        .peers
+}
+
+#[test]
+fn lim_6_vnet_to_vnet_peers_carry_their_region_pair_also_cross_tenant() {
+    let t = sample();
+    // acme/hub is in westeurope, globex/edge in eastus; both halves name the same pair.
+    let expected = Some(region_pair("westeurope", "eastus"));
+    for (tenant, gw, conn) in [
+        ("acme", "hub-gw", "to-edge"),
+        ("globex", "edge-gw", "to-acme"),
+    ] {
+        let peers = peers_of(&t, tenant, gw);
+        let p = peers.iter().find(|p| p.name == conn).unwrap();
+        assert!(matches!(p.kind, PeerKind::VnetToVnet { .. }));
+        assert_eq!(p.region_pair, expected, "{tenant}/{gw} peer {conn}");
+        assert!(p.region_pair.as_ref().unwrap().is_cross_region());
+    }
+    // Site-to-site and point-to-site peers are not metered by region.
+    let hub = peers_of(&t, "acme", "hub-gw");
+    for name in ["hub-branch", "laptop"] {
+        let p = hub.iter().find(|p| p.name == name).unwrap();
+        assert_eq!(p.region_pair, None, "peer {name}");
+    }
+}
+
+#[test]
+fn lim_6_same_region_vnet_to_vnet_peer_carries_a_same_region_pair() {
+    let t = build(
+        spoke(hub(), "spoke", "10.1", "westeurope")
+            .edit_gateway("hub-gw", |g| g.public_key = Some(wgkey(1)))
+            .edit_gateway("spoke-gw", |g| g.public_key = Some(wgkey(2)))
+            .v2v_pair("hub-spoke", "hub-gw", "spoke-hub", "spoke-gw")
+            .shared_key("hub-spoke", "SameKey1")
+            .shared_key("spoke-hub", "SameKey1"),
+    );
+    let peers = peers_of(&t, "acme", "hub-gw");
+    let pair = peers[0].region_pair.clone().unwrap();
+    assert_eq!(pair, region_pair("westeurope", "westeurope"));
+    assert!(!pair.is_cross_region());
+}
+
+#[test]
+fn lim_6_messages_without_region_fields_still_parse() {
+    // A desired state written before LIM-6: the same fixture without `region_pair`.
+    let mut v: serde_json::Value = serde_json::from_str(DESIRED_V1).unwrap();
+    let peer = &mut v["gateways"][0]["peers"][1];
+    assert_eq!(peer["name"], "to-edge");
+    assert!(
+        peer.as_object_mut()
+            .unwrap()
+            .remove("region_pair")
+            .is_some()
+    );
+    let DesiredStateMessage::V1(old) = serde_json::from_value(v).unwrap();
+    assert_eq!(old.gateways[0].peers[1].region_pair, None);
+    // The current fixture carries it, under the same format tag.
+    let DesiredStateMessage::V1(new) = serde_json::from_str(DESIRED_V1).unwrap();
+    assert_eq!(
+        new.gateways[0].peers[1].region_pair,
+        Some(region_pair("eastus", "westeurope"))
+    );
+    // Peers without a pair serialise exactly as before (no `region_pair` key).
+    let json = serde_json::to_string(&new.gateways[0].peers[0]).unwrap();
+    assert!(!json.contains("region_pair"), "{json}");
+
+    // The status fixture predates `region_pairs`: it parses with none.
+    let StatusReportMessage::V1(s) = serde_json::from_str(STATUS_V1).unwrap();
+    assert!(s.region_pairs.is_empty());
+    // A report with counters round-trips; a misspelt field is refused.
+    let with = STATUS_V1.replacen(
+        "\"version\": 7,",
+        "\"version\": 7, \"region_pairs\": [{\"a\": \"eastus\", \"b\": \"westeurope\", \"rx_bytes\": 10, \"tx_bytes\": 20}],",
+        1,
+    );
+    let StatusReportMessage::V1(s) = serde_json::from_str(&with).unwrap();
+    assert_eq!(
+        s.region_pairs,
+        vec![RegionPairBytes {
+            a: "eastus".into(),
+            b: "westeurope".into(),
+            rx_bytes: 10,
+            tx_bytes: 20
+        }]
+    );
+    assert!(s.region_pairs[0].is_billable());
+    assert_eq!(
+        s.region_pairs[0].pair(),
+        region_pair("westeurope", "eastus")
+    );
+    let again: StatusReportMessage =
+        serde_json::from_str(&serde_json::to_string(&StatusReportMessage::V1(s.clone())).unwrap())
+            .unwrap();
+    assert_eq!(again, StatusReportMessage::V1(s));
+    let bad = with.replace("rx_bytes\": 10", "rx_byte\": 10");
+    assert!(serde_json::from_str::<StatusReportMessage>(&bad).is_err());
 }

@@ -16,8 +16,15 @@
 //! monotonic clock; everything the core decides itself (S2S-2 idle teardown, the LIM-4 token
 //! bucket, when to run boringtun's timers, status timestamps) uses the `now` it is given.
 //!
-//! Not implemented: LIM-6 per-region-pair byte counts, because the desired state carries no
-//! regions (per-connection byte counts are reported instead).
+//! LIM-6: every VNet-to-VNet peer carries its region pair in the desired state; the core counts
+//! each peer's *outer* bytes (the WireGuard messages it sends to and accepts from the peer, as
+//! UDP payloads: data, handshakes, keepalives; without IP/UDP headers) because the encrypted
+//! datagrams are what crosses regions. [`Core::status`] sums them per region pair over all peers
+//! of all gateways. The sums never go backwards while the process runs: when a peer is removed,
+//! its gateway replaced, or its pair changes, its counts move into a per-pair total of retired
+//! peers. Same-region pairs are reported too (not billable); site-to-site and point-to-site
+//! peers carry no pair and are not counted. The per-connection `rx_bytes`/`tx_bytes` stay inner
+//! bytes (the IP packets through the tunnel).
 
 pub mod bucket;
 pub mod forward;
@@ -36,10 +43,11 @@ use boringtun::noise::{Packet, Tunn, TunnResult};
 use boringtun::x25519::{PublicKey, StaticSecret};
 use ipnet::IpNet;
 use isthmus_shared::desired::{
-    ConnectionStatus, DesiredState, GatewayDesired, GatewayStatus, PeerDesired, StatusReport,
+    ConnectionStatus, DesiredState, GatewayDesired, GatewayStatus, PeerDesired, RegionPairBytes,
+    StatusReport,
 };
 use isthmus_shared::lpm::LpmTable;
-use isthmus_shared::model::{GatewayType, QualifiedName, TrafficSelector};
+use isthmus_shared::model::{GatewayType, QualifiedName, RegionPair, TrafficSelector};
 
 use self::bucket::TokenBucket;
 use self::forward::{ForwardingTable, Hop, PeerRef};
@@ -217,6 +225,25 @@ struct Peer {
     last_handshake: Option<Instant>,
     rx_bytes: u64,
     tx_bytes: u64,
+    /// LIM-6: the region pair of a VNet-to-VNet peer.
+    region_pair: Option<RegionPair>,
+    /// LIM-6: outer (WireGuard message) bytes accepted from / sent to the peer.
+    outer_rx: u64,
+    outer_tx: u64,
+}
+
+/// LIM-6: moves a peer's outer byte counts into the totals of retired peers (the peer is going
+/// away or changing its region pair), so the per-pair sums never go backwards.
+fn retire_outer(retired: &mut BTreeMap<RegionPair, (u64, u64)>, peer: &mut Peer) {
+    if let Some(pair) = &peer.region_pair
+        && (peer.outer_rx, peer.outer_tx) != (0, 0)
+    {
+        let e = retired.entry(pair.clone()).or_default();
+        e.0 += peer.outer_rx;
+        e.1 += peer.outer_tx;
+    }
+    peer.outer_rx = 0;
+    peer.outer_tx = 0;
 }
 
 impl Peer {
@@ -270,6 +297,8 @@ pub struct Core {
     counters: Counters,
     out: Outputs,
     buf: Vec<u8>,
+    /// LIM-6: outer (rx, tx) bytes of peers no longer running, per region pair.
+    retired_pairs: BTreeMap<RegionPair, (u64, u64)>,
 }
 
 impl Default for Core {
@@ -286,25 +315,30 @@ fn decode32(s: &str) -> Option<[u8; 32]> {
 }
 
 /// Runs `tunn.decapsulate(None, &[])` until it has nothing left: packets boringtun queued while
-/// the handshake was in progress.
+/// the handshake was in progress. Returns the bytes queued for sending.
 fn flush_queued(
     tunn: &mut Tunn,
     local_port: u16,
     dst: SocketAddr,
     buf: &mut [u8],
     out: &mut Outputs,
-) {
+) -> u64 {
+    let mut sent = 0;
     // Bounded: boringtun's queue holds at most 256 packets.
     for _ in 0..1024 {
         match tunn.decapsulate(None, &[], buf) {
-            TunnResult::WriteToNetwork(p) => out.transmits.push_back(Transmit {
-                local_port,
-                dst,
-                payload: p.to_vec(),
-            }),
+            TunnResult::WriteToNetwork(p) => {
+                sent += p.len() as u64;
+                out.transmits.push_back(Transmit {
+                    local_port,
+                    dst,
+                    payload: p.to_vec(),
+                });
+            }
             _ => break,
         }
     }
+    sent
 }
 
 fn selectors_allow(selectors: &[TrafficSelector], local: IpAddr, remote: IpAddr) -> bool {
@@ -386,11 +420,14 @@ impl Gateway {
         peer.tx_bytes += packet.len() as u64;
         peer.last_traffic = now;
         match tunn.encapsulate(packet, buf) {
-            TunnResult::WriteToNetwork(p) => out.transmits.push_back(Transmit {
-                local_port: self.listen_port,
-                dst: endpoint,
-                payload: p.to_vec(),
-            }),
+            TunnResult::WriteToNetwork(p) => {
+                peer.outer_tx += p.len() as u64;
+                out.transmits.push_back(Transmit {
+                    local_port: self.listen_port,
+                    dst: endpoint,
+                    payload: p.to_vec(),
+                });
+            }
             TunnResult::Err(e) => {
                 tracing::trace!(gateway = %self.key, peer = %peer.name, error = ?e, "encapsulate failed");
             }
@@ -477,6 +514,7 @@ impl Gateway {
             match tunn.update_timers(buf) {
                 TunnResult::WriteToNetwork(p) => {
                     if let Some(dst) = peer.endpoint {
+                        peer.outer_tx += p.len() as u64;
                         out.transmits.push_back(Transmit {
                             local_port: self.listen_port,
                             dst,
@@ -507,6 +545,7 @@ impl Core {
             counters: Counters::default(),
             out: Outputs::default(),
             buf: vec![0; BUF_LEN],
+            retired_pairs: BTreeMap::new(),
         }
     }
 
@@ -552,7 +591,12 @@ impl Core {
             };
             let gw = match old.remove(&key) {
                 Some(o) if o.private_key.to_bytes() == sk => o,
-                _ => {
+                replaced => {
+                    if let Some(mut o) = replaced {
+                        for p in o.peers.values_mut() {
+                            retire_outer(&mut self.retired_pairs, p);
+                        }
+                    }
                     let private_key = StaticSecret::from(sk);
                     let public_key = PublicKey::from(&private_key);
                     Gateway {
@@ -575,7 +619,10 @@ impl Core {
             ports.insert(g.listen_port, key.clone());
             new.insert(key, gw);
         }
-        for (key, _) in old {
+        for (key, mut g) in old {
+            for p in g.peers.values_mut() {
+                retire_outer(&mut self.retired_pairs, p);
+            }
             tracing::info!(gateway = %key, "gateway removed");
         }
         self.gateways = new;
@@ -642,6 +689,9 @@ impl Core {
                 .filter(|o| o.psk == psk && o.keepalive == p.persistent_keepalive_secs);
             let peer = match kept {
                 Some(mut o) => {
+                    if o.region_pair != p.region_pair {
+                        retire_outer(&mut self.retired_pairs, &mut o);
+                    }
                     update_peer(&mut o, p);
                     o
                 }
@@ -670,6 +720,9 @@ impl Core {
                         last_handshake: None,
                         rx_bytes: 0,
                         tx_bytes: 0,
+                        region_pair: None,
+                        outer_rx: 0,
+                        outer_tx: 0,
                     };
                     update_peer(&mut peer, p);
                     // Tunnels that must stay up (a keepalive is set) start their handshake now.
@@ -678,6 +731,7 @@ impl Core {
                         && let TunnResult::WriteToNetwork(pkt) =
                             tunn.format_handshake_initiation(&mut self.buf, false)
                     {
+                        peer.outer_tx += pkt.len() as u64;
                         self.out.transmits.push_back(Transmit {
                             local_port: g.listen_port,
                             dst,
@@ -691,7 +745,8 @@ impl Core {
             gw.by_public.insert(pk, peer.id);
             gw.peers.insert(peer.id, peer);
         }
-        for (_, p) in old_peers {
+        for (_, mut p) in old_peers {
+            retire_outer(&mut self.retired_pairs, &mut p);
             tracing::info!(gateway = %gw.key, peer = %p.name, "peer removed");
         }
         gw.forwarding = ForwardingTable::build(&g.routes, &refs);
@@ -809,18 +864,20 @@ impl Core {
             }
             TunnResult::Done => None,
             TunnResult::WriteToNetwork(p) => {
+                peer.outer_tx += p.len() as u64;
                 out.transmits.push_back(Transmit {
                     local_port,
                     dst: src,
                     payload: p.to_vec(),
                 });
-                flush_queued(tunn, listen_port, src, buf, out);
+                peer.outer_tx += flush_queued(tunn, listen_port, src, buf, out);
                 None
             }
             TunnResult::WriteToTunnelV4(p, _) | TunnResult::WriteToTunnelV6(p, _) => {
                 Some(p.to_vec())
             }
         };
+        peer.outer_rx += datagram.len() as u64;
         if roams && peer.endpoint != Some(src) {
             tracing::debug!(gateway = %gw.key, peer = %peer.name, "peer endpoint updated");
             peer.endpoint = Some(src);
@@ -1005,12 +1062,35 @@ impl Core {
                         .collect(),
                 })
                 .collect(),
+            region_pairs: self.region_pairs(),
         }
+    }
+
+    /// LIM-6: outer bytes per region pair since the core was created, over all VNet-to-VNet
+    /// peers of all gateways (current and removed), sorted by pair.
+    pub fn region_pairs(&self) -> Vec<RegionPairBytes> {
+        let mut sums = self.retired_pairs.clone();
+        for p in self.gateways.values().flat_map(|g| g.peers.values()) {
+            if let Some(pair) = &p.region_pair {
+                let e = sums.entry(pair.clone()).or_default();
+                e.0 += p.outer_rx;
+                e.1 += p.outer_tx;
+            }
+        }
+        sums.into_iter()
+            .map(|(pair, (rx_bytes, tx_bytes))| RegionPairBytes {
+                a: pair.a,
+                b: pair.b,
+                rx_bytes,
+                tx_bytes,
+            })
+            .collect()
     }
 }
 
 fn update_peer(peer: &mut Peer, p: &PeerDesired) {
     peer.name = p.name.clone();
+    peer.region_pair = p.region_pair.clone();
     peer.allowed = p.allowed_ips.iter().map(|n| (*n, ())).collect();
     peer.selectors = p.policy_selectors.clone();
     peer.idle_timeout = p

@@ -658,3 +658,253 @@ fn a_roaming_peer_gets_its_tunnel_at_its_first_handshake() {
         "a first connection is not a restart"
     );
 }
+
+/// A datagram in flight between virtual hosts: (source, destination, payload).
+type Datagram = (std::net::SocketAddr, std::net::SocketAddr, Vec<u8>);
+
+/// Delivers datagrams between cores (each at one address, one gateway each) and one site
+/// device until nothing moves; logs every delivered datagram as (source, destination, length).
+fn deliver(
+    nodes: &mut [(std::net::SocketAddr, Core)],
+    site: &mut Site,
+    site_gateway: std::net::SocketAddr,
+    initial: Vec<Datagram>,
+    log: &mut Vec<(std::net::SocketAddr, std::net::SocketAddr, usize)>,
+    now: Instant,
+) {
+    let mut pending = initial;
+    for _ in 0..1_000 {
+        for node in nodes.iter_mut() {
+            while let Some(t) = node.1.poll_transmit() {
+                pending.push((node.0, t.dst, t.payload));
+            }
+        }
+        if pending.is_empty() {
+            return;
+        }
+        for (src, dst, d) in std::mem::take(&mut pending) {
+            log.push((src, dst, d.len()));
+            if dst == site.addr {
+                for back in site.recv(&d) {
+                    pending.push((site.addr, site_gateway, back));
+                }
+            } else {
+                let node = nodes
+                    .iter_mut()
+                    .find(|n| n.0 == dst)
+                    .unwrap_or_else(|| panic!("datagram to unknown address {dst}"));
+                node.1.handle_network(dst.port(), src, &d, now);
+            }
+        }
+    }
+    panic!("traffic did not settle");
+}
+
+#[test]
+fn lim_6_outer_bytes_are_metered_per_region_pair_and_s2s_is_not() {
+    use isthmus_shared::desired::{PeerKind, RegionPairBytes, Secret};
+    use isthmus_shared::model::region_pair;
+    use std::net::SocketAddr;
+
+    let t0 = Instant::now();
+    let x_addr = SocketAddr::from(([127, 0, 0, 1], GW_PORT));
+    let y_addr = SocketAddr::from(([127, 0, 0, 2], 51002));
+    let z_addr = SocketAddr::from(([127, 0, 0, 3], 51003));
+    let v2v = |name: &str, seed: u8, ep, allowed: &str, regions: (&str, &str)| {
+        let mut p = s2s_peer(name, seed, ep, &[allowed]);
+        p.kind = PeerKind::VnetToVnet {
+            connection: qn(name),
+            remote_gateway: qn("other"),
+        };
+        p.preshared_key = Some(Secret::new(b64(&[9; 32])));
+        p.persistent_keepalive_secs = Some(25);
+        p.region_pair = Some(region_pair(regions.0, regions.1));
+        p
+    };
+    let hop = |c: &str| NextHop::VnetToVnet {
+        connection: qn(c),
+        remote_gateway: qn("other"),
+    };
+    // x (westeurope, 10.11/16) ⟷ y (eastus, 10.12/16) crosses regions; x ⟷ z (westeurope,
+    // 10.13/16) does not; site A (10.2/16) is a site-to-site peer of x.
+    let x_peers = vec![
+        v2v("x-y", 12, y_addr, "10.12.0.0/16", ("westeurope", "eastus")),
+        v2v(
+            "x-z",
+            13,
+            z_addr,
+            "10.13.0.0/16",
+            ("westeurope", "westeurope"),
+        ),
+        s2s_peer("a", 2, site_addr(2), &["10.2.0.0/16"]),
+    ];
+    let x_routes = vec![
+        vnet_route("10.11.0.0/16"),
+        route("10.12.0.0/16", hop("x-y")),
+        route("10.13.0.0/16", hop("x-z")),
+        route("10.2.0.0/16", s2s_hop("a")),
+    ];
+    let x = state(1, vec![gateway("x", 1, GW_PORT, x_peers, x_routes)]);
+    let y = state(
+        1,
+        vec![gateway(
+            "y",
+            12,
+            51002,
+            vec![v2v(
+                "y-x",
+                1,
+                x_addr,
+                "10.11.0.0/16",
+                ("eastus", "westeurope"),
+            )],
+            vec![
+                vnet_route("10.12.0.0/16"),
+                route("10.11.0.0/16", hop("y-x")),
+            ],
+        )],
+    );
+    let z = state(
+        1,
+        vec![gateway(
+            "z",
+            13,
+            51003,
+            vec![v2v(
+                "z-x",
+                1,
+                x_addr,
+                "10.11.0.0/16",
+                ("westeurope", "westeurope"),
+            )],
+            vec![
+                vnet_route("10.13.0.0/16"),
+                route("10.11.0.0/16", hop("z-x")),
+            ],
+        )],
+    );
+    // y accepts the site's prefix through x (transit, LIM-5).
+    let mut y = y;
+    y.gateways[0].peers[0].allowed_ips.push(net("10.2.0.0/16"));
+    let mut nodes: Vec<(SocketAddr, Core)> = Vec::new();
+    for (addr, d) in [(x_addr, &x), (y_addr, &y), (z_addr, &z)] {
+        let mut c = Core::new();
+        assert!(c.apply(d, t0).is_empty());
+        nodes.push((addr, c));
+    }
+    let mut site = Site::new(2, 1, site_addr(2));
+    let mut log = Vec::new();
+    // The V2V handshakes (keepalive set) run at once.
+    deliver(&mut nodes, &mut site, x_addr, Vec::new(), &mut log, t0);
+
+    let t1 = t0 + Duration::from_secs(1);
+    // x's VNet → y and z; y's VNet → x; the site → x's VNet and, in transit, → y's VNet.
+    for (n, p) in [
+        (
+            0,
+            ipv4_udp(v4([10, 11, 0, 1]), v4([10, 12, 0, 1]), 1, 2, &[7; 1000]),
+        ),
+        (
+            0,
+            ipv4_udp(v4([10, 11, 0, 1]), v4([10, 13, 0, 1]), 1, 2, &[7; 300]),
+        ),
+        (
+            1,
+            ipv4_icmp_echo(v4([10, 12, 0, 1]), v4([10, 11, 0, 1]), 3, 1),
+        ),
+        (
+            2,
+            ipv4_udp(v4([10, 13, 0, 1]), v4([10, 11, 0, 1]), 1, 2, b"same region"),
+        ),
+    ] {
+        nodes[n].1.handle_tun(&p, t1);
+    }
+    let from_site: Vec<Datagram> = [
+        ipv4_udp(v4([10, 2, 0, 5]), v4([10, 11, 0, 7]), 1, 2, &[1; 500]),
+        ipv4_udp(v4([10, 2, 0, 5]), v4([10, 12, 0, 7]), 1, 2, b"transit"),
+    ]
+    .iter()
+    .flat_map(|p| site.send(p))
+    .map(|d| (site_addr(2), x_addr, d))
+    .collect();
+    deliver(&mut nodes, &mut site, x_addr, from_site, &mut log, t1);
+    // Everything arrived: 2 packets on x's TUN (from y and z), the site's packet too, the
+    // transit packet and x's packet on y's TUN, x's packet on z's TUN.
+    assert_eq!(drain_tun(&mut nodes[0].1).len(), 3);
+    assert_eq!(drain_tun(&mut nodes[1].1).len(), 2);
+    assert_eq!(drain_tun(&mut nodes[2].1).len(), 1);
+    assert_eq!(site.received.len(), 0);
+    for (_, c) in &nodes {
+        assert_eq!(c.counters().total(), 0);
+    }
+
+    let bytes = |from: SocketAddr, to: SocketAddr| -> u64 {
+        log.iter()
+            .filter(|(s, d, _)| *s == from && *d == to)
+            .map(|(_, _, n)| *n as u64)
+            .sum()
+    };
+    let site_bytes = bytes(site_addr(2), x_addr) + bytes(x_addr, site_addr(2));
+    assert!(site_bytes > 500, "the site exchanged traffic with x");
+    assert!(core_peer_rx(&nodes[0].1, "a") > 0);
+    let cross = RegionPairBytes {
+        a: "eastus".into(),
+        b: "westeurope".into(),
+        rx_bytes: bytes(y_addr, x_addr),
+        tx_bytes: bytes(x_addr, y_addr),
+    };
+    let same = RegionPairBytes {
+        a: "westeurope".into(),
+        b: "westeurope".into(),
+        rx_bytes: bytes(z_addr, x_addr),
+        tx_bytes: bytes(x_addr, z_addr),
+    };
+    // Outer bytes exceed the inner packets (1000 + 300 + 28-byte headers each way at least).
+    assert!(cross.tx_bytes > 1_028 + 148);
+    // x: one entry per pair, S2S bytes nowhere; the same-region pair is there, not billable.
+    let report = nodes[0].1.status(t1, SystemTime::now());
+    assert_eq!(report.region_pairs, vec![cross.clone(), same.clone()]);
+    assert!(report.region_pairs[0].is_billable());
+    assert!(!report.region_pairs[1].is_billable());
+    // y sees the same pair from its side: what x sent, y received.
+    assert_eq!(
+        nodes[1].1.region_pairs(),
+        vec![RegionPairBytes {
+            a: "eastus".into(),
+            b: "westeurope".into(),
+            rx_bytes: cross.tx_bytes,
+            tx_bytes: cross.rx_bytes,
+        }]
+    );
+
+    // Removing the x-y connection keeps what it carried (the counters never go backwards)...
+    let t2 = t1 + Duration::from_secs(1);
+    let mut without = x.clone();
+    without.version = 2;
+    without.gateways[0].peers.retain(|p| p.name != "x-y");
+    without.gateways[0]
+        .routes
+        .retain(|r| r.prefix != net("10.12.0.0/16"));
+    assert!(nodes[0].1.apply(&without, t2).is_empty());
+    assert_eq!(nodes[0].1.region_pairs(), vec![cross.clone(), same.clone()]);
+    // ...and a re-added one counts on top: its handshake initiation (148 bytes) is sent at once.
+    let mut again = x.clone();
+    again.version = 3;
+    assert!(nodes[0].1.apply(&again, t2).is_empty());
+    let t = nodes[0]
+        .1
+        .poll_transmit()
+        .expect("handshake initiation to y");
+    assert_eq!((t.dst, t.payload.len()), (y_addr, 148));
+    assert_eq!(
+        nodes[0].1.region_pairs()[0],
+        RegionPairBytes {
+            tx_bytes: cross.tx_bytes + 148,
+            ..cross
+        }
+    );
+}
+
+fn core_peer_rx(core: &Core, peer: &str) -> u64 {
+    core.peer(&qn("x"), peer).map_or(0, |p| p.rx_bytes)
+}

@@ -71,6 +71,7 @@ pub fn s2s_peer(conn: &str, seed: u8, endpoint: SocketAddr, allowed: &[&str]) ->
         persistent_keepalive_secs: None,
         policy_selectors: Vec::new(),
         idle_timeout_secs: None,
+        region_pair: None,
     }
 }
 

@@ -51,6 +51,7 @@ fn p2s_peer(client: &str, seed: u8, address: &str) -> PeerDesired {
         persistent_keepalive_secs: None,
         policy_selectors: Vec::new(),
         idle_timeout_secs: None,
+        region_pair: None,
     }
 }
 
