@@ -41,7 +41,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Results {
+    /// The first live validation after the page loaded (WASM not yet optimised by the engine).
+    small_first_ms: f64,
+    /// Median of 21 live validations once the engine has optimised the code, as when a user
+    /// types into a form a few seconds after the page opened.
     small_ms: f64,
+    /// The slowest of those 21.
+    small_max_ms: f64,
     small_violations: usize,
     large_ms: f64,
     large_violations: usize,
@@ -49,18 +55,27 @@ struct Results {
     large_sites: usize,
 }
 
-fn run() -> Results {
+async fn run() -> Results {
     let mut t = topology_500();
     let mut v = t.vnets[0].clone();
     v.dns_servers.push([10, 0, 0, 4].into());
     let change = Change::UpsertVnet(v);
+    let start = now_ms();
+    let mut small_violations = live_validation(&mut t, &change);
+    let small_first_ms = now_ms() - start;
+    // Browsers first run WASM from a quick baseline compile and swap in optimised code in the
+    // background; give them the time a user takes to start typing.
+    for _ in 0..20 {
+        live_validation(&mut t, &change);
+    }
+    gloo_timers::future::sleep(Duration::from_millis(1000)).await;
     let mut small = Vec::new();
-    let mut small_violations = 0;
-    for _ in 0..11 {
+    for _ in 0..21 {
         let start = now_ms();
         small_violations = live_validation(&mut t, &change);
         small.push(now_ms() - start);
     }
+    let small_max_ms = small.iter().copied().fold(0.0, f64::max);
     let big = topology_large();
     let mut large = Vec::new();
     let mut large_violations = 0;
@@ -70,7 +85,9 @@ fn run() -> Results {
         large.push(now_ms() - start);
     }
     Results {
+        small_first_ms,
         small_ms: median(small),
+        small_max_ms,
         small_violations,
         large_ms: median(large),
         large_violations,
@@ -90,7 +107,7 @@ pub fn BenchPage() -> impl IntoView {
         leptos::task::spawn_local(async move {
             // Let the page paint first.
             gloo_timers::future::sleep(Duration::from_millis(50)).await;
-            results.set(Some(run()));
+            results.set(Some(run().await));
             running.set(false);
         });
     };
@@ -113,7 +130,11 @@ pub fn BenchPage() -> impl IntoView {
                                 <dt>{c.t(Key::Bench500)}</dt>
                                 <dd>
                                     <output data-testid="bench-500">{format!("{:.2}", r.small_ms)}</output>
-                                    {format!(" ({} violations)", r.small_violations)}
+                                    {format!(" ({} violations; first after load ", r.small_violations)}
+                                    <output data-testid="bench-500-first">{format!("{:.2}", r.small_first_ms)}</output>
+                                    {", slowest "}
+                                    <output data-testid="bench-500-max">{format!("{:.2}", r.small_max_ms)}</output>
+                                    {")"}
                                 </dd>
                                 <dt>{c.t(Key::BenchLarge)}</dt>
                                 <dd>
