@@ -73,7 +73,6 @@ type SocketTable = BTreeMap<u16, Port>;
 struct Scratch {
     gro: GROTable,
     gso: Vec<u8>,
-    tun: Vec<Vec<u8>>,
 }
 
 impl Scratch {
@@ -81,7 +80,6 @@ impl Scratch {
         Self {
             gro: GROTable::default(),
             gso: Vec::with_capacity(GSO_MAX_BYTES),
-            tun: Vec::new(),
         }
     }
 }
@@ -222,7 +220,11 @@ impl DataPlane {
         };
         let dp = DataPlane {
             shared: Arc::new(Shared {
-                core: Mutex::new(Core::new()),
+                core: Mutex::new({
+                    let mut core = Core::new();
+                    core.set_tun_headroom(TUN_HEADROOM);
+                    core
+                }),
                 sockets: Mutex::new(BTreeMap::new()),
                 tun,
                 bind: cfg.bind_address,
@@ -383,15 +385,10 @@ impl DataPlane {
         if let Some(tun) = &self.shared.tun
             && !out.tun.is_empty()
         {
-            scratch.tun.clear();
-            for p in out.tun {
-                let mut b = Vec::with_capacity(TUN_HEADROOM + p.len());
-                b.resize(TUN_HEADROOM, 0);
-                b.extend_from_slice(&p);
-                scratch.tun.push(b);
-            }
+            // The core leaves TUN_HEADROOM bytes in front of each packet for the header.
+            let mut packets = out.tun;
             if let Err(e) = tun
-                .send_multiple(&mut scratch.gro, &mut scratch.tun, TUN_HEADROOM)
+                .send_multiple(&mut scratch.gro, &mut packets, TUN_HEADROOM)
                 .await
             {
                 tracing::trace!(error = %e, "TUN write failed");

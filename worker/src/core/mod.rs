@@ -270,6 +270,8 @@ pub struct Core {
     counters: Counters,
     out: Outputs,
     buf: Vec<u8>,
+    /// Zero bytes in front of every packet [`Core::poll_tun`] returns.
+    tun_headroom: usize,
 }
 
 impl Default for Core {
@@ -399,14 +401,17 @@ impl Gateway {
     }
 
     /// A decrypted packet from peer `from`: cryptokey routing, then forwarding.
+    /// `packet` holds the inner packet after `head` bytes of headroom (kept for the TUN side).
     fn forward_from_peer(
         &mut self,
         from: u32,
-        inner: &[u8],
+        packet: Vec<u8>,
+        head: usize,
         now: Instant,
         buf: &mut [u8],
         out: &mut Outputs,
     ) {
+        let inner = packet.get(head..).unwrap_or_default();
         let addrs = match packet::addresses(inner) {
             Ok(a) => a,
             Err(PacketError::Oversized) => {
@@ -430,12 +435,13 @@ impl Gateway {
             self.counters.policy_mismatch += 1;
             return;
         }
-        peer.rx_bytes += inner.len() as u64;
+        let len = inner.len();
+        peer.rx_bytes += len as u64;
         peer.last_traffic = now;
         match self.forwarding.lookup(addrs.dst).map(|(_, h)| h) {
             Some(Hop::Vnet) => {
-                if self.bucket.take(inner.len(), now) {
-                    out.tun.push_back(inner.to_vec());
+                if self.bucket.take(len, now) {
+                    out.tun.push_back(packet);
                 } else {
                     self.counters.rate_limited += 1;
                 }
@@ -507,6 +513,7 @@ impl Core {
             counters: Counters::default(),
             out: Outputs::default(),
             buf: vec![0; BUF_LEN],
+            tun_headroom: 0,
         }
     }
 
@@ -712,6 +719,7 @@ impl Core {
             counters,
             out,
             buf,
+            tun_headroom,
             ..
         } = self;
         if datagram.len() > MAX_IP_PACKET {
@@ -818,7 +826,10 @@ impl Core {
                 None
             }
             TunnResult::WriteToTunnelV4(p, _) | TunnResult::WriteToTunnelV6(p, _) => {
-                Some(p.to_vec())
+                let mut v = Vec::with_capacity(*tun_headroom + p.len());
+                v.resize(*tun_headroom, 0);
+                v.extend_from_slice(p);
+                Some(v)
             }
         };
         if roams && peer.endpoint != Some(src) {
@@ -829,7 +840,7 @@ impl Core {
             peer.last_handshake = now.checked_sub(d).or(Some(now));
         }
         if let Some(inner) = inner {
-            gw.forward_from_peer(id, &inner, now, buf, out);
+            gw.forward_from_peer(id, inner, *tun_headroom, now, buf, out);
         }
     }
 
@@ -894,7 +905,15 @@ impl Core {
         self.out.transmits.pop_front()
     }
 
-    /// The next packet to write to the TUN device.
+    /// Makes every packet [`Core::poll_tun`] returns start with `bytes` zero bytes, for a shell
+    /// whose TUN device wants a header in front of each packet (a virtio-net header with
+    /// offload): it fills them in place instead of copying the packet. 0 by default.
+    pub fn set_tun_headroom(&mut self, bytes: usize) {
+        self.tun_headroom = bytes;
+    }
+
+    /// The next packet to write to the TUN device (after the headroom, see
+    /// [`Core::set_tun_headroom`]).
     pub fn poll_tun(&mut self) -> Option<Vec<u8>> {
         self.out.tun.pop_front()
     }

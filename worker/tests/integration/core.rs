@@ -658,3 +658,32 @@ fn a_roaming_peer_gets_its_tunnel_at_its_first_handshake() {
         "a first connection is not a restart"
     );
 }
+
+/// With headroom set (the shell's TUN device wants a header in front of each packet), packets
+/// for the VNet come out after that many zero bytes; nothing else changes.
+#[test]
+fn tun_packets_carry_the_headroom_the_shell_asks_for() {
+    let now = Instant::now();
+    let mut core = Core::new();
+    core.set_tun_headroom(12);
+    assert!(core.apply(&two_sites(), now).is_empty());
+    let mut sites = vec![Site::new(2, 1, site_addr(2))];
+    let init = sites[0].rehandshake();
+    pump(
+        &mut core,
+        &mut sites,
+        init.into_iter().map(|d| (0, d)).collect(),
+        now,
+    );
+    let ping = ipv4_icmp_echo(v4([10, 2, 0, 5]), v4([10, 1, 0, 5]), 1, 1);
+    let sent = sites[0].send(&ping);
+    pump(
+        &mut core,
+        &mut sites,
+        sent.into_iter().map(|d| (0, d)).collect(),
+        now,
+    );
+    let mut want = vec![0u8; 12];
+    want.extend_from_slice(&ping);
+    assert_eq!(drain_tun(&mut core), vec![want]);
+}
