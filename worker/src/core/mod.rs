@@ -52,13 +52,17 @@ const HANDSHAKE_RATE_LIMIT: u64 = 100;
 /// Scratch buffer: the largest packet plus WireGuard's overhead, and at least a handshake.
 const BUF_LEN: usize = MAX_IP_PACKET + 256;
 
-/// A datagram the caller must send from the gateway's UDP port.
+/// A datagram the caller must send from the gateway's UDP port; or, with `segment_size`,
+/// several to the same destination (see [`Core::set_gso_max_bytes`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     /// The gateway's listen port (which socket to send from).
     pub local_port: u16,
     pub dst: SocketAddr,
     pub payload: Vec<u8>,
+    /// `Some(n)`: `payload` is consecutive datagrams of `n` bytes, the last one possibly
+    /// shorter (what UDP GSO sends in one call). `None`: one datagram.
+    pub segment_size: Option<usize>,
 }
 
 /// Something worth telling the shell (for logs); never carries key material.
@@ -256,6 +260,39 @@ struct Outputs {
     transmits: VecDeque<Transmit>,
     tun: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
+    /// 0: one datagram per transmit; otherwise the most bytes a batched transmit holds.
+    gso_max: usize,
+}
+
+impl Outputs {
+    /// Queues datagram `p`, appended to the previous transmit when that one goes to the same
+    /// place, `p` is no longer than its segments, and its last segment is full.
+    fn transmit(&mut self, local_port: u16, dst: SocketAddr, p: &[u8]) {
+        if self.gso_max > 0
+            && let Some(last) = self.transmits.back_mut()
+            && last.local_port == local_port
+            && last.dst == dst
+        {
+            let seg = last.segment_size.unwrap_or(last.payload.len());
+            let full = seg > 0 && last.payload.len() % seg == 0;
+            if full && p.len() <= seg && last.payload.len() + p.len() <= self.gso_max {
+                if last.segment_size.is_none() {
+                    // A batch starts: room for all of it at once (single datagrams, such as
+                    // a burst of handshake answers to many peers, stay small).
+                    last.payload.reserve(self.gso_max - last.payload.len());
+                }
+                last.payload.extend_from_slice(p);
+                last.segment_size = Some(seg);
+                return;
+            }
+        }
+        self.transmits.push_back(Transmit {
+            local_port,
+            dst,
+            payload: p.to_vec(),
+            segment_size: None,
+        });
+    }
 }
 
 /// The data plane of every gateway a worker runs.
@@ -299,11 +336,7 @@ fn flush_queued(
     // Bounded: boringtun's queue holds at most 256 packets.
     for _ in 0..1024 {
         match tunn.decapsulate(None, &[], buf) {
-            TunnResult::WriteToNetwork(p) => out.transmits.push_back(Transmit {
-                local_port,
-                dst,
-                payload: p.to_vec(),
-            }),
+            TunnResult::WriteToNetwork(p) => out.transmit(local_port, dst, p),
             _ => break,
         }
     }
@@ -388,11 +421,7 @@ impl Gateway {
         peer.tx_bytes += packet.len() as u64;
         peer.last_traffic = now;
         match tunn.encapsulate(packet, buf) {
-            TunnResult::WriteToNetwork(p) => out.transmits.push_back(Transmit {
-                local_port: self.listen_port,
-                dst: endpoint,
-                payload: p.to_vec(),
-            }),
+            TunnResult::WriteToNetwork(p) => out.transmit(self.listen_port, endpoint, p),
             TunnResult::Err(e) => {
                 tracing::trace!(gateway = %self.key, peer = %peer.name, error = ?e, "encapsulate failed");
             }
@@ -483,11 +512,7 @@ impl Gateway {
             match tunn.update_timers(buf) {
                 TunnResult::WriteToNetwork(p) => {
                     if let Some(dst) = peer.endpoint {
-                        out.transmits.push_back(Transmit {
-                            local_port: self.listen_port,
-                            dst,
-                            payload: p.to_vec(),
-                        });
+                        out.transmit(self.listen_port, dst, p);
                     }
                 }
                 TunnResult::Err(WireGuardError::ConnectionExpired) => {}
@@ -685,11 +710,7 @@ impl Core {
                         && let TunnResult::WriteToNetwork(pkt) =
                             tunn.format_handshake_initiation(&mut self.buf, false)
                     {
-                        self.out.transmits.push_back(Transmit {
-                            local_port: g.listen_port,
-                            dst,
-                            payload: pkt.to_vec(),
-                        });
+                        self.out.transmit(g.listen_port, dst, pkt);
                     }
                     peer
                 }
@@ -733,11 +754,7 @@ impl Core {
         let packet = match gw.rate_limiter.verify_packet(Some(src.ip()), datagram, buf) {
             Ok(p) => p,
             Err(TunnResult::WriteToNetwork(cookie)) => {
-                out.transmits.push_back(Transmit {
-                    local_port,
-                    dst: src,
-                    payload: cookie.to_vec(),
-                });
+                out.transmit(local_port, src, cookie);
                 return;
             }
             Err(TunnResult::Err(WireGuardError::InvalidPacket)) | Err(_) if datagram.len() < 4 => {
@@ -817,11 +834,7 @@ impl Core {
             }
             TunnResult::Done => None,
             TunnResult::WriteToNetwork(p) => {
-                out.transmits.push_back(Transmit {
-                    local_port,
-                    dst: src,
-                    payload: p.to_vec(),
-                });
+                out.transmit(local_port, src, p);
                 flush_queued(tunn, listen_port, src, buf, out);
                 None
             }
@@ -903,6 +916,14 @@ impl Core {
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.out.transmits.pop_front()
+    }
+
+    /// Lets [`Core::poll_transmit`] return batches: consecutive datagrams to one destination,
+    /// of one size (the last may be shorter), up to `bytes` in all, in one [`Transmit`] with
+    /// `segment_size` set, for a shell that sends them with UDP GSO. 0 (the default): one
+    /// datagram per transmit.
+    pub fn set_gso_max_bytes(&mut self, bytes: usize) {
+        self.out.gso_max = bytes;
     }
 
     /// Makes every packet [`Core::poll_tun`] returns start with `bytes` zero bytes, for a shell
