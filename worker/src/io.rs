@@ -69,19 +69,15 @@ struct Port {
 
 type SocketTable = BTreeMap<u16, Port>;
 
-/// Reusable buffers of one task for sending.
+/// Reusable state of one task for sending.
 struct Scratch {
     gro: GROTable,
-    gso: Vec<u8>,
-    tun: Vec<Vec<u8>>,
 }
 
 impl Scratch {
     fn new() -> Self {
         Self {
             gro: GROTable::default(),
-            gso: Vec::with_capacity(GSO_MAX_BYTES),
-            tun: Vec::new(),
         }
     }
 }
@@ -222,7 +218,12 @@ impl DataPlane {
         };
         let dp = DataPlane {
             shared: Arc::new(Shared {
-                core: Mutex::new(Core::new()),
+                core: Mutex::new({
+                    let mut core = Core::new();
+                    core.set_tun_headroom(TUN_HEADROOM);
+                    core.set_gso_max_bytes(GSO_MAX_BYTES);
+                    core
+                }),
                 sockets: Mutex::new(BTreeMap::new()),
                 tun,
                 bind: cfg.bind_address,
@@ -332,8 +333,8 @@ impl DataPlane {
         lock(&self.shared.core).counters()
     }
 
-    /// Sends what the core produced: datagrams grouped into GSO batches (same port, same peer,
-    /// same size), TUN packets in one coalescing write.
+    /// Sends what the core produced: datagrams as the core batched them (one GSO call per
+    /// batch), TUN packets in one coalescing write.
     async fn flush(&self, out: Drained, scratch: &mut Scratch) {
         if !out.transmits.is_empty() {
             type Sock = (Arc<UdpSocket>, Arc<UdpSocketState>);
@@ -341,57 +342,31 @@ impl DataPlane {
                 .iter()
                 .map(|(p, port)| (*p, (Arc::clone(&port.socket), Arc::clone(&port.state))))
                 .collect();
-            let ts = &out.transmits;
-            let mut i = 0;
-            while let Some(t) = ts.get(i) {
+            for t in &out.transmits {
                 let Some((socket, state)) = sockets.get(&t.local_port) else {
-                    i += 1;
                     continue;
                 };
-                let seg = t.payload.len();
-                let max = state.max_gso_segments();
-                let mut end = i + 1;
-                let mut total = seg;
-                while let Some(n) = ts.get(end) {
-                    let len = n.payload.len();
-                    if end - i >= max
-                        || n.local_port != t.local_port
-                        || n.dst != t.dst
-                        || len > seg
-                        || total + len > GSO_MAX_BYTES
-                    {
-                        break;
+                match t.segment_size {
+                    // The core batched datagrams to one peer; the kernel may take fewer
+                    // segments per call than the batch holds (or none: then one by one).
+                    Some(seg) if seg > 0 && t.payload.len() > seg => {
+                        let per_call = seg * state.max_gso_segments().max(1);
+                        for chunk in t.payload.chunks(per_call) {
+                            let gso = (chunk.len() > seg).then_some(seg);
+                            send_udp(socket, state, t.dst, chunk, gso).await;
+                        }
                     }
-                    total += len;
-                    end += 1;
-                    if len < seg {
-                        break; // only the last segment may be shorter
-                    }
+                    _ => send_udp(socket, state, t.dst, &t.payload, None).await,
                 }
-                if end == i + 1 {
-                    send_udp(socket, state, t.dst, &t.payload, None).await;
-                } else {
-                    scratch.gso.clear();
-                    for n in ts.get(i..end).unwrap_or_default() {
-                        scratch.gso.extend_from_slice(&n.payload);
-                    }
-                    send_udp(socket, state, t.dst, &scratch.gso, Some(seg)).await;
-                }
-                i = end;
             }
         }
         if let Some(tun) = &self.shared.tun
             && !out.tun.is_empty()
         {
-            scratch.tun.clear();
-            for p in out.tun {
-                let mut b = Vec::with_capacity(TUN_HEADROOM + p.len());
-                b.resize(TUN_HEADROOM, 0);
-                b.extend_from_slice(&p);
-                scratch.tun.push(b);
-            }
+            // The core leaves TUN_HEADROOM bytes in front of each packet for the header.
+            let mut packets = out.tun;
             if let Err(e) = tun
-                .send_multiple(&mut scratch.gro, &mut scratch.tun, TUN_HEADROOM)
+                .send_multiple(&mut scratch.gro, &mut packets, TUN_HEADROOM)
                 .await
             {
                 tracing::trace!(error = %e, "TUN write failed");

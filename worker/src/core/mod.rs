@@ -60,13 +60,17 @@ const HANDSHAKE_RATE_LIMIT: u64 = 100;
 /// Scratch buffer: the largest packet plus WireGuard's overhead, and at least a handshake.
 const BUF_LEN: usize = MAX_IP_PACKET + 256;
 
-/// A datagram the caller must send from the gateway's UDP port.
+/// A datagram the caller must send from the gateway's UDP port; or, with `segment_size`,
+/// several to the same destination (see [`Core::set_gso_max_bytes`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     /// The gateway's listen port (which socket to send from).
     pub local_port: u16,
     pub dst: SocketAddr,
     pub payload: Vec<u8>,
+    /// `Some(n)`: `payload` is consecutive datagrams of `n` bytes, the last one possibly
+    /// shorter (what UDP GSO sends in one call). `None`: one datagram.
+    pub segment_size: Option<usize>,
 }
 
 /// Something worth telling the shell (for logs); never carries key material.
@@ -283,6 +287,39 @@ struct Outputs {
     transmits: VecDeque<Transmit>,
     tun: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
+    /// 0: one datagram per transmit; otherwise the most bytes a batched transmit holds.
+    gso_max: usize,
+}
+
+impl Outputs {
+    /// Queues datagram `p`, appended to the previous transmit when that one goes to the same
+    /// place, `p` is no longer than its segments, and its last segment is full.
+    fn transmit(&mut self, local_port: u16, dst: SocketAddr, p: &[u8]) {
+        if self.gso_max > 0
+            && let Some(last) = self.transmits.back_mut()
+            && last.local_port == local_port
+            && last.dst == dst
+        {
+            let seg = last.segment_size.unwrap_or(last.payload.len());
+            let full = seg > 0 && last.payload.len() % seg == 0;
+            if full && p.len() <= seg && last.payload.len() + p.len() <= self.gso_max {
+                if last.segment_size.is_none() {
+                    // A batch starts: room for all of it at once (single datagrams, such as
+                    // a burst of handshake answers to many peers, stay small).
+                    last.payload.reserve(self.gso_max - last.payload.len());
+                }
+                last.payload.extend_from_slice(p);
+                last.segment_size = Some(seg);
+                return;
+            }
+        }
+        self.transmits.push_back(Transmit {
+            local_port,
+            dst,
+            payload: p.to_vec(),
+            segment_size: None,
+        });
+    }
 }
 
 /// The data plane of every gateway a worker runs.
@@ -299,6 +336,8 @@ pub struct Core {
     buf: Vec<u8>,
     /// LIM-6: outer (rx, tx) bytes of peers no longer running, per region pair.
     retired_pairs: BTreeMap<RegionPair, (u64, u64)>,
+    /// Zero bytes in front of every packet [`Core::poll_tun`] returns.
+    tun_headroom: usize,
 }
 
 impl Default for Core {
@@ -329,11 +368,7 @@ fn flush_queued(
         match tunn.decapsulate(None, &[], buf) {
             TunnResult::WriteToNetwork(p) => {
                 sent += p.len() as u64;
-                out.transmits.push_back(Transmit {
-                    local_port,
-                    dst,
-                    payload: p.to_vec(),
-                });
+                out.transmit(local_port, dst, p);
             }
             _ => break,
         }
@@ -422,11 +457,7 @@ impl Gateway {
         match tunn.encapsulate(packet, buf) {
             TunnResult::WriteToNetwork(p) => {
                 peer.outer_tx += p.len() as u64;
-                out.transmits.push_back(Transmit {
-                    local_port: self.listen_port,
-                    dst: endpoint,
-                    payload: p.to_vec(),
-                });
+                out.transmit(self.listen_port, endpoint, p);
             }
             TunnResult::Err(e) => {
                 tracing::trace!(gateway = %self.key, peer = %peer.name, error = ?e, "encapsulate failed");
@@ -436,14 +467,17 @@ impl Gateway {
     }
 
     /// A decrypted packet from peer `from`: cryptokey routing, then forwarding.
+    /// `packet` holds the inner packet after `head` bytes of headroom (kept for the TUN side).
     fn forward_from_peer(
         &mut self,
         from: u32,
-        inner: &[u8],
+        packet: Vec<u8>,
+        head: usize,
         now: Instant,
         buf: &mut [u8],
         out: &mut Outputs,
     ) {
+        let inner = packet.get(head..).unwrap_or_default();
         let addrs = match packet::addresses(inner) {
             Ok(a) => a,
             Err(PacketError::Oversized) => {
@@ -467,12 +501,13 @@ impl Gateway {
             self.counters.policy_mismatch += 1;
             return;
         }
-        peer.rx_bytes += inner.len() as u64;
+        let len = inner.len();
+        peer.rx_bytes += len as u64;
         peer.last_traffic = now;
         match self.forwarding.lookup(addrs.dst).map(|(_, h)| h) {
             Some(Hop::Vnet) => {
-                if self.bucket.take(inner.len(), now) {
-                    out.tun.push_back(inner.to_vec());
+                if self.bucket.take(len, now) {
+                    out.tun.push_back(packet);
                 } else {
                     self.counters.rate_limited += 1;
                 }
@@ -515,11 +550,7 @@ impl Gateway {
                 TunnResult::WriteToNetwork(p) => {
                     if let Some(dst) = peer.endpoint {
                         peer.outer_tx += p.len() as u64;
-                        out.transmits.push_back(Transmit {
-                            local_port: self.listen_port,
-                            dst,
-                            payload: p.to_vec(),
-                        });
+                        out.transmit(self.listen_port, dst, p);
                     }
                 }
                 TunnResult::Err(WireGuardError::ConnectionExpired) => {}
@@ -546,6 +577,7 @@ impl Core {
             out: Outputs::default(),
             buf: vec![0; BUF_LEN],
             retired_pairs: BTreeMap::new(),
+            tun_headroom: 0,
         }
     }
 
@@ -732,11 +764,7 @@ impl Core {
                             tunn.format_handshake_initiation(&mut self.buf, false)
                     {
                         peer.outer_tx += pkt.len() as u64;
-                        self.out.transmits.push_back(Transmit {
-                            local_port: g.listen_port,
-                            dst,
-                            payload: pkt.to_vec(),
-                        });
+                        self.out.transmit(g.listen_port, dst, pkt);
                     }
                     peer
                 }
@@ -767,6 +795,7 @@ impl Core {
             counters,
             out,
             buf,
+            tun_headroom,
             ..
         } = self;
         if datagram.len() > MAX_IP_PACKET {
@@ -780,11 +809,7 @@ impl Core {
         let packet = match gw.rate_limiter.verify_packet(Some(src.ip()), datagram, buf) {
             Ok(p) => p,
             Err(TunnResult::WriteToNetwork(cookie)) => {
-                out.transmits.push_back(Transmit {
-                    local_port,
-                    dst: src,
-                    payload: cookie.to_vec(),
-                });
+                out.transmit(local_port, src, cookie);
                 return;
             }
             Err(TunnResult::Err(WireGuardError::InvalidPacket)) | Err(_) if datagram.len() < 4 => {
@@ -865,16 +890,15 @@ impl Core {
             TunnResult::Done => None,
             TunnResult::WriteToNetwork(p) => {
                 peer.outer_tx += p.len() as u64;
-                out.transmits.push_back(Transmit {
-                    local_port,
-                    dst: src,
-                    payload: p.to_vec(),
-                });
+                out.transmit(local_port, src, p);
                 peer.outer_tx += flush_queued(tunn, listen_port, src, buf, out);
                 None
             }
             TunnResult::WriteToTunnelV4(p, _) | TunnResult::WriteToTunnelV6(p, _) => {
-                Some(p.to_vec())
+                let mut v = Vec::with_capacity(*tun_headroom + p.len());
+                v.resize(*tun_headroom, 0);
+                v.extend_from_slice(p);
+                Some(v)
             }
         };
         peer.outer_rx += datagram.len() as u64;
@@ -886,7 +910,7 @@ impl Core {
             peer.last_handshake = now.checked_sub(d).or(Some(now));
         }
         if let Some(inner) = inner {
-            gw.forward_from_peer(id, &inner, now, buf, out);
+            gw.forward_from_peer(id, inner, *tun_headroom, now, buf, out);
         }
     }
 
@@ -951,7 +975,23 @@ impl Core {
         self.out.transmits.pop_front()
     }
 
-    /// The next packet to write to the TUN device.
+    /// Lets [`Core::poll_transmit`] return batches: consecutive datagrams to one destination,
+    /// of one size (the last may be shorter), up to `bytes` in all, in one [`Transmit`] with
+    /// `segment_size` set, for a shell that sends them with UDP GSO. 0 (the default): one
+    /// datagram per transmit.
+    pub fn set_gso_max_bytes(&mut self, bytes: usize) {
+        self.out.gso_max = bytes;
+    }
+
+    /// Makes every packet [`Core::poll_tun`] returns start with `bytes` zero bytes, for a shell
+    /// whose TUN device wants a header in front of each packet (a virtio-net header with
+    /// offload): it fills them in place instead of copying the packet. 0 by default.
+    pub fn set_tun_headroom(&mut self, bytes: usize) {
+        self.tun_headroom = bytes;
+    }
+
+    /// The next packet to write to the TUN device (after the headroom, see
+    /// [`Core::set_tun_headroom`]).
     pub fn poll_tun(&mut self) -> Option<Vec<u8>> {
         self.out.tun.pop_front()
     }

@@ -156,7 +156,7 @@ impl Lab {
         self.children.push(child);
         self.sockets
             .push(PathBuf::from(format!("/var/run/wireguard/{ifname}.sock")));
-        wait_for(
+        self.wait_for(
             &format!("wireguard-go {ifname}"),
             Duration::from_secs(10),
             || succeeds(&["ip", "netns", "exec", ns, "wg", "show", ifname]),
@@ -193,6 +193,18 @@ impl Lab {
             .expect("start worker");
         self.children.push(child);
         log_path
+    }
+
+    /// Waits until `f` holds; on timeout, fails with every log of the lab.
+    pub fn wait_for(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+        let until = Instant::now() + timeout;
+        while Instant::now() < until {
+            if f() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("timed out waiting for {what}\n{}", self.logs());
     }
 
     pub fn logs(&self) -> String {

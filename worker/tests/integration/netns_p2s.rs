@@ -15,7 +15,7 @@ use std::time::Duration;
 use isthmus_shared::device::p2s_client_config;
 use isthmus_shared::model::{QualifiedName, Topology};
 
-use crate::netns::{Lab, ping, run, skip_reason, wait_for, wg_keypair};
+use crate::netns::{Lab, ping, run, skip_reason, wg_keypair};
 use crate::server_lab::{
     Server, have_curl, read_status, status_peer, vnet_host, wireguard_go_from_wg_quick,
 };
@@ -154,7 +154,7 @@ point_to_site:
     // gateway drops it and counts it.
     let drops = |s: &serde_json::Value| s["gateways"][0]["drops"]["disallowed_source"].as_u64();
     let mut before = None;
-    wait_for("the status file", Duration::from_secs(10), || {
+    lab.wait_for("the status file", Duration::from_secs(10), || {
         before = drops(&read_status(&status));
         before.is_some()
     });
@@ -166,7 +166,7 @@ point_to_site:
             lab.logs()
         );
     }
-    wait_for(
+    lab.wait_for(
         "the forged packets to be counted",
         Duration::from_secs(10),
         || drops(&read_status(&status)).unwrap_or(0) >= before + 3,

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::netns::{Lab, ping, run, skip_reason, wait_for, wg_keypair};
+use crate::netns::{Lab, ping, run, skip_reason, wg_keypair};
 use crate::server_lab::{
     Server, have_curl, read_status, status_peer, vnet_host, wireguard_go_from_wg_quick,
 };
@@ -133,14 +133,14 @@ connections:
         "{}",
         lab.logs()
     );
-    wait_for(
+    lab.wait_for(
         "the selector mismatch to be counted",
         Duration::from_secs(10),
         || mismatched(&read_status(&status)).unwrap_or(0) > before,
     );
 
     // No traffic for 3 s: torn down.
-    wait_for("the tunnel to idle out", Duration::from_secs(20), || {
+    lab.wait_for("the tunnel to idle out", Duration::from_secs(20), || {
         up(false)
     });
     assert!(
@@ -157,7 +157,7 @@ connections:
         "VNet host → site after the teardown failed\n{}",
         lab.logs()
     );
-    wait_for("the tunnel to be up again", Duration::from_secs(10), || {
+    lab.wait_for("the tunnel to be up again", Duration::from_secs(10), || {
         up(true)
     });
     let h2 = site_handshake(&site, &wif);
@@ -165,7 +165,7 @@ connections:
 
     // Idle again; this time traffic from the site brings it back. The site still believes in
     // its old session: the worker refuses those packets (counted) until the site handshakes anew.
-    wait_for(
+    lab.wait_for(
         "the tunnel to idle out again",
         Duration::from_secs(20),
         || up(false),
@@ -178,7 +178,7 @@ connections:
         "site → VNet host after the teardown failed\n{}",
         lab.logs()
     );
-    wait_for("the tunnel to be up again", Duration::from_secs(10), || {
+    lab.wait_for("the tunnel to be up again", Duration::from_secs(10), || {
         up(true)
     });
     let h3 = site_handshake(&site, &wif);

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use crate::netns::{Lab, ping, run, skip_reason, wait_for};
+use crate::netns::{Lab, ping, run, skip_reason};
 use crate::server_lab::{Server, forwarding, have_curl, read_status, status_peer, vnet_host};
 
 #[test]
@@ -147,7 +147,7 @@ connections:
     );
 
     // Each worker ran exactly its own gateway, and counted the pings in its half's counters.
-    wait_for(
+    lab.wait_for(
         "both workers' status files",
         Duration::from_secs(10),
         || {
@@ -166,7 +166,7 @@ connections:
     assert_eq!(b["gateways"][0]["name"], "gw-b", "{b}");
 
     // Both halves' status reached the server, each from its own worker.
-    wait_for(
+    lab.wait_for(
         "both halves' status on the server",
         Duration::from_secs(20),
         || {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::netns::{Lab, run, wait_for};
+use crate::netns::{Lab, run};
 
 pub fn server_binary() -> PathBuf {
     let worker = PathBuf::from(env!("CARGO_BIN_EXE_isthmus-worker"));
@@ -70,7 +70,7 @@ impl Server {
             .expect("server starts");
         lab.children.push(child);
         let health = format!("{}/api/v1/health", s.url);
-        wait_for("the server", Duration::from_secs(20), || {
+        lab.wait_for("the server", Duration::from_secs(20), || {
             Command::new("ip")
                 .args(["netns", "exec", ns, "curl", "-fsS", &health])
                 .stdout(Stdio::null())
@@ -202,7 +202,7 @@ impl Server {
             .spawn()
             .expect("worker starts");
         lab.children.push(child);
-        wait_for(
+        lab.wait_for(
             &format!("worker {name}'s TUN device"),
             Duration::from_secs(30),
             || {
