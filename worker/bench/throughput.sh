@@ -9,14 +9,14 @@
 #   sudo worker/bench/throughput.sh [seconds]      (default 10 s per pairing)
 #   sudo ROUNDS=3 worker/bench/throughput.sh 5     (3 interleaved rounds, then the medians)
 #
-# Builds the worker and the ChaCha bench in release mode (CARGO_TARGET_DIR, default
-# /work/target-worker); WORKER_BIN points at a prebuilt worker instead. Needs ip, wg,
+# Builds the worker and the ChaCha bench in release mode (CARGO_TARGET_DIR, default the
+# workspace's target/); WORKER_BIN points at a prebuilt worker instead. Needs ip, wg,
 # wireguard-go, iperf3, cargo.
 set -euo pipefail
 SECS="${1:-10}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-: "${CARGO_TARGET_DIR:=/work/target-worker}"
+: "${CARGO_TARGET_DIR:=$ROOT/target}"
 if [[ -z "${WORKER_BIN:-}" ]]; then
   (cd "$ROOT" && CARGO_TARGET_DIR="$CARGO_TARGET_DIR" cargo build --release -q -p isthmus-worker)
   WORKER_BIN="$CARGO_TARGET_DIR/release/isthmus-worker"
