@@ -90,68 +90,44 @@ pub fn thumbprint(der: &[u8]) -> String {
 
 // ---- topology --------------------------------------------------------------------------------
 
-fn ok(r: Answer) -> Value {
-    assert!(
-        r.status.is_success(),
-        "{}: {}",
-        r.status,
-        String::from_utf8_lossy(&r.body)
-    );
-    if r.body.is_empty() {
-        Value::Null
-    } else {
-        r.json()
-    }
-}
-
 /// Tenant `acme`: VNet `hub` (10.0.0.0/16) with gateway `hub-gw` of `sku` and `gateway_type`,
 /// VNet `spoke` (10.1.0.0/16) with RouteBased `spoke-gw`, site `branch` (192.168.1.0/24)
 /// connected to `hub-gw`, and (RouteBased only) a point-to-site configuration on `hub-gw` with
 /// pool 172.16.0.0/24 reaching `spoke` too (P2S-6).
 pub async fn setup(app: &TestApp, sku: &str, gateway_type: &str) -> Cred {
     let a = admin(app).await;
-    let post = |path: &str, body: Value| {
-        send(
-            app,
-            req(
-                "POST",
-                &format!("/api/v1/tenants/acme/{path}"),
-                &a,
-                Some(body),
-            ),
-        )
+    let who = &a;
+    let in_acme = |path: &str, body: Value| {
+        let path = format!("/api/v1/tenants/acme/{path}");
+        async move { post(app, who, &path, body).await }
     };
-    ok(send(
-        app,
-        req("POST", "/api/v1/tenants", &a, Some(json!({"name": "acme"}))),
-    )
-    .await);
+    ok(post(app, &a, "/api/v1/tenants", json!({"name": "acme"})).await);
     for (name, space, gw) in [
         ("hub", "10.0.0.0/16", "10.0.255.0/27"),
         ("spoke", "10.1.0.0/16", "10.1.255.0/27"),
     ] {
-        ok(post(
+        ok(in_acme(
             "vnets",
             json!({"name": name, "region": "westeurope", "address_space": [space],
             "subnets": [{"name": "GatewaySubnet", "prefix": gw}]}),
         )
         .await);
     }
-    ok(post(
+    ok(in_acme(
         "gateways",
         json!({"name": "hub-gw", "vnet": "hub", "gateway_type": gateway_type, "sku": sku}),
     )
     .await);
-    ok(post(
+    ok(in_acme(
         "gateways",
         json!({"name": "spoke-gw", "vnet": "spoke", "gateway_type": "RouteBased", "sku": "VpnGw1"}),
     )
     .await);
-    ok(post("sites", json!({"name": "branch", "device_host": "203.0.113.10", "address_prefixes": ["192.168.1.0/24"],
+    ok(in_acme("sites", json!({"name": "branch", "device_host": "203.0.113.10", "address_prefixes": ["192.168.1.0/24"],
         "device_public_key": "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="})).await);
-    ok(post("connections", json!({"name": "to-branch", "gateway": "hub-gw", "kind": {"type": "SiteToSite", "site": "branch"}})).await);
+    ok(in_acme("connections", json!({"name": "to-branch", "gateway": "hub-gw", "kind": {"type": "SiteToSite", "site": "branch"}})).await);
     if gateway_type == "RouteBased" {
-        ok(post(
+        ok(in_acme(
             "point-to-site",
             json!({"gateway": "hub-gw", "address_pool": ["172.16.0.0/24"],
             "additional_vnets": ["spoke"]}),
@@ -164,38 +140,27 @@ pub async fn setup(app: &TestApp, sku: &str, gateway_type: &str) -> Cred {
 const BASE: &str = "/api/v1/tenants/acme/point-to-site/hub-gw";
 
 pub async fn upload_root(app: &TestApp, a: &Cred, name: &str, pem: &str) -> Answer {
-    send(
+    post(
         app,
-        req(
-            "POST",
-            &format!("{BASE}/root-certificates"),
-            a,
-            Some(json!({"name": name, "pem": pem})),
-        ),
+        a,
+        &format!("{BASE}/root-certificates"),
+        json!({"name": name, "pem": pem}),
     )
     .await
 }
 
 async fn list_roots(app: &TestApp, a: &Cred) -> Vec<Value> {
-    ok(send(
-        app,
-        req("GET", &format!("{BASE}/root-certificates"), a, None),
-    )
-    .await)
-    .as_array()
-    .expect("array")
-    .clone()
+    ok(get_as(app, a, &format!("{BASE}/root-certificates")).await)
+        .as_array()
+        .expect("array")
+        .clone()
 }
 
 async fn version(app: &TestApp) -> i64 {
-    let r = send(
+    let r = get_as(
         app,
-        req(
-            "GET",
-            "/api/v1/worker/desired?name=w1&since=999999",
-            &Cred::Bearer(TEST_WORKER_TOKEN.to_owned()),
-            None,
-        ),
+        &Cred::Bearer(TEST_WORKER_TOKEN.to_owned()),
+        "/api/v1/worker/desired?name=w1&since=999999",
     )
     .await;
     r.json()["version"].as_i64().expect("version")
@@ -259,14 +224,11 @@ pub async fn enrol_at(app: &TestApp, base: &str, gateway: &str, e: &Enrol) -> An
     let (scheme, sig) = isthmus_client::sign::sign(&e.key_pem, &msg).expect("sign");
     body.signature_scheme = scheme;
     body.signature = base64::engine::general_purpose::STANDARD.encode(sig);
-    send(
+    post(
         app,
-        req(
-            "POST",
-            &format!("{base}/enrol"),
-            &Cred::None,
-            Some(serde_json::to_value(&body).expect("json")),
-        ),
+        &Cred::None,
+        &format!("{base}/enrol"),
+        serde_json::to_value(&body).expect("json"),
     )
     .await
 }
@@ -275,6 +237,7 @@ pub async fn enrol(app: &TestApp, e: &Enrol) -> Answer {
     enrol_at(app, BASE, "hub-gw", e).await
 }
 
+#[track_caller]
 fn assert_refused(r: &Answer, status: StatusCode, needle: &str) {
     let body = String::from_utf8_lossy(&r.body);
     assert_eq!(r.status, status, "{body}");
@@ -284,19 +247,8 @@ fn assert_refused(r: &Answer, status: StatusCode, needle: &str) {
     );
 }
 
-fn rules(r: &Answer) -> Vec<String> {
-    r.json()["violations"]
-        .as_array()
-        .map(|v| {
-            v.iter()
-                .map(|x| x["rule"].as_str().unwrap_or("").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 async fn p2s_config(app: &TestApp, a: &Cred) -> Value {
-    ok(send(app, req("GET", BASE, a, None)).await)
+    ok(get_as(app, a, BASE).await)
 }
 
 // ---- root certificates -----------------------------------------------------------------------
@@ -307,12 +259,7 @@ async fn p2s_3_root_certificates_upload_list_remove() {
     let a = setup(&app, "VpnGw1", "RouteBased").await;
     let ca = root("Acme Root CA");
     let r = upload_root(&app, &a, "acme-root", &ca.pem()).await;
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    assert_status(&r, StatusCode::CREATED);
     let created = r.json();
     let thumb = thumbprint(ca.cert.der());
     assert_eq!(created["resource"]["thumbprint"], thumb);
@@ -336,28 +283,10 @@ async fn p2s_3_root_certificates_upload_list_remove() {
     let same_name = upload_root(&app, &a, "acme-root", &root("Other").pem()).await;
     assert_refused(&same_name, StatusCode::CONFLICT, "acme-root");
 
-    let del = send(
-        &app,
-        req(
-            "DELETE",
-            &format!("{BASE}/root-certificates/acme-root"),
-            &a,
-            None,
-        ),
-    )
-    .await;
+    let del = delete(&app, &a, &format!("{BASE}/root-certificates/acme-root")).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
     assert!(list_roots(&app, &a).await.is_empty());
-    let gone = send(
-        &app,
-        req(
-            "DELETE",
-            &format!("{BASE}/root-certificates/acme-root"),
-            &a,
-            None,
-        ),
-    )
-    .await;
+    let gone = delete(&app, &a, &format!("{BASE}/root-certificates/acme-root")).await;
     assert_refused(&gone, StatusCode::NOT_FOUND, "acme-root");
 }
 
@@ -382,13 +311,8 @@ async fn p2s_3_a_21st_root_certificate_is_refused() {
     }
     let before = version(&app).await;
     let r = upload_root(&app, &a, "root20", &root("Root 20").pem()).await;
-    assert_eq!(
-        r.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-    assert_eq!(rules(&r), vec!["P2S-3"]);
+    assert_status(&r, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(rules_of(&r), vec!["P2S-3"]);
     assert!(
         r.json()["violations"][0]["message"]
             .as_str()
@@ -479,28 +403,20 @@ async fn p2s_1_root_upload_and_enrolment_are_refused_on_a_policy_based_gateway()
     let app = test_app().await;
     let a = setup(&app, "Basic", "PolicyBased").await;
     // The configuration itself cannot exist (the validator's P2S-1).
-    let r = send(
+    let r = post(
         &app,
-        req(
-            "POST",
-            "/api/v1/tenants/acme/point-to-site",
-            &a,
-            Some(json!({"gateway": "hub-gw", "address_pool": ["172.16.0.0/24"]})),
-        ),
+        &a,
+        "/api/v1/tenants/acme/point-to-site",
+        json!({"gateway": "hub-gw", "address_pool": ["172.16.0.0/24"]}),
     )
     .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(rules(&r).contains(&"P2S-1".to_owned()));
+    assert!(rules_of(&r).contains(&"P2S-1".to_owned()));
 
     let ca = root("Root");
     let up = upload_root(&app, &a, "root", &ca.pem()).await;
-    assert_eq!(
-        up.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        String::from_utf8_lossy(&up.body)
-    );
-    assert_eq!(rules(&up), vec!["P2S-1"]);
+    assert_status(&up, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(rules_of(&up), vec!["P2S-1"]);
     assert!(
         up.json()["violations"][0]["message"]
             .as_str()
@@ -510,25 +426,16 @@ async fn p2s_1_root_upload_and_enrolment_are_refused_on_a_policy_based_gateway()
 
     let c = challenge(&app, BASE).await;
     assert_eq!(c.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(rules(&c), vec!["P2S-1"]);
+    assert_eq!(rules_of(&c), vec!["P2S-1"]);
     let mut e = Enrol::with(&leaf(&ca, "alice"));
     e.name = Some("alice".into());
     // An enrolment with a made-up nonce is refused for the gateway type before anything else.
     let body = json!({"nonce": base64::engine::general_purpose::STANDARD.encode([7u8; 32]),
         "certificate_chain": e.chain, "signature_scheme": "ecdsa_p256_sha256", "signature": "AAAA",
         "wireguard_public_key": e.wireguard_public_key});
-    let r = send(
-        &app,
-        req("POST", &format!("{BASE}/enrol"), &Cred::None, Some(body)),
-    )
-    .await;
-    assert_eq!(
-        r.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-    assert_eq!(rules(&r), vec!["P2S-1"]);
+    let r = post(&app, &Cred::None, &format!("{BASE}/enrol"), body).await;
+    assert_status(&r, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(rules_of(&r), vec!["P2S-1"]);
 }
 
 // ---- enrolment -------------------------------------------------------------------------------
@@ -599,11 +506,7 @@ async fn p2s_3_enrolment_gives_an_address_and_a_client_package_for_every_vnet() 
     );
 
     // Removing a client frees its address for the next enrolment.
-    let del = send(
-        &app,
-        req("DELETE", &format!("{BASE}/clients/alice-laptop"), &a, None),
-    )
-    .await;
+    let del = delete(&app, &a, &format!("{BASE}/clients/alice-laptop")).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
     let carol = leaf(&ca, "carol");
     assert_eq!(
@@ -669,22 +572,14 @@ async fn p2s_3_enrolment_refuses_revoked_expired_and_foreign_certificates() {
 
     // Revoked (through the API) before it ever enrolled.
     let mallory = leaf(&ca, "mallory");
-    let r = send(
+    let r = post(
         &app,
-        req(
-            "POST",
-            &format!("{BASE}/revoked-thumbprints"),
-            &a,
-            Some(json!({"thumbprint": thumbprint(&mallory.der).to_uppercase()})),
-        ),
+        &a,
+        &format!("{BASE}/revoked-thumbprints"),
+        json!({"thumbprint": thumbprint(&mallory.der).to_uppercase()}),
     )
     .await;
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    assert_status(&r, StatusCode::CREATED);
     let before = before + 1;
     assert_refused(
         &enrol(&app, &Enrol::with(&mallory)).await,
@@ -766,30 +661,19 @@ async fn p2s_3_enrolment_refuses_revoked_expired_and_foreign_certificates() {
     let (scheme, sig) = isthmus_client::sign::sign(&good.key_pem, &msg).unwrap();
     body.signature_scheme = scheme;
     body.signature = base64::engine::general_purpose::STANDARD.encode(sig);
-    let first = send(
+    let first = post(
         &app,
-        req(
-            "POST",
-            &format!("{BASE}/enrol"),
-            &Cred::None,
-            Some(serde_json::to_value(&body).unwrap()),
-        ),
+        &Cred::None,
+        &format!("{BASE}/enrol"),
+        serde_json::to_value(&body).unwrap(),
     )
     .await;
-    assert_eq!(
-        first.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&first.body)
-    );
-    let replay = send(
+    assert_status(&first, StatusCode::OK);
+    let replay = post(
         &app,
-        req(
-            "POST",
-            &format!("{BASE}/enrol"),
-            &Cred::None,
-            Some(serde_json::to_value(&body).unwrap()),
-        ),
+        &Cred::None,
+        &format!("{BASE}/enrol"),
+        serde_json::to_value(&body).unwrap(),
     )
     .await;
     assert_refused(&replay, StatusCode::UNAUTHORIZED, "no open challenge");
@@ -815,40 +699,26 @@ async fn p2s_3_bad_enrolment_input_is_refused_with_the_problem_named() {
 
     let mut bad_key = Enrol::with(&alice);
     bad_key.wireguard_public_key = Some("dGVzdA==".into());
-    assert_refused(
-        &enrol(&app, &bad_key).await,
-        StatusCode::BAD_REQUEST,
-        "field `wireguard_public_key`: not a WireGuard public key",
-    );
     let mut no_key = Enrol::with(&alice);
     no_key.wireguard_public_key = None;
-    assert_refused(
-        &enrol(&app, &no_key).await,
-        StatusCode::BAD_REQUEST,
-        "`wireguard_public_key` is missing",
-    );
     let mut both = Enrol::with(&alice);
     both.generate_keypair = true;
-    assert_refused(
-        &enrol(&app, &both).await,
-        StatusCode::BAD_REQUEST,
-        "not both",
-    );
-
     let mut malformed = Enrol::with(&alice);
     malformed.chain = "-----BEGIN CERTIFICATE-----\n@@@\n-----END CERTIFICATE-----\n".into();
-    assert_refused(
-        &enrol(&app, &malformed).await,
-        StatusCode::BAD_REQUEST,
-        "field `certificate_chain`: malformed PEM",
-    );
     let mut with_key = Enrol::with(&alice);
     with_key.chain = format!("{}{}", alice.pem, alice.key_pem);
-    assert_refused(
-        &enrol(&app, &with_key).await,
-        StatusCode::BAD_REQUEST,
-        "never send a private key",
-    );
+    for (e, needle) in [
+        (
+            &bad_key,
+            "field `wireguard_public_key`: not a WireGuard public key",
+        ),
+        (&no_key, "`wireguard_public_key` is missing"),
+        (&both, "not both"),
+        (&malformed, "field `certificate_chain`: malformed PEM"),
+        (&with_key, "never send a private key"),
+    ] {
+        assert_refused(&enrol(&app, e).await, StatusCode::BAD_REQUEST, needle);
+    }
 
     // Too long: the client certificate and six intermediates.
     let mut chain = vec![ca];
@@ -930,13 +800,8 @@ async fn p2s_2_the_129th_client_on_a_basic_gateway_is_refused() {
     }
     let before = version(&app).await;
     let r = enrol(&app, &Enrol::with(&leaf(&ca, "client128"))).await;
-    assert_eq!(
-        r.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-    assert_eq!(rules(&r), vec!["P2S-2"]);
+    assert_status(&r, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(rules_of(&r), vec!["P2S-2"]);
     let v = &r.json()["violations"][0]["message"];
     assert!(v.as_str().unwrap().contains("SKU Basic allows 128"), "{v}");
     assert_eq!(version(&app).await, before);
@@ -962,12 +827,7 @@ async fn p2s_concurrent_enrolments_never_share_an_address() {
     let mut addresses: Vec<String> = answers
         .iter()
         .map(|r| {
-            assert_eq!(
-                r.status,
-                StatusCode::OK,
-                "{}",
-                String::from_utf8_lossy(&r.body)
-            );
+            assert_status(r, StatusCode::OK);
             r.json()["address"].as_str().unwrap().to_owned()
         })
         .collect();
@@ -1015,22 +875,13 @@ fn client_peers(desired: &Value) -> Vec<String> {
 }
 
 async fn desired(app: &TestApp, since: i64) -> Value {
-    let r = send(
+    let r = get_as(
         app,
-        req(
-            "GET",
-            &format!("/api/v1/worker/desired?name=w1&since={since}&wait=0"),
-            &Cred::Bearer(TEST_WORKER_TOKEN.to_owned()),
-            None,
-        ),
+        &Cred::Bearer(TEST_WORKER_TOKEN.to_owned()),
+        &format!("/api/v1/worker/desired?name=w1&since={since}&wait=0"),
     )
     .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    assert_status(&r, StatusCode::OK);
     r.json()
 }
 
@@ -1065,14 +916,11 @@ async fn p2s_3_revocation_removes_the_peer_from_the_desired_state_and_blocks_enr
         .chunks(2)
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect();
-    let r = send(
+    let r = post(
         &app,
-        req(
-            "POST",
-            &format!("{BASE}/revoked-thumbprints"),
-            &a,
-            Some(json!({"thumbprint": colons.join(":")})),
-        ),
+        &a,
+        &format!("{BASE}/revoked-thumbprints"),
+        json!({"thumbprint": colons.join(":")}),
     )
     .await;
     let revoked = ok(r);
@@ -1087,46 +935,27 @@ async fn p2s_3_revocation_removes_the_peer_from_the_desired_state_and_blocks_enr
 
     // Enrolment with that certificate is refused, even to renew.
     assert_refused(&enrol(&app, &ea).await, StatusCode::FORBIDDEN, "is revoked");
-    let listed = ok(send(
-        &app,
-        req("GET", &format!("{BASE}/revoked-thumbprints"), &a, None),
-    )
-    .await);
+    let listed = ok(get_as(&app, &a, &format!("{BASE}/revoked-thumbprints")).await);
     assert_eq!(listed, json!([{"thumbprint": thumb, "clients": ["alice"]}]));
-    let twice = send(
+    let twice = post(
         &app,
-        req(
-            "POST",
-            &format!("{BASE}/revoked-thumbprints"),
-            &a,
-            Some(json!({"thumbprint": thumb})),
-        ),
+        &a,
+        &format!("{BASE}/revoked-thumbprints"),
+        json!({"thumbprint": thumb}),
     )
     .await;
     assert_refused(&twice, StatusCode::CONFLICT, "already revoked");
-    let bad = send(
+    let bad = post(
         &app,
-        req(
-            "POST",
-            &format!("{BASE}/revoked-thumbprints"),
-            &a,
-            Some(json!({"thumbprint": "abc"})),
-        ),
+        &a,
+        &format!("{BASE}/revoked-thumbprints"),
+        json!({"thumbprint": "abc"}),
     )
     .await;
     assert_refused(&bad, StatusCode::BAD_REQUEST, "64 hexadecimal digits");
 
     // Lifting the revocation brings the peer back.
-    let del = send(
-        &app,
-        req(
-            "DELETE",
-            &format!("{BASE}/revoked-thumbprints/{thumb}"),
-            &a,
-            None,
-        ),
-    )
-    .await;
+    let del = delete(&app, &a, &format!("{BASE}/revoked-thumbprints/{thumb}")).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
     let d3 = desired(&app, d2["version"].as_i64().unwrap()).await;
     assert_eq!(client_peers(&d3).len(), 2);
@@ -1139,12 +968,7 @@ async fn p2s_3_only_owners_manage_roots_and_revocations() {
     let outsider = user(&app, "outsider").await;
     let ca = root("Root");
     let r = upload_root(&app, &outsider, "root", &ca.pem()).await;
-    assert_eq!(
-        r.status,
-        StatusCode::NOT_FOUND,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    assert_status(&r, StatusCode::NOT_FOUND);
     let r = upload_root(&app, &Cred::None, "root", &ca.pem()).await;
     assert_refused(&r, StatusCode::UNAUTHORIZED, "log in");
 }

@@ -14,32 +14,7 @@ fn device_key(name: &str) -> String {
 }
 
 async fn tenant(app: &TestApp, who: &Cred, name: &str) {
-    let r = send(
-        app,
-        req("POST", "/api/v1/tenants", who, Some(json!({"name": name}))),
-    )
-    .await;
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-}
-
-async fn post(app: &TestApp, who: &Cred, path: &str, body: Value) -> Answer {
-    send(app, req("POST", path, who, Some(body))).await
-}
-
-async fn created(app: &TestApp, who: &Cred, path: &str, body: Value) -> Value {
-    let r = post(app, who, path, body).await;
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "POST {path}: {}",
-        String::from_utf8_lossy(&r.body)
-    );
-    r.json()["resource"].clone()
+    created(app, who, "/api/v1/tenants", json!({"name": name})).await;
 }
 
 fn vnet(name: &str, space: &str, gw_subnet: &str) -> Value {
@@ -61,6 +36,31 @@ fn s2s(name: &str, gw: &str, site: &str) -> Value {
 
 /// acme: VNet hub 10.0.0.0/16 with a RouteBased VpnGw1 gateway `hub-gw`.
 async fn hub(app: &TestApp) -> Cred {
+    hub_with(app, "RouteBased", "VpnGw1").await
+}
+
+/// [`hub`] plus site `branch` (192.168.1.0/24) and its connection `to-branch` to `hub-gw`.
+async fn hub_with_branch(app: &TestApp) -> Cred {
+    let a = hub(app).await;
+    created(
+        app,
+        &a,
+        "/api/v1/tenants/acme/sites",
+        site("branch", "203.0.113.10", "192.168.1.0/24"),
+    )
+    .await;
+    created(
+        app,
+        &a,
+        "/api/v1/tenants/acme/connections",
+        s2s("to-branch", "hub-gw", "branch"),
+    )
+    .await;
+    a
+}
+
+/// Tenant `acme` with VNet `hub` (10.0.0.0/16) and its gateway `hub-gw` of `ty` and `sku`.
+async fn hub_with(app: &TestApp, ty: &str, sku: &str) -> Cred {
     let a = admin(app).await;
     tenant(app, &a, "acme").await;
     created(
@@ -74,21 +74,10 @@ async fn hub(app: &TestApp) -> Cred {
         app,
         &a,
         "/api/v1/tenants/acme/gateways",
-        gateway("hub-gw", "hub", "RouteBased", "VpnGw1"),
+        gateway("hub-gw", "hub", ty, sku),
     )
     .await;
     a
-}
-
-fn rules_of(a: &Answer) -> Vec<String> {
-    a.json()["violations"]
-        .as_array()
-        .map(|v| {
-            v.iter()
-                .filter_map(|x| x["rule"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -110,12 +99,7 @@ async fn gw_7_a_30_gateway_subnet_is_a_422_naming_rule_and_field() {
         gateway("hub-gw", "hub", "RouteBased", "VpnGw1"),
     )
     .await;
-    assert_eq!(
-        r.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    assert_status(&r, StatusCode::UNPROCESSABLE_ENTITY);
     let j = r.json();
     assert_eq!(j["error"], "validation_failed");
     assert!(j["message"].as_str().unwrap().contains("nothing was saved"));
@@ -123,7 +107,7 @@ async fn gw_7_a_30_gateway_subnet_is_a_422_naming_rule_and_field() {
     assert_eq!(v["rule"], "GW-7");
     assert!(v["path"].as_str().unwrap().contains("GatewaySubnet"), "{v}");
     assert!(v["message"].as_str().unwrap().contains("/29"), "{v}");
-    let list = send(&app, req("GET", "/api/v1/tenants/acme/gateways", &a, None)).await;
+    let list = get_as(&app, &a, "/api/v1/tenants/acme/gateways").await;
     assert_eq!(list.json(), json!([]), "nothing was written");
 }
 
@@ -151,33 +135,14 @@ async fn lim_3_a_site_overlapping_the_vnet_is_refused_and_nothing_is_saved() {
         "{:?}",
         rules_of(&r)
     );
-    let list = send(
-        &app,
-        req("GET", "/api/v1/tenants/acme/connections", &a, None),
-    )
-    .await;
+    let list = get_as(&app, &a, "/api/v1/tenants/acme/connections").await;
     assert_eq!(list.json(), json!([]));
 }
 
 #[tokio::test]
 async fn p2s_1_point_to_site_on_a_policy_based_gateway_is_refused() {
     let app = test_app().await;
-    let a = admin(&app).await;
-    tenant(&app, &a, "acme").await;
-    created(
-        &app,
-        &a,
-        "/api/v1/tenants/acme/vnets",
-        vnet("hub", "10.0.0.0/16", "10.0.255.0/27"),
-    )
-    .await;
-    created(
-        &app,
-        &a,
-        "/api/v1/tenants/acme/gateways",
-        gateway("hub-gw", "hub", "PolicyBased", "Basic"),
-    )
-    .await;
+    let a = hub_with(&app, "PolicyBased", "Basic").await;
     let r = post(
         &app,
         &a,
@@ -197,38 +162,24 @@ async fn p2s_1_point_to_site_on_a_policy_based_gateway_is_refused() {
 async fn gw_3_endpoint_is_allocated_at_creation_and_changes_on_recreation() {
     let app = test_app().await;
     let a = hub(&app).await;
-    let g = send(
-        &app,
-        req("GET", "/api/v1/tenants/acme/gateways/hub-gw", &a, None),
-    )
-    .await
-    .json();
+    let g = get_as(&app, &a, "/api/v1/tenants/acme/gateways/hub-gw")
+        .await
+        .json();
     let first = g["public_endpoint"].as_str().expect("allocated").to_owned();
     assert!(first.starts_with("127.0.0.1:"), "{first}");
     assert_eq!(g["public_key"].as_str().unwrap().len(), 44);
     // An update keeps the server-owned fields, whatever the body says.
-    let r = send(
+    let r = put(
         &app,
-        req(
-            "PUT",
-            "/api/v1/tenants/acme/gateways/hub-gw",
-            &a,
-            Some(json!({"vnet": "hub", "gateway_type": "RouteBased", "sku": "VpnGw2", "public_endpoint": "1.2.3.4:1"})),
-        ),
+        &a,
+        "/api/v1/tenants/acme/gateways/hub-gw",
+        json!({"vnet": "hub", "gateway_type": "RouteBased", "sku": "VpnGw2",
+            "public_endpoint": "1.2.3.4:1"}),
     )
     .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    assert_status(&r, StatusCode::OK);
     assert_eq!(r.json()["resource"]["public_endpoint"], first);
-    let d = send(
-        &app,
-        req("DELETE", "/api/v1/tenants/acme/gateways/hub-gw", &a, None),
-    )
-    .await;
+    let d = delete(&app, &a, "/api/v1/tenants/acme/gateways/hub-gw").await;
     assert_eq!(d.status, StatusCode::NO_CONTENT);
     let again = created(
         &app,
@@ -262,19 +213,11 @@ async fn gw_4_shared_key_is_generated_hidden_audited_and_replaceable() {
         c["shared_key"].is_null(),
         "a write answer never shows the key: {c}"
     );
-    let list = send(
+    let list = get_as(&app, &a, "/api/v1/tenants/acme/connections").await;
+    let k = get_as(
         &app,
-        req("GET", "/api/v1/tenants/acme/connections", &a, None),
-    )
-    .await;
-    let k = send(
-        &app,
-        req(
-            "GET",
-            "/api/v1/tenants/acme/connections/to-branch/shared-key",
-            &a,
-            None,
-        ),
+        &a,
+        "/api/v1/tenants/acme/connections/to-branch/shared-key",
     )
     .await;
     assert_eq!(k.status, StatusCode::OK);
@@ -302,21 +245,15 @@ async fn gw_4_shared_key_is_generated_hidden_audited_and_replaceable() {
         s2s("to-branch2", "hub-gw", "branch2"),
     )
     .await;
-    let k2 = send(
+    let k2 = get_as(
         &app,
-        req(
-            "GET",
-            "/api/v1/tenants/acme/connections/to-branch2/shared-key",
-            &a,
-            None,
-        ),
+        &a,
+        "/api/v1/tenants/acme/connections/to-branch2/shared-key",
     )
     .await;
     assert_ne!(k2.json()["shared_key"].as_str().unwrap(), key);
     // The read is audited.
-    let log = send(&app, req("GET", "/api/v1/audit?tenant=acme", &a, None))
-        .await
-        .json();
+    let log = get_as(&app, &a, "/api/v1/audit?tenant=acme").await.json();
     assert!(
         log.as_array()
             .unwrap()
@@ -324,14 +261,11 @@ async fn gw_4_shared_key_is_generated_hidden_audited_and_replaceable() {
             .any(|e| e["action"] == "connection.shared_key.read")
     );
     // GW-5: a dash is refused with the rule; a valid key replaces the old one.
-    let bad = send(
+    let bad = put(
         &app,
-        req(
-            "PUT",
-            "/api/v1/tenants/acme/connections/to-branch/shared-key",
-            &a,
-            Some(json!({"shared_key": "abc-123"})),
-        ),
+        &a,
+        "/api/v1/tenants/acme/connections/to-branch/shared-key",
+        json!({"shared_key": "abc-123"}),
     )
     .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -341,36 +275,26 @@ async fn gw_4_shared_key_is_generated_hidden_audited_and_replaceable() {
         rules_of(&bad)
     );
     let long = "a".repeat(129);
-    let bad = send(
+    let bad = put(
         &app,
-        req(
-            "PUT",
-            "/api/v1/tenants/acme/connections/to-branch/shared-key",
-            &a,
-            Some(json!({"shared_key": long})),
-        ),
+        &a,
+        "/api/v1/tenants/acme/connections/to-branch/shared-key",
+        json!({"shared_key": long}),
     )
     .await;
     assert!(rules_of(&bad).contains(&"GW-5".to_owned()));
-    let ok = send(
+    let ok = put(
         &app,
-        req(
-            "PUT",
-            "/api/v1/tenants/acme/connections/to-branch/shared-key",
-            &a,
-            Some(json!({"shared_key": "Abc123xyz"})),
-        ),
+        &a,
+        "/api/v1/tenants/acme/connections/to-branch/shared-key",
+        json!({"shared_key": "Abc123xyz"}),
     )
     .await;
     assert_eq!(ok.status, StatusCode::NO_CONTENT);
-    let k = send(
+    let k = get_as(
         &app,
-        req(
-            "GET",
-            "/api/v1/tenants/acme/connections/to-branch/shared-key",
-            &a,
-            None,
-        ),
+        &a,
+        "/api/v1/tenants/acme/connections/to-branch/shared-key",
     )
     .await;
     assert_eq!(k.json()["shared_key"], "Abc123xyz");
@@ -379,43 +303,17 @@ async fn gw_4_shared_key_is_generated_hidden_audited_and_replaceable() {
 #[tokio::test]
 async fn s2s_1_device_config_is_a_wg_quick_file_with_the_gateway_as_peer() {
     let app = test_app().await;
-    let a = hub(&app).await;
-    created(
+    let a = hub_with_branch(&app).await;
+    let g = get_as(&app, &a, "/api/v1/tenants/acme/gateways/hub-gw")
+        .await
+        .json();
+    let r = get_as(
         &app,
         &a,
-        "/api/v1/tenants/acme/sites",
-        site("branch", "203.0.113.10", "192.168.1.0/24"),
+        "/api/v1/tenants/acme/connections/to-branch/device-config",
     )
     .await;
-    created(
-        &app,
-        &a,
-        "/api/v1/tenants/acme/connections",
-        s2s("to-branch", "hub-gw", "branch"),
-    )
-    .await;
-    let g = send(
-        &app,
-        req("GET", "/api/v1/tenants/acme/gateways/hub-gw", &a, None),
-    )
-    .await
-    .json();
-    let r = send(
-        &app,
-        req(
-            "GET",
-            "/api/v1/tenants/acme/connections/to-branch/device-config",
-            &a,
-            None,
-        ),
-    )
-    .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    assert_status(&r, StatusCode::OK);
     assert!(r.content_type.starts_with("text/plain"));
     let conf = String::from_utf8(r.body).unwrap();
     assert!(conf.contains("[Interface]"), "{conf}");
@@ -444,29 +342,11 @@ async fn s2s_1_device_config_is_a_wg_quick_file_with_the_gateway_as_peer() {
 #[tokio::test]
 async fn secrets_are_sealed_in_the_raw_database() {
     let app = test_app().await;
-    let a = hub(&app).await;
-    created(
+    let a = hub_with_branch(&app).await;
+    let key = get_as(
         &app,
         &a,
-        "/api/v1/tenants/acme/sites",
-        site("branch", "203.0.113.10", "192.168.1.0/24"),
-    )
-    .await;
-    created(
-        &app,
-        &a,
-        "/api/v1/tenants/acme/connections",
-        s2s("to-branch", "hub-gw", "branch"),
-    )
-    .await;
-    let key = send(
-        &app,
-        req(
-            "GET",
-            "/api/v1/tenants/acme/connections/to-branch/shared-key",
-            &a,
-            None,
-        ),
+        "/api/v1/tenants/acme/connections/to-branch/shared-key",
     )
     .await
     .json()["shared_key"]
@@ -513,19 +393,16 @@ async fn readers_cannot_write_resources_and_other_tenants_cannot_see_them() {
     let app = test_app().await;
     let a = hub(&app).await;
     let bob = user(&app, "bob").await;
-    let r = send(&app, req("GET", "/api/v1/tenants/acme/vnets", &bob, None)).await;
+    let r = get_as(&app, &bob, "/api/v1/tenants/acme/vnets").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    send(
+    put(
         &app,
-        req(
-            "PUT",
-            "/api/v1/tenants/acme/members/bob",
-            &a,
-            Some(json!({"role": "reader"})),
-        ),
+        &a,
+        "/api/v1/tenants/acme/members/bob",
+        json!({"role": "reader"}),
     )
     .await;
-    let r = send(&app, req("GET", "/api/v1/tenants/acme/vnets", &bob, None)).await;
+    let r = get_as(&app, &bob, "/api/v1/tenants/acme/vnets").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()[0]["name"], "hub");
     let r = post(
@@ -536,16 +413,7 @@ async fn readers_cannot_write_resources_and_other_tenants_cannot_see_them() {
     )
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = send(
-        &app,
-        req(
-            "GET",
-            "/api/v1/tenants/acme/connections/x/shared-key",
-            &bob,
-            None,
-        ),
-    )
-    .await;
+    let r = get_as(&app, &bob, "/api/v1/tenants/acme/connections/x/shared-key").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
@@ -594,11 +462,7 @@ async fn bad_resource_bodies_are_4xx_naming_the_problem() {
     )
     .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    let r = send(
-        &app,
-        req("GET", "/api/v1/tenants/acme/vnets/missing", &a, None),
-    )
-    .await;
+    let r = get_as(&app, &a, "/api/v1/tenants/acme/vnets/missing").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.json()["message"].as_str().unwrap().contains("missing"));
 }
@@ -607,11 +471,7 @@ async fn bad_resource_bodies_are_4xx_naming_the_problem() {
 async fn deleting_a_vnet_its_gateway_needs_is_refused_with_ref_1() {
     let app = test_app().await;
     let a = hub(&app).await;
-    let r = send(
-        &app,
-        req("DELETE", "/api/v1/tenants/acme/vnets/hub", &a, None),
-    )
-    .await;
+    let r = delete(&app, &a, "/api/v1/tenants/acme/vnets/hub").await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         rules_of(&r).iter().any(|r| r.starts_with("REF")),
@@ -623,22 +483,7 @@ async fn deleting_a_vnet_its_gateway_needs_is_refused_with_ref_1() {
 #[tokio::test]
 async fn lim_1_two_racing_writes_that_together_break_a_rule_land_exactly_once() {
     let app = test_app().await;
-    let a = admin(&app).await;
-    tenant(&app, &a, "acme").await;
-    created(
-        &app,
-        &a,
-        "/api/v1/tenants/acme/vnets",
-        vnet("hub", "10.0.0.0/16", "10.0.255.0/27"),
-    )
-    .await;
-    created(
-        &app,
-        &a,
-        "/api/v1/tenants/acme/gateways",
-        gateway("hub-gw", "hub", "RouteBased", "Standard"),
-    )
-    .await;
+    let a = hub_with(&app, "RouteBased", "Standard").await;
     for i in 0..11 {
         created(
             &app,
@@ -692,34 +537,16 @@ async fn lim_1_two_racing_writes_that_together_break_a_rule_land_exactly_once() 
         "{:?}",
         rules_of(loser)
     );
-    let list = send(
-        &app,
-        req("GET", "/api/v1/tenants/acme/connections", &a, None),
-    )
-    .await;
+    let list = get_as(&app, &a, "/api/v1/tenants/acme/connections").await;
     assert_eq!(list.json().as_array().unwrap().len(), 10);
 }
 
 #[tokio::test]
 async fn tenant_topology_is_one_document_without_secrets() {
     let app = test_app().await;
-    let a = hub(&app).await;
-    created(
-        &app,
-        &a,
-        "/api/v1/tenants/acme/sites",
-        site("branch", "203.0.113.10", "192.168.1.0/24"),
-    )
-    .await;
-    created(
-        &app,
-        &a,
-        "/api/v1/tenants/acme/connections",
-        s2s("to-branch", "hub-gw", "branch"),
-    )
-    .await;
+    let a = hub_with_branch(&app).await;
     tenant(&app, &a, "other").await;
-    let t = send(&app, req("GET", "/api/v1/tenants/acme/topology", &a, None))
+    let t = get_as(&app, &a, "/api/v1/tenants/acme/topology")
         .await
         .json();
     assert_eq!(t["tenants"], json!([{"name": "acme"}]));
@@ -792,11 +619,7 @@ async fn conn_2_cross_tenant_vnet_to_vnet_halves_need_the_same_key() {
     )
     .await;
     // Each owner still sees only their own tenant.
-    let r = send(
-        &app,
-        req("GET", "/api/v1/tenants/a-corp/connections", &bob, None),
-    )
-    .await;
+    let r = get_as(&app, &bob, "/api/v1/tenants/a-corp/connections").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
@@ -837,7 +660,7 @@ async fn gw_4_second_half_of_a_same_tenant_vnet_to_vnet_pair_takes_its_partners_
         let path = format!("/api/v1/tenants/acme/connections/{name}/shared-key");
         let a = a.clone();
         let app = &app;
-        async move { send(app, req("GET", &path, &a, None)).await.json()["shared_key"].clone() }
+        async move { get_as(app, &a, &path).await.json()["shared_key"].clone() }
     };
     assert_eq!(key("hub-spoke").await, key("spoke-hub").await);
 }
@@ -851,12 +674,7 @@ async fn a_replica_lists_and_gets_what_another_replica_just_wrote() {
     let a = admin(&app).await;
     tenant(&app, &a, "acme").await;
     let names = |r: &Answer| -> Vec<String> {
-        assert_eq!(
-            r.status,
-            StatusCode::OK,
-            "{}",
-            String::from_utf8_lossy(&r.body)
-        );
+        assert_status(r, StatusCode::OK);
         r.json()
             .as_array()
             .expect("list")
@@ -884,34 +702,20 @@ async fn a_replica_lists_and_gets_what_another_replica_just_wrote() {
     )
     .await;
     assert_eq!(names(&send_to(&b, list()).await), ["hub", "spoke"]);
-    let r = send(
+    let r = put(
         &app,
-        req(
-            "PUT",
-            "/api/v1/tenants/acme/vnets/spoke",
-            &a,
-            Some(
-                json!({"region": "japaneast", "address_space": ["10.1.0.0/16"],
+        &a,
+        "/api/v1/tenants/acme/vnets/spoke",
+        json!({"region": "japaneast", "address_space": ["10.1.0.0/16"],
                 "subnets": [{"name": "GatewaySubnet", "prefix": "10.1.255.0/27"}]}),
-            ),
-        ),
     )
     .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    assert_status(&r, StatusCode::OK);
     let got = send_to(&b, req("GET", "/api/v1/tenants/acme/vnets/spoke", &a, None)).await;
     assert_eq!(got.status, StatusCode::OK);
     assert_eq!(got.content_type, "application/json");
     assert_eq!(got.json()["region"], "japaneast");
-    let r = send(
-        &app,
-        req("DELETE", "/api/v1/tenants/acme/vnets/spoke", &a, None),
-    )
-    .await;
+    let r = delete(&app, &a, "/api/v1/tenants/acme/vnets/spoke").await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(names(&send_to(&b, list()).await), ["hub"]);
     let gone = send_to(&b, req("GET", "/api/v1/tenants/acme/vnets/spoke", &a, None)).await;

@@ -245,3 +245,74 @@ pub async fn user(app: &TestApp, username: &str) -> Cred {
     );
     login(app, username, &pw).await
 }
+
+/// `GET path` as `who`.
+pub async fn get_as(app: &TestApp, who: &Cred, path: &str) -> Answer {
+    send(app, req("GET", path, who, None)).await
+}
+
+/// `POST path` as `who` with a JSON body.
+pub async fn post(app: &TestApp, who: &Cred, path: &str, body: serde_json::Value) -> Answer {
+    send(app, req("POST", path, who, Some(body))).await
+}
+
+/// `PUT path` as `who` with a JSON body.
+pub async fn put(app: &TestApp, who: &Cred, path: &str, body: serde_json::Value) -> Answer {
+    send(app, req("PUT", path, who, Some(body))).await
+}
+
+/// `DELETE path` as `who`.
+pub async fn delete(app: &TestApp, who: &Cred, path: &str) -> Answer {
+    send(app, req("DELETE", path, who, None)).await
+}
+
+/// Fails the test, showing the body, unless the answer has `status`.
+#[track_caller]
+pub fn assert_status(r: &Answer, status: StatusCode) {
+    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+}
+
+/// The JSON body of a successful answer (`Null` when empty); fails the test otherwise.
+#[track_caller]
+pub fn ok(r: Answer) -> serde_json::Value {
+    assert!(
+        r.status.is_success(),
+        "{}: {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    if r.body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        r.json()
+    }
+}
+
+/// `POST path` as `who`, which must answer 201 Created; the created resource.
+pub async fn created(
+    app: &TestApp,
+    who: &Cred,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let r = post(app, who, path, body).await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "POST {path}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    r.json()["resource"].clone()
+}
+
+/// The rule ids of a 422 answer's violations, in order (`""` for one without a rule).
+pub fn rules_of(r: &Answer) -> Vec<String> {
+    r.json()["violations"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .map(|x| x["rule"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -12,14 +12,15 @@
 //!                                   10.252.0.1: server :18091, gateway ports 51820-51829
 //! ```
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::netns::{Lab, ping, run, skip_reason};
 use crate::server_lab::{Server, forwarding, have_curl, read_status, status_peer, vnet_host};
 
 #[test]
-fn v2v_two_workers_each_with_one_gateway_carry_vnet_to_vnet_pings_both_ways() {
-    const NAME: &str = "v2v_two_workers_each_with_one_gateway_carry_vnet_to_vnet_pings_both_ways";
+fn v2v_lim_6_two_workers_in_two_regions_carry_pings_both_ways_and_meter_billable_bytes() {
+    const NAME: &str =
+        "v2v_lim_6_two_workers_in_two_regions_carry_pings_both_ways_and_meter_billable_bytes";
     if let Some(why) = skip_reason().or_else(|| (!have_curl()).then(|| "curl is missing".into())) {
         println!("SKIPPED {NAME}: {why}");
         return;
@@ -182,4 +183,43 @@ connections:
             half("a-to-b", "w-a") && half("b-to-a", "w-b")
         },
     );
+
+    // LIM-6: the two VNets are in different regions, so their outer bytes are billable; each
+    // worker metered its half and reported it to the server (status every second here).
+    let billed_by_both = |pairs: &serde_json::Value| {
+        pairs.as_array().into_iter().flatten().any(|p| {
+            let regions = [p["a"].as_str(), p["b"].as_str()];
+            let reported_by = |w: &str| {
+                p["workers"].as_array().into_iter().flatten().any(|r| {
+                    r["worker"] == w
+                        && r["tx_bytes"].as_i64().unwrap_or(0) > 0
+                        && r["rx_bytes"].as_i64().unwrap_or(0) > 0
+                })
+            };
+            regions.contains(&Some("westeurope"))
+                && regions.contains(&Some("northeurope"))
+                && p["billable"] == true
+                && p["billed_bytes"].as_i64().unwrap_or(0) > 0
+                && reported_by("w-a")
+                && reported_by("w-b")
+        })
+    };
+    let until = Instant::now() + Duration::from_secs(15);
+    let mut last = server.get("/metering/region-pairs");
+    while !billed_by_both(&last) {
+        assert!(
+            Instant::now() < until,
+            "no billable westeurope-northeurope bytes from both w-a and w-b on the server \
+             within 15 s: {last}\n{}",
+            lab.logs()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        last = server.get("/metering/region-pairs");
+    }
+    // No same-region pair is billed.
+    for p in last.as_array().into_iter().flatten() {
+        if p["a"] == p["b"] {
+            assert_eq!(p["billed_bytes"], 0, "{last}");
+        }
+    }
 }

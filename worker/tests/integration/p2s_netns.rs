@@ -8,7 +8,6 @@
 //! The server listens on the gateway namespace's veth address; every packet stays on the
 //! namespaces' veth pair, their loopbacks and the tunnel addresses.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -18,19 +17,7 @@ use rcgen::{
 };
 
 use crate::netns::{Lab, ping, run, skip_reason, wait_for};
-use crate::server_driven::curl;
-use crate::server_lab::{server_binary, to_wg_conf};
-
-fn client_binary() -> PathBuf {
-    let worker = PathBuf::from(env!("CARGO_BIN_EXE_isthmus-worker"));
-    let client = worker.with_file_name("isthmus-client");
-    assert!(
-        client.exists(),
-        "{} is missing: build it first with `cargo build -p isthmus-client` (scripts/test.sh does)",
-        client.display()
-    );
-    client
-}
+use crate::server_lab::{Server, sibling_binary, to_wg_conf, wireguard_go_from_wg_quick};
 
 fn missing_tool() -> Option<&'static str> {
     ["curl", "iptables"].into_iter().find(|t| {
@@ -90,7 +77,7 @@ fn p2s_4_wireguard_go_client_enrolled_by_cli_over_udp_then_tcp_443_then_revoked(
         println!("SKIPPED {NAME}: `{tool}` is missing (apt-get install curl iptables)");
         return;
     }
-    let client_bin = client_binary();
+    let client_bin = sibling_binary("isthmus-client", "isthmus-client");
     let mut lab = Lab::new("t");
     let id = lab.id.clone();
     let gw_ns = lab.netns("gw");
@@ -99,131 +86,54 @@ fn p2s_4_wireguard_go_client_enrolled_by_cli_over_udp_then_tcp_443_then_revoked(
         (&gw_ns, &format!("vg{id}"), "10.252.0.1/30"),
         (&cl_ns, &format!("vc{id}"), "10.252.0.2/30"),
     );
-    let api = "http://10.252.0.1:18091";
 
     // The server, in the gateway's namespace, on its veth address (the client enrols there).
-    let data = lab.dir.path().join("data");
-    std::fs::create_dir_all(&data).expect("data dir");
-    let data_s = data.display().to_string();
-    let token = "isw_p2s_netns_token";
-    let server_log = std::fs::File::create(lab.dir.path().join("server.log")).expect("log");
-    let server = Command::new("ip")
-        .args(["netns", "exec", &gw_ns])
-        .arg(server_binary())
-        .args([
-            "--data-dir",
-            &data_s,
-            "--public-address",
-            "10.252.0.1",
-            "--gateway-ports",
-            "51830-51839",
-            "--p2s-tcp-port",
-            "443",
-        ])
-        .args([
-            "serve",
-            "--listen",
-            "10.252.0.1:18091",
-            "--portal-dir",
-            &data_s,
-        ])
-        .env("ISTHMUS_WORKER_TOKEN", token)
-        .env("ISTHMUS_ADMIN_PASSWORD", "netns-admin-password")
-        .env_remove("DATABASE_URL")
-        .stdout(server_log.try_clone().expect("log"))
-        .stderr(server_log)
-        .spawn()
-        .expect("server starts");
-    lab.children.push(server);
-    let jar = lab.dir.path().join("cookies").display().to_string();
-    let health = format!("{api}/api/v1/health");
-    wait_for("the server", Duration::from_secs(20), || {
-        Command::new("ip")
-            .args(["netns", "exec", &gw_ns, "curl", "-fsS", &health])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    let post = |lab: &Lab, path: &str, body: &serde_json::Value| {
-        let file = lab.write("body.json", &body.to_string());
-        curl(
-            &gw_ns,
-            &jar,
-            &[
-                "-H",
-                "content-type: application/json",
-                "--data-binary",
-                &format!("@{}", file.display()),
-                &format!("{api}/api/v1{path}"),
-            ],
-        )
-    };
-    post(
-        &lab,
-        "/auth/login",
-        &serde_json::json!({"username": "admin", "password": "netns-admin-password"}),
+    let server = Server::start_with(
+        &mut lab,
+        &gw_ns,
+        "10.252.0.1:18091",
+        "10.252.0.1",
+        "51830-51839",
+        &["--p2s-tcp-port", "443"],
     );
 
     // The topology: VNet 10.200.1.0/24 behind a RouteBased gateway with point-to-site, pool
     // 172.16.50.0/24, and a root certificate made here.
-    post(&lab, "/tenants", &serde_json::json!({"name": "acme"}));
-    post(
-        &lab,
+    server.post("/tenants", &serde_json::json!({"name": "acme"}));
+    server.post(
         "/tenants/acme/vnets",
         &serde_json::json!({"name": "hub", "region": "westeurope",
             "address_space": ["10.200.1.0/24"],
             "subnets": [{"name": "GatewaySubnet", "prefix": "10.200.1.224/27"}]}),
     );
-    post(
-        &lab,
+    server.post(
         "/tenants/acme/gateways",
         &serde_json::json!({"name": "hub-gw", "vnet": "hub", "gateway_type": "RouteBased", "sku": "VpnGw1"}),
     );
-    post(
-        &lab,
+    server.post(
         "/tenants/acme/point-to-site",
         &serde_json::json!({"gateway": "hub-gw", "address_pool": ["172.16.50.0/24"]}),
     );
     let (root_pem, cert_pem, key_pem, cert_der) = certificates();
-    post(
-        &lab,
+    server.post(
         "/tenants/acme/point-to-site/hub-gw/root-certificates",
         &serde_json::json!({"name": "netns-root", "pem": root_pem}),
     );
 
     // The worker, driven by the server, with the TCP transport on 443.
     let tun = format!("it{id}");
-    let worker_log = std::fs::File::create(lab.dir.path().join("worker.log")).expect("log");
-    let worker = Command::new("ip")
-        .args(["netns", "exec", &gw_ns])
-        .arg(env!("CARGO_BIN_EXE_isthmus-worker"))
-        .args(["--server", api, "--token", token, "--name", "w1"])
-        .args([
-            "--tun-name",
-            &tun,
+    server.worker(
+        &mut lab,
+        &gw_ns,
+        "w1",
+        &tun,
+        &[
             "--tun-address",
             "10.200.1.1/24",
-            "--status-interval",
-            "1",
             "--tcp-listen",
             "10.252.0.1:443",
-        ])
-        .env("RUST_LOG", "info,isthmus_worker::tcp_relay=debug")
-        .stdout(worker_log.try_clone().expect("log"))
-        .stderr(worker_log)
-        .spawn()
-        .expect("worker starts");
-    lab.children.push(worker);
-    wait_for("the worker's TUN device", Duration::from_secs(30), || {
-        Command::new("ip")
-            .args(["-n", &gw_ns, "link", "show", &tun])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    run(&["ip", "-n", &gw_ns, "link", "set", &tun, "up"]);
+        ],
+    );
     run(&[
         "ip",
         "-n",
@@ -242,7 +152,7 @@ fn p2s_4_wireguard_go_client_enrolled_by_cli_over_udp_then_tcp_443_then_revoked(
     let enrolled = Command::new("ip")
         .args(["netns", "exec", &cl_ns])
         .arg(&client_bin)
-        .args(["enrol", "--server", api, "--gateway", "acme/hub-gw"])
+        .args(["enrol", "--server", &server.url, "--gateway", "acme/hub-gw"])
         .arg("--cert")
         .arg(&cert)
         .arg("--key")
@@ -268,30 +178,15 @@ fn p2s_4_wireguard_go_client_enrolled_by_cli_over_udp_then_tcp_443_then_revoked(
 
     // The WireGuard client: wireguard-go configured from the enrolled file.
     let wg_if = format!("wc{id}");
-    lab.wireguard_go(&cl_ns, &wg_if, &["listen-port", "51950"], &address, &[]);
-    let udp_conf = lab.write("laptop-udp.conf", &to_wg_conf(&conf, &private));
-    run(&[
-        "ip",
-        "netns",
-        "exec",
+    wireguard_go_from_wg_quick(
+        &mut lab,
         &cl_ns,
-        "wg",
-        "setconf",
         &wg_if,
-        &udp_conf.display().to_string(),
-    ]);
-    for prefix in wg_value(&conf, "AllowedIPs").split(',') {
-        run(&[
-            "ip",
-            "-n",
-            &cl_ns,
-            "route",
-            "replace",
-            prefix.trim(),
-            "dev",
-            &wg_if,
-        ]);
-    }
+        &conf,
+        &private,
+        Some("51950"),
+        &[],
+    );
     let over_udp = (0..30).any(|_| ping(&cl_ns, Some(&client_ip), "10.200.1.1"));
     assert!(over_udp, "client → VNet over UDP failed\n{}", lab.logs());
 
@@ -357,7 +252,8 @@ fn p2s_4_wireguard_go_client_enrolled_by_cli_over_udp_then_tcp_443_then_revoked(
         lab.logs()
     );
     // The packets went through the worker's TCP transport, and UDP is still blocked.
-    let worker_log = std::fs::read_to_string(lab.dir.path().join("worker.log")).unwrap_or_default();
+    let worker_log =
+        std::fs::read_to_string(lab.dir.path().join("worker-w1.log")).unwrap_or_default();
     assert!(
         worker_log.contains("TCP transport: client relayed"),
         "the worker relayed no TCP client\n{}",
@@ -375,8 +271,7 @@ fn p2s_4_wireguard_go_client_enrolled_by_cli_over_udp_then_tcp_443_then_revoked(
 
     // Revoked through the API: the worker drops the client within seconds.
     let thumbprint = isthmus_shared::enrol::thumbprint(&cert_der);
-    post(
-        &lab,
+    server.post(
         "/tenants/acme/point-to-site/hub-gw/revoked-thumbprints",
         &serde_json::json!({"thumbprint": thumbprint}),
     );

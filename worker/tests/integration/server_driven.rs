@@ -6,30 +6,10 @@
 //! the test talks to the server with `curl` inside that namespace and edits the topology with
 //! `isthmus apply`. Traffic stays inside the namespaces this test creates.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::netns::{Lab, ping, run, skip_reason, wait_for, wg_keypair};
-use crate::server_lab::{server_binary, to_wg_conf};
-
-/// `curl` inside `ns` against the server; returns the body (fails the test on HTTP errors).
-pub fn curl(ns: &str, jar: &str, args: &[&str]) -> String {
-    let mut all = vec![
-        "ip",
-        "netns",
-        "exec",
-        ns,
-        "curl",
-        "-sS",
-        "--fail-with-body",
-        "-b",
-        jar,
-        "-c",
-        jar,
-    ];
-    all.extend_from_slice(args);
-    run(&all)
-}
+use crate::server_lab::{Server, have_curl, to_wg_conf};
 
 #[test]
 fn s2s_1_server_exported_device_config_brings_up_a_wireguard_go_site() {
@@ -39,12 +19,7 @@ fn s2s_1_server_exported_device_config_brings_up_a_wireguard_go_site() {
         );
         return;
     }
-    if Command::new("sh")
-        .args(["-c", "command -v curl"])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| !s.success())
-    {
+    if !have_curl() {
         println!(
             "SKIPPED s2s_1_server_exported_device_config_brings_up_a_wireguard_go_site: curl is missing"
         );
@@ -62,53 +37,13 @@ fn s2s_1_server_exported_device_config_brings_up_a_wireguard_go_site() {
     let (site_private, site_public) = wg_keypair();
 
     // The server, in the gateway's namespace.
-    let data = lab.dir.path().join("data");
-    std::fs::create_dir_all(&data).expect("data dir");
-    let data_s = data.display().to_string();
-    let token = "isw_netns_test_token";
-    let server_log = std::fs::File::create(lab.dir.path().join("server.log")).expect("log");
-    let server = Command::new("ip")
-        .args(["netns", "exec", &gw_ns])
-        .arg(server_binary())
-        .args([
-            "--data-dir",
-            &data_s,
-            "--public-address",
-            "10.251.0.1",
-            "--gateway-ports",
-            "51820-51829",
-        ])
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:18090",
-            "--portal-dir",
-            &data_s,
-        ])
-        .env("ISTHMUS_WORKER_TOKEN", token)
-        .env("ISTHMUS_ADMIN_PASSWORD", "netns-admin-password")
-        .env_remove("DATABASE_URL")
-        .stdout(server_log.try_clone().expect("log"))
-        .stderr(server_log)
-        .spawn()
-        .expect("server starts");
-    lab.children.push(server);
-    let jar = lab.dir.path().join("cookies").display().to_string();
-    wait_for("the server", Duration::from_secs(20), || {
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &gw_ns,
-                "curl",
-                "-fsS",
-                "http://127.0.0.1:18090/api/v1/health",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
+    let server = Server::start(
+        &mut lab,
+        &gw_ns,
+        "127.0.0.1:18090",
+        "10.251.0.1",
+        "51820-51829",
+    );
 
     // The topology, applied with the CLI: VNet 10.200.1.0/24, a site 10.200.2.0/24.
     let yaml = format!(
@@ -125,65 +60,17 @@ connections:
   - {{tenant: acme, name: to-branch, gateway: hub-gw, kind: {{type: SiteToSite, site: branch}}}}
 "
     );
-    let file = lab.write("topology.yaml", &yaml);
-    let applied = Command::new(server_binary())
-        .args([
-            "--data-dir",
-            &data_s,
-            "--public-address",
-            "10.251.0.1",
-            "--gateway-ports",
-            "51820-51829",
-        ])
-        .arg("apply")
-        .arg(&file)
-        .env_remove("DATABASE_URL")
-        .output()
-        .expect("isthmus apply");
-    assert!(
-        applied.status.success(),
-        "apply failed: {}{}",
-        String::from_utf8_lossy(&applied.stdout),
-        String::from_utf8_lossy(&applied.stderr)
-    );
+    server.apply(&lab, &yaml);
 
     // The worker, in the same namespace, driven by the server.
     let tun = format!("it{id}");
-    let worker_log = std::fs::File::create(lab.dir.path().join("worker.log")).expect("log");
-    let worker = Command::new("ip")
-        .args(["netns", "exec", &gw_ns])
-        .arg(env!("CARGO_BIN_EXE_isthmus-worker"))
-        .args([
-            "--server",
-            "http://127.0.0.1:18090",
-            "--token",
-            token,
-            "--name",
-            "w1",
-        ])
-        .args([
-            "--tun-name",
-            &tun,
-            "--tun-address",
-            "10.200.1.1/24",
-            "--status-interval",
-            "1",
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(worker_log.try_clone().expect("log"))
-        .stderr(worker_log)
-        .spawn()
-        .expect("worker starts");
-    lab.children.push(worker);
-    wait_for("the worker's TUN device", Duration::from_secs(30), || {
-        Command::new("ip")
-            .args(["-n", &gw_ns, "link", "show", &tun])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    run(&["ip", "-n", &gw_ns, "link", "set", &tun, "up"]);
+    server.worker(
+        &mut lab,
+        &gw_ns,
+        "w1",
+        &tun,
+        &["--tun-address", "10.200.1.1/24"],
+    );
     run(&[
         "ip",
         "-n",
@@ -196,22 +83,10 @@ connections:
     ]);
 
     // The site: only the server's exported device configuration, plus its own private key.
-    curl(
-        &gw_ns,
-        &jar,
-        &[
-            "-H",
-            "content-type: application/json",
-            "-d",
-            r#"{"username":"admin","password":"netns-admin-password"}"#,
-            "http://127.0.0.1:18090/api/v1/auth/login",
-        ],
-    );
-    let exported = curl(
-        &gw_ns,
-        &jar,
-        &["http://127.0.0.1:18090/api/v1/tenants/acme/connections/to-branch/device-config"],
-    );
+    let exported = server.curl(&[&format!(
+        "{}/api/v1/tenants/acme/connections/to-branch/device-config",
+        server.url
+    )]);
     assert!(exported.contains("Endpoint = 10.251.0.1:"), "{exported}");
     let conf = lab.write("site.conf", &to_wg_conf(&exported, &site_private));
     let ifname = format!("ws{id}");
@@ -253,11 +128,7 @@ connections:
         "the connection's status on the server",
         Duration::from_secs(20),
         || {
-            status = curl(
-                &gw_ns,
-                &jar,
-                &["http://127.0.0.1:18090/api/v1/tenants/acme/status"],
-            );
+            status = server.curl(&[&format!("{}/api/v1/tenants/acme/status", server.url)]);
             status.contains("\"to-branch\"") && !status.contains("\"last_handshake_unix\":null")
         },
     );

@@ -9,14 +9,19 @@ use std::time::Duration;
 use crate::netns::{Lab, run};
 
 pub fn server_binary() -> PathBuf {
+    sibling_binary("isthmus", "isthmus-server")
+}
+
+/// Binary `name` of workspace package `package`, built next to `isthmus-worker`.
+pub fn sibling_binary(name: &str, package: &str) -> PathBuf {
     let worker = PathBuf::from(env!("CARGO_BIN_EXE_isthmus-worker"));
-    let server = worker.with_file_name("isthmus");
+    let bin = worker.with_file_name(name);
     assert!(
-        server.exists(),
-        "{} is missing: build it first with `cargo build -p isthmus-server` (the test command does)",
-        server.display()
+        bin.exists(),
+        "{} is missing: build it first with `cargo build -p {package}` (the test command does)",
+        bin.display()
     );
-    server
+    bin
 }
 
 pub fn have_curl() -> bool {
@@ -38,6 +43,8 @@ pub struct Server {
     data: String,
     public_address: String,
     ports: String,
+    /// More global options of `isthmus` (for `serve` and `apply`).
+    extra: Vec<String>,
     jar: String,
 }
 
@@ -45,6 +52,18 @@ impl Server {
     /// Starts the server in `ns`, listening on `listen` (an address of `ns`), handing out
     /// gateway endpoints `public_address:ports`; logs in as the administrator.
     pub fn start(lab: &mut Lab, ns: &str, listen: &str, public_address: &str, ports: &str) -> Self {
+        Self::start_with(lab, ns, listen, public_address, ports, &[])
+    }
+
+    /// [`Server::start`] with more global options of `isthmus` (e.g. `--p2s-tcp-port 443`).
+    pub fn start_with(
+        lab: &mut Lab,
+        ns: &str,
+        listen: &str,
+        public_address: &str,
+        ports: &str,
+        extra: &[&str],
+    ) -> Self {
         let data = lab.dir.path().join("data");
         std::fs::create_dir_all(&data).expect("data dir");
         let s = Self {
@@ -53,6 +72,7 @@ impl Server {
             data: data.display().to_string(),
             public_address: public_address.to_owned(),
             ports: ports.to_owned(),
+            extra: extra.iter().map(|a| (*a).to_owned()).collect(),
             jar: lab.dir.path().join("cookies").display().to_string(),
         };
         let log = std::fs::File::create(lab.dir.path().join("server.log")).expect("log");
@@ -89,14 +109,16 @@ impl Server {
     }
 
     fn global_args(&self) -> Vec<String> {
-        vec![
+        let mut args = vec![
             "--data-dir".into(),
             self.data.clone(),
             "--public-address".into(),
             self.public_address.clone(),
             "--gateway-ports".into(),
             self.ports.clone(),
-        ]
+        ];
+        args.extend(self.extra.iter().cloned());
+        args
     }
 
     /// `isthmus apply` of a YAML topology.
@@ -142,6 +164,17 @@ impl Server {
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
     }
 
+    /// `POST /api/v1{path}` with a JSON body; the response body.
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> String {
+        self.curl(&[
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            &body.to_string(),
+            &format!("{}/api/v1{path}", self.url),
+        ])
+    }
+
     /// `PUT /api/v1{path}` with a JSON body.
     pub fn put(&self, path: &str, body: &str) {
         self.curl(&[
@@ -171,6 +204,7 @@ impl Server {
 
     /// Starts worker `name` in `ns`, connected to this server, with TUN device `tun` (no
     /// address: the VNet's hosts sit behind it, see [`vnet_host`]) writing `status` every second.
+    /// Its log is `worker-{name}.log` in the lab, with the TCP transport's relays at debug.
     pub fn worker(
         &self,
         lab: &mut Lab,
@@ -196,7 +230,7 @@ impl Server {
             .args(["--tun-name", tun, "--status-interval", "1", "--status-file"])
             .arg(&status)
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,isthmus_worker::tcp_relay=debug")
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
