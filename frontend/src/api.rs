@@ -34,18 +34,7 @@ impl ApiError {
     }
 }
 
-/// A connection's live status (`GET /tenants/{t}/status`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConnStatus {
-    pub gateway: String,
-    pub connection: String,
-    pub worker: String,
-    pub last_handshake_unix: Option<i64>,
-    pub rx_bytes: i64,
-    pub tx_bytes: i64,
-    pub endpoint: Option<String>,
-    pub reported_at: String,
-}
+pub use isthmus_shared::api::ConnectionStatus;
 
 /// The answer to a resource write.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -144,7 +133,7 @@ pub async fn topology(tenant: &str) -> Result<Topology, ApiError> {
 }
 
 /// `GET /api/v1/tenants/{t}/status`.
-pub async fn status(tenant: &str) -> Result<Vec<ConnStatus>, ApiError> {
+pub async fn status(tenant: &str) -> Result<Vec<ConnectionStatus>, ApiError> {
     json(
         send(Request::get(&format!(
             "{BASE}/tenants/{}/status",

@@ -3,7 +3,7 @@
 use isthmus_shared::model::{Connection, ConnectionKind, Topology};
 use leptos::prelude::*;
 
-use crate::api::ConnStatus;
+use crate::api::ConnectionStatus;
 use crate::i18n::Key;
 use crate::state::{Page, TPage, ctx};
 
@@ -43,7 +43,10 @@ pub fn now_secs() -> f64 {
     js_sys::Date::now() / 1000.0
 }
 
-pub fn status_of<'a>(c: &Connection, status: &'a [ConnStatus]) -> Option<&'a ConnStatus> {
+pub fn status_of<'a>(
+    c: &Connection,
+    status: &'a [ConnectionStatus],
+) -> Option<&'a ConnectionStatus> {
     status
         .iter()
         .filter(|s| s.connection == c.name && s.gateway == c.gateway)
@@ -51,7 +54,7 @@ pub fn status_of<'a>(c: &Connection, status: &'a [ConnStatus]) -> Option<&'a Con
 }
 
 /// Up: a handshake within 3 minutes; idle: an older handshake; down: none; disabled.
-pub fn link_state(c: &Connection, status: &[ConnStatus], now: f64) -> LinkState {
+pub fn link_state(c: &Connection, status: &[ConnectionStatus], now: f64) -> LinkState {
     if !c.enabled {
         return LinkState::Disabled;
     }
@@ -95,7 +98,13 @@ impl Layout {
     }
 }
 
-fn svg_view(t: &Topology, status: &[ConnStatus], now: f64, title: String, tenant: &str) -> AnyView {
+fn svg_view(
+    t: &Topology,
+    status: &[ConnectionStatus],
+    now: f64,
+    title: String,
+    tenant: &str,
+) -> AnyView {
     let c = ctx();
     let mut vnets: Vec<_> = t.vnets.iter().collect();
     vnets.sort_by(|a, b| a.name.cmp(&b.name));
@@ -369,8 +378,8 @@ mod tests {
         .expect("connection")
     }
 
-    fn status(handshake: Option<i64>) -> Vec<ConnStatus> {
-        vec![ConnStatus {
+    fn status(handshake: Option<i64>) -> Vec<ConnectionStatus> {
+        vec![ConnectionStatus {
             gateway: "hub-gw".into(),
             connection: "hub-branch".into(),
             worker: "w".into(),

@@ -6,7 +6,7 @@ use isthmus_shared::api::{Me, TenantInfo};
 use isthmus_shared::model::Topology;
 use leptos::prelude::*;
 
-use crate::api::{self, ConnStatus};
+use crate::api::{self, ConnectionStatus};
 use crate::i18n::{self, Key, Lang};
 
 /// How often the tenant's topology and status are refreshed.
@@ -176,7 +176,7 @@ pub struct Ctx {
     pub tenant: RwSignal<Option<String>>,
     /// The current tenant's topology, with the tenant it belongs to.
     pub topo: RwSignal<Option<(String, Topology)>>,
-    pub status: RwSignal<Vec<ConnStatus>>,
+    pub status: RwSignal<Vec<ConnectionStatus>>,
     /// Bumped on every page change (the path router listens to `hashchange`).
     pub hash: RwSignal<String>,
 }

@@ -170,3 +170,18 @@ pub struct AuditEntry {
     pub tenant: Option<String>,
     pub target: String,
 }
+
+/// A connection's live status (`GET /api/v1/tenants/{tenant}/status`), as the portal shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionStatus {
+    pub gateway: String,
+    pub connection: String,
+    pub worker: String,
+    /// Seconds since the Unix epoch of the last handshake.
+    pub last_handshake_unix: Option<i64>,
+    pub rx_bytes: i64,
+    pub tx_bytes: i64,
+    pub endpoint: Option<String>,
+    /// RFC 3339 time of the report.
+    pub reported_at: String,
+}

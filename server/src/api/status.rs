@@ -21,21 +21,7 @@ use crate::db::entities::{connection_status, placement, region_pair_bytes, worke
 use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::state::AppState;
 use crate::store::{self, Kind};
-
-/// A connection's live status, as the portal shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ConnectionStatusView {
-    pub gateway: String,
-    pub connection: String,
-    pub worker: String,
-    /// Seconds since the Unix epoch of the last handshake.
-    pub last_handshake_unix: Option<i64>,
-    pub rx_bytes: i64,
-    pub tx_bytes: i64,
-    pub endpoint: Option<String>,
-    /// RFC 3339 time of the report.
-    pub reported_at: String,
-}
+use isthmus_shared::api::ConnectionStatus;
 
 /// `GET /api/v1/tenants/{tenant}/status`.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/status", tag = "status", params(("tenant" = String, Path, description = "Tenant name")), responses((status = 200, description = "Live status of every connection"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
@@ -43,7 +29,7 @@ pub async fn tenant_status(
     State(state): State<AppState>,
     who: Principal,
     ApiPath(tenant): ApiPath<String>,
-) -> Result<ApiJson<Vec<ConnectionStatusView>>, ApiError> {
+) -> Result<ApiJson<Vec<ConnectionStatus>>, ApiError> {
     who.require(state.db(), &tenant, Role::Reader).await?;
     let rows = connection_status::Entity::find()
         .filter(connection_status::Column::Tenant.eq(tenant))
@@ -53,7 +39,7 @@ pub async fn tenant_status(
         .await?;
     Ok(ApiJson(
         rows.into_iter()
-            .map(|r| ConnectionStatusView {
+            .map(|r| ConnectionStatus {
                 gateway: r.gateway,
                 connection: r.connection,
                 worker: r.worker,
