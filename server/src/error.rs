@@ -151,7 +151,7 @@ impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
 
 /// A JSON document that is already serialised (stored resource bodies are written by
 /// `serde_json`), sent as is: reads skip a parse and a re-serialisation.
-pub struct RawJson(pub String);
+pub struct RawJson(pub axum::body::Bytes);
 
 impl RawJson {
     /// `[a,b,...]` from already serialised documents.
@@ -164,7 +164,7 @@ impl RawJson {
             out.push_str(&item);
         }
         out.push(']');
-        RawJson(out)
+        RawJson(out.into())
     }
 }
 

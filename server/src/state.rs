@@ -119,7 +119,7 @@ impl AppState {
 #[derive(Default)]
 struct ListCache {
     version: i64,
-    lists: HashMap<(String, &'static str), Arc<str>>,
+    lists: HashMap<(String, &'static str), axum::body::Bytes>,
 }
 
 /// At most this many lists are kept (one version's worth of busy tenants).
@@ -127,7 +127,12 @@ const LIST_CACHE_ENTRIES: usize = 4096;
 
 impl AppState {
     /// The serialised list of `kind` in `tenant` if it was cached at `version`.
-    pub fn cached_list(&self, version: i64, tenant: &str, kind: &'static str) -> Option<Arc<str>> {
+    pub fn cached_list(
+        &self,
+        version: i64,
+        tenant: &str,
+        kind: &'static str,
+    ) -> Option<axum::body::Bytes> {
         let guard = self.inner.list_cache.lock().ok()?;
         if guard.version != version {
             return None;
@@ -136,7 +141,13 @@ impl AppState {
     }
 
     /// Remembers a serialised list read at `version` (older versions are forgotten).
-    pub fn cache_list(&self, version: i64, tenant: &str, kind: &'static str, list: &str) {
+    pub fn cache_list(
+        &self,
+        version: i64,
+        tenant: &str,
+        kind: &'static str,
+        list: &axum::body::Bytes,
+    ) {
         let Ok(mut guard) = self.inner.list_cache.lock() else {
             return;
         };
@@ -145,9 +156,7 @@ impl AppState {
             guard.lists.clear();
         }
         if version == guard.version && guard.lists.len() < LIST_CACHE_ENTRIES {
-            guard
-                .lists
-                .insert((tenant.to_owned(), kind), Arc::from(list));
+            guard.lists.insert((tenant.to_owned(), kind), list.clone());
         }
     }
 

@@ -146,7 +146,7 @@ pub async fn list(
     // Served from this process's cache only when it was built at the version the database
     // has just reported, so every replica answers what is stored.
     if let Some(cached) = state.cached_list(version, &tenant, kind.as_str()) {
-        return Ok(RawJson(cached.to_string()));
+        return Ok(RawJson(cached));
     }
     let list = RawJson::array(store::list_bodies(state.db(), kind, &tenant).await?);
     state.cache_list(version, &tenant, kind.as_str(), &list.0);
@@ -170,7 +170,7 @@ pub async fn get(
         )
         .await?;
     match found.body {
-        Some(body) => Ok(RawJson(body)),
+        Some(body) => Ok(RawJson(body.into())),
         None => Err(store::not_found(kind, &QualifiedName::new(&tenant, &name))),
     }
 }
