@@ -6,8 +6,8 @@
 //! read returns many datagrams of a flow) and `sendmsg` with UDP GSO (consecutive datagrams of
 //! one size to one peer leave in one call). The TUN device is opened with offload
 //! (`IFF_VNET_HDR`, through `tun-rs`): one read returns a TCP super-packet that `tun-rs` splits
-//! into MTU-sized packets, and packets written back are coalesced (GRO) before they reach the
-//! kernel. quinn-udp sets the don't-fragment bit on the gateways' datagrams
+//! into MTU-sized packets, and the core coalesces the TCP segments it decrypts into
+//! super-packets (GRO, [`crate::core::gro`]), one write each. quinn-udp sets the don't-fragment bit on the gateways' datagrams
 //! (`IP_PMTUDISC_PROBE`): with the default TUN MTU of 1420 they fit a 1500-byte path.
 
 use std::collections::BTreeMap;
@@ -23,7 +23,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
-use tun_rs::{GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+use tun_rs::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
 use crate::core::{Core, Event, Transmit};
 
@@ -35,8 +35,6 @@ const RECV_BUF: usize = 65_536;
 const RECV_BATCH: usize = 8;
 /// At most this many bytes in one GSO send (the kernel's limit is 64 KiB of UDP payload).
 const GSO_MAX_BYTES: usize = 65_000;
-/// Headroom in front of each packet written to the TUN device (the virtio-net header).
-const TUN_HEADROOM: usize = VIRTIO_NET_HDR_LEN;
 /// Packets one TUN batch holds (several reads, each a super-packet split into packets).
 const TUN_READ_PACKETS: usize = 2 * IDEAL_BATCH_SIZE;
 /// Room kept for one more read: a 64 KiB super-packet splits into at most 122 packets at the
@@ -68,19 +66,6 @@ struct Port {
 }
 
 type SocketTable = BTreeMap<u16, Port>;
-
-/// Reusable state of one task for sending.
-struct Scratch {
-    gro: GROTable,
-}
-
-impl Scratch {
-    fn new() -> Self {
-        Self {
-            gro: GROTable::default(),
-        }
-    }
-}
 
 struct Shared {
     core: Mutex<Core>,
@@ -187,18 +172,23 @@ fn build_tun(cfg: &DataPlaneConfig, offload: bool) -> std::io::Result<tun_rs::As
     b.build_async()
 }
 
-/// Opens the TUN device with offload, or without it when the kernel refuses offload.
-fn open_tun(cfg: &DataPlaneConfig) -> std::io::Result<tun_rs::AsyncDevice> {
-    build_tun(cfg, true).or_else(|e| {
-        tracing::info!(tun = %cfg.tun_name, error = %e, "TUN offload unavailable; one packet per read and write");
-        build_tun(cfg, false)
-    })
+/// Opens the TUN device with offload, or without it when the kernel refuses offload; says
+/// which.
+fn open_tun(cfg: &DataPlaneConfig) -> std::io::Result<(tun_rs::AsyncDevice, bool)> {
+    match build_tun(cfg, true) {
+        Ok(d) => Ok((d, true)),
+        Err(e) => {
+            tracing::info!(tun = %cfg.tun_name, error = %e, "TUN offload unavailable; one packet per read and write");
+            Ok((build_tun(cfg, false)?, false))
+        }
+    }
 }
 
 impl DataPlane {
     /// Starts the data plane with no gateways: opens the TUN device (or explains in one line why
     /// it cannot and goes on without it) and starts the timer.
     pub fn start(cfg: &DataPlaneConfig) -> Self {
+        let mut offload = false;
         let tun = if cfg.no_tun {
             tracing::info!(
                 "running without a TUN device (--no-tun): forwarding between tunnels only"
@@ -206,8 +196,9 @@ impl DataPlane {
             None
         } else {
             match open_tun(cfg) {
-                Ok(d) => {
-                    tracing::info!(tun = %cfg.tun_name, address = ?cfg.tun_address, "TUN device open (VNet side)");
+                Ok((d, o)) => {
+                    tracing::info!(tun = %cfg.tun_name, address = ?cfg.tun_address, offload = o, "TUN device open (VNet side)");
+                    offload = o;
                     Some(Arc::new(d))
                 }
                 Err(e) => {
@@ -220,7 +211,7 @@ impl DataPlane {
             shared: Arc::new(Shared {
                 core: Mutex::new({
                     let mut core = Core::new();
-                    core.set_tun_headroom(TUN_HEADROOM);
+                    core.set_tun_offload(offload);
                     core.set_gso_max_bytes(GSO_MAX_BYTES);
                     core
                 }),
@@ -315,7 +306,7 @@ impl DataPlane {
             gateways = desired.gateways.len(),
             "desired state applied"
         );
-        self.flush(out, &mut Scratch::new()).await;
+        self.flush(out).await;
     }
 
     /// The status report of every gateway.
@@ -334,8 +325,8 @@ impl DataPlane {
     }
 
     /// Sends what the core produced: datagrams as the core batched them (one GSO call per
-    /// batch), TUN packets in one coalescing write.
-    async fn flush(&self, out: Drained, scratch: &mut Scratch) {
+    /// batch), TUN packets (super-packets with offload) one write each.
+    async fn flush(&self, out: Drained) {
         if !out.transmits.is_empty() {
             type Sock = (Arc<UdpSocket>, Arc<UdpSocketState>);
             let sockets: BTreeMap<u16, Sock> = lock(&self.shared.sockets)
@@ -360,16 +351,11 @@ impl DataPlane {
                 }
             }
         }
-        if let Some(tun) = &self.shared.tun
-            && !out.tun.is_empty()
-        {
-            // The core leaves TUN_HEADROOM bytes in front of each packet for the header.
-            let mut packets = out.tun;
-            if let Err(e) = tun
-                .send_multiple(&mut scratch.gro, &mut packets, TUN_HEADROOM)
-                .await
-            {
-                tracing::trace!(error = %e, "TUN write failed");
+        if let Some(tun) = &self.shared.tun {
+            for p in &out.tun {
+                if let Err(e) = tun.send(p).await {
+                    tracing::trace!(error = %e, "TUN write failed");
+                }
             }
         }
     }
@@ -377,7 +363,6 @@ impl DataPlane {
     async fn run_udp(self, port: u16, socket: Arc<UdpSocket>, state: Arc<UdpSocketState>) {
         let mut storage = vec![0u8; RECV_BUF * RECV_BATCH];
         let mut meta = [RecvMeta::default(); RECV_BATCH];
-        let mut scratch = Scratch::new();
         loop {
             if let Err(e) = socket.readable().await {
                 tracing::warn!(port, error = %e, "UDP socket failed; port closed");
@@ -408,7 +393,7 @@ impl DataPlane {
                 }
                 drain(&mut core)
             };
-            self.flush(out, &mut scratch).await;
+            self.flush(out).await;
         }
     }
 
@@ -416,7 +401,6 @@ impl DataPlane {
         let mut original = vec![0u8; VIRTIO_NET_HDR_LEN + 65_535];
         let mut bufs = vec![vec![0u8; mtu.max(1500) + 64]; TUN_READ_PACKETS];
         let mut sizes = vec![0usize; TUN_READ_PACKETS];
-        let mut scratch = Scratch::new();
         loop {
             let mut n = match tun
                 .recv_multiple(&mut original, &mut bufs, &mut sizes, 0)
@@ -448,12 +432,11 @@ impl DataPlane {
                 }
                 drain(&mut core)
             };
-            self.flush(out, &mut scratch).await;
+            self.flush(out).await;
         }
     }
 
     async fn run_timer(self) {
-        let mut scratch = Scratch::new();
         loop {
             let deadline = lock(&self.shared.core)
                 .poll_timeout()
@@ -464,7 +447,7 @@ impl DataPlane {
                 core.handle_timeout(Instant::now());
                 drain(&mut core)
             };
-            self.flush(out, &mut scratch).await;
+            self.flush(out).await;
         }
     }
 }

@@ -230,7 +230,11 @@ async fn push_status(
     }
 }
 
-#[tokio::main]
+// One thread runs the whole worker. The data plane's work per packet is short and the core sits
+// behind one lock, so a second runtime thread bought nothing but cross-thread wake-ups and lock
+// hand-offs (measured: about 15% less throughput with two threads on two cores). A host with
+// more cores runs more workers (the server spreads gateways over them).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(

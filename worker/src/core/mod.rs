@@ -28,6 +28,7 @@
 
 pub mod bucket;
 pub mod forward;
+pub mod gro;
 pub mod packet;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -51,6 +52,7 @@ use isthmus_shared::model::{GatewayType, QualifiedName, RegionPair, TrafficSelec
 
 use self::bucket::TokenBucket;
 use self::forward::{ForwardingTable, Hop, PeerRef};
+use self::gro::TunQueue;
 use self::packet::{MAX_IP_PACKET, PacketError};
 
 /// How often the core runs boringtun's timers and its own.
@@ -285,7 +287,7 @@ struct Gateway {
 #[derive(Default)]
 struct Outputs {
     transmits: VecDeque<Transmit>,
-    tun: VecDeque<Vec<u8>>,
+    tun: TunQueue,
     events: VecDeque<Event>,
     /// 0: one datagram per transmit; otherwise the most bytes a batched transmit holds.
     gso_max: usize,
@@ -334,10 +336,11 @@ pub struct Core {
     counters: Counters,
     out: Outputs,
     buf: Vec<u8>,
+    /// Second scratch buffer: a packet decrypted into `buf` is encrypted into this one when
+    /// it transits to another tunnel.
+    buf2: Vec<u8>,
     /// LIM-6: outer (rx, tx) bytes of peers no longer running, per region pair.
     retired_pairs: BTreeMap<RegionPair, (u64, u64)>,
-    /// Zero bytes in front of every packet [`Core::poll_tun`] returns.
-    tun_headroom: usize,
 }
 
 impl Default for Core {
@@ -467,17 +470,14 @@ impl Gateway {
     }
 
     /// A decrypted packet from peer `from`: cryptokey routing, then forwarding.
-    /// `packet` holds the inner packet after `head` bytes of headroom (kept for the TUN side).
     fn forward_from_peer(
         &mut self,
         from: u32,
-        packet: Vec<u8>,
-        head: usize,
+        inner: &[u8],
         now: Instant,
         buf: &mut [u8],
         out: &mut Outputs,
     ) {
-        let inner = packet.get(head..).unwrap_or_default();
         let addrs = match packet::addresses(inner) {
             Ok(a) => a,
             Err(PacketError::Oversized) => {
@@ -507,7 +507,7 @@ impl Gateway {
         match self.forwarding.lookup(addrs.dst).map(|(_, h)| h) {
             Some(Hop::Vnet) => {
                 if self.bucket.take(len, now) {
-                    out.tun.push_back(packet);
+                    out.tun.push(inner);
                 } else {
                     self.counters.rate_limited += 1;
                 }
@@ -576,8 +576,8 @@ impl Core {
             counters: Counters::default(),
             out: Outputs::default(),
             buf: vec![0; BUF_LEN],
+            buf2: vec![0; BUF_LEN],
             retired_pairs: BTreeMap::new(),
-            tun_headroom: 0,
         }
     }
 
@@ -795,7 +795,7 @@ impl Core {
             counters,
             out,
             buf,
-            tun_headroom,
+            buf2,
             ..
         } = self;
         if datagram.len() > MAX_IP_PACKET {
@@ -894,12 +894,7 @@ impl Core {
                 peer.outer_tx += flush_queued(tunn, listen_port, src, buf, out);
                 None
             }
-            TunnResult::WriteToTunnelV4(p, _) | TunnResult::WriteToTunnelV6(p, _) => {
-                let mut v = Vec::with_capacity(*tun_headroom + p.len());
-                v.resize(*tun_headroom, 0);
-                v.extend_from_slice(p);
-                Some(v)
-            }
+            TunnResult::WriteToTunnelV4(p, _) | TunnResult::WriteToTunnelV6(p, _) => Some(p),
         };
         peer.outer_rx += datagram.len() as u64;
         if roams && peer.endpoint != Some(src) {
@@ -910,7 +905,7 @@ impl Core {
             peer.last_handshake = now.checked_sub(d).or(Some(now));
         }
         if let Some(inner) = inner {
-            gw.forward_from_peer(id, inner, *tun_headroom, now, buf, out);
+            gw.forward_from_peer(id, inner, now, buf2, out);
         }
     }
 
@@ -983,17 +978,17 @@ impl Core {
         self.out.gso_max = bytes;
     }
 
-    /// Makes every packet [`Core::poll_tun`] returns start with `bytes` zero bytes, for a shell
-    /// whose TUN device wants a header in front of each packet (a virtio-net header with
-    /// offload): it fills them in place instead of copying the packet. 0 by default.
-    pub fn set_tun_headroom(&mut self, bytes: usize) {
-        self.tun_headroom = bytes;
+    /// TUN offload (see [`gro`]): every packet [`Core::poll_tun`] returns starts with a
+    /// virtio-net header ([`gro::VNET_HDR_LEN`] bytes), and consecutive TCP segments of one
+    /// flow come out coalesced into one super-packet, for a shell whose TUN device was opened
+    /// with `IFF_VNET_HDR`. Off by default: plain IP packets.
+    pub fn set_tun_offload(&mut self, on: bool) {
+        self.out.tun.set_offload(on);
     }
 
-    /// The next packet to write to the TUN device (after the headroom, see
-    /// [`Core::set_tun_headroom`]).
+    /// The next packet to write to the TUN device (see [`Core::set_tun_offload`]).
     pub fn poll_tun(&mut self) -> Option<Vec<u8>> {
-        self.out.tun.pop_front()
+        self.out.tun.pop()
     }
 
     /// The next event.

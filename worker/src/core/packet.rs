@@ -90,6 +90,71 @@ pub fn ipv4_icmp_echo(src: Ipv4Addr, dst: Ipv4Addr, id: u16, seq: u16) -> Vec<u8
     p
 }
 
+/// The fields of a TCP segment built by [`tcp_segment`].
+#[derive(Debug, Clone, Copy)]
+pub struct TcpFields<'a> {
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    /// TCP flags (0x10 ACK, 0x08 PSH, ...).
+    pub flags: u8,
+    /// TCP options, a multiple of 4 bytes.
+    pub options: &'a [u8],
+    /// IPv4 identification (ignored for IPv6).
+    pub ip_id: u16,
+}
+
+/// Builds an IPv4 or IPv6 TCP segment with valid checksums (`src` and `dst` of one family).
+/// For tests and tools.
+pub fn tcp_segment(src: IpAddr, dst: IpAddr, f: &TcpFields<'_>, payload: &[u8]) -> Vec<u8> {
+    let tcph = 20 + f.options.len();
+    let tcp_len = tcph + payload.len();
+    let mut p = Vec::with_capacity(40 + tcp_len);
+    let addrs = match (src, dst) {
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            p.extend_from_slice(&[0x60, 0, 0, 0]);
+            p.extend_from_slice(&u16::try_from(tcp_len).unwrap_or(u16::MAX).to_be_bytes());
+            p.extend_from_slice(&[6, 64]);
+            p.extend_from_slice(&s.octets());
+            p.extend_from_slice(&d.octets());
+            8..40
+        }
+        _ => {
+            let v4 = |a: IpAddr| match a {
+                IpAddr::V4(a) => a.octets(),
+                IpAddr::V6(_) => [0; 4],
+            };
+            let total = u16::try_from(20 + tcp_len).unwrap_or(u16::MAX);
+            p.extend_from_slice(&[0x45, 0]);
+            p.extend_from_slice(&total.to_be_bytes());
+            p.extend_from_slice(&f.ip_id.to_be_bytes());
+            p.extend_from_slice(&[0x40, 0, 64, 6, 0, 0]);
+            p.extend_from_slice(&v4(src));
+            p.extend_from_slice(&v4(dst));
+            let c = !tun_rs::checksum(&p[..20], 0);
+            p[10..12].copy_from_slice(&c.to_be_bytes());
+            12..20
+        }
+    };
+    let iph = p.len();
+    p.extend_from_slice(&f.sport.to_be_bytes());
+    p.extend_from_slice(&f.dport.to_be_bytes());
+    p.extend_from_slice(&f.seq.to_be_bytes());
+    p.extend_from_slice(&f.ack.to_be_bytes());
+    p.extend_from_slice(&[u8::try_from(tcph / 4).unwrap_or(15) << 4, f.flags]);
+    p.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
+    p.extend_from_slice(f.options);
+    p.extend_from_slice(payload);
+    let mut pseudo = 6 + tcp_len as u64;
+    for w in p[addrs].chunks_exact(2) {
+        pseudo += u64::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    let c = !tun_rs::checksum(&p[iph..], pseudo);
+    p[iph + 16..iph + 18].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

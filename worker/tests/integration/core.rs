@@ -909,13 +909,16 @@ fn core_peer_rx(core: &Core, peer: &str) -> u64 {
     core.peer(&qn("x"), peer).map_or(0, |p| p.rx_bytes)
 }
 
-/// With headroom set (the shell's TUN device wants a header in front of each packet), packets
-/// for the VNet come out after that many zero bytes; nothing else changes.
+/// With TUN offload on (the shell's TUN device takes a virtio-net header), a site's ping comes
+/// out behind an all-zero header, and a burst of TCP segments through the tunnel comes out as
+/// one super-packet that splits back into exactly those segments.
 #[test]
-fn tun_packets_carry_the_headroom_the_shell_asks_for() {
+fn tun_offload_heads_packets_with_a_header_and_coalesces_a_tcp_burst() {
+    use isthmus_worker::core::gro::VNET_HDR_LEN;
+    use isthmus_worker::core::packet::{TcpFields, tcp_segment};
     let now = Instant::now();
     let mut core = Core::new();
-    core.set_tun_headroom(12);
+    core.set_tun_offload(true);
     assert!(core.apply(&two_sites(), now).is_empty());
     let mut sites = vec![Site::new(2, 1, site_addr(2))];
     let init = sites[0].rehandshake();
@@ -933,9 +936,49 @@ fn tun_packets_carry_the_headroom_the_shell_asks_for() {
         sent.into_iter().map(|d| (0, d)).collect(),
         now,
     );
-    let mut want = vec![0u8; 12];
+    let mut want = vec![0u8; VNET_HDR_LEN];
     want.extend_from_slice(&ping);
     assert_eq!(drain_tun(&mut core), vec![want]);
+
+    let segs: Vec<Vec<u8>> = (0..3u32)
+        .map(|i| {
+            let f = TcpFields {
+                sport: 40_000,
+                dport: 22,
+                seq: 1 + i * 1_000,
+                ack: 9,
+                flags: 0x10,
+                options: &[],
+                ip_id: 1 + i as u16,
+            };
+            tcp_segment(
+                v4([10, 2, 0, 5]).into(),
+                v4([10, 1, 0, 5]).into(),
+                &f,
+                &[i as u8; 1_000],
+            )
+        })
+        .collect();
+    let mut datagrams = Vec::new();
+    for s in &segs {
+        datagrams.extend(sites[0].send(s).into_iter().map(|d| (0, d)));
+    }
+    pump(&mut core, &mut sites, datagrams, now);
+    let out = drain_tun(&mut core);
+    assert_eq!(out.len(), 1, "one write for the burst");
+    let hdr = tun_rs::VirtioNetHdr::decode(&out[0]).expect("header");
+    assert_eq!((hdr.gso_type, hdr.gso_size), (1, 1_000));
+    let mut packet = out[0][VNET_HDR_LEN..].to_vec();
+    let mut bufs = vec![vec![0u8; 2_000]; 4];
+    let mut sizes = vec![0usize; 4];
+    let n = tun_rs::gso_split(&mut packet, hdr, &mut bufs, &mut sizes, 0, false).expect("splits");
+    let back: Vec<Vec<u8>> = bufs
+        .iter()
+        .zip(&sizes)
+        .take(n)
+        .map(|(b, &l)| b[..l].to_vec())
+        .collect();
+    assert_eq!(back, segs);
 }
 
 /// With GSO batching on, consecutive datagrams of one size to one peer come out as one

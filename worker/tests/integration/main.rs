@@ -1,6 +1,7 @@
 //! Integration tests of the worker: the core on a virtual clock, and the binary.
 
 mod core;
+mod gro;
 mod harness;
 mod netns;
 mod netns_p2s;

@@ -256,6 +256,66 @@ pub fn wg_keypair() -> (String, String) {
     )
 }
 
+/// Sends 8 MiB over one TCP connection from `client_ns` (bound to `client_src`) to
+/// `server_addr` in `server_ns`, and checks that exactly those bytes arrived (length and
+/// SHA-256 on both ends). Bulk TCP is what exercises the offload paths: TSO super-packets read
+/// from a TUN device, coalesced writes into one.
+pub fn tcp_transfer(server_ns: &str, server_addr: &str, client_ns: &str, client_src: &str) {
+    const SERVER: &str = r#"
+import hashlib, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 5201)); s.listen(1); print("ready", flush=True)
+c, _ = s.accept(); h = hashlib.sha256(); n = 0
+while True:
+    b = c.recv(1 << 20)
+    if not b: break
+    h.update(b); n += len(b)
+print(n, h.hexdigest(), flush=True)
+"#;
+    const CLIENT: &str = r#"
+import hashlib, socket, sys
+data = bytes((i * 7) % 251 for i in range(1 << 16)) * 128
+c = socket.create_connection((sys.argv[1], 5201), timeout=30, source_address=(sys.argv[2], 0))
+c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
+print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
+"#;
+    use std::io::{BufRead, BufReader};
+    let mut server = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            server_ns,
+            "timeout",
+            "60",
+            "python3",
+            "-c",
+            SERVER,
+            server_addr,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut lines = BufReader::new(server.stdout.take().expect("stdout")).lines();
+    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("ready"));
+    let sent = run(&[
+        "ip",
+        "netns",
+        "exec",
+        client_ns,
+        "timeout",
+        "60",
+        "python3",
+        "-c",
+        CLIENT,
+        server_addr,
+        client_src,
+    ]);
+    let received = lines.next().and_then(Result::ok).unwrap_or_default();
+    let _ = server.wait();
+    assert_eq!(received, sent, "{client_ns} → {server_ns}: bytes differ");
+    assert!(sent.starts_with("8388608 "), "{sent}");
+}
+
 pub fn ping(ns: &str, from: Option<&str>, to: &str) -> bool {
     let mut args = vec!["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1"];
     if let Some(f) = from {
@@ -266,9 +326,11 @@ pub fn ping(ns: &str, from: Option<&str>, to: &str) -> bool {
 }
 
 #[test]
-fn s2s_1_worker_and_wireguard_go_site_ping_both_ways_in_namespaces() {
+fn s2s_1_worker_and_wireguard_go_site_ping_and_tcp_both_ways_in_namespaces() {
     if let Some(why) = skip_reason() {
-        println!("SKIPPED s2s_1_worker_and_wireguard_go_site_ping_both_ways_in_namespaces: {why}");
+        println!(
+            "SKIPPED s2s_1_worker_and_wireguard_go_site_ping_and_tcp_both_ways_in_namespaces: {why}"
+        );
         return;
     }
     let mut lab = Lab::new("p");
@@ -355,6 +417,10 @@ fn s2s_1_worker_and_wireguard_go_site_ping_both_ways_in_namespaces() {
     assert!(site_to_vnet, "site → VNet ping failed\n{}", lab.logs());
     let vnet_to_site = (0..10).any(|_| ping(&gw_ns, None, "10.200.2.1"));
     assert!(vnet_to_site, "VNet → site ping failed\n{}", lab.logs());
+    // Bulk TCP both ways: the site's segments are coalesced into the worker's TUN (GRO), the
+    // VNet's TSO super-packets are split, encrypted and batched to the site.
+    tcp_transfer(&gw_ns, "10.200.1.1", &site_ns, "10.200.2.1");
+    tcp_transfer(&site_ns, "10.200.2.1", &gw_ns, "10.200.1.1");
     let wg = run(&[
         "ip",
         "netns",
