@@ -74,8 +74,9 @@ fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// The one's-complement sum (unfolded) of the pseudo header: addresses, protocol, length.
-fn pseudo_header(addrs: &[u8], len: usize) -> u64 {
+/// The one's-complement sum (unfolded) of a TCP pseudo header: `addrs` is the source and
+/// destination address as they stand in the IP header, `len` the TCP length.
+pub fn pseudo_header(addrs: &[u8], len: usize) -> u64 {
     let mut sum = u64::from(PROTO_TCP) + len as u64;
     for w in addrs.chunks_exact(2) {
         sum += u64::from(u16::from_be_bytes([w[0], w[1]]));

@@ -146,10 +146,7 @@ pub fn tcp_segment(src: IpAddr, dst: IpAddr, f: &TcpFields<'_>, payload: &[u8]) 
     p.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
     p.extend_from_slice(f.options);
     p.extend_from_slice(payload);
-    let mut pseudo = 6 + tcp_len as u64;
-    for w in p[addrs].chunks_exact(2) {
-        pseudo += u64::from(u16::from_be_bytes([w[0], w[1]]));
-    }
+    let pseudo = super::gro::pseudo_header(&p[addrs], tcp_len);
     let c = !tun_rs::checksum(&p[iph..], pseudo);
     p[iph + 16..iph + 18].copy_from_slice(&c.to_be_bytes());
     p

@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use isthmus_worker::core::gro::{TunQueue, VNET_HDR_LEN};
+use isthmus_worker::core::gro::{TunQueue, VNET_HDR_LEN, pseudo_header};
 use isthmus_worker::core::packet::{TcpFields, ipv4_udp, tcp_segment};
 use proptest::prelude::*;
 use tun_rs::VirtioNetHdr;
@@ -99,11 +99,7 @@ fn kernel_checksum_is_right(written: &[u8]) {
     } else {
         (12..20, false)
     };
-    let tcp_len = p.len() - start;
-    let mut pseudo = 6 + tcp_len as u64;
-    for w in p[addrs].chunks_exact(2) {
-        pseudo += u64::from(u16::from_be_bytes([w[0], w[1]]));
-    }
+    let pseudo = pseudo_header(&p[addrs], p.len() - start);
     assert_eq!(
         tun_rs::checksum(&p[start..], pseudo),
         0xffff,
@@ -161,11 +157,7 @@ fn gro_stops_at_64_kib_a_gap_a_psh_another_flow_or_a_bad_checksum() {
     let fix = |p: &mut Vec<u8>| {
         // Recompute the TCP checksum after the flag change.
         p[36..38].fill(0);
-        let mut pseudo = 6 + (p.len() - 20) as u64;
-        for w in p[12..20].chunks_exact(2) {
-            pseudo += u64::from(u16::from_be_bytes([w[0], w[1]]));
-        }
-        let c = !tun_rs::checksum(&p[20..], pseudo);
+        let c = !tun_rs::checksum(&p[20..], pseudo_header(&p[12..20], p.len() - 20));
         p[36..38].copy_from_slice(&c.to_be_bytes());
     };
     fix(&mut psh);
