@@ -1,6 +1,8 @@
 //! Real network, driven by the real server: a `wireguard-go` site configured only from the
 //! device configuration the server exports reaches the VNet behind the worker's TUN, and back;
-//! the worker's status reaches the server. Root only (skipped with a message otherwise).
+//! the worker's status reaches the server. While the server is down the worker keeps forwarding
+//! on its last state; when it is back the worker reconnects and follows the next change. Root
+//! only (skipped with a message otherwise).
 //!
 //! The server and the worker run inside the gateway's namespace (the server on its loopback);
 //! the test talks to the server with `curl` inside that namespace and edits the topology with
@@ -12,16 +14,17 @@ use crate::netns::{Lab, ping, run, skip_reason, wait_for, wg_keypair};
 use crate::server_lab::{Server, have_curl, to_wg_conf};
 
 #[test]
-fn s2s_1_server_exported_device_config_brings_up_a_wireguard_go_site() {
+fn s2s_1_server_exported_device_config_brings_up_a_wireguard_go_site_that_outlives_a_server_outage()
+{
     if let Some(why) = skip_reason() {
         println!(
-            "SKIPPED s2s_1_server_exported_device_config_brings_up_a_wireguard_go_site: {why}"
+            "SKIPPED s2s_1_server_exported_device_config_brings_up_a_wireguard_go_site_that_outlives_a_server_outage: {why}"
         );
         return;
     }
     if !have_curl() {
         println!(
-            "SKIPPED s2s_1_server_exported_device_config_brings_up_a_wireguard_go_site: curl is missing"
+            "SKIPPED s2s_1_server_exported_device_config_brings_up_a_wireguard_go_site_that_outlives_a_server_outage: curl is missing"
         );
         return;
     }
@@ -37,7 +40,7 @@ fn s2s_1_server_exported_device_config_brings_up_a_wireguard_go_site() {
     let (site_private, site_public) = wg_keypair();
 
     // The server, in the gateway's namespace.
-    let server = Server::start(
+    let mut server = Server::start(
         &mut lab,
         &gw_ns,
         "127.0.0.1:18090",
@@ -46,8 +49,9 @@ fn s2s_1_server_exported_device_config_brings_up_a_wireguard_go_site() {
     );
 
     // The topology, applied with the CLI: VNet 10.200.1.0/24, a site 10.200.2.0/24.
-    let yaml = format!(
-        "tenants: [{{name: acme}}]
+    let topology = |enabled: bool| {
+        format!(
+            "tenants: [{{name: acme}}]
 vnets:
   - {{tenant: acme, name: hub, region: westeurope, address_space: [10.200.1.0/24],
       subnets: [{{name: GatewaySubnet, prefix: 10.200.1.224/27}}]}}
@@ -57,10 +61,12 @@ sites:
   - {{tenant: acme, name: branch, device_host: 10.251.0.2, device_port: 51900,
       address_prefixes: [10.200.2.0/24], device_public_key: \"{site_public}\"}}
 connections:
-  - {{tenant: acme, name: to-branch, gateway: hub-gw, kind: {{type: SiteToSite, site: branch}}}}
+  - {{tenant: acme, name: to-branch, gateway: hub-gw, enabled: {enabled},
+      kind: {{type: SiteToSite, site: branch}}}}
 "
-    );
-    server.apply(&lab, &yaml);
+        )
+    };
+    server.apply(&lab, &topology(true));
 
     // The worker, in the same namespace, driven by the server.
     let tun = format!("it{id}");
@@ -136,4 +142,43 @@ connections:
     let c = &parsed[0];
     assert!(c["rx_bytes"].as_i64().unwrap_or(0) > 0, "{status}");
     assert!(c["tx_bytes"].as_i64().unwrap_or(0) > 0, "{status}");
+
+    // The server goes away: the worker says so, keeps forwarding on its last desired state,
+    // and retries with backoff.
+    let worker_log = lab.dir.path().join("worker-w1.log");
+    let log = || std::fs::read_to_string(&worker_log).unwrap_or_default();
+    server.stop(&mut lab);
+    wait_for("the worker to notice", Duration::from_secs(30), || {
+        log().contains("server unreachable; keeping the last state and retrying")
+    });
+    for _ in 0..3 {
+        assert!(
+            (0..5).any(|_| ping(&site_ns, Some("10.200.2.1"), "10.200.1.1")),
+            "the tunnel stopped while the server was down\n{}",
+            lab.logs()
+        );
+    }
+    // Backoff: the retries wait 1 s, then 2 s, ...
+    wait_for("a second, longer retry", Duration::from_secs(30), || {
+        log().contains("retry_in_s=2")
+    });
+    assert!(log().contains("retry_in_s=1"), "{}", log());
+
+    // It comes back: the worker reconnects and follows the next change (the connection
+    // disabled: its tunnel stops carrying traffic).
+    server.restart(&mut lab);
+    wait_for("the worker to reconnect", Duration::from_secs(45), || {
+        log().matches("connected to the server").count() >= 2
+    });
+    server.apply(&lab, &topology(false));
+    wait_for(
+        "the disabled connection to stop carrying traffic",
+        Duration::from_secs(30),
+        || !ping(&site_ns, Some("10.200.2.1"), "10.200.1.1"),
+    );
+    assert!(
+        !(0..3).any(|_| ping(&site_ns, Some("10.200.2.1"), "10.200.1.1")),
+        "a disabled connection still carries traffic\n{}",
+        lab.logs()
+    );
 }

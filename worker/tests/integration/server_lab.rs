@@ -46,6 +46,9 @@ pub struct Server {
     /// More global options of `isthmus` (for `serve` and `apply`).
     extra: Vec<String>,
     jar: String,
+    listen: String,
+    /// The server process: its index in the lab's children.
+    child: usize,
 }
 
 impl Server {
@@ -66,7 +69,7 @@ impl Server {
     ) -> Self {
         let data = lab.dir.path().join("data");
         std::fs::create_dir_all(&data).expect("data dir");
-        let s = Self {
+        let mut s = Self {
             ns: ns.to_owned(),
             url: format!("http://{listen}"),
             data: data.display().to_string(),
@@ -74,30 +77,10 @@ impl Server {
             ports: ports.to_owned(),
             extra: extra.iter().map(|a| (*a).to_owned()).collect(),
             jar: lab.dir.path().join("cookies").display().to_string(),
+            listen: listen.to_owned(),
+            child: 0,
         };
-        let log = std::fs::File::create(lab.dir.path().join("server.log")).expect("log");
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .arg(server_binary())
-            .args(s.global_args())
-            .args(["serve", "--listen", listen, "--portal-dir", &s.data])
-            .env("ISTHMUS_WORKER_TOKEN", WORKER_TOKEN)
-            .env("ISTHMUS_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env_remove("DATABASE_URL")
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("server starts");
-        lab.children.push(child);
-        let health = format!("{}/api/v1/health", s.url);
-        lab.wait_for("the server", Duration::from_secs(20), || {
-            Command::new("ip")
-                .args(["netns", "exec", ns, "curl", "-fsS", &health])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|st| st.success())
-        });
+        s.spawn(lab);
         s.curl(&[
             "-H",
             "content-type: application/json",
@@ -106,6 +89,58 @@ impl Server {
             &format!("{}/api/v1/auth/login", s.url),
         ]);
         s
+    }
+
+    /// Starts the server process (its log appended to `server.log`) and waits until it answers.
+    fn spawn(&mut self, lab: &mut Lab) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(lab.dir.path().join("server.log"))
+            .expect("log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .arg(server_binary())
+            .args(self.global_args())
+            .args([
+                "serve",
+                "--listen",
+                &self.listen,
+                "--portal-dir",
+                &self.data,
+            ])
+            .env("ISTHMUS_WORKER_TOKEN", WORKER_TOKEN)
+            .env("ISTHMUS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env_remove("DATABASE_URL")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("server starts");
+        self.child = lab.children.len();
+        lab.children.push(child);
+        let health = format!("{}/api/v1/health", self.url);
+        lab.wait_for("the server", Duration::from_secs(20), || {
+            Command::new("ip")
+                .args(["netns", "exec", &self.ns, "curl", "-fsS", &health])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|st| st.success())
+        });
+    }
+
+    /// Stops the server process; its database stays.
+    pub fn stop(&self, lab: &mut Lab) {
+        if let Some(c) = lab.children.get_mut(self.child) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same database and address (sessions live in the
+    /// database, so the administrator stays logged in).
+    pub fn restart(&mut self, lab: &mut Lab) {
+        self.spawn(lab);
     }
 
     fn global_args(&self) -> Vec<String> {
