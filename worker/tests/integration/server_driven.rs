@@ -142,6 +142,7 @@ connections:
     let c = &parsed[0];
     assert!(c["rx_bytes"].as_i64().unwrap_or(0) > 0, "{status}");
     assert!(c["tx_bytes"].as_i64().unwrap_or(0) > 0, "{status}");
+    assert_eq!(c["endpoint"], "10.251.0.2:51900", "{status}");
 
     // The server goes away: the worker says so, keeps forwarding on its last desired state,
     // and retries with backoff.
