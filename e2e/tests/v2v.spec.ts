@@ -6,7 +6,7 @@ import { openTenantPage, seed, shot } from './helpers';
  * VNet-to-VNet pair really handshake with each other: the diagram must turn them "up" from the
  * worker's status reports, without a reload. Disabling a half turns it "disabled".
  */
-test('VNet-to-VNet through the forms: both halves come up live in the diagram, a disabled half shows disabled', async ({ page, request }) => {
+test('VNet-to-VNet through the forms: both halves come up live in the diagram, the dashboard meters the region pair, a disabled half shows disabled', async ({ page, request }) => {
   test.setTimeout(150_000);
   const s = await seed(request);
   const base = `/api/v1/tenants/${s.tenant}`;
@@ -54,6 +54,15 @@ test('VNet-to-VNet through the forms: both halves come up live in the diagram, a
   }
   await expect(rowOf(page, 'hub-spoke')).toContainText(/\d+ s ago/);
   await shot(page, 'v2v-diagram-up');
+
+  // LIM-6: the dashboard meters the tunnel's outer bytes for the pair of regions (westeurope for
+  // the hub, japaneast for the spoke), billable because they differ.
+  await nav.getByRole('link', { name: 'Dashboard' }).click();
+  const metering = page.getByRole('table', { name: /VNet-to-VNet traffic by region pair/ });
+  const pair = metering.getByRole('row').filter({ hasText: 'japaneast ↔ westeurope' });
+  await expect(pair).toContainText('yes', { timeout: 30_000 });
+  await expect(pair.getByTestId('billed')).not.toHaveText('0 B', { timeout: 30_000 });
+  await shot(page, 'v2v-dashboard-metering');
 
   // Disable one half through its edit form.
   await go('connections/hub-spoke');

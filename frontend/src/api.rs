@@ -1,7 +1,9 @@
 //! Every HTTP call the portal makes lives here.
 
 use gloo_net::http::{Request, RequestBuilder, Response};
-use isthmus_shared::api::{CreateTenant, ErrorBody, Health, LoginRequest, Me, TenantInfo};
+use isthmus_shared::api::{
+    CreateTenant, ErrorBody, Health, LoginRequest, Me, RegionPairMeterView, TenantInfo,
+};
 use isthmus_shared::model::Topology;
 use isthmus_shared::validate::Violation;
 use serde::de::DeserializeOwned;
@@ -90,6 +92,11 @@ async fn json<T: DeserializeOwned>(resp: Response) -> Result<T, ApiError> {
 /// `GET /api/v1/health`.
 pub async fn health() -> Result<Health, ApiError> {
     json(send(Request::get(&format!("{BASE}/health"))).await?).await
+}
+
+/// `GET /api/v1/metering/region-pairs` (administrators).
+pub async fn region_pairs() -> Result<Vec<RegionPairMeterView>, ApiError> {
+    json(send(Request::get(&format!("{BASE}/metering/region-pairs"))).await?).await
 }
 
 /// `POST /api/v1/auth/login`.

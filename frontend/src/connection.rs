@@ -68,7 +68,8 @@ fn chart(samples: &[Sample]) -> AnyView {
     .into_any()
 }
 
-fn format_bytes(b: f64) -> String {
+/// Bytes for people: B, kB, MB, GB (powers of 1,000).
+pub fn format_bytes(b: f64) -> String {
     if b >= 1e9 {
         format!("{:.1} GB", b / 1e9)
     } else if b >= 1e6 {

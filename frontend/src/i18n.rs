@@ -80,6 +80,15 @@ keys! {
         "接続中のワーカーはありません。isthmus-worker --server URL --token TOKEN で起動してください";
     WorkerName => "Name", "名前";
     LastSeen => "Last heartbeat", "最終ハートビート";
+    Metering => "VNet-to-VNet traffic by region pair (LIM-6)", "リージョンペアごとの VNet 間トラフィック (LIM-6)";
+    NoMetering => "No VNet-to-VNet traffic has been metered yet.", "VNet 間トラフィックはまだ計測されていません。";
+    RegionPair => "Regions", "リージョン";
+    Billable => "Billable", "課金対象";
+    BilledBytes => "Billed", "課金バイト";
+    SentBytes => "Sent", "送信";
+    ReceivedBytes => "Received", "受信";
+    YesWord => "yes", "はい";
+    NoWord => "no (same region)", "いいえ (同一リージョン)";
     Loading => "Loading…", "読み込み中…";
     ServerUnreachable => "The server did not answer", "サーバーから応答がありません";
     Language => "Language", "言語";

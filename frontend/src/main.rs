@@ -13,7 +13,7 @@ mod state;
 use std::time::Duration;
 
 use i18n::{Key, Lang, t};
-use isthmus_shared::api::Health;
+use isthmus_shared::api::{Health, RegionPairMeterView};
 use leptos::prelude::*;
 use state::{Ctx, Kind, Page, TPage};
 
@@ -249,10 +249,17 @@ fn Login() -> impl IntoView {
 
 #[component]
 fn Dashboard() -> impl IntoView {
+    let ctx = state::ctx();
     let health: RwSignal<Option<Result<Health, String>>> = RwSignal::new(None);
+    let meters: RwSignal<Option<Result<Vec<RegionPairMeterView>, String>>> = RwSignal::new(None);
+    let is_admin = move || ctx.me.with(|m| m.as_ref().is_some_and(|m| m.is_admin));
     let refresh = move || {
         leptos::task::spawn_local(async move {
             health.set(Some(api::health().await.map_err(|e| e.message)));
+            // LIM-6 metering is for administrators only (the server says 403 to others).
+            if is_admin() {
+                meters.set(Some(api::region_pairs().await.map_err(|e| e.message)));
+            }
         });
     };
     refresh();
@@ -261,7 +268,75 @@ fn Dashboard() -> impl IntoView {
     }
     view! {
         <HealthCard health=health />
+        <Show when=is_admin>
+            <MeteringCard meters=meters />
+        </Show>
         <TenantsCard />
+    }
+}
+
+/// LIM-6: outer VNet-to-VNet bytes per region pair, as the workers report them; only
+/// cross-region pairs are billed.
+#[component]
+fn MeteringCard(
+    meters: RwSignal<Option<Result<Vec<RegionPairMeterView>, String>>>,
+) -> impl IntoView {
+    let ctx = state::ctx();
+    view! {
+        <section class="card" aria-labelledby="metering-heading">
+            <h2 id="metering-heading">{move || ctx.t(Key::Metering)}</h2>
+            {move || {
+                let l = ctx.lang.get();
+                match meters.get() {
+                    None => view! { <p class="muted">{t(l, Key::Loading)}</p> }.into_any(),
+                    Some(Err(e)) => view! { <p role="alert" class="status-bad">{e}</p> }.into_any(),
+                    Some(Ok(list)) if list.is_empty() => {
+                        view! { <p class="muted">{t(l, Key::NoMetering)}</p> }.into_any()
+                    }
+                    Some(Ok(list)) => view! { <MeteringTable lang=l meters=list /> }.into_any(),
+                }
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn MeteringTable(lang: Lang, meters: Vec<RegionPairMeterView>) -> impl IntoView {
+    view! {
+        <table aria-labelledby="metering-heading">
+            <thead>
+                <tr>
+                    <th scope="col">{t(lang, Key::RegionPair)}</th>
+                    <th scope="col">{t(lang, Key::Billable)}</th>
+                    <th scope="col" class="num">{t(lang, Key::SentBytes)}</th>
+                    <th scope="col" class="num">{t(lang, Key::ReceivedBytes)}</th>
+                    <th scope="col" class="num">{t(lang, Key::BilledBytes)}</th>
+                </tr>
+            </thead>
+            <tbody>
+                {meters
+                    .into_iter()
+                    .map(|m| {
+                        let pair = if m.a == m.b {
+                            m.a.clone()
+                        } else {
+                            format!("{} ↔ {}", m.a, m.b)
+                        };
+                        view! {
+                            <tr data-pair=format!("{}|{}", m.a, m.b)>
+                                <td>{pair}</td>
+                                <td>{t(lang, if m.billable { Key::YesWord } else { Key::NoWord })}</td>
+                                <td class="num">{connection::format_bytes(m.tx_bytes as f64)}</td>
+                                <td class="num">{connection::format_bytes(m.rx_bytes as f64)}</td>
+                                <td class="num" data-testid="billed">
+                                    {connection::format_bytes(m.billed_bytes as f64)}
+                                </td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
     }
 }
 

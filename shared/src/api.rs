@@ -185,3 +185,33 @@ pub struct ConnectionStatus {
     /// RFC 3339 time of the report.
     pub reported_at: String,
 }
+
+/// LIM-6: one worker's bytes for a region pair, over all its runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerRegionPairView {
+    pub worker: String,
+    /// Outer (WireGuard) bytes the worker received from peers of this pair.
+    pub rx_bytes: i64,
+    /// Outer bytes the worker sent to peers of this pair.
+    pub tx_bytes: i64,
+    /// RFC 3339 time of the worker's last report.
+    pub reported_at: String,
+}
+
+/// LIM-6: the bytes metered for a region pair, summed over workers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionPairMeterView {
+    /// The lexicographically smaller region.
+    pub a: String,
+    /// The other region (equal to `a` within one region).
+    pub b: String,
+    /// Whether the traffic crosses regions: only then is it billed.
+    pub billable: bool,
+    pub rx_bytes: i64,
+    pub tx_bytes: i64,
+    /// The bytes to bill: every VNet-to-VNet datagram is sent by one of the product's
+    /// workers and received by another, so it is counted once, at its sender (`tx_bytes`);
+    /// zero within one region.
+    pub billed_bytes: i64,
+    pub workers: Vec<WorkerRegionPairView>,
+}

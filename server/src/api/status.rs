@@ -13,7 +13,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::audit;
 use crate::auth::{Principal, Role, now_ms};
@@ -21,7 +21,7 @@ use crate::db::entities::{connection_status, placement, region_pair_bytes, worke
 use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::state::AppState;
 use crate::store::{self, Kind};
-use isthmus_shared::api::ConnectionStatus;
+use isthmus_shared::api::{ConnectionStatus, RegionPairMeterView, WorkerRegionPairView};
 
 /// `GET /api/v1/tenants/{tenant}/status`.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/status", tag = "status", params(("tenant" = String, Path, description = "Tenant name")), responses((status = 200, description = "Live status of every connection"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
@@ -53,36 +53,6 @@ pub async fn tenant_status(
             })
             .collect(),
     ))
-}
-
-/// LIM-6: one worker's bytes for a region pair, over all its runs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WorkerRegionPairView {
-    pub worker: String,
-    /// Outer (WireGuard) bytes the worker received from peers of this pair.
-    pub rx_bytes: i64,
-    /// Outer bytes the worker sent to peers of this pair.
-    pub tx_bytes: i64,
-    /// RFC 3339 time of the worker's last report.
-    pub reported_at: String,
-}
-
-/// LIM-6: the bytes metered for a region pair, summed over workers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RegionPairMeterView {
-    /// The lexicographically smaller region.
-    pub a: String,
-    /// The other region (equal to `a` within one region).
-    pub b: String,
-    /// Whether the traffic crosses regions: only then is it billed.
-    pub billable: bool,
-    pub rx_bytes: i64,
-    pub tx_bytes: i64,
-    /// The bytes to bill: every VNet-to-VNet datagram is sent by one of the product's
-    /// workers and received by another, so it is counted once, at its sender (`tx_bytes`);
-    /// zero within one region.
-    pub billed_bytes: i64,
-    pub workers: Vec<WorkerRegionPairView>,
 }
 
 /// Every region pair with its per-worker rows, sorted by pair then worker.
