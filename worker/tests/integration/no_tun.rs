@@ -12,17 +12,7 @@ use isthmus_shared::desired::DesiredStateMessage;
 use isthmus_worker::core::packet::ipv4_udp;
 
 use crate::harness::*;
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+use crate::netns::is_root;
 
 /// Feeds `site` every datagram waiting on `sock` for up to `wait`, sending its answers to `gw`.
 fn serve(site: &mut Site, sock: &UdpSocket, gw: SocketAddr, wait: Duration) {
