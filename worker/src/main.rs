@@ -233,7 +233,8 @@ async fn push_status(
 // One thread runs the whole worker. The data plane's work per packet is short and the core sits
 // behind one lock, so a second runtime thread bought nothing but cross-thread wake-ups and lock
 // hand-offs (measured: about 15% less throughput with two threads on two cores). A host with
-// more cores runs more workers (the server spreads gateways over them).
+// more cores runs more workers, one per core, with gateways pinned to each (`PUT
+// /api/v1/placements/{tenant}/{gateway}`).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
