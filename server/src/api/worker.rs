@@ -83,30 +83,31 @@ fn check_worker_name(name: &str) -> Result<&str, ApiError> {
     Ok(name)
 }
 
-/// Renews `name`'s lease.
+/// Renews `name`'s lease; records the version it runs when the request says (a heartbeat
+/// does, a desired-state poll does not and leaves the recorded one).
 async fn renew_lease(
     state: &AppState,
     token_id: i64,
     name: &str,
-    version: &str,
+    version: Option<&str>,
 ) -> Result<(), ApiError> {
     let now = now_ms();
     let row = worker::ActiveModel {
         token_id: Set(token_id),
         name: Set(name.to_owned()),
-        version: Set(version.chars().take(64).collect()),
+        version: Set(version.unwrap_or_default().chars().take(64).collect()),
         last_seen_at: Set(now),
         lease_expires_at: Set(now + i64::from(state.lease_seconds()) * 1000),
         ..Default::default()
     };
+    let mut update = vec![worker::Column::LastSeenAt, worker::Column::LeaseExpiresAt];
+    if version.is_some() {
+        update.push(worker::Column::Version);
+    }
     worker::Entity::insert(row)
         .on_conflict(
             OnConflict::columns([worker::Column::TokenId, worker::Column::Name])
-                .update_columns([
-                    worker::Column::Version,
-                    worker::Column::LastSeenAt,
-                    worker::Column::LeaseExpiresAt,
-                ])
+                .update_columns(update)
                 .to_owned(),
         )
         .exec(state.db())
@@ -129,7 +130,7 @@ pub async fn heartbeat(
         )));
     }
     let name = check_worker_name(&beat.name)?;
-    renew_lease(&state, token_row.id, name, &beat.version).await?;
+    renew_lease(&state, token_row.id, name, Some(&beat.version)).await?;
     tracing::debug!(worker = name, "heartbeat");
     Ok(ApiJson(HeartbeatAck {
         protocol: PROTOCOL_VERSION,
@@ -255,7 +256,7 @@ pub async fn desired(
 ) -> Result<Response, ApiError> {
     let token_row = worker_token_of(&state, &headers).await?;
     let name = check_worker_name(&q.name)?.to_owned();
-    renew_lease(&state, token_row.id, &name, "").await?;
+    renew_lease(&state, token_row.id, &name, None).await?;
     place_orphans(&state, &name).await?;
     let started = Instant::now();
     let wait = q

@@ -57,6 +57,24 @@ async fn heartbeat_lists_the_worker_in_health() {
     assert_eq!(workers.len(), 1);
     assert_eq!(workers[0]["name"], "w-1");
     assert_eq!(workers[0]["version"], "test");
+    // Its desired-state polls renew the lease too, and keep the version the heartbeat gave.
+    let poll = send(
+        &app,
+        req(
+            "GET",
+            "/api/v1/worker/desired?name=w-1&since=0&wait=0",
+            &Cred::Bearer(TEST_WORKER_TOKEN.to_owned()),
+            None,
+        ),
+    )
+    .await;
+    assert!(
+        poll.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&poll.body)
+    );
+    let h = send(&app, get("/api/v1/health")).await.json();
+    assert_eq!(h["workers"][0]["version"], "test", "{h}");
 }
 
 #[tokio::test]
