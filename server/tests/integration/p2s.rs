@@ -1010,6 +1010,13 @@ async fn run_client(args: &[&str]) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// `isthmus-client enrol --server URL --cert CERT --key KEY` and `rest`, in process.
+async fn client_enrol(url: &str, cert: &str, key: &str, rest: &[&str]) -> Result<String, String> {
+    let mut args = vec!["enrol", "--server", url, "--cert", cert, "--key", key];
+    args.extend_from_slice(rest);
+    run_client(&args).await
+}
+
 #[tokio::test]
 async fn p2s_3_isthmus_client_enrol_writes_the_wg_quick_file_over_http() {
     let app = test_app().await;
@@ -1023,23 +1030,21 @@ async fn p2s_3_isthmus_client_enrol_writes_the_wg_quick_file_over_http() {
     std::fs::write(p("alice.pem"), &alice.pem).unwrap();
     std::fs::write(p("alice.key"), &alice.key_pem).unwrap();
 
-    let msg = run_client(&[
-        "enrol",
-        "--server",
+    let msg = client_enrol(
         &served.url,
-        "--cert",
         &p("alice.pem"),
-        "--key",
         &p("alice.key"),
-        "--gateway",
-        "hub-gw",
-        "--tenant",
-        "acme",
-        "--out",
-        &p("wg0.conf"),
-        "--qr",
-        &p("wg0.svg"),
-    ])
+        &[
+            "--gateway",
+            "hub-gw",
+            "--tenant",
+            "acme",
+            "--out",
+            &p("wg0.conf"),
+            "--qr",
+            &p("wg0.svg"),
+        ],
+    )
     .await
     .expect("enrol");
     assert!(
@@ -1089,19 +1094,12 @@ async fn p2s_3_isthmus_client_enrol_writes_the_wg_quick_file_over_http() {
     );
 
     // TENANT/NAME works as well; a second run renews.
-    let msg = run_client(&[
-        "enrol",
-        "--server",
+    let msg = client_enrol(
         &served.url,
-        "--cert",
         &p("alice.pem"),
-        "--key",
         &p("alice.key"),
-        "--gateway",
-        "acme/hub-gw",
-        "--out",
-        &p("wg0.conf"),
-    ])
+        &["--gateway", "acme/hub-gw", "--out", &p("wg0.conf")],
+    )
     .await
     .expect("renew");
     assert!(msg.starts_with("renewed client `alice`"), "{msg}");
@@ -1110,21 +1108,19 @@ async fn p2s_3_isthmus_client_enrol_writes_the_wg_quick_file_over_http() {
     let eve = leaf(&root("Evil Root"), "eve");
     std::fs::write(p("eve.pem"), &eve.pem).unwrap();
     std::fs::write(p("eve.key"), &eve.key_pem).unwrap();
-    let err = run_client(&[
-        "enrol",
-        "--server",
+    let err = client_enrol(
         &served.url,
-        "--cert",
         &p("eve.pem"),
-        "--key",
         &p("eve.key"),
-        "--gateway",
-        "hub-gw",
-        "--tenant",
-        "acme",
-        "--out",
-        &p("eve.conf"),
-    ])
+        &[
+            "--gateway",
+            "hub-gw",
+            "--tenant",
+            "acme",
+            "--out",
+            &p("eve.conf"),
+        ],
+    )
     .await
     .expect_err("foreign root");
     assert!(
@@ -1132,33 +1128,21 @@ async fn p2s_3_isthmus_client_enrol_writes_the_wg_quick_file_over_http() {
         "{err}"
     );
     assert!(!std::path::Path::new(&p("eve.conf")).exists());
-    let err = run_client(&[
-        "enrol",
-        "--server",
+    let err = client_enrol(
         &served.url,
-        "--cert",
         &p("alice.pem"),
-        "--key",
         &p("alice.pem"),
-        "--gateway",
-        "hub-gw",
-    ])
+        &["--gateway", "hub-gw"],
+    )
     .await
     .expect_err("no tenant");
     assert!(err.contains("--tenant"), "{err}");
-    let err = run_client(&[
-        "enrol",
-        "--server",
+    let err = client_enrol(
         &served.url,
-        "--cert",
         &p("alice.pem"),
-        "--key",
         &p("alice.pem"),
-        "--gateway",
-        "hub-gw",
-        "--tenant",
-        "acme",
-    ])
+        &["--gateway", "hub-gw", "--tenant", "acme"],
+    )
     .await
     .expect_err("certificate as key");
     assert!(err.contains("not a PEM private key"), "{err}");

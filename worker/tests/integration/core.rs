@@ -62,49 +62,22 @@ fn s2s_1_site_device_handshakes_and_icmp_udp_pass_both_ways() {
 
 #[test]
 fn two_cores_vnet_to_vnet_pass_packets_both_ways() {
-    use isthmus_shared::desired::PeerKind;
     let t0 = Instant::now();
     let x_addr = "127.0.0.1:51001".parse().expect("addr");
     let y_addr = "127.0.0.1:51002".parse().expect("addr");
-    let v2v = |name: &str, seed: u8, ep, allowed: &str| {
-        let mut p = s2s_peer(name, seed, ep, &[allowed]);
-        p.kind = PeerKind::VnetToVnet {
-            connection: qn(name),
-            remote_gateway: qn("other"),
-        };
-        p.preshared_key = Some(isthmus_shared::desired::Secret::new(b64(&[9; 32])));
-        p.persistent_keepalive_secs = Some(25);
-        p
-    };
-    let hop = |c: &str| NextHop::VnetToVnet {
-        connection: qn(c),
-        remote_gateway: qn("other"),
-    };
-    let x = state(
-        1,
-        vec![gateway(
-            "x",
-            11,
-            51001,
-            vec![v2v("x-y", 12, y_addr, "10.12.0.0/16")],
-            vec![
-                vnet_route("10.11.0.0/16"),
-                route("10.12.0.0/16", hop("x-y")),
-            ],
-        )],
+    let x = v2v_gateway(
+        "x",
+        11,
+        51001,
+        v2v_peer("x-y", 12, y_addr, "10.12.0.0/16"),
+        "10.11.0.0/16",
     );
-    let y = state(
-        1,
-        vec![gateway(
-            "y",
-            12,
-            51002,
-            vec![v2v("y-x", 11, x_addr, "10.11.0.0/16")],
-            vec![
-                vnet_route("10.12.0.0/16"),
-                route("10.11.0.0/16", hop("y-x")),
-            ],
-        )],
+    let y = v2v_gateway(
+        "y",
+        12,
+        51002,
+        v2v_peer("y-x", 11, x_addr, "10.11.0.0/16"),
+        "10.12.0.0/16",
     );
     let mut cx = Core::new();
     let mut cy = Core::new();
@@ -702,7 +675,7 @@ fn deliver(
 
 #[test]
 fn lim_6_outer_bytes_are_metered_per_region_pair_and_s2s_is_not() {
-    use isthmus_shared::desired::{PeerKind, RegionPairBytes, Secret};
+    use isthmus_shared::desired::{PeerDesired, RegionPairBytes};
     use isthmus_shared::model::region_pair;
     use std::net::SocketAddr;
 
@@ -710,20 +683,9 @@ fn lim_6_outer_bytes_are_metered_per_region_pair_and_s2s_is_not() {
     let x_addr = SocketAddr::from(([127, 0, 0, 1], GW_PORT));
     let y_addr = SocketAddr::from(([127, 0, 0, 2], 51002));
     let z_addr = SocketAddr::from(([127, 0, 0, 3], 51003));
-    let v2v = |name: &str, seed: u8, ep, allowed: &str, regions: (&str, &str)| {
-        let mut p = s2s_peer(name, seed, ep, &[allowed]);
-        p.kind = PeerKind::VnetToVnet {
-            connection: qn(name),
-            remote_gateway: qn("other"),
-        };
-        p.preshared_key = Some(Secret::new(b64(&[9; 32])));
-        p.persistent_keepalive_secs = Some(25);
-        p.region_pair = Some(region_pair(regions.0, regions.1));
-        p
-    };
-    let hop = |c: &str| NextHop::VnetToVnet {
-        connection: qn(c),
-        remote_gateway: qn("other"),
+    let v2v = |name: &str, seed: u8, ep, allowed: &str, regions: (&str, &str)| PeerDesired {
+        region_pair: Some(region_pair(regions.0, regions.1)),
+        ..v2v_peer(name, seed, ep, allowed)
     };
     // x (westeurope, 10.11/16) ⟷ y (eastus, 10.12/16) crosses regions; x ⟷ z (westeurope,
     // 10.13/16) does not; site A (10.2/16) is a site-to-site peer of x.
@@ -740,48 +702,30 @@ fn lim_6_outer_bytes_are_metered_per_region_pair_and_s2s_is_not() {
     ];
     let x_routes = vec![
         vnet_route("10.11.0.0/16"),
-        route("10.12.0.0/16", hop("x-y")),
-        route("10.13.0.0/16", hop("x-z")),
+        route("10.12.0.0/16", v2v_hop("x-y")),
+        route("10.13.0.0/16", v2v_hop("x-z")),
         route("10.2.0.0/16", s2s_hop("a")),
     ];
     let x = state(1, vec![gateway("x", 1, GW_PORT, x_peers, x_routes)]);
-    let y = state(
-        1,
-        vec![gateway(
-            "y",
-            12,
-            51002,
-            vec![v2v(
-                "y-x",
-                1,
-                x_addr,
-                "10.11.0.0/16",
-                ("eastus", "westeurope"),
-            )],
-            vec![
-                vnet_route("10.12.0.0/16"),
-                route("10.11.0.0/16", hop("y-x")),
-            ],
-        )],
+    let y = v2v_gateway(
+        "y",
+        12,
+        51002,
+        v2v("y-x", 1, x_addr, "10.11.0.0/16", ("eastus", "westeurope")),
+        "10.12.0.0/16",
     );
-    let z = state(
-        1,
-        vec![gateway(
-            "z",
-            13,
-            51003,
-            vec![v2v(
-                "z-x",
-                1,
-                x_addr,
-                "10.11.0.0/16",
-                ("westeurope", "westeurope"),
-            )],
-            vec![
-                vnet_route("10.13.0.0/16"),
-                route("10.11.0.0/16", hop("z-x")),
-            ],
-        )],
+    let z = v2v_gateway(
+        "z",
+        13,
+        51003,
+        v2v(
+            "z-x",
+            1,
+            x_addr,
+            "10.11.0.0/16",
+            ("westeurope", "westeurope"),
+        ),
+        "10.13.0.0/16",
     );
     // y accepts the site's prefix through x (transit, LIM-5).
     let mut y = y;

@@ -75,6 +75,38 @@ pub fn s2s_peer(conn: &str, seed: u8, endpoint: SocketAddr, allowed: &[&str]) ->
     }
 }
 
+/// A VNet-to-VNet peer named `conn` (remote gateway `other`, PSK of nines, keepalive 25 s).
+pub fn v2v_peer(conn: &str, seed: u8, endpoint: SocketAddr, allowed: &str) -> PeerDesired {
+    let mut p = s2s_peer(conn, seed, endpoint, &[allowed]);
+    p.kind = PeerKind::VnetToVnet {
+        connection: qn(conn),
+        remote_gateway: qn("other"),
+    };
+    p.preshared_key = Some(Secret::new(b64(&[9; 32])));
+    p.persistent_keepalive_secs = Some(25);
+    p
+}
+
+pub fn v2v_hop(conn: &str) -> NextHop {
+    NextHop::VnetToVnet {
+        connection: qn(conn),
+        remote_gateway: qn("other"),
+    }
+}
+
+/// A desired state of one gateway with one VNet-to-VNet `peer`: VNet `own` behind the TUN,
+/// the peer's allowed IPs through its tunnel.
+pub fn v2v_gateway(name: &str, seed: u8, port: u16, peer: PeerDesired, own: &str) -> DesiredState {
+    let routes = std::iter::once(vnet_route(own))
+        .chain(
+            peer.allowed_ips
+                .iter()
+                .map(|n| route(&n.to_string(), v2v_hop(&peer.name))),
+        )
+        .collect();
+    state(1, vec![gateway(name, seed, port, vec![peer], routes)])
+}
+
 pub fn gateway(
     name: &str,
     seed: u8,
