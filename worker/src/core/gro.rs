@@ -248,13 +248,4 @@ impl TunQueue {
         }
         self.ready.pop_front()
     }
-
-    /// Packets queued (a super-packet counts once).
-    pub fn len(&self) -> usize {
-        self.ready.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ready.is_empty()
-    }
 }
