@@ -388,6 +388,9 @@ mod tests {
             tx_bytes: 0,
             endpoint: None,
             reported_at: String::new(),
+            state: Default::default(),
+            since: None,
+            reason: None,
         }]
     }
 

@@ -850,6 +850,7 @@ fn GatewayForm(existing: Option<String>) -> impl IntoView {
                 .find(|s| s.as_str() == sku.get())
                 .unwrap_or(Sku::VpnGw1),
             active_active: aa.get(),
+            mss_clamp: old.as_ref().is_none_or(|g| g.mss_clamp),
             forced_tunneling_site: Some(forced.get()).filter(|s| !s.is_empty()),
             public_endpoint: pe,
             public_key: pk.clone(),

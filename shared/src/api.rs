@@ -184,6 +184,16 @@ pub struct ConnectionStatus {
     pub endpoint: Option<String>,
     /// RFC 3339 time of the report.
     pub reported_at: String,
+    /// The tunnel's state as the worker that runs it decided (`disabled` connections are
+    /// `down` with reason `disabled`, decided by the server).
+    #[serde(default)]
+    pub state: crate::desired::TunnelState,
+    /// RFC 3339 time since when the tunnel is in `state`.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Why it is `down` or still `connecting`.
+    #[serde(default)]
+    pub reason: Option<crate::desired::DownReason>,
 }
 
 /// LIM-6: one worker's bytes for a region pair, over all its runs.

@@ -38,6 +38,49 @@ pub const STATUS_FORMAT: &str = "isthmus.status/v1";
 /// roaming clients use to keep NAT mappings open (P2S-5).
 pub const PERSISTENT_KEEPALIVE_SECS: u16 = 25;
 
+/// The MTU of every tunnel, what exported device configurations and client packages state
+/// (`MTU = 1420`): 1500 minus the largest WireGuard overhead, which is an IPv6 outer header (40)
+/// plus UDP (8) plus WireGuard's data header and tag (32). The gateway answers inner packets
+/// larger than this with ICMP "fragmentation needed" / ICMPv6 "packet too big", and clamps the
+/// TCP MSS of SYNs to fit it.
+pub const TUNNEL_MTU: u16 = 1420;
+
+fn default_tunnel_mtu() -> u16 {
+    TUNNEL_MTU
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// GW-10: the address of a gateway instance on the VNet side, inside `GatewaySubnet`. As in
+/// Azure, the first four addresses of the subnet are reserved (the network address, the VNet's
+/// router, two for DNS), so instance 0 (the active, or only, instance) takes the subnet's address
+/// + 4 and instance 1 (the standby of a redundant gateway) + 5; a `/29` (GW-7) holds both. `None`
+/// when the subnet is too small (GW-7 refuses such a subnet).
+pub fn gateway_instance_address(subnet: IpNet, instance: u8) -> Option<IpAddr> {
+    let offset = 4 + u128::from(instance);
+    let net = subnet.trunc();
+    match net.network() {
+        IpAddr::V4(a) => {
+            let host_bits = 32 - u32::from(net.prefix_len());
+            if host_bits < 3 || u128::from(u32::MAX >> (32 - host_bits)) < offset + 1 {
+                return None;
+            }
+            let v = u32::from(a).checked_add(u32::try_from(offset).ok()?)?;
+            Some(IpAddr::V4(v.into()))
+        }
+        IpAddr::V6(a) => {
+            let host_bits = 128 - u32::from(net.prefix_len());
+            if host_bits < 3 {
+                return None;
+            }
+            let v = u128::from(a).checked_add(offset)?;
+            Some(IpAddr::V6(v.into()))
+        }
+    }
+}
+
 /// A secret string (base64 key material). `Debug` is redacted; serialised as the plain string,
 /// so messages carrying it must only travel over authenticated, encrypted channels.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,15 +133,66 @@ pub struct GatewayDesired {
     /// GW-3 / GW-10: the public side.
     #[serde(default)]
     pub public_endpoint: Option<SocketAddr>,
-    /// GW-10: the private side, the first address of `GatewaySubnet`.
+    /// GW-10: the private side: this instance's own address inside `GatewaySubnet`
+    /// ([`gateway_instance_address`]), which the worker puts on its TUN device.
     #[serde(default)]
     pub private_address: Option<IpAddr>,
+    /// The MTU of the gateway's tunnels ([`TUNNEL_MTU`]): larger inner packets are answered with
+    /// ICMP "fragmentation needed" / "packet too big" (IPv4 without DF is fragmented instead).
+    #[serde(default = "default_tunnel_mtu")]
+    pub tunnel_mtu: u16,
+    /// Clamp the TCP MSS of SYNs through the gateway to fit [`GatewayDesired::tunnel_mtu`], so
+    /// hosts behind devices whose MTU is wrong still work (the gateway's `mss_clamp`).
+    #[serde(default = "yes")]
+    pub mss_clamp: bool,
     pub peers: Vec<PeerDesired>,
     /// The active routes of the gateway's forwarding table.
     pub routes: Vec<Route>,
     /// LIM-4: one cap shared by all tunnels of the gateway, point-to-site included (a cap, not a
     /// promise: P2S-7).
     pub bandwidth_limit_bps: u64,
+}
+
+impl GatewayDesired {
+    /// Every prefix whose active route leads into one of the gateway's tunnels (sites, remote
+    /// VNets, point-to-site pools and clients, transit, and the forced-tunnel default route):
+    /// what the worker routes onto its TUN device. Sorted, without duplicates.
+    pub fn tunnel_prefixes(&self) -> Vec<IpNet> {
+        let pools: Vec<IpNet> = self
+            .routes
+            .iter()
+            .filter(|r| r.active && matches!(r.origin, RouteOrigin::P2sPool { .. }))
+            .map(|r| r.prefix)
+            .collect();
+        let mut out: Vec<IpNet> = self
+            .routes
+            .iter()
+            .filter(|r| r.active)
+            .filter(|r| match r.origin {
+                // The pool covers its clients: one kernel route, not one per client.
+                RouteOrigin::P2sPool { .. } => true,
+                RouteOrigin::P2sClient { .. } => !pools.iter().any(|p| p.contains(&r.prefix)),
+                _ => r.next_hop.is_tunnel(),
+            })
+            .map(|r| r.prefix)
+            .collect();
+        out.sort_by(crate::validate::net_order);
+        out.dedup();
+        out
+    }
+
+    /// The prefixes of the gateway's own VNet (the routes into the VNet).
+    pub fn vnet_prefixes(&self) -> Vec<IpNet> {
+        let mut out: Vec<IpNet> = self
+            .routes
+            .iter()
+            .filter(|r| r.active && matches!(r.next_hop, NextHop::Vnet { .. }))
+            .map(|r| r.prefix)
+            .collect();
+        out.sort_by(crate::validate::net_order);
+        out.dedup();
+        out
+    }
 }
 
 /// What a peer is.
@@ -207,6 +301,9 @@ pub struct GatewayStatus {
     pub tenant: String,
     pub name: String,
     pub connections: Vec<ConnectionStatus>,
+    /// Routes of the gateway that the host's routing table refused (see [`RouteConflict`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route_conflicts: Vec<RouteConflict>,
 }
 
 /// The status of one peer (connection or client).
@@ -222,6 +319,86 @@ pub struct ConnectionStatus {
     /// The peer's current `host:port`, as seen by the worker.
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// The tunnel's state as the worker decides it.
+    #[serde(default)]
+    pub state: TunnelState,
+    /// Seconds since the Unix epoch when the tunnel entered `state` (as far as this worker
+    /// knows: at most since the worker started).
+    #[serde(default)]
+    pub since_unix: Option<u64>,
+    /// Why the tunnel is `down` (or still `connecting`), when the worker can tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<DownReason>,
+}
+
+/// A tunnel's state, decided by the worker that runs it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TunnelState {
+    /// Handshakes sent, none answered yet.
+    Connecting,
+    /// A handshake within WireGuard's reject-after time (180 s), and the peer is heard from:
+    /// traffic can pass.
+    Up,
+    /// No valid session; [`ConnectionStatus::reason`] says why.
+    #[default]
+    Down,
+    /// S2S-2: a PolicyBased tunnel torn down after 5 minutes without traffic; it comes back as
+    /// soon as traffic flows.
+    Idle,
+}
+
+impl TunnelState {
+    /// The wire name (`up`, `down`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Up => "up",
+            Self::Down => "down",
+            Self::Idle => "idle",
+        }
+    }
+}
+
+/// Why a tunnel is not up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DownReason {
+    /// Handshakes to the peer's endpoint went unanswered (the device is off, unreachable, or
+    /// does not know this gateway's key), or an established peer fell silent.
+    NoAnswer,
+    /// Handshake messages from the peer's address failed their checks: the device's keys or
+    /// preshared key do not match this connection's.
+    KeyMismatch,
+    /// A roaming peer (a point-to-site client) that has not connected.
+    NotConnected,
+    /// The peer's endpoint could not be resolved.
+    NoEndpoint,
+    /// The connection is disabled (decided by the server, which does not send it to workers).
+    Disabled,
+}
+
+impl DownReason {
+    /// The wire name (`no_answer`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoAnswer => "no_answer",
+            Self::KeyMismatch => "key_mismatch",
+            Self::NotConnected => "not_connected",
+            Self::NoEndpoint => "no_endpoint",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// A route the worker did not install on its host because the host already routes the prefix
+/// another way (reported, never overwritten).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConflict {
+    pub prefix: IpNet,
+    /// The host's route in the way, as `ip route` would name it (e.g. `192.168.50.0/24 dev eth1`).
+    pub existing: String,
 }
 
 /// The secrets and placement of a gateway, known only to the server.
@@ -476,7 +653,7 @@ fn build(
         .iter()
         .find(|v| v.tenant == gw.tenant && v.name == gw.vnet)
         .and_then(|v| v.gateway_subnet())
-        .and_then(|s| s.prefix.trunc().hosts().next());
+        .and_then(|s| gateway_instance_address(s.prefix, 0));
     let desired = GatewayDesired {
         tenant: gw.tenant.clone(),
         name: gw.name.clone(),
@@ -485,6 +662,8 @@ fn build(
         listen_port: inputs.listen_port,
         public_endpoint: gw.public_endpoint,
         private_address,
+        tunnel_mtu: TUNNEL_MTU,
+        mss_clamp: gw.mss_clamp,
         peers,
         routes: routes.routes.into_iter().filter(|r| r.active).collect(),
         bandwidth_limit_bps: skus.get(gw.sku).bandwidth_bps,

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::desired::{PERSISTENT_KEEPALIVE_SECS, Secret};
+use crate::desired::{PERSISTENT_KEEPALIVE_SECS, Secret, TUNNEL_MTU};
 use crate::model::{GatewayType, QualifiedName, Topology, TrafficSelector};
 use crate::psk::{PeerIdentity, derive_preshared_key};
 use crate::routes::{GatewayRoutes, Net, NextHop, RouteOrigin};
@@ -56,7 +56,43 @@ pub struct DeviceConfig {
     pub listen_port: Option<u16>,
     /// DNS servers of the VNet (clients only).
     pub dns: Vec<IpAddr>,
+    /// The tunnel MTU the device must use ([`TUNNEL_MTU`]).
+    #[serde(default = "default_mtu")]
+    pub mtu: u16,
     pub peers: Vec<DevicePeer>,
+}
+
+fn default_mtu() -> u16 {
+    TUNNEL_MTU
+}
+
+/// GW-10: why an endpoint address is no use to a device on another host (loopback,
+/// unspecified or link-local), or `None` for an address a device may reach.
+pub fn unreachable_endpoint(addr: IpAddr) -> Option<&'static str> {
+    let v6_link_local = |a: std::net::Ipv6Addr| (a.segments()[0] & 0xffc0) == 0xfe80;
+    match addr {
+        a if a.is_loopback() => Some("loopback"),
+        a if a.is_unspecified() => Some("unspecified"),
+        IpAddr::V4(a) if a.is_link_local() => Some("link-local"),
+        IpAddr::V6(a) if v6_link_local(a) => Some("link-local"),
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => unreachable_endpoint(IpAddr::V4(v4)),
+            None => None,
+        },
+        IpAddr::V4(_) => None,
+    }
+}
+
+/// GW-10: the warning for an endpoint no other host can reach, naming the option that sets the
+/// real address; `None` for a reachable one.
+pub fn endpoint_warning(endpoint: std::net::SocketAddr) -> Option<String> {
+    unreachable_endpoint(endpoint.ip()).map(|kind| {
+        format!(
+            "the gateway's endpoint {endpoint} is a {kind} address: no device on another host can \
+             reach it; start the worker that runs the gateway with --public-address ADDRESS (an \
+             address of the worker host that devices reach)"
+        )
+    })
 }
 
 /// Why no configuration can be produced.
@@ -148,6 +184,7 @@ pub fn site_device_config(
                 .unwrap_or(crate::model::DEFAULT_WIREGUARD_PORT),
         ),
         dns: Vec::new(),
+        mtu: TUNNEL_MTU,
         peers: vec![DevicePeer {
             gateway: gw.qualified_name(),
             public_key: gw.public_key.clone(),
@@ -232,6 +269,7 @@ pub fn p2s_client_config(
         addresses: vec![IpNet::from(c.address)],
         listen_port: None,
         dns,
+        mtu: TUNNEL_MTU,
         peers,
     })
 }
@@ -271,8 +309,18 @@ impl DeviceConfig {
             let d: Vec<String> = self.dns.iter().map(ToString::to_string).collect();
             let _ = writeln!(s, "DNS = {}", d.join(", "));
         }
+        // wg-quick sets it on the interface; a device configured by hand must set it too.
+        let _ = writeln!(s, "MTU = {}", self.mtu);
         for p in &self.peers {
             let _ = writeln!(s, "\n# gateway {}", p.gateway);
+            if let Some(w) = p
+                .endpoint
+                .as_deref()
+                .and_then(|e| e.parse().ok())
+                .and_then(endpoint_warning)
+            {
+                let _ = writeln!(s, "# WARNING: {w}");
+            }
             if let Some(t) = p.idle_timeout_secs {
                 let _ = writeln!(
                     s,

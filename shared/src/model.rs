@@ -344,6 +344,10 @@ pub struct Gateway {
     /// The gateway's WireGuard public key (base64), set by the server.
     #[serde(default)]
     pub public_key: Option<String>,
+    /// Clamp the TCP MSS of SYNs through the gateway to fit the tunnel MTU (on by default), so
+    /// hosts behind a device whose MTU is too large still work.
+    #[serde(default = "default_true")]
+    pub mss_clamp: bool,
 }
 
 impl Gateway {

@@ -74,6 +74,20 @@ pub enum NextHop {
     Drop,
 }
 
+impl NextHop {
+    /// Whether the hop is one of the gateway's tunnels (site-to-site, VNet-to-VNet, a
+    /// point-to-site client, the forced tunnel).
+    pub fn is_tunnel(&self) -> bool {
+        matches!(
+            self,
+            NextHop::SiteToSite { .. }
+                | NextHop::VnetToVnet { .. }
+                | NextHop::P2sClient { .. }
+                | NextHop::ForcedTunnel { .. }
+        )
+    }
+}
+
 /// Why a route exists.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type", deny_unknown_fields)]

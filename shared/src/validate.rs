@@ -834,6 +834,20 @@ impl<'a> Validator<'a> {
                 v.related = others;
                 self.push(v);
             }
+            // GW-10: the public side must be reachable from other hosts.
+            if let Some(e) = g.public_endpoint
+                && let Some(message) = crate::device::endpoint_warning(e)
+            {
+                self.push(
+                    Violation::new(RuleId::Gw10, format!("{base}.public_endpoint"), message)
+                        .param("endpoint", e)
+                        .param(
+                            "kind",
+                            crate::device::unreachable_endpoint(e.ip()).unwrap_or_default(),
+                        )
+                        .warning(),
+                );
+            }
             // GW-3
             if let Some(e) = g.public_endpoint {
                 if e.port() == 0 {

@@ -17,6 +17,11 @@ pub struct Heartbeat {
     pub name: String,
     /// The worker's version.
     pub version: String,
+    /// GW-3 / GW-10: the addresses devices reach this worker at (`isthmus-worker
+    /// --public-address`, first one preferred); the server allocates the endpoints of the
+    /// gateways placed on this worker from them. Empty from older workers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub public_addresses: Vec<std::net::IpAddr>,
 }
 
 /// The server's answer to a heartbeat.

@@ -54,6 +54,7 @@ impl ControlClient {
             protocol: PROTOCOL_VERSION,
             name: name.to_owned(),
             version: isthmus_shared::VERSION.to_owned(),
+            public_addresses: Vec::new(),
         };
         let resp = self
             .http

@@ -50,6 +50,9 @@ pub async fn tenant_status(
                 reported_at: chrono::DateTime::from_timestamp_millis(r.updated_at)
                     .map(|t| t.to_rfc3339())
                     .unwrap_or_default(),
+                state: Default::default(),
+                since: None,
+                reason: None,
             })
             .collect(),
     ))

@@ -1093,8 +1093,12 @@ impl Core {
                             rx_bytes: p.rx_bytes,
                             tx_bytes: p.tx_bytes,
                             endpoint: p.endpoint.map(|e| e.to_string()),
+                            state: Default::default(),
+                            since_unix: None,
+                            reason: None,
                         })
                         .collect(),
+                    route_conflicts: Vec::new(),
                 })
                 .collect(),
             region_pairs: self.region_pairs(),

@@ -122,6 +122,8 @@ pub fn gateway(
         listen_port: port,
         public_endpoint: None,
         private_address: None,
+        tunnel_mtu: isthmus_shared::desired::TUNNEL_MTU,
+        mss_clamp: true,
         peers,
         routes,
         bandwidth_limit_bps: 0,
