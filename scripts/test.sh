@@ -25,6 +25,9 @@ bash scripts/check-boundaries.sh
 
 step "native tests"
 cargo build --locked --workspace --bins
+
+step "systemd units (deploy/) verified against the built binaries"
+bash deploy/verify.sh "$root/target/debug"
 cargo test --locked --workspace 2>&1 | tee target/cargo-test.log
 rust_passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' target/cargo-test.log | awk '{s+=$4} END {print s+0}')
 
