@@ -8,6 +8,8 @@
 #
 #   sudo worker/bench/throughput.sh [seconds]      (default 10 s per pairing)
 #   sudo ROUNDS=3 worker/bench/throughput.sh 5     (3 interleaved rounds, then the medians)
+#   sudo BEFORE_BIN=/path/to/old/isthmus-worker ROUNDS=3 worker/bench/throughput.sh 5
+#                                                  (A/B: this build and another, worker <-> worker)
 #
 # Builds the worker and the ChaCha bench in release mode (CARGO_TARGET_DIR, default the
 # workspace's target/); WORKER_BIN points at a prebuilt worker instead. Needs ip, wg,
@@ -82,7 +84,10 @@ side() {
     PIDS+=($!)
     for _ in $(seq 100); do ip -n "$ns" link show t"$tag$ID" >/dev/null 2>&1 && break; sleep 0.1; done
     ip -n "$ns" link set t"$tag$ID" up
-    ip -n "$ns" route add "$pnet" dev t"$tag$ID"
+    # The worker routes its tunnels' prefixes onto its TUN itself; a build from before it did
+    # (BEFORE_BIN) gets the route from here.
+    for _ in $(seq 20); do [[ -n $(ip -n "$ns" route show "$pnet" dev t"$tag$ID" 2>/dev/null) ]] && break; sleep 0.1; done
+    [[ -n $(ip -n "$ns" route show "$pnet" dev t"$tag$ID") ]] || ip -n "$ns" route add "$pnet" dev t"$tag$ID"
   else
     ip netns exec "$ns" env LOG_LEVEL=error wireguard-go -f w"$tag$ID" >"$TMP/wg-$tag.log" 2>&1 &
     PIDS+=($!)
@@ -95,8 +100,10 @@ side() {
   fi
 }
 
+# pair <kind a> <kind b> [label]: one iperf3 run; the result is recorded under the label
+# (default "a-b").
 pair() {
-  local ka=$1 kb=$2
+  local ka=$1 kb=$2 label=${3:-$1-$2}
   setup_ns
   side "$A" "$ka" a "$KA" "$PB" 10.250.0.2:51820 10.201.1.0/24 10.201.1.1/24 10.201.2.0/24
   side "$B" "$kb" b "$KB" "$PA" 10.250.0.1:51820 10.201.2.0/24 10.201.2.1/24 10.201.1.0/24
@@ -110,8 +117,8 @@ pair() {
   bps=$(ip netns exec "$A" iperf3 -c 10.201.2.1 -B 10.201.1.1 -t "$SECS" -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])')
   local mbps
   mbps=$(printf '%.0f' "$(echo "$bps / 1000000" | bc -l)")
-  printf '%-28s %8s Mbit/s\n' "$ka <-> $kb" "$mbps"
-  echo "$mbps" >>"$TMP/result-$ka-$kb"
+  printf '%-28s %8s Mbit/s\n' "${label/-/ <-> }" "$mbps"
+  echo "$mbps" >>"$TMP/result-$label"
 }
 
 median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
@@ -119,15 +126,24 @@ median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : in
 echo "iperf3 TCP, ${SECS}s, one tunnel, $(nproc) cores"
 echo "load before: $(uptime)"
 ROUNDS="${ROUNDS:-1}"
+# BEFORE_BIN=path: A/B against another build of the worker (e.g. the commit before a change),
+# worker <-> worker only, both builds interleaved in every round.
+pairings=(worker-worker worker-wg wg-wg)
+[[ -n "${BEFORE_BIN:-}" ]] && pairings=(worker-worker before-before wg-wg)
+AFTER_BIN="$WORKER_BIN"
 for r in $(seq "$ROUNDS"); do
   [[ $ROUNDS == 1 ]] || echo "round $r"
-  pair worker worker
-  pair worker wg
-  pair wg wg
+  for p in "${pairings[@]}"; do
+    if [[ $p == before-before ]]; then
+      WORKER_BIN="$BEFORE_BIN"; pair worker worker before-before; WORKER_BIN="$AFTER_BIN"
+    else
+      pair "${p%-*}" "${p#*-}"
+    fi
+  done
 done
-if [[ $ROUNDS != 1 ]]; then
-  echo "medians of $ROUNDS rounds"
-  for p in worker-worker worker-wg wg-wg; do
+if [[ $ROUNDS != 1 || -n "${BEFORE_BIN:-}" ]]; then
+  echo "medians of $ROUNDS rounds${BEFORE_BIN:+ (before-before: $BEFORE_BIN)}"
+  for p in worker-worker before-before worker-wg wg-wg; do
     [[ -f "$TMP/result-$p" ]] && printf '%-28s %8s Mbit/s\n' "${p/-/ <-> }" "$(median "$TMP/result-$p")"
   done
 fi
