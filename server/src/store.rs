@@ -187,12 +187,15 @@ pub async fn current_version<C: ConnectionTrait>(db: &C) -> Result<i64, ApiError
         .map_or(0, |m| m.value))
 }
 
-/// GW-3: the next free endpoint. The cursor only moves forward (wrapping), so a gateway
-/// deleted and created again gets another port.
+/// GW-3: the next free endpoint on `host` (the address of the worker the gateway goes to, see
+/// [`crate::endpoints`]). Ports are unique over all gateways, whatever their host, so a gateway
+/// keeps its port when it moves to another worker. The cursor only moves forward (wrapping),
+/// so a gateway deleted and created again gets another port.
 async fn allocate_endpoint(
     db: &DatabaseTransaction,
     topology: &Topology,
     pool: EndpointPool,
+    host: std::net::IpAddr,
 ) -> Result<std::net::SocketAddr, ApiError> {
     let span = u32::from(pool.last_port - pool.first_port) + 1;
     let cursor = meta::Entity::find_by_id("next_port".to_owned())
@@ -202,11 +205,11 @@ async fn allocate_endpoint(
     for step in 0..i64::from(span) {
         let offset = u32::try_from((cursor + step).rem_euclid(i64::from(span))).unwrap_or(0);
         let port = pool.first_port + u16::try_from(offset).unwrap_or(0);
-        let addr = std::net::SocketAddr::new(pool.host, port);
+        let addr = std::net::SocketAddr::new(host, port);
         if !topology
             .gateways
             .iter()
-            .any(|g| g.public_endpoint == Some(addr))
+            .any(|g| g.public_endpoint.is_some_and(|e| e.port() == port))
         {
             meta::Entity::update_many()
                 .col_expr(meta::Column::Value, Expr::value(cursor + step + 1))
@@ -284,7 +287,10 @@ async fn prepare(
                 Ok(None)
             }
             None => {
-                g.public_endpoint = Some(allocate_endpoint(txn, working, pool).await?);
+                let host =
+                    crate::endpoints::host_for_new_gateway(txn, &g.qualified_name(), pool.host)
+                        .await?;
+                g.public_endpoint = Some(allocate_endpoint(txn, working, pool, host).await?);
                 let (private, public) = wireguard_keypair()?;
                 g.public_key = Some(public);
                 Ok(Some(private))

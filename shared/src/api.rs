@@ -196,6 +196,31 @@ pub struct ConnectionStatus {
     pub reason: Option<crate::desired::DownReason>,
 }
 
+/// One gateway's live view (`GET /api/v1/tenants/{tenant}/gateways/{name}/status`): where it
+/// runs, its public endpoint with any GW-10 warning, the routes its worker's host refused, and
+/// its connections' status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayStatusView {
+    pub gateway: String,
+    /// The worker the gateway is placed on, if any.
+    #[serde(default)]
+    pub worker: Option<String>,
+    /// The endpoint devices are configured with (`host:port`).
+    #[serde(default)]
+    pub public_endpoint: Option<String>,
+    /// GW-10 warnings (an endpoint no device on another host can reach).
+    #[serde(default)]
+    pub warnings: Vec<crate::validate::Violation>,
+    /// Routes the worker did not install because its host routes the prefix another way.
+    #[serde(default)]
+    pub route_conflicts: Vec<crate::desired::RouteConflict>,
+    /// RFC 3339 time of the worker's last report for the gateway.
+    #[serde(default)]
+    pub reported_at: Option<String>,
+    #[serde(default)]
+    pub connections: Vec<ConnectionStatus>,
+}
+
 /// LIM-6: one worker's bytes for a region pair, over all its runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerRegionPairView {

@@ -133,6 +133,10 @@ pub struct EnrolResponse {
     pub private_key: Option<String>,
     /// The topology version the enrolment produced.
     pub version: i64,
+    /// GW-10: warnings about the package (an endpoint no device on another host can reach,
+    /// and the option that sets the real address); also `# WARNING:` lines in `config`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The body of `POST .../root-certificates`.

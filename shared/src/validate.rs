@@ -121,6 +121,28 @@ pub fn has_errors(violations: &[Violation]) -> bool {
     violations.iter().any(Violation::is_error)
 }
 
+/// GW-10: the warning for a gateway whose `public_endpoint` no device on another host can
+/// reach (loopback, unspecified, link-local), naming the option that sets the real address;
+/// what the validator emits, for views that show one gateway's warnings.
+pub fn public_endpoint_warning(g: &crate::model::Gateway) -> Option<Violation> {
+    let e = g.public_endpoint?;
+    let message = crate::device::endpoint_warning(e)?;
+    Some(
+        Violation::new(
+            RuleId::Gw10,
+            format!("{}.public_endpoint", p_gateway(&g.tenant, &g.name)),
+            message,
+        )
+        .param("endpoint", e)
+        .param(
+            "kind",
+            crate::device::unreachable_endpoint(e.ip()).unwrap_or_default(),
+        )
+        .param("option", "isthmus-worker --public-address")
+        .warning(),
+    )
+}
+
 /// Validates a topology against the default SKU table.
 pub fn validate(topology: &Topology) -> Vec<Violation> {
     validate_with(topology, &SkuTable::default())
@@ -835,18 +857,8 @@ impl<'a> Validator<'a> {
                 self.push(v);
             }
             // GW-10: the public side must be reachable from other hosts.
-            if let Some(e) = g.public_endpoint
-                && let Some(message) = crate::device::endpoint_warning(e)
-            {
-                self.push(
-                    Violation::new(RuleId::Gw10, format!("{base}.public_endpoint"), message)
-                        .param("endpoint", e)
-                        .param(
-                            "kind",
-                            crate::device::unreachable_endpoint(e.ip()).unwrap_or_default(),
-                        )
-                        .warning(),
-                );
+            if let Some(v) = public_endpoint_warning(g) {
+                self.push(v);
             }
             // GW-3
             if let Some(e) = g.public_endpoint {

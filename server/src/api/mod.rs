@@ -50,6 +50,10 @@ pub fn app(state: AppState) -> Router {
             get(resources::get_shared_key).put(resources::set_shared_key),
         )
         .route(
+            "/tenants/{tenant}/gateways/{name}/status",
+            get(status::gateway_status),
+        )
+        .route(
             "/tenants/{tenant}/connections/{name}/device-config",
             get(resources::device_config),
         )

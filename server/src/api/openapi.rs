@@ -17,6 +17,7 @@ use super::{auth, health, p2s, resources, status, tenants, worker};
         worker::desired,
         worker::status,
         status::tenant_status,
+        status::gateway_status,
         status::set_placement,
         status::metrics,
         status::region_pairs,

@@ -648,6 +648,13 @@ pub async fn enrol(
         config = config.replace(PRIVATE_KEY_PLACEHOLDER, k);
     }
     let config_qr_svg = qr_svg(&config);
+    // GW-10: say so when the package names an endpoint no device can reach.
+    let warnings: Vec<String> = device
+        .peers
+        .iter()
+        .filter_map(|p| p.endpoint.as_deref()?.parse().ok())
+        .filter_map(isthmus_shared::device::endpoint_warning)
+        .collect();
     Ok(ApiJson(EnrolResponse {
         gateway: q,
         client: enrolled.name,
@@ -658,6 +665,7 @@ pub async fn enrol(
         config_qr_svg,
         private_key,
         version: committed.version,
+        warnings,
     }))
 }
 

@@ -10,52 +10,173 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use isthmus_shared::model::QualifiedName;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use serde::Deserialize;
 
 use crate::audit;
 use crate::auth::{Principal, Role, now_ms};
-use crate::db::entities::{connection_status, placement, region_pair_bytes, worker};
+use crate::db::entities::{
+    connection_status, gateway_status, placement, region_pair_bytes, worker,
+};
+use crate::endpoints;
 use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::state::AppState;
 use crate::store::{self, Kind};
-use isthmus_shared::api::{ConnectionStatus, RegionPairMeterView, WorkerRegionPairView};
+use isthmus_shared::api::{
+    ConnectionStatus, GatewayStatusView, RegionPairMeterView, WorkerRegionPairView,
+};
+use isthmus_shared::desired::{DownReason, RouteConflict, TunnelState};
+
+/// WireGuard's reject-after time: rows from workers that predate the reported state count as
+/// `up` when their last handshake was at most this long before the report.
+const REJECT_AFTER_SECS: i64 = 180;
+
+fn rfc3339_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
+}
+
+fn parse_wire<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+}
+
+/// One stored row as people see it. Rows written by workers that did not report a state get
+/// one from their handshake age at the time of the report.
+fn view_of(r: connection_status::Model) -> ConnectionStatus {
+    let reported: Option<TunnelState> = r.state.as_deref().and_then(parse_wire);
+    let (state, reason) = match reported {
+        Some(st) => (st, r.reason.as_deref().and_then(parse_wire::<DownReason>)),
+        None => match r.last_handshake_unix.filter(|h| *h > 0) {
+            Some(h) if r.updated_at / 1000 - h <= REJECT_AFTER_SECS => (TunnelState::Up, None),
+            Some(_) => (TunnelState::Down, Some(DownReason::NoAnswer)),
+            None => (TunnelState::Down, None),
+        },
+    };
+    ConnectionStatus {
+        gateway: r.gateway,
+        connection: r.connection,
+        worker: r.worker,
+        last_handshake_unix: r.last_handshake_unix,
+        rx_bytes: r.rx_bytes,
+        tx_bytes: r.tx_bytes,
+        endpoint: r.endpoint,
+        reported_at: rfc3339_ms(r.updated_at),
+        state,
+        since: r
+            .since_unix
+            .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+            .map(|t| t.to_rfc3339()),
+        reason,
+    }
+}
+
+/// The status of every connection of `tenant` (all tenants when `None`), by tenant, gateway and
+/// connection. A disabled connection is `down` with reason `disabled`: the server decides that,
+/// as workers are never sent disabled connections.
+async fn connection_views(
+    state: &AppState,
+    tenant: Option<&str>,
+) -> Result<Vec<(String, ConnectionStatus)>, ApiError> {
+    let mut find = connection_status::Entity::find();
+    if let Some(t) = tenant {
+        find = find.filter(connection_status::Column::Tenant.eq(t));
+    }
+    let rows = find.all(state.db()).await?;
+    let topology = store::current_topology(state).await?;
+    let mut out: BTreeMap<(String, String, String), ConnectionStatus> = rows
+        .into_iter()
+        .map(|r| {
+            (
+                (r.tenant.clone(), r.gateway.clone(), r.connection.clone()),
+                view_of(r),
+            )
+        })
+        .collect();
+    for c in topology
+        .connections
+        .iter()
+        .filter(|c| !c.enabled && tenant.is_none_or(|t| t == c.tenant))
+    {
+        let key = (c.tenant.clone(), c.gateway.clone(), c.name.clone());
+        let v = out.entry(key).or_insert_with(|| ConnectionStatus {
+            gateway: c.gateway.clone(),
+            connection: c.name.clone(),
+            worker: String::new(),
+            last_handshake_unix: None,
+            rx_bytes: 0,
+            tx_bytes: 0,
+            endpoint: None,
+            reported_at: String::new(),
+            state: TunnelState::Down,
+            since: None,
+            reason: None,
+        });
+        if v.reason != Some(DownReason::Disabled) {
+            v.state = TunnelState::Down;
+            v.reason = Some(DownReason::Disabled);
+        }
+    }
+    Ok(out.into_iter().map(|((t, _, _), v)| (t, v)).collect())
+}
 
 /// `GET /api/v1/tenants/{tenant}/status`.
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/status", tag = "status", params(("tenant" = String, Path, description = "Tenant name")), responses((status = 200, description = "Live status of every connection"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/status", tag = "status", params(("tenant" = String, Path, description = "Tenant name")), responses((status = 200, description = "Live status of every connection: the state the worker decided (up, connecting, down, idle), since when and why; disabled connections are down with reason disabled"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
 pub async fn tenant_status(
     State(state): State<AppState>,
     who: Principal,
     ApiPath(tenant): ApiPath<String>,
 ) -> Result<ApiJson<Vec<ConnectionStatus>>, ApiError> {
     who.require(state.db(), &tenant, Role::Reader).await?;
-    let rows = connection_status::Entity::find()
-        .filter(connection_status::Column::Tenant.eq(tenant))
-        .order_by_asc(connection_status::Column::Gateway)
-        .order_by_asc(connection_status::Column::Connection)
-        .all(state.db())
-        .await?;
     Ok(ApiJson(
-        rows.into_iter()
-            .map(|r| ConnectionStatus {
-                gateway: r.gateway,
-                connection: r.connection,
-                worker: r.worker,
-                last_handshake_unix: r.last_handshake_unix,
-                rx_bytes: r.rx_bytes,
-                tx_bytes: r.tx_bytes,
-                endpoint: r.endpoint,
-                reported_at: chrono::DateTime::from_timestamp_millis(r.updated_at)
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_default(),
-                state: Default::default(),
-                since: None,
-                reason: None,
-            })
+        connection_views(&state, Some(&tenant))
+            .await?
+            .into_iter()
+            .map(|(_, v)| v)
             .collect(),
     ))
+}
+
+/// `GET /api/v1/tenants/{tenant}/gateways/{name}/status`.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/gateways/{name}/status", tag = "status", params(("tenant" = String, Path, description = "Tenant name"), ("name" = String, Path, description = "Gateway name")), responses((status = 200, description = "GatewayStatusView: its worker, public endpoint, GW-10 warnings (an endpoint no device can reach, and the option that sets the real one), route conflicts on the worker's host, and its connections' status"), (status = 404, description = "No such gateway"), (status = 401, description = "Not logged in")))]
+pub async fn gateway_status(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath((tenant, name)): ApiPath<(String, String)>,
+) -> Result<ApiJson<GatewayStatusView>, ApiError> {
+    who.require(state.db(), &tenant, Role::Reader).await?;
+    let q = QualifiedName::new(&tenant, &name);
+    let topology = store::current_topology(&state).await?;
+    let g = topology
+        .gateway(&tenant, &name)
+        .ok_or_else(|| store::not_found(Kind::Gateway, &q))?;
+    let placed = placement::Entity::find_by_id((tenant.clone(), name.clone()))
+        .one(state.db())
+        .await?;
+    let reported = gateway_status::Entity::find_by_id((tenant.clone(), name.clone()))
+        .one(state.db())
+        .await?;
+    let route_conflicts: Vec<RouteConflict> = reported
+        .as_ref()
+        .and_then(|r| serde_json::from_str(&r.route_conflicts).ok())
+        .unwrap_or_default();
+    let connections = connection_views(&state, Some(&tenant))
+        .await?
+        .into_iter()
+        .map(|(_, v)| v)
+        .filter(|v| v.gateway == name)
+        .collect();
+    Ok(ApiJson(GatewayStatusView {
+        gateway: name.clone(),
+        worker: placed.map(|p| p.worker),
+        public_endpoint: g.public_endpoint.map(|e| e.to_string()),
+        warnings: isthmus_shared::validate::public_endpoint_warning(g)
+            .into_iter()
+            .collect(),
+        route_conflicts,
+        reported_at: reported.map(|r| rfc3339_ms(r.updated_at)),
+        connections,
+    }))
 }
 
 /// Every region pair with its per-worker rows, sorted by pair then worker.
@@ -132,7 +253,7 @@ pub async fn set_placement(
         &QualifiedName::new(&tenant, &gateway),
     )
     .await?;
-    let txn = state.db().begin().await?;
+    let (_gate, txn) = store::begin_write(&state).await?;
     placement::Entity::insert(placement::ActiveModel {
         tenant: Set(tenant.clone()),
         gateway: Set(gateway.clone()),
@@ -146,6 +267,9 @@ pub async fn set_placement(
     )
     .exec(&txn)
     .await?;
+    // GW-3: the endpoint follows the gateway to its new worker's address, port kept.
+    let host = endpoints::host_of_worker(&txn, &req.worker, state.endpoint_pool().host).await?;
+    endpoints::rehost(&txn, &[QualifiedName::new(&tenant, &gateway)], host).await?;
     store::bump_version(&txn).await?;
     audit::record(
         &txn,
@@ -195,6 +319,42 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         .order_by_asc(connection_status::Column::Connection)
         .all(db)
         .await?;
+    let views = connection_views(&state, None).await?;
+    for (metric, help) in [
+        (
+            "isthmus_connection_up",
+            "1 when the worker reports the tunnel up, else 0.",
+        ),
+        (
+            "isthmus_connection_state",
+            "1 for the tunnel's current state (up, connecting, down, idle) as its worker decided; disabled connections are down.",
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {metric} {help}");
+        let _ = writeln!(out, "# TYPE {metric} gauge");
+        for (t, v) in &views {
+            let labels = format!(
+                "tenant=\"{}\",gateway=\"{}\",connection=\"{}\"",
+                label(t),
+                label(&v.gateway),
+                label(&v.connection)
+            );
+            let _ = if metric == "isthmus_connection_up" {
+                writeln!(
+                    out,
+                    "{metric}{{{labels}}} {}",
+                    u8::from(v.state == TunnelState::Up)
+                )
+            } else {
+                writeln!(
+                    out,
+                    "{metric}{{{labels},state=\"{}\",reason=\"{}\"}} 1",
+                    v.state.as_str(),
+                    v.reason.map(DownReason::as_str).unwrap_or_default()
+                )
+            };
+        }
+    }
     for (metric, help, kind) in [
         (
             "isthmus_connection_rx_bytes",

@@ -19,8 +19,9 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use crate::auth::now_ms;
 use crate::db::entities::{
-    connection_status, placement, region_pair_bytes, resource, worker, worker_token,
+    connection_status, gateway_status, placement, region_pair_bytes, resource, worker, worker_token,
 };
+use crate::endpoints;
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::state::AppState;
 use crate::store::{self, Kind};
@@ -28,6 +29,8 @@ use crate::tokens::find_worker_token;
 
 /// Longest worker name accepted.
 const MAX_NAME_LEN: usize = 64;
+/// Most public addresses a heartbeat may state.
+const MAX_PUBLIC_ADDRESSES: usize = 16;
 /// Longest region name accepted in a status report (LIM-6).
 const MAX_REGION_LEN: usize = 100;
 /// How long a desired-state request waits for a change before answering 204.
@@ -83,26 +86,41 @@ fn check_worker_name(name: &str) -> Result<&str, ApiError> {
     Ok(name)
 }
 
-/// Renews `name`'s lease; records the version it runs when the request says (a heartbeat
-/// does, a desired-state poll does not and leaves the recorded one).
+/// What a heartbeat states besides the lease: the version the worker runs and its public
+/// addresses.
+struct Stated<'a> {
+    version: &'a str,
+    public_addresses: &'a [std::net::IpAddr],
+}
+
+/// Renews `name`'s lease; records the version it runs and its public addresses when the
+/// request states them (a heartbeat does, a desired-state poll does not and leaves the
+/// recorded ones).
 async fn renew_lease(
     state: &AppState,
     token_id: i64,
     name: &str,
-    version: Option<&str>,
+    stated: Option<Stated<'_>>,
 ) -> Result<(), ApiError> {
     let now = now_ms();
     let row = worker::ActiveModel {
         token_id: Set(token_id),
         name: Set(name.to_owned()),
-        version: Set(version.unwrap_or_default().chars().take(64).collect()),
+        version: Set(stated
+            .as_ref()
+            .map(|s| s.version.chars().take(64).collect())
+            .unwrap_or_default()),
         last_seen_at: Set(now),
         lease_expires_at: Set(now + i64::from(state.lease_seconds()) * 1000),
+        public_addresses: Set(stated
+            .as_ref()
+            .and_then(|s| endpoints::store_addresses(s.public_addresses))),
         ..Default::default()
     };
     let mut update = vec![worker::Column::LastSeenAt, worker::Column::LeaseExpiresAt];
-    if version.is_some() {
+    if stated.is_some() {
         update.push(worker::Column::Version);
+        update.push(worker::Column::PublicAddresses);
     }
     worker::Entity::insert(row)
         .on_conflict(
@@ -130,7 +148,32 @@ pub async fn heartbeat(
         )));
     }
     let name = check_worker_name(&beat.name)?;
-    renew_lease(&state, token_row.id, name, Some(&beat.version)).await?;
+    if beat.public_addresses.len() > MAX_PUBLIC_ADDRESSES {
+        return Err(ApiError::BadRequest(format!(
+            "field `public_addresses`: at most {MAX_PUBLIC_ADDRESSES} addresses"
+        )));
+    }
+    let before = endpoints::worker_addresses(state.db(), name).await?;
+    renew_lease(
+        &state,
+        token_row.id,
+        name,
+        Some(Stated {
+            version: &beat.version,
+            public_addresses: &beat.public_addresses,
+        }),
+    )
+    .await?;
+    if before.first() != beat.public_addresses.first() {
+        let addresses: Vec<String> = beat
+            .public_addresses
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        tracing::info!(worker = name, addresses = %addresses.join(","),
+            "worker states new public addresses; its gateways' endpoints follow");
+        rehost_worker(&state, name).await?;
+    }
     tracing::debug!(worker = name, "heartbeat");
     Ok(ApiJson(HeartbeatAck {
         protocol: PROTOCOL_VERSION,
@@ -161,8 +204,23 @@ async fn live_workers<C: ConnectionTrait>(db: &C) -> Result<Vec<String>, ApiErro
         .collect())
 }
 
-/// Places every gateway that has no live worker on `name` (pinned placements never move).
-/// Returns whether anything moved.
+/// Points the endpoints of every gateway placed on worker `name` at its current address (GW-3:
+/// ports kept), in one write transaction that bumps the version when anything changed.
+async fn rehost_worker(state: &AppState, name: &str) -> Result<bool, ApiError> {
+    let (_gate, txn) = crate::store::begin_write(state).await?;
+    let host = endpoints::host_of_worker(&txn, name, state.endpoint_pool().host).await?;
+    let mine = endpoints::placed_on(&txn, name).await?;
+    let changed = endpoints::rehost(&txn, &mine, host).await? > 0;
+    if changed {
+        store::bump_version(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(changed)
+}
+
+/// Places every gateway that has no live worker on `name` (pinned placements never move), and
+/// points the endpoints of the gateways on `name` at its address (GW-3: ports kept). Returns
+/// whether anything changed.
 async fn place_orphans(state: &AppState, name: &str) -> Result<bool, ApiError> {
     let (_gate, txn) = crate::store::begin_write(state).await?;
     let live = live_workers(&txn).await?;
@@ -177,28 +235,39 @@ async fn place_orphans(state: &AppState, name: &str) -> Result<bool, ApiError> {
         .all(&txn)
         .await?;
     let mut moved = false;
+    let mut mine = Vec::new();
     for g in gateways {
         let key = (g.tenant.clone(), g.name.clone());
         let orphan = match placed.get(&key) {
             None => true,
             Some(p) => !p.pinned && p.worker != name && !live.contains(&p.worker),
         };
-        if orphan {
-            placement::Entity::insert(placement::ActiveModel {
-                tenant: Set(g.tenant),
-                gateway: Set(g.name),
-                worker: Set(name.to_owned()),
-                pinned: Set(false),
-            })
-            .on_conflict(
-                OnConflict::columns([placement::Column::Tenant, placement::Column::Gateway])
-                    .update_column(placement::Column::Worker)
-                    .to_owned(),
-            )
-            .exec(&txn)
-            .await?;
-            moved = true;
+        if !orphan {
+            if placed.get(&key).is_some_and(|p| p.worker == name) {
+                mine.push(g);
+            }
+            continue;
         }
+        placement::Entity::insert(placement::ActiveModel {
+            tenant: Set(g.tenant.clone()),
+            gateway: Set(g.name.clone()),
+            worker: Set(name.to_owned()),
+            pinned: Set(false),
+        })
+        .on_conflict(
+            OnConflict::columns([placement::Column::Tenant, placement::Column::Gateway])
+                .update_column(placement::Column::Worker)
+                .to_owned(),
+        )
+        .exec(&txn)
+        .await?;
+        tracing::info!(tenant = %g.tenant, gateway = %g.name, worker = name, "gateway placed on worker");
+        moved = true;
+        mine.push(g);
+    }
+    let host = endpoints::host_of_worker(&txn, name, state.endpoint_pool().host).await?;
+    if endpoints::rehost_rows(&txn, mine, host).await? > 0 {
+        moved = true;
     }
     if moved {
         store::bump_version(&txn).await?;
@@ -295,6 +364,33 @@ pub async fn status(
     let now = now_ms();
     let (_gate, txn) = crate::store::begin_write(&state).await?;
     for g in report.gateways {
+        let conflicts = serde_json::to_string(&g.route_conflicts)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        for c in &g.route_conflicts {
+            tracing::debug!(tenant = %g.tenant, gateway = %g.name, worker = name,
+                prefix = %c.prefix, existing = %c.existing, "worker reports a route conflict");
+        }
+        gateway_status::Entity::insert(gateway_status::ActiveModel {
+            tenant: Set(g.tenant.clone()),
+            gateway: Set(g.name.clone()),
+            worker: Set(name.to_owned()),
+            route_conflicts: Set(conflicts),
+            updated_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                gateway_status::Column::Tenant,
+                gateway_status::Column::Gateway,
+            ])
+            .update_columns([
+                gateway_status::Column::Worker,
+                gateway_status::Column::RouteConflicts,
+                gateway_status::Column::UpdatedAt,
+            ])
+            .to_owned(),
+        )
+        .exec(&txn)
+        .await?;
         for c in g.connections {
             let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
             connection_status::Entity::insert(connection_status::ActiveModel {
@@ -307,6 +403,9 @@ pub async fn status(
                 tx_bytes: Set(clamp(c.tx_bytes)),
                 endpoint: Set(c.endpoint.map(|e| e.chars().take(80).collect())),
                 updated_at: Set(now),
+                state: Set(Some(c.state.as_str().to_owned())),
+                since_unix: Set(c.since_unix.map(clamp)),
+                reason: Set(c.reason.map(|r| r.as_str().to_owned())),
             })
             .on_conflict(
                 OnConflict::columns([
@@ -321,6 +420,9 @@ pub async fn status(
                     connection_status::Column::TxBytes,
                     connection_status::Column::Endpoint,
                     connection_status::Column::UpdatedAt,
+                    connection_status::Column::State,
+                    connection_status::Column::SinceUnix,
+                    connection_status::Column::Reason,
                 ])
                 .to_owned(),
             )

@@ -38,6 +38,10 @@ pub mod worker {
         pub last_seen_at: i64,
         /// Unix milliseconds.
         pub lease_expires_at: i64,
+        /// GW-3: the addresses devices reach this worker at, a JSON array of IP addresses
+        /// (first preferred), as its last heartbeat stated them; `NULL` from older workers.
+        #[sea_orm(column_type = "Text", nullable)]
+        pub public_addresses: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -277,6 +281,13 @@ pub mod connection_status {
         pub tx_bytes: i64,
         pub endpoint: Option<String>,
         pub updated_at: i64,
+        /// The tunnel state the worker decided (`up`, `connecting`, `down`, `idle`); `NULL` in
+        /// rows from older workers.
+        pub state: Option<String>,
+        /// Unix seconds since when the tunnel is in `state`.
+        pub since_unix: Option<i64>,
+        /// Why it is `down` or `connecting` (`no_answer`, `key_mismatch`, ...).
+        pub reason: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -329,6 +340,31 @@ pub mod p2s_challenge {
         pub tenant: String,
         pub gateway: String,
         pub expires_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod gateway_status {
+    use sea_orm::entity::prelude::*;
+
+    /// What a worker last reported for a gateway as a whole: the routes its host refused.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "gateway_status")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub gateway: String,
+        pub worker: String,
+        /// A JSON array of `isthmus_shared::desired::RouteConflict`.
+        #[sea_orm(column_type = "Text")]
+        pub route_conflicts: String,
+        /// Unix milliseconds.
+        pub updated_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0004WorkerState),
             Box::new(M0005P2sChallenges),
             Box::new(M0006RegionPairBytes),
+            Box::new(M0007TunnelState),
         ]
     }
 }
@@ -332,6 +333,110 @@ impl MigrationTrait for M0006RegionPairBytes {
             .drop_table(
                 Table::drop()
                     .table(Alias::new("region_pair_bytes"))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum ConnectionStatus {
+    Table,
+    State,
+    SinceUnix,
+    Reason,
+}
+
+/// Issue 12: the workers' public addresses (GW-3 endpoints come from them), the tunnel state
+/// the worker decides (state, since when, why), and the route conflicts per gateway.
+///
+/// M0004 builds `connection_status` from its entity, so on a fresh database its new columns
+/// exist already: each column is added only when missing, one per `ALTER TABLE` (SQLite takes
+/// one change per statement).
+struct M0007TunnelState;
+
+impl MigrationName for M0007TunnelState {
+    fn name(&self) -> &str {
+        "m0007_tunnel_state"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0007TunnelState {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use crate::db::entities::gateway_status;
+        let add = [
+            (
+                "workers",
+                "public_addresses",
+                Table::alter()
+                    .table(Workers::Table)
+                    .add_column(ColumnDef::new(Alias::new("public_addresses")).text().null())
+                    .to_owned(),
+            ),
+            (
+                "connection_status",
+                "state",
+                Table::alter()
+                    .table(ConnectionStatus::Table)
+                    .add_column(ColumnDef::new(ConnectionStatus::State).string().null())
+                    .to_owned(),
+            ),
+            (
+                "connection_status",
+                "since_unix",
+                Table::alter()
+                    .table(ConnectionStatus::Table)
+                    .add_column(
+                        ColumnDef::new(ConnectionStatus::SinceUnix)
+                            .big_integer()
+                            .null(),
+                    )
+                    .to_owned(),
+            ),
+            (
+                "connection_status",
+                "reason",
+                Table::alter()
+                    .table(ConnectionStatus::Table)
+                    .add_column(ColumnDef::new(ConnectionStatus::Reason).string().null())
+                    .to_owned(),
+            ),
+        ];
+        for (table, column, alter) in add {
+            if !manager.has_column(table, column).await? {
+                manager.alter_table(alter).await?;
+            }
+        }
+        let schema = sea_orm::Schema::new(manager.get_database_backend());
+        manager
+            .create_table(schema.create_table_from_entity(gateway_status::Entity))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(Alias::new("gateway_status")).to_owned())
+            .await?;
+        for col in [
+            ConnectionStatus::State,
+            ConnectionStatus::SinceUnix,
+            ConnectionStatus::Reason,
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(ConnectionStatus::Table)
+                        .drop_column(col)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Workers::Table)
+                    .drop_column(Alias::new("public_addresses"))
                     .to_owned(),
             )
             .await

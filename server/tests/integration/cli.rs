@@ -95,6 +95,33 @@ fn apply_dry_run_then_apply_then_export_round_trips() {
 }
 
 #[test]
+fn gateway_mss_clamp_round_trips_through_export_and_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("topology.yaml");
+    let off = GOOD.replace(
+        "    sku: VpnGw1\n",
+        "    sku: VpnGw1\n    mss_clamp: false\n",
+    );
+    assert_ne!(off, GOOD);
+    std::fs::write(&file, &off).unwrap();
+    let applied = isthmus(&data, &["apply", file.to_str().unwrap()]);
+    assert!(applied.status.success(), "{}", text(&applied));
+    let yaml = text(&isthmus(&data, &["export"]));
+    assert!(yaml.contains("mss_clamp: false"), "{yaml}");
+    // Re-applying the export changes nothing; switching it back on is a change.
+    std::fs::write(&file, &yaml).unwrap();
+    let again = isthmus(&data, &["apply", file.to_str().unwrap()]);
+    assert!(text(&again).contains("no changes"), "{}", text(&again));
+    std::fs::write(&file, yaml.replace("mss_clamp: false", "mss_clamp: true")).unwrap();
+    let on = isthmus(&data, &["apply", file.to_str().unwrap()]);
+    assert!(on.status.success(), "{}", text(&on));
+    assert!(text(&on).contains("~ gateway acme/hub-gw"), "{}", text(&on));
+    let yaml = text(&isthmus(&data, &["export"]));
+    assert!(yaml.contains("mss_clamp: true"), "{yaml}");
+}
+
+#[test]
 fn gw_7_apply_with_a_30_gateway_subnet_fails_naming_the_rule_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

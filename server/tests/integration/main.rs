@@ -4,6 +4,7 @@ mod support;
 
 mod accounts;
 mod cli;
+mod endpoints;
 mod faq;
 mod health;
 mod openapi;

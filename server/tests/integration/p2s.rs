@@ -463,6 +463,11 @@ async fn p2s_3_enrolment_gives_an_address_and_a_client_package_for_every_vnet() 
     );
     let config = body["config"].as_str().unwrap();
     assert!(config.contains("Address = 172.16.0.1/32"), "{config}");
+    // GW-10: no worker states an address here, so the package names the loopback fallback
+    // and says so, in the JSON and in the file.
+    let warning = body["warnings"][0].as_str().expect("a GW-10 warning");
+    assert!(warning.contains("--public-address"), "{warning}");
+    assert!(config.contains("# WARNING:"), "{config}");
     assert!(
         config.contains(isthmus_shared::device::PRIVATE_KEY_PLACEHOLDER),
         "{config}"
