@@ -32,6 +32,8 @@ pub struct ControlClient {
     http: reqwest::Client,
     base: String,
     token: String,
+    /// GW-3 / GW-10: the addresses devices reach this worker at, sent in every heartbeat.
+    public_addresses: Vec<std::net::IpAddr>,
 }
 
 impl ControlClient {
@@ -44,7 +46,15 @@ impl ControlClient {
             http,
             base: server.trim_end_matches('/').to_owned(),
             token,
+            public_addresses: Vec::new(),
         })
+    }
+
+    /// The public addresses this worker announces in its heartbeats (first one preferred).
+    #[must_use]
+    pub fn with_public_addresses(mut self, addresses: Vec<std::net::IpAddr>) -> Self {
+        self.public_addresses = addresses;
+        self
     }
 
     /// Renews this worker's lease.
@@ -54,7 +64,7 @@ impl ControlClient {
             protocol: PROTOCOL_VERSION,
             name: name.to_owned(),
             version: isthmus_shared::VERSION.to_owned(),
-            public_addresses: Vec::new(),
+            public_addresses: self.public_addresses.clone(),
         };
         let resp = self
             .http

@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use tun_rs::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
 use crate::core::{Core, Event, Transmit};
+use crate::host::{Conflicts, HostConfig, HostNet};
 
 /// Socket buffer size asked of the kernel (it caps this at `net.core.{r,w}mem_max`).
 const SOCKET_BUFFER: usize = 4 << 20;
@@ -56,6 +57,8 @@ pub struct DataPlaneConfig {
     /// Test only: replaces the S2S-2 idle time (5 minutes in the desired state) of every
     /// policy-based tunnel, so a test can watch a tunnel idle out without waiting 5 minutes.
     pub policy_idle_override: Option<Duration>,
+    /// The routing table of forced-tunnel default routes ([`crate::host`], `--route-table`).
+    pub route_table: u32,
 }
 
 /// A gateway's UDP port: the socket, quinn-udp's state for it (GSO/GRO support), its reader.
@@ -73,6 +76,10 @@ struct Shared {
     tun: Option<Arc<tun_rs::AsyncDevice>>,
     bind: IpAddr,
     policy_idle_override: Option<Duration>,
+    /// The VNet side on the host (addresses and routes of the TUN device); `None` without TUN.
+    host: tokio::sync::Mutex<Option<HostNet>>,
+    /// The routes the host refused, per gateway (from the last reconciliation).
+    route_conflicts: Mutex<Conflicts>,
 }
 
 /// A running data plane.
@@ -207,6 +214,15 @@ impl DataPlane {
                 }
             }
         };
+        // The VNet side: only with a TUN device to put addresses and routes on.
+        let host = tun.as_ref().map(|_| {
+            crate::host::check_forwarding();
+            HostNet::new(HostConfig {
+                tun_name: cfg.tun_name.clone(),
+                tun_address: cfg.tun_address,
+                route_table: cfg.route_table,
+            })
+        });
         let dp = DataPlane {
             shared: Arc::new(Shared {
                 core: Mutex::new({
@@ -219,6 +235,8 @@ impl DataPlane {
                 tun,
                 bind: cfg.bind_address,
                 policy_idle_override: cfg.policy_idle_override,
+                host: tokio::sync::Mutex::new(host),
+                route_conflicts: Mutex::new(BTreeMap::new()),
             }),
         };
         let timer = dp.clone();
@@ -301,6 +319,7 @@ impl DataPlane {
                 }
             }
         }
+        self.reconcile_host(desired).await;
         tracing::info!(
             version = desired.version,
             gateways = desired.gateways.len(),
@@ -309,14 +328,52 @@ impl DataPlane {
         self.flush(out).await;
     }
 
+    /// The VNet side: the TUN device's addresses and kernel routes for `desired`.
+    async fn reconcile_host(&self, desired: &DesiredState) {
+        let mut host = self.shared.host.lock().await;
+        if let Some(h) = host.as_mut() {
+            h.reconcile(desired).await;
+            *lock(&self.shared.route_conflicts) = h.conflicts().clone();
+        }
+    }
+
+    /// Clean shutdown: removes the worker's own routes and policy rules from the host.
+    pub async fn shutdown(&self) {
+        let mut host = self.shared.host.lock().await;
+        if let Some(h) = host.as_mut() {
+            h.clear().await;
+        }
+    }
+
+    /// The routes the host refused, per gateway.
+    pub fn route_conflicts(&self) -> Conflicts {
+        lock(&self.shared.route_conflicts).clone()
+    }
+
     /// The status report of every gateway.
     pub fn status(&self) -> StatusReport {
-        lock(&self.shared.core).status(Instant::now(), SystemTime::now())
+        let mut report = lock(&self.shared.core).status(Instant::now(), SystemTime::now());
+        let conflicts = self.route_conflicts();
+        for g in &mut report.gateways {
+            let q = isthmus_shared::model::QualifiedName::new(&g.tenant, &g.name);
+            g.route_conflicts = conflicts.get(&q).cloned().unwrap_or_default();
+        }
+        report
     }
 
     /// The worker's own status: tunnels up or idle, drop counters (`--status-file`).
     pub fn local_status(&self) -> crate::status::LocalStatus {
-        crate::status::LocalStatus::of(&lock(&self.shared.core), Instant::now(), SystemTime::now())
+        let mut s = crate::status::LocalStatus::of(
+            &lock(&self.shared.core),
+            Instant::now(),
+            SystemTime::now(),
+        );
+        let conflicts = self.route_conflicts();
+        for g in &mut s.gateways {
+            let q = isthmus_shared::model::QualifiedName::new(&g.tenant, &g.name);
+            g.route_conflicts = conflicts.get(&q).cloned().unwrap_or_default();
+        }
+        s
     }
 
     /// Drop counters of the whole worker.

@@ -7,6 +7,7 @@
 pub mod backoff;
 pub mod control;
 pub mod core;
+pub mod host;
 pub mod io;
 pub mod status;
 pub mod tcp_relay;

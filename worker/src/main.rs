@@ -42,9 +42,29 @@ struct Cli {
     /// The TUN device of the VNet side.
     #[arg(long, env = "ISTHMUS_TUN_NAME", default_value = "isthmus0")]
     tun_name: String,
-    /// An address for the TUN device, e.g. 10.1.0.1/16 (optional).
+    /// An extra address for the TUN device, e.g. 10.1.0.1/16 (optional: the worker puts each
+    /// gateway's own address, its GatewaySubnet's address + 4, on the TUN device itself).
     #[arg(long, env = "ISTHMUS_TUN_ADDRESS")]
     tun_address: Option<IpNet>,
+    /// The address devices reach this worker at (the gateways' endpoints), sent to the server
+    /// in every heartbeat; repeat it for several (IPv4 and IPv6), or comma-separate them in the
+    /// environment variable. Default: the addresses of the interface that holds the default
+    /// route. A NAT or DNAT address in front of the worker is allowed.
+    #[arg(
+        long = "public-address",
+        env = "ISTHMUS_PUBLIC_ADDRESS",
+        value_delimiter = ',',
+        value_name = "ADDR"
+    )]
+    public_address: Vec<IpAddr>,
+    /// The routing table of forced-tunnel default routes: a default route into a tunnel never
+    /// goes into the main table (it would capture the host's own traffic); it goes here, used
+    /// by traffic from the gateway's VNet prefixes through policy rules of priority 7370
+    /// (`lookup main suppress_prefixlength 0`) and 7371 (`lookup` this table). The worker's
+    /// routes and rules carry protocol 73 (`ip route show proto 73`).
+    #[arg(long, env = "ISTHMUS_ROUTE_TABLE", default_value_t = isthmus_worker::host::plan::DEFAULT_ROUTE_TABLE,
+          value_parser = clap::value_parser!(u32).range(1..=0xffff_fffe))]
+    route_table: u32,
     /// The TUN device's MTU.
     #[arg(long, default_value_t = 1420)]
     tun_mtu: u16,
@@ -185,6 +205,7 @@ async fn run_from_file(
     apply(&dp, relay.as_ref(), desired).await;
     shutdown_signal().await;
     tracing::info!("worker stopping");
+    dp.shutdown().await;
     Ok(())
 }
 
@@ -253,7 +274,15 @@ async fn main() -> anyhow::Result<()> {
         tun_mtu: cli.tun_mtu,
         no_tun: cli.no_tun,
         policy_idle_override: cli.policy_idle_secs.map(Duration::from_secs),
+        route_table: cli.route_table,
     };
+    if matches!(cli.route_table, 253..=255) {
+        anyhow::bail!(
+            "--route-table {} is one of the kernel's own tables (default, main, local); pick another number",
+            cli.route_table
+        );
+    }
+    let public = isthmus_worker::host::public::public_addresses(&cli.public_address).await;
     if let Some(s) = cli.policy_idle_secs {
         tracing::warn!(
             idle_s = s,
@@ -273,7 +302,7 @@ async fn main() -> anyhow::Result<()> {
         .token
         .clone()
         .ok_or_else(|| anyhow::anyhow!("--token is required without --desired-state"))?;
-    let client = ControlClient::new(&cli.server, token)?;
+    let client = ControlClient::new(&cli.server, token)?.with_public_addresses(public);
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
     let mut connected = false;
     let mut data_plane: Option<DataPlane> = None;
@@ -325,6 +354,9 @@ async fn main() -> anyhow::Result<()> {
             () = tokio::time::sleep(delay) => {},
             () = shutdown_signal() => {
                 tracing::info!("worker stopping");
+                if let Some(dp) = &data_plane {
+                    dp.shutdown().await;
+                }
                 return Ok(());
             }
         }

@@ -28,6 +28,9 @@ pub struct LocalGateway {
     pub name: String,
     pub drops: Counters,
     pub peers: Vec<LocalPeer>,
+    /// Routes of the gateway the host refused (GW-10: prefix and the host's route in the way).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route_conflicts: Vec<isthmus_shared::desired::RouteConflict>,
 }
 
 /// One peer (connection or client).
@@ -73,6 +76,7 @@ impl LocalStatus {
                         last_handshake_unix: p.last_handshake.and_then(|t| unix(now, wall, t)),
                     })
                     .collect(),
+                route_conflicts: Vec::new(),
                 tenant: q.tenant,
                 name: q.name,
             })

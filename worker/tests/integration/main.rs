@@ -7,6 +7,7 @@ mod netns;
 mod netns_p2s;
 mod netns_policy;
 mod netns_v2v;
+mod netns_vnet;
 mod no_tun;
 mod p2s_netns;
 mod server_driven;

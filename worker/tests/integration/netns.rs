@@ -367,28 +367,23 @@ fn s2s_1_worker_and_wireguard_go_site_ping_and_tcp_both_ways_in_namespaces() {
         ],
     );
     g.private_key = Secret::new(gw_private);
+    // GW-10: the gateway's own address in its GatewaySubnet (10.200.1.224/27 + 4), which the
+    // worker puts on its TUN device, with a route for the site's prefix; the test adds neither.
+    g.private_address = isthmus_shared::desired::gateway_instance_address(
+        "10.200.1.224/27".parse().expect("subnet"),
+        0,
+    );
+    assert_eq!(
+        g.private_address,
+        Some("10.200.1.228".parse().expect("addr"))
+    );
     let json = serde_json::to_string(&DesiredStateMessage::V1(state(1, vec![g]))).expect("json");
     let desired = lab.write("desired.json", &json);
     let tun = format!("it{id}");
-    lab.worker(
-        &gw_ns,
-        &desired,
-        &["--tun-name", &tun, "--tun-address", "10.200.1.1/24"],
-    );
+    lab.worker(&gw_ns, &desired, &["--tun-name", &tun]);
     wait_for("the worker's TUN device", Duration::from_secs(20), || {
         succeeds(&["ip", "-n", &gw_ns, "link", "show", &tun])
     });
-    run(&["ip", "-n", &gw_ns, "link", "set", &tun, "up"]);
-    run(&[
-        "ip",
-        "-n",
-        &gw_ns,
-        "route",
-        "add",
-        "10.200.2.0/24",
-        "dev",
-        &tun,
-    ]);
 
     let key = lab.write("site.key", &site_private);
     let pskf = lab.write("site.psk", &psk);
@@ -414,14 +409,14 @@ fn s2s_1_worker_and_wireguard_go_site_ping_and_tcp_both_ways_in_namespaces() {
         &["10.200.1.0/24"],
     );
 
-    let site_to_vnet = (0..20).any(|_| ping(&site_ns, Some("10.200.2.1"), "10.200.1.1"));
+    let site_to_vnet = (0..20).any(|_| ping(&site_ns, Some("10.200.2.1"), "10.200.1.228"));
     assert!(site_to_vnet, "site → VNet ping failed\n{}", lab.logs());
     let vnet_to_site = (0..10).any(|_| ping(&gw_ns, None, "10.200.2.1"));
     assert!(vnet_to_site, "VNet → site ping failed\n{}", lab.logs());
     // Bulk TCP both ways: the site's segments are coalesced into the worker's TUN (GRO), the
     // VNet's TSO super-packets are split, encrypted and batched to the site.
-    tcp_transfer(&gw_ns, "10.200.1.1", &site_ns, "10.200.2.1");
-    tcp_transfer(&site_ns, "10.200.2.1", &gw_ns, "10.200.1.1");
+    tcp_transfer(&gw_ns, "10.200.1.228", &site_ns, "10.200.2.1");
+    tcp_transfer(&site_ns, "10.200.2.1", &gw_ns, "10.200.1.228");
     let wg = run(&[
         "ip",
         "netns",

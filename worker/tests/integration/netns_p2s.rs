@@ -86,9 +86,7 @@ point_to_site:
     let tun = format!("it{id}");
     let status = server.worker(&mut lab, &gw, "w1", &tun, &[]);
     vnet_host(&mut lab, &gw, &host, "10.220.1.10/25", "10.220.1.1/25");
-    for prefix in ["10.220.2.0/24", "172.16.201.0/24"] {
-        run(&["ip", "-n", &gw, "route", "add", prefix, "dev", &tun]);
-    }
+    // GW-10: the worker routes the site's prefix and the client pool onto its TUN itself.
 
     // The site, from the device configuration the server exports.
     let exported = server.curl(&[&format!(

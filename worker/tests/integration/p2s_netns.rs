@@ -127,23 +127,10 @@ fn p2s_4_wireguard_go_client_enrolled_by_cli_over_udp_then_tcp_443_then_revoked(
         &gw_ns,
         "w1",
         &tun,
-        &[
-            "--tun-address",
-            "10.200.1.1/24",
-            "--tcp-listen",
-            "10.252.0.1:443",
-        ],
+        &["--tcp-listen", "10.252.0.1:443"],
     );
-    run(&[
-        "ip",
-        "-n",
-        &gw_ns,
-        "route",
-        "replace",
-        "172.16.50.0/24",
-        "dev",
-        &tun,
-    ]);
+    // GW-10: the worker routes the pool onto its TUN and puts the gateway's address
+    // (10.200.1.224/27 + 4) on it; the test adds neither.
 
     // Enrolment with the real CLI, from the client's namespace.
     let cert = lab.write("laptop.pem", &cert_pem);
@@ -187,7 +174,7 @@ fn p2s_4_wireguard_go_client_enrolled_by_cli_over_udp_then_tcp_443_then_revoked(
         Some("51950"),
         &[],
     );
-    let over_udp = (0..30).any(|_| ping(&cl_ns, Some(&client_ip), "10.200.1.1"));
+    let over_udp = (0..30).any(|_| ping(&cl_ns, Some(&client_ip), "10.200.1.228"));
     assert!(over_udp, "client → VNet over UDP failed\n{}", lab.logs());
 
     // The client's network blocks UDP (everything but its own loopback).
@@ -196,7 +183,7 @@ fn p2s_4_wireguard_go_client_enrolled_by_cli_over_udp_then_tcp_443_then_revoked(
         "-j", "DROP",
     ]);
     assert!(
-        !(0..3).any(|_| ping(&cl_ns, Some(&client_ip), "10.200.1.1")),
+        !(0..3).any(|_| ping(&cl_ns, Some(&client_ip), "10.200.1.228")),
         "the firewall rule does not block the tunnel's UDP\n{}",
         lab.logs()
     );
@@ -245,7 +232,7 @@ fn p2s_4_wireguard_go_client_enrolled_by_cli_over_udp_then_tcp_443_then_revoked(
         &wg_if,
         &tcp_wg.display().to_string(),
     ]);
-    let over_tcp = (0..30).any(|_| ping(&cl_ns, Some(&client_ip), "10.200.1.1"));
+    let over_tcp = (0..30).any(|_| ping(&cl_ns, Some(&client_ip), "10.200.1.228"));
     assert!(
         over_tcp,
         "client → VNet over TCP 443 failed\n{}",
@@ -278,10 +265,10 @@ fn p2s_4_wireguard_go_client_enrolled_by_cli_over_udp_then_tcp_443_then_revoked(
     wait_for(
         "the revoked client's traffic to stop",
         Duration::from_secs(15),
-        || !ping(&cl_ns, Some(&client_ip), "10.200.1.1"),
+        || !ping(&cl_ns, Some(&client_ip), "10.200.1.228"),
     );
     assert!(
-        !(0..3).any(|_| ping(&cl_ns, Some(&client_ip), "10.200.1.1")),
+        !(0..3).any(|_| ping(&cl_ns, Some(&client_ip), "10.200.1.228")),
         "a revoked client still reaches the VNet\n{}",
         lab.logs()
     );

@@ -70,23 +70,9 @@ connections:
 
     // The worker, in the same namespace, driven by the server.
     let tun = format!("it{id}");
-    server.worker(
-        &mut lab,
-        &gw_ns,
-        "w1",
-        &tun,
-        &["--tun-address", "10.200.1.1/24"],
-    );
-    run(&[
-        "ip",
-        "-n",
-        &gw_ns,
-        "route",
-        "replace",
-        "10.200.2.0/24",
-        "dev",
-        &tun,
-    ]);
+    // No address or route added here: the worker puts the gateway's own address
+    // (GatewaySubnet + 4 = 10.200.1.228) on its TUN and routes the site's prefix onto it.
+    server.worker(&mut lab, &gw_ns, "w1", &tun, &[]);
 
     // The site: only the server's exported device configuration, plus its own private key.
     let exported = server.curl(&[&format!(
@@ -123,7 +109,7 @@ connections:
         }
     }
 
-    let site_to_vnet = (0..30).any(|_| ping(&site_ns, Some("10.200.2.1"), "10.200.1.1"));
+    let site_to_vnet = (0..30).any(|_| ping(&site_ns, Some("10.200.2.1"), "10.200.1.228"));
     assert!(site_to_vnet, "site → VNet ping failed\n{}", lab.logs());
     let vnet_to_site = (0..10).any(|_| ping(&gw_ns, None, "10.200.2.1"));
     assert!(vnet_to_site, "VNet → site ping failed\n{}", lab.logs());
@@ -154,7 +140,7 @@ connections:
     });
     for _ in 0..3 {
         assert!(
-            (0..5).any(|_| ping(&site_ns, Some("10.200.2.1"), "10.200.1.1")),
+            (0..5).any(|_| ping(&site_ns, Some("10.200.2.1"), "10.200.1.228")),
             "the tunnel stopped while the server was down\n{}",
             lab.logs()
         );
@@ -175,10 +161,10 @@ connections:
     wait_for(
         "the disabled connection to stop carrying traffic",
         Duration::from_secs(30),
-        || !ping(&site_ns, Some("10.200.2.1"), "10.200.1.1"),
+        || !ping(&site_ns, Some("10.200.2.1"), "10.200.1.228"),
     );
     assert!(
-        !(0..3).any(|_| ping(&site_ns, Some("10.200.2.1"), "10.200.1.1")),
+        !(0..3).any(|_| ping(&site_ns, Some("10.200.2.1"), "10.200.1.228")),
         "a disabled connection still carries traffic\n{}",
         lab.logs()
     );

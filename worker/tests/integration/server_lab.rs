@@ -237,8 +237,9 @@ impl Server {
         (ep, key)
     }
 
-    /// Starts worker `name` in `ns`, connected to this server, with TUN device `tun` (no
-    /// address: the VNet's hosts sit behind it, see [`vnet_host`]) writing `status` every second.
+    /// Starts worker `name` in `ns`, connected to this server, with TUN device `tun` (the worker
+    /// sets its addresses and routes itself; the VNet's hosts sit behind it, see [`vnet_host`])
+    /// writing `status` every second.
     /// Its log is `worker-{name}.log` in the lab, with the TCP transport's relays at debug.
     pub fn worker(
         &self,
@@ -283,7 +284,6 @@ impl Server {
                     .is_ok_and(|s| s.success())
             },
         );
-        run(&["ip", "-n", ns, "link", "set", tun, "up"]);
         status
     }
 }
