@@ -279,6 +279,9 @@ fn gw_10_a_prefix_routed_elsewhere_on_the_host_is_reported_not_overwritten_and_o
             "1",
             "--status-file",
             &status_s,
+            // Not an address of this host (a NAT address, say): a warning, not a crash.
+            "--public-address",
+            "198.51.100.7",
         ],
     );
     let worker_pid = lab.children.last().expect("worker").id();
@@ -352,6 +355,10 @@ fn gw_10_a_prefix_routed_elsewhere_on_the_host_is_reported_not_overwritten_and_o
     ] {
         assert!(warn.contains(want), "{want} missing from: {warn}");
     }
+    assert!(
+        text.contains("--public-address 198.51.100.7 is not an address of this host"),
+        "{text}"
+    );
     // This namespace does not forward: the worker says so with the fix.
     assert!(text.contains("sysctl -w net.ipv4.ip_forward=1"), "{text}");
 
