@@ -101,7 +101,9 @@ print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
 /// `ping` with don't-fragment and a payload of `size` bytes; its whole output (it fails).
 fn df_ping(ns: &str, from: &str, to: &str, size: usize) -> String {
     let out = Command::new("ip")
-        .args(["netns", "exec", ns, "ping", "-M", "do", "-c", "3", "-i", "0.3"])
+        .args([
+            "netns", "exec", ns, "ping", "-M", "do", "-c", "3", "-i", "0.3",
+        ])
         .args(["-W", "1", "-s", &size.to_string(), "-I", from, to])
         .output()
         .expect("ping runs");
@@ -114,7 +116,9 @@ fn df_ping(ns: &str, from: &str, to: &str, size: usize) -> String {
 
 fn ping6(ns: &str, from: &str, to: &str) -> bool {
     Command::new("ip")
-        .args(["netns", "exec", ns, "ping", "-6", "-c", "1", "-W", "1", "-I", from, to])
+        .args([
+            "netns", "exec", ns, "ping", "-6", "-c", "1", "-W", "1", "-I", from, to,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -147,9 +151,39 @@ fn mtu_site_left_at_1500_gets_fragmentation_needed_and_20_mb_tcp_passes_to_the_v
     // families; the host's router is the worker host (what a user sets on their VNet router).
     vnet_host(&mut lab, &gw, &host, "10.230.1.10/24", "10.230.1.1/24");
     let (gh, hh) = (format!("gh{id}"), format!("hh{id}"));
-    run(&["ip", "-n", &gw, "addr", "add", "fd00:230:1::1/64", "dev", &gh, "nodad"]);
-    run(&["ip", "-n", &host, "addr", "add", "fd00:230:1::10/64", "dev", &hh, "nodad"]);
-    run(&["ip", "-n", &host, "-6", "route", "add", "default", "via", "fd00:230:1::1"]);
+    run(&[
+        "ip",
+        "-n",
+        &gw,
+        "addr",
+        "add",
+        "fd00:230:1::1/64",
+        "dev",
+        &gh,
+        "nodad",
+    ]);
+    run(&[
+        "ip",
+        "-n",
+        &host,
+        "addr",
+        "add",
+        "fd00:230:1::10/64",
+        "dev",
+        &hh,
+        "nodad",
+    ]);
+    run(&[
+        "ip",
+        "-n",
+        &host,
+        "-6",
+        "route",
+        "add",
+        "default",
+        "via",
+        "fd00:230:1::1",
+    ]);
     run(&[
         "ip",
         "netns",
@@ -213,8 +247,15 @@ fn mtu_site_left_at_1500_gets_fragmentation_needed_and_20_mb_tcp_passes_to_the_v
         "the worker's routes for both sites",
         Duration::from_secs(20),
         || {
-            let v4 = run(&["ip", "-n", &gw, "route", "show", "dev", &tun]);
-            let v6 = run(&["ip", "-n", &gw, "-6", "route", "show", "dev", &tun]);
+            // Read only, and quietly: the TUN device may not exist yet.
+            let show = |family: &str| {
+                Command::new("ip")
+                    .args(["-n", &gw, family, "route", "show", "dev", &tun])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default()
+            };
+            let (v4, v6) = (show("-4"), show("-6"));
             v4.contains("10.230.2.0/24")
                 && v4.contains("10.230.3.0/24")
                 && v6.contains("fd00:230:2::/64")
