@@ -151,6 +151,23 @@ pub async fn status(tenant: &str) -> Result<Vec<ConnectionStatus>, ApiError> {
     .await
 }
 
+/// `GET /api/v1/tenants/{t}/gateways/{g}/status`: where the gateway runs, GW-10 warnings, route
+/// conflicts.
+pub async fn gateway_status(
+    tenant: &str,
+    gateway: &str,
+) -> Result<isthmus_shared::api::GatewayStatusView, ApiError> {
+    json(
+        send(Request::get(&format!(
+            "{BASE}/tenants/{}/gateways/{}/status",
+            enc(tenant),
+            enc(gateway)
+        )))
+        .await?,
+    )
+    .await
+}
+
 /// `POST /api/v1/tenants/{t}/{kind}` (create) or `PUT .../{kind}/{name}` (replace).
 pub async fn save<B: Serialize>(
     tenant: &str,

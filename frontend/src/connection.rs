@@ -7,9 +7,10 @@ use isthmus_shared::model::{Change, SharedKey};
 use leptos::prelude::*;
 
 use crate::api;
-use crate::diagram::{link_state, now_secs, status_of};
+use crate::diagram::{link_state, local_time, now_secs, reason_key, shown_reason, status_of};
 use crate::forms::{ConfirmDialog, Draft, Live, Problems, problems_id};
 use crate::i18n::Key;
+use crate::notices::GatewayNotices;
 use crate::state::{Kind, Page, TPage, ctx};
 
 /// How often the page samples the status endpoint.
@@ -141,8 +142,17 @@ pub fn ConnectionPage(name: String) -> impl IntoView {
                 };
                 let st = c.status.get();
                 let now = now_secs();
-                let state = link_state(&x, &st, now);
+                let state = link_state(&x, &st);
                 let s = status_of(&x, &st).cloned();
+                let lang = c.lang.get();
+                let reason = shown_reason(state, s.as_ref())
+                    .map(|r| format!("({})", c.t(reason_key(r))))
+                    .unwrap_or_default();
+                let since = s
+                    .as_ref()
+                    .and_then(|s| s.since.as_deref())
+                    .and_then(|t| local_time(lang, t))
+                    .unwrap_or_default();
                 let hs = s
                     .as_ref()
                     .and_then(|s| s.last_handshake_unix)
@@ -167,7 +177,13 @@ pub fn ConnectionPage(name: String) -> impl IntoView {
                         <dt>{c.t(Key::ConnectionKind)}</dt>
                         <dd>{kind}</dd>
                         <dt>{c.t(Key::Status)}</dt>
-                        <dd class=cls data-testid="conn-state">{c.t(state.key())}</dd>
+                        <dd>
+                            <span class=cls data-testid="conn-state">{c.t(state.key())}</span>
+                            " "
+                            <span data-testid="conn-reason">{reason}</span>
+                        </dd>
+                        <dt>{c.t(Key::Since)}</dt>
+                        <dd data-testid="conn-since">{since}</dd>
                         <dt>{c.t(Key::LastHandshake)}</dt>
                         <dd data-testid="conn-handshake">{hs}</dd>
                         <dt>{c.t(Key::Endpoint)}</dt>
@@ -212,9 +228,17 @@ fn DeviceConfigCard(name: String) -> impl IntoView {
             qr.set(Some(r));
         });
     };
+    let conn_name = name.clone();
+    let gateway = Signal::derive(move || {
+        c.topology().and_then(|t| {
+            t.connection(&c.tenant_name(), &conn_name)
+                .map(|x| x.gateway.clone())
+        })
+    });
     view! {
         <section class="card" aria-labelledby="device-heading">
             <h2 id="device-heading">{move || c.t(Key::DeviceConfig)}</h2>
+            <GatewayNotices gateway=gateway />
             <p>
                 <a class="button" href=href download=file>
                     {move || c.t(Key::Download)}

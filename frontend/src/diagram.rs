@@ -3,17 +3,17 @@
 use isthmus_shared::model::{Connection, ConnectionKind, Topology};
 use leptos::prelude::*;
 
+use isthmus_shared::desired::{DownReason, TunnelState};
+
 use crate::api::ConnectionStatus;
-use crate::i18n::Key;
+use crate::i18n::{Key, Lang};
 use crate::state::{Page, TPage, ctx};
 
-/// How recent a handshake must be for a tunnel to count as up.
-pub const UP_WITHIN_SECS: f64 = 180.0;
-
-/// A connection's live state.
+/// A connection's live state: the one its worker decided, or disabled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkState {
     Up,
+    Connecting,
     Idle,
     Down,
     Disabled,
@@ -23,6 +23,7 @@ impl LinkState {
     pub fn class(self) -> &'static str {
         match self {
             LinkState::Up => "up",
+            LinkState::Connecting => "connecting",
             LinkState::Idle => "idle",
             LinkState::Down => "down",
             LinkState::Disabled => "disabled",
@@ -32,11 +33,54 @@ impl LinkState {
     pub fn key(self) -> Key {
         match self {
             LinkState::Up => Key::StateUp,
+            LinkState::Connecting => Key::StateConnecting,
             LinkState::Idle => Key::StateIdle,
             LinkState::Down => Key::StateDown,
             LinkState::Disabled => Key::StateDisabled,
         }
     }
+}
+
+/// Why a tunnel is not up, for people.
+pub fn reason_key(r: DownReason) -> Key {
+    match r {
+        DownReason::NoAnswer => Key::ReasonNoAnswer,
+        DownReason::KeyMismatch => Key::ReasonKeyMismatch,
+        DownReason::NotConnected => Key::ReasonNotConnected,
+        DownReason::NoEndpoint => Key::ReasonNoEndpoint,
+        DownReason::Disabled => Key::StateDisabled,
+    }
+}
+
+/// The reason worth showing next to the state (none for a disabled connection: the state says
+/// it).
+pub fn shown_reason(state: LinkState, s: Option<&ConnectionStatus>) -> Option<DownReason> {
+    s.and_then(|s| s.reason)
+        .filter(|r| *r != DownReason::Disabled && state != LinkState::Disabled)
+}
+
+/// An RFC 3339 time in the viewer's local time zone, written the way `lang` writes dates.
+pub fn local_time(lang: Lang, rfc3339: &str) -> Option<String> {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(rfc3339));
+    if d.get_time().is_nan() {
+        return None;
+    }
+    let locale = match lang {
+        Lang::En => "en-GB",
+        Lang::Ja => "ja-JP",
+    };
+    Some(String::from(
+        d.to_locale_string(locale, &wasm_bindgen::JsValue::UNDEFINED),
+    ))
+}
+
+/// "since …" in the viewer's local time and language, or `None` when the worker did not say.
+pub fn since_text(lang: Lang, s: Option<&ConnectionStatus>) -> Option<String> {
+    let local = local_time(lang, s?.since.as_deref()?)?;
+    Some(match lang {
+        Lang::En => format!("since {local}"),
+        Lang::Ja => format!("{local} から"),
+    })
 }
 
 pub fn now_secs() -> f64 {
@@ -53,15 +97,21 @@ pub fn status_of<'a>(
         .max_by_key(|s| s.last_handshake_unix.unwrap_or(0))
 }
 
-/// Up: a handshake within 3 minutes; idle: an older handshake; down: none; disabled.
-pub fn link_state(c: &Connection, status: &[ConnectionStatus], now: f64) -> LinkState {
+/// The state the connection's worker reported (`up`, `connecting`, `down`, `idle`), or
+/// `disabled`; `down` when no worker has reported it yet.
+pub fn link_state(c: &Connection, status: &[ConnectionStatus]) -> LinkState {
     if !c.enabled {
         return LinkState::Disabled;
     }
-    match status_of(c, status).and_then(|s| s.last_handshake_unix) {
-        Some(h) if h > 0 && now - (h as f64) <= UP_WITHIN_SECS => LinkState::Up,
-        Some(h) if h > 0 => LinkState::Idle,
-        _ => LinkState::Down,
+    match status_of(c, status) {
+        None => LinkState::Down,
+        Some(s) => match (s.state, s.reason) {
+            (_, Some(DownReason::Disabled)) => LinkState::Disabled,
+            (TunnelState::Up, _) => LinkState::Up,
+            (TunnelState::Connecting, _) => LinkState::Connecting,
+            (TunnelState::Idle, _) => LinkState::Idle,
+            (TunnelState::Down, _) => LinkState::Down,
+        },
     }
 }
 
@@ -98,13 +148,7 @@ impl Layout {
     }
 }
 
-fn svg_view(
-    t: &Topology,
-    status: &[ConnectionStatus],
-    now: f64,
-    title: String,
-    tenant: &str,
-) -> AnyView {
+fn svg_view(t: &Topology, status: &[ConnectionStatus], title: String, tenant: &str) -> AnyView {
     let c = ctx();
     let mut vnets: Vec<_> = t.vnets.iter().collect();
     vnets.sort_by(|a, b| a.name.cmp(&b.name));
@@ -220,7 +264,7 @@ fn svg_view(
         let Some(gy) = layout.gw(&conn.gateway) else {
             continue;
         };
-        let state = link_state(conn, status, now);
+        let state = link_state(conn, status);
         let (x1, y1) = (X_GW + W_GW, gy + BOX_H / 2.0);
         let target = match &conn.kind {
             ConnectionKind::SiteToSite { site } => layout
@@ -300,7 +344,7 @@ pub fn DiagramPage() -> impl IntoView {
         <section class="card" aria-labelledby="diagram-heading">
             <h2 id="diagram-heading">{move || c.t(Key::Diagram)}</h2>
             <ul class="legend" aria-label=move || c.t(Key::Legend)>
-                {[LinkState::Up, LinkState::Idle, LinkState::Down, LinkState::Disabled]
+                {[LinkState::Up, LinkState::Connecting, LinkState::Idle, LinkState::Down, LinkState::Disabled]
                     .into_iter()
                     .map(|s| {
                         let cls = format!("swatch state-{}", s.class());
@@ -319,7 +363,7 @@ pub fn DiagramPage() -> impl IntoView {
                     let st = c.status.get();
                     let n = now.get();
                     let tn = c.tenant_name();
-                    let svg = svg_view(&t, &st, n, c.t(Key::Diagram).to_owned(), &tn);
+                    let svg = svg_view(&t, &st, c.t(Key::Diagram).to_owned(), &tn);
                     let mut conns = t.connections.clone();
                     conns.sort_by(|a, b| a.name.cmp(&b.name));
                     view! {
@@ -338,8 +382,16 @@ pub fn DiagramPage() -> impl IntoView {
                                 {conns
                                     .iter()
                                     .map(|conn| {
-                                        let s = link_state(conn, &st, n);
-                                        let hs = status_of(conn, &st)
+                                        let s = link_state(conn, &st);
+                                        let row = status_of(conn, &st);
+                                        let lang = c.lang.get();
+                                        let detail = shown_reason(s, row)
+                                            .map(|r| c.t(reason_key(r)).to_owned())
+                                            .into_iter()
+                                            .chain(since_text(lang, row))
+                                            .collect::<Vec<_>>()
+                                            .join(", ");
+                                        let hs = row
                                             .and_then(|x| x.last_handshake_unix)
                                             .filter(|h| *h > 0)
                                             .map(|h| format!("{:.0} {}", n - h as f64, c.t(Key::SecondsAgo)))
@@ -350,7 +402,11 @@ pub fn DiagramPage() -> impl IntoView {
                                             <tr>
                                                 <th scope="row"><a href=href>{conn.name.clone()}</a></th>
                                                 <td>{conn.gateway.clone()}</td>
-                                                <td class=cls>{c.t(s.key())}</td>
+                                                <td>
+                                                    <span class=cls>{c.t(s.key())}</span>
+                                                    " "
+                                                    <span class="muted state-detail">{detail}</span>
+                                                </td>
                                                 <td>{hs}</td>
                                             </tr>
                                         }
@@ -378,35 +434,45 @@ mod tests {
         .expect("connection")
     }
 
-    fn status(handshake: Option<i64>) -> Vec<ConnectionStatus> {
+    fn status(state: TunnelState, reason: Option<DownReason>) -> Vec<ConnectionStatus> {
         vec![ConnectionStatus {
             gateway: "hub-gw".into(),
             connection: "hub-branch".into(),
             worker: "w".into(),
-            last_handshake_unix: handshake,
+            // A handshake long ago: the portal no longer decides from its age.
+            last_handshake_unix: Some(1),
             rx_bytes: 0,
             tx_bytes: 0,
             endpoint: None,
             reported_at: String::new(),
-            state: Default::default(),
+            state,
             since: None,
-            reason: None,
+            reason,
         }]
     }
 
     #[test]
-    fn link_state_up_idle_down_disabled() {
-        let now = 1_000_000.0;
-        let up = status(Some(1_000_000 - 10));
-        let idle = status(Some(1_000_000 - 181));
-        assert_eq!(link_state(&conn(true), &up, now), LinkState::Up);
-        assert_eq!(link_state(&conn(true), &idle, now), LinkState::Idle);
-        assert_eq!(link_state(&conn(true), &status(None), now), LinkState::Down);
+    fn link_state_is_the_workers_state_or_disabled() {
+        let up = status(TunnelState::Up, None);
+        assert_eq!(link_state(&conn(true), &up), LinkState::Up);
         assert_eq!(
-            link_state(&conn(true), &status(Some(0)), now),
-            LinkState::Down
+            link_state(&conn(true), &status(TunnelState::Connecting, None)),
+            LinkState::Connecting
         );
-        assert_eq!(link_state(&conn(true), &[], now), LinkState::Down);
-        assert_eq!(link_state(&conn(false), &up, now), LinkState::Disabled);
+        assert_eq!(
+            link_state(&conn(true), &status(TunnelState::Idle, None)),
+            LinkState::Idle
+        );
+        let down = status(TunnelState::Down, Some(DownReason::NoAnswer));
+        assert_eq!(link_state(&conn(true), &down), LinkState::Down);
+        assert_eq!(
+            shown_reason(LinkState::Down, down.first()),
+            Some(DownReason::NoAnswer)
+        );
+        assert_eq!(link_state(&conn(true), &[]), LinkState::Down);
+        assert_eq!(link_state(&conn(false), &up), LinkState::Disabled);
+        let disabled = status(TunnelState::Down, Some(DownReason::Disabled));
+        assert_eq!(link_state(&conn(true), &disabled), LinkState::Disabled);
+        assert_eq!(shown_reason(LinkState::Disabled, disabled.first()), None);
     }
 }

@@ -193,6 +193,22 @@ keys! {
     StateIdle => "idle", "アイドル";
     StateDown => "down", "停止";
     StateDisabled => "disabled", "無効";
+    StateConnecting => "connecting", "接続中";
+    ReasonNoAnswer => "no answer from the device", "デバイスから応答がありません";
+    ReasonKeyMismatch => "the device's keys do not match", "デバイスのキーが一致しません";
+    ReasonNotConnected => "not connected", "未接続";
+    ReasonNoEndpoint => "the device's address cannot be resolved", "デバイスのアドレスを解決できません";
+    Since => "Since", "開始時刻";
+    MssClamp => "Clamp TCP MSS to the tunnel MTU (for devices whose MTU is too large)",
+        "TCP MSS をトンネル MTU に合わせる (MTU が大きすぎるデバイス向け)";
+    EndpointWarning => "Devices cannot reach this gateway: its endpoint {endpoint} is a {kind} address. Start the worker that runs it with isthmus-worker --public-address ADDRESS (an address of the worker host that devices reach), or set ISTHMUS_PUBLIC_ADDRESS.",
+        "デバイスはこのゲートウェイに到達できません: エンドポイント {endpoint} は{kind}アドレスです。ゲートウェイを実行するワーカーを isthmus-worker --public-address アドレス (デバイスから到達できるワーカー ホストのアドレス) で起動するか、ISTHMUS_PUBLIC_ADDRESS を設定してください。";
+    KindLoopback => "loopback", "ループバック";
+    KindUnspecified => "unspecified", "未指定";
+    KindLinkLocal => "link-local", "リンクローカル";
+    RouteConflicts => "Routes the worker's host refused", "ワーカー ホストが拒否したルート";
+    RouteConflictText => "{prefix} is already routed on the worker's host ({existing}); the gateway's route was not installed.",
+        "{prefix} はワーカー ホストで既にルーティングされています ({existing})。ゲートウェイのルートはインストールされていません。";
     LastHandshake => "Last handshake", "最終ハンドシェイク";
     Never => "never", "なし";
     SecondsAgo => "s ago", "秒前";

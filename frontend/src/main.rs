@@ -6,6 +6,7 @@ mod connection;
 mod diagram;
 mod forms;
 mod i18n;
+mod notices;
 mod resources;
 mod routes;
 mod state;

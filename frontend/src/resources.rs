@@ -18,6 +18,7 @@ use crate::forms::{
     ConfirmDialog, Draft, GENERAL, Live, Problem, ProblemItem, Problems, parse_list, problems_id,
 };
 use crate::i18n::Key;
+use crate::notices::{EndpointWarning, GatewayNotices};
 use crate::state::{Kind, Page, TPage, ctx, navigate};
 
 fn join<T: ToString>(v: &[T]) -> String {
@@ -238,6 +239,23 @@ pub fn ListPage(kind: Kind) -> impl IntoView {
                             </div>
                         }
                     })
+            }}
+            {move || {
+                if kind != Kind::Gateways {
+                    return None;
+                }
+                let t = c.topology()?;
+                let tn = c.tenant_name();
+                let warnings: Vec<_> = t
+                    .gateways
+                    .iter()
+                    .filter(|g| g.tenant == tn)
+                    .filter_map(|g| {
+                        isthmus_shared::validate::public_endpoint_warning(g)
+                            .map(|v| view! { <EndpointWarning violation=v name=g.name.clone() /> })
+                    })
+                    .collect();
+                Some(warnings)
             }}
             {move || {
                 let list = rows(kind);
@@ -825,6 +843,7 @@ fn GatewayForm(existing: Option<String>) -> impl IntoView {
             .unwrap_or_else(|| "VpnGw1".to_owned()),
     );
     let aa = RwSignal::new(old.as_ref().map(|g| g.active_active).unwrap_or(false));
+    let mss = RwSignal::new(old.as_ref().is_none_or(|g| g.mss_clamp));
     let forced = RwSignal::new(
         old.as_ref()
             .and_then(|g| g.forced_tunneling_site.clone())
@@ -850,7 +869,7 @@ fn GatewayForm(existing: Option<String>) -> impl IntoView {
                 .find(|s| s.as_str() == sku.get())
                 .unwrap_or(Sku::VpnGw1),
             active_active: aa.get(),
-            mss_clamp: old.as_ref().is_none_or(|g| g.mss_clamp),
+            mss_clamp: mss.get(),
             forced_tunneling_site: Some(forced.get()).filter(|s| !s.is_empty()),
             public_endpoint: pe,
             public_key: pk.clone(),
@@ -869,6 +888,7 @@ fn GatewayForm(existing: Option<String>) -> impl IntoView {
             "gateway_type",
             "sku",
             "active_active",
+            "mss_clamp",
             "forced_tunneling_site",
         ])
     });
@@ -892,7 +912,9 @@ fn GatewayForm(existing: Option<String>) -> impl IntoView {
             );
         }
     };
+    let shown = existing.clone();
     view! {
+        <GatewayNotices gateway=Signal::derive(move || shown.clone()) />
         <form on:submit=on_submit novalidate>
             <Field live=live field="name" label=Key::Name value=name readonly=editing />
             <SelectField live=live field="vnet" label=Key::Vnet value=vnet options=vnets />
@@ -911,6 +933,7 @@ fn GatewayForm(existing: Option<String>) -> impl IntoView {
                 options={Sku::ALL.iter().map(|s| opt(s.as_str())).collect::<Vec<_>>()}
             />
             <CheckField live=live field="active_active" label=Key::ActiveActive value=aa />
+            <CheckField live=live field="mss_clamp" label=Key::MssClamp value=mss />
             <SelectField
                 live=live
                 field="forced_tunneling_site"
