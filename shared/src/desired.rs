@@ -55,9 +55,9 @@ fn yes() -> bool {
 
 /// GW-10: the address of a gateway instance on the VNet side, inside `GatewaySubnet`. As in
 /// Azure, the first four addresses of the subnet are reserved (the network address, the VNet's
-/// router, two for DNS), so instance 0 (the active, or only, instance) takes the subnet's address
-/// + 4 and instance 1 (the standby of a redundant gateway) + 5; a `/29` (GW-7) holds both. `None`
-/// when the subnet is too small (GW-7 refuses such a subnet).
+/// router, two for DNS), so instance 0 (the active, or only, instance) takes the subnet's
+/// address plus 4 and instance 1 (the standby of a redundant gateway) plus 5; a `/29` (GW-7)
+/// holds both. `None` when the subnet is too small (GW-7 refuses such a subnet).
 pub fn gateway_instance_address(subnet: IpNet, instance: u8) -> Option<IpAddr> {
     let offset = 4 + u128::from(instance);
     let net = subnet.trunc();

@@ -57,6 +57,9 @@ pub struct DataPlaneConfig {
     /// Test only: replaces the S2S-2 idle time (5 minutes in the desired state) of every
     /// policy-based tunnel, so a test can watch a tunnel idle out without waiting 5 minutes.
     pub policy_idle_override: Option<Duration>,
+    /// Test only: the liveness window of peers with a keepalive (65 s by default; see
+    /// [`crate::core::state`]).
+    pub peer_silence: Option<Duration>,
     /// The routing table of forced-tunnel default routes ([`crate::host`], `--route-table`).
     pub route_table: u32,
 }
@@ -98,16 +101,54 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Logs one event of the core: one line per tunnel change, naming tenant, gateway, connection
+/// and the peer's endpoint; handshake failures (already rate-limited by the core) as WARN.
+fn log_event(e: Event) {
+    let ep = |e: Option<SocketAddr>| e.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+    match e {
+        Event::TunnelIdle { gateway, peer } => {
+            tracing::info!(tenant = %gateway.tenant, gateway = %gateway.name, connection = %peer, "tunnel idle: torn down until traffic flows (S2S-2)");
+        }
+        Event::TunnelRestarted { gateway, peer } => {
+            tracing::info!(tenant = %gateway.tenant, gateway = %gateway.name, connection = %peer, "tunnel coming back up: traffic flows");
+        }
+        Event::TunnelUp {
+            gateway,
+            peer,
+            endpoint,
+        } => {
+            tracing::info!(tenant = %gateway.tenant, gateway = %gateway.name, connection = %peer, endpoint = %ep(endpoint), "tunnel up");
+        }
+        Event::TunnelDown {
+            gateway,
+            peer,
+            endpoint,
+            reason,
+        } => {
+            tracing::info!(tenant = %gateway.tenant, gateway = %gateway.name, connection = %peer, endpoint = %ep(endpoint), reason = reason.as_str(), "tunnel down");
+        }
+        Event::HandshakeFailing {
+            gateway,
+            peer,
+            endpoint,
+            reason,
+        } => {
+            let hint = match reason {
+                isthmus_shared::desired::DownReason::KeyMismatch => {
+                    "handshakes from the device fail their checks: its keys or preshared key do not match this connection's configuration"
+                }
+                _ => {
+                    "handshakes go unanswered: check that the device is running, reachable at this endpoint, and configured with this gateway's public key"
+                }
+            };
+            tracing::warn!(tenant = %gateway.tenant, gateway = %gateway.name, connection = %peer, endpoint = %ep(endpoint), reason = reason.as_str(), "handshake failing: {hint}");
+        }
+    }
+}
+
 fn drain(core: &mut Core) -> Drained {
     while let Some(e) = core.poll_event() {
-        match e {
-            Event::TunnelIdle { gateway, peer } => {
-                tracing::info!(%gateway, %peer, "tunnel idle: torn down (S2S-2)");
-            }
-            Event::TunnelRestarted { gateway, peer } => {
-                tracing::info!(%gateway, %peer, "tunnel coming back up: traffic flows");
-            }
-        }
+        log_event(e);
     }
     Drained {
         transmits: std::iter::from_fn(|| core.poll_transmit()).collect(),
@@ -228,6 +269,9 @@ impl DataPlane {
                 core: Mutex::new({
                     let mut core = Core::new();
                     core.set_tun_offload(offload);
+                    if let Some(s) = cfg.peer_silence {
+                        core.set_peer_silence(s);
+                    }
                     core.set_gso_max_bytes(GSO_MAX_BYTES);
                     core
                 }),

@@ -1,4 +1,10 @@
 //! `isthmus-worker`: connects to the server and carries the gateways' traffic.
+//!
+//! Logs: `RUST_LOG` sets the filter; the default is `info,boringtun=off`. The worker logs one
+//! INFO line when a tunnel comes up or goes down and one rate-limited WARN per failing
+//! connection, each naming tenant, gateway, connection and peer endpoint, so boringtun's own
+//! timer messages (`HANDSHAKE(REKEY_TIMEOUT)` every 5 s, naming no connection) are off by default
+//! (`RUST_LOG=info,boringtun=debug` shows them).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -97,6 +103,10 @@ struct Cli {
     /// desired state's 5 minutes, so tests can watch a tunnel idle out.
     #[arg(long, hide = true, value_name = "SECONDS")]
     policy_idle_secs: Option<u64>,
+    /// Test only: how long a peer with a persistent keepalive may stay silent before its
+    /// tunnel is no longer up, instead of 65 s, so tests can watch a tunnel go down.
+    #[arg(long, hide = true, value_name = "SECONDS")]
+    peer_silence_secs: Option<u64>,
 }
 
 impl Cli {
@@ -260,7 +270,8 @@ async fn push_status(
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,boringtun=off".into()),
         )
         // Colours only on a terminal: a log file or journal gets plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
@@ -275,6 +286,7 @@ async fn main() -> anyhow::Result<()> {
         no_tun: cli.no_tun,
         policy_idle_override: cli.policy_idle_secs.map(Duration::from_secs),
         route_table: cli.route_table,
+        peer_silence: cli.peer_silence_secs.map(Duration::from_secs),
     };
     if matches!(cli.route_table, 253..=255) {
         anyhow::bail!(

@@ -1,6 +1,7 @@
 //! The worker's own status file (`--status-file`): what the server is told (bytes, handshakes,
-//! endpoints) plus what only the worker knows: whether each tunnel is up (S2S-2 idle teardown)
-//! and the drop counters. For operators and tests that run without a server.
+//! endpoints, each tunnel's state) plus what only the worker knows: whether each tunnel has a
+//! `Tunn` (S2S-2 idle teardown) and the drop counters. For operators and tests that run without
+//! a server.
 
 use std::path::Path;
 use std::time::{Instant, SystemTime};
@@ -46,6 +47,13 @@ pub struct LocalPeer {
     pub rx_bytes: u64,
     pub tx_bytes: u64,
     pub last_handshake_unix: Option<u64>,
+    /// The tunnel's state as the core decides it, since when (Unix seconds), and why it is down.
+    #[serde(default)]
+    pub state: isthmus_shared::desired::TunnelState,
+    #[serde(default)]
+    pub since_unix: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<isthmus_shared::desired::DownReason>,
 }
 
 fn unix(now: Instant, wall: SystemTime, t: Instant) -> Option<u64> {
@@ -74,6 +82,9 @@ impl LocalStatus {
                         rx_bytes: p.rx_bytes,
                         tx_bytes: p.tx_bytes,
                         last_handshake_unix: p.last_handshake.and_then(|t| unix(now, wall, t)),
+                        state: p.state,
+                        since_unix: unix(now, wall, p.since),
+                        reason: p.reason,
                     })
                     .collect(),
                 route_conflicts: Vec::new(),

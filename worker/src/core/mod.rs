@@ -29,7 +29,10 @@
 pub mod bucket;
 pub mod forward;
 pub mod gro;
+pub mod mss;
+pub mod mtu;
 pub mod packet;
+pub mod state;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -44,8 +47,8 @@ use boringtun::noise::{Packet, Tunn, TunnResult};
 use boringtun::x25519::{PublicKey, StaticSecret};
 use ipnet::IpNet;
 use isthmus_shared::desired::{
-    ConnectionStatus, DesiredState, GatewayDesired, GatewayStatus, PeerDesired, RegionPairBytes,
-    StatusReport,
+    ConnectionStatus, DesiredState, DownReason, GatewayDesired, GatewayStatus, PeerDesired,
+    RegionPairBytes, StatusReport, TunnelState,
 };
 use isthmus_shared::lpm::LpmTable;
 use isthmus_shared::model::{GatewayType, QualifiedName, RegionPair, TrafficSelector};
@@ -53,7 +56,9 @@ use isthmus_shared::model::{GatewayType, QualifiedName, RegionPair, TrafficSelec
 use self::bucket::TokenBucket;
 use self::forward::{ForwardingTable, Hop, PeerRef};
 use self::gro::TunQueue;
+use self::mtu::IcmpLimiter;
 use self::packet::{MAX_IP_PACKET, PacketError};
+use self::state::{Liveness, PeerContext};
 
 /// How often the core runs boringtun's timers and its own.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -88,6 +93,27 @@ pub enum Event {
         gateway: QualifiedName,
         peer: String,
     },
+    /// The tunnel came up (see [`state`] for when a tunnel is up).
+    TunnelUp {
+        gateway: QualifiedName,
+        peer: String,
+        endpoint: Option<SocketAddr>,
+    },
+    /// A tunnel that was up went down.
+    TunnelDown {
+        gateway: QualifiedName,
+        peer: String,
+        endpoint: Option<SocketAddr>,
+        reason: DownReason,
+    },
+    /// Handshakes with the peer fail (`key_mismatch`) or go unanswered (`no_answer`): at most
+    /// once per [`state::FAILING_EVERY`] per peer while it lasts.
+    HandshakeFailing {
+        gateway: QualifiedName,
+        peer: String,
+        endpoint: Option<SocketAddr>,
+        reason: DownReason,
+    },
 }
 
 /// Packets dropped, by reason. Per gateway, plus worker-wide for packets no gateway owns.
@@ -117,6 +143,14 @@ pub struct Counters {
     pub malformed: u64,
     /// A packet for a roaming peer whose address is not known yet.
     pub no_endpoint: u64,
+    /// Larger than the tunnel MTU and not to be fragmented (IPv4 with DF, IPv6): dropped and
+    /// answered with ICMP "fragmentation needed" / "packet too big" ([`mtu`]).
+    #[serde(default)]
+    pub too_big: u64,
+    /// ICMP answers to `too_big` packets not sent: over the gateway's rate of
+    /// [`mtu::ICMP_PER_SECOND`] (not a packet drop).
+    #[serde(default)]
+    pub icmp_rate_limited: u64,
 }
 
 impl Counters {
@@ -133,6 +167,8 @@ impl Counters {
         self.oversized += o.oversized;
         self.malformed += o.malformed;
         self.no_endpoint += o.no_endpoint;
+        self.too_big += o.too_big;
+        self.icmp_rate_limited += o.icmp_rate_limited;
     }
 
     /// All drops.
@@ -151,6 +187,7 @@ impl Counters {
             + t.oversized
             + t.malformed
             + t.no_endpoint
+            + t.too_big
     }
 }
 
@@ -208,6 +245,10 @@ pub struct PeerInfo {
     pub rx_bytes: u64,
     pub tx_bytes: u64,
     pub last_handshake: Option<Instant>,
+    /// The tunnel's state as the core decides it ([`state`]), its reason, and since when.
+    pub state: TunnelState,
+    pub reason: Option<DownReason>,
+    pub since: Instant,
 }
 
 struct Peer {
@@ -236,6 +277,8 @@ struct Peer {
     /// LIM-6: outer (WireGuard message) bytes accepted from / sent to the peer.
     outer_rx: u64,
     outer_tx: u64,
+    /// The tunnel's state and the handshake history it is decided from.
+    live: Liveness,
 }
 
 /// LIM-6: moves a peer's outer byte counts into the totals of retired peers (the peer is going
@@ -265,7 +308,39 @@ impl Peer {
             rx_bytes: self.rx_bytes,
             tx_bytes: self.tx_bytes,
             last_handshake: self.last_handshake,
+            state: self.live.current().0,
+            reason: self.live.current().1,
+            since: self.live.current().2,
         }
+    }
+
+    fn context(&self, silence: Duration) -> PeerContext {
+        PeerContext {
+            keepalive: self.keepalive.is_some(),
+            roaming: self.configured_endpoint.is_none(),
+            unresolved: self.configured_endpoint.is_some()
+                && self
+                    .configured_endpoint
+                    .as_deref()
+                    .is_some_and(|e| e.parse::<SocketAddr>().is_err()),
+            endpoint: self.endpoint,
+            idled: self.idled,
+            until_idle: self.idle_timeout.is_some(),
+            silence,
+        }
+    }
+
+    /// Re-evaluates the tunnel's state at `now` ([`state`]), queueing its events.
+    fn refresh(
+        &mut self,
+        gateway: &QualifiedName,
+        silence: Duration,
+        now: Instant,
+        out: &mut Outputs,
+    ) {
+        let ctx = self.context(silence);
+        self.live
+            .refresh(now, &ctx, gateway, &self.name, &mut out.events);
     }
 }
 
@@ -282,6 +357,19 @@ struct Gateway {
     bucket: TokenBucket,
     counters: Counters,
     last_rl_reset: Instant,
+    /// Peers by current endpoint: which peer a failing handshake message is from.
+    by_endpoint: BTreeMap<SocketAddr, u32>,
+    /// The tunnel MTU ([`mtu`]), the MSS clamp ([`mss`]), and the gateway's own addresses that
+    /// ICMP answers come from.
+    mtu: usize,
+    mss_clamp: bool,
+    private_v4: Option<IpAddr>,
+    private_v6: Option<IpAddr>,
+    icmp: IcmpLimiter,
+    /// Scratch buffer of ICMP answers.
+    icmp_buf: Vec<u8>,
+    /// The liveness window of peers with a keepalive ([`state`]).
+    peer_silence: Duration,
 }
 
 #[derive(Default)]
@@ -341,6 +429,8 @@ pub struct Core {
     buf2: Vec<u8>,
     /// LIM-6: outer (rx, tx) bytes of peers no longer running, per region pair.
     retired_pairs: BTreeMap<RegionPair, (u64, u64)>,
+    /// The liveness window of peers with a keepalive ([`Core::set_peer_silence`]).
+    peer_silence: Duration,
 }
 
 impl Default for Core {
@@ -364,6 +454,8 @@ fn flush_queued(
     dst: SocketAddr,
     buf: &mut [u8],
     out: &mut Outputs,
+    live: &mut Liveness,
+    now: Instant,
 ) -> u64 {
     let mut sent = 0;
     // Bounded: boringtun's queue holds at most 256 packets.
@@ -371,6 +463,7 @@ fn flush_queued(
         match tunn.decapsulate(None, &[], buf) {
             TunnResult::WriteToNetwork(p) => {
                 sent += p.len() as u64;
+                live.sent(p, now);
                 out.transmit(local_port, dst, p);
             }
             _ => break,
@@ -460,6 +553,7 @@ impl Gateway {
         match tunn.encapsulate(packet, buf) {
             TunnResult::WriteToNetwork(p) => {
                 peer.outer_tx += p.len() as u64;
+                peer.live.sent(p, now);
                 out.transmit(self.listen_port, endpoint, p);
             }
             TunnResult::Err(e) => {
@@ -469,11 +563,11 @@ impl Gateway {
         }
     }
 
-    /// A decrypted packet from peer `from`: cryptokey routing, then forwarding.
+    /// A decrypted packet from peer `from`: cryptokey routing, MSS clamp, MTU, then forwarding.
     fn forward_from_peer(
         &mut self,
         from: u32,
-        inner: &[u8],
+        inner: &mut [u8],
         now: Instant,
         buf: &mut [u8],
         out: &mut Outputs,
@@ -504,7 +598,16 @@ impl Gateway {
         let len = inner.len();
         peer.rx_bytes += len as u64;
         peer.last_traffic = now;
+        if self.mss_clamp {
+            mss::clamp(inner, self.mtu);
+        }
+        let too_big = len > self.mtu;
         match self.forwarding.lookup(addrs.dst).map(|(_, h)| h) {
+            // From a tunnel whose sender's MTU is larger: tell it (DF, IPv6), pass the rest.
+            Some(Hop::Vnet) if too_big && !mtu::may_fragment(inner) => {
+                self.counters.too_big += 1;
+                self.answer_too_big(inner, mtu::Source::Peer(from), now, buf, out);
+            }
             Some(Hop::Vnet) => {
                 if self.bucket.take(len, now) {
                     out.tun.push(inner);
@@ -513,6 +616,9 @@ impl Gateway {
                 }
             }
             Some(Hop::Peer(q)) if q == from => self.counters.loop_dropped += 1,
+            Some(Hop::Peer(q)) if too_big => {
+                self.too_big_for_tunnel(q, inner, addrs, mtu::Source::Peer(from), now, buf, out)
+            }
             // LIM-5 / P2S-8: transit between two tunnels of the gateway.
             Some(Hop::Peer(q)) => self.send_to_peer(q, inner, addrs, now, buf, out),
             Some(Hop::Drop) | None => {
@@ -529,6 +635,7 @@ impl Gateway {
         }
         for peer in self.peers.values_mut() {
             let Some(tunn) = peer.tunn.as_mut() else {
+                peer.refresh(&self.key, self.peer_silence, now, out);
                 continue;
             };
             if let Some(d) = tunn.time_since_last_handshake() {
@@ -539,17 +646,19 @@ impl Gateway {
             {
                 peer.tunn = None;
                 peer.idled = true;
-                tracing::info!(gateway = %self.key, peer = %peer.name, idle_s = idle.as_secs(), "policy-based tunnel idle; torn down until traffic flows (S2S-2)");
+                // The shell logs it (S2S-2).
                 out.events.push_back(Event::TunnelIdle {
                     gateway: self.key.clone(),
                     peer: peer.name.clone(),
                 });
+                peer.refresh(&self.key, self.peer_silence, now, out);
                 continue;
             }
             match tunn.update_timers(buf) {
                 TunnResult::WriteToNetwork(p) => {
                     if let Some(dst) = peer.endpoint {
                         peer.outer_tx += p.len() as u64;
+                        peer.live.sent(p, now);
                         out.transmit(self.listen_port, dst, p);
                     }
                 }
@@ -559,6 +668,7 @@ impl Gateway {
                 }
                 _ => {}
             }
+            peer.refresh(&self.key, self.peer_silence, now, out);
         }
     }
 }
@@ -578,6 +688,16 @@ impl Core {
             buf: vec![0; BUF_LEN],
             buf2: vec![0; BUF_LEN],
             retired_pairs: BTreeMap::new(),
+            peer_silence: state::DEFAULT_PEER_SILENCE,
+        }
+    }
+
+    /// How long a peer with a persistent keepalive may stay silent before its tunnel is no
+    /// longer `up` ([`state`]; default [`state::DEFAULT_PEER_SILENCE`], 65 s). Tests shorten it.
+    pub fn set_peer_silence(&mut self, silence: Duration) {
+        self.peer_silence = silence;
+        for g in self.gateways.values_mut() {
+            g.peer_silence = silence;
         }
     }
 
@@ -644,6 +764,14 @@ impl Core {
                         bucket: TokenBucket::new(g.bandwidth_limit_bps),
                         counters: Counters::default(),
                         last_rl_reset: now,
+                        by_endpoint: BTreeMap::new(),
+                        mtu: usize::from(g.tunnel_mtu),
+                        mss_clamp: g.mss_clamp,
+                        private_v4: None,
+                        private_v6: None,
+                        icmp: IcmpLimiter::default(),
+                        icmp_buf: Vec::new(),
+                        peer_silence: self.peer_silence,
                     }
                 }
             };
@@ -680,6 +808,11 @@ impl Core {
     ) -> Gateway {
         gw.gateway_type = g.gateway_type;
         gw.listen_port = g.listen_port;
+        gw.mtu = usize::from(g.tunnel_mtu);
+        gw.mss_clamp = g.mss_clamp;
+        gw.private_v4 = g.private_address.filter(IpAddr::is_ipv4);
+        gw.private_v6 = g.private_address.filter(IpAddr::is_ipv6);
+        gw.peer_silence = self.peer_silence;
         if gw.bucket.bits_per_second() != g.bandwidth_limit_bps / 8 * 8 {
             gw.bucket = TokenBucket::new(g.bandwidth_limit_bps);
         }
@@ -755,6 +888,7 @@ impl Core {
                         region_pair: None,
                         outer_rx: 0,
                         outer_tx: 0,
+                        live: Liveness::new(now),
                     };
                     update_peer(&mut peer, p);
                     // Tunnels that must stay up (a keepalive is set) start their handshake now.
@@ -764,8 +898,10 @@ impl Core {
                             tunn.format_handshake_initiation(&mut self.buf, false)
                     {
                         peer.outer_tx += pkt.len() as u64;
+                        peer.live.sent(pkt, now);
                         self.out.transmit(g.listen_port, dst, pkt);
                     }
+                    peer.refresh(&gw.key, self.peer_silence, now, &mut self.out);
                     peer
                 }
             };
@@ -778,6 +914,11 @@ impl Core {
             tracing::info!(gateway = %gw.key, peer = %p.name, "peer removed");
         }
         gw.forwarding = ForwardingTable::build(&g.routes, &refs);
+        gw.by_endpoint = gw
+            .peers
+            .values()
+            .filter_map(|p| Some((p.endpoint?, p.id)))
+            .collect();
         gw
     }
 
@@ -823,6 +964,7 @@ impl Core {
             }
             Err(_) => {
                 gw.counters.invalid += 1;
+                gw.handshake_failed(src, datagram, now, out);
                 tracing::trace!(gateway = %gw.key, %src, "WireGuard message failed its checks; dropped");
                 return;
             }
@@ -834,12 +976,14 @@ impl Core {
                         Some(id) => (*id, true),
                         None => {
                             gw.counters.unknown_peer += 1;
+                            gw.handshake_failed(src, datagram, now, out);
                             tracing::trace!(gateway = %gw.key, %src, "handshake from a key that is not a peer; dropped");
                             return;
                         }
                     },
                     Err(_) => {
                         gw.counters.invalid += 1;
+                        gw.handshake_failed(src, datagram, now, out);
                         return;
                     }
                 }
@@ -848,7 +992,9 @@ impl Core {
             Packet::PacketCookieReply(p) => (p.receiver_idx >> 8, false),
             Packet::PacketData(p) => (p.receiver_idx >> 8, true),
         };
-        let is_init = matches!(packet, Packet::HandshakeInit(_));
+        // The WireGuard message type (verified: 1 initiation, 2 response, 3 cookie, 4 data).
+        let kind = datagram[0];
+        let is_init = kind == 1;
         let Some(peer) = gw.peers.get(&id) else {
             gw.counters.unknown_peer += 1;
             return;
@@ -885,24 +1031,55 @@ impl Core {
             TunnResult::Err(e) => {
                 gw.counters.invalid += 1;
                 tracing::trace!(gateway = %gw.key, peer = %peer.name, error = ?e, "WireGuard message rejected");
+                // A handshake message of the peer that does not decrypt: its keys (or the
+                // preshared key) are not this connection's. Replays and stale responses are not.
+                if matches!(kind, 1 | 2)
+                    && matches!(
+                        e,
+                        WireGuardError::InvalidMac
+                            | WireGuardError::InvalidAeadTag
+                            | WireGuardError::WrongKey
+                    )
+                {
+                    peer.live.key_failed(now);
+                    peer.refresh(&gw.key, gw.peer_silence, now, out);
+                }
                 return;
             }
             TunnResult::Done => None,
             TunnResult::WriteToNetwork(p) => {
                 peer.outer_tx += p.len() as u64;
+                peer.live.sent(p, now);
                 out.transmit(local_port, src, p);
-                peer.outer_tx += flush_queued(tunn, listen_port, src, buf, out);
+                peer.outer_tx +=
+                    flush_queued(tunn, listen_port, src, buf, out, &mut peer.live, now);
                 None
             }
             TunnResult::WriteToTunnelV4(p, _) | TunnResult::WriteToTunnelV6(p, _) => Some(p),
         };
         peer.outer_rx += datagram.len() as u64;
+        match kind {
+            1 => peer.live.initiation_answered(now),
+            2 => peer.live.response_accepted(now),
+            4 => peer.live.data_received(now),
+            _ => {}
+        }
         if roams && peer.endpoint != Some(src) {
             tracing::debug!(gateway = %gw.key, peer = %peer.name, "peer endpoint updated");
+            if let Some(old) = peer.endpoint
+                && gw.by_endpoint.get(&old) == Some(&id)
+            {
+                gw.by_endpoint.remove(&old);
+            }
+            gw.by_endpoint.insert(src, id);
             peer.endpoint = Some(src);
         }
         if let Some(d) = tunn.time_since_last_handshake() {
             peer.last_handshake = now.checked_sub(d).or(Some(now));
+        }
+        // Handshakes change the state; data only when the tunnel was not up (it came back).
+        if kind != 4 || peer.live.current().0 != TunnelState::Up {
+            peer.refresh(&gw.key, gw.peer_silence, now, out);
         }
         if let Some(inner) = inner {
             gw.forward_from_peer(id, inner, now, buf2, out);
@@ -917,6 +1094,7 @@ impl Core {
             counters,
             out,
             buf,
+            buf2,
             ..
         } = self;
         let addrs = match packet::addresses(packet) {
@@ -939,7 +1117,22 @@ impl Core {
             return;
         };
         match gw.forwarding.lookup(addrs.dst).map(|(_, h)| h) {
-            Some(Hop::Peer(q)) => gw.send_to_peer(q, packet, addrs, now, buf, out),
+            Some(Hop::Peer(q)) => {
+                // A SYN is clamped in a copy (the shell's buffer is not ours to change).
+                let packet: &[u8] = match buf2.get_mut(..packet.len()) {
+                    Some(copy) if gw.mss_clamp && mss::is_tcp_syn(packet).is_some() => {
+                        copy.copy_from_slice(packet);
+                        mss::clamp(copy, gw.mtu);
+                        copy
+                    }
+                    _ => packet,
+                };
+                if packet.len() > gw.mtu {
+                    gw.too_big_for_tunnel(q, packet, addrs, mtu::Source::Vnet, now, buf, out);
+                } else {
+                    gw.send_to_peer(q, packet, addrs, now, buf, out);
+                }
+            }
             Some(Hop::Vnet) => gw.counters.loop_dropped += 1,
             Some(Hop::Drop) | None => gw.counters.no_route += 1,
         }
@@ -1087,15 +1280,18 @@ impl Core {
                     connections: g
                         .peers
                         .values()
-                        .map(|p| ConnectionStatus {
-                            name: p.name.clone(),
-                            last_handshake_unix: p.last_handshake.and_then(unix),
-                            rx_bytes: p.rx_bytes,
-                            tx_bytes: p.tx_bytes,
-                            endpoint: p.endpoint.map(|e| e.to_string()),
-                            state: Default::default(),
-                            since_unix: None,
-                            reason: None,
+                        .map(|p| {
+                            let (state, reason, since) = p.live.current();
+                            ConnectionStatus {
+                                name: p.name.clone(),
+                                last_handshake_unix: p.last_handshake.and_then(unix),
+                                rx_bytes: p.rx_bytes,
+                                tx_bytes: p.tx_bytes,
+                                endpoint: p.endpoint.map(|e| e.to_string()),
+                                state,
+                                since_unix: unix(since),
+                                reason,
+                            }
                         })
                         .collect(),
                     route_conflicts: Vec::new(),

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use isthmus_shared::desired::TunnelState;
 use isthmus_shared::model::GatewayType;
 use isthmus_shared::routes::NextHop;
 use isthmus_worker::core::packet::{ipv4_icmp_echo, ipv4_udp};
@@ -154,15 +155,20 @@ fn s2s_2_policy_based_tunnel_idles_out_after_300s_and_comes_back_on_traffic() {
     let gw = qn("gw");
     let p = ipv4_udp(v4([10, 2, 0, 5]), v4([10, 1, 0, 7]), 1, 2, b"hello");
     assert_eq!(a_to_vnet(&mut core, &mut sites, &p, t0).len(), 1);
+    assert!(matches!(core.poll_event(), Some(Event::TunnelUp { .. })));
 
-    // Quiet for 299 s: still up.
+    // Quiet for 299 s: still up (a quiet policy-based tunnel is not down).
     core.handle_timeout(t0 + Duration::from_secs(299));
-    assert!(core.peer(&gw, "a").expect("a").up);
+    let a = core.peer(&gw, "a").expect("a");
+    assert!(a.up);
+    assert_eq!(a.state, TunnelState::Up);
     assert_eq!(core.poll_event(), None);
-    // 300 s: torn down.
+    // 300 s: torn down, and the state says idle (S2S-2), since then.
     let t1 = t0 + Duration::from_secs(300);
     core.handle_timeout(t1);
-    assert!(!core.peer(&gw, "a").expect("a").up);
+    let a = core.peer(&gw, "a").expect("a");
+    assert!(!a.up);
+    assert_eq!((a.state, a.reason, a.since), (TunnelState::Idle, None, t1));
     assert_eq!(
         core.poll_event(),
         Some(Event::TunnelIdle {
@@ -170,6 +176,7 @@ fn s2s_2_policy_based_tunnel_idles_out_after_300s_and_comes_back_on_traffic() {
             peer: "a".into()
         })
     );
+    assert_eq!(core.poll_event(), None, "idle is not also a down");
 
     // Traffic from the VNet brings it back: a new handshake, then the packet.
     let t2 = t1 + Duration::from_secs(60);
@@ -182,6 +189,8 @@ fn s2s_2_policy_based_tunnel_idles_out_after_300s_and_comes_back_on_traffic() {
     assert!(pump(&mut core, &mut sites, Vec::new(), t2).is_empty());
     assert_eq!(sites[0].received, vec![out]);
     assert!(core.peer(&gw, "a").expect("a").established);
+    assert!(matches!(core.poll_event(), Some(Event::TunnelUp { .. })));
+    assert_eq!(core.peer(&gw, "a").expect("a").state, TunnelState::Up);
 
     // Idle again, then the site side starts the traffic (a new handshake from the device).
     let t3 = t2 + Duration::from_secs(301);
@@ -626,8 +635,14 @@ fn a_roaming_peer_gets_its_tunnel_at_its_first_handshake() {
         now,
     );
     assert_eq!(drain_tun(&mut core), vec![ping]);
-    assert!(
-        core.poll_event().is_none(),
+    let events: Vec<Event> = std::iter::from_fn(|| core.poll_event()).collect();
+    assert_eq!(
+        events,
+        vec![Event::TunnelUp {
+            gateway: qn("gw"),
+            peer: "c".into(),
+            endpoint: Some(site_addr(2)),
+        }],
         "a first connection is not a restart"
     );
 }

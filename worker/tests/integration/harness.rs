@@ -199,6 +199,18 @@ impl Site {
         }
     }
 
+    /// A device with private key seed `seed`, configured with gateway key seed `gw_seed` and
+    /// preshared key `psk` (to build devices whose keys do not match the gateway's peer).
+    pub fn with_keys(seed: u8, gw_seed: u8, psk: Option<[u8; 32]>, addr: SocketAddr) -> Self {
+        let gw_public = PublicKey::from(&secret(gw_seed));
+        Self {
+            tunn: Tunn::new(secret(seed), gw_public, psk, None, u32::from(seed), None),
+            addr,
+            buf: vec![0; 70_000],
+            received: Vec::new(),
+        }
+    }
+
     /// Encapsulates an inner packet; returns what the device sends.
     pub fn send(&mut self, packet: &[u8]) -> Vec<Vec<u8>> {
         match self.tunn.encapsulate(packet, &mut self.buf) {
@@ -272,4 +284,46 @@ pub fn pump(
 
 pub fn drain_tun(core: &mut Core) -> Vec<Vec<u8>> {
     std::iter::from_fn(|| core.poll_tun()).collect()
+}
+
+/// Builds an IPv6 UDP packet (UDP checksum left zero). For tests.
+pub fn ipv6_udp(
+    src: std::net::Ipv6Addr,
+    dst: std::net::Ipv6Addr,
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let udp_len = u16::try_from(8 + payload.len()).expect("fits");
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend_from_slice(&udp_len.to_be_bytes());
+    p.extend_from_slice(&[17, 64]);
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    p.extend_from_slice(&sport.to_be_bytes());
+    p.extend_from_slice(&dport.to_be_bytes());
+    p.extend_from_slice(&udp_len.to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(payload);
+    p
+}
+
+/// Whether the one's-complement sum of `data` plus `initial` checks out (a valid checksum).
+pub fn checksum_ok(data: &[u8], initial: u64) -> bool {
+    tun_rs::checksum(data, initial) == 0xffff
+}
+
+/// The TCP/UDP/ICMPv6 pseudo-header sum of an IP packet `p` for protocol `proto` over its
+/// payload after `iph` bytes of header.
+pub fn pseudo_sum(p: &[u8], iph: usize, proto: u8) -> u64 {
+    let addrs = if p[0] >> 4 == 6 {
+        &p[8..40]
+    } else {
+        &p[12..20]
+    };
+    let mut sum = u64::from(proto) + (p.len() - iph) as u64;
+    for w in addrs.chunks_exact(2) {
+        sum += u64::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    sum
 }

@@ -216,6 +216,7 @@ async fn p2s_4_a_client_over_tcp_reaches_another_client_over_udp_through_the_gat
         no_tun: true,
         policy_idle_override: None,
         route_table: isthmus_worker::host::plan::DEFAULT_ROUTE_TABLE,
+        peer_silence: None,
     });
     let desired = two_clients(port);
     dp.apply(&desired).await;
