@@ -265,6 +265,8 @@ struct Peer {
     idled: bool,
     endpoint: Option<SocketAddr>,
     configured_endpoint: Option<String>,
+    /// The configured endpoint is not an address (a host name the shell did not resolve).
+    endpoint_unresolved: bool,
     allowed: LpmTable<()>,
     selectors: Vec<TrafficSelector>,
     idle_timeout: Option<Duration>,
@@ -318,11 +320,7 @@ impl Peer {
         PeerContext {
             keepalive: self.keepalive.is_some(),
             roaming: self.configured_endpoint.is_none(),
-            unresolved: self.configured_endpoint.is_some()
-                && self
-                    .configured_endpoint
-                    .as_deref()
-                    .is_some_and(|e| e.parse::<SocketAddr>().is_err()),
+            unresolved: self.endpoint_unresolved,
             endpoint: self.endpoint,
             idled: self.idled,
             until_idle: self.idle_timeout.is_some(),
@@ -878,6 +876,7 @@ impl Core {
                         idled: false,
                         endpoint: None,
                         configured_endpoint: None,
+                        endpoint_unresolved: false,
                         allowed: LpmTable::new(),
                         selectors: Vec::new(),
                         idle_timeout: None,
@@ -1333,7 +1332,9 @@ fn update_peer(peer: &mut Peer, p: &PeerDesired) {
         .map(|s| Duration::from_secs(u64::from(s)));
     if peer.configured_endpoint != p.endpoint {
         peer.configured_endpoint = p.endpoint.clone();
-        match p.endpoint.as_deref().map(str::parse::<SocketAddr>) {
+        let parsed = p.endpoint.as_deref().map(str::parse::<SocketAddr>);
+        peer.endpoint_unresolved = matches!(parsed, Some(Err(_)));
+        match parsed {
             Some(Ok(a)) => peer.endpoint = Some(a),
             Some(Err(_)) => {
                 tracing::warn!(peer = %p.name, endpoint = ?p.endpoint, "peer endpoint is not an address:port (host names must be resolved by the shell); waiting for the peer to connect");
