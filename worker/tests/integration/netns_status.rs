@@ -127,7 +127,10 @@ connections:
     let took = wait_state(&lab, &server, "down", Duration::from_secs(180));
     let down = connection(&server);
     assert_eq!(down["reason"], "no_answer", "{down}");
-    assert!(down["since"].is_string() && down["since"] != up["since"], "{down}");
+    assert!(
+        down["since"].is_string() && down["since"] != up["since"],
+        "{down}"
+    );
     println!("the stopped site showed down after {took:?}");
     let log = std::fs::read_to_string(lab.dir.path().join("worker-w1.log")).unwrap_or_default();
     assert!(
