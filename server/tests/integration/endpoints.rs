@@ -429,3 +429,43 @@ async fn gateway_status_of_an_unknown_gateway_is_a_404_and_other_tenants_cannot_
         r.status
     );
 }
+
+#[tokio::test]
+async fn status_rows_from_before_the_reported_state_get_one_from_their_handshake_age() {
+    use sea_orm::ConnectionTrait;
+    let app = test_app().await;
+    let a = tenant(&app).await;
+    gateway_with_connection(&app, &a).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    report(&app, "w1", json!({"format": "isthmus.status/v1", "version": 3, "gateways": [{"tenant": "acme", "name": "hub-gw",
+        "connections": [{"name": "to-branch", "last_handshake_unix": now - 10, "rx_bytes": 1, "tx_bytes": 2,
+            "state": "up", "since_unix": now - 10}]}]})).await;
+    // What a row written before the state columns existed looks like.
+    let db = sea_orm::Database::connect(&app.url)
+        .await
+        .expect("database");
+    db.execute_unprepared(
+        "UPDATE connection_status SET state = NULL, since_unix = NULL, reason = NULL",
+    )
+    .await
+    .expect("update");
+    let s = get_as(&app, &a, "/api/v1/tenants/acme/status").await.json();
+    assert_eq!(
+        s[0]["state"], "up",
+        "a handshake 10 s before the report: {s}"
+    );
+    assert!(s[0]["since"].is_null());
+    db.execute_unprepared(&format!(
+        "UPDATE connection_status SET last_handshake_unix = {}",
+        now - 600
+    ))
+    .await
+    .expect("update");
+    let s = get_as(&app, &a, "/api/v1/tenants/acme/status").await.json();
+    assert_eq!(s[0]["state"], "down", "{s}");
+    assert_eq!(s[0]["reason"], "no_answer", "{s}");
+    db.close().await.expect("close");
+}
