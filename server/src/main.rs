@@ -22,14 +22,18 @@ struct Cli {
     /// Database URL: sqlite://PATH?mode=rwc or postgres://...; default SQLite under --data-dir.
     #[arg(long, global = true, env = "DATABASE_URL")]
     database_url: Option<String>,
-    /// The public address of the workers' gateways (GW-3).
+    /// The fallback host of gateway endpoints (GW-3), for gateways whose worker states no
+    /// address of its own (`isthmus-worker --public-address`). Comma-separated like the
+    /// worker's, so both can share one ISTHMUS_PUBLIC_ADDRESS; the first one is used. A
+    /// loopback address (the default) draws a GW-10 warning on every gateway that gets it.
     #[arg(
         long,
         global = true,
         env = "ISTHMUS_PUBLIC_ADDRESS",
-        default_value = "127.0.0.1"
+        default_value = "127.0.0.1",
+        value_delimiter = ','
     )]
-    public_address: std::net::IpAddr,
+    public_address: Vec<std::net::IpAddr>,
     /// UDP ports handed out to gateways, FIRST-LAST.
     #[arg(long, global = true, env = "ISTHMUS_GATEWAY_PORTS", default_value = "51820-52819", value_parser = parse_port_range)]
     gateway_ports: (u16, u16),
@@ -44,7 +48,11 @@ struct Cli {
 impl Cli {
     fn endpoint_pool(&self) -> isthmus_server::state::EndpointPool {
         isthmus_server::state::EndpointPool {
-            host: self.public_address,
+            host: self
+                .public_address
+                .first()
+                .copied()
+                .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
             first_port: self.gateway_ports.0,
             last_port: self.gateway_ports.1,
             p2s_tcp_port: self.p2s_tcp_port,

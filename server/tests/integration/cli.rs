@@ -122,6 +122,30 @@ fn gateway_mss_clamp_round_trips_through_export_and_apply() {
 }
 
 #[test]
+fn gw_3_without_workers_the_servers_public_address_is_the_endpoint_host_comma_list_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("topology.yaml");
+    std::fs::write(&file, GOOD).unwrap();
+    // The worker's ISTHMUS_PUBLIC_ADDRESS form (a comma-separated list) is accepted: the first.
+    let applied = isthmus(
+        &data,
+        &[
+            "--public-address",
+            "198.51.100.1,2001:db8::1",
+            "apply",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(applied.status.success(), "{}", text(&applied));
+    let yaml = text(&isthmus(&data, &["export"]));
+    assert!(
+        yaml.contains("public_endpoint: 198.51.100.1:51820"),
+        "{yaml}"
+    );
+}
+
+#[test]
 fn gw_7_apply_with_a_30_gateway_subnet_fails_naming_the_rule_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
