@@ -727,8 +727,8 @@ fn gw_10_the_gateway_is_multi_homed() {
     .unwrap();
     assert_eq!(
         d.private_address,
-        Some(ip("10.0.255.1")),
-        "private side inside GatewaySubnet"
+        Some(ip("10.0.255.4")),
+        "private side inside GatewaySubnet: its first address after the four reserved ones"
     );
     assert_eq!(
         d.public_endpoint,
@@ -739,6 +739,13 @@ fn gw_10_the_gateway_is_multi_homed() {
         !format!("{d:?}").contains(&wgkey(1)),
         "the private key never shows in Debug output"
     );
+    // The second instance of a redundant gateway takes + 5; a /29 holds both, nothing smaller
+    // does (GW-7), and IPv6 follows the same rule.
+    use isthmus_shared::desired::gateway_instance_address as inst;
+    let net = |s: &str| s.parse::<ipnet::IpNet>().unwrap();
+    assert_eq!(inst(net("10.0.255.0/29"), 1), Some(ip("10.0.255.5")));
+    assert_eq!(inst(net("10.0.255.0/30"), 0), None);
+    assert_eq!(inst(net("fd00:1:ffff::/64"), 0), Some(ip("fd00:1:ffff::4")));
 }
 
 #[test]
