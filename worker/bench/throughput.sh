@@ -46,7 +46,7 @@ trap cleanup EXIT
 setup_ns() {
   for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  PIDS=()
+  PIDS=(); TUNNEL_PIDS=()
   ip netns del "$A" 2>/dev/null || true; ip netns del "$B" 2>/dev/null || true
   rm -f /var/run/wireguard/wa"$ID".sock /var/run/wireguard/wb"$ID".sock
   ip netns add "$A"; ip netns add "$B"
@@ -80,8 +80,8 @@ side() {
   if [[ $kind == worker ]]; then
     desired "g$tag" "$key" "$peer" "$ep" "$net" "$pnet" >"$TMP/$tag.json"
     ip netns exec "$ns" "$WORKER_BIN" --desired-state "$TMP/$tag.json" --tun-name t"$tag$ID" \
-      --tun-address "$addr" >"$TMP/worker-$tag.log" 2>&1 &
-    PIDS+=($!)
+      --tun-address "$addr" ${WORKER_ARGS:-} >"$TMP/worker-$tag.log" 2>&1 &
+    PIDS+=($!); TUNNEL_PIDS+=($!)
     for _ in $(seq 100); do ip -n "$ns" link show t"$tag$ID" >/dev/null 2>&1 && break; sleep 0.1; done
     ip -n "$ns" link set t"$tag$ID" up
     # The worker routes its tunnels' prefixes onto its TUN itself; a build from before it did
@@ -90,7 +90,7 @@ side() {
     [[ -n $(ip -n "$ns" route show "$pnet" dev t"$tag$ID") ]] || ip -n "$ns" route add "$pnet" dev t"$tag$ID"
   else
     ip netns exec "$ns" env LOG_LEVEL=error wireguard-go -f w"$tag$ID" >"$TMP/wg-$tag.log" 2>&1 &
-    PIDS+=($!)
+    PIDS+=($!); TUNNEL_PIDS+=($!)
     for _ in $(seq 100); do ip netns exec "$ns" wg show w"$tag$ID" >/dev/null 2>&1 && break; sleep 0.1; done
     ip netns exec "$ns" wg set w"$tag$ID" private-key "$TMP/$tag.key" listen-port 51820 peer "$peer" \
       preshared-key "$TMP/psk" endpoint "$ep" allowed-ips "$pnet" persistent-keepalive 25
@@ -113,12 +113,28 @@ pair() {
   local ok=0
   for _ in $(seq 20); do ip netns exec "$A" ping -c1 -W1 -I 10.201.1.1 10.201.2.1 >/dev/null 2>&1 && { ok=1; break; }; done
   if [[ $ok != 1 ]]; then echo "$ka <-> $kb: tunnel did not come up"; cat "$TMP"/*.log; return; fi
-  local bps
-  bps=$(ip netns exec "$A" iperf3 -c 10.201.2.1 -B 10.201.1.1 -t "$SECS" -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])')
-  local mbps
+  # CPU time of the two tunnel processes (user + system, clock ticks) around the transfer: what
+  # the data plane costs per byte, which the machine's load changes far less than the rate.
+  local c0 c1 out bps bytes
+  c0=$(tunnel_cpu)
+  out=$(ip netns exec "$A" iperf3 -c 10.201.2.1 -B 10.201.1.1 -t "$SECS" -J)
+  c1=$(tunnel_cpu)
+  read -r bps bytes < <(python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]["sum_received"]; print(e["bits_per_second"], e["bytes"])' <<<"$out")
+  local mbps cpu
   mbps=$(printf '%.0f' "$(echo "$bps / 1000000" | bc -l)")
-  printf '%-28s %8s Mbit/s\n' "${label/-/ <-> }" "$mbps"
+  cpu=$(printf '%.0f' "$(echo "($c1 - $c0) * 1000 / $(getconf CLK_TCK) / ($bytes / 1073741824)" | bc -l)")
+  printf '%-28s %8s Mbit/s %6s CPU ms/GiB\n' "${label/-/ <-> }" "$mbps" "$cpu"
   echo "$mbps" >>"$TMP/result-$label"
+  echo "$cpu" >>"$TMP/cpu-$label"
+}
+
+# User + system clock ticks of the tunnel processes (workers or wireguard-go) started by side().
+tunnel_cpu() {
+  local t=0 p
+  for p in "${TUNNEL_PIDS[@]}"; do
+    [[ -r /proc/$p/stat ]] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$t"
 }
 
 median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
@@ -128,12 +144,15 @@ echo "load before: $(uptime)"
 ROUNDS="${ROUNDS:-1}"
 # BEFORE_BIN=path: A/B against another build of the worker (e.g. the commit before a change),
 # worker <-> worker only, both builds interleaved in every round.
-pairings=(worker-worker worker-wg wg-wg)
+pairings=(${PAIRINGS:-worker-worker worker-wg wg-wg})
+# Odd rounds run this build first, even rounds the other one, so neither always goes first.
 [[ -n "${BEFORE_BIN:-}" ]] && pairings=(worker-worker before-before wg-wg)
 AFTER_BIN="$WORKER_BIN"
 for r in $(seq "$ROUNDS"); do
   [[ $ROUNDS == 1 ]] || echo "round $r"
-  for p in "${pairings[@]}"; do
+  order=("${pairings[@]}")
+  [[ -n "${BEFORE_BIN:-}" && $((r % 2)) == 0 ]] && order=(before-before worker-worker wg-wg)
+  for p in "${order[@]}"; do
     if [[ $p == before-before ]]; then
       WORKER_BIN="$BEFORE_BIN"; pair worker worker before-before; WORKER_BIN="$AFTER_BIN"
     else
@@ -144,7 +163,7 @@ done
 if [[ $ROUNDS != 1 || -n "${BEFORE_BIN:-}" ]]; then
   echo "medians of $ROUNDS rounds${BEFORE_BIN:+ (before-before: $BEFORE_BIN)}"
   for p in worker-worker before-before worker-wg wg-wg; do
-    [[ -f "$TMP/result-$p" ]] && printf '%-28s %8s Mbit/s\n' "${p/-/ <-> }" "$(median "$TMP/result-$p")"
+    [[ -f "$TMP/result-$p" ]] && printf '%-28s %8s Mbit/s %6s CPU ms/GiB\n' "${p/-/ <-> }" "$(median "$TMP/result-$p")" "$(median "$TMP/cpu-$p")"
   done
 fi
 (cd "$ROOT" && CARGO_TARGET_DIR="$CARGO_TARGET_DIR" cargo bench -q -p isthmus-worker --bench chacha -- "$SECS" 2>/dev/null | grep chacha)
