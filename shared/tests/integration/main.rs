@@ -5,6 +5,7 @@
 
 mod common;
 mod desired;
+mod device;
 mod faq;
 mod lpm;
 mod props;

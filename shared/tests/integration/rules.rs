@@ -16,7 +16,7 @@ fn ip(s: &str) -> std::net::IpAddr {
     s.parse().unwrap()
 }
 
-fn branch(b: TopologyBuilder) -> TopologyBuilder {
+pub fn branch(b: TopologyBuilder) -> TopologyBuilder {
     b.site("branch", "203.0.113.1", &["192.168.1.0/24"])
         .s2s("hub-branch", "hub-gw", "branch")
 }
