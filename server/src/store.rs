@@ -71,6 +71,19 @@ impl Kind {
     }
 }
 
+/// Whether `topology` has a resource of `kind` named `q` (for point-to-site, `q.name` is the
+/// gateway's).
+pub fn exists(topology: &Topology, kind: Kind, q: &QualifiedName) -> bool {
+    let (t, n) = (q.tenant.as_str(), q.name.as_str());
+    match kind {
+        Kind::Vnet => topology.vnet(t, n).is_some(),
+        Kind::Gateway => topology.gateway(t, n).is_some(),
+        Kind::Site => topology.site(t, n).is_some(),
+        Kind::Connection => topology.connection(t, n).is_some(),
+        Kind::PointToSite => topology.point_to_site_of(t, n).is_some(),
+    }
+}
+
 /// What purpose a sealed value is bound to.
 pub fn seal_purpose(kind: Kind, q: &QualifiedName) -> String {
     match kind {
@@ -302,11 +315,13 @@ async fn prepare(
                 // VNet-to-VNet pair takes its partner's key; otherwise generate one.
                 c.shared_key = match working.connection(&c.tenant, &c.name) {
                     Some(existing) => existing.shared_key.clone(),
-                    None => same_tenant_partner_key(working, c).or_else(|| {
-                        Some(SharedKey::new(isthmus_shared::psk::generate_shared_key(
-                            &mut rand::rng(),
-                        )))
-                    }),
+                    None => same_tenant_partner(working, c)
+                        .and_then(|p| p.shared_key.clone())
+                        .or_else(|| {
+                            Some(SharedKey::new(isthmus_shared::psk::generate_shared_key(
+                                &mut rand::rng(),
+                            )))
+                        }),
                 };
             }
             Ok(c.shared_key.as_ref().map(|k| k.expose().to_owned()))
@@ -315,9 +330,9 @@ async fn prepare(
     }
 }
 
-/// The key of the other half of a VNet-to-VNet pair, when both halves are in one tenant (a
-/// cross-tenant partner's key is never copied: each owner sets it, CONN-2).
-fn same_tenant_partner_key(working: &Topology, c: &Connection) -> Option<SharedKey> {
+/// The other half of a VNet-to-VNet pair, when both halves are in one tenant (a cross-tenant
+/// partner's key is never copied or set: each owner sets it, CONN-2).
+pub fn same_tenant_partner<'a>(working: &'a Topology, c: &Connection) -> Option<&'a Connection> {
     let remote = c.remote_gateway()?;
     if remote.tenant != c.tenant {
         return None;
@@ -327,8 +342,7 @@ fn same_tenant_partner_key(working: &Topology, c: &Connection) -> Option<SharedK
         .connections
         .iter()
         .filter(|p| p.tenant == remote.tenant && p.gateway == remote.name)
-        .find(|p| p.remote_gateway().as_ref() == Some(&me))
-        .and_then(|p| p.shared_key.clone())
+        .find(|p| p.name != c.name && p.remote_gateway().as_ref() == Some(&me))
 }
 
 /// Applies `changes` together: validated once, as a whole, against the stored topology, and

@@ -188,14 +188,24 @@ pub async fn create(
     let body = complete_body(kind, &tenant, None, body)?;
     let (change, name) = upsert_change(kind, body)?;
     let q = QualifiedName::new(&tenant, &name);
-    if store::get_row(state.db(), kind, &q).await.is_ok() {
-        return Err(ApiError::Conflict(format!(
-            "{} `{name}` exists already in tenant `{tenant}`; update it with PUT or pick another name",
-            kind.as_str().replace('_', "-")
-        )));
-    }
-    let committed =
-        store::commit_change(&state, &who, &format!("{}.create", kind.as_str()), change).await?;
+    // The name is checked against the topology inside the write transaction (writers are
+    // serialised by then), so of concurrent creates of one name exactly one wins.
+    let (committed, ()) = store::commit_with(
+        &state,
+        &who,
+        &format!("{}.create", kind.as_str()),
+        false,
+        |t| {
+            if store::exists(t, kind, &q) {
+                return Err(ApiError::Conflict(format!(
+                    "{} `{name}` exists already in tenant `{tenant}`; update it with PUT or pick another name",
+                    kind.as_str().replace('_', "-")
+                )));
+            }
+            Ok((vec![change], ()))
+        },
+    )
+    .await?;
     let row = store::get_row(state.db(), kind, &q).await?;
     Ok((
         StatusCode::CREATED,
@@ -285,16 +295,24 @@ pub async fn set_shared_key(
 ) -> Result<StatusCode, ApiError> {
     who.require(state.db(), &tenant, Role::Owner).await?;
     let q = QualifiedName::new(&tenant, &name);
-    let row = store::get_row(state.db(), Kind::Connection, &q).await?;
-    let mut c: Connection = serde_json::from_value(store::row_json(&row)?)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    c.shared_key = Some(SharedKey::new(req.shared_key));
-    store::commit_change(
-        &state,
-        &who,
-        "connection.shared_key.set",
-        Change::UpsertConnection(c),
-    )
+    let key = SharedKey::new(req.shared_key);
+    // GW-4: both halves of a same-tenant VNet-to-VNet pair carry one key, so setting it on
+    // one half sets both, in one write. A cross-tenant partner's half belongs to its owner,
+    // who sets it there (CONN-2).
+    store::commit_with(&state, &who, "connection.shared_key.set", false, |t| {
+        let mut c = t
+            .connection(&tenant, &name)
+            .cloned()
+            .ok_or_else(|| store::not_found(Kind::Connection, &q))?;
+        c.shared_key = Some(key.clone());
+        let partner = store::same_tenant_partner(t, &c).cloned();
+        let mut changes = vec![Change::UpsertConnection(c)];
+        if let Some(mut p) = partner {
+            p.shared_key = Some(key);
+            changes.push(Change::UpsertConnection(p));
+        }
+        Ok::<_, ApiError>((changes, ()))
+    })
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,3 +12,4 @@ mod p2s;
 mod processes;
 mod resources;
 mod workers;
+mod writes;

@@ -1,0 +1,277 @@
+//! The write path: racing creates, shared-key replacement on VNet-to-VNet pairs, and reads
+//! that do not write.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// How many requests race for one name.
+const RACERS: usize = 16;
+
+fn vnet(name: &str, space: &str, gw_subnet: &str) -> Value {
+    json!({"name": name, "region": "westeurope", "address_space": [space],
+           "subnets": [{"name": "GatewaySubnet", "prefix": gw_subnet}]})
+}
+
+fn gateway(name: &str, vnet: &str) -> Value {
+    json!({"name": name, "vnet": vnet, "gateway_type": "RouteBased", "sku": "VpnGw1"})
+}
+
+fn v2v(name: &str, gw: &str, remote: Value) -> Value {
+    json!({"name": name, "gateway": gw, "kind": {"type": "VnetToVnet", "remote_gateway": remote}})
+}
+
+/// `RACERS` concurrent `POST path` of one body, each on its own task; their statuses.
+async fn race(app: &TestApp, who: &Cred, path: &str, body: Value) -> Vec<StatusCode> {
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let router = app.router.clone();
+            let (who, path, body) = (who.clone(), path.to_owned(), body.clone());
+            tokio::spawn(async move {
+                let r = send_to(&router, req("POST", &path, &who, Some(body))).await;
+                assert!(
+                    r.status == StatusCode::CREATED || r.status == StatusCode::CONFLICT,
+                    "POST {path}: {}: {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
+                );
+                r.status
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(RACERS);
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
+#[track_caller]
+fn exactly_one_created(statuses: &[StatusCode], what: &str) {
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!(
+        (created, conflicts),
+        (1, RACERS - 1),
+        "{what}: {statuses:?}"
+    );
+}
+
+/// The audit entries with `action` and `target`, as an administrator sees them.
+async fn audited(app: &TestApp, admin: &Cred, action: &str, target: &str) -> usize {
+    ok(get_as(app, admin, "/api/v1/audit?limit=1000").await)
+        .as_array()
+        .expect("audit entries")
+        .iter()
+        .filter(|e| e["action"] == action && e["target"] == target)
+        .count()
+}
+
+/// Concurrent creates of one name, of every kind (tenant, VNet, gateway, site, connection):
+/// exactly one 201, the rest 409, one audit entry, and the winner is what is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_of_one_name_one_201_the_rest_409_one_audit_entry() {
+    let app = test_app().await;
+    let a = admin(&app).await;
+
+    exactly_one_created(
+        &race(&app, &a, "/api/v1/tenants", json!({"name": "acme"})).await,
+        "tenant",
+    );
+    assert_eq!(audited(&app, &a, "tenant.create", "acme").await, 1);
+
+    let base = "/api/v1/tenants/acme";
+    let cases = [
+        (
+            "vnets",
+            "vnet",
+            "hub",
+            vnet("hub", "10.0.0.0/16", "10.0.255.0/27"),
+        ),
+        ("gateways", "gateway", "hub-gw", gateway("hub-gw", "hub")),
+        (
+            "sites",
+            "site",
+            "branch",
+            json!({"name": "branch", "device_host": "203.0.113.10",
+                   "address_prefixes": ["192.168.1.0/24"],
+                   "device_public_key": "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="}),
+        ),
+        (
+            "connections",
+            "connection",
+            "to-branch",
+            json!({"name": "to-branch", "gateway": "hub-gw",
+                   "kind": {"type": "SiteToSite", "site": "branch"}}),
+        ),
+    ];
+    for (segment, kind, name, body) in cases {
+        let statuses = race(&app, &a, &format!("{base}/{segment}"), body).await;
+        exactly_one_created(&statuses, segment);
+        assert_eq!(
+            audited(&app, &a, &format!("{kind}.create"), name).await,
+            1,
+            "{segment}"
+        );
+        let list = ok(get_as(&app, &a, &format!("{base}/{segment}")).await);
+        assert_eq!(list.as_array().map(Vec::len), Some(1), "{segment}: {list}");
+    }
+    // One gateway means one endpoint allocation that stuck.
+    let gw = ok(get_as(&app, &a, &format!("{base}/gateways/hub-gw")).await);
+    assert!(gw["public_endpoint"].is_string(), "{gw}");
+}
+
+/// The same race on a second replica of the same database: the database serialises them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_on_two_replicas_one_201() {
+    let app = test_app().await;
+    let other = replica(&app).await;
+    let a = admin(&app).await;
+    created(&app, &a, "/api/v1/tenants", json!({"name": "acme"})).await;
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let router = if i % 2 == 0 {
+                app.router.clone()
+            } else {
+                other.clone()
+            };
+            let a = a.clone();
+            tokio::spawn(async move {
+                send_to(
+                    &router,
+                    req(
+                        "POST",
+                        "/api/v1/tenants/acme/vnets",
+                        &a,
+                        Some(vnet("hub", "10.0.0.0/16", "10.0.255.0/27")),
+                    ),
+                )
+                .await
+                .status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.expect("task"));
+    }
+    exactly_one_created(&statuses, "vnet on two replicas");
+    assert_eq!(audited(&app, &a, "vnet.create", "hub").await, 1);
+}
+
+fn worker(path: &str) -> axum::http::Request<axum::body::Body> {
+    req(
+        "GET",
+        path,
+        &Cred::Bearer(TEST_WORKER_TOKEN.to_owned()),
+        None,
+    )
+}
+
+/// The derived preshared key of `connection`'s peer on `tenant/gateway` in worker w1's
+/// desired state (every gateway is placed on w1, the only worker).
+fn peer_psk(desired: &Value, tenant: &str, gateway: &str, connection: &str) -> Option<String> {
+    desired["gateways"]
+        .as_array()?
+        .iter()
+        .find(|g| g["tenant"] == tenant && g["name"] == gateway)?["peers"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == connection)?["preshared_key"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+async fn desired(app: &TestApp) -> Value {
+    ok(send(app, worker("/api/v1/worker/desired?name=w1&since=0")).await)
+}
+
+async fn shared_key(app: &TestApp, who: &Cred, tenant: &str, name: &str) -> String {
+    ok(get_as(
+        app,
+        who,
+        &format!("/api/v1/tenants/{tenant}/connections/{name}/shared-key"),
+    )
+    .await)["shared_key"]
+        .as_str()
+        .expect("shared_key")
+        .to_owned()
+}
+
+/// GW-4: the shared key of a same-tenant VNet-to-VNet pair is replaceable: setting it on one
+/// half sets both halves in one write, and both peers of the desired state derive the new PSK.
+#[tokio::test]
+async fn gw_4_setting_the_key_of_one_same_tenant_v2v_half_sets_both_halves() {
+    let app = test_app().await;
+    let a = admin(&app).await;
+    let t = "/api/v1/tenants/acme";
+    created(&app, &a, "/api/v1/tenants", json!({"name": "acme"})).await;
+    for (v, space, sub, gw) in [
+        ("hub", "10.0.0.0/16", "10.0.255.0/27", "hub-gw"),
+        ("spoke", "10.1.0.0/16", "10.1.255.0/27", "spoke-gw"),
+    ] {
+        created(&app, &a, &format!("{t}/vnets"), vnet(v, space, sub)).await;
+        created(&app, &a, &format!("{t}/gateways"), gateway(gw, v)).await;
+    }
+    let conns = format!("{t}/connections");
+    created(
+        &app,
+        &a,
+        &conns,
+        v2v("hub-spoke", "hub-gw", json!({"name": "spoke-gw"})),
+    )
+    .await;
+    created(
+        &app,
+        &a,
+        &conns,
+        v2v("spoke-hub", "spoke-gw", json!({"name": "hub-gw"})),
+    )
+    .await;
+    let before = desired(&app).await;
+    let old_psk = peer_psk(&before, "acme", "hub-gw", "hub-spoke").expect("psk");
+
+    let r = put(
+        &app,
+        &a,
+        &format!("{conns}/hub-spoke/shared-key"),
+        json!({"shared_key": "Replaced123"}),
+    )
+    .await;
+    assert_status(&r, StatusCode::NO_CONTENT);
+    assert_eq!(
+        shared_key(&app, &a, "acme", "hub-spoke").await,
+        "Replaced123"
+    );
+    assert_eq!(
+        shared_key(&app, &a, "acme", "spoke-hub").await,
+        "Replaced123"
+    );
+    // One write: both halves audited as set, under one topology version.
+    let log = ok(get_as(&app, &a, "/api/v1/audit?tenant=acme").await);
+    let log = log.as_array().expect("entries");
+    for half in ["hub-spoke", "spoke-hub"] {
+        assert!(
+            log.iter()
+                .any(|e| e["action"] == "connection.shared_key.set" && e["target"] == half),
+            "{half}: {log:?}"
+        );
+    }
+    let after = desired(&app).await;
+    assert_eq!(
+        after["version"].as_u64(),
+        before["version"].as_u64().map(|v| v + 1),
+        "both halves in one write"
+    );
+    let hub = peer_psk(&after, "acme", "hub-gw", "hub-spoke").expect("hub psk");
+    let spoke = peer_psk(&after, "acme", "spoke-gw", "spoke-hub").expect("spoke psk");
+    assert_eq!(hub, spoke);
+    assert_ne!(hub, old_psk);
+}
