@@ -4,7 +4,6 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 
 use crate::auth::{Principal, now_ms};
 use crate::db::entities::audit;
-use crate::error::ApiError;
 
 /// Records one entry; call it inside the transaction of the change it describes.
 pub async fn record<C: ConnectionTrait>(
@@ -13,7 +12,7 @@ pub async fn record<C: ConnectionTrait>(
     action: &str,
     tenant: Option<&str>,
     target: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), sea_orm::DbErr> {
     audit::ActiveModel {
         at: Set(now_ms()),
         actor: Set(who.actor()),

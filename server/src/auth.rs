@@ -223,7 +223,7 @@ impl Principal {
             .join(
                 JoinType::LeftJoin,
                 meta::Entity,
-                Expr::col((meta::Entity, meta::Column::Key)).eq(crate::store::VERSION_KEY),
+                Expr::col((meta::Entity, meta::Column::Key)).eq(crate::db::VERSION_KEY),
             )
             .join(
                 JoinType::LeftJoin,

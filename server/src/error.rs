@@ -101,6 +101,28 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The store's errors as answers: the one place where they get an HTTP status.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::NotFound(m) => ApiError::NotFound(m),
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::Invalid(m) => ApiError::BadRequest(m),
+            StoreError::Rejected {
+                message,
+                violations,
+            } => ApiError::Unprocessable {
+                message,
+                violations,
+            },
+            StoreError::Database(e) => ApiError::Database(e),
+            StoreError::Secret(e) => ApiError::Internal(e.to_string()),
+            StoreError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
 impl From<crate::secrets::SecretError> for ApiError {
     fn from(e: crate::secrets::SecretError) -> Self {
         ApiError::Internal(e.to_string())

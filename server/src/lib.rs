@@ -11,7 +11,6 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod declarative;
-pub mod endpoints;
 pub mod error;
 pub mod p2s;
 pub mod secrets;

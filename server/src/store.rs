@@ -1,28 +1,38 @@
 //! The topology in the database, and the one way to change it.
 //!
-//! Every write goes through [`commit_change`]: in one transaction it bumps the
-//! topology version (which serialises writers on SQLite and PostgreSQL alike),
-//! loads the whole stored topology, applies the change, runs the shared
-//! validator, and writes only when nothing is violated (LIM-3: all or nothing).
+//! Every write of the topology goes through [`commit_with`] (or [`commit_changes`],
+//! [`commit_change`]): in one transaction it bumps the topology version (which serialises
+//! writers on SQLite and PostgreSQL alike), loads the whole stored topology, applies the
+//! change, runs the shared validator, and writes only when nothing is violated (LIM-3: all or
+//! nothing). The other writes that move the version (a new tenant, placements and the
+//! endpoints that follow them) are in [`tenants`] and [`placement`]; the version is bumped
+//! nowhere else. The store knows nothing of HTTP: its errors are [`StoreError`]s, which
+//! `crate::error` maps to answers in one place.
 
-use isthmus_shared::model::{
-    Change, Connection, Gateway, LocalSite, PointToSite, QualifiedName, SharedKey, Tenant,
-    Topology, Vnet,
-};
+pub mod endpoints;
+pub mod error;
+pub mod placement;
+mod read;
+mod rows;
+pub mod tenants;
+
+use isthmus_shared::model::{Change, Connection, QualifiedName, SharedKey, Topology};
 use isthmus_shared::validate::{Violation, has_errors};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait,
 };
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
+use self::error::Result;
+pub use self::error::StoreError;
+pub use self::read::{
+    current_topology, find_row, get_row, list_bodies, load_topology, not_found, row_json,
+};
 use crate::audit;
-use crate::auth::{Principal, now_ms};
-use crate::db::entities::{meta, resource, tenant};
-use crate::error::ApiError;
-use crate::secrets::{Sealer, random_bytes};
+use crate::auth::Principal;
+use crate::db::entities::meta;
+use crate::secrets::random_bytes;
 use crate::state::{AppState, EndpointPool};
 
 /// The kinds of resource, as they appear in URLs.
@@ -93,70 +103,6 @@ pub fn seal_purpose(kind: Kind, q: &QualifiedName) -> String {
     }
 }
 
-fn decode<T: DeserializeOwned>(row: &resource::Model) -> Result<T, ApiError> {
-    serde_json::from_str(&row.body).map_err(|e| {
-        ApiError::Internal(format!(
-            "stored {} {}/{} does not parse: {e}",
-            row.kind, row.tenant, row.name
-        ))
-    })
-}
-
-/// Loads everything: the input of every validation. Shared keys are opened (the
-/// validator checks them); gateway private keys stay sealed.
-pub async fn load_topology<C: ConnectionTrait>(
-    db: &C,
-    sealer: &Sealer,
-) -> Result<Topology, ApiError> {
-    let mut t = Topology::new();
-    for row in tenant::Entity::find()
-        .order_by_asc(tenant::Column::Name)
-        .all(db)
-        .await?
-    {
-        t.tenants.push(Tenant { name: row.name });
-    }
-    for row in resource::Entity::find()
-        .order_by_asc(resource::Column::Id)
-        .all(db)
-        .await?
-    {
-        match row.kind.as_str() {
-            "vnet" => t.vnets.push(decode::<Vnet>(&row)?),
-            "gateway" => t.gateways.push(decode::<Gateway>(&row)?),
-            "site" => t.sites.push(decode::<LocalSite>(&row)?),
-            "connection" => {
-                let mut c: Connection = decode(&row)?;
-                if let Some(sealed) = &row.sealed {
-                    let key = sealer.open_string(
-                        &seal_purpose(Kind::Connection, &c.qualified_name()),
-                        sealed,
-                    )?;
-                    c.shared_key = Some(SharedKey::new(key));
-                }
-                t.connections.push(c);
-            }
-            "point_to_site" => t.point_to_site.push(decode::<PointToSite>(&row)?),
-            other => return Err(ApiError::Internal(format!("unknown stored kind {other}"))),
-        }
-    }
-    Ok(t)
-}
-
-/// The current topology: from this process's cache when it is current, else the database.
-pub async fn current_topology(state: &AppState) -> Result<std::sync::Arc<Topology>, ApiError> {
-    let version = current_version(state.db()).await?;
-    if let Some(t) = state.cached_topology(version) {
-        return Ok(t);
-    }
-    let txn = state.db().begin().await?;
-    let version = current_version(&txn).await?;
-    let t = std::sync::Arc::new(load_topology(&txn, state.sealer()).await?);
-    txn.commit().await?;
-    state.cache_topology(version, std::sync::Arc::clone(&t));
-    Ok(t)
-}
-
 /// Begins a transaction that holds the write lock from its first statement.
 ///
 /// Writers of this process first queue on an in-process gate (FIFO), so they never spin in
@@ -166,7 +112,7 @@ pub async fn current_topology(state: &AppState) -> Result<std::sync::Arc<Topolog
 /// first makes it wait for the lock (busy timeout) and then see the latest state. On
 /// PostgreSQL the same statement row-locks one `meta` row, which serialises these
 /// transactions. Keep the returned gate alive until the transaction ends.
-pub async fn begin_write(state: &AppState) -> Result<(WriteGate, DatabaseTransaction), ApiError> {
+pub async fn begin_write(state: &AppState) -> Result<(WriteGate, DatabaseTransaction)> {
     let gate = state.write_gate().await;
     let txn = state.db().begin().await?;
     meta::Entity::update_many()
@@ -180,8 +126,10 @@ pub async fn begin_write(state: &AppState) -> Result<(WriteGate, DatabaseTransac
 /// This process's turn to write; see [`begin_write`].
 pub type WriteGate = tokio::sync::OwnedMutexGuard<()>;
 
-/// Bumps the topology version; being a write, it takes the write lock first.
-pub async fn bump_version<C: ConnectionTrait>(db: &C) -> Result<i64, ApiError> {
+/// Bumps the topology version; being a write, it takes the write lock first. Only the store
+/// calls it, inside a write transaction that changes the topology or what the desired states
+/// are made of (placements, endpoints).
+async fn bump_version<C: ConnectionTrait>(db: &C) -> Result<i64> {
     meta::Entity::update_many()
         .col_expr(meta::Column::Value, Expr::col(meta::Column::Value).add(1))
         .filter(meta::Column::Key.eq(VERSION_KEY))
@@ -191,9 +139,10 @@ pub async fn bump_version<C: ConnectionTrait>(db: &C) -> Result<i64, ApiError> {
 }
 
 /// The `meta` row holding the topology version.
-pub const VERSION_KEY: &str = "topology_version";
+pub use crate::db::VERSION_KEY;
 
-pub async fn current_version<C: ConnectionTrait>(db: &C) -> Result<i64, ApiError> {
+/// The topology version as the database has it now.
+pub async fn current_version<C: ConnectionTrait>(db: &C) -> Result<i64> {
     Ok(meta::Entity::find_by_id(VERSION_KEY.to_owned())
         .one(db)
         .await?
@@ -209,7 +158,7 @@ async fn allocate_endpoint(
     topology: &Topology,
     pool: EndpointPool,
     host: std::net::IpAddr,
-) -> Result<std::net::SocketAddr, ApiError> {
+) -> Result<std::net::SocketAddr> {
     let span = u32::from(pool.last_port - pool.first_port) + 1;
     let cursor = meta::Entity::find_by_id("next_port".to_owned())
         .one(db)
@@ -232,14 +181,14 @@ async fn allocate_endpoint(
             return Ok(addr);
         }
     }
-    Err(ApiError::Conflict(format!(
+    Err(StoreError::Conflict(format!(
         "every gateway port {}-{} is taken; delete a gateway or widen --gateway-ports",
         pool.first_port, pool.last_port
     )))
 }
 
 /// A fresh WireGuard key pair: (private, public), base64.
-pub fn wireguard_keypair() -> Result<(String, String), ApiError> {
+pub fn wireguard_keypair() -> Result<(String, String)> {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
     let secret = x25519_dalek::StaticSecret::from(random_bytes::<32>()?);
@@ -259,10 +208,10 @@ pub struct Committed {
     pub warnings: Vec<Violation>,
 }
 
-/// The 422 error: every violation, nothing written.
-pub fn rejected(violations: Vec<Violation>) -> ApiError {
+/// The refusal: every violation that is an error, nothing written.
+pub fn rejected(violations: Vec<Violation>) -> StoreError {
     let errors: Vec<Violation> = violations.into_iter().filter(Violation::is_error).collect();
-    ApiError::Unprocessable {
+    StoreError::Rejected {
         message: format!(
             "{} rule violation{}; nothing was saved: fix each one and submit again",
             errors.len(),
@@ -278,7 +227,7 @@ pub async fn commit_change(
     who: &Principal,
     action: &str,
     change: Change,
-) -> Result<Committed, ApiError> {
+) -> Result<Committed> {
     commit_changes(state, who, action, vec![change], false).await
 }
 
@@ -290,7 +239,7 @@ async fn prepare(
     working: &Topology,
     pool: EndpointPool,
     change: &mut Change,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>> {
     match change {
         Change::UpsertGateway(g) => match working.gateway(&g.tenant, &g.name) {
             // Server-owned fields survive updates.
@@ -301,8 +250,7 @@ async fn prepare(
             }
             None => {
                 let host =
-                    crate::endpoints::host_for_new_gateway(txn, &g.qualified_name(), pool.host)
-                        .await?;
+                    endpoints::host_for_new_gateway(txn, &g.qualified_name(), pool.host).await?;
                 g.public_endpoint = Some(allocate_endpoint(txn, working, pool, host).await?);
                 let (private, public) = wireguard_keypair()?;
                 g.public_key = Some(public);
@@ -353,45 +301,66 @@ pub async fn commit_changes(
     action: &str,
     changes: Vec<Change>,
     dry_run: bool,
-) -> Result<Committed, ApiError> {
-    commit_with(state, who, action, dry_run, |_| Ok((changes, ())))
-        .await
-        .map(|(c, ())| c)
+) -> Result<Committed> {
+    commit_with(state, who, action, dry_run, |_| {
+        Ok::<_, StoreError>((changes, ()))
+    })
+    .await
+    .map(|(c, ())| c)
 }
 
 /// Like [`commit_changes`], but the changes are computed by `build` from the topology as it
 /// stands inside the write transaction (writers are serialised by then), so a read-modify-write
-/// such as allocating a free client address cannot race another writer. What `build` returns
-/// besides the changes is handed back after the commit.
-pub async fn commit_with<T>(
+/// such as allocating a free client address, or checking that a name is free, cannot race
+/// another writer. What `build` returns besides the changes is handed back after the commit;
+/// its error is the caller's own (anything that a [`StoreError`] converts into).
+pub async fn commit_with<T, E: From<StoreError>>(
     state: &AppState,
     who: &Principal,
     action: &str,
     dry_run: bool,
-    build: impl FnOnce(&Topology) -> Result<(Vec<Change>, T), ApiError>,
-) -> Result<(Committed, T), ApiError> {
+    build: impl FnOnce(&Topology) -> std::result::Result<(Vec<Change>, T), E>,
+) -> std::result::Result<(Committed, T), E> {
     let _gate = state.write_gate().await;
-    let txn = state.db().begin().await?;
+    let txn = state.db().begin().await.map_err(StoreError::from)?;
     let version = bump_version(&txn).await?;
     // Every change of the topology bumps the version, so the state at `version - 1` is
     // exactly what this transaction sees.
-    let mut working = match state.cached_topology(version - 1) {
+    let working = match state.cached_topology(version - 1) {
         Some(t) => (*t).clone(),
         None => load_topology(&txn, state.sealer()).await?,
     };
     let (changes, extra) = match build(&working) {
         Ok(x) => x,
         Err(e) => {
-            txn.rollback().await?;
+            txn.rollback().await.map_err(StoreError::from)?;
             return Err(e);
         }
     };
+    let committed =
+        validate_and_write(state, who, action, dry_run, txn, version, working, changes).await?;
+    Ok((committed, extra))
+}
+
+/// The rest of [`commit_with`]: fills the server-owned fields, validates the whole result
+/// and writes it (with one audit entry per change), or rolls back.
+#[allow(clippy::too_many_arguments)]
+async fn validate_and_write(
+    state: &AppState,
+    who: &Principal,
+    action: &str,
+    dry_run: bool,
+    txn: DatabaseTransaction,
+    version: i64,
+    mut working: Topology,
+    changes: Vec<Change>,
+) -> Result<Committed> {
     let mut prepared = Vec::with_capacity(changes.len());
     for mut change in changes {
         let secret = prepare(&txn, &working, state.endpoint_pool(), &mut change).await?;
         if let Err(e) = working.apply(&change) {
             txn.rollback().await?;
-            return Err(ApiError::NotFound(e.to_string()));
+            return Err(StoreError::NotFound(e.to_string()));
         }
         prepared.push((change, secret));
     }
@@ -402,213 +371,20 @@ pub async fn commit_with<T>(
     }
     if dry_run {
         txn.rollback().await?;
-        return Ok((
-            Committed {
-                version,
-                warnings: violations,
-            },
-            extra,
-        ));
+        return Ok(Committed {
+            version,
+            warnings: violations,
+        });
     }
     for (change, secret) in &prepared {
-        let (tenant_name, target) = persist(&txn, state.sealer(), change, secret.clone()).await?;
+        let (tenant_name, target) =
+            rows::persist(&txn, state.sealer(), change, secret.clone()).await?;
         audit::record(&txn, who, action, Some(&tenant_name), &target).await?;
     }
     txn.commit().await?;
     state.cache_topology(version, std::sync::Arc::new(working));
-    Ok((
-        Committed {
-            version,
-            warnings: violations,
-        },
-        extra,
-    ))
-}
-
-async fn upsert_row(
-    txn: &DatabaseTransaction,
-    sealer: &Sealer,
-    kind: Kind,
-    q: &QualifiedName,
-    body: &impl Serialize,
-    secret: Option<String>,
-) -> Result<(), ApiError> {
-    let body = serde_json::to_string(body).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let sealed = match secret {
-        Some(s) => Some(sealer.seal(&seal_purpose(kind, q), s.as_bytes())?),
-        None => None,
-    };
-    let now = now_ms();
-    let existing = resource::Entity::find()
-        .filter(resource::Column::Kind.eq(kind.as_str()))
-        .filter(resource::Column::Tenant.eq(q.tenant.clone()))
-        .filter(resource::Column::Name.eq(q.name.clone()))
-        .one(txn)
-        .await?;
-    match existing {
-        Some(row) => {
-            let keep = row.sealed.clone();
-            let mut am: resource::ActiveModel = row.into();
-            am.body = Set(body);
-            am.sealed = Set(sealed.or(keep));
-            am.updated_at = Set(now);
-            am.update(txn).await?;
-        }
-        None => {
-            resource::ActiveModel {
-                kind: Set(kind.as_str().to_owned()),
-                tenant: Set(q.tenant.clone()),
-                name: Set(q.name.clone()),
-                body: Set(body),
-                sealed: Set(sealed),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            }
-            .insert(txn)
-            .await?;
-        }
-    }
-    Ok(())
-}
-
-async fn delete_row(
-    txn: &DatabaseTransaction,
-    kind: Kind,
-    q: &QualifiedName,
-) -> Result<(), ApiError> {
-    resource::Entity::delete_many()
-        .filter(resource::Column::Kind.eq(kind.as_str()))
-        .filter(resource::Column::Tenant.eq(q.tenant.clone()))
-        .filter(resource::Column::Name.eq(q.name.clone()))
-        .exec(txn)
-        .await?;
-    Ok(())
-}
-
-async fn persist(
-    txn: &DatabaseTransaction,
-    sealer: &Sealer,
-    change: &Change,
-    secret: Option<String>,
-) -> Result<(String, String), ApiError> {
-    let done = |q: &QualifiedName| Ok((q.tenant.clone(), q.name.clone()));
-    match change {
-        Change::UpsertVnet(v) => {
-            let q = QualifiedName::new(&v.tenant, &v.name);
-            upsert_row(txn, sealer, Kind::Vnet, &q, v, None).await?;
-            done(&q)
-        }
-        Change::UpsertGateway(g) => {
-            let q = g.qualified_name();
-            upsert_row(txn, sealer, Kind::Gateway, &q, g, secret).await?;
-            done(&q)
-        }
-        Change::UpsertSite(s) => {
-            let q = QualifiedName::new(&s.tenant, &s.name);
-            upsert_row(txn, sealer, Kind::Site, &q, s, None).await?;
-            done(&q)
-        }
-        Change::UpsertConnection(c) => {
-            let q = c.qualified_name();
-            let mut body = c.clone();
-            body.shared_key = None; // only ever sealed
-            upsert_row(txn, sealer, Kind::Connection, &q, &body, secret).await?;
-            done(&q)
-        }
-        Change::UpsertPointToSite(p) => {
-            let q = QualifiedName::new(&p.tenant, &p.gateway);
-            upsert_row(txn, sealer, Kind::PointToSite, &q, p, None).await?;
-            done(&q)
-        }
-        Change::DeleteVnet(q) => {
-            delete_row(txn, Kind::Vnet, q).await?;
-            done(q)
-        }
-        Change::DeleteGateway(q) => {
-            delete_row(txn, Kind::Gateway, q).await?;
-            done(q)
-        }
-        Change::DeleteSite(q) => {
-            delete_row(txn, Kind::Site, q).await?;
-            done(q)
-        }
-        Change::DeleteConnection(q) => {
-            delete_row(txn, Kind::Connection, q).await?;
-            done(q)
-        }
-        Change::DeletePointToSite(q) => {
-            delete_row(txn, Kind::PointToSite, q).await?;
-            done(q)
-        }
-        Change::UpsertTenant(t) => {
-            crate::api::tenants::check_name("tenants[].name", &t.name)?;
-            let exists = tenant::Entity::find()
-                .filter(tenant::Column::Name.eq(t.name.clone()))
-                .one(txn)
-                .await?
-                .is_some();
-            if !exists {
-                tenant::ActiveModel {
-                    name: Set(t.name.clone()),
-                    created_at: Set(now_ms()),
-                    ..Default::default()
-                }
-                .insert(txn)
-                .await?;
-            }
-            Ok((t.name.clone(), t.name.clone()))
-        }
-        Change::DeleteTenant(_) => Err(ApiError::BadRequest(
-            "tenants are deleted through the API, not by a change".to_owned(),
-        )),
-    }
-}
-
-/// The stored JSON documents (never secrets) of one kind in one tenant, by name, unparsed.
-pub async fn list_bodies<C: ConnectionTrait>(
-    db: &C,
-    kind: Kind,
-    tenant: &str,
-) -> Result<Vec<String>, ApiError> {
-    Ok(resource::Entity::find()
-        .select_only()
-        .column(resource::Column::Body)
-        .filter(resource::Column::Kind.eq(kind.as_str()))
-        .filter(resource::Column::Tenant.eq(tenant))
-        .order_by_asc(resource::Column::Name)
-        .into_tuple::<String>()
-        .all(db)
-        .await?)
-}
-
-/// The 404 for a resource that does not exist, saying where to look.
-pub fn not_found(kind: Kind, q: &QualifiedName) -> ApiError {
-    ApiError::NotFound(format!(
-        "there is no {} `{}` in tenant `{}`; list them with GET /api/v1/tenants/{}/{}",
-        kind.as_str().replace('_', "-"),
-        q.name,
-        q.tenant,
-        q.tenant,
-        kind.segment()
-    ))
-}
-
-/// One stored row, or a 404 naming it.
-pub async fn get_row<C: ConnectionTrait>(
-    db: &C,
-    kind: Kind,
-    q: &QualifiedName,
-) -> Result<resource::Model, ApiError> {
-    resource::Entity::find()
-        .filter(resource::Column::Kind.eq(kind.as_str()))
-        .filter(resource::Column::Tenant.eq(q.tenant.clone()))
-        .filter(resource::Column::Name.eq(q.name.clone()))
-        .one(db)
-        .await?
-        .ok_or_else(|| not_found(kind, q))
-}
-
-pub fn row_json(row: &resource::Model) -> Result<serde_json::Value, ApiError> {
-    decode(row)
+    Ok(Committed {
+        version,
+        warnings: violations,
+    })
 }

@@ -171,7 +171,7 @@ pub async fn get(
         .await?;
     match found.body {
         Some(body) => Ok(RawJson(body.into())),
-        None => Err(store::not_found(kind, &QualifiedName::new(&tenant, &name))),
+        None => Err(store::not_found(kind, &QualifiedName::new(&tenant, &name)).into()),
     }
 }
 

@@ -9,16 +9,13 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use isthmus_shared::model::QualifiedName;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 
-use crate::audit;
 use crate::auth::{Principal, Role, now_ms};
 use crate::db::entities::{
     connection_status, gateway_status, placement, region_pair_bytes, worker,
 };
-use crate::endpoints;
 use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::state::AppState;
 use crate::store::{self, Kind};
@@ -247,39 +244,14 @@ pub async fn set_placement(
     ApiJson(req): ApiJson<SetPlacement>,
 ) -> Result<StatusCode, ApiError> {
     who.require_admin()?;
-    store::get_row(
-        state.db(),
-        Kind::Gateway,
-        &QualifiedName::new(&tenant, &gateway),
-    )
-    .await?;
-    let (_gate, txn) = store::begin_write(&state).await?;
-    placement::Entity::insert(placement::ActiveModel {
-        tenant: Set(tenant.clone()),
-        gateway: Set(gateway.clone()),
-        worker: Set(req.worker.clone()),
-        pinned: Set(true),
-    })
-    .on_conflict(
-        OnConflict::columns([placement::Column::Tenant, placement::Column::Gateway])
-            .update_columns([placement::Column::Worker, placement::Column::Pinned])
-            .to_owned(),
-    )
-    .exec(&txn)
-    .await?;
     // GW-3: the endpoint follows the gateway to its new worker's address, port kept.
-    let host = endpoints::host_of_worker(&txn, &req.worker, state.endpoint_pool().host).await?;
-    endpoints::rehost(&txn, &[QualifiedName::new(&tenant, &gateway)], host).await?;
-    store::bump_version(&txn).await?;
-    audit::record(
-        &txn,
+    store::placement::set_placement(
+        &state,
         &who,
-        "placement.set",
-        Some(&tenant),
-        &format!("{gateway} -> {}", req.worker),
+        &QualifiedName::new(&tenant, &gateway),
+        &req.worker,
     )
     .await?;
-    txn.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,35 +4,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use isthmus_shared::api::{AuditEntry, CreateTenant, SetMember, TenantInfo};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use crate::audit;
-use crate::auth::{Principal, Role, now_ms};
+use crate::auth::{Principal, Role};
 use crate::db::entities::{self, membership, tenant, user};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
-
-/// Checks a resource or tenant name; the message says what is allowed.
-pub fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest(format!(
-            "field `{field}`: `{name}` is not a valid name; use 1 to 64 letters, digits, `-`, `_` or `.`, starting with a letter or digit"
-        )))
-    }
-}
+use crate::store;
 
 /// `GET /api/v1/tenants`: the tenants the caller can see.
 #[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", responses((status = 200, description = "Tenants the caller can see"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
@@ -63,37 +42,7 @@ pub async fn create(
     who: Principal,
     ApiJson(req): ApiJson<CreateTenant>,
 ) -> Result<(StatusCode, ApiJson<TenantInfo>), ApiError> {
-    check_name("name", &req.name)?;
-    let (_gate, txn) = crate::store::begin_write(&state).await?;
-    if tenant::Entity::find()
-        .filter(tenant::Column::Name.eq(req.name.clone()))
-        .one(&txn)
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::Conflict(format!(
-            "tenant `{}` exists already; pick another name",
-            req.name
-        )));
-    }
-    let t = tenant::ActiveModel {
-        name: Set(req.name.clone()),
-        created_at: Set(now_ms()),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
-    membership::ActiveModel {
-        user_id: Set(who.user_id),
-        tenant_id: Set(t.id),
-        role: Set(Role::Owner.as_str().to_owned()),
-    }
-    .insert(&txn)
-    .await?;
-    // Tenants are part of the topology: bump its version so caches see the change.
-    crate::store::bump_version(&txn).await?;
-    audit::record(&txn, &who, "tenant.create", Some(&t.name), &t.name).await?;
-    txn.commit().await?;
+    let t = store::tenants::create_tenant(&state, &who, &req.name).await?;
     Ok((
         StatusCode::CREATED,
         ApiJson(TenantInfo {
@@ -117,7 +66,7 @@ pub async fn set_member(
             req.role
         ))
     })?;
-    let (_gate, txn) = crate::store::begin_write(&state).await?;
+    let (_gate, txn) = store::begin_write(&state).await?;
     let t = who.require(&txn, &tenant_name, Role::Owner).await?;
     let u = user::Entity::find()
         .filter(user::Column::Username.eq(username.clone()))
@@ -159,7 +108,7 @@ pub async fn remove_member(
     who: Principal,
     ApiPath((tenant_name, username)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let (_gate, txn) = crate::store::begin_write(&state).await?;
+    let (_gate, txn) = store::begin_write(&state).await?;
     let t = who.require(&txn, &tenant_name, Role::Owner).await?;
     let u = user::Entity::find()
         .filter(user::Column::Username.eq(username.clone()))

@@ -19,12 +19,11 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use crate::auth::now_ms;
 use crate::db::entities::{
-    connection_status, gateway_status, placement, region_pair_bytes, resource, worker, worker_token,
+    connection_status, gateway_status, placement, region_pair_bytes, worker, worker_token,
 };
-use crate::endpoints;
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::state::AppState;
-use crate::store::{self, Kind};
+use crate::store::{self, Kind, endpoints, placement as placing};
 use crate::tokens::find_worker_token;
 
 /// Longest worker name accepted.
@@ -172,7 +171,7 @@ pub async fn heartbeat(
             .collect();
         tracing::info!(worker = name, addresses = %addresses.join(","),
             "worker states new public addresses; its gateways' endpoints follow");
-        rehost_worker(&state, name).await?;
+        placing::rehost_worker(&state, name).await?;
     }
     tracing::debug!(worker = name, "heartbeat");
     Ok(ApiJson(HeartbeatAck {
@@ -191,89 +190,6 @@ pub struct DesiredQuery {
     pub since: u64,
     /// Seconds to wait for a change (at most, and by default, 25).
     pub wait: Option<u64>,
-}
-
-/// The names of the workers whose lease is current.
-async fn live_workers<C: ConnectionTrait>(db: &C) -> Result<Vec<String>, ApiError> {
-    Ok(worker::Entity::find()
-        .filter(worker::Column::LeaseExpiresAt.gt(now_ms()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|w| w.name)
-        .collect())
-}
-
-/// Points the endpoints of every gateway placed on worker `name` at its current address (GW-3:
-/// ports kept), in one write transaction that bumps the version when anything changed.
-async fn rehost_worker(state: &AppState, name: &str) -> Result<bool, ApiError> {
-    let (_gate, txn) = crate::store::begin_write(state).await?;
-    let host = endpoints::host_of_worker(&txn, name, state.endpoint_pool().host).await?;
-    let mine = endpoints::placed_on(&txn, name).await?;
-    let changed = endpoints::rehost(&txn, &mine, host).await? > 0;
-    if changed {
-        store::bump_version(&txn).await?;
-    }
-    txn.commit().await?;
-    Ok(changed)
-}
-
-/// Places every gateway that has no live worker on `name` (pinned placements never move), and
-/// points the endpoints of the gateways on `name` at its address (GW-3: ports kept). Returns
-/// whether anything changed.
-async fn place_orphans(state: &AppState, name: &str) -> Result<bool, ApiError> {
-    let (_gate, txn) = crate::store::begin_write(state).await?;
-    let live = live_workers(&txn).await?;
-    let placed: BTreeMap<(String, String), placement::Model> = placement::Entity::find()
-        .all(&txn)
-        .await?
-        .into_iter()
-        .map(|p| ((p.tenant.clone(), p.gateway.clone()), p))
-        .collect();
-    let gateways = resource::Entity::find()
-        .filter(resource::Column::Kind.eq(Kind::Gateway.as_str()))
-        .all(&txn)
-        .await?;
-    let mut moved = false;
-    let mut mine = Vec::new();
-    for g in gateways {
-        let key = (g.tenant.clone(), g.name.clone());
-        let orphan = match placed.get(&key) {
-            None => true,
-            Some(p) => !p.pinned && p.worker != name && !live.contains(&p.worker),
-        };
-        if !orphan {
-            if placed.get(&key).is_some_and(|p| p.worker == name) {
-                mine.push(g);
-            }
-            continue;
-        }
-        placement::Entity::insert(placement::ActiveModel {
-            tenant: Set(g.tenant.clone()),
-            gateway: Set(g.name.clone()),
-            worker: Set(name.to_owned()),
-            pinned: Set(false),
-        })
-        .on_conflict(
-            OnConflict::columns([placement::Column::Tenant, placement::Column::Gateway])
-                .update_column(placement::Column::Worker)
-                .to_owned(),
-        )
-        .exec(&txn)
-        .await?;
-        tracing::info!(tenant = %g.tenant, gateway = %g.name, worker = name, "gateway placed on worker");
-        moved = true;
-        mine.push(g);
-    }
-    let host = endpoints::host_of_worker(&txn, name, state.endpoint_pool().host).await?;
-    if endpoints::rehost_rows(&txn, mine, host).await? > 0 {
-        moved = true;
-    }
-    if moved {
-        store::bump_version(&txn).await?;
-    }
-    txn.commit().await?;
-    Ok(moved)
 }
 
 /// The desired state of worker `name` at the current version.
@@ -326,7 +242,9 @@ pub async fn desired(
     let token_row = worker_token_of(&state, &headers).await?;
     let name = check_worker_name(&q.name)?.to_owned();
     renew_lease(&state, token_row.id, &name, None).await?;
-    place_orphans(&state, &name).await?;
+    // Reads first and writes (under the write gate) only when a gateway must be placed or an
+    // endpoint must follow this worker's address: most polls write nothing.
+    placing::place_orphans(&state, &name).await?;
     let started = Instant::now();
     let wait = q
         .wait

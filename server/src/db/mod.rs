@@ -10,6 +10,10 @@ use isthmus_shared::api::DatabaseKind;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
 
+/// The `meta` row holding the topology version (bumped only by `store`; read by the
+/// `Principal` extractor with the caller's tenant).
+pub const VERSION_KEY: &str = "topology_version";
+
 /// Which engine a URL names, or an error a user can act on.
 pub fn kind_of(url: &str) -> Result<DatabaseKind, String> {
     if url.starts_with("sqlite:") {

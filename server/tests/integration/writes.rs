@@ -275,3 +275,108 @@ async fn gw_4_setting_the_key_of_one_same_tenant_v2v_half_sets_both_halves() {
     assert_eq!(hub, spoke);
     assert_ne!(hub, old_psk);
 }
+
+/// A desired-state poll with nothing to place reads and answers: it does not take the write
+/// gate (a held gate does not delay it), and the topology version and the placements stay as
+/// they were. A poll that must place a gateway does wait for the gate, then writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desired_state_poll_with_nothing_to_place_does_not_write() {
+    use isthmus_server::db::entities::placement;
+    use sea_orm::EntityTrait;
+    let app = test_app().await;
+    let a = admin(&app).await;
+    created(&app, &a, "/api/v1/tenants", json!({"name": "acme"})).await;
+    let t = "/api/v1/tenants/acme";
+    created(
+        &app,
+        &a,
+        &format!("{t}/vnets"),
+        vnet("hub", "10.0.0.0/16", "10.0.255.0/27"),
+    )
+    .await;
+    created(&app, &a, &format!("{t}/gateways"), gateway("hub-gw", "hub")).await;
+
+    // A replica whose write gate the test holds.
+    let (conn, kind) = isthmus_server::db::connect(&app.url)
+        .await
+        .expect("database");
+    let sealer = isthmus_server::secrets::Sealer::from_key(&[42u8; 32]).expect("key");
+    let settings = isthmus_server::state::Settings {
+        portal_dir: app._dir.path().join("portal"),
+        lease_seconds: 15,
+        endpoint_pool: Default::default(),
+    };
+    let state = isthmus_server::AppState::new(conn.clone(), kind, settings, sealer);
+    let router = isthmus_server::app(state.clone());
+    let poll = |since: u64| {
+        let router = router.clone();
+        async move {
+            send_to(
+                &router,
+                worker(&format!(
+                    "/api/v1/worker/desired?name=w1&since={since}&wait=0"
+                )),
+            )
+            .await
+        }
+    };
+    // The first poll places the gateway on w1.
+    let first = ok(poll(0).await);
+    let version = first["version"].as_u64().expect("version");
+    let placements = || async {
+        let mut rows: Vec<(String, String, String, bool)> = placement::Entity::find()
+            .all(&conn)
+            .await
+            .expect("placements")
+            .into_iter()
+            .map(|p| (p.tenant, p.gateway, p.worker, p.pinned))
+            .collect();
+        rows.sort();
+        rows
+    };
+    let placed = placements().await;
+    assert_eq!(placed.len(), 1, "{placed:?}");
+
+    let gate = state.write_gate().await;
+    let r = tokio::time::timeout(std::time::Duration::from_secs(3), poll(version))
+        .await
+        .expect("a poll with nothing to place must not wait for the write gate");
+    assert_status(&r, StatusCode::NO_CONTENT);
+    let stored = isthmus_server::store::current_version(&conn)
+        .await
+        .expect("version");
+    assert_eq!(u64::try_from(stored).ok(), Some(version));
+    assert_eq!(placements().await, placed);
+
+    // Something to place: that poll writes, so it queues behind the gate.
+    created(
+        &app,
+        &a,
+        &format!("{t}/vnets"),
+        vnet("spoke", "10.1.0.0/16", "10.1.255.0/27"),
+    )
+    .await;
+    created(
+        &app,
+        &a,
+        &format!("{t}/gateways"),
+        gateway("spoke-gw", "spoke"),
+    )
+    .await;
+    let now = u64::try_from(
+        isthmus_server::store::current_version(&conn)
+            .await
+            .expect("version"),
+    )
+    .expect("version");
+    let waiting = tokio::spawn(poll(now));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "placing must wait for the write gate"
+    );
+    drop(gate);
+    let d = ok(waiting.await.expect("task"));
+    assert!(d["version"].as_u64() > Some(now), "{}", d["version"]);
+    assert_eq!(placements().await.len(), 2);
+}

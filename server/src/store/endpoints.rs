@@ -2,7 +2,7 @@
 //! runs it (`isthmus-worker --public-address`, first one preferred); the server's
 //! `--public-address` is only the fallback when no worker states one.
 //!
-//! The port of an endpoint is allocated once (globally unique, [`crate::store`]) and kept when
+//! The port of an endpoint is allocated once (globally unique, [`super`]) and kept when
 //! the gateway moves; the host follows the gateway's worker: when it is placed on or moved to
 //! another worker, and when that worker's addresses change. Every such rewrite happens in a
 //! write transaction that bumps the topology version, so device configurations, client
@@ -15,10 +15,11 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
+use super::Kind;
+use super::error::{Result, StoreError};
+use super::read::find_row;
 use crate::auth::now_ms;
 use crate::db::entities::{placement, resource, worker};
-use crate::error::ApiError;
-use crate::store::Kind;
 
 /// The addresses stored for a worker row (a JSON array); empty when absent or unreadable.
 pub fn parse_addresses(stored: Option<&str>) -> Vec<IpAddr> {
@@ -38,10 +39,7 @@ pub fn store_addresses(addresses: &[IpAddr]) -> Option<String> {
 
 /// The addresses of worker `name` as its latest heartbeat stated them (the most recently seen
 /// row of that name, whichever token it used).
-pub async fn worker_addresses<C: ConnectionTrait>(
-    db: &C,
-    name: &str,
-) -> Result<Vec<IpAddr>, ApiError> {
+pub async fn worker_addresses<C: ConnectionTrait>(db: &C, name: &str) -> Result<Vec<IpAddr>> {
     Ok(worker::Entity::find()
         .filter(worker::Column::Name.eq(name))
         .order_by_desc(worker::Column::LastSeenAt)
@@ -56,7 +54,7 @@ pub async fn host_of_worker<C: ConnectionTrait>(
     db: &C,
     name: &str,
     fallback: IpAddr,
-) -> Result<IpAddr, ApiError> {
+) -> Result<IpAddr> {
     Ok(worker_addresses(db, name)
         .await?
         .first()
@@ -71,7 +69,7 @@ pub async fn host_for_new_gateway<C: ConnectionTrait>(
     db: &C,
     q: &QualifiedName,
     fallback: IpAddr,
-) -> Result<IpAddr, ApiError> {
+) -> Result<IpAddr> {
     let now = now_ms();
     let live: Vec<worker::Model> = worker::Entity::find()
         .filter(worker::Column::LeaseExpiresAt.gt(now))
@@ -96,20 +94,20 @@ pub async fn host_for_new_gateway<C: ConnectionTrait>(
 }
 
 /// Sets the host of the stored endpoint of each gateway in `rows` to `host`, keeping its port.
-/// Returns how many changed. The caller holds the write lock and bumps the version when this
-/// is not 0.
-pub async fn rehost_rows<C: ConnectionTrait>(
+/// Returns how many changed. The caller (in [`super::placement`]) holds the write lock and
+/// bumps the version when this is not 0.
+pub(super) async fn rehost_rows<C: ConnectionTrait>(
     db: &C,
     rows: Vec<resource::Model>,
     host: IpAddr,
-) -> Result<usize, ApiError> {
+) -> Result<usize> {
     let mut changed = 0;
     for row in rows
         .into_iter()
         .filter(|r| r.kind == Kind::Gateway.as_str())
     {
         let mut g: Gateway = serde_json::from_str(&row.body).map_err(|e| {
-            ApiError::Internal(format!(
+            StoreError::Internal(format!(
                 "stored gateway {}/{} does not parse: {e}",
                 row.tenant, row.name
             ))
@@ -124,7 +122,7 @@ pub async fn rehost_rows<C: ConnectionTrait>(
         g.public_endpoint = Some(new);
         tracing::info!(tenant = %row.tenant, gateway = %row.name, from = %old, to = %new,
             "gateway endpoint follows its worker's address");
-        let body = serde_json::to_string(&g).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let body = serde_json::to_string(&g).map_err(|e| StoreError::Internal(e.to_string()))?;
         let mut am: resource::ActiveModel = row.into();
         am.body = Set(body);
         am.updated_at = Set(now_ms());
@@ -135,20 +133,14 @@ pub async fn rehost_rows<C: ConnectionTrait>(
 }
 
 /// [`rehost_rows`] for the gateways named.
-pub async fn rehost<C: ConnectionTrait>(
+pub(super) async fn rehost<C: ConnectionTrait>(
     db: &C,
     gateways: &[QualifiedName],
     host: IpAddr,
-) -> Result<usize, ApiError> {
+) -> Result<usize> {
     let mut rows = Vec::with_capacity(gateways.len());
     for q in gateways {
-        if let Some(row) = resource::Entity::find()
-            .filter(resource::Column::Kind.eq(Kind::Gateway.as_str()))
-            .filter(resource::Column::Tenant.eq(q.tenant.clone()))
-            .filter(resource::Column::Name.eq(q.name.clone()))
-            .one(db)
-            .await?
-        {
+        if let Some(row) = find_row(db, Kind::Gateway, q).await? {
             rows.push(row);
         }
     }
@@ -156,10 +148,7 @@ pub async fn rehost<C: ConnectionTrait>(
 }
 
 /// The gateways placed on worker `name`.
-pub async fn placed_on<C: ConnectionTrait>(
-    db: &C,
-    name: &str,
-) -> Result<Vec<QualifiedName>, ApiError> {
+pub async fn placed_on<C: ConnectionTrait>(db: &C, name: &str) -> Result<Vec<QualifiedName>> {
     Ok(placement::Entity::find()
         .filter(placement::Column::Worker.eq(name))
         .all(db)
@@ -167,4 +156,15 @@ pub async fn placed_on<C: ConnectionTrait>(
         .into_iter()
         .map(|p| QualifiedName::new(&p.tenant, &p.gateway))
         .collect())
+}
+
+/// Whether [`rehost_rows`] would change anything: a gateway in `rows` whose endpoint's host is
+/// not `host` (or whose stored body does not parse, which the write reports).
+pub(super) fn any_elsewhere(rows: &[resource::Model], host: IpAddr) -> bool {
+    rows.iter()
+        .filter(|r| r.kind == Kind::Gateway.as_str())
+        .any(|r| match serde_json::from_str::<Gateway>(&r.body) {
+            Ok(g) => g.public_endpoint.is_some_and(|e| e.ip() != host),
+            Err(_) => true,
+        })
 }
