@@ -2,7 +2,8 @@
 //!
 //! Every rule of the product has an id. The ids of the spec (`CONN-*`, `S2S-*`, `P2S-*`, `GW-*`,
 //! `LIM-*`, `VM-*`, see `gateway-rules.md`) are kept verbatim; the sanity rules this crate adds
-//! (`NAME-*`, `PFX-*`, `SUB-*`, `REF-*`, `VNET-*`, `KEY-*`, `ADDR-*`) follow the same pattern.
+//! (`NAME-*`, `PFX-*`, `SUB-*`, `REF-*`, `VNET-*`, `KEY-*`, `ADDR-*`, `PORT-*`) follow the same
+//! pattern.
 //! A [`RuleId`] serialises as its id string (`"GW-7"`), so the portal and a later translation
 //! can key on it.
 
@@ -88,6 +89,11 @@ rule_ids! {
     Pfx1 = "PFX-1", "Prefixes are canonical: no host bits set after the prefix length.";
     Pfx2 = "PFX-2", "A VNet needs an address space, a site address prefixes and a point-to-site configuration an address pool.";
     Pfx3 = "PFX-3", "The prefixes of one list (an address space, a site's prefixes, a pool) do not overlap each other.";
+    Pfx4 = "PFX-4", "An address space, a site's prefixes or a pool is never a whole address family (0.0.0.0/0, ::/0); a default route through a site is forced tunneling (GW-9).";
+    Pfx5 = "PFX-5", "An address space, a site's prefixes or a pool does not overlap multicast space (224.0.0.0/4, ff00::/8).";
+    Pfx6 = "PFX-6", "An address space, a site's prefixes or a pool does not overlap loopback space (127.0.0.0/8, ::1/128).";
+    Pfx7 = "PFX-7", "An address space, a site's prefixes or a pool does not overlap link-local space (169.254.0.0/16, fe80::/10).";
+    Pfx8 = "PFX-8", "An address space, a site's prefixes or a pool does not overlap the unspecified addresses (0.0.0.0/8, ::/128).";
     Sub1 = "SUB-1", "Every subnet lies inside its VNet's address space.";
     Sub2 = "SUB-2", "Subnets of one VNet do not overlap each other.";
     Ref1 = "REF-1", "Every reference (tenant, VNet, gateway, site, connection) names an existing resource.";
@@ -96,6 +102,7 @@ rule_ids! {
     Key1 = "KEY-1", "WireGuard public keys are 32 bytes in standard base64 (44 characters).";
     Key2 = "KEY-2", "The peers of one gateway have distinct public keys (WireGuard identifies a peer by its key).";
     Addr1 = "ADDR-1", "A point-to-site client's address lies inside the pool and is not used by another client.";
+    Port1 = "PORT-1", "A site device's WireGuard port is 1 to 65535 (51820 when not given).";
 }
 
 impl fmt::Display for RuleId {

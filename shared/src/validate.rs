@@ -43,6 +43,12 @@ use crate::model::{
 use crate::psk::{SharedKeyError, validate_shared_key};
 use crate::rules::RuleId;
 
+mod deletes;
+mod isolation;
+mod reserved;
+
+pub use isolation::{tenant_of_change, tenant_of_path, visible_to};
+
 /// P2S-3: the maximum number of root certificates of a point-to-site configuration.
 pub const MAX_ROOT_CERTIFICATES: usize = 20;
 
@@ -150,7 +156,30 @@ pub fn validate(topology: &Topology) -> Vec<Violation> {
 
 /// Validates a topology against a given SKU table.
 pub fn validate_with(topology: &Topology, skus: &SkuTable) -> Vec<Violation> {
-    let mut v = Validator::new(topology, skus);
+    run_validator(topology, skus, &deletes::Deleted::default())
+}
+
+/// Validates `topology`, the result of applying `changes` (what a server checks before it
+/// commits them). Like [`validate`], except that a reference left dangling by a delete among
+/// `changes` is reported as a refused delete: at the deleted resource, saying what still uses
+/// it and what to delete first (REF-1), instead of asking to create the missing resource.
+pub fn validate_applied<'c>(
+    topology: &Topology,
+    changes: impl IntoIterator<Item = &'c Change>,
+) -> Vec<Violation> {
+    run_validator(
+        topology,
+        &SkuTable::default(),
+        &deletes::Deleted::from_changes(changes),
+    )
+}
+
+fn run_validator(
+    topology: &Topology,
+    skus: &SkuTable,
+    deleted: &deletes::Deleted,
+) -> Vec<Violation> {
+    let mut v = Validator::new(topology, skus, deleted);
     v.run();
     let mut out = v.out;
     for x in &mut out {
@@ -175,7 +204,7 @@ pub fn validate_change(topology: &Topology, change: &Change) -> Vec<Violation> {
 pub fn validate_change_in_place(topology: &mut Topology, change: &Change) -> Vec<Violation> {
     match topology.apply_undoable(change) {
         Ok(undo) => {
-            let out = validate(topology);
+            let out = validate_applied(topology, std::slice::from_ref(change));
             topology.undo(undo);
             out
         }
@@ -384,10 +413,16 @@ pub(crate) struct Validator<'a> {
     conn_gw: Vec<Lookup>,
     conn_site: Vec<Lookup>,
     conn_remote: Vec<Lookup>,
+    /// Per connection: a VNet-to-VNet half towards another tenant whose other half does not
+    /// exist (CONN-2). It binds nobody until the other owner consents by creating the other
+    /// half: it takes no part in LIM-3, REF-1, GW-6 or KEY-2, and only its owner hears of it.
+    conn_lone_cross: Vec<bool>,
+    /// What the change being validated deleted (refused deletes, REF-1).
+    deleted: &'a deletes::Deleted,
 }
 
 impl<'a> Validator<'a> {
-    pub(crate) fn new(t: &'a Topology, skus: &'a SkuTable) -> Self {
+    pub(crate) fn new(t: &'a Topology, skus: &'a SkuTable, deleted: &'a deletes::Deleted) -> Self {
         let mut tenants = BTreeMap::new();
         for x in &t.tenants {
             *tenants.entry(x.name.as_str()).or_insert(0) += 1;
@@ -416,6 +451,8 @@ impl<'a> Validator<'a> {
             conn_gw: Vec::with_capacity(t.connections.len()),
             conn_site: Vec::with_capacity(t.connections.len()),
             conn_remote: Vec::with_capacity(t.connections.len()),
+            conn_lone_cross: Vec::with_capacity(t.connections.len()),
+            deleted,
         };
         for c in &t.connections {
             v.conn_gw.push(lookup(&v.gateways, &c.tenant, &c.gateway));
@@ -433,6 +470,25 @@ impl<'a> Validator<'a> {
             };
             v.conn_site.push(site);
             v.conn_remote.push(remote);
+        }
+        let halves: BTreeSet<(usize, usize)> = v
+            .conn_gw
+            .iter()
+            .zip(&v.conn_remote)
+            .filter_map(|(g, r)| Some((one(*g)?, one(*r)?)))
+            .collect();
+        for (ci, c) in t.connections.iter().enumerate() {
+            let lone_cross = match &c.kind {
+                ConnectionKind::VnetToVnet { remote_gateway } => {
+                    remote_gateway.tenant.as_deref().unwrap_or(&c.tenant) != c.tenant
+                        && !matches!(
+                            (one(v.conn_gw[ci]), one(v.conn_remote[ci])),
+                            (Some(g), Some(r)) if halves.contains(&(r, g))
+                        )
+                }
+                ConnectionKind::SiteToSite { .. } => false,
+            };
+            v.conn_lone_cross.push(lone_cross);
         }
         v
     }
@@ -474,11 +530,8 @@ impl<'a> Validator<'a> {
         one(self.conn_gw[ci])
     }
 
-    fn tenant_exists(&self, tenant: &str) -> bool {
-        self.tenants.contains_key(tenant)
-    }
-
     fn check_prefix_list(&mut self, base: &dyn fmt::Display, field: &str, list: &[IpNet]) {
+        self.out.extend(reserved::check_list(base, field, list));
         for (i, p) in list.iter().enumerate() {
             if let Some(msg) = canonical_prefix_message(p) {
                 self.push(
@@ -818,6 +871,20 @@ impl<'a> Validator<'a> {
             let limits = self.skus.get(g.sku);
             // REF-1 / VNET-1 / GW-7
             match lookup(&self.vnets, &g.tenant, &g.vnet) {
+                Lookup::Missing if self.deleted.has(deletes::Kind::Vnet, &g.tenant, &g.vnet) => {
+                    self.push(deletes::still_used(
+                        deletes::Kind::Vnet,
+                        &g.tenant,
+                        &g.vnet,
+                        deletes::User {
+                            noun: "gateway",
+                            name: &g.name,
+                            path: base.to_string(),
+                            how: "",
+                            fix: "delete the gateway first",
+                        },
+                    ))
+                }
                 Lookup::Missing => self.push(
                     Violation::new(
                         RuleId::Ref1,
@@ -955,7 +1022,23 @@ impl<'a> Validator<'a> {
                          sends traffic matching its selectors; change the type or clear the site",
                     ));
                 }
-                if lookup(&self.sites, &g.tenant, site) == Lookup::Missing {
+                let deleted_conns = self.deleted.connections_of(&g.tenant);
+                if lookup(&self.sites, &g.tenant, site) == Lookup::Missing
+                    && self.deleted.has(deletes::Kind::Site, &g.tenant, site)
+                {
+                    self.push(deletes::still_used(
+                        deletes::Kind::Site,
+                        &g.tenant,
+                        site,
+                        deletes::User {
+                            noun: "gateway",
+                            name: &g.name,
+                            path: fp.clone(),
+                            how: " as its forced-tunneling site",
+                            fix: "clear the gateway's forced-tunneling site first",
+                        },
+                    ));
+                } else if lookup(&self.sites, &g.tenant, site) == Lookup::Missing {
                     self.push(Violation::new(
                         RuleId::Ref1,
                         fp.clone(),
@@ -964,6 +1047,29 @@ impl<'a> Validator<'a> {
                             g.tenant
                         ),
                     ));
+                } else if !conns
+                    .iter()
+                    .any(|&ci| t.connections[ci].site() == Some(site.as_str()))
+                    && !deleted_conns.is_empty()
+                {
+                    // Only a delete of the site's connection can disconnect it.
+                    let names = deleted_conns
+                        .iter()
+                        .map(|n| format!("{n:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    self.push(
+                        Violation::new(
+                            RuleId::Gw9,
+                            fp,
+                            format!(
+                                "connection {names} carries the forced tunnel of gateway {:?} to                                  site {site:?}; clear the gateway's forced-tunneling site first,                                  then delete the connection",
+                                g.name
+                            ),
+                        )
+                        .param("site", site)
+                        .param("connection", names),
+                    );
                 } else if !conns
                     .iter()
                     .any(|&ci| t.connections[ci].site() == Some(site.as_str()))
@@ -1091,6 +1197,9 @@ impl<'a> Validator<'a> {
             if let Some(k) = &s.device_public_key {
                 self.check_key(format!("{base}.device_public_key"), "device public key", k);
             }
+            if let Some(v) = reserved::check_device_port(&base, s.device_port) {
+                self.push(v);
+            }
         }
     }
 
@@ -1106,6 +1215,25 @@ impl<'a> Validator<'a> {
         for (ci, c) in t.connections.iter().enumerate() {
             let base = p_conn(&c.tenant, &c.name);
             let gw = match self.conn_gw[ci] {
+                Lookup::Missing
+                    if self
+                        .deleted
+                        .has(deletes::Kind::Gateway, &c.tenant, &c.gateway) =>
+                {
+                    self.push(deletes::still_used(
+                        deletes::Kind::Gateway,
+                        &c.tenant,
+                        &c.gateway,
+                        deletes::User {
+                            noun: "connection",
+                            name: &c.name,
+                            path: base.to_string(),
+                            how: "",
+                            fix: "delete the connection first",
+                        },
+                    ));
+                    None
+                }
                 Lookup::Missing => {
                     self.push(Violation::new(
                         RuleId::Ref1,
@@ -1130,6 +1258,23 @@ impl<'a> Validator<'a> {
             match &c.kind {
                 ConnectionKind::SiteToSite { site } => {
                     let site_idx = match self.conn_site[ci] {
+                        Lookup::Missing
+                            if self.deleted.has(deletes::Kind::Site, &c.tenant, site) =>
+                        {
+                            self.push(deletes::still_used(
+                                deletes::Kind::Site,
+                                &c.tenant,
+                                site,
+                                deletes::User {
+                                    noun: "connection",
+                                    name: &c.name,
+                                    path: base.to_string(),
+                                    how: "",
+                                    fix: "delete the connection first",
+                                },
+                            ));
+                            None
+                        }
                         Lookup::Missing => {
                             self.push(Violation::new(
                                 RuleId::Ref1,
@@ -1179,21 +1324,49 @@ impl<'a> Validator<'a> {
                              remove the traffic selectors",
                         ));
                     }
+                    if self.conn_lone_cross[ci] {
+                        // Whether the remote gateway or its tenant exists is not this tenant's
+                        // business: one answer for all three cases.
+                        self.push(isolation::waiting_for_other_half(
+                            &base,
+                            rt,
+                            &remote_gateway.name,
+                            &c.tenant,
+                            &c.gateway,
+                        ));
+                        continue;
+                    }
                     let remote = match self.conn_remote[ci] {
+                        Lookup::Missing
+                            if self.deleted.has(
+                                deletes::Kind::Gateway,
+                                rt,
+                                &remote_gateway.name,
+                            ) =>
+                        {
+                            self.push(deletes::still_used(
+                                deletes::Kind::Gateway,
+                                rt,
+                                &remote_gateway.name,
+                                deletes::User {
+                                    noun: "connection",
+                                    name: &c.name,
+                                    path: base.to_string(),
+                                    how: " as its remote gateway",
+                                    fix: "delete the connection first",
+                                },
+                            ));
+                            None
+                        }
                         Lookup::Missing => {
-                            let msg = if self.tenant_exists(rt) {
-                                format!(
-                                    "remote gateway {:?} does not exist in tenant {rt:?}; check the \
-                                     name with the owner of that gateway",
-                                    remote_gateway.name
-                                )
-                            } else {
-                                format!("tenant {rt:?} of the remote gateway does not exist")
-                            };
                             self.push(Violation::new(
                                 RuleId::Ref1,
                                 format!("{base}.kind.remote_gateway"),
-                                msg,
+                                format!(
+                                    "remote gateway {:?} does not exist in tenant {rt:?}; create \
+                                     it first or fix the name",
+                                    remote_gateway.name
+                                ),
                             ));
                             None
                         }
@@ -1269,21 +1442,23 @@ impl<'a> Validator<'a> {
             let cross = t.gateways[g].tenant != t.gateways[r].tenant;
             match v2v_by_pair.get(&(r, g)).map(Vec::as_slice) {
                 None | Some([]) => {
+                    // Same tenant only: a lone cross-tenant half never gets here.
                     let rgw = &t.gateways[r];
                     self.push(
                         Violation::new(
                             RuleId::Conn2,
                             format!("{base}.kind.remote_gateway"),
                             format!(
-                                "this is one half of a VNet-to-VNet tunnel; the tunnel comes up when \
-                                 the owner of {} creates the other half (a VnetToVnet connection on \
+                                "{}: this is one half of a VNet-to-VNet tunnel; the tunnel comes \
+                                 up when the other half is created (a VnetToVnet connection on \
                                  {} naming {}) with the same shared key",
+                                isolation::WAITING,
                                 rgw.qualified_name(),
-                                rgw.name,
                                 t.gateways[g].qualified_name()
                             ),
                         )
                         .warning()
+                        .param("status", isolation::WAITING)
                         .param("remote_gateway", rgw.qualified_name()),
                     );
                 }
@@ -1292,20 +1467,32 @@ impl<'a> Validator<'a> {
                     if let (Some(a), Some(b)) = (&c.shared_key, &o.shared_key)
                         && a != b
                     {
-                        let rule = if cross { RuleId::Conn2 } else { RuleId::Gw4 };
-                        self.push(
-                            Violation::new(
-                                rule,
-                                format!("{base}.shared_key"),
-                                format!(
-                                    "the two halves of the VNet-to-VNet tunnel carry different \
-                                     shared keys ({} and {}); set the same key on both",
-                                    c.qualified_name(),
-                                    o.qualified_name()
-                                ),
-                            )
-                            .related(p_conn(&o.tenant, &o.name)),
-                        );
+                        if cross {
+                            // Each owner sets its own half: accepted, and told to each owner
+                            // about its own half only.
+                            self.push(isolation::key_mismatch(
+                                &base,
+                                &c.remote_gateway()
+                                    .map(|q| q.to_string())
+                                    .unwrap_or_default(),
+                            ));
+                        } else {
+                            self.push(
+                                Violation::new(
+                                    RuleId::Gw4,
+                                    format!("{base}.shared_key"),
+                                    format!(
+                                        "the two halves of the VNet-to-VNet tunnel carry \
+                                         different shared keys ({} and {}); set the same key on \
+                                         both in one change (replacing the key of one half of a \
+                                         pair in one tenant replaces both)",
+                                        c.qualified_name(),
+                                        o.qualified_name()
+                                    ),
+                                )
+                                .related(p_conn(&o.tenant, &o.name)),
+                            );
+                        }
                     }
                 }
                 Some(_) => {} // the reverse direction reports its own REF-2
@@ -1596,6 +1783,24 @@ impl<'a> Validator<'a> {
         for p in &t.point_to_site {
             let base = p_p2s(&p.tenant, &p.gateway);
             match self.gateway_of(&p.tenant, &p.gateway) {
+                Lookup::Missing
+                    if self
+                        .deleted
+                        .has(deletes::Kind::Gateway, &p.tenant, &p.gateway) =>
+                {
+                    self.push(deletes::still_used(
+                        deletes::Kind::Gateway,
+                        &p.tenant,
+                        &p.gateway,
+                        deletes::User {
+                            noun: "point-to-site configuration",
+                            name: &p.gateway,
+                            path: base.to_string(),
+                            how: "",
+                            fix: "delete the point-to-site configuration first",
+                        },
+                    ))
+                }
                 Lookup::Missing => self.push(Violation::new(
                     RuleId::Ref1,
                     format!("{base}.gateway"),
@@ -1780,6 +1985,21 @@ impl<'a> Validator<'a> {
                     continue;
                 }
                 match lookup(&self.vnets, &p.tenant, x) {
+                    Lookup::Missing if self.deleted.has(deletes::Kind::Vnet, &p.tenant, x) => {
+                        self.push(deletes::still_used(
+                            deletes::Kind::Vnet,
+                            &p.tenant,
+                            x,
+                            deletes::User {
+                                noun: "the point-to-site configuration of gateway",
+                                name: &p.gateway,
+                                path: xp,
+                                how: " in additional_vnets",
+                                fix: "remove it from additional_vnets first",
+                            },
+                        ));
+                        continue;
+                    }
                     Lookup::Missing => {
                         self.push(Violation::new(
                             RuleId::Ref1,
@@ -1895,12 +2115,27 @@ impl<'a> Validator<'a> {
         let t = self.t;
         let ng = t.gateways.len();
         // Gateways that resolve uniquely take part; union-find over VNet-to-VNet connections
-        // (declared ones, enabled or not, one half is enough: a declared connection is an intent
-        // to connect and must not overlap).
+        // (declared ones, enabled or not: a declared connection is an intent to connect and must
+        // not overlap). Within a tenant one half is enough; across tenants both halves must
+        // exist, since a lone half binds nobody but its owner (CONN-2).
         let mut uf = UnionFind::new(ng);
         for (ci, _) in t.connections.iter().enumerate() {
+            if self.conn_lone_cross[ci] {
+                continue;
+            }
             if let (Some(g), Some(r)) = (self.own_gateway_of(ci), self.remote_of(ci)) {
                 uf.union(g, r);
+            }
+        }
+        // Per component: the halves of complete cross-tenant pairs (the connections through
+        // which a tenant reaches another one), for the anonymised LIM-3 messages.
+        let mut cross_halves: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (ci, c) in t.connections.iter().enumerate() {
+            if let (Some(g), Some(r)) = (self.own_gateway_of(ci), self.remote_of(ci))
+                && !self.conn_lone_cross[ci]
+                && t.gateways[r].tenant != c.tenant
+            {
+                cross_halves.entry(uf.find(g)).or_default().push(ci);
             }
         }
         // Owners attached to each gateway.
@@ -1963,13 +2198,34 @@ impl<'a> Validator<'a> {
             owners.dedup_by_key(|o| (o.kind, o.idx));
         }
         let mut pairs: BTreeSet<(Owner<'a>, usize, Owner<'a>, usize)> = BTreeSet::new();
-        for owners in comps.values() {
+        let mut cross_pairs: Vec<(usize, Owner<'a>, usize)> = Vec::new();
+        for (&root, owners) in &comps {
             if owners.len() < 2 {
                 continue;
             }
             for p in self.overlapping(owners.iter()) {
-                pairs.insert(p);
+                if p.0.tenant == p.2.tenant {
+                    pairs.insert(p);
+                } else {
+                    cross_pairs.push((root, p.0, p.1));
+                    cross_pairs.push((root, p.2, p.3));
+                }
             }
+        }
+        for (root, o, i) in cross_pairs {
+            let conns: Vec<&crate::model::Connection> = cross_halves
+                .get(&root)
+                .into_iter()
+                .flatten()
+                .map(|&ci| &t.connections[ci])
+                .filter(|c| c.tenant == o.tenant)
+                .collect();
+            self.push(isolation::foreign_overlap(
+                self.owner_path(&o, i),
+                self.owner_prefixes(&o)[i],
+                &self.owner_desc(&o),
+                &conns,
+            ));
         }
         for (a, ai, b, bi) in pairs {
             let pa = self.owner_prefixes(&a)[ai];
@@ -2071,24 +2327,34 @@ impl<'a> Validator<'a> {
                 } else {
                     "the VNets a client is configured for must not overlap each other"
                 };
-                self.push(
-                    Violation::new(
-                        RuleId::P2s6,
-                        path,
-                        format!(
-                            "the clients of gateway {:?} are configured for several VNets, and {pa} \
-                             of {} overlaps {pb} of {}; {what}: renumber one of them or drop the \
-                             VNet from additional_vnets",
-                            p.gateway,
-                            self.owner_desc(&a),
-                            self.owner_desc(&b)
-                        ),
-                    )
-                    .param("prefix", pa)
-                    .param("other_prefix", pb)
-                    .related(self.owner_path(&a, ai))
-                    .related(self.owner_path(&b, bi)),
+                // Another tenant's address space (reached through a VNet-to-VNet pair it
+                // consented to) is neither named nor shown.
+                let own = |o: &Owner<'a>| o.tenant == p.tenant.as_str();
+                let side = |o: &Owner<'a>, pr: IpNet| {
+                    if own(o) {
+                        format!("{pr} of {}", self.owner_desc(o))
+                    } else {
+                        isolation::FOREIGN_SPACE.to_owned()
+                    }
+                };
+                let mut v = Violation::new(
+                    RuleId::P2s6,
+                    path,
+                    format!(
+                        "the clients of gateway {:?} are configured for several VNets, and {} \
+                         overlaps {}; {what}: renumber one of them or drop the VNet from \
+                         additional_vnets",
+                        p.gateway,
+                        side(&a, pa),
+                        side(&b, pb)
+                    ),
                 );
+                for (o, pr, i, key) in [(&a, pa, ai, "prefix"), (&b, pb, bi, "other_prefix")] {
+                    if own(o) {
+                        v = v.param(key, pr).related(self.owner_path(o, i));
+                    }
+                }
+                self.push(v);
             }
         }
     }

@@ -13,7 +13,9 @@ use isthmus_shared::model::{
 use isthmus_shared::psk::{PeerIdentity, derive_preshared_key, validate_shared_key};
 use isthmus_shared::routes::effective_routes;
 use isthmus_shared::rules::RuleId;
-use isthmus_shared::validate::{name_problem, overlaps, validate, validate_change_in_place};
+use isthmus_shared::validate::{
+    name_problem, overlaps, validate, validate_applied, validate_change_in_place,
+};
 use proptest::prelude::*;
 use rand_core::RngCore;
 
@@ -175,7 +177,7 @@ proptest! {
         // Reference: apply to a copy and validate the copy.
         let mut copy = t.clone();
         match copy.apply(change) {
-            Ok(()) => prop_assert_eq!(in_place, validate(&copy)),
+            Ok(()) => prop_assert_eq!(in_place, validate_applied(&copy, std::slice::from_ref(change))),
             Err(_) => {
                 prop_assert_eq!(in_place.len(), 1);
                 prop_assert_eq!(in_place[0].rule, RuleId::Ref1);

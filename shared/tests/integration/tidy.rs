@@ -9,6 +9,8 @@ const SOURCES: &[&str] = &[
     include_str!("psk.rs"),
     include_str!("desired.rs"),
     include_str!("props.rs"),
+    include_str!("isolation.rs"),
+    include_str!("reserved.rs"),
 ];
 
 #[test]
