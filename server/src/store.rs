@@ -342,6 +342,23 @@ pub async fn commit_with<T, E: From<StoreError>>(
     Ok((committed, extra))
 }
 
+/// What the caller may see of a validation: an administrator everything; anyone else what
+/// concerns the tenants the change writes to (which the caller may write to), so that no
+/// warning or violation tells of another tenant's resources.
+fn for_caller<'c>(
+    who: &Principal,
+    changes: impl Iterator<Item = &'c Change>,
+    violations: Vec<Violation>,
+) -> Vec<Violation> {
+    if who.is_admin {
+        return violations;
+    }
+    let tenants: std::collections::BTreeSet<&str> = changes
+        .map(isthmus_shared::validate::tenant_of_change)
+        .collect();
+    isthmus_shared::validate::visible_to(violations, &tenants)
+}
+
 /// The rest of [`commit_with`]: fills the server-owned fields, validates the whole result
 /// and writes it (with one audit entry per change), or rolls back.
 #[allow(clippy::too_many_arguments)]
@@ -364,8 +381,10 @@ async fn validate_and_write(
         }
         prepared.push((change, secret));
     }
-    let violations = isthmus_shared::validate::validate(&working);
-    if has_errors(&violations) {
+    let all = isthmus_shared::validate::validate_applied(&working, prepared.iter().map(|p| &p.0));
+    let refused = has_errors(&all);
+    let violations = for_caller(who, prepared.iter().map(|p| &p.0), all);
+    if refused {
         txn.rollback().await?;
         return Err(rejected(violations));
     }

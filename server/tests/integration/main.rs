@@ -7,6 +7,7 @@ mod cli;
 mod endpoints;
 mod faq;
 mod health;
+mod isolation;
 mod openapi;
 mod p2s;
 mod processes;

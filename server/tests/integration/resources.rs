@@ -597,7 +597,7 @@ async fn conn_2_cross_tenant_vnet_to_vnet_halves_need_the_same_key() {
         half("b-corp", "SameKey123"),
     )
     .await;
-    // Bob's half with another key is refused: both halves must carry the same key.
+    // Bob's half with another key is accepted as a key mismatch (each owner sets its half)...
     let r = post(
         &app,
         &bob,
@@ -605,19 +605,29 @@ async fn conn_2_cross_tenant_vnet_to_vnet_halves_need_the_same_key() {
         half("a-corp", "OtherKey456"),
     )
     .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status, StatusCode::CREATED);
     assert!(
-        rules_of(&r).contains(&"CONN-2".to_owned()),
-        "{:?}",
-        rules_of(&r)
+        r.json()["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["rule"] == "CONN-2" && w["params"]["status"] == "key mismatch"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
     );
-    created(
+    // ... until both carry the same key.
+    let r = put(
         &app,
         &bob,
-        "/api/v1/tenants/b-corp/connections",
-        half("a-corp", "SameKey123"),
+        "/api/v1/tenants/b-corp/connections/v2v/shared-key",
+        json!({"shared_key": "SameKey123"}),
     )
     .await;
+    assert!(
+        r.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     // Each owner still sees only their own tenant.
     let r = get_as(&app, &bob, "/api/v1/tenants/a-corp/connections").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
