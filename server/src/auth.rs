@@ -13,7 +13,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use sha2::{Digest, Sha256};
 
 use crate::db::entities::{
-    api_token, login_failure, membership, meta, resource, session, tenant, user,
+    api_token, login_throttle, membership, meta, resource, session, tenant, user,
 };
 use crate::error::ApiError;
 use crate::secrets::random_bytes;
@@ -27,6 +27,21 @@ pub const SESSION_SECONDS: i64 = 12 * 3600;
 pub const API_TOKEN_PREFIX: &str = "ist_";
 /// Failed logins allowed before answers are slowed down.
 pub const FREE_FAILURES: i32 = 3;
+/// The scope of API tokens that act as their user on the API (the default).
+pub const SCOPE_API: &str = "api";
+/// The scope of API tokens that may read the named series of `/metrics`.
+pub const SCOPE_METRICS: &str = "metrics";
+/// Every scope a token may have.
+pub const SCOPES: [&str; 2] = [SCOPE_API, SCOPE_METRICS];
+
+/// The scopes stored for a token (`NULL`: a token from before scopes, which is `api`).
+pub fn token_has_scope(stored: Option<&str>, scope: &str) -> bool {
+    match stored {
+        None => scope == SCOPE_API,
+        Some(s) => s.split(',').any(|x| x.trim() == scope),
+    }
+}
+
 /// Passwords shorter than this are refused.
 pub const MIN_PASSWORD_LEN: usize = 10;
 
@@ -303,8 +318,11 @@ impl Principal {
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
+    bearer_of(&parts.headers)
+}
+
+fn bearer_of(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?
@@ -329,6 +347,7 @@ impl FromRequestParts<AppState> for Principal {
         if let Some(token) = bearer(parts) {
             let stmt = principal_query(api_token::Entity, api_token::Column::UserId)
                 .column((api_token::Entity, api_token::Column::Name))
+                .column((api_token::Entity, api_token::Column::Scopes))
                 .and_where(
                     Expr::col((api_token::Entity, api_token::Column::TokenSha256))
                         .eq(sha256_hex(token)),
@@ -339,6 +358,14 @@ impl FromRequestParts<AppState> for Principal {
                     "unknown or revoked API token: create one with POST /api/v1/tokens".to_owned(),
                 )
             })?;
+            let scopes: Option<String> = row.try_get("", "scopes")?;
+            if !token_has_scope(scopes.as_deref(), SCOPE_API) {
+                return Err(ApiError::Forbidden(format!(
+                    "this API token has the scopes `{}` only; use a token with the `{SCOPE_API}` \
+                     scope (POST /api/v1/tokens {{\"name\": ..., \"scopes\": [\"{SCOPE_API}\"]}})",
+                    scopes.unwrap_or_default()
+                )));
+            }
             return Ok(Principal {
                 token: Some(row.try_get("", "name")?),
                 ..principal_from_row(&row)?
@@ -355,6 +382,56 @@ impl FromRequestParts<AppState> for Principal {
             ApiError::Unauthorized("your session has expired; log in again".to_owned())
         })?;
         principal_from_row(&row)
+    }
+}
+
+/// Who reads `/metrics`: `None` for an anonymous caller (aggregate figures only), the user of
+/// a token with the `metrics` scope or of a portal session. A bearer token that is unknown
+/// answers 401, one without the `metrics` scope 403, so a misconfigured scraper fails loudly.
+pub async fn metrics_reader<C: ConnectionTrait>(
+    db: &C,
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<Principal>, ApiError> {
+    if let Some(token) = bearer_of(headers) {
+        let stmt = principal_query(api_token::Entity, api_token::Column::UserId)
+            .column((api_token::Entity, api_token::Column::Name))
+            .column((api_token::Entity, api_token::Column::Scopes))
+            .and_where(
+                Expr::col((api_token::Entity, api_token::Column::TokenSha256))
+                    .eq(sha256_hex(token)),
+            )
+            .to_owned();
+        let row = db.query_one(&stmt).await?.ok_or_else(|| {
+            ApiError::Unauthorized(
+                "unknown or revoked API token: create one with POST /api/v1/tokens \
+                 {\"name\": \"prometheus\", \"scopes\": [\"metrics\"]}"
+                    .to_owned(),
+            )
+        })?;
+        let scopes: Option<String> = row.try_get("", "scopes")?;
+        if !token_has_scope(scopes.as_deref(), SCOPE_METRICS) {
+            return Err(ApiError::Forbidden(format!(
+                "this API token lacks the `{SCOPE_METRICS}` scope; create one with POST \
+                 /api/v1/tokens {{\"name\": \"prometheus\", \"scopes\": [\"{SCOPE_METRICS}\"]}}"
+            )));
+        }
+        return Ok(Some(Principal {
+            token: Some(row.try_get("", "name")?),
+            ..principal_from_row(&row)?
+        }));
+    }
+    let Some(cookie) = session_token(headers) else {
+        return Ok(None);
+    };
+    let stmt = principal_query(session::Entity, session::Column::UserId)
+        .and_where(
+            Expr::col((session::Entity, session::Column::TokenSha256)).eq(sha256_hex(&cookie)),
+        )
+        .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(now_ms()))
+        .to_owned();
+    match db.query_one(&stmt).await? {
+        Some(row) => Ok(Some(principal_from_row(&row)?)),
+        None => Ok(None),
     }
 }
 
@@ -383,60 +460,88 @@ fn principal_from_row(row: &sea_orm::QueryResult) -> Result<Principal, ApiError>
     })
 }
 
-/// Seconds a caller must wait before trying `username` again, if any.
-pub async fn login_delay<C: ConnectionTrait>(
-    db: &C,
-    username: &str,
-) -> Result<Option<u64>, ApiError> {
-    let Some(f) = login_failure::Entity::find_by_id(username.to_owned())
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    if f.failures < FREE_FAILURES {
-        return Ok(None);
+/// How many times one (user name, client address) pair may reserve a login attempt in a row
+/// before the next reservation has to wait; waits then double from 1 s, at most 5 minutes.
+/// Attempts are reserved before the password is checked, so of any number of parallel guesses
+/// at most this many are checked.
+pub const LOGIN_ATTEMPTS: i32 = FREE_FAILURES;
+
+/// Unix milliseconds until which the next attempt must wait after the `n`-th in a row.
+fn blocked_after(n: i32, now: i64) -> i64 {
+    if n < LOGIN_ATTEMPTS {
+        return 0;
     }
-    // 1 s after the 3rd failure, doubling, at most 5 minutes.
-    let exp = Ord::min(u32::try_from(f.failures - FREE_FAILURES).unwrap_or(0), 9);
-    let wait_ms = Ord::min(1000i64 << exp, 300_000);
-    let until = f.last_failure_at + wait_ms;
-    let now = now_ms();
-    Ok((until > now).then(|| u64::try_from((until - now + 999) / 1000).unwrap_or(1)))
+    let exp = Ord::min(u32::try_from(n - LOGIN_ATTEMPTS).unwrap_or(0), 9);
+    now + Ord::min(1000i64 << exp, 300_000)
 }
 
-pub async fn record_login_failure<C: ConnectionTrait>(
+/// Reserves one login attempt for `username` from `client` (a [`crate::client::ClientInfo`]
+/// key), atomically on every engine and replica: `Ok(())` means the password may be checked,
+/// `Err(seconds)` how long this client must wait for this user. Other clients keep their own
+/// count, so nobody can lock a user out from elsewhere.
+pub async fn reserve_login_attempt<C: ConnectionTrait>(
     db: &C,
     username: &str,
-) -> Result<(), ApiError> {
-    let now = now_ms();
-    let existing = login_failure::Entity::find_by_id(username.to_owned())
-        .one(db)
-        .await?;
-    let failures = existing.map_or(1, |f| f.failures.saturating_add(1));
-    login_failure::Entity::insert(login_failure::ActiveModel {
-        username: Set(username.to_owned()),
-        failures: Set(failures),
-        last_failure_at: Set(now),
-    })
-    .on_conflict(
-        OnConflict::column(login_failure::Column::Username)
-            .update_columns([
-                login_failure::Column::Failures,
-                login_failure::Column::LastFailureAt,
-            ])
-            .to_owned(),
-    )
-    .exec(db)
-    .await?;
-    Ok(())
+    client: &str,
+) -> Result<Result<(), u64>, ApiError> {
+    let wait = |until: i64, now: i64| u64::try_from((until - now + 999) / 1000).unwrap_or(1);
+    // Compare and swap: each round either takes the next attempt or sees that someone else
+    // took it, and tries again with the new count.
+    for _ in 0..64 {
+        let now = now_ms();
+        let key = (username.to_owned(), client.to_owned());
+        let Some(row) = login_throttle::Entity::find_by_id(key).one(db).await? else {
+            let inserted = login_throttle::Entity::insert(login_throttle::ActiveModel {
+                username: Set(username.to_owned()),
+                client: Set(client.to_owned()),
+                attempts: Set(1),
+                blocked_until: Set(blocked_after(1, now)),
+            })
+            .on_conflict(
+                OnConflict::columns([
+                    login_throttle::Column::Username,
+                    login_throttle::Column::Client,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+            if inserted == 1 {
+                return Ok(Ok(()));
+            }
+            continue;
+        };
+        if row.blocked_until > now {
+            return Ok(Err(wait(row.blocked_until, now)));
+        }
+        let next = row.attempts.saturating_add(1);
+        let taken = login_throttle::Entity::update_many()
+            .col_expr(login_throttle::Column::Attempts, Expr::value(next))
+            .col_expr(
+                login_throttle::Column::BlockedUntil,
+                Expr::value(blocked_after(next, now)),
+            )
+            .filter(login_throttle::Column::Username.eq(username))
+            .filter(login_throttle::Column::Client.eq(client))
+            .filter(login_throttle::Column::Attempts.eq(row.attempts))
+            .filter(login_throttle::Column::BlockedUntil.eq(row.blocked_until))
+            .exec(db)
+            .await?;
+        if taken.rows_affected == 1 {
+            return Ok(Ok(()));
+        }
+    }
+    Ok(Err(1))
 }
 
-pub async fn clear_login_failures<C: ConnectionTrait>(
+/// After a successful login: this client starts afresh for this user (others keep theirs).
+pub async fn clear_login_attempts<C: ConnectionTrait>(
     db: &C,
     username: &str,
+    client: &str,
 ) -> Result<(), ApiError> {
-    login_failure::Entity::delete_by_id(username.to_owned())
+    login_throttle::Entity::delete_by_id((username.to_owned(), client.to_owned()))
         .exec(db)
         .await?;
     Ok(())
@@ -465,9 +570,13 @@ pub async fn end_session<C: ConnectionTrait>(db: &C, cookie_token: &str) -> Resu
     Ok(())
 }
 
-/// The session cookie header value.
-pub fn session_cookie(token: &str, max_age: i64) -> String {
-    format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}")
+/// The session cookie header value; `Secure` when the client speaks HTTPS (the server's own
+/// TLS, or a trusted proxy's `X-Forwarded-Proto: https`).
+pub fn session_cookie(token: &str, max_age: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
+    )
 }
 
 /// The request's session cookie token, if any.

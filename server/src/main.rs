@@ -76,6 +76,34 @@ enum Command {
         /// Seconds a worker stays listed as connected after its last heartbeat.
         #[arg(long, default_value_t = DEFAULT_LEASE_SECONDS)]
         lease_seconds: u32,
+        /// Serve HTTPS with this PEM certificate chain (server certificate first); needs
+        /// --tls-key. Without it the server speaks plain HTTP (fine on loopback only).
+        #[arg(
+            long,
+            env = "ISTHMUS_TLS_CERT",
+            requires = "tls_key",
+            value_name = "FILE"
+        )]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(
+            long,
+            env = "ISTHMUS_TLS_KEY",
+            requires = "tls_cert",
+            value_name = "FILE"
+        )]
+        tls_key: Option<PathBuf>,
+        /// A reverse proxy (address or CIDR, repeatable or comma-separated) whose
+        /// X-Forwarded-For (the client's address, for login and enrolment throttling) and
+        /// X-Forwarded-Proto (https: Secure session cookies) are believed; from any other
+        /// peer these headers are ignored.
+        #[arg(long, env = "ISTHMUS_TRUSTED_PROXY", value_delimiter = ',', value_name = "ADDR", value_parser = parse_proxy)]
+        trusted_proxy: Vec<ipnet::IpNet>,
+        /// Serve the named series of /metrics (tenant, gateway and connection names) to
+        /// anyone; by default they need an API token with the `metrics` scope and anonymous
+        /// callers get aggregate figures only.
+        #[arg(long, env = "ISTHMUS_PUBLIC_METRICS")]
+        public_metrics: bool,
     },
     /// Print the whole topology as YAML (never secrets).
     Export,
@@ -118,6 +146,15 @@ enum TokenCommand {
         #[arg(long, value_name = "NAME")]
         worker: String,
     },
+}
+
+fn parse_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            format!("`{text}` is not an address or CIDR prefix, e.g. 127.0.0.1 or 10.0.0.0/8")
+        })
 }
 
 fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
@@ -169,6 +206,10 @@ async fn main() -> anyhow::Result<()> {
             portal_dir,
             worker_token,
             lease_seconds,
+            tls_cert,
+            tls_key,
+            trusted_proxy,
+            public_metrics,
         } => {
             let config = ServerConfig {
                 listen,
@@ -177,6 +218,13 @@ async fn main() -> anyhow::Result<()> {
                 portal_dir,
                 lease_seconds,
                 endpoint_pool,
+                tls: tls_cert
+                    .zip(tls_key)
+                    .map(|(cert, key)| isthmus_server::config::TlsFiles { cert, key }),
+                security: isthmus_server::state::Security {
+                    trusted_proxies: trusted_proxy,
+                    public_metrics,
+                },
             };
             serve(config, worker_token).await
         }
@@ -378,15 +426,29 @@ async fn serve(config: ServerConfig, worker_token: Option<String>) -> anyhow::Re
         lease_seconds: config.lease_seconds,
         endpoint_pool: config.endpoint_pool,
     };
-    let state = AppState::new(conn, kind, settings, sealer);
+    let tls = match &config.tls {
+        Some(f) => Some(
+            isthmus_server::serve::load_tls(&f.cert, &f.key)
+                .context("loading --tls-cert/--tls-key")?,
+        ),
+        None => None,
+    };
+    if let Some(warning) = config.plain_http_warning() {
+        tracing::warn!("{warning}");
+    }
+    if config.security.public_metrics {
+        tracing::warn!(
+            "--public-metrics: /metrics shows every tenant's, gateway's and connection's name to anyone who can reach it"
+        );
+    }
+    let state = AppState::new(conn, kind, settings, sealer).with_security(config.security.clone());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {} (is the port in use?)", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "isthmus listening: open http://{addr}/");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, "isthmus listening: open {scheme}://{addr}/");
+    isthmus_server::serve(listener, app(state), tls, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -43,10 +43,22 @@ pub struct Settings {
     pub endpoint_pool: EndpointPool,
 }
 
+/// How the server treats clients and credentials (`isthmus serve --trusted-proxy`,
+/// `--public-metrics`, `--tls-cert`).
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// Proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed; from anyone else
+    /// those headers are ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `/metrics` shows the named series (tenants, gateways, connections) without a token.
+    pub public_metrics: bool,
+}
+
 /// Cheap to clone; everything durable is in the database.
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
+    security: Arc<Security>,
 }
 
 struct Inner {
@@ -81,7 +93,20 @@ impl AppState {
                 settings,
                 sealer,
             }),
+            security: Arc::new(Security::default()),
         }
+    }
+
+    /// This state with `security` in force (the default trusts no proxy and keeps the named
+    /// metrics behind a token).
+    #[must_use]
+    pub fn with_security(mut self, security: Security) -> Self {
+        self.security = Arc::new(security);
+        self
+    }
+
+    pub fn security(&self) -> &Security {
+        &self.security
     }
 
     pub fn db(&self) -> &DatabaseConnection {

@@ -115,6 +115,10 @@ impl std::fmt::Debug for CreateUser {
 #[serde(deny_unknown_fields)]
 pub struct CreateApiToken {
     pub name: String,
+    /// What the token may do: `api` (act as its user on the API; the default) and/or
+    /// `metrics` (read the named series of `/metrics`, e.g. for Prometheus).
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 /// An API token as listed: never its secret.
@@ -124,6 +128,9 @@ pub struct ApiTokenInfo {
     pub id: i64,
     pub name: String,
     pub created_at: String,
+    /// `api`, `metrics`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 /// The answer to `POST /api/v1/tokens`: the only time the token is shown.
@@ -133,6 +140,9 @@ pub struct ApiTokenCreated {
     pub id: i64,
     pub name: String,
     pub token: String,
+    /// `api`, `metrics`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 /// `POST /api/v1/tenants`.

@@ -10,6 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::audit;
 use crate::auth::{self, Principal};
+use crate::client::ClientInfo;
 use crate::db::entities::{api_token, membership, tenant, user};
 use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::state::AppState;
@@ -50,13 +51,16 @@ async fn me_of(state: &AppState, who: &Principal) -> Result<Me, ApiError> {
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body(content = Object, description = "{username, password}"), responses((status = 200, description = "Logged in; session cookie set"), (status = 401, description = "Wrong user name or password"), (status = 429, description = "Too many failed logins")))]
 pub async fn login(
     State(state): State<AppState>,
+    client: ClientInfo,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let db = state.db();
-    if let Some(secs) = auth::login_delay(db, &req.username).await? {
+    let from = client.key();
+    // Reserved before the password is checked: parallel guesses cannot overtake the count.
+    if let Err(secs) = auth::reserve_login_attempt(db, &req.username, &from).await? {
         return Err(ApiError::TooManyRequests {
             message: format!(
-                "too many failed logins for `{}`; try again in {secs} s",
+                "too many failed logins for `{}` from your address; try again in {secs} s",
                 req.username
             ),
             retry_after_s: secs,
@@ -75,12 +79,11 @@ pub async fn login(
         }
     };
     let Some(u) = found.filter(|_| ok) else {
-        auth::record_login_failure(db, &req.username).await?;
         return Err(ApiError::Unauthorized(
             "wrong user name or password".to_owned(),
         ));
     };
-    auth::clear_login_failures(db, &u.username).await?;
+    auth::clear_login_attempts(db, &req.username, &from).await?;
     let token = auth::start_session(db, u.id).await?;
     let who = Principal {
         user_id: u.id,
@@ -92,7 +95,7 @@ pub async fn login(
     Ok((
         [(
             header::SET_COOKIE,
-            auth::session_cookie(&token, auth::SESSION_SECONDS),
+            auth::session_cookie(&token, auth::SESSION_SECONDS, client.https),
         )],
         ApiJson(me),
     )
@@ -106,6 +109,7 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", responses((status = 204, description = "Session ended")))]
 pub async fn logout(
     State(state): State<AppState>,
+    client: ClientInfo,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(token) = auth::session_token(&headers) {
@@ -113,7 +117,10 @@ pub async fn logout(
     }
     Ok((
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, auth::session_cookie("", 0))],
+        [(
+            header::SET_COOKIE,
+            auth::session_cookie("", 0, client.https),
+        )],
     )
         .into_response())
 }
@@ -163,9 +170,19 @@ pub async fn list_tokens(
                 id: t.id,
                 name: t.name,
                 created_at: auth_time(t.created_at),
+                scopes: scopes_of(t.scopes.as_deref()),
             })
             .collect(),
     ))
+}
+
+/// The scopes of a stored token, as listed.
+fn scopes_of(stored: Option<&str>) -> Vec<String> {
+    auth::SCOPES
+        .iter()
+        .filter(|s| auth::token_has_scope(stored, s))
+        .map(|s| (*s).to_owned())
+        .collect()
 }
 
 fn auth_time(ms: i64) -> String {
@@ -187,6 +204,24 @@ pub async fn create_token(
             "field `name`: give the token a name of 1 to 64 characters".to_owned(),
         ));
     }
+    let mut scopes: Vec<&str> = Vec::new();
+    for scope in &req.scopes {
+        let Some(known) = auth::SCOPES.iter().find(|s| **s == scope.as_str()) else {
+            return Err(ApiError::BadRequest(format!(
+                "field `scopes`: unknown scope `{scope}`; use `{}` (the API, as you) and/or `{}` \
+                 (the named series of /metrics)",
+                auth::SCOPE_API,
+                auth::SCOPE_METRICS
+            )));
+        };
+        if !scopes.contains(known) {
+            scopes.push(known);
+        }
+    }
+    if scopes.is_empty() {
+        scopes.push(auth::SCOPE_API);
+    }
+    let scopes = scopes.join(",");
     let token = auth::new_token(auth::API_TOKEN_PREFIX)?;
     let (_gate, txn) = crate::store::begin_write(&state).await?;
     let row = sea_orm::ActiveModelTrait::insert(
@@ -195,6 +230,7 @@ pub async fn create_token(
             name: sea_orm::Set(name.to_owned()),
             token_sha256: sea_orm::Set(auth::sha256_hex(&token)),
             created_at: sea_orm::Set(auth::now_ms()),
+            scopes: sea_orm::Set(Some(scopes.clone())),
             ..Default::default()
         },
         &txn,
@@ -208,6 +244,7 @@ pub async fn create_token(
             id: row.id,
             name: row.name,
             token,
+            scopes: scopes_of(Some(&scopes)),
         }),
     ))
 }

@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::auth::{Principal, Role, now_ms};
+use crate::client::ClientInfo;
 use crate::db::entities::p2s_challenge;
 use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::p2s::{CertError, parse_pem, parse_root, root_info, verify_client};
@@ -37,8 +38,12 @@ use crate::secrets::random_bytes;
 use crate::state::AppState;
 use crate::store;
 
-/// Unexpired challenges one gateway may have outstanding; more are refused with 429.
-const MAX_OPEN_CHALLENGES: u64 = 256;
+/// Unexpired challenges one client address (IPv6: one /64) may hold for one gateway; more are
+/// refused with 429. An enrolment needs one. There is no limit per gateway as a whole, so
+/// nobody can use up the challenges of other clients.
+const MAX_OPEN_CHALLENGES_PER_CLIENT: u64 = 16;
+/// Unexpired challenges one client address may hold over every gateway.
+const MAX_OPEN_CHALLENGES_PER_CLIENT_TOTAL: u64 = 64;
 /// The longest signature accepted (an RSA-8192 signature is 1024 bytes).
 const MAX_SIGNATURE_BYTES: usize = 1024;
 
@@ -347,38 +352,56 @@ fn nonce_hash(nonce: &[u8]) -> String {
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/enrol/challenge", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name")), responses((status = 200, description = "Challenge {nonce, expires_in_secs}"), (status = 404, description = "No such gateway or no point-to-site configuration"), (status = 422, description = "P2S-1: the gateway is PolicyBased"), (status = 429, description = "Too many open challenges for this gateway")))]
 pub async fn challenge(
     State(state): State<AppState>,
+    client: ClientInfo,
     ApiPath((tenant, gateway)): ApiPath<(String, String)>,
 ) -> Result<ApiJson<Challenge>, ApiError> {
     p2s_of(&*store::current_topology(&state).await?, &tenant, &gateway)?;
     let now = now_ms();
+    let db = state.db();
+    let from = client.key();
     p2s_challenge::Entity::delete_many()
         .filter(p2s_challenge::Column::ExpiresAt.lte(now))
-        .exec(state.db())
+        .exec(db)
         .await?;
-    let open = p2s_challenge::Entity::find()
+    // Stored first, counted after: of any number of parallel requests from one client, at most
+    // the limit keep their challenge (the database is the count, so every replica agrees).
+    let nonce = random_bytes::<NONCE_LEN>()?;
+    let hash = nonce_hash(&nonce);
+    p2s_challenge::Entity::insert(p2s_challenge::ActiveModel {
+        nonce_sha256: Set(hash.clone()),
+        tenant: Set(tenant.clone()),
+        gateway: Set(gateway.clone()),
+        expires_at: Set(now + i64::from(CHALLENGE_TTL_SECS) * 1000),
+        client: Set(Some(from.clone())),
+        ..Default::default()
+    })
+    .exec(db)
+    .await?;
+    let of_client = p2s_challenge::Entity::find()
+        .filter(p2s_challenge::Column::Client.eq(from.as_str()))
+        .filter(p2s_challenge::Column::ExpiresAt.gt(now));
+    let here = of_client
+        .clone()
         .filter(p2s_challenge::Column::Tenant.eq(tenant.as_str()))
         .filter(p2s_challenge::Column::Gateway.eq(gateway.as_str()))
-        .count(state.db())
+        .count(db)
         .await?;
-    if open >= MAX_OPEN_CHALLENGES {
+    let everywhere = of_client.count(db).await?;
+    if here > MAX_OPEN_CHALLENGES_PER_CLIENT || everywhere > MAX_OPEN_CHALLENGES_PER_CLIENT_TOTAL {
+        p2s_challenge::Entity::delete_many()
+            .filter(p2s_challenge::Column::NonceSha256.eq(hash))
+            .exec(db)
+            .await?;
         return Err(ApiError::TooManyRequests {
             message: format!(
-                "gateway `{gateway}` has {open} open enrolment challenges; wait for them to expire \
-                 ({CHALLENGE_TTL_SECS} s) and try again"
+                "your address holds too many open enrolment challenges (at most \
+                 {MAX_OPEN_CHALLENGES_PER_CLIENT} per gateway, \
+                 {MAX_OPEN_CHALLENGES_PER_CLIENT_TOTAL} in all); use one to enrol, or wait for \
+                 them to expire ({CHALLENGE_TTL_SECS} s)"
             ),
             retry_after_s: u64::from(CHALLENGE_TTL_SECS),
         });
     }
-    let nonce = random_bytes::<NONCE_LEN>()?;
-    p2s_challenge::Entity::insert(p2s_challenge::ActiveModel {
-        nonce_sha256: Set(nonce_hash(&nonce)),
-        tenant: Set(tenant),
-        gateway: Set(gateway),
-        expires_at: Set(now + i64::from(CHALLENGE_TTL_SECS) * 1000),
-        ..Default::default()
-    })
-    .exec(state.db())
-    .await?;
     Ok(ApiJson(Challenge {
         nonce: STANDARD.encode(nonce),
         expires_in_secs: CHALLENGE_TTL_SECS,

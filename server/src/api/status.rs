@@ -2,11 +2,11 @@
 //! metering per region pair (`/api/v1/metering/region-pairs`), and Prometheus metrics
 //! (`/metrics`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use isthmus_shared::model::QualifiedName;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::auth::{Principal, Role, now_ms};
 use crate::db::entities::{
-    connection_status, gateway_status, placement, region_pair_bytes, worker,
+    connection_status, gateway_status, membership, placement, region_pair_bytes, tenant, worker,
 };
 use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::state::AppState;
@@ -264,27 +264,20 @@ fn label(value: &str) -> String {
 
 /// `GET /metrics`: Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "Prometheus text format")))]
-pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
     let db = state.db();
+    let named = metrics_scope(&state, &headers).await?;
     let now = now_ms();
     let live = worker::Entity::find()
         .filter(worker::Column::LeaseExpiresAt.gt(now))
         .count(db)
         .await?;
     let version = store::current_version(db).await?;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP isthmus_workers_connected Workers whose lease is current."
-    );
-    let _ = writeln!(out, "# TYPE isthmus_workers_connected gauge");
-    let _ = writeln!(out, "isthmus_workers_connected {live}");
-    let _ = writeln!(
-        out,
-        "# HELP isthmus_topology_version Generation of the stored topology."
-    );
-    let _ = writeln!(out, "# TYPE isthmus_topology_version gauge");
-    let _ = writeln!(out, "isthmus_topology_version {version}");
+    let topology = store::current_topology(&state).await?;
+    let tenants = tenant::Entity::find().count(db).await?;
     let rows = connection_status::Entity::find()
         .order_by_asc(connection_status::Column::Tenant)
         .order_by_asc(connection_status::Column::Gateway)
@@ -292,6 +285,71 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         .all(db)
         .await?;
     let views = connection_views(&state, None).await?;
+
+    // Aggregate figures: no tenant, gateway or connection is named.
+    let mut out = String::new();
+    let gauge = |out: &mut String, metric: &str, help: &str, value: u64| {
+        let _ = writeln!(out, "# HELP {metric} {help}");
+        let _ = writeln!(out, "# TYPE {metric} gauge");
+        let _ = writeln!(out, "{metric} {value}");
+    };
+    gauge(
+        &mut out,
+        "isthmus_workers_connected",
+        "Workers whose lease is current.",
+        live,
+    );
+    gauge(
+        &mut out,
+        "isthmus_topology_version",
+        "Generation of the stored topology.",
+        u64::try_from(version).unwrap_or(0),
+    );
+    gauge(&mut out, "isthmus_tenants", "Tenants.", tenants);
+    gauge(
+        &mut out,
+        "isthmus_gateways",
+        "Gateways of every tenant.",
+        topology.gateways.len() as u64,
+    );
+    let metric = "isthmus_connections";
+    let _ = writeln!(
+        out,
+        "# HELP {metric} Connections of every tenant by tunnel state (disabled ones are down)."
+    );
+    let _ = writeln!(out, "# TYPE {metric} gauge");
+    for st in [
+        TunnelState::Up,
+        TunnelState::Connecting,
+        TunnelState::Down,
+        TunnelState::Idle,
+    ] {
+        let n = views.iter().filter(|(_, v)| v.state == st).count();
+        let _ = writeln!(out, "{metric}{{state=\"{}\"}} {n}", st.as_str());
+    }
+    for (metric, help, sum) in [
+        (
+            "isthmus_connections_rx_bytes_total",
+            "Bytes received from peers, summed over every connection.",
+            rows.iter().map(|r| r.rx_bytes).sum::<i64>(),
+        ),
+        (
+            "isthmus_connections_tx_bytes_total",
+            "Bytes sent to peers, summed over every connection.",
+            rows.iter().map(|r| r.tx_bytes).sum::<i64>(),
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {metric} {help}");
+        let _ = writeln!(out, "# TYPE {metric} counter");
+        let _ = writeln!(out, "{metric} {sum}");
+    }
+    let shown = |t: &str| match &named {
+        Named::None => false,
+        Named::Tenants(ts) => ts.contains(t),
+        Named::All => true,
+    };
+
+    // Named series: tenants, gateways and connections the reader may see.
     for (metric, help) in [
         (
             "isthmus_connection_up",
@@ -302,9 +360,12 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             "1 for the tunnel's current state (up, connecting, down, idle) as its worker decided; disabled connections are down.",
         ),
     ] {
+        if matches!(named, Named::None) {
+            break;
+        }
         let _ = writeln!(out, "# HELP {metric} {help}");
         let _ = writeln!(out, "# TYPE {metric} gauge");
-        for (t, v) in &views {
+        for (t, v) in views.iter().filter(|(t, _)| shown(t)) {
             let labels = format!(
                 "tenant=\"{}\",gateway=\"{}\",connection=\"{}\"",
                 label(t),
@@ -344,9 +405,12 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             "gauge",
         ),
     ] {
+        if matches!(named, Named::None) {
+            break;
+        }
         let _ = writeln!(out, "# HELP {metric} {help}");
         let _ = writeln!(out, "# TYPE {metric} {kind}");
-        for r in &rows {
+        for r in rows.iter().filter(|r| shown(&r.tenant)) {
             let value = match metric {
                 "isthmus_connection_rx_bytes" => r.rx_bytes,
                 "isthmus_connection_tx_bytes" => r.tx_bytes,
@@ -361,28 +425,73 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             );
         }
     }
-    let metric = "isthmus_region_pair_bytes_total";
-    let _ = writeln!(
-        out,
-        "# HELP {metric} LIM-6: outer VNet-to-VNet bytes per region pair, summed over workers (billable only across regions)."
-    );
-    let _ = writeln!(out, "# TYPE {metric} counter");
-    for p in region_pair_meters(db).await? {
-        for (direction, value) in [("rx", p.rx_bytes), ("tx", p.tx_bytes)] {
-            let _ = writeln!(
-                out,
-                "{metric}{{a=\"{}\",b=\"{}\",direction=\"{direction}\",billable=\"{}\"}} {value}",
-                label(&p.a),
-                label(&p.b),
-                p.billable
-            );
+    // LIM-6 metering spans tenants: administrators (and public metrics) only, as its API.
+    if matches!(named, Named::All) {
+        let metric = "isthmus_region_pair_bytes_total";
+        let _ = writeln!(
+            out,
+            "# HELP {metric} LIM-6: outer VNet-to-VNet bytes per region pair, summed over workers (billable only across regions)."
+        );
+        let _ = writeln!(out, "# TYPE {metric} counter");
+        for p in region_pair_meters(db).await? {
+            for (direction, value) in [("rx", p.rx_bytes), ("tx", p.tx_bytes)] {
+                let _ = writeln!(
+                    out,
+                    "{metric}{{a=\"{}\",b=\"{}\",direction=\"{direction}\",billable=\"{}\"}} {value}",
+                    label(&p.a),
+                    label(&p.b),
+                    p.billable
+                );
+            }
         }
     }
     Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
         out,
     ))
+}
+
+/// Whose names `/metrics` may show.
+enum Named {
+    /// Aggregate figures only (no token).
+    None,
+    /// The tenants the reader is a member of.
+    Tenants(BTreeSet<String>),
+    /// Every tenant, and LIM-6 region pairs: administrators, or `--public-metrics`.
+    All,
+}
+
+/// Public metrics show everything; otherwise a `metrics` token or a portal session shows its
+/// user's tenants (administrators: all), and no credential shows aggregates only.
+async fn metrics_scope(state: &AppState, headers: &HeaderMap) -> Result<Named, ApiError> {
+    if state.security().public_metrics {
+        return Ok(Named::All);
+    }
+    let Some(who) = crate::auth::metrics_reader(state.db(), headers).await? else {
+        return Ok(Named::None);
+    };
+    if who.is_admin {
+        return Ok(Named::All);
+    }
+    let ids: Vec<i64> = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(who.user_id))
+        .all(state.db())
+        .await?
+        .into_iter()
+        .map(|m| m.tenant_id)
+        .collect();
+    let names = tenant::Entity::find()
+        .filter(tenant::Column::Id.is_in(ids))
+        .all(state.db())
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    Ok(Named::Tenants(names))
 }

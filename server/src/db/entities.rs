@@ -106,6 +106,9 @@ pub mod api_token {
         #[sea_orm(unique)]
         pub token_sha256: String,
         pub created_at: i64,
+        /// What the token may do, comma-separated (`api`, `metrics`); `NULL` (tokens from
+        /// before scopes) means `api`.
+        pub scopes: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -340,6 +343,8 @@ pub mod p2s_challenge {
         pub tenant: String,
         pub gateway: String,
         pub expires_at: i64,
+        /// The client address that asked for it (IPv6: its /64), for the per-client limit.
+        pub client: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -365,6 +370,31 @@ pub mod gateway_status {
         pub route_conflicts: String,
         /// Unix milliseconds.
         pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod login_throttle {
+    use sea_orm::entity::prelude::*;
+
+    /// Login attempts per (user name, client address), reserved before the password is
+    /// checked, so parallel guesses cannot overtake the count (shared by all replicas).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "login_throttle")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub username: String,
+        /// The client address (IPv6: its /64), or `unknown`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub client: String,
+        /// Attempts since the last successful login.
+        pub attempts: i32,
+        /// Unix milliseconds before which no attempt is checked.
+        pub blocked_until: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0005P2sChallenges),
             Box::new(M0006RegionPairBytes),
             Box::new(M0007TunnelState),
+            Box::new(M0008Security),
         ]
     }
 }
@@ -440,5 +441,72 @@ impl MigrationTrait for M0007TunnelState {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// Token scopes, the per-client enrolment-challenge limit and the login throttle keyed by user
+/// name and client address.
+struct M0008Security;
+
+impl MigrationName for M0008Security {
+    fn name(&self) -> &str {
+        "m0008_security"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0008Security {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use crate::db::entities::login_throttle;
+        for (table, column) in [("api_tokens", "scopes"), ("p2s_challenges", "client")] {
+            if !manager.has_column(table, column).await? {
+                manager
+                    .alter_table(
+                        Table::alter()
+                            .table(Alias::new(table))
+                            .add_column(ColumnDef::new(Alias::new(column)).string().null())
+                            .to_owned(),
+                    )
+                    .await?;
+            }
+        }
+        manager
+            .create_index(
+                Index::create()
+                    .name("p2s_challenges_client")
+                    .table(Alias::new("p2s_challenges"))
+                    .col(Alias::new("client"))
+                    .to_owned(),
+            )
+            .await?;
+        let schema = sea_orm::Schema::new(manager.get_database_backend());
+        manager
+            .create_table(schema.create_table_from_entity(login_throttle::Entity))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(Alias::new("login_throttle")).to_owned())
+            .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("p2s_challenges_client")
+                    .table(Alias::new("p2s_challenges"))
+                    .to_owned(),
+            )
+            .await?;
+        for (table, column) in [("api_tokens", "scopes"), ("p2s_challenges", "client")] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new(table))
+                        .drop_column(Alias::new(column))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -376,7 +376,7 @@ async fn the_workers_tunnel_state_reaches_the_api_the_gateway_view_and_metrics()
         "192.168.1.0/24 dev eth1"
     );
     assert_eq!(g["connections"].as_array().unwrap().len(), 2, "{g}");
-    let m = String::from_utf8(send(&app, get("/metrics")).await.body).unwrap();
+    let m = String::from_utf8(get_as(&app, &a, "/metrics").await.body).unwrap();
     assert!(
         m.contains(
             r#"isthmus_connection_up{tenant="acme",gateway="hub-gw",connection="to-branch"} 0"#
@@ -405,7 +405,7 @@ async fn the_workers_tunnel_state_reaches_the_api_the_gateway_view_and_metrics()
         .await
         .json();
     assert_eq!(g["route_conflicts"], json!([]));
-    let m = String::from_utf8(send(&app, get("/metrics")).await.body).unwrap();
+    let m = String::from_utf8(get_as(&app, &a, "/metrics").await.body).unwrap();
     assert!(
         m.contains(
             r#"isthmus_connection_up{tenant="acme",gateway="hub-gw",connection="to-branch"} 1"#

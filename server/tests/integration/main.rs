@@ -12,5 +12,6 @@ mod openapi;
 mod p2s;
 mod processes;
 mod resources;
+mod security;
 mod workers;
 mod writes;

@@ -78,6 +78,11 @@ fn hex_id() -> String {
 
 /// A fresh database with the test worker token and an administrator `admin`.
 pub async fn test_app() -> TestApp {
+    test_app_with(isthmus_server::state::Security::default()).await
+}
+
+/// [`test_app`] with `security` (trusted proxies, public metrics) in force.
+pub async fn test_app_with(security: isthmus_server::state::Security) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = fresh_database_url(dir.path()).await;
     let (conn, kind) = db::connect(&url).await.expect("database");
@@ -95,7 +100,7 @@ pub async fn test_app() -> TestApp {
     )
     .expect("index");
     TestApp {
-        router: app(state_for(conn, kind, dir.path())),
+        router: app(state_for(conn, kind, dir.path()).with_security(security)),
         db_path: dir.path().join("t.db"),
         url,
         _dir: dir,

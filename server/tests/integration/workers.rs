@@ -202,7 +202,7 @@ async fn status_reports_reach_the_api_and_metrics() {
     assert_eq!(s[0]["connection"], "to-branch");
     assert_eq!(s[0]["rx_bytes"], 1234);
     assert_eq!(s[0]["endpoint"], "203.0.113.10:51820");
-    let m = send(&app, get("/metrics")).await;
+    let m = get_as(&app, &a, "/metrics").await;
     let text = String::from_utf8(m.body).unwrap();
     assert!(
         text.contains(r#"isthmus_connection_tx_bytes{tenant="acme",gateway="hub-gw",connection="to-branch"} 5678"#),
@@ -408,7 +408,7 @@ async fn lim_6_region_pair_bytes_reach_the_metering_api_and_metrics() {
     );
     assert_eq!(same["billed_bytes"], 0);
 
-    let text = String::from_utf8(send(&app, get("/metrics")).await.body).unwrap();
+    let text = String::from_utf8(get_as(&app, &a, "/metrics").await.body).unwrap();
     for line in [
         "# TYPE isthmus_region_pair_bytes_total counter",
         r#"isthmus_region_pair_bytes_total{a="eastus",b="westeurope",direction="rx",billable="true"} 380"#,
