@@ -438,3 +438,59 @@ fn ref_1_refused_deletes_say_what_still_uses_the_resource() {
             .any(|x| x.message.contains("remove it from additional_vnets first"))
     );
 }
+
+#[test]
+fn p2s_6_an_overlap_with_another_tenant_names_no_foreign_resource_and_is_never_silent() {
+    // Acme's clients reach hub and `annex`; `annex-gw` is paired with globex's edge
+    // (10.9.0.0/16), which acme's client pool overlaps.
+    let b = hub()
+        .vnet("annex", "westeurope", &["10.5.0.0/16"])
+        .gateway_subnet("annex", "10.5.255.0/27")
+        .gateway("annex-gw", "annex", GatewayType::RouteBased, Sku::VpnGw1)
+        .p2s("hub-gw", &["10.9.5.0/24"])
+        .edit_p2s("hub-gw", |p| p.additional_vnets = vec!["annex".into()])
+        .v2v("west-link", "annex-gw", Some("globex"), "edge-gw")
+        .shared_key("west-link", "PairKey9");
+    let t = build(spoke(b.tenant("globex"), "edge", "10.9", "eastus"));
+    assert!(!has_errors(&validate(&t)), "{}", pretty(&validate(&t)));
+    // Globex completes the pair: refused, because of acme's configuration.
+    let half = build(
+        TopologyBuilder::new("globex")
+            .v2v("east-link", "edge-gw", Some("acme"), "annex-gw")
+            .shared_key("east-link", "PairKey9"),
+    )
+    .connections[0]
+        .clone();
+    let all = validate_change(&t, &Change::UpsertConnection(half));
+    let acme = visible_to(all.clone(), &tenants(&["acme"]));
+    let p2s6: Vec<&Violation> = errors(&acme)
+        .into_iter()
+        .filter(|x| x.rule == RuleId::P2s6)
+        .collect();
+    assert_eq!(p2s6.len(), 1, "{}", pretty(&acme));
+    assert_eq!(
+        p2s6[0].path,
+        "tenants[acme].point_to_site[hub-gw].address_pool[0]"
+    );
+    assert!(
+        p2s6[0]
+            .message
+            .contains("an address space of another tenant that this connection reaches"),
+        "{}",
+        p2s6[0].message
+    );
+    let json = serde_json::to_string(&acme).unwrap();
+    assert!(
+        !json.contains("globex") && !json.contains("10.9.0.0/16"),
+        "{json}"
+    );
+    // Globex is told that its change is refused, and why (the rule), but nothing of acme's.
+    let globex = visible_to(all, &tenants(&["globex"]));
+    let e = errors(&globex);
+    assert_eq!(e.len(), 1, "{}", pretty(&globex));
+    assert_eq!((e[0].path.as_str(), e[0].rule), ("change", RuleId::P2s6));
+    let json = serde_json::to_string(&globex).unwrap();
+    for foreign in ["hub", "annex", "10.9.5.0/24", "west-link"] {
+        assert!(!json.contains(foreign), "{foreign} leaks in {json}");
+    }
+}
