@@ -16,6 +16,11 @@ forbid() {
   done
 }
 forbid isthmus-shared tokio axum sea-orm boringtun leptos mio socket2
+# utoipa only behind isthmus-shared's `openapi` feature, which only the server enables.
+forbid isthmus-shared utoipa
+forbid isthmus-frontend utoipa
+forbid isthmus-worker utoipa
+forbid isthmus-client utoipa
 forbid isthmus-worker isthmus-server sea-orm axum
 forbid isthmus-server isthmus-worker boringtun isthmus-frontend
 forbid isthmus-frontend isthmus-server isthmus-worker tokio sea-orm

@@ -2,7 +2,7 @@
 # Installs what Isthmus needs on a fresh Debian machine, idempotently.
 #   scripts/setup.sh run    tools to build and run the product
 #   scripts/setup.sh test   the same, plus what the test suite needs
-# Sources: crates.io, npm and Debian packages only. Nothing else is downloaded.
+# Sources: crates.io, npm, PyPI and Debian packages only. Nothing else is downloaded.
 set -euo pipefail
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +19,9 @@ want_deb curl
 want_deb nodejs
 if [ "$mode" = test ]; then
   for p in chromium fonts-noto-cjk wireguard-go wireguard-tools iperf3 iputils-ping postgresql iproute2 iptables wrk; do want_deb "$p"; done
+  # Schemathesis runs from a virtual environment (below).
+  command -v python3 >/dev/null 2>&1 || want_deb python3
+  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || want_deb python3-venv
 fi
 # Node may come from elsewhere than Debian (it does on this machine kind): only install if absent.
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
@@ -66,6 +69,15 @@ if [ ! -x e2e/node_modules/.bin/wasm-opt ] || { [ "$mode" = test ] && [ ! -d e2e
    || [ e2e/package-lock.json -nt e2e/node_modules/.package-lock.json ]; then
   log "installing npm packages in e2e/"
   (cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi
+
+# Schemathesis (PyPI, pinned) fuzzes the running server against its OpenAPI document.
+st_version=4.32.5
+if [ "$mode" = test ] && ! target/schemathesis-venv/bin/schemathesis --version 2>/dev/null | grep -q " $st_version\$"; then
+  log "installing schemathesis $st_version into target/schemathesis-venv"
+  mkdir -p target
+  python3 -m venv target/schemathesis-venv
+  target/schemathesis-venv/bin/pip install -q --disable-pip-version-check "schemathesis==$st_version"
 fi
 
 # Fetch crates once so Trunk's cargo build can run --offline.

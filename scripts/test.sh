@@ -50,6 +50,9 @@ for line in sys.stdin:
 pg_passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' target/cargo-test-pg.log | awk '{s+=$4} END {print s+0}')
 bash scripts/pg.sh stop "$PG_DIR"; trap - EXIT
 
+step "schemathesis: the running server against its OpenAPI document (admin, reader, worker)"
+ISTHMUS_BIN="$root/target/debug/isthmus" bash scripts/schemathesis.sh
+
 step "portal (Trunk, release)"
 build_portal
 

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Which database engine backs the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DatabaseKind {
     Sqlite,
@@ -21,6 +22,7 @@ impl DatabaseKind {
 
 /// A worker as seen by the health endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WorkerSummary {
     /// The name the worker announced (defaults to its host name).
@@ -33,6 +35,7 @@ pub struct WorkerSummary {
 
 /// `GET /api/v1/health`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Health {
     /// `"ok"` when the database answers.
@@ -47,6 +50,7 @@ pub struct Health {
 
 /// The body of every error response of the API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// A stable, machine-readable code (`not_found`, `bad_request`, ...).
     pub error: String,
@@ -59,6 +63,7 @@ pub struct ErrorBody {
 
 /// `POST /api/v1/auth/login`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
@@ -76,6 +81,7 @@ impl std::fmt::Debug for LoginRequest {
 
 /// A tenant the user belongs to, with the role there (`owner` or `reader`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MembershipInfo {
     pub tenant: String,
@@ -84,6 +90,7 @@ pub struct MembershipInfo {
 
 /// `GET /api/v1/auth/me`: who is logged in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Me {
     pub username: String,
@@ -93,6 +100,7 @@ pub struct Me {
 
 /// `POST /api/v1/users` (administrators only).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     pub username: String,
@@ -112,6 +120,7 @@ impl std::fmt::Debug for CreateUser {
 
 /// `POST /api/v1/tokens`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiToken {
     pub name: String,
@@ -123,6 +132,7 @@ pub struct CreateApiToken {
 
 /// An API token as listed: never its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ApiTokenInfo {
     pub id: i64,
@@ -135,6 +145,7 @@ pub struct ApiTokenInfo {
 
 /// The answer to `POST /api/v1/tokens`: the only time the token is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ApiTokenCreated {
     pub id: i64,
@@ -147,6 +158,7 @@ pub struct ApiTokenCreated {
 
 /// `POST /api/v1/tenants`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     pub name: String,
@@ -154,6 +166,7 @@ pub struct CreateTenant {
 
 /// A tenant as listed, with the caller's role in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TenantInfo {
     pub name: String,
@@ -162,6 +175,7 @@ pub struct TenantInfo {
 
 /// `PUT /api/v1/tenants/{tenant}/members/{username}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetMember {
     /// `owner` or `reader`.
@@ -170,6 +184,7 @@ pub struct SetMember {
 
 /// One audit-log entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AuditEntry {
     pub id: i64,
@@ -183,6 +198,7 @@ pub struct AuditEntry {
 
 /// A connection's live status (`GET /api/v1/tenants/{tenant}/status`), as the portal shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConnectionStatus {
     pub gateway: String,
     pub connection: String,
@@ -210,6 +226,7 @@ pub struct ConnectionStatus {
 /// runs, its public endpoint with any GW-10 warning, the routes its worker's host refused, and
 /// its connections' status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GatewayStatusView {
     pub gateway: String,
     /// The worker the gateway is placed on, if any.
@@ -233,6 +250,7 @@ pub struct GatewayStatusView {
 
 /// LIM-6: one worker's bytes for a region pair, over all its runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerRegionPairView {
     pub worker: String,
     /// Outer (WireGuard) bytes the worker received from peers of this pair.
@@ -245,6 +263,7 @@ pub struct WorkerRegionPairView {
 
 /// LIM-6: the bytes metered for a region pair, summed over workers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegionPairMeterView {
     /// The lexicographically smaller region.
     pub a: String,
@@ -259,4 +278,40 @@ pub struct RegionPairMeterView {
     /// zero within one region.
     pub billed_bytes: i64,
     pub workers: Vec<WorkerRegionPairView>,
+}
+
+/// The answer to a write (`POST`/`PUT` of a resource, a root certificate upload, a revocation):
+/// the stored resource, the topology version the write produced and the validator's warnings
+/// (they never block; errors are a 422 instead).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Written<T> {
+    pub resource: T,
+    pub version: i64,
+    pub warnings: Vec<crate::validate::Violation>,
+}
+
+/// A connection's shared key (GW-4, GW-5: 1 to 128 ASCII letters and digits): read with
+/// `GET .../connections/{name}/shared-key` (audited), set with `PUT` on the same path.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SharedKeyBody {
+    pub shared_key: String,
+}
+
+impl std::fmt::Debug for SharedKeyBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedKeyBody").finish_non_exhaustive()
+    }
+}
+
+/// A revoked client-certificate thumbprint (SHA-256, hex) and the clients enrolled with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RevokedThumbprint {
+    pub thumbprint: String,
+    pub clients: Vec<String>,
 }

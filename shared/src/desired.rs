@@ -113,6 +113,7 @@ pub enum DesiredStateMessage {
 
 /// Everything one worker should run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DesiredState {
     /// The server's generation of this state (monotonic).
@@ -122,20 +123,24 @@ pub struct DesiredState {
 
 /// One gateway as a worker runs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GatewayDesired {
     pub tenant: String,
     pub name: String,
     pub gateway_type: GatewayType,
     /// The gateway's WireGuard private key (base64).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub private_key: Secret,
     pub listen_port: u16,
     /// GW-3 / GW-10: the public side.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub public_endpoint: Option<SocketAddr>,
     /// GW-10: the private side: this instance's own address inside `GatewaySubnet`
     /// ([`gateway_instance_address`]), which the worker puts on its TUN device.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub private_address: Option<IpAddr>,
     /// The MTU of the gateway's tunnels ([`TUNNEL_MTU`]): larger inner packets are answered with
     /// ICMP "fragmentation needed" / "packet too big" (IPv4 without DF is fragmented instead).
@@ -197,6 +202,7 @@ impl GatewayDesired {
 
 /// What a peer is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum PeerKind {
     SiteToSite {
@@ -215,6 +221,7 @@ pub enum PeerKind {
 
 /// One WireGuard peer of a gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PeerDesired {
     /// The connection or client name.
@@ -223,10 +230,12 @@ pub struct PeerDesired {
     pub public_key: String,
     /// The derived WireGuard preshared key (base64).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub preshared_key: Option<Secret>,
     /// `host:port`; `None` for roaming peers (clients).
     #[serde(default)]
     pub endpoint: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub allowed_ips: Vec<IpNet>,
     #[serde(default)]
     pub persistent_keepalive_secs: Option<u16>,
@@ -253,6 +262,7 @@ pub enum StatusReportMessage {
 
 /// What a worker reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StatusReport {
     /// The desired-state generation the worker has applied.
@@ -270,6 +280,7 @@ pub struct StatusReport {
 /// WireGuard messages (data, handshakes, keepalives) as UDP payloads, without IP and UDP
 /// headers, since the encrypted datagrams are what crosses regions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegionPairBytes {
     /// The lexicographically smaller region ([`RegionPair::a`]).
@@ -296,6 +307,8 @@ impl RegionPairBytes {
 
 /// The status of one gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = WorkerGatewayStatus))]
 #[serde(deny_unknown_fields)]
 pub struct GatewayStatus {
     pub tenant: String,
@@ -308,6 +321,8 @@ pub struct GatewayStatus {
 
 /// The status of one peer (connection or client).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = WorkerConnectionStatus))]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionStatus {
     pub name: String,
@@ -333,6 +348,7 @@ pub struct ConnectionStatus {
 
 /// A tunnel's state, decided by the worker that runs it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TunnelState {
     /// Handshakes sent, none answered yet.
@@ -362,6 +378,7 @@ impl TunnelState {
 
 /// Why a tunnel is not up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DownReason {
     /// Handshakes to the peer's endpoint went unanswered (the device is off, unreachable, or
@@ -394,8 +411,10 @@ impl DownReason {
 /// A route the worker did not install on its host because the host already routes the prefix
 /// another way (reported, never overwritten).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RouteConflict {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub prefix: IpNet,
     /// The host's route in the way, as `ip route` would name it (e.g. `192.168.50.0/24 dev eth1`).
     pub existing: String,

@@ -35,6 +35,7 @@ pub const MAX_PEM_BYTES: usize = 64 * 1024;
 
 /// The signature schemes a client may sign its challenge with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SignatureScheme {
     /// ECDSA over P-256 with SHA-256, ASN.1 DER signature.
@@ -50,6 +51,7 @@ pub enum SignatureScheme {
 
 /// The answer of `POST .../enrol/challenge`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Challenge {
     /// [`NONCE_LEN`] random bytes, standard base64; single use.
@@ -60,6 +62,7 @@ pub struct Challenge {
 
 /// The body of `POST .../enrol`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EnrolRequest {
     /// The nonce of a challenge for this gateway.
@@ -111,12 +114,14 @@ pub fn challenge_message(gateway: &QualifiedName, request: &EnrolRequest) -> Vec
 
 /// The answer of `POST .../enrol`: the client package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EnrolResponse {
     pub gateway: QualifiedName,
     /// The client's name in the point-to-site configuration.
     pub client: String,
     /// The address given to the client from the pool.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub address: IpAddr,
     /// SHA-256 of the client certificate (lowercase hex): revoke it with this.
     pub certificate_thumbprint: String,
@@ -141,6 +146,7 @@ pub struct EnrolResponse {
 
 /// The body of `POST .../root-certificates`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RootCertificateUpload {
     pub name: String,
@@ -150,6 +156,7 @@ pub struct RootCertificateUpload {
 
 /// One root certificate as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RootCertificateInfo {
     pub name: String,
@@ -164,6 +171,7 @@ pub struct RootCertificateInfo {
 
 /// The body of `POST .../revoked-thumbprints`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     /// SHA-256 thumbprint: 64 hex digits; colons and spaces are ignored.

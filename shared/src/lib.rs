@@ -27,6 +27,8 @@ pub mod enrol;
 mod index;
 pub mod lpm;
 pub mod model;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod psk;
 pub mod routes;
 pub mod rules;

@@ -31,6 +31,7 @@ pub const POLICY_BASED_IDLE_TIMEOUT_SECS: u32 = 300;
 
 /// The whole configuration the product knows: every tenant's resources.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Topology {
     #[serde(default)]
@@ -49,6 +50,7 @@ pub struct Topology {
 
 /// A tenant: the seed's "subscription", an isolation and ownership scope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Tenant {
     pub name: String,
@@ -56,6 +58,7 @@ pub struct Tenant {
 
 /// A name qualified by its tenant; displayed as `tenant/name`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct QualifiedName {
     pub tenant: String,
@@ -79,6 +82,7 @@ impl fmt::Display for QualifiedName {
 
 /// A virtual network: a private network a gateway serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Vnet {
     pub tenant: String,
@@ -87,10 +91,12 @@ pub struct Vnet {
     /// is metered per region pair (LIM-6).
     pub region: String,
     /// One or more prefixes, IPv4 and/or IPv6.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub address_space: Vec<IpNet>,
     #[serde(default)]
     pub subnets: Vec<Subnet>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub dns_servers: Vec<IpAddr>,
     /// LIM-7 / GW-11: route sources other than the VPN gateway (a private circuit, or the user's
     /// own appliance with user-defined routes). The validator never forbids them, and the
@@ -113,35 +119,44 @@ impl Vnet {
 
 /// A subnet of a VNet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Subnet {
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub prefix: IpNet,
 }
 
 /// LIM-7 / GW-11: a non-VPN source of routes for a VNet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RouteSource {
     pub name: String,
     pub kind: RouteSourceKind,
     /// Destinations this source carries. On a tie with a gateway route of the same length the
     /// route source wins (as a private circuit is preferred over a VPN).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub prefixes: Vec<IpNet>,
 }
 
 /// What a [`RouteSource`] is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum RouteSourceKind {
     /// LIM-7: a private circuit (the seed's ExpressRoute); out of scope apart from its routes.
     PrivateCircuit,
     /// GW-11: the user's own VPN appliance inside the VNet, reached by user-defined routes.
-    Appliance { next_hop: IpAddr },
+    Appliance {
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        next_hop: IpAddr,
+    },
 }
 
 /// A gateway's type (the seed's static vs dynamic routing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum GatewayType {
     /// GW-1: traffic selectors decide; one site; tunnels idle out (S2S-2).
     PolicyBased,
@@ -180,6 +195,7 @@ impl fmt::Display for GatewayType {
 
 /// A gateway SKU: every row of the spec's SKU table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Sku {
     Basic,
     Standard,
@@ -324,6 +340,7 @@ impl SkuTable {
 
 /// The VPN gateway of one VNet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Gateway {
     pub tenant: String,
@@ -340,6 +357,7 @@ pub struct Gateway {
     pub forced_tunneling_site: Option<String>,
     /// GW-3: allocated by the server when the gateway is created; `None` before that.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub public_endpoint: Option<SocketAddr>,
     /// The gateway's WireGuard public key (base64), set by the server.
     #[serde(default)]
@@ -451,16 +469,19 @@ impl fmt::Display for DeviceHost {
 
 /// An on-premises site (the seed's "local network").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LocalSite {
     pub tenant: String,
     pub name: String,
     /// CONN-4: the public IPv4 address or DNS name of the site's VPN device (S2S-3: a software
     /// VPN on a server is fine).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub device_host: DeviceHost,
     /// The device's UDP port; [`DEFAULT_WIREGUARD_PORT`] when `None`.
     #[serde(default)]
     pub device_port: Option<u16>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub address_prefixes: Vec<IpNet>,
     /// The device's WireGuard public key (base64), when known.
     #[serde(default)]
@@ -503,6 +524,7 @@ impl fmt::Debug for SharedKey {
 
 /// A reference to a gateway, possibly of another tenant (CONN-2).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GatewayRef {
     /// `None` means the connection's own tenant.
@@ -513,6 +535,7 @@ pub struct GatewayRef {
 
 /// What a connection connects to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum ConnectionKind {
     /// To a local network site of the same tenant.
@@ -523,16 +546,20 @@ pub enum ConnectionKind {
 
 /// GW-1: a traffic selector of a PolicyBased connection: (VNet-side prefix, site-side prefix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TrafficSelector {
     /// Inside the VNet's address space.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub local: IpNet,
     /// Inside the site's address prefixes.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub remote: IpNet,
 }
 
 /// A tunnel of a gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Connection {
     pub tenant: String,
@@ -542,6 +569,7 @@ pub struct Connection {
     pub kind: ConnectionKind,
     /// GW-4: generated by the server when `None` at creation; replaceable.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub shared_key: Option<SharedKey>,
     #[serde(default = "default_true")]
     pub enabled: bool,
@@ -581,6 +609,7 @@ impl Connection {
 
 /// A root certificate of a point-to-site configuration (P2S-3); opaque here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RootCertificate {
     pub name: String,
@@ -590,12 +619,14 @@ pub struct RootCertificate {
 
 /// A point-to-site client: one computer with a WireGuard key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct P2sClient {
     pub name: String,
     /// The client's WireGuard public key (base64).
     pub public_key: String,
     /// The client's address, inside the pool (ADDR-1).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub address: IpAddr,
     /// The thumbprint of the client certificate it was authorised with (P2S-3); a client whose
     /// thumbprint is revoked gets no peer.
@@ -605,11 +636,13 @@ pub struct P2sClient {
 
 /// The point-to-site configuration of one gateway (at most one per gateway).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PointToSite {
     pub tenant: String,
     /// The gateway (same tenant); also the configuration's name.
     pub gateway: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub address_pool: Vec<IpNet>,
     /// P2S-6: other VNets (same tenant) the clients are configured for at once; each is reached
     /// through its own RouteBased gateway, which also gets the clients as peers.
@@ -640,6 +673,7 @@ impl PointToSite {
 /// LIM-6: the metering key of traffic between two regions. VNet-to-VNet traffic is billed only
 /// when it crosses regions; the key is the same in both directions.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegionPair {
     /// The lexicographically smaller region.

@@ -38,6 +38,7 @@ use crate::validate::net_order;
 
 /// Where a route sends a packet.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum NextHop {
     /// Into the VNet itself (GW-8: traffic to the VNet stays inside).
@@ -90,6 +91,7 @@ impl NextHop {
 
 /// Why a route exists.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum RouteOrigin {
     /// The VNet's own address space.
@@ -130,8 +132,10 @@ impl RouteOrigin {
 
 /// One route of a forwarding table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Route {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub prefix: IpNet,
     pub next_hop: NextHop,
     pub origin: RouteOrigin,

@@ -10,6 +10,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// `POST /api/v1/worker/heartbeat`, authenticated by the worker's bearer token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Heartbeat {
     pub protocol: u32,
@@ -21,11 +22,13 @@ pub struct Heartbeat {
     /// --public-address`, first one preferred); the server allocates the endpoints of the
     /// gateways placed on this worker from them. Empty from older workers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub public_addresses: Vec<std::net::IpAddr>,
 }
 
 /// The server's answer to a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatAck {
     pub protocol: u32,

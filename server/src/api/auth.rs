@@ -48,7 +48,17 @@ async fn me_of(state: &AppState, who: &Principal) -> Result<Me, ApiError> {
 }
 
 /// `POST /api/v1/auth/login`: sets the session cookie.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body(content = Object, description = "{username, password}"), responses((status = 200, description = "Logged in; session cookie set"), (status = 401, description = "Wrong user name or password"), (status = 429, description = "Too many failed logins")))]
+#[utoipa::path(
+    post, path = "/api/v1/auth/login", tag = "accounts", security(()),
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in: the session cookie is set", body = Me,
+            headers(("Set-Cookie" = String, description = "The session cookie"))),
+        crate::api::openapi::BadRequest,
+        (status = 401, description = "Wrong user name or password", body = isthmus_shared::api::ErrorBody),
+        crate::api::openapi::PayloadTooLarge, crate::api::openapi::UnsupportedMediaType, crate::api::openapi::TooManyRequests,
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -106,7 +116,11 @@ pub async fn login(
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Zl2yzm3rwj3ZrWb3h6CpG1PO/7uUOUBHx6xg0wDUCZs";
 
 /// `POST /api/v1/auth/logout`: ends the session and clears the cookie.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", responses((status = 204, description = "Session ended")))]
+#[utoipa::path(
+    post, path = "/api/v1/auth/logout", tag = "accounts", security(()),
+    responses((status = 204, description = "Session ended; the cookie is cleared",
+        headers(("Set-Cookie" = String, description = "The cleared session cookie"))))
+)]
 pub async fn logout(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -126,13 +140,29 @@ pub async fn logout(
 }
 
 /// `GET /api/v1/auth/me`.
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = "accounts", responses((status = 200, description = "The current user and their tenants"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    get, path = "/api/v1/auth/me", tag = "accounts",
+    responses(
+        (status = 200, description = "The current user and their tenants", body = Me),
+        crate::api::openapi::Unauthorized,
+    )
+)]
 pub async fn me(State(state): State<AppState>, who: Principal) -> Result<ApiJson<Me>, ApiError> {
     Ok(ApiJson(me_of(&state, &who).await?))
 }
 
 /// `POST /api/v1/users` (administrators).
-#[utoipa::path(post, path = "/api/v1/users", tag = "accounts", request_body(content = Object, description = "{username, password, is_admin}"), responses((status = 201, description = "Created"), (status = 403, description = "Administrators only"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    post, path = "/api/v1/users", tag = "accounts",
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "Created", body = Me),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized,
+        (status = 403, description = "Administrators only", body = isthmus_shared::api::ErrorBody),
+        (status = 409, description = "The user name is taken", body = isthmus_shared::api::ErrorBody),
+        crate::api::openapi::PayloadTooLarge, crate::api::openapi::UnsupportedMediaType,
+    )
+)]
 pub async fn create_user(
     State(state): State<AppState>,
     who: Principal,
@@ -154,7 +184,13 @@ pub async fn create_user(
 }
 
 /// `GET /api/v1/tokens`: the caller's API tokens, never their secret.
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "accounts", responses((status = 200, description = "The caller's API tokens, without secrets"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    get, path = "/api/v1/tokens", tag = "accounts",
+    responses(
+        (status = 200, description = "The caller's API tokens, without secrets", body = Vec<ApiTokenInfo>),
+        crate::api::openapi::Unauthorized,
+    )
+)]
 pub async fn list_tokens(
     State(state): State<AppState>,
     who: Principal,
@@ -192,7 +228,14 @@ fn auth_time(ms: i64) -> String {
 }
 
 /// `POST /api/v1/tokens`: a new API token, shown once.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "accounts", request_body(content = Object, description = "{name}"), responses((status = 201, description = "The token, shown once"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    post, path = "/api/v1/tokens", tag = "accounts",
+    request_body = CreateApiToken,
+    responses(
+        (status = 201, description = "The token, shown this once", body = ApiTokenCreated),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized, crate::api::openapi::PayloadTooLarge, crate::api::openapi::UnsupportedMediaType,
+    )
+)]
 pub async fn create_token(
     State(state): State<AppState>,
     who: Principal,
@@ -250,7 +293,15 @@ pub async fn create_token(
 }
 
 /// `DELETE /api/v1/tokens/{id}`.
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "accounts", params(("id" = i64, Path)), responses((status = 204, description = "Revoked"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    delete, path = "/api/v1/tokens/{id}", tag = "accounts",
+    params(("id" = i64, Path, description = "The token's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized,
+        (status = 404, description = "You have no API token with this id", body = isthmus_shared::api::ErrorBody),
+    )
+)]
 pub async fn delete_token(
     State(state): State<AppState>,
     who: Principal,

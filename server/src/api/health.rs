@@ -7,7 +7,10 @@ use crate::error::{ApiError, ApiJson};
 use crate::state::AppState;
 
 /// `GET /api/v1/health`: version, database kind and the workers whose lease is current.
-#[utoipa::path(get, path = "/api/v1/health", tag = "service", responses((status = 200, description = "Version, database kind and connected workers")))]
+#[utoipa::path(
+    get, path = "/api/v1/health", tag = "service", security(()),
+    responses((status = 200, description = "Version, database kind and connected workers", body = Health))
+)]
 pub async fn health(State(state): State<AppState>) -> Result<ApiJson<Health>, ApiError> {
     let now = chrono::Utc::now().timestamp_millis();
     let workers = worker::Entity::find()

@@ -2,6 +2,7 @@
 
 mod auth;
 mod health;
+mod kinds;
 pub mod openapi;
 mod p2s;
 mod resources;
@@ -11,9 +12,12 @@ mod worker;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -21,89 +25,88 @@ use crate::state::AppState;
 /// Largest request body accepted anywhere.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Every route of the API, each listed once: the path and method come from the handler's
+/// `#[utoipa::path]` annotation, which also puts it in the OpenAPI document ([`openapi`]). A
+/// handler with several methods on one path is listed in one `routes!`.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(status::metrics))
+        .routes(routes!(worker::heartbeat))
+        .routes(routes!(worker::desired))
+        .routes(routes!(worker::status))
+        .routes(routes!(status::set_placement))
+        .routes(routes!(status::tenant_status))
+        .routes(routes!(status::gateway_status))
+        .routes(routes!(status::region_pairs))
+        .routes(routes!(resources::topology))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::create_user))
+        .routes(routes!(auth::list_tokens, auth::create_token))
+        .routes(routes!(auth::delete_token))
+        .routes(routes!(tenants::list, tenants::create))
+        .routes(routes!(tenants::set_member, tenants::remove_member))
+        .routes(routes!(tenants::audit_log))
+        .routes(routes!(
+            resources::get_shared_key,
+            resources::set_shared_key
+        ))
+        .routes(routes!(resources::device_config))
+        .routes(routes!(p2s::list_roots, p2s::upload_root))
+        .routes(routes!(p2s::delete_root))
+        .routes(routes!(p2s::list_revoked, p2s::revoke))
+        .routes(routes!(p2s::unrevoke))
+        .routes(routes!(p2s::delete_client))
+        .routes(routes!(p2s::challenge))
+        .routes(routes!(p2s::enrol))
+        .routes(routes!(kinds::vnets::list, kinds::vnets::create))
+        .routes(routes!(
+            kinds::vnets::get,
+            kinds::vnets::put,
+            kinds::vnets::delete
+        ))
+        .routes(routes!(kinds::gateways::list, kinds::gateways::create))
+        .routes(routes!(
+            kinds::gateways::get,
+            kinds::gateways::put,
+            kinds::gateways::delete
+        ))
+        .routes(routes!(kinds::sites::list, kinds::sites::create))
+        .routes(routes!(
+            kinds::sites::get,
+            kinds::sites::put,
+            kinds::sites::delete
+        ))
+        .routes(routes!(
+            kinds::connections::list,
+            kinds::connections::create
+        ))
+        .routes(routes!(
+            kinds::connections::get,
+            kinds::connections::put,
+            kinds::connections::delete
+        ))
+        .routes(routes!(
+            kinds::point_to_site::list,
+            kinds::point_to_site::create
+        ))
+        .routes(routes!(
+            kinds::point_to_site::get,
+            kinds::point_to_site::put,
+            kinds::point_to_site::delete
+        ))
+}
+
 /// The whole application, without binding a port (tests call it in-process).
 pub fn app(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/health", get(health::health))
-        .route("/openapi.json", get(openapi::openapi_json))
-        .route("/worker/heartbeat", post(worker::heartbeat))
-        .route("/worker/desired", get(worker::desired))
-        .route("/worker/status", post(worker::status))
-        .route("/placements/{tenant}/{gateway}", put(status::set_placement))
-        .route("/tenants/{tenant}/status", get(status::tenant_status))
-        .route("/metering/region-pairs", get(status::region_pairs))
-        .route("/tenants/{tenant}/topology", get(resources::topology))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/me", get(auth::me))
-        .route("/users", post(auth::create_user))
-        .route("/tokens", get(auth::list_tokens).post(auth::create_token))
-        .route("/tokens/{id}", delete(auth::delete_token))
-        .route("/tenants", get(tenants::list).post(tenants::create))
-        .route(
-            "/tenants/{tenant}/members/{username}",
-            put(tenants::set_member).delete(tenants::remove_member),
-        )
-        .route("/audit", get(tenants::audit_log))
-        .route(
-            "/tenants/{tenant}/connections/{name}/shared-key",
-            get(resources::get_shared_key).put(resources::set_shared_key),
-        )
-        .route(
-            "/tenants/{tenant}/gateways/{name}/status",
-            get(status::gateway_status),
-        )
-        .route(
-            "/tenants/{tenant}/connections/{name}/device-config",
-            get(resources::device_config),
-        )
-        .route(
-            "/tenants/{tenant}/point-to-site/{gateway}/root-certificates",
-            get(p2s::list_roots).post(p2s::upload_root),
-        )
-        .route(
-            "/tenants/{tenant}/point-to-site/{gateway}/root-certificates/{name}",
-            delete(p2s::delete_root),
-        )
-        .route(
-            "/tenants/{tenant}/point-to-site/{gateway}/revoked-thumbprints",
-            get(p2s::list_revoked).post(p2s::revoke),
-        )
-        .route(
-            "/tenants/{tenant}/point-to-site/{gateway}/revoked-thumbprints/{thumbprint}",
-            delete(p2s::unrevoke),
-        )
-        .route(
-            "/tenants/{tenant}/point-to-site/{gateway}/clients/{name}",
-            delete(p2s::delete_client),
-        )
-        .route(
-            "/tenants/{tenant}/point-to-site/{gateway}/enrol/challenge",
-            post(p2s::challenge),
-        )
-        .route(
-            "/tenants/{tenant}/point-to-site/{gateway}/enrol",
-            post(p2s::enrol),
-        )
-        .route(
-            "/tenants/{tenant}/{kind}",
-            get(resources::list).post(resources::create),
-        )
-        .route(
-            "/tenants/{tenant}/{kind}/{name}",
-            get(resources::get)
-                .put(resources::put)
-                .delete(resources::delete),
-        )
-        .fallback(api_not_found);
-
+    let (api, _) = api_routes().split_for_parts();
     let index = state.portal_dir().join("index.html");
     let portal = ServeDir::new(state.portal_dir()).fallback(ServeFile::new(index));
 
-    Router::new()
-        .nest("/api/v1", api)
-        .route("/metrics", get(status::metrics))
-        .route("/api", get(api_not_found))
+    api.route("/api", get(api_not_found))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .fallback_service(portal)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -106,7 +106,14 @@ fn written(resource: Value, committed: &store::Committed) -> Value {
 // ---- Root certificates (P2S-3) --------------------------------------------------------------
 
 /// `GET .../point-to-site/{gateway}/root-certificates`.
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/root-certificates", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name")), responses((status = 200, description = "[RootCertificateInfo]: name, thumbprint (SHA-256), subject, validity"), (status = 404, description = "No such gateway or no point-to-site configuration"), (status = 422, description = "P2S-1: the gateway is PolicyBased"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    get, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/root-certificates", tag = "point-to-site",
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo"), ("gateway" = String, Path, description = "Gateway name", example = "g1")),
+    responses(
+        (status = 200, description = "The gateway's root certificates: name, SHA-256 thumbprint, subject, validity", body = Vec<RootCertificateInfo>),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized, (status = 404, description = "No such tenant (or you are not a member of it), no such gateway, or it has no point-to-site configuration", body = isthmus_shared::api::ErrorBody), (status = 422, description = "P2S-1: the gateway is PolicyBased", body = isthmus_shared::api::ErrorBody),
+    )
+)]
 pub async fn list_roots(
     State(state): State<AppState>,
     who: Principal,
@@ -125,7 +132,20 @@ pub async fn list_roots(
 }
 
 /// `POST .../point-to-site/{gateway}/root-certificates`: uploads one PEM root (at most 20: P2S-3).
-#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/root-certificates", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name")), request_body(content = Object, description = "RootCertificateUpload {name, pem}: one X.509 CA certificate in PEM"), responses((status = 201, description = "Stored: {resource: RootCertificateInfo, version, warnings}"), (status = 400, description = "Malformed PEM, not a certificate, a private key, several certificates, an end-entity or expired certificate"), (status = 409, description = "Name or certificate already uploaded"), (status = 413, description = "PEM text over 64 KiB"), (status = 422, description = "P2S-3: more than 20 roots; P2S-1: PolicyBased gateway"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    post, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/root-certificates", tag = "point-to-site",
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo"), ("gateway" = String, Path, description = "Gateway name", example = "g1")),
+    request_body(content = RootCertificateUpload, description = "One X.509 CA certificate in PEM"),
+    responses(
+        (status = 201, description = "Stored", body = isthmus_shared::api::Written<RootCertificateInfo>),
+        (status = 400, description = "Malformed PEM, not a certificate, a private key, several certificates, an end-entity or expired certificate; or a bad name or JSON", body = isthmus_shared::api::ErrorBody),
+        crate::api::openapi::Unauthorized, crate::api::openapi::Forbidden, (status = 404, description = "No such tenant (or you are not a member of it), no such gateway, or it has no point-to-site configuration", body = isthmus_shared::api::ErrorBody),
+        (status = 409, description = "The name or the certificate is already uploaded", body = isthmus_shared::api::ErrorBody),
+        (status = 413, description = "PEM text over 64 KiB, or a body over 1 MiB", body = isthmus_shared::api::ErrorBody),
+        crate::api::openapi::UnsupportedMediaType,
+        (status = 422, description = "P2S-3: more than 20 roots; P2S-1: a PolicyBased gateway", body = isthmus_shared::api::ErrorBody),
+    )
+)]
 pub async fn upload_root(
     State(state): State<AppState>,
     who: Principal,
@@ -181,7 +201,16 @@ pub async fn upload_root(
 }
 
 /// `DELETE .../point-to-site/{gateway}/root-certificates/{name}`.
-#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/root-certificates/{name}", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name"), ("name" = String, Path, description = "Root certificate name")), responses((status = 204, description = "Removed; clients enrolled under it keep their tunnels until revoked"), (status = 404, description = "No such root certificate"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    delete, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/root-certificates/{name}", tag = "point-to-site",
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo"), ("gateway" = String, Path, description = "Gateway name", example = "g1"), ("name" = String, Path, description = "Root certificate name")),
+    responses(
+        (status = 204, description = "Removed; clients enrolled under it keep their tunnels until revoked"),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized, crate::api::openapi::Forbidden,
+        (status = 404, description = "No such tenant, gateway, point-to-site configuration or root certificate", body = isthmus_shared::api::ErrorBody),
+        (status = 422, description = "P2S-1: the gateway is PolicyBased", body = isthmus_shared::api::ErrorBody),
+    )
+)]
 pub async fn delete_root(
     State(state): State<AppState>,
     who: Principal,
@@ -225,7 +254,14 @@ fn clients_with(p: &PointToSite, thumbprint: &str) -> Vec<String> {
 }
 
 /// `GET .../point-to-site/{gateway}/revoked-thumbprints`.
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/revoked-thumbprints", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name")), responses((status = 200, description = "[{thumbprint, clients}]"), (status = 404, description = "No such gateway or no point-to-site configuration"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    get, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/revoked-thumbprints", tag = "point-to-site",
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo"), ("gateway" = String, Path, description = "Gateway name", example = "g1")),
+    responses(
+        (status = 200, description = "Revoked thumbprints and the clients enrolled with each", body = Vec<isthmus_shared::api::RevokedThumbprint>),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized, (status = 404, description = "No such tenant (or you are not a member of it), no such gateway, or it has no point-to-site configuration", body = isthmus_shared::api::ErrorBody), (status = 422, description = "P2S-1: the gateway is PolicyBased", body = isthmus_shared::api::ErrorBody),
+    )
+)]
 pub async fn list_revoked(
     State(state): State<AppState>,
     who: Principal,
@@ -245,7 +281,18 @@ pub async fn list_revoked(
 /// `POST .../point-to-site/{gateway}/revoked-thumbprints`: revokes a client certificate. Its
 /// clients lose their peers in the next desired state (the worker applies it within seconds)
 /// and the certificate can no longer enrol.
-#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/revoked-thumbprints", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name")), request_body(content = Object, description = "RevokeRequest {thumbprint}: SHA-256, 64 hex digits"), responses((status = 201, description = "Revoked: {resource: {thumbprint, clients}, version, warnings}"), (status = 400, description = "Not a SHA-256 thumbprint"), (status = 409, description = "Already revoked"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    post, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/revoked-thumbprints", tag = "point-to-site",
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo"), ("gateway" = String, Path, description = "Gateway name", example = "g1")),
+    request_body(content = RevokeRequest, description = "A SHA-256 thumbprint, 64 hex digits"),
+    responses(
+        (status = 201, description = "Revoked: its clients lose their tunnels within seconds", body = isthmus_shared::api::Written<isthmus_shared::api::RevokedThumbprint>),
+        (status = 400, description = "Not a SHA-256 thumbprint; or bad JSON", body = isthmus_shared::api::ErrorBody),
+        crate::api::openapi::Unauthorized, crate::api::openapi::Forbidden, (status = 404, description = "No such tenant (or you are not a member of it), no such gateway, or it has no point-to-site configuration", body = isthmus_shared::api::ErrorBody),
+        (status = 409, description = "Already revoked", body = isthmus_shared::api::ErrorBody),
+        crate::api::openapi::PayloadTooLarge, crate::api::openapi::UnsupportedMediaType, (status = 422, description = "P2S-1: the gateway is PolicyBased", body = isthmus_shared::api::ErrorBody),
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     who: Principal,
@@ -287,7 +334,17 @@ pub async fn revoke(
 }
 
 /// `DELETE .../point-to-site/{gateway}/revoked-thumbprints/{thumbprint}`: lifts a revocation.
-#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/revoked-thumbprints/{thumbprint}", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name"), ("thumbprint" = String, Path, description = "SHA-256 thumbprint")), responses((status = 204, description = "No longer revoked"), (status = 404, description = "Not revoked"), (status = 400, description = "Not a SHA-256 thumbprint"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    delete, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/revoked-thumbprints/{thumbprint}", tag = "point-to-site",
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo"), ("gateway" = String, Path, description = "Gateway name", example = "g1"), ("thumbprint" = String, Path, description = "SHA-256 thumbprint, 64 hex digits")),
+    responses(
+        (status = 204, description = "No longer revoked"),
+        (status = 400, description = "Not a SHA-256 thumbprint", body = isthmus_shared::api::ErrorBody),
+        crate::api::openapi::Unauthorized, crate::api::openapi::Forbidden,
+        (status = 404, description = "No such tenant, gateway or point-to-site configuration, or the thumbprint is not revoked", body = isthmus_shared::api::ErrorBody),
+        (status = 422, description = "P2S-1: the gateway is PolicyBased", body = isthmus_shared::api::ErrorBody),
+    )
+)]
 pub async fn unrevoke(
     State(state): State<AppState>,
     who: Principal,
@@ -319,7 +376,16 @@ pub async fn unrevoke(
 }
 
 /// `DELETE .../point-to-site/{gateway}/clients/{name}`: removes a client and frees its address.
-#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/clients/{name}", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name"), ("name" = String, Path, description = "Client name")), responses((status = 204, description = "Removed; its address is free again"), (status = 404, description = "No such client"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    delete, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/clients/{name}", tag = "point-to-site",
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo"), ("gateway" = String, Path, description = "Gateway name", example = "g1"), ("name" = String, Path, description = "Client name")),
+    responses(
+        (status = 204, description = "Removed; its address is free again"),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized, crate::api::openapi::Forbidden,
+        (status = 404, description = "No such tenant, gateway, point-to-site configuration or client", body = isthmus_shared::api::ErrorBody),
+        (status = 422, description = "P2S-1: the gateway is PolicyBased", body = isthmus_shared::api::ErrorBody),
+    )
+)]
 pub async fn delete_client(
     State(state): State<AppState>,
     who: Principal,
@@ -349,7 +415,17 @@ fn nonce_hash(nonce: &[u8]) -> String {
 
 /// `POST .../point-to-site/{gateway}/enrol/challenge`: a single-use nonce to sign. No login:
 /// the client proves itself with its certificate.
-#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/enrol/challenge", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name")), responses((status = 200, description = "Challenge {nonce, expires_in_secs}"), (status = 404, description = "No such gateway or no point-to-site configuration"), (status = 422, description = "P2S-1: the gateway is PolicyBased"), (status = 429, description = "Too many open challenges for this gateway")))]
+#[utoipa::path(
+    post, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/enrol/challenge", tag = "point-to-site", security(()),
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo"), ("gateway" = String, Path, description = "Gateway name", example = "g1")),
+    responses(
+        (status = 200, description = "A single-use nonce to sign with the client certificate's key", body = Challenge),
+        crate::api::openapi::BadRequest,
+        (status = 404, description = "No such gateway, or it has no point-to-site configuration", body = isthmus_shared::api::ErrorBody),
+        (status = 422, description = "P2S-1: the gateway is PolicyBased", body = isthmus_shared::api::ErrorBody),
+        crate::api::openapi::TooManyRequests,
+    )
+)]
 pub async fn challenge(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -509,7 +585,23 @@ struct Enrolled {
 
 /// `POST .../point-to-site/{gateway}/enrol`: a client with a certificate chaining to one of the
 /// gateway's roots gets an address and its client package (P2S-3, P2S-2, P2S-6, P2S-8).
-#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/enrol", tag = "point-to-site", params(("tenant" = String, Path, description = "Tenant name"), ("gateway" = String, Path, description = "Gateway name")), request_body(content = Object, description = "EnrolRequest {nonce, certificate_chain (PEM), signature_scheme, signature, wireguard_public_key | generate_keypair, name?}"), responses((status = 200, description = "EnrolResponse: address, wg-quick configuration, QR code (SVG), private key when generated"), (status = 400, description = "Malformed request, PEM, key or chain (named in the message)"), (status = 401, description = "Unknown, used or expired challenge"), (status = 403, description = "Certificate revoked, expired, from a foreign root, or a bad signature"), (status = 404, description = "No such gateway or no point-to-site configuration"), (status = 409, description = "Address pool exhausted or client name taken"), (status = 413, description = "PEM text over 64 KiB"), (status = 422, description = "P2S-1: PolicyBased gateway; P2S-2: the SKU's client limit")))]
+#[utoipa::path(
+    post, path = "/api/v1/tenants/{tenant}/point-to-site/{gateway}/enrol", tag = "point-to-site", security(()),
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo"), ("gateway" = String, Path, description = "Gateway name", example = "g1")),
+    request_body(content = EnrolRequest, description = "The signed challenge, the certificate chain (PEM) and the client's WireGuard public key (or `generate_keypair`)"),
+    responses(
+        (status = 200, description = "The client's address, wg-quick configuration, QR code (SVG) and, when generated, private key", body = EnrolResponse),
+        (status = 400, description = "Malformed request, PEM, key or chain (named in the message)", body = isthmus_shared::api::ErrorBody),
+        (status = 401, description = "Unknown, used or expired challenge", body = isthmus_shared::api::ErrorBody),
+        (status = 403, description = "Certificate revoked, expired, from a foreign root, or a bad signature", body = isthmus_shared::api::ErrorBody),
+        (status = 404, description = "No such gateway, or it has no point-to-site configuration", body = isthmus_shared::api::ErrorBody),
+        (status = 409, description = "Address pool exhausted or client name taken", body = isthmus_shared::api::ErrorBody),
+        (status = 413, description = "PEM text over 64 KiB, or a body over 1 MiB", body = isthmus_shared::api::ErrorBody),
+        crate::api::openapi::UnsupportedMediaType,
+        (status = 422, description = "P2S-1: a PolicyBased gateway; P2S-2: the SKU's client limit", body = isthmus_shared::api::ErrorBody),
+        crate::api::openapi::TooManyRequests,
+    )
+)]
 pub async fn enrol(
     State(state): State<AppState>,
     ApiPath((tenant, gateway)): ApiPath<(String, String)>,

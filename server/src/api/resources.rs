@@ -132,7 +132,6 @@ fn written(resource: Value, committed: Committed) -> Value {
 }
 
 /// `GET /api/v1/tenants/{tenant}/{kind}`.
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/{kind}", tag = "topology", params(("tenant" = String, Path, description = "Tenant name"), ("kind" = String, Path, description = "vnets, gateways, sites, connections or point-to-site")), responses((status = 200, description = "Resources of that kind"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -154,7 +153,6 @@ pub async fn list(
 }
 
 /// `GET /api/v1/tenants/{tenant}/{kind}/{name}`.
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/{kind}/{name}", tag = "topology", params(("tenant" = String, Path, description = "Tenant name"), ("kind" = String, Path, description = "vnets, gateways, sites, connections or point-to-site"), ("name" = String, Path, description = "Resource name (the gateway for point-to-site)")), responses((status = 200, description = "The resource"), (status = 404, description = "No such resource"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
 pub async fn get(
     State(state): State<AppState>,
     who: Principal,
@@ -176,7 +174,6 @@ pub async fn get(
 }
 
 /// `POST /api/v1/tenants/{tenant}/{kind}`: creates; 409 if the name is taken.
-#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/{kind}", tag = "topology", params(("tenant" = String, Path, description = "Tenant name"), ("kind" = String, Path, description = "vnets, gateways, sites, connections or point-to-site")), request_body(content = Object, description = "The resource (isthmus-shared model)"), responses((status = 201, description = "Created: {resource, version, warnings}"), (status = 409, description = "Name taken"), (status = 422, description = "Rule violations; nothing saved"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -214,7 +211,6 @@ pub async fn create(
 }
 
 /// `PUT /api/v1/tenants/{tenant}/{kind}/{name}`: creates or replaces.
-#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/{kind}/{name}", tag = "topology", params(("tenant" = String, Path, description = "Tenant name"), ("kind" = String, Path, description = "vnets, gateways, sites, connections or point-to-site"), ("name" = String, Path, description = "Resource name (the gateway for point-to-site)")), request_body(content = Object, description = "The resource (isthmus-shared model)"), responses((status = 200, description = "Stored: {resource, version, warnings}"), (status = 422, description = "Rule violations; nothing saved"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
 pub async fn put(
     State(state): State<AppState>,
     who: Principal,
@@ -232,7 +228,6 @@ pub async fn put(
 }
 
 /// `DELETE /api/v1/tenants/{tenant}/{kind}/{name}`: refused (422) while something refers to it.
-#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/{kind}/{name}", tag = "topology", params(("tenant" = String, Path, description = "Tenant name"), ("kind" = String, Path, description = "vnets, gateways, sites, connections or point-to-site"), ("name" = String, Path, description = "Resource name (the gateway for point-to-site)")), responses((status = 204, description = "Deleted"), (status = 422, description = "Something still refers to it"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,
@@ -253,7 +248,14 @@ pub async fn delete(
 }
 
 /// `GET /api/v1/tenants/{tenant}/connections/{name}/shared-key`: the one way to read a key; audited.
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/connections/{name}/shared-key", tag = "topology", params(("tenant" = String, Path, description = "Tenant name"), ("name" = String, Path, description = "Connection name")), responses((status = 200, description = "{shared_key}; the read is audited"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    get, path = "/api/v1/tenants/{tenant}/connections/{name}/shared-key", tag = "topology",
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo"), ("name" = String, Path, description = "Connection name")),
+    responses(
+        (status = 200, description = "The connection's shared key; the read is audited", body = isthmus_shared::api::SharedKeyBody),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized, crate::api::openapi::Forbidden, crate::api::openapi::NotFound,
+    )
+)]
 pub async fn get_shared_key(
     State(state): State<AppState>,
     who: Principal,
@@ -286,7 +288,15 @@ pub struct SetSharedKey {
 }
 
 /// `PUT /api/v1/tenants/{tenant}/connections/{name}/shared-key`: "set shared key" (GW-4).
-#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/connections/{name}/shared-key", tag = "topology", params(("tenant" = String, Path, description = "Tenant name"), ("name" = String, Path, description = "Connection name")), request_body(content = Object, description = "{shared_key}: 1-128 letters and digits (GW-5)"), responses((status = 204, description = "Replaced"), (status = 422, description = "GW-5"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    put, path = "/api/v1/tenants/{tenant}/connections/{name}/shared-key", tag = "topology",
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo"), ("name" = String, Path, description = "Connection name")),
+    request_body(content = isthmus_shared::api::SharedKeyBody, description = "1-128 ASCII letters and digits (GW-5)"),
+    responses(
+        (status = 204, description = "Replaced (GW-4); on a same-tenant VNet-to-VNet pair, on both halves"),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized, crate::api::openapi::Forbidden, crate::api::openapi::NotFound, crate::api::openapi::PayloadTooLarge, crate::api::openapi::UnsupportedMediaType, crate::api::openapi::Unprocessable,
+    )
+)]
 pub async fn set_shared_key(
     State(state): State<AppState>,
     who: Principal,
@@ -319,7 +329,14 @@ pub async fn set_shared_key(
 
 /// `GET /api/v1/tenants/{tenant}/connections/{name}/device-config`: the site device's wg-quick
 /// file (S2S-1). It carries the derived preshared key, so reading it is audited.
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/connections/{name}/device-config", tag = "topology", params(("tenant" = String, Path, description = "Tenant name"), ("name" = String, Path, description = "Connection name")), responses((status = 200, description = "wg-quick file for the site device (S2S-1)", content_type = "text/plain"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    get, path = "/api/v1/tenants/{tenant}/connections/{name}/device-config", tag = "topology",
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo"), ("name" = String, Path, description = "Connection name")),
+    responses(
+        (status = 200, description = "The site device's wg-quick file (S2S-1); the read is audited", content_type = "text/plain", body = String),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized, crate::api::openapi::Forbidden, crate::api::openapi::NotFound,
+    )
+)]
 pub async fn device_config(
     State(state): State<AppState>,
     who: Principal,
@@ -354,7 +371,14 @@ pub async fn device_config(
 
 /// `GET /api/v1/tenants/{tenant}/topology`: the tenant's resources as one `Topology` (never
 /// secrets), for the portal's live validation, diagram and next-hop tool.
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/topology", tag = "topology", params(("tenant" = String, Path, description = "Tenant name")), responses((status = 200, description = "The tenant's resources as one Topology, without secrets"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    get, path = "/api/v1/tenants/{tenant}/topology", tag = "topology",
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo")),
+    responses(
+        (status = 200, description = "The tenant's resources as one Topology, without secrets", body = isthmus_shared::model::Topology),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized, crate::api::openapi::NotFound,
+    )
+)]
 pub async fn topology(
     State(state): State<AppState>,
     who: Principal,

@@ -118,7 +118,14 @@ async fn connection_views(
 }
 
 /// `GET /api/v1/tenants/{tenant}/status`.
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/status", tag = "status", params(("tenant" = String, Path, description = "Tenant name")), responses((status = 200, description = "Live status of every connection: the state the worker decided (up, connecting, down, idle), since when and why; disabled connections are down with reason disabled"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    get, path = "/api/v1/tenants/{tenant}/status", tag = "status",
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo")),
+    responses(
+        (status = 200, description = "Live status of every connection: the state the worker decided (up, connecting, down, idle), since when and why; disabled connections are down with reason disabled", body = Vec<ConnectionStatus>),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized, crate::api::openapi::NotFound,
+    )
+)]
 pub async fn tenant_status(
     State(state): State<AppState>,
     who: Principal,
@@ -135,7 +142,14 @@ pub async fn tenant_status(
 }
 
 /// `GET /api/v1/tenants/{tenant}/gateways/{name}/status`.
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/gateways/{name}/status", tag = "status", params(("tenant" = String, Path, description = "Tenant name"), ("name" = String, Path, description = "Gateway name")), responses((status = 200, description = "GatewayStatusView: its worker, public endpoint, GW-10 warnings (an endpoint no device can reach, and the option that sets the real one), route conflicts on the worker's host, and its connections' status"), (status = 404, description = "No such gateway"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    get, path = "/api/v1/tenants/{tenant}/gateways/{name}/status", tag = "status",
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo"), ("name" = String, Path, description = "Gateway name")),
+    responses(
+        (status = 200, description = "Its worker, public endpoint, GW-10 warnings (an endpoint no device can reach, and the option that sets the real one), route conflicts on the worker's host, and its connections' status", body = GatewayStatusView),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized, crate::api::openapi::NotFound,
+    )
+)]
 pub async fn gateway_status(
     State(state): State<AppState>,
     who: Principal,
@@ -220,7 +234,14 @@ async fn region_pair_meters<C: sea_orm::ConnectionTrait>(
 }
 
 /// `GET /api/v1/metering/region-pairs` (administrators): LIM-6 bytes per region pair.
-#[utoipa::path(get, path = "/api/v1/metering/region-pairs", tag = "status", responses((status = 200, description = "Outer VNet-to-VNet bytes per region pair, per worker and summed; billable only across regions"), (status = 401, description = "Not logged in"), (status = 403, description = "Administrators only")))]
+#[utoipa::path(
+    get, path = "/api/v1/metering/region-pairs", tag = "status",
+    responses(
+        (status = 200, description = "Outer VNet-to-VNet bytes per region pair, per worker and summed; billable only across regions", body = Vec<RegionPairMeterView>),
+        crate::api::openapi::Unauthorized,
+        (status = 403, description = "Administrators only", body = isthmus_shared::api::ErrorBody),
+    )
+)]
 pub async fn region_pairs(
     State(state): State<AppState>,
     who: Principal,
@@ -229,14 +250,25 @@ pub async fn region_pairs(
     Ok(ApiJson(region_pair_meters(state.db()).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPlacement {
     pub worker: String,
 }
 
 /// `PUT /api/v1/placements/{tenant}/{gateway}` (administrators): pins a gateway to a worker.
-#[utoipa::path(put, path = "/api/v1/placements/{tenant}/{gateway}", tag = "worker", params(("tenant" = String, Path), ("gateway" = String, Path)), request_body(content = Object, description = "{worker}"), responses((status = 204, description = "Pinned"), (status = 403, description = "Administrators only")))]
+#[utoipa::path(
+    put, path = "/api/v1/placements/{tenant}/{gateway}", tag = "worker",
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo"), ("gateway" = String, Path, description = "Gateway name", example = "g1")),
+    request_body = SetPlacement,
+    responses(
+        (status = 204, description = "Pinned; the gateway's endpoint follows it to the worker's address"),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized,
+        (status = 403, description = "Administrators only", body = isthmus_shared::api::ErrorBody),
+        (status = 404, description = "No such gateway", body = isthmus_shared::api::ErrorBody),
+        crate::api::openapi::PayloadTooLarge, crate::api::openapi::UnsupportedMediaType,
+    )
+)]
 pub async fn set_placement(
     State(state): State<AppState>,
     who: Principal,
@@ -263,7 +295,14 @@ fn label(value: &str) -> String {
 }
 
 /// `GET /metrics`: Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "Prometheus text format")))]
+#[utoipa::path(
+    get, path = "/metrics", tag = "service", security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Prometheus text format. Without a token only aggregate, unnamed figures; an API token with the `metrics` scope (Prometheus: `authorization` in the scrape config) adds the series of its user's tenants, an administrator's all", content_type = "text/plain", body = String),
+        (status = 401, description = "An unknown or expired token", body = isthmus_shared::api::ErrorBody),
+        (status = 403, description = "A token without the `metrics` scope", body = isthmus_shared::api::ErrorBody),
+    )
+)]
 pub async fn metrics(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -14,7 +14,13 @@ use crate::state::AppState;
 use crate::store;
 
 /// `GET /api/v1/tenants`: the tenants the caller can see.
-#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", responses((status = 200, description = "Tenants the caller can see"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    get, path = "/api/v1/tenants", tag = "tenants", operation_id = "list_tenants",
+    responses(
+        (status = 200, description = "The tenants the caller can see, with the caller's role", body = Vec<TenantInfo>),
+        crate::api::openapi::Unauthorized,
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -36,7 +42,16 @@ pub async fn list(
 }
 
 /// `POST /api/v1/tenants`: any user may create a tenant and becomes its owner.
-#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body(content = Object, description = "{name}"), responses((status = 201, description = "Created; the caller owns it"), (status = 409, description = "Name taken"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    post, path = "/api/v1/tenants", tag = "tenants", operation_id = "create_tenant",
+    request_body = CreateTenant,
+    responses(
+        (status = 201, description = "Created; the caller owns it", body = TenantInfo),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized,
+        (status = 409, description = "The name is taken", body = isthmus_shared::api::ErrorBody),
+        crate::api::openapi::PayloadTooLarge, crate::api::openapi::UnsupportedMediaType,
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -53,7 +68,18 @@ pub async fn create(
 }
 
 /// `PUT /api/v1/tenants/{tenant}/members/{username}`: owners grant roles.
-#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/members/{username}", tag = "tenants", params(("tenant" = String, Path), ("username" = String, Path)), request_body(content = Object, description = "{role: owner|reader}"), responses((status = 204, description = "Role set"), (status = 403, description = "Owners only")))]
+#[utoipa::path(
+    put, path = "/api/v1/tenants/{tenant}/members/{username}", tag = "tenants",
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo"), ("username" = String, Path, description = "User name")),
+    request_body = SetMember,
+    responses(
+        (status = 204, description = "Role set"),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized,
+        (status = 403, description = "Owners only", body = isthmus_shared::api::ErrorBody),
+        (status = 404, description = "No such tenant (or you are not a member of it) or no such user", body = isthmus_shared::api::ErrorBody),
+        crate::api::openapi::PayloadTooLarge, crate::api::openapi::UnsupportedMediaType,
+    )
+)]
 pub async fn set_member(
     State(state): State<AppState>,
     who: Principal,
@@ -102,7 +128,16 @@ pub async fn set_member(
 }
 
 /// `DELETE /api/v1/tenants/{tenant}/members/{username}`.
-#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/members/{username}", tag = "tenants", params(("tenant" = String, Path), ("username" = String, Path)), responses((status = 204, description = "Removed"), (status = 403, description = "Owners only")))]
+#[utoipa::path(
+    delete, path = "/api/v1/tenants/{tenant}/members/{username}", tag = "tenants",
+    params(("tenant" = String, Path, description = "Tenant name", example = "demo"), ("username" = String, Path, description = "User name")),
+    responses(
+        (status = 204, description = "Removed"),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized,
+        (status = 403, description = "Owners only", body = isthmus_shared::api::ErrorBody),
+        (status = 404, description = "No such tenant (or you are not a member of it), no such user, or not a member", body = isthmus_shared::api::ErrorBody),
+    )
+)]
 pub async fn remove_member(
     State(state): State<AppState>,
     who: Principal,
@@ -138,7 +173,19 @@ pub struct AuditQuery {
 }
 
 /// `GET /api/v1/audit`: administrators see everything; others, the tenants they own.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "tenants", params(("tenant" = Option<String>, Query), ("limit" = Option<u64>, Query)), responses((status = 200, description = "Audit entries, newest first"), (status = 400, description = "Bad input, named in the message"), (status = 401, description = "Not logged in")))]
+#[utoipa::path(
+    get, path = "/api/v1/audit", tag = "tenants",
+    params(
+        ("tenant" = Option<String>, Query, description = "Only entries of this tenant (required unless you are an administrator)"),
+        ("limit" = Option<u64>, Query, description = "At most this many entries, newest first (default 100, at most 1000)"),
+    ),
+    responses(
+        (status = 200, description = "Audit entries, newest first", body = Vec<AuditEntry>),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized,
+        (status = 403, description = "Owners of the tenant only", body = isthmus_shared::api::ErrorBody),
+        crate::api::openapi::NotFound,
+    )
+)]
 pub async fn audit_log(
     State(state): State<AppState>,
     who: Principal,

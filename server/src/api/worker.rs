@@ -133,7 +133,16 @@ async fn renew_lease(
 }
 
 /// `POST /api/v1/worker/heartbeat`: renews the worker's lease in the database.
-#[utoipa::path(post, path = "/api/v1/worker/heartbeat", tag = "worker", request_body(content = Object, description = "Heartbeat {protocol, name, version}"), responses((status = 200, description = "Lease granted"), (status = 401, description = "Unknown worker token")))]
+#[utoipa::path(
+    post, path = "/api/v1/worker/heartbeat", tag = "worker", security(("bearer" = [])),
+    request_body = Heartbeat,
+    responses(
+        (status = 200, description = "Lease granted", body = HeartbeatAck),
+        (status = 400, description = "Another protocol version, a bad worker name or too many public addresses; or bad JSON", body = isthmus_shared::api::ErrorBody),
+        (status = 401, description = "No or an unknown worker token", body = isthmus_shared::api::ErrorBody),
+        crate::api::openapi::PayloadTooLarge, crate::api::openapi::UnsupportedMediaType,
+    )
+)]
 pub async fn heartbeat(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -233,7 +242,20 @@ async fn desired_for(state: &AppState, name: &str) -> Result<DesiredStateMessage
 
 /// `GET /api/v1/worker/desired?name=W&since=V`: the worker's desired state when it differs
 /// from `since`; otherwise waits up to [`LONG_POLL`] for a change and answers 204.
-#[utoipa::path(get, path = "/api/v1/worker/desired", tag = "worker", params(("name" = String, Query, description = "Worker name"), ("since" = Option<u64>, Query, description = "Version the worker runs"), ("wait" = Option<u64>, Query, description = "Seconds to wait for a change, at most 25")), responses((status = 200, description = "DesiredStateMessage (isthmus.desired/v1)"), (status = 204, description = "No change within the wait"), (status = 401, description = "Unknown worker token")))]
+#[utoipa::path(
+    get, path = "/api/v1/worker/desired", tag = "worker", security(("bearer" = [])),
+    params(
+        ("name" = String, Query, description = "Worker name"),
+        ("since" = Option<u64>, Query, description = "Version the worker runs (0 at start)"),
+        ("wait" = Option<u64>, Query, description = "Seconds to wait for a change, at most (and by default) 25"),
+    ),
+    responses(
+        (status = 200, description = "The worker's desired state (`isthmus.desired/v1`)", body = DesiredStateMessage),
+        (status = 204, description = "No change within the wait"),
+        (status = 400, description = "A bad worker name or query string", body = isthmus_shared::api::ErrorBody),
+        (status = 401, description = "No or an unknown worker token", body = isthmus_shared::api::ErrorBody),
+    )
+)]
 pub async fn desired(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -269,7 +291,17 @@ pub struct StatusQuery {
 
 /// `POST /api/v1/worker/status?name=W`: per-connection handshake, bytes and endpoint, and the
 /// worker's bytes per region pair (LIM-6).
-#[utoipa::path(post, path = "/api/v1/worker/status", tag = "worker", params(("name" = String, Query, description = "Worker name")), request_body(content = Object, description = "StatusReportMessage (isthmus.status/v1)"), responses((status = 204, description = "Stored"), (status = 401, description = "Unknown worker token")))]
+#[utoipa::path(
+    post, path = "/api/v1/worker/status", tag = "worker", security(("bearer" = [])),
+    params(("name" = String, Query, description = "Worker name")),
+    request_body = StatusReportMessage,
+    responses(
+        (status = 204, description = "Stored"),
+        (status = 400, description = "A bad worker name, region or query string; or bad JSON", body = isthmus_shared::api::ErrorBody),
+        (status = 401, description = "No or an unknown worker token", body = isthmus_shared::api::ErrorBody),
+        crate::api::openapi::PayloadTooLarge, crate::api::openapi::UnsupportedMediaType,
+    )
+)]
 pub async fn status(
     State(state): State<AppState>,
     headers: HeaderMap,
