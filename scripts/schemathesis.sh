@@ -21,7 +21,7 @@ max_time=${SCHEMATHESIS_MAX_TIME:-50}
 max_examples=${SCHEMATHESIS_MAX_EXAMPLES:-25}
 
 mkdir -p target/tmp
-dir=$(mktemp -d target/tmp/schemathesis.XXXXXX)
+dir=$(mktemp -d "$root/target/tmp/schemathesis.XXXXXX")
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
@@ -64,12 +64,13 @@ run() {
   local who=$1 token=$2; shift 2
   echo "--- schemathesis as $who"
   # --mode all: schema-valid and schema-violating requests alike.
-  if ! "$st" run "$dir/openapi.json" --url "$base" \
+  # From the run's directory, so Schemathesis' and Hypothesis' caches stay out of the tree.
+  if ! (cd "$dir" && "$root/$st" run openapi.json --url "$base" \
       -H "Authorization: Bearer $token" \
       --checks not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance \
       --mode all --phases examples,coverage,fuzzing \
       --max-examples "$max_examples" --max-time "$max_time" --request-timeout 30 \
-      --seed 1 --no-color "$@" >"$dir/$who.log" 2>&1; then
+      --seed 1 --no-color "$@") >"$dir/$who.log" 2>&1; then
     status=1
     cat "$dir/$who.log"
   fi
