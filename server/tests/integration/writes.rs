@@ -276,6 +276,82 @@ async fn gw_4_setting_the_key_of_one_same_tenant_v2v_half_sets_both_halves() {
     assert_ne!(hub, old_psk);
 }
 
+/// GW-4 / CONN-2: a cross-tenant pair's key is replaceable by its owners, each on their half:
+/// while the halves differ the write is accepted (not refused), and once both carry the new
+/// key the pair's peers derive equal PSKs again.
+#[tokio::test]
+async fn conn_2_gw_4_each_owner_replaces_the_key_of_its_cross_tenant_half() {
+    let app = test_app().await;
+    let alice = user(&app, "alice").await;
+    let bob = user(&app, "bob").await;
+    for (who, t, space, sub) in [
+        (&alice, "a-corp", "10.10.0.0/16", "10.10.255.0/27"),
+        (&bob, "b-corp", "10.20.0.0/16", "10.20.255.0/27"),
+    ] {
+        created(&app, who, "/api/v1/tenants", json!({"name": t})).await;
+        created(
+            &app,
+            who,
+            &format!("/api/v1/tenants/{t}/vnets"),
+            vnet("net", space, sub),
+        )
+        .await;
+        created(
+            &app,
+            who,
+            &format!("/api/v1/tenants/{t}/gateways"),
+            gateway("gw", "net"),
+        )
+        .await;
+    }
+    let half = |remote: &str| {
+        let mut h = v2v("v2v", "gw", json!({"tenant": remote, "name": "gw"}));
+        h["shared_key"] = json!("SameKey123");
+        h
+    };
+    created(
+        &app,
+        &alice,
+        "/api/v1/tenants/a-corp/connections",
+        half("b-corp"),
+    )
+    .await;
+    created(
+        &app,
+        &bob,
+        "/api/v1/tenants/b-corp/connections",
+        half("a-corp"),
+    )
+    .await;
+    let before = desired(&app).await;
+    let old = peer_psk(&before, "a-corp", "gw", "v2v").expect("psk");
+    assert_eq!(
+        peer_psk(&before, "b-corp", "gw", "v2v").as_ref(),
+        Some(&old)
+    );
+
+    for (who, t) in [(&alice, "a-corp"), (&bob, "b-corp")] {
+        let r = put(
+            &app,
+            who,
+            &format!("/api/v1/tenants/{t}/connections/v2v/shared-key"),
+            json!({"shared_key": "NewKey456"}),
+        )
+        .await;
+        assert_status(&r, StatusCode::NO_CONTENT);
+        assert_eq!(shared_key(&app, who, t, "v2v").await, "NewKey456");
+        if t == "a-corp" {
+            // Alice's write set her half only: Bob's half is his to set.
+            assert_eq!(shared_key(&app, &bob, "b-corp", "v2v").await, "SameKey123");
+        }
+    }
+    let after = desired(&app).await;
+    let a_psk = peer_psk(&after, "a-corp", "gw", "v2v").expect("a psk");
+    let b_psk = peer_psk(&after, "b-corp", "gw", "v2v").expect("b psk");
+    assert_eq!(a_psk, b_psk);
+    assert_ne!(a_psk, old);
+}
+
 /// A desired-state poll with nothing to place reads and answers: it does not take the write
 /// gate (a held gate does not delay it), and the topology version and the placements stay as
 /// they were. A poll that must place a gateway does wait for the gate, then writes.
