@@ -15,6 +15,7 @@ pub mod placement;
 mod read;
 mod rows;
 pub mod tenants;
+pub mod workers;
 
 use isthmus_shared::model::{Change, Connection, QualifiedName, SharedKey, Topology};
 use isthmus_shared::validate::{Violation, has_errors};
@@ -150,7 +151,7 @@ pub async fn current_version<C: ConnectionTrait>(db: &C) -> Result<i64> {
 }
 
 /// GW-3: the next free endpoint on `host` (the address of the worker the gateway goes to, see
-/// [`crate::endpoints`]). Ports are unique over all gateways, whatever their host, so a gateway
+/// [`endpoints`]). Ports are unique over all gateways, whatever their host, so a gateway
 /// keeps its port when it moves to another worker. The cursor only moves forward (wrapping),
 /// so a gateway deleted and created again gets another port.
 async fn allocate_endpoint(

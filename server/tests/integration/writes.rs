@@ -456,3 +456,83 @@ async fn desired_state_poll_with_nothing_to_place_does_not_write() {
     assert!(d["version"].as_u64() > Some(now), "{}", d["version"]);
     assert_eq!(placements().await.len(), 2);
 }
+
+/// The sources of the server, as `(path relative to server/src, text)`.
+fn server_sources() -> Vec<(String, String)> {
+    fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<(String, String)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, root, out);
+            } else if p.extension().is_some_and(|e| e == "rs") {
+                let rel = p.strip_prefix(root).expect("prefix").display().to_string();
+                out.push((rel, std::fs::read_to_string(&p).expect("source")));
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = Vec::new();
+    walk(&root, &root, &mut out);
+    out
+}
+
+/// The store is the one way to write the topology: the version is bumped only inside it, it
+/// knows nothing of HTTP (its errors become answers in `error.rs`), and it depends on nothing
+/// in `api/`, so `api/`, `audit`, `auth` and the store no longer import each other in a circle.
+#[test]
+fn the_store_alone_bumps_the_version_and_knows_no_http() {
+    let sources = server_sources();
+    let in_store = |p: &str| p == "store.rs" || p.starts_with("store/");
+    for (path, text) in &sources {
+        if !in_store(path) {
+            assert!(
+                !text.contains("bump_version"),
+                "{path} bumps the topology version; only the store may"
+            );
+            continue;
+        }
+        for banned in [
+            "crate::api::",
+            "use crate::api",
+            "crate::error::",
+            "use crate::error",
+            "ApiError",
+            "axum",
+            "StatusCode",
+        ] {
+            assert!(
+                !text.contains(banned),
+                "{path} mentions `{banned}`: the store knows nothing of HTTP or of api/"
+            );
+        }
+    }
+    let (_, auth) = sources
+        .iter()
+        .find(|(p, _)| p == "auth.rs")
+        .expect("auth.rs");
+    assert!(!auth.contains("crate::store"), "auth.rs imports the store");
+    let (_, audit) = sources
+        .iter()
+        .find(|(p, _)| p == "audit.rs")
+        .expect("audit.rs");
+    assert!(
+        !audit.contains("crate::store") && !audit.contains("crate::error"),
+        "audit.rs imports the store or the HTTP error"
+    );
+    let mappings = sources
+        .iter()
+        .filter(|(_, t)| {
+            t.contains("impl From<crate::store::StoreError>") || t.contains("impl From<StoreError>")
+        })
+        .map(|(p, _)| p.as_str())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        mappings,
+        ["error.rs"],
+        "StoreError is mapped to answers in one place"
+    );
+}

@@ -1,0 +1,221 @@
+//! What workers tell the server: their leases (with the version they run and their public
+//! addresses) and their status reports (tunnel state, bytes, route conflicts, LIM-6 bytes per
+//! region pair). None of it is topology, so none of it bumps the version.
+
+use std::collections::BTreeMap;
+
+use isthmus_shared::desired::StatusReport;
+use isthmus_shared::model::{RegionPair, region_pair};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+
+use super::begin_write;
+use super::endpoints;
+use super::error::{Result, StoreError};
+use crate::auth::now_ms;
+use crate::db::entities::{connection_status, gateway_status, region_pair_bytes, worker};
+use crate::state::AppState;
+
+/// Longest region name accepted in a status report (LIM-6).
+const MAX_REGION_LEN: usize = 100;
+
+/// What a heartbeat states besides the lease: the version the worker runs and its public
+/// addresses.
+pub struct Stated<'a> {
+    pub version: &'a str,
+    pub public_addresses: &'a [std::net::IpAddr],
+}
+
+/// Renews `name`'s lease; records the version it runs and its public addresses when the
+/// request states them (a heartbeat does, a desired-state poll does not and leaves the
+/// recorded ones).
+pub async fn renew_lease(
+    state: &AppState,
+    token_id: i64,
+    name: &str,
+    stated: Option<Stated<'_>>,
+) -> Result<()> {
+    let now = now_ms();
+    let row = worker::ActiveModel {
+        token_id: Set(token_id),
+        name: Set(name.to_owned()),
+        version: Set(stated
+            .as_ref()
+            .map(|s| s.version.chars().take(64).collect())
+            .unwrap_or_default()),
+        last_seen_at: Set(now),
+        lease_expires_at: Set(now + i64::from(state.lease_seconds()) * 1000),
+        public_addresses: Set(stated
+            .as_ref()
+            .and_then(|s| endpoints::store_addresses(s.public_addresses))),
+        ..Default::default()
+    };
+    let mut update = vec![worker::Column::LastSeenAt, worker::Column::LeaseExpiresAt];
+    if stated.is_some() {
+        update.push(worker::Column::Version);
+        update.push(worker::Column::PublicAddresses);
+    }
+    worker::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([worker::Column::TokenId, worker::Column::Name])
+                .update_columns(update)
+                .to_owned(),
+        )
+        .exec(state.db())
+        .await?;
+    Ok(())
+}
+
+/// Stores worker `name`'s status report, in one write transaction.
+pub async fn record_status(state: &AppState, name: &str, report: StatusReport) -> Result<()> {
+    let now = now_ms();
+    let (_gate, txn) = begin_write(state).await?;
+    for g in report.gateways {
+        let conflicts = serde_json::to_string(&g.route_conflicts)
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        for c in &g.route_conflicts {
+            tracing::debug!(tenant = %g.tenant, gateway = %g.name, worker = name,
+                prefix = %c.prefix, existing = %c.existing, "worker reports a route conflict");
+        }
+        gateway_status::Entity::insert(gateway_status::ActiveModel {
+            tenant: Set(g.tenant.clone()),
+            gateway: Set(g.name.clone()),
+            worker: Set(name.to_owned()),
+            route_conflicts: Set(conflicts),
+            updated_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                gateway_status::Column::Tenant,
+                gateway_status::Column::Gateway,
+            ])
+            .update_columns([
+                gateway_status::Column::Worker,
+                gateway_status::Column::RouteConflicts,
+                gateway_status::Column::UpdatedAt,
+            ])
+            .to_owned(),
+        )
+        .exec(&txn)
+        .await?;
+        for c in g.connections {
+            let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            connection_status::Entity::insert(connection_status::ActiveModel {
+                tenant: Set(g.tenant.clone()),
+                gateway: Set(g.name.clone()),
+                connection: Set(c.name),
+                worker: Set(name.to_owned()),
+                last_handshake_unix: Set(c.last_handshake_unix.map(clamp)),
+                rx_bytes: Set(clamp(c.rx_bytes)),
+                tx_bytes: Set(clamp(c.tx_bytes)),
+                endpoint: Set(c.endpoint.map(|e| e.chars().take(80).collect())),
+                updated_at: Set(now),
+                state: Set(Some(c.state.as_str().to_owned())),
+                since_unix: Set(c.since_unix.map(clamp)),
+                reason: Set(c.reason.map(|r| r.as_str().to_owned())),
+            })
+            .on_conflict(
+                OnConflict::columns([
+                    connection_status::Column::Tenant,
+                    connection_status::Column::Gateway,
+                    connection_status::Column::Connection,
+                ])
+                .update_columns([
+                    connection_status::Column::Worker,
+                    connection_status::Column::LastHandshakeUnix,
+                    connection_status::Column::RxBytes,
+                    connection_status::Column::TxBytes,
+                    connection_status::Column::Endpoint,
+                    connection_status::Column::UpdatedAt,
+                    connection_status::Column::State,
+                    connection_status::Column::SinceUnix,
+                    connection_status::Column::Reason,
+                ])
+                .to_owned(),
+            )
+            .exec(&txn)
+            .await?;
+        }
+    }
+    store_region_pairs(&txn, name, &report.region_pairs, now).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// LIM-6: stores a worker's per-region-pair counters. They are cumulative over the worker's
+/// run, so each report replaces the stored value; a value lower than the stored one means the
+/// worker restarted (its counters began again at zero), so the stored run is added to the
+/// `earlier_*` totals first. Pairs the worker no longer reports keep their totals.
+async fn store_region_pairs<C: ConnectionTrait>(
+    db: &C,
+    worker: &str,
+    reported: &[isthmus_shared::desired::RegionPairBytes],
+    now: i64,
+) -> Result<()> {
+    if reported.is_empty() {
+        return Ok(());
+    }
+    let mut sums: BTreeMap<RegionPair, (u64, u64)> = BTreeMap::new();
+    for r in reported {
+        for region in [&r.a, &r.b] {
+            if region.trim().is_empty() || region.len() > MAX_REGION_LEN {
+                return Err(StoreError::Invalid(format!(
+                    "field `region_pairs`: region {region:?} must be 1 to {MAX_REGION_LEN} characters (a VNet region)"
+                )));
+            }
+        }
+        let e = sums.entry(region_pair(&r.a, &r.b)).or_default();
+        e.0 = e.0.saturating_add(r.rx_bytes);
+        e.1 = e.1.saturating_add(r.tx_bytes);
+    }
+    let stored: BTreeMap<(String, String), region_pair_bytes::Model> =
+        region_pair_bytes::Entity::find()
+            .filter(region_pair_bytes::Column::Worker.eq(worker))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|m| ((m.region_a.clone(), m.region_b.clone()), m))
+            .collect();
+    let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    for (pair, (rx, tx)) in sums {
+        let (rx, tx) = (clamp(rx), clamp(tx));
+        let (mut earlier_rx, mut earlier_tx) = (0i64, 0i64);
+        if let Some(old) = stored.get(&(pair.a.clone(), pair.b.clone())) {
+            earlier_rx = old.earlier_rx_bytes;
+            earlier_tx = old.earlier_tx_bytes;
+            if rx < old.rx_bytes || tx < old.tx_bytes {
+                tracing::info!(worker, pair = %pair.key(), "region-pair counters went down: the worker restarted; keeping its earlier totals");
+                earlier_rx = earlier_rx.saturating_add(old.rx_bytes);
+                earlier_tx = earlier_tx.saturating_add(old.tx_bytes);
+            }
+        }
+        region_pair_bytes::Entity::insert(region_pair_bytes::ActiveModel {
+            worker: Set(worker.to_owned()),
+            region_a: Set(pair.a),
+            region_b: Set(pair.b),
+            rx_bytes: Set(rx),
+            tx_bytes: Set(tx),
+            earlier_rx_bytes: Set(earlier_rx),
+            earlier_tx_bytes: Set(earlier_tx),
+            updated_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                region_pair_bytes::Column::Worker,
+                region_pair_bytes::Column::RegionA,
+                region_pair_bytes::Column::RegionB,
+            ])
+            .update_columns([
+                region_pair_bytes::Column::RxBytes,
+                region_pair_bytes::Column::TxBytes,
+                region_pair_bytes::Column::EarlierRxBytes,
+                region_pair_bytes::Column::EarlierTxBytes,
+                region_pair_bytes::Column::UpdatedAt,
+            ])
+            .to_owned(),
+        )
+        .exec(db)
+        .await?;
+    }
+    Ok(())
+}
