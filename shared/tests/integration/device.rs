@@ -24,14 +24,21 @@ fn with_endpoint(endpoint: &str) -> isthmus_shared::model::Topology {
 
 #[test]
 fn gw_10_site_and_client_configurations_state_the_tunnel_mtu_1420() {
-    assert_eq!(TUNNEL_MTU, 1500 - 40 - 8 - 32, "IPv6 outer header, UDP, WireGuard");
+    assert_eq!(
+        TUNNEL_MTU,
+        1500 - 40 - 8 - 32,
+        "IPv6 outer header, UDP, WireGuard"
+    );
     let t = with_endpoint("198.51.100.10:51820");
     let site = site_device_config(&t, &QualifiedName::new("acme", "hub-branch")).unwrap();
     let client = p2s_client_config(&t, &QualifiedName::new("acme", "hub-gw"), "laptop").unwrap();
     for wg in [site.to_wg_quick(), client.to_wg_quick()] {
         let interface = wg.split("[Peer]").next().unwrap();
         assert!(interface.contains("\nMTU = 1420\n"), "{wg}");
-        assert!(!wg.contains("WARNING"), "a public endpoint needs no warning:\n{wg}");
+        assert!(
+            !wg.contains("WARNING"),
+            "a public endpoint needs no warning:\n{wg}"
+        );
     }
 }
 
