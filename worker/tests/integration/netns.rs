@@ -262,11 +262,23 @@ pub fn wg_keypair() -> (String, String) {
 /// SHA-256 on both ends). Bulk TCP is what exercises the offload paths: TSO super-packets read
 /// from a TUN device, coalesced writes into one.
 pub fn tcp_transfer(server_ns: &str, server_addr: &str, client_ns: &str, client_src: &str) {
+    tcp_transfer_bytes(server_ns, server_addr, client_ns, client_src, 8 << 20);
+}
+
+/// [`tcp_transfer`] of `bytes` bytes; the addresses may be IPv4 or IPv6.
+pub fn tcp_transfer_bytes(
+    server_ns: &str,
+    server_addr: &str,
+    client_ns: &str,
+    client_src: &str,
+    bytes: usize,
+) {
     const SERVER: &str = r#"
 import hashlib, socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 5201)); s.listen(1); print("ready", flush=True)
-c, _ = s.accept(); h = hashlib.sha256(); n = 0
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 5201)); s.listen(1); s.settimeout(60); print("ready", flush=True)
+c, _ = s.accept(); c.settimeout(60); h = hashlib.sha256(); n = 0
 while True:
     b = c.recv(1 << 20)
     if not b: break
@@ -275,8 +287,10 @@ print(n, h.hexdigest(), flush=True)
 "#;
     const CLIENT: &str = r#"
 import hashlib, socket, sys
-data = bytes((i * 7) % 251 for i in range(1 << 16)) * 128
-c = socket.create_connection((sys.argv[1], 5201), timeout=30, source_address=(sys.argv[2], 0))
+n = int(sys.argv[3])
+block = bytes((i * 7) % 251 for i in range(1 << 16))
+data = (block * (n // len(block) + 1))[:n]
+c = socket.create_connection((sys.argv[1], 5201), timeout=60, source_address=(sys.argv[2], 0))
 c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
 print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
 "#;
@@ -287,7 +301,7 @@ print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
             "exec",
             server_ns,
             "timeout",
-            "60",
+            "90",
             "python3",
             "-c",
             SERVER,
@@ -298,23 +312,28 @@ print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
         .expect("python3 runs");
     let mut lines = BufReader::new(server.stdout.take().expect("stdout")).lines();
     assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("ready"));
+    let n = bytes.to_string();
     let sent = run(&[
         "ip",
         "netns",
         "exec",
         client_ns,
         "timeout",
-        "60",
+        "90",
         "python3",
         "-c",
         CLIENT,
         server_addr,
         client_src,
+        &n,
     ]);
     let received = lines.next().and_then(Result::ok).unwrap_or_default();
     let _ = server.wait();
-    assert_eq!(received, sent, "{client_ns} → {server_ns}: bytes differ");
-    assert!(sent.starts_with("8388608 "), "{sent}");
+    assert_eq!(
+        received, sent,
+        "{client_src} → {server_addr}: the bytes differ (or the transfer stalled)"
+    );
+    assert!(sent.starts_with(&format!("{bytes} ")), "{sent}");
 }
 
 pub fn ping(ns: &str, from: Option<&str>, to: &str) -> bool {

@@ -19,84 +19,11 @@ use std::time::Duration;
 use isthmus_shared::desired::{DesiredStateMessage, Secret};
 
 use crate::harness::*;
-use crate::netns::{Lab, ping, run, skip_reason, wg_keypair};
+use crate::netns::{Lab, ping, run, skip_reason, tcp_transfer_bytes, wg_keypair};
 use crate::server_lab::vnet_host;
 
 /// 20 MB.
 const BYTES: usize = 20 * 1000 * 1000;
-
-/// Sends `bytes` over one TCP connection from `client_ns` (bound to `client_src`) to
-/// `server_addr` port 5202 in `server_ns` (IPv4 or IPv6), and checks length and SHA-256 on
-/// both ends.
-fn tcp_transfer_n(
-    server_ns: &str,
-    server_addr: &str,
-    client_ns: &str,
-    client_src: &str,
-    bytes: usize,
-) {
-    const SERVER: &str = r#"
-import hashlib, socket, sys
-fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
-s = socket.socket(fam); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 5202)); s.listen(1); s.settimeout(60); print("ready", flush=True)
-c, _ = s.accept(); c.settimeout(60); h = hashlib.sha256(); n = 0
-while True:
-    b = c.recv(1 << 20)
-    if not b: break
-    h.update(b); n += len(b)
-print(n, h.hexdigest(), flush=True)
-"#;
-    const CLIENT: &str = r#"
-import hashlib, socket, sys
-n = int(sys.argv[3])
-block = bytes((i * 13) % 251 for i in range(1 << 16))
-data = (block * (n // len(block) + 1))[:n]
-c = socket.create_connection((sys.argv[1], 5202), timeout=60, source_address=(sys.argv[2], 0))
-c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
-print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
-"#;
-    use std::io::{BufRead, BufReader};
-    let mut server = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            server_ns,
-            "timeout",
-            "90",
-            "python3",
-            "-c",
-            SERVER,
-            server_addr,
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let mut lines = BufReader::new(server.stdout.take().expect("stdout")).lines();
-    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("ready"));
-    let n = bytes.to_string();
-    let sent = run(&[
-        "ip",
-        "netns",
-        "exec",
-        client_ns,
-        "timeout",
-        "90",
-        "python3",
-        "-c",
-        CLIENT,
-        server_addr,
-        client_src,
-        &n,
-    ]);
-    let received = lines.next().and_then(Result::ok).unwrap_or_default();
-    let _ = server.wait();
-    assert_eq!(
-        received, sent,
-        "{client_src} → {server_addr}: the bytes differ (or the transfer stalled)"
-    );
-    assert!(sent.starts_with(&format!("{bytes} ")), "{sent}");
-}
 
 /// `ping` with don't-fragment and a payload of `size` bytes; its whole output (it fails).
 fn df_ping(ns: &str, from: &str, to: &str, size: usize) -> String {
@@ -366,10 +293,10 @@ fn mtu_site_left_at_1500_gets_fragmentation_needed_and_20_mb_tcp_passes_to_the_v
     );
 
     // Bulk TCP from the site left at 1500: to the VNet and, through transit, to site b.
-    tcp_transfer_n(&host, "10.230.1.10", &site_a, "10.230.2.1", BYTES);
-    tcp_transfer_n(&site_b, "10.230.3.1", &site_a, "10.230.2.1", BYTES);
-    tcp_transfer_n(&host, "fd00:230:1::10", &site_a, "fd00:230:2::1", BYTES);
-    tcp_transfer_n(&site_b, "fd00:230:3::1", &site_a, "fd00:230:2::1", BYTES);
+    tcp_transfer_bytes(&host, "10.230.1.10", &site_a, "10.230.2.1", BYTES);
+    tcp_transfer_bytes(&site_b, "10.230.3.1", &site_a, "10.230.2.1", BYTES);
+    tcp_transfer_bytes(&host, "fd00:230:1::10", &site_a, "fd00:230:2::1", BYTES);
+    tcp_transfer_bytes(&site_b, "fd00:230:3::1", &site_a, "fd00:230:2::1", BYTES);
     // And back from the VNet to the site.
-    tcp_transfer_n(&site_a, "10.230.2.1", &host, "10.230.1.10", BYTES);
+    tcp_transfer_bytes(&site_a, "10.230.2.1", &host, "10.230.1.10", BYTES);
 }
