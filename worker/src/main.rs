@@ -261,6 +261,13 @@ async fn push_status(
     }
 }
 
+// mimalloc instead of the system allocator: the data plane frees and allocates buffers of up to
+// 64 KiB on every batch (GSO datagrams, coalesced TUN writes), and glibc's malloc returned that
+// memory to the kernel at the top of its heap and faulted it in again each time: 20 times the
+// page faults per GiB and about 15% of the throughput (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 // One thread runs the whole worker. The data plane's work per packet is short and the core sits
 // behind one lock, so a second runtime thread bought nothing but cross-thread wake-ups and lock
 // hand-offs (measured: about 15% less throughput with two threads on two cores). A host with
