@@ -345,42 +345,28 @@ impl FromRequestParts<AppState> for Principal {
         };
         // One query per request: the credential joined with its user.
         if let Some(token) = bearer(parts) {
-            let stmt = principal_query(api_token::Entity, api_token::Column::UserId)
-                .column((api_token::Entity, api_token::Column::Name))
-                .column((api_token::Entity, api_token::Column::Scopes))
-                .and_where(
-                    Expr::col((api_token::Entity, api_token::Column::TokenSha256))
-                        .eq(sha256_hex(token)),
-                )
-                .to_owned();
-            let row = db.query_one(&stmt).await?.ok_or_else(|| {
-                ApiError::Unauthorized(
-                    "unknown or revoked API token: create one with POST /api/v1/tokens".to_owned(),
-                )
-            })?;
-            let scopes: Option<String> = row.try_get("", "scopes")?;
-            if !token_has_scope(scopes.as_deref(), SCOPE_API) {
-                return Err(ApiError::Forbidden(format!(
-                    "this API token has the scopes `{}` only; use a token with the `{SCOPE_API}` \
-                     scope (POST /api/v1/tokens {{\"name\": ..., \"scopes\": [\"{SCOPE_API}\"]}})",
-                    scopes.unwrap_or_default()
-                )));
-            }
-            return Ok(Principal {
-                token: Some(row.try_get("", "name")?),
-                ..principal_from_row(&row)?
-            });
+            return token_principal(
+                db,
+                token,
+                SCOPE_API,
+                "unknown or revoked API token: create one with POST /api/v1/tokens",
+                |scopes| {
+                    format!(
+                        "this API token has the scopes `{scopes}` only; use a token with the \
+                         `{SCOPE_API}` scope (POST /api/v1/tokens {{\"name\": ..., \"scopes\": \
+                         [\"{SCOPE_API}\"]}})"
+                    )
+                },
+            )
+            .await;
         }
         let cookie = session_token(&parts.headers).ok_or_else(unauthorized)?;
-        let stmt = principal_query(session::Entity, session::Column::UserId)
-            .and_where(
-                Expr::col((session::Entity, session::Column::TokenSha256)).eq(sha256_hex(&cookie)),
-            )
-            .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(now_ms()))
-            .to_owned();
-        let row = db.query_one(&stmt).await?.ok_or_else(|| {
-            ApiError::Unauthorized("your session has expired; log in again".to_owned())
-        })?;
+        let row = db
+            .query_one(&session_query(&cookie))
+            .await?
+            .ok_or_else(|| {
+                ApiError::Unauthorized("your session has expired; log in again".to_owned())
+            })?;
         principal_from_row(&row)
     }
 }
@@ -393,46 +379,71 @@ pub async fn metrics_reader<C: ConnectionTrait>(
     headers: &axum::http::HeaderMap,
 ) -> Result<Option<Principal>, ApiError> {
     if let Some(token) = bearer_of(headers) {
-        let stmt = principal_query(api_token::Entity, api_token::Column::UserId)
-            .column((api_token::Entity, api_token::Column::Name))
-            .column((api_token::Entity, api_token::Column::Scopes))
-            .and_where(
-                Expr::col((api_token::Entity, api_token::Column::TokenSha256))
-                    .eq(sha256_hex(token)),
-            )
-            .to_owned();
-        let row = db.query_one(&stmt).await?.ok_or_else(|| {
-            ApiError::Unauthorized(
-                "unknown or revoked API token: create one with POST /api/v1/tokens \
-                 {\"name\": \"prometheus\", \"scopes\": [\"metrics\"]}"
-                    .to_owned(),
-            )
-        })?;
-        let scopes: Option<String> = row.try_get("", "scopes")?;
-        if !token_has_scope(scopes.as_deref(), SCOPE_METRICS) {
-            return Err(ApiError::Forbidden(format!(
-                "this API token lacks the `{SCOPE_METRICS}` scope; create one with POST \
-                 /api/v1/tokens {{\"name\": \"prometheus\", \"scopes\": [\"{SCOPE_METRICS}\"]}}"
-            )));
-        }
-        return Ok(Some(Principal {
-            token: Some(row.try_get("", "name")?),
-            ..principal_from_row(&row)?
-        }));
+        return token_principal(
+            db,
+            token,
+            SCOPE_METRICS,
+            "unknown or revoked API token: create one with POST /api/v1/tokens \
+             {\"name\": \"prometheus\", \"scopes\": [\"metrics\"]}",
+            |_| {
+                format!(
+                    "this API token lacks the `{SCOPE_METRICS}` scope; create one with POST \
+                     /api/v1/tokens {{\"name\": \"prometheus\", \"scopes\": [\"{SCOPE_METRICS}\"]}}"
+                )
+            },
+        )
+        .await
+        .map(Some);
     }
     let Some(cookie) = session_token(headers) else {
         return Ok(None);
     };
-    let stmt = principal_query(session::Entity, session::Column::UserId)
-        .and_where(
-            Expr::col((session::Entity, session::Column::TokenSha256)).eq(sha256_hex(&cookie)),
-        )
-        .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(now_ms()))
-        .to_owned();
-    match db.query_one(&stmt).await? {
+    match db.query_one(&session_query(&cookie)).await? {
         Some(row) => Ok(Some(principal_from_row(&row)?)),
         None => Ok(None),
     }
+}
+
+/// The user of API token `token` when the token has `scope`: 401 with `unknown` for a token
+/// that does not exist, 403 with `lacking(its scopes)` for one without the scope. One query.
+async fn token_principal<C: ConnectionTrait>(
+    db: &C,
+    token: &str,
+    scope: &str,
+    unknown: &str,
+    lacking: impl FnOnce(&str) -> String,
+) -> Result<Principal, ApiError> {
+    let stmt = principal_query(api_token::Entity, api_token::Column::UserId)
+        .column((api_token::Entity, api_token::Column::Name))
+        .column((api_token::Entity, api_token::Column::Scopes))
+        .and_where(
+            Expr::col((api_token::Entity, api_token::Column::TokenSha256)).eq(sha256_hex(token)),
+        )
+        .to_owned();
+    let row = db
+        .query_one(&stmt)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized(unknown.to_owned()))?;
+    let scopes: Option<String> = row.try_get("", "scopes")?;
+    if !token_has_scope(scopes.as_deref(), scope) {
+        return Err(ApiError::Forbidden(lacking(
+            scopes.as_deref().unwrap_or_default(),
+        )));
+    }
+    Ok(Principal {
+        token: Some(row.try_get("", "name")?),
+        ..principal_from_row(&row)?
+    })
+}
+
+/// The user of an unexpired portal session `cookie` (the credential joined with its user).
+fn session_query(cookie: &str) -> SelectStatement {
+    principal_query(session::Entity, session::Column::UserId)
+        .and_where(
+            Expr::col((session::Entity, session::Column::TokenSha256)).eq(sha256_hex(cookie)),
+        )
+        .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(now_ms()))
+        .to_owned()
 }
 
 /// `SELECT users.id, users.username, users.is_admin FROM <credential> JOIN users`.
