@@ -181,7 +181,7 @@ impl GatewayDesired {
             })
             .map(|r| r.prefix)
             .collect();
-        out.sort_by(crate::validate::net_order);
+        out.sort_by(crate::prefix::net_order);
         out.dedup();
         out
     }
@@ -194,7 +194,7 @@ impl GatewayDesired {
             .filter(|r| r.active && matches!(r.next_hop, NextHop::Vnet { .. }))
             .map(|r| r.prefix)
             .collect();
-        out.sort_by(crate::validate::net_order);
+        out.sort_by(crate::prefix::net_order);
         out.dedup();
         out
     }
@@ -451,7 +451,7 @@ fn allowed(routes: &GatewayRoutes, hops: &[NextHop]) -> Vec<IpNet> {
         .filter(|r| r.active && hops.contains(&r.next_hop))
         .map(|r| r.prefix)
         .collect();
-    out.sort_by(crate::validate::net_order);
+    out.sort_by(crate::prefix::net_order);
     out.dedup();
     out
 }

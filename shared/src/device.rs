@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::desired::{PERSISTENT_KEEPALIVE_SECS, Secret, TUNNEL_MTU};
 use crate::model::{GatewayType, QualifiedName, Topology, TrafficSelector};
+use crate::prefix::net_order;
 use crate::psk::{PeerIdentity, derive_preshared_key};
 use crate::routes::{GatewayRoutes, Net, NextHop, RouteOrigin};
-use crate::validate::net_order;
 
 /// The placeholder written where the device's private key goes.
 pub const PRIVATE_KEY_PLACEHOLDER: &str = "<the device's own private key>";

@@ -29,6 +29,7 @@ pub mod lpm;
 pub mod model;
 #[cfg(feature = "openapi")]
 mod openapi;
+pub(crate) mod prefix;
 pub mod psk;
 pub mod routes;
 pub mod rules;

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::validate::net_order;
+use crate::prefix::net_order;
 
 const NONE: u32 = u32::MAX;
 

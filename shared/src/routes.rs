@@ -33,8 +33,8 @@ use crate::model::{
     ConnectionKind, GatewayType, QualifiedName, RegionPair, RouteSourceKind, Topology,
     TrafficSelector, region_pair,
 };
+use crate::prefix::net_order;
 use crate::rules::RuleId;
-use crate::validate::net_order;
 
 /// Where a route sends a packet.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -40,6 +40,8 @@ use crate::model::{
     Change, ConnectionKind, DeviceHost, GATEWAY_SUBNET, GatewayType, RouteSourceKind, Sku,
     SkuTable, Topology, Vnet,
 };
+pub use crate::prefix::overlaps;
+use crate::prefix::{nested_pairs, net_order};
 use crate::psk::{SharedKeyError, validate_shared_key};
 use crate::rules::RuleId;
 
@@ -2460,42 +2462,6 @@ fn ipv4_non_public(a: Ipv4Addr) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-/// Total order on prefixes: IPv4 before IPv6, then network address, then prefix length.
-pub(crate) fn net_order(a: &IpNet, b: &IpNet) -> std::cmp::Ordering {
-    match (a, b) {
-        (IpNet::V4(x), IpNet::V4(y)) => {
-            (x.network(), x.prefix_len()).cmp(&(y.network(), y.prefix_len()))
-        }
-        (IpNet::V6(x), IpNet::V6(y)) => {
-            (x.network(), x.prefix_len()).cmp(&(y.network(), y.prefix_len()))
-        }
-        (IpNet::V4(_), IpNet::V6(_)) => std::cmp::Ordering::Less,
-        (IpNet::V6(_), IpNet::V4(_)) => std::cmp::Ordering::Greater,
-    }
-}
-
-/// Overlapping pairs (by tag) in a list of canonical prefixes: sort + stack sweep.
-pub(crate) fn nested_pairs(items: &mut [(IpNet, usize)]) -> Vec<(usize, usize)> {
-    items.sort_by(|x, y| net_order(&x.0, &y.0).then(x.1.cmp(&y.1)));
-    let mut stack: Vec<(IpNet, usize)> = Vec::new();
-    let mut out = Vec::new();
-    for &(p, i) in items.iter() {
-        while stack.last().is_some_and(|top| !top.0.contains(&p)) {
-            stack.pop();
-        }
-        out.extend(stack.iter().map(|&(_, j)| (j, i)));
-        stack.push((p, i));
-    }
-    out
-}
-
-/// Whether two prefixes overlap (share at least one address). Symmetric; IPv4 never overlaps
-/// IPv6.
-pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
-    let (a, b) = (a.trunc(), b.trunc());
-    a.contains(&b) || b.contains(&a)
 }
 
 struct UnionFind {
