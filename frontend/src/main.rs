@@ -4,11 +4,11 @@ mod api;
 mod bench;
 mod connection;
 mod diagram;
+mod effective_routes;
 mod forms;
 mod i18n;
 mod notices;
 mod resources;
-mod routes;
 mod state;
 
 use std::time::Duration;
@@ -94,7 +94,7 @@ fn App() -> impl IntoView {
 fn tenant_page(tp: TPage) -> AnyView {
     match tp {
         TPage::Diagram => view! { <diagram::DiagramPage /> }.into_any(),
-        TPage::Routes => view! { <routes::RoutesPage /> }.into_any(),
+        TPage::Routes => view! { <effective_routes::RoutesPage /> }.into_any(),
         TPage::List(kind) => view! { <resources::ListPage kind=kind /> }.into_any(),
         TPage::New(kind) => view! { <resources::FormPage kind=kind name=None /> }.into_any(),
         TPage::Edit(kind, name) => {
