@@ -27,7 +27,8 @@ use crate::model::{
     GatewayType, QualifiedName, RegionPair, SkuTable, Topology, TrafficSelector, region_pair,
 };
 use crate::psk::{PeerIdentity, derive_preshared_key};
-use crate::routes::{GatewayRoutes, Net, NextHop, Route, RouteOrigin};
+use crate::resolved::Net;
+use crate::routes::{GatewayRoutes, NextHop, Route, RouteOrigin};
 
 /// The format tag of [`DesiredStateMessage::V1`].
 pub const DESIRED_FORMAT: &str = "isthmus.desired/v1";

@@ -18,7 +18,8 @@ use crate::desired::{PERSISTENT_KEEPALIVE_SECS, Secret, TUNNEL_MTU};
 use crate::model::{GatewayType, QualifiedName, Topology, TrafficSelector};
 use crate::prefix::net_order;
 use crate::psk::{PeerIdentity, derive_preshared_key};
-use crate::routes::{GatewayRoutes, Net, NextHop, RouteOrigin};
+use crate::resolved::Net;
+use crate::routes::{GatewayRoutes, NextHop, RouteOrigin};
 
 /// The placeholder written where the device's private key goes.
 pub const PRIVATE_KEY_PLACEHOLDER: &str = "<the device's own private key>";

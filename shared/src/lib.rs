@@ -31,6 +31,7 @@ pub mod model;
 mod openapi;
 pub(crate) mod prefix;
 pub mod psk;
+mod resolved;
 pub mod routes;
 pub mod rules;
 pub mod tcp_transport;

@@ -27,13 +27,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::index::{Key, UniqueIndex};
 use crate::lpm::LpmTable;
 use crate::model::{
-    ConnectionKind, GatewayType, QualifiedName, RegionPair, RouteSourceKind, Topology,
-    TrafficSelector, region_pair,
+    GatewayType, QualifiedName, RegionPair, RouteSourceKind, Topology, TrafficSelector, region_pair,
 };
 use crate::prefix::net_order;
+use crate::resolved::Net;
 use crate::rules::RuleId;
 
 /// Where a route sends a packet.
@@ -242,173 +241,9 @@ fn finish(routes: &mut Vec<Route>) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The resolved network: unique names only, order independent.
+// Route tables of the resolved network.
 
-fn unique_index<'a, T>(items: &'a [T], key: impl Fn(&'a T) -> Key<'a>) -> UniqueIndex<'a> {
-    UniqueIndex::new(items, key)
-}
-
-pub(crate) struct Net<'a> {
-    pub(crate) t: &'a Topology,
-    vnets: UniqueIndex<'a>,
-    gateways: UniqueIndex<'a>,
-    gw_by_vnet: UniqueIndex<'a>,
-    sites: UniqueIndex<'a>,
-    p2s: UniqueIndex<'a>,
-    /// gateway -> established VNet-to-VNet tunnels (connection, remote gateway), by name.
-    adj: BTreeMap<usize, Vec<(usize, usize)>>,
-    /// gateway -> enabled site-to-site connections (connection, site), by name.
-    s2s: BTreeMap<usize, Vec<(usize, usize)>>,
-    /// gateway -> point-to-site configurations whose clients it hosts (own one first).
-    hosted: BTreeMap<usize, Vec<usize>>,
-}
-
-impl<'a> Net<'a> {
-    pub(crate) fn new(t: &'a Topology) -> Self {
-        let vnets = unique_index(&t.vnets, |v| (&v.tenant, &v.name));
-        let gateways = unique_index(&t.gateways, |g| (&g.tenant, &g.name));
-        let gw_by_vnet = unique_index(&t.gateways, |g| (&g.tenant, &g.vnet));
-        let sites = unique_index(&t.sites, |s| (&s.tenant, &s.name));
-        let p2s = unique_index(&t.point_to_site, |p| (&p.tenant, &p.gateway));
-        let conns = unique_index(&t.connections, |c| (&c.tenant, &c.name));
-        let mut n = Self {
-            t,
-            vnets,
-            gateways,
-            gw_by_vnet,
-            sites,
-            p2s,
-            adj: BTreeMap::new(),
-            s2s: BTreeMap::new(),
-            hosted: BTreeMap::new(),
-        };
-        // Declared, enabled VNet-to-VNet halves.
-        let mut halves: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
-        for (ci, c) in t.connections.iter().enumerate() {
-            if !c.enabled || conns.get(&(c.tenant.as_str(), c.name.as_str())) != Some(&ci) {
-                continue;
-            }
-            let Some(g) = n.gateway_index(&c.tenant, &c.gateway) else {
-                continue;
-            };
-            match &c.kind {
-                ConnectionKind::SiteToSite { site } => {
-                    if let Some(&s) = n.sites.get(&(c.tenant.as_str(), site.as_str())) {
-                        n.s2s.entry(g).or_default().push((ci, s));
-                    }
-                }
-                ConnectionKind::VnetToVnet { remote_gateway } => {
-                    let rt = remote_gateway.tenant.as_deref().unwrap_or(&c.tenant);
-                    if let Some(r) = n.gateway_index(rt, &remote_gateway.name)
-                        && r != g
-                    {
-                        halves.entry((g, r)).or_default().push(ci);
-                    }
-                }
-            }
-        }
-        for (&(g, r), conns) in &halves {
-            let both_route_based = t.gateways[g].gateway_type == GatewayType::RouteBased
-                && t.gateways[r].gateway_type == GatewayType::RouteBased;
-            if !both_route_based || !halves.contains_key(&(r, g)) {
-                continue;
-            }
-            if let Some(&ci) = conns
-                .iter()
-                .min_by(|&&a, &&b| t.connections[a].name.cmp(&t.connections[b].name))
-            {
-                n.adj.entry(g).or_default().push((ci, r));
-            }
-        }
-        for list in n.adj.values_mut() {
-            list.sort_by(|a, b| t.connections[a.0].name.cmp(&t.connections[b.0].name));
-        }
-        for list in n.s2s.values_mut() {
-            list.sort_by(|a, b| t.connections[a.0].name.cmp(&t.connections[b.0].name));
-        }
-        for (pi, p) in t.point_to_site.iter().enumerate() {
-            if n.p2s.get(&(p.tenant.as_str(), p.gateway.as_str())) != Some(&pi) {
-                continue;
-            }
-            if let Some(g) = n.gateway_index(&p.tenant, &p.gateway) {
-                n.hosted.entry(g).or_default().insert(0, pi);
-            }
-            let mut extra: BTreeSet<usize> = BTreeSet::new();
-            for x in &p.additional_vnets {
-                if let Some(&g) = n.gw_by_vnet.get(&(p.tenant.as_str(), x.as_str())) {
-                    extra.insert(g);
-                }
-            }
-            for g in extra {
-                if n.gateway_index(&p.tenant, &p.gateway) != Some(g) {
-                    n.hosted.entry(g).or_default().push(pi);
-                }
-            }
-        }
-        n
-    }
-
-    /// Enabled site-to-site connections of gateway `g`: (connection, site), by name.
-    pub(crate) fn s2s_of(&self, g: usize) -> Vec<(usize, usize)> {
-        self.s2s.get(&g).cloned().unwrap_or_default()
-    }
-
-    /// Established VNet-to-VNet tunnels of gateway `g`: (connection, remote gateway), by name.
-    pub(crate) fn v2v_of(&self, g: usize) -> Vec<(usize, usize)> {
-        self.adj.get(&g).cloned().unwrap_or_default()
-    }
-
-    /// The unique site `tenant/name`.
-    pub(crate) fn site_index(&self, tenant: &str, name: &str) -> Option<usize> {
-        self.sites.get(&(tenant, name)).copied()
-    }
-
-    /// The unique gateway of VNet `tenant/vnet`.
-    pub(crate) fn gateway_of_vnet(&self, tenant: &str, vnet: &str) -> Option<usize> {
-        self.gw_by_vnet.get(&(tenant, vnet)).copied()
-    }
-
-    /// The unique point-to-site configuration of gateway `tenant/gateway`.
-    pub(crate) fn p2s_index(&self, tenant: &str, gateway: &str) -> Option<usize> {
-        self.p2s.get(&(tenant, gateway)).copied()
-    }
-
-    pub(crate) fn gateway_index(&self, tenant: &str, name: &str) -> Option<usize> {
-        self.gateways.get(&(tenant, name)).copied()
-    }
-
-    pub(crate) fn vnet_of_gateway(&self, g: usize) -> Option<usize> {
-        let gw = &self.t.gateways[g];
-        self.vnets
-            .get(&(gw.tenant.as_str(), gw.vnet.as_str()))
-            .copied()
-    }
-
-    fn qn_gw(&self, g: usize) -> QualifiedName {
-        self.t.gateways[g].qualified_name()
-    }
-
-    fn qn_conn(&self, c: usize) -> QualifiedName {
-        self.t.connections[c].qualified_name()
-    }
-
-    fn qn_site(&self, s: usize) -> QualifiedName {
-        let site = &self.t.sites[s];
-        QualifiedName::new(&site.tenant, &site.name)
-    }
-
-    fn qn_vnet(&self, v: usize) -> QualifiedName {
-        let vnet = &self.t.vnets[v];
-        QualifiedName::new(&vnet.tenant, &vnet.name)
-    }
-
-    fn own_p2s(&self, g: usize) -> Option<usize> {
-        let gw = &self.t.gateways[g];
-        self.p2s
-            .get(&(gw.tenant.as_str(), gw.name.as_str()))
-            .copied()
-    }
-
+impl Net<'_> {
     /// Effective selectors of a PolicyBased site-to-site connection (GW-1): the configured ones,
     /// or every VNet prefix paired with every site prefix.
     fn selectors(&self, g: usize, ci: usize, s: usize) -> Vec<TrafficSelector> {
@@ -439,14 +274,14 @@ impl<'a> Net<'a> {
         seen.insert(g);
         let mut out = Vec::new();
         let mut q: VecDeque<(usize, u32, usize, usize)> = VecDeque::new();
-        for &(ci, r) in self.adj.get(&g).into_iter().flatten() {
+        for &(ci, r) in self.v2v_slice(g) {
             if seen.insert(r) {
                 q.push_back((r, 1, ci, r));
             }
         }
         while let Some((h, d, ci, first)) = q.pop_front() {
             out.push((h, d, ci, first));
-            for &(_, r) in self.adj.get(&h).into_iter().flatten() {
+            for &(_, r) in self.v2v_slice(h) {
                 if seen.insert(r) {
                     q.push_back((r, d + 1, ci, first));
                 }
@@ -461,8 +296,8 @@ impl<'a> Net<'a> {
             return None;
         }
         let site = gw.forced_tunneling_site.as_deref()?;
-        let s = *self.sites.get(&(gw.tenant.as_str(), site))?;
-        self.s2s.get(&g)?.iter().find(|&&(_, ss)| ss == s).copied()
+        let s = self.site_index(&gw.tenant, site)?;
+        self.s2s_slice(g).iter().find(|&&(_, ss)| ss == s).copied()
     }
 
     pub(crate) fn gateway_routes(&self, g: usize) -> GatewayRoutes {
@@ -492,7 +327,7 @@ impl<'a> Net<'a> {
                 );
             }
         }
-        for &(ci, s) in self.s2s.get(&g).into_iter().flatten() {
+        for &(ci, s) in self.s2s_slice(g) {
             let hop = NextHop::SiteToSite {
                 connection: self.qn_conn(ci),
                 site: self.qn_site(s),
@@ -531,7 +366,7 @@ impl<'a> Net<'a> {
         }
         if gw.gateway_type == GatewayType::RouteBased {
             // Point-to-site: own pool (unassigned addresses go nowhere), client host routes.
-            for &pi in self.hosted.get(&g).into_iter().flatten() {
+            for &pi in self.hosted_by(g) {
                 let p = &t.point_to_site[pi];
                 let owner = QualifiedName::new(&p.tenant, &p.gateway);
                 if Some(pi) == self.own_p2s(g) {
@@ -592,7 +427,7 @@ impl<'a> Net<'a> {
                         );
                     }
                 }
-                for &(_, s) in self.s2s.get(&h).into_iter().flatten() {
+                for &(_, s) in self.s2s_slice(h) {
                     for p in &t.sites[s].address_prefixes {
                         push(
                             *p,
@@ -635,10 +470,7 @@ impl<'a> Net<'a> {
         let t = self.t;
         let vnet = &t.vnets[v];
         let q = self.qn_vnet(v);
-        let g = self
-            .gw_by_vnet
-            .get(&(vnet.tenant.as_str(), vnet.name.as_str()))
-            .copied();
+        let g = self.gateway_of_vnet(&vnet.tenant, &vnet.name);
         let mut routes = Vec::new();
         for p in &vnet.address_space {
             routes.push(Route {
@@ -736,14 +568,10 @@ pub fn effective_routes(topology: &Topology) -> BTreeMap<QualifiedName, GatewayR
 /// The table machines inside VNet `vnet` see (GW-8).
 pub fn vnet_routes(topology: &Topology, vnet: &QualifiedName) -> Result<VnetRoutes, RouteError> {
     let net = Net::new(topology);
-    let v = *net
-        .vnets
-        .get(&(vnet.tenant.as_str(), vnet.name.as_str()))
+    let v = net
+        .vnet_index(&vnet.tenant, &vnet.name)
         .ok_or_else(|| RouteError::UnknownVnet(vnet.to_string()))?;
-    let g = net
-        .gw_by_vnet
-        .get(&(vnet.tenant.as_str(), vnet.name.as_str()))
-        .copied();
+    let g = net.gateway_of_vnet(&vnet.tenant, &vnet.name);
     let gr = g.map(|g| net.gateway_routes(g));
     Ok(net.vnet_routes(v, gr.as_ref()))
 }
@@ -906,7 +734,7 @@ impl<'a> Walker<'a> {
         };
         for (v, vnet) in t.vnets.iter().enumerate() {
             let tn = vnet.tenant.as_str();
-            if !ok(tn) || self.net.vnets.get(&(tn, vnet.name.as_str())) != Some(&v) {
+            if !ok(tn) || self.net.index.vnets.is_dup(v) {
                 continue;
             }
             for p in &t.vnets[v].address_space {
@@ -921,7 +749,7 @@ impl<'a> Walker<'a> {
         }
         for (s, site) in t.sites.iter().enumerate() {
             let tn = site.tenant.as_str();
-            if !ok(tn) || self.net.sites.get(&(tn, site.name.as_str())) != Some(&s) {
+            if !ok(tn) || self.net.index.sites.is_dup(s) {
                 continue;
             }
             for p in &t.sites[s].address_prefixes {
@@ -936,7 +764,7 @@ impl<'a> Walker<'a> {
         }
         for (pi, p2s) in t.point_to_site.iter().enumerate() {
             let (tn, gn) = (p2s.tenant.as_str(), p2s.gateway.as_str());
-            if !ok(tn) || self.net.p2s.get(&(tn, gn)) != Some(&pi) {
+            if !ok(tn) || self.net.index.p2s.is_dup(pi) {
                 continue;
             }
             for p in &t.point_to_site[pi].address_pool {
@@ -1165,10 +993,7 @@ impl<'a> Walker<'a> {
         let here = Location::Vnet {
             vnet: net.qn_vnet(v),
         };
-        let g = net
-            .gw_by_vnet
-            .get(&(vnet.tenant.as_str(), vnet.name.as_str()))
-            .copied();
+        let g = net.gateway_of_vnet(&vnet.tenant, &vnet.name);
         let gr = g.map(|g| self.routes(g).clone());
         let table = self.net.vnet_routes(v, gr.as_ref());
         let lpm: LpmTable<usize> = table
@@ -1289,7 +1114,7 @@ impl<'a> Walker<'a> {
         }
         // (connection name, connection, gateway) for every enabled connection to this site.
         let mut conns: Vec<(String, usize, usize)> = Vec::new();
-        for (&g, list) in &self.net.s2s {
+        for (g, list) in self.net.s2s_all() {
             for &(ci, ss) in list {
                 if ss == s {
                     conns.push((self.net.t.connections[ci].name.clone(), ci, g));
@@ -1389,7 +1214,7 @@ impl<'a> Walker<'a> {
             gws.push(g);
         }
         for x in &p.additional_vnets {
-            if let Some(&g) = self.net.gw_by_vnet.get(&(p.tenant.as_str(), x.as_str()))
+            if let Some(g) = self.net.gateway_of_vnet(&p.tenant, x)
                 && !gws.contains(&g)
             {
                 gws.push(g);
