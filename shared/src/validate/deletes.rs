@@ -1,5 +1,7 @@
 //! Refused deletes: what still uses the deleted resource, and what to delete first.
 //!
+//! Enforces: REF-1.
+//!
 //! The validator sees the topology *after* a change. A delete that leaves a reference dangling
 //! would read, in the create direction, "gateway g names VNet v, which does not exist; create
 //! the VNet first", which is no help to someone deleting v. When the validator is told which

@@ -1,5 +1,7 @@
 //! Tenants that cannot see or block each other.
 //!
+//! Enforces: CONN-2, LIM-3.
+//!
 //! - A VNet-to-VNet half towards another tenant binds nobody until that tenant creates the
 //!   other half (CONN-2): the validator reports it to its owner as *waiting for the other half*,
 //!   with one message whether or not the remote gateway or its tenant exists, and leaves it out

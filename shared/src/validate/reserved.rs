@@ -1,6 +1,8 @@
 //! PFX-4 to PFX-8 and PORT-1: address ranges no VNet, site or point-to-site pool can use, and
 //! the site device port.
 //!
+//! Enforces: PFX-4, PFX-5, PFX-6, PFX-7, PFX-8, PORT-1.
+//!
 //! A VNet's address space, a site's address prefixes and a point-to-site pool are unicast
 //! ranges that hosts are reached at through tunnels. A whole address family (`0.0.0.0/0`,
 //! `::/0`: a default route through a site is forced tunneling, GW-9), multicast, loopback,

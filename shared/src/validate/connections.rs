@@ -1,0 +1,561 @@
+//! Connections: references (REF-1, REF-2), gateway type and count rules, traffic selectors
+//! (GW-1, GW-2), shared keys (GW-4, GW-5), VNet-to-VNet halves (GW-6, CONN-2) and the peer keys
+//! a gateway must tell apart (KEY-2).
+//!
+//! Enforces: CONN-2, CONN-3, GW-1, GW-2, GW-4, GW-5, GW-6, LIM-2, PFX-1, REF-1, REF-2, KEY-2.
+
+use super::{
+    Lookup, Validator, Violation, canonical_prefix_message, deletes, isolation, join, lookup,
+    p_conn, p_gateway, p_p2s, p_site,
+};
+use crate::model::{ConnectionKind, GatewayType};
+use crate::psk::{SharedKeyError, validate_shared_key};
+use crate::rules::RuleId;
+use std::collections::{BTreeMap, BTreeSet};
+
+impl<'a> Validator<'a> {
+    pub(super) fn check_connections(&mut self) {
+        let t = self.t;
+        // Per-gateway groupings, keyed by resolved indices (order independent).
+        let mut s2s_by_gw_site: Vec<(usize, usize, usize)> = Vec::new();
+        let mut s2s_by_gw: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        let mut v2v_by_pair: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
+
+        for (ci, c) in t.connections.iter().enumerate() {
+            let base = p_conn(&c.tenant, &c.name);
+            let gw = match self.conn_gw[ci] {
+                Lookup::Missing
+                    if self
+                        .deleted
+                        .has(deletes::Kind::Gateway, &c.tenant, &c.gateway) =>
+                {
+                    self.push(deletes::still_used(
+                        deletes::Kind::Gateway,
+                        &c.tenant,
+                        &c.gateway,
+                        deletes::User {
+                            noun: "connection",
+                            name: &c.name,
+                            path: base.to_string(),
+                            how: "",
+                            fix: "delete the connection first",
+                        },
+                    ));
+                    None
+                }
+                Lookup::Missing => {
+                    self.push(Violation::new(
+                        RuleId::Ref1,
+                        format!("{base}.gateway"),
+                        format!(
+                            "connection {:?} belongs to gateway {:?}, which does not exist in tenant \
+                             {:?}; create the gateway first or fix the name",
+                            c.name, c.gateway, c.tenant
+                        ),
+                    ));
+                    None
+                }
+                Lookup::Many => None,
+                Lookup::One(g) => Some(g),
+            };
+            // GW-5
+            if let Some(k) = &c.shared_key
+                && let Err(e) = validate_shared_key(k.expose())
+            {
+                self.push(shared_key_violation(format!("{base}.shared_key"), &e));
+            }
+            match &c.kind {
+                ConnectionKind::SiteToSite { site } => {
+                    let site_idx = match self.conn_site[ci] {
+                        Lookup::Missing
+                            if self.deleted.has(deletes::Kind::Site, &c.tenant, site) =>
+                        {
+                            self.push(deletes::still_used(
+                                deletes::Kind::Site,
+                                &c.tenant,
+                                site,
+                                deletes::User {
+                                    noun: "connection",
+                                    name: &c.name,
+                                    path: base.to_string(),
+                                    how: "",
+                                    fix: "delete the connection first",
+                                },
+                            ));
+                            None
+                        }
+                        Lookup::Missing => {
+                            self.push(Violation::new(
+                                RuleId::Ref1,
+                                format!("{base}.kind.site"),
+                                format!(
+                                    "site {site:?} does not exist in tenant {:?}; create the local \
+                                     network site first or fix the name",
+                                    c.tenant
+                                ),
+                            ));
+                            None
+                        }
+                        Lookup::Many => None,
+                        Lookup::One(s) => Some(s),
+                    };
+                    if let Some(g) = gw {
+                        s2s_by_gw.entry(g).or_default().push(ci);
+                        if let Some(s) = site_idx {
+                            s2s_by_gw_site.push((g, s, ci));
+                        }
+                    }
+                    if let (Some(g), false) = (gw, c.traffic_selectors.is_empty()) {
+                        let gateway = &t.gateways[g];
+                        if gateway.gateway_type == GatewayType::RouteBased {
+                            self.push(Violation::new(
+                                RuleId::Gw2,
+                                format!("{base}.traffic_selectors"),
+                                format!(
+                                    "gateway {:?} is RouteBased: its tunnels use the forwarding \
+                                     table and any-to-any selectors; remove the traffic selectors \
+                                     (they only apply to PolicyBased gateways)",
+                                    gateway.name
+                                ),
+                            ));
+                        } else {
+                            self.check_selectors(ci, g, site_idx);
+                        }
+                    }
+                }
+                ConnectionKind::VnetToVnet { remote_gateway } => {
+                    let rt = remote_gateway.tenant.as_deref().unwrap_or(&c.tenant);
+                    if !c.traffic_selectors.is_empty() {
+                        self.push(Violation::new(
+                            RuleId::Gw2,
+                            format!("{base}.traffic_selectors"),
+                            "a VNet-to-VNet connection is route-based with any-to-any selectors; \
+                             remove the traffic selectors",
+                        ));
+                    }
+                    if self.conn_lone_cross[ci] {
+                        // Whether the remote gateway or its tenant exists is not this tenant's
+                        // business: one answer for all three cases.
+                        self.push(isolation::waiting_for_other_half(
+                            &base,
+                            rt,
+                            &remote_gateway.name,
+                            &c.tenant,
+                            &c.gateway,
+                        ));
+                        continue;
+                    }
+                    let remote = match self.conn_remote[ci] {
+                        Lookup::Missing
+                            if self.deleted.has(
+                                deletes::Kind::Gateway,
+                                rt,
+                                &remote_gateway.name,
+                            ) =>
+                        {
+                            self.push(deletes::still_used(
+                                deletes::Kind::Gateway,
+                                rt,
+                                &remote_gateway.name,
+                                deletes::User {
+                                    noun: "connection",
+                                    name: &c.name,
+                                    path: base.to_string(),
+                                    how: " as its remote gateway",
+                                    fix: "delete the connection first",
+                                },
+                            ));
+                            None
+                        }
+                        Lookup::Missing => {
+                            self.push(Violation::new(
+                                RuleId::Ref1,
+                                format!("{base}.kind.remote_gateway"),
+                                format!(
+                                    "remote gateway {:?} does not exist in tenant {rt:?}; create \
+                                     it first or fix the name",
+                                    remote_gateway.name
+                                ),
+                            ));
+                            None
+                        }
+                        Lookup::Many => None,
+                        Lookup::One(r) => Some(r),
+                    };
+                    let (Some(g), Some(r)) = (gw, remote) else {
+                        continue;
+                    };
+                    if g == r {
+                        self.push(Violation::new(
+                            RuleId::Ref2,
+                            format!("{base}.kind.remote_gateway"),
+                            "a VNet-to-VNet connection cannot point at its own gateway; name the \
+                             other VNet's gateway",
+                        ));
+                        continue;
+                    }
+                    v2v_by_pair.entry((g, r)).or_default().push(ci);
+                    let (gg, rg) = (&t.gateways[g], &t.gateways[r]);
+                    for (end, which) in [(gg, "local"), (rg, "remote")] {
+                        if end.gateway_type == GatewayType::PolicyBased {
+                            self.push(
+                                Violation::new(
+                                    RuleId::Gw6,
+                                    format!("{base}.kind"),
+                                    format!(
+                                        "VNet-to-VNet needs RouteBased gateways on both ends, but \
+                                         the {which} gateway {} is PolicyBased; recreate it as \
+                                         RouteBased",
+                                        end.qualified_name()
+                                    ),
+                                )
+                                .param("gateway", end.qualified_name())
+                                .related(p_gateway(&end.tenant, &end.name)),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+
+        // CONN-2 / GW-4: the other half of every VNet-to-VNet connection.
+        for (&(g, r), halves) in &v2v_by_pair {
+            if halves.len() > 1 {
+                for &ci in halves {
+                    let c = &t.connections[ci];
+                    let mut v = Violation::new(
+                        RuleId::Ref2,
+                        format!("{}.kind.remote_gateway", p_conn(&c.tenant, &c.name)),
+                        format!(
+                            "gateway {} has {} connections to gateway {}; one VNet-to-VNet \
+                             connection per pair of gateways: delete the extra ones",
+                            t.gateways[g].qualified_name(),
+                            halves.len(),
+                            t.gateways[r].qualified_name()
+                        ),
+                    );
+                    v.related = halves
+                        .iter()
+                        .filter(|&&o| o != ci)
+                        .map(|&o| {
+                            p_conn(&t.connections[o].tenant, &t.connections[o].name).to_string()
+                        })
+                        .collect();
+                    self.push(v);
+                }
+                continue;
+            }
+            let ci = halves[0];
+            let c = &t.connections[ci];
+            let base = p_conn(&c.tenant, &c.name);
+            let cross = t.gateways[g].tenant != t.gateways[r].tenant;
+            match v2v_by_pair.get(&(r, g)).map(Vec::as_slice) {
+                None | Some([]) => {
+                    // Same tenant only: a lone cross-tenant half never gets here.
+                    let rgw = &t.gateways[r];
+                    self.push(
+                        Violation::new(
+                            RuleId::Conn2,
+                            format!("{base}.kind.remote_gateway"),
+                            format!(
+                                "{}: this is one half of a VNet-to-VNet tunnel; the tunnel comes \
+                                 up when the other half is created (a VnetToVnet connection on \
+                                 {} naming {}) with the same shared key",
+                                isolation::WAITING,
+                                rgw.qualified_name(),
+                                t.gateways[g].qualified_name()
+                            ),
+                        )
+                        .warning()
+                        .param("status", isolation::WAITING)
+                        .param("remote_gateway", rgw.qualified_name()),
+                    );
+                }
+                Some([other]) => {
+                    let o = &t.connections[*other];
+                    if let (Some(a), Some(b)) = (&c.shared_key, &o.shared_key)
+                        && a != b
+                    {
+                        if cross {
+                            // Each owner sets its own half: accepted, and told to each owner
+                            // about its own half only.
+                            self.push(isolation::key_mismatch(
+                                &base,
+                                &c.remote_gateway()
+                                    .map(|q| q.to_string())
+                                    .unwrap_or_default(),
+                            ));
+                        } else {
+                            self.push(
+                                Violation::new(
+                                    RuleId::Gw4,
+                                    format!("{base}.shared_key"),
+                                    format!(
+                                        "the two halves of the VNet-to-VNet tunnel carry \
+                                         different shared keys ({} and {}); set the same key on \
+                                         both in one change (replacing the key of one half of a \
+                                         pair in one tenant replaces both)",
+                                        c.qualified_name(),
+                                        o.qualified_name()
+                                    ),
+                                )
+                                .related(p_conn(&o.tenant, &o.name)),
+                            );
+                        }
+                    }
+                }
+                Some(_) => {} // the reverse direction reports its own REF-2
+            }
+        }
+
+        // LIM-2: redundant tunnels to one site.
+        s2s_by_gw_site.sort_unstable();
+        for group in s2s_by_gw_site.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+            if group.len() < 2 {
+                continue;
+            }
+            let (g, s) = (group[0].0, group[0].1);
+            let conns: Vec<usize> = group.iter().map(|x| x.2).collect();
+            let gw = &t.gateways[g];
+            let allowed = if gw.active_active && self.skus.get(gw.sku).active_active {
+                2
+            } else {
+                1
+            };
+            if conns.len() > allowed {
+                let site = &t.sites[s];
+                let hint = if allowed == 2 {
+                    "an active-active gateway has at most two tunnels to one site".to_owned()
+                } else if self.skus.get(gw.sku).active_active {
+                    "turn on active-active to run two tunnels to one site, or delete the extra \
+                     connection"
+                        .to_owned()
+                } else {
+                    format!(
+                        "SKU {} cannot run redundant tunnels; delete the extra connection or move \
+                         to an active-active capable SKU (VpnGw1 or larger)",
+                        gw.sku
+                    )
+                };
+                for &ci in &conns {
+                    let c = &t.connections[ci];
+                    let mut v = Violation::new(
+                        RuleId::Lim2,
+                        format!("{}.kind.site", p_conn(&c.tenant, &c.name)),
+                        format!(
+                            "gateway {:?} has {} connections to site {:?}; {hint}",
+                            gw.name,
+                            conns.len(),
+                            site.name
+                        ),
+                    )
+                    .param("count", conns.len())
+                    .param("allowed", allowed);
+                    v.related = conns
+                        .iter()
+                        .filter(|&&o| o != ci)
+                        .map(|&o| {
+                            p_conn(&t.connections[o].tenant, &t.connections[o].name).to_string()
+                        })
+                        .collect();
+                    self.push(v);
+                }
+            }
+        }
+
+        // CONN-3 / GW-6: a PolicyBased gateway has a single site.
+        for (&g, conns) in &s2s_by_gw {
+            let gw = &t.gateways[g];
+            if gw.gateway_type != GatewayType::PolicyBased || conns.len() < 2 {
+                continue;
+            }
+            let mut sites: Vec<&str> = conns
+                .iter()
+                .filter_map(|&ci| t.connections[ci].site())
+                .collect();
+            sites.sort_unstable();
+            sites.dedup();
+            let mut v = Violation::new(
+                RuleId::Conn3,
+                format!("{}.gateway_type", p_gateway(&gw.tenant, &gw.name)),
+                format!(
+                    "PolicyBased gateway {:?} has {} site-to-site connections (sites {}); a \
+                     PolicyBased gateway connects to exactly one site (multi-site needs RouteBased, \
+                     GW-6): recreate it as RouteBased or delete the extra connections",
+                    gw.name,
+                    conns.len(),
+                    sites.join(", ")
+                ),
+            )
+            .param("connections", conns.len());
+            v.related = conns
+                .iter()
+                .map(|&ci| p_conn(&t.connections[ci].tenant, &t.connections[ci].name).to_string())
+                .collect();
+            self.push(v);
+        }
+
+        self.check_peer_keys(&s2s_by_gw, &v2v_by_pair);
+    }
+
+    /// GW-1: selectors of a PolicyBased site-to-site connection.
+    fn check_selectors(&mut self, ci: usize, g: usize, site: Option<usize>) {
+        let t = self.t;
+        let c = &t.connections[ci];
+        let base = p_conn(&c.tenant, &c.name);
+        let vnet = match lookup(&self.vnets, &t.gateways[g].tenant, &t.gateways[g].vnet) {
+            Lookup::One(v) => Some(&t.vnets[v]),
+            _ => None,
+        };
+        for (i, sel) in c.traffic_selectors.iter().enumerate() {
+            let sp = format!("{base}.traffic_selectors[{i}]");
+            for (field, p) in [("local", sel.local), ("remote", sel.remote)] {
+                if let Some(msg) = canonical_prefix_message(&p) {
+                    self.push(Violation::new(RuleId::Pfx1, format!("{sp}.{field}"), msg));
+                }
+            }
+            if sel.local.addr().is_ipv4() != sel.remote.addr().is_ipv4() {
+                self.push(Violation::new(
+                    RuleId::Gw1,
+                    &sp,
+                    format!(
+                        "selector ({}, {}) mixes IPv4 and IPv6; both sides of a selector are of \
+                         one family",
+                        sel.local, sel.remote
+                    ),
+                ));
+            }
+            if let Some(v) = vnet
+                && !v
+                    .address_space
+                    .iter()
+                    .any(|a| a.trunc().contains(&sel.local.trunc()))
+            {
+                self.push(Violation::new(
+                    RuleId::Gw1,
+                    format!("{sp}.local"),
+                    format!(
+                        "the local side {} of the selector is outside VNet {:?} ({}); a selector \
+                         pairs a VNet prefix with a site prefix",
+                        sel.local,
+                        v.name,
+                        join(&v.address_space)
+                    ),
+                ));
+            }
+            if let Some(s) = site.map(|s| &t.sites[s])
+                && !s
+                    .address_prefixes
+                    .iter()
+                    .any(|a| a.trunc().contains(&sel.remote.trunc()))
+            {
+                self.push(Violation::new(
+                    RuleId::Gw1,
+                    format!("{sp}.remote"),
+                    format!(
+                        "the remote side {} of the selector is outside site {:?} ({}); add the range \
+                         to the site or fix the selector",
+                        sel.remote,
+                        s.name,
+                        join(&s.address_prefixes)
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// KEY-2: the peers of one gateway have distinct public keys.
+    fn check_peer_keys(
+        &mut self,
+        s2s_by_gw: &BTreeMap<usize, Vec<usize>>,
+        v2v_by_pair: &BTreeMap<(usize, usize), Vec<usize>>,
+    ) {
+        let t = self.t;
+        // (gateway, key, peer): sorted and grouped below; paths are only built for conflicts.
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+        enum Peer {
+            Site(usize),
+            Gateway(usize),
+            Client(usize, usize),
+        }
+        let mut all: Vec<(usize, &str, Peer)> = Vec::new();
+        for (&g, conns) in s2s_by_gw {
+            for &ci in conns {
+                if let Some(s) = self.site_of(ci)
+                    && let Some(k) = &t.sites[s].device_public_key
+                {
+                    all.push((g, k, Peer::Site(s)));
+                }
+            }
+        }
+        for &(g, r) in v2v_by_pair.keys() {
+            if let Some(k) = &t.gateways[r].public_key {
+                all.push((g, k, Peer::Gateway(r)));
+            }
+        }
+        for (g, p, ci) in self.hosted_clients() {
+            all.push((
+                g,
+                &t.point_to_site[p].clients[ci].public_key,
+                Peer::Client(p, ci),
+            ));
+        }
+        all.sort_unstable();
+        all.dedup();
+        let path = |p: &Peer| match *p {
+            Peer::Site(s) => p_site(&t.sites[s].tenant, &t.sites[s].name).to_string(),
+            Peer::Gateway(r) => p_gateway(&t.gateways[r].tenant, &t.gateways[r].name).to_string(),
+            Peer::Client(p, ci) => {
+                let pc = &t.point_to_site[p];
+                format!(
+                    "{}.clients[{}]",
+                    p_p2s(&pc.tenant, &pc.gateway),
+                    pc.clients[ci].name
+                )
+            }
+        };
+        let mut keys: BTreeMap<(usize, &str), BTreeSet<String>> = BTreeMap::new();
+        for group in all.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+            let (g, key, _) = group[0];
+            let own = t.gateways[g].public_key.as_deref() == Some(key);
+            if group.len() > 1 || own {
+                keys.insert((g, key), group.iter().map(|(_, _, p)| path(p)).collect());
+            }
+        }
+        for ((g, key), peers) in keys {
+            let gw = &t.gateways[g];
+            {
+                let own = gw.public_key.as_deref() == Some(key);
+                if peers.len() < 2 && !own {
+                    continue;
+                }
+                for peer in &peers {
+                    let mut v = Violation::new(
+                        RuleId::Key2,
+                        peer.clone(),
+                        if own {
+                            format!(
+                                "this peer uses the public key of gateway {} itself; generate a \
+                                 separate key pair for it",
+                                gw.qualified_name()
+                            )
+                        } else {
+                            format!(
+                                "{} peers of gateway {} share one public key; WireGuard tells peers \
+                                 apart by key: give each device or client its own key pair",
+                                peers.len(),
+                                gw.qualified_name()
+                            )
+                        },
+                    );
+                    v.related = peers.iter().filter(|p| *p != peer).cloned().collect();
+                    self.push(v);
+                }
+            }
+        }
+    }
+}
+
+fn shared_key_violation(path: String, e: &SharedKeyError) -> Violation {
+    Violation::new(RuleId::Gw5, path, format!("{e}")).param("error", e)
+}

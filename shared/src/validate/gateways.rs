@@ -1,0 +1,349 @@
+//! Gateways: their VNet (REF-1, VNET-1), endpoint (GW-3; GW-10 through
+//! `public_endpoint_warning`), SKU limits (LIM-1, LIM-2), forced tunneling (GW-9) and both halves
+//! of GW-7: the VNet's `GatewaySubnet` (the name, appliances inside it) and the gateway's need of
+//! one big enough.
+//!
+//! Enforces: GW-3, GW-7, GW-9, LIM-1, LIM-2, REF-1, VNET-1.
+
+use super::{
+    Child, Lookup, Validator, Violation, deletes, lookup, p_gateway, p_vnet,
+    public_endpoint_warning,
+};
+use crate::model::{GATEWAY_SUBNET, GatewayType, RouteSourceKind, Sku, SkuTable, Vnet};
+use crate::rules::RuleId;
+use ipnet::IpNet;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// GW-7: the longest IPv4 prefix a `GatewaySubnet` may have (at least /29).
+pub const GATEWAY_SUBNET_MAX_V4_LEN: u8 = 29;
+
+/// GW-7, IPv6 analogue: a `GatewaySubnet` must be at least /64. IPv6 subnets are /64 by
+/// convention (SLAAC and most clouds require it), so nothing smaller is accepted.
+pub const GATEWAY_SUBNET_MAX_V6_LEN: u8 = 64;
+
+impl<'a> Validator<'a> {
+    pub(super) fn check_gateways(&mut self) {
+        let t = self.t;
+        // GW-3: endpoints are unique.
+        let mut endpoints: BTreeMap<SocketAddr, Vec<usize>> = BTreeMap::new();
+        for (i, g) in t.gateways.iter().enumerate() {
+            if let Some(e) = g.public_endpoint {
+                endpoints.entry(e).or_default().push(i);
+            }
+        }
+        for (gi, g) in t.gateways.iter().enumerate() {
+            let base = p_gateway(&g.tenant, &g.name);
+            let limits = self.skus.get(g.sku);
+            // REF-1 / VNET-1 / GW-7
+            match lookup(&self.vnets, &g.tenant, &g.vnet) {
+                Lookup::Missing if self.deleted.has(deletes::Kind::Vnet, &g.tenant, &g.vnet) => {
+                    self.push(deletes::still_used(
+                        deletes::Kind::Vnet,
+                        &g.tenant,
+                        &g.vnet,
+                        deletes::User {
+                            noun: "gateway",
+                            name: &g.name,
+                            path: base.to_string(),
+                            how: "",
+                            fix: "delete the gateway first",
+                        },
+                    ))
+                }
+                Lookup::Missing => self.push(
+                    Violation::new(
+                        RuleId::Ref1,
+                        format!("{base}.vnet"),
+                        format!(
+                            "gateway {:?} names VNet {:?}, which does not exist in tenant {:?}; \
+                             create the VNet first or fix the name",
+                            g.name, g.vnet, g.tenant
+                        ),
+                    )
+                    .param("vnet", &g.vnet),
+                ),
+                Lookup::Many => {}
+                Lookup::One(vi) => {
+                    let v = &t.vnets[vi];
+                    self.check_gateway_subnet(v, &g.name);
+                }
+            }
+            if let Lookup::Many = self.vnet_gateway(&g.tenant, &g.vnet) {
+                let others: Vec<String> = self.gateways_by_vnet
+                    [&(g.tenant.as_str(), g.vnet.as_str())]
+                    .as_slice()
+                    .iter()
+                    .filter(|&&o| o != gi)
+                    .map(|&o| p_gateway(&t.gateways[o].tenant, &t.gateways[o].name).to_string())
+                    .collect();
+                let mut v = Violation::new(
+                    RuleId::Vnet1,
+                    format!("{base}.vnet"),
+                    format!(
+                        "VNet {:?} has more than one gateway; a VNet has at most one: delete the \
+                         extra gateway",
+                        g.vnet
+                    ),
+                );
+                v.related = others;
+                self.push(v);
+            }
+            // GW-10: the public side must be reachable from other hosts.
+            if let Some(v) = public_endpoint_warning(g) {
+                self.push(v);
+            }
+            // GW-3
+            if let Some(e) = g.public_endpoint {
+                if e.port() == 0 {
+                    self.push(Violation::new(
+                        RuleId::Gw3,
+                        format!("{base}.public_endpoint"),
+                        format!(
+                            "the public endpoint {e} has port 0; the server allocates a real port"
+                        ),
+                    ));
+                }
+                let same = &endpoints[&e];
+                if same.len() > 1 {
+                    let mut v = Violation::new(
+                        RuleId::Gw3,
+                        format!("{base}.public_endpoint"),
+                        format!(
+                            "the public endpoint {e} is also used by another gateway; every gateway \
+                             gets its own endpoint when it is created: leave it to the server"
+                        ),
+                    )
+                    .param("endpoint", e);
+                    v.related = same
+                        .iter()
+                        .filter(|&&o| o != gi)
+                        .map(|&o| p_gateway(&t.gateways[o].tenant, &t.gateways[o].name).to_string())
+                        .collect();
+                    self.push(v);
+                }
+            }
+            if let Some(k) = &g.public_key {
+                self.check_key(format!("{base}.public_key"), "gateway public key", k);
+            }
+            // LIM-2 (active-active support)
+            if g.active_active && !limits.active_active {
+                self.push(
+                    Violation::new(
+                        RuleId::Lim2,
+                        format!("{base}.active_active"),
+                        format!(
+                            "SKU {} cannot run active-active; pick VpnGw1 or larger, or turn \
+                             active-active off",
+                            g.sku
+                        ),
+                    )
+                    .param("sku", g.sku),
+                );
+            }
+            // LIM-1
+            let conns: Vec<usize> = self
+                .conns_by_gw
+                .get(&(g.tenant.as_str(), g.name.as_str()))
+                .map(|s| s.as_slice().to_vec())
+                .unwrap_or_default();
+            let n = conns.len();
+            if self.gateway_of(&g.tenant, &g.name) == Lookup::One(gi)
+                && n > limits.max_connections as usize
+            {
+                let bigger = bigger_sku_for_connections(g.sku, n, self.skus);
+                self.push(
+                    Violation::new(
+                        RuleId::Lim1,
+                        format!("{base}.sku"),
+                        format!(
+                            "gateway {:?} has {n} connections but SKU {} allows {}; remove {} \
+                             connection(s){}",
+                            g.name,
+                            g.sku,
+                            limits.max_connections,
+                            n - limits.max_connections as usize,
+                            match bigger {
+                                Some(b) => format!(
+                                    " or resize the gateway to {b} ({} connections)",
+                                    self.skus.get(b).max_connections
+                                ),
+                                None => String::new(),
+                            }
+                        ),
+                    )
+                    .param("connections", n)
+                    .param("limit", limits.max_connections)
+                    .param("sku", g.sku),
+                );
+            }
+            // GW-9
+            if let Some(site) = &g.forced_tunneling_site {
+                let fp = format!("{base}.forced_tunneling_site");
+                if g.gateway_type == GatewayType::PolicyBased {
+                    self.push(Violation::new(
+                        RuleId::Gw9,
+                        fp.clone(),
+                        "forced tunneling needs a RouteBased gateway: a PolicyBased gateway only \
+                         sends traffic matching its selectors; change the type or clear the site",
+                    ));
+                }
+                let deleted_conns = self.deleted.connections_of(&g.tenant);
+                if lookup(&self.sites, &g.tenant, site) == Lookup::Missing
+                    && self.deleted.has(deletes::Kind::Site, &g.tenant, site)
+                {
+                    self.push(deletes::still_used(
+                        deletes::Kind::Site,
+                        &g.tenant,
+                        site,
+                        deletes::User {
+                            noun: "gateway",
+                            name: &g.name,
+                            path: fp.clone(),
+                            how: " as its forced-tunneling site",
+                            fix: "clear the gateway's forced-tunneling site first",
+                        },
+                    ));
+                } else if lookup(&self.sites, &g.tenant, site) == Lookup::Missing {
+                    self.push(Violation::new(
+                        RuleId::Ref1,
+                        fp.clone(),
+                        format!(
+                            "the forced-tunneling site {site:?} does not exist in tenant {:?}",
+                            g.tenant
+                        ),
+                    ));
+                } else if !conns
+                    .iter()
+                    .any(|&ci| t.connections[ci].site() == Some(site.as_str()))
+                    && !deleted_conns.is_empty()
+                {
+                    // Only a delete of the site's connection can disconnect it.
+                    let names = deleted_conns
+                        .iter()
+                        .map(|n| format!("{n:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    self.push(
+                        Violation::new(
+                            RuleId::Gw9,
+                            fp,
+                            format!(
+                                "connection {names} carries the forced tunnel of gateway {:?} to                                  site {site:?}; clear the gateway's forced-tunneling site first,                                  then delete the connection",
+                                g.name
+                            ),
+                        )
+                        .param("site", site)
+                        .param("connection", names),
+                    );
+                } else if !conns
+                    .iter()
+                    .any(|&ci| t.connections[ci].site() == Some(site.as_str()))
+                {
+                    self.push(
+                        Violation::new(
+                            RuleId::Gw9,
+                            fp,
+                            format!(
+                                "the forced-tunneling site {site:?} is not connected to gateway {:?}; \
+                                 create a site-to-site connection to it first",
+                                g.name
+                            ),
+                        )
+                        .param("site", site),
+                    );
+                }
+            }
+        }
+    }
+
+    /// GW-7, the VNet's side: a subnet that looks like the gateway subnet but is not (the name
+    /// is case-sensitive), and an appliance next hop inside `GatewaySubnet`. The gateway's side
+    /// (a `GatewaySubnet` exists and is big enough) is [`Self::check_gateway_subnet`].
+    pub(super) fn check_vnet_gateway_subnet(&mut self, v: &Vnet) {
+        let base = p_vnet(&v.tenant, &v.name);
+        for s in &v.subnets {
+            if s.name != GATEWAY_SUBNET && s.name.eq_ignore_ascii_case(GATEWAY_SUBNET) {
+                self.push(
+                    Violation::new(
+                        RuleId::Gw7,
+                        Child(&base, "subnets", &s.name),
+                        format!(
+                            "subnet {:?} is not the gateway subnet: the name is case-sensitive; \
+                             did you mean {GATEWAY_SUBNET:?}?",
+                            s.name
+                        ),
+                    )
+                    .warning(),
+                );
+            }
+        }
+        for r in &v.route_sources {
+            let rp = Child(&base, "route_sources", &r.name);
+            if let RouteSourceKind::Appliance { next_hop } = r.kind
+                && v.gateway_subnet()
+                    .is_some_and(|g| g.prefix.contains(&next_hop))
+            {
+                self.push(Violation::new(
+                    RuleId::Gw7,
+                    format!("{rp}.kind.next_hop"),
+                    format!(
+                        "the appliance address {next_hop} is inside {GATEWAY_SUBNET}, which \
+                         is reserved for the gateway; place the appliance in another subnet"
+                    ),
+                ));
+            }
+        }
+    }
+
+    fn check_gateway_subnet(&mut self, v: &Vnet, gateway: &str) {
+        let base = p_vnet(&v.tenant, &v.name);
+        match v.gateway_subnet() {
+            None => self.push(
+                Violation::new(
+                    RuleId::Gw7,
+                    format!("{base}.subnets"),
+                    format!(
+                        "VNet {:?} has gateway {gateway:?} but no subnet named {GATEWAY_SUBNET}; \
+                         add a {GATEWAY_SUBNET} of at least /{GATEWAY_SUBNET_MAX_V4_LEN} (IPv4) or \
+                         /{GATEWAY_SUBNET_MAX_V6_LEN} (IPv6) inside the address space",
+                        v.name
+                    ),
+                )
+                .param("vnet", &v.name),
+            ),
+            Some(s) => {
+                let (max, fam) = match s.prefix {
+                    IpNet::V4(_) => (GATEWAY_SUBNET_MAX_V4_LEN, "IPv4"),
+                    IpNet::V6(_) => (GATEWAY_SUBNET_MAX_V6_LEN, "IPv6"),
+                };
+                if s.prefix.prefix_len() > max {
+                    self.push(
+                        Violation::new(
+                            RuleId::Gw7,
+                            format!("{base}.subnets[{GATEWAY_SUBNET}].prefix"),
+                            format!(
+                                "{GATEWAY_SUBNET} {} is too small: the gateway needs at least a \
+                                 /{max} ({fam}); use a prefix length of {max} or less, e.g. {}",
+                                s.prefix,
+                                IpNet::new(s.prefix.network(), max)
+                                    .map(|n| n.trunc().to_string())
+                                    .unwrap_or_default()
+                            ),
+                        )
+                        .param("prefix", s.prefix)
+                        .param("max_len", max),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The smallest SKU bigger than `current` allowing `needed` connections (LIM-1 hint).
+fn bigger_sku_for_connections(current: Sku, needed: usize, table: &SkuTable) -> Option<Sku> {
+    Sku::ALL
+        .iter()
+        .copied()
+        .find(|s| *s > current && table.get(*s).max_connections as usize >= needed)
+}

@@ -1,0 +1,117 @@
+//! Names: unique per kind within a tenant (NAME-1), well formed (NAME-2), in a tenant that
+//! exists (REF-1).
+//!
+//! Enforces: NAME-1, NAME-2, REF-1.
+
+use super::{
+    PathOf, Validator, Violation, name_problem, p_conn, p_gateway, p_p2s, p_site, p_tenant, p_vnet,
+};
+use crate::rules::RuleId;
+
+impl<'a> Validator<'a> {
+    pub(super) fn check_names(&mut self) {
+        let t = self.t;
+        let dups: Vec<(&str, usize)> = self
+            .tenants
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(k, n)| (*k, *n))
+            .collect();
+        for (name, n) in dups {
+            self.push(
+                Violation::new(
+                    RuleId::Name1,
+                    p_tenant(name),
+                    format!("{n} tenants are named {name:?}; tenant names are unique"),
+                )
+                .param("name", name),
+            );
+        }
+        for x in &t.tenants {
+            if let Some(p) = name_problem(&x.name) {
+                self.push(
+                    Violation::new(
+                        RuleId::Name2,
+                        p_tenant(&x.name),
+                        format!("tenant name {:?}: {p}", x.name),
+                    )
+                    .param("name", &x.name),
+                );
+            }
+        }
+        let mut found = Vec::new();
+        {
+            let tenants = &self.tenants;
+            let mut check = |kind: &'static str,
+                             dup: bool,
+                             tenant: &'a str,
+                             name: &'a str,
+                             path: PathOf<'a>| {
+                if dup {
+                    let what = if kind == "point-to-site configuration" {
+                        format!(
+                            "gateway {name:?} has more than one point-to-site configuration; keep one"
+                        )
+                    } else {
+                        format!(
+                            "more than one {kind} is named {name:?} in tenant {tenant:?}; names are \
+                             unique per kind within a tenant: rename or delete one"
+                        )
+                    };
+                    found.push(
+                        Violation::new(RuleId::Name1, path, what)
+                            .param("kind", kind)
+                            .param("name", name),
+                    );
+                }
+                if kind != "point-to-site configuration"
+                    && let Some(p) = name_problem(name)
+                {
+                    found.push(
+                        Violation::new(RuleId::Name2, path, format!("{kind} name {name:?}: {p}"))
+                            .param("kind", kind)
+                            .param("name", name),
+                    );
+                }
+                if !tenants.contains_key(tenant) {
+                    found.push(
+                        Violation::new(
+                            RuleId::Ref1,
+                            path,
+                            format!("tenant {tenant:?} does not exist; create it first"),
+                        )
+                        .param("tenant", tenant),
+                    );
+                }
+            };
+            for (i, v) in t.vnets.iter().enumerate() {
+                let path = p_vnet(&v.tenant, &v.name);
+                check("VNet", self.dup_vnets[i], &v.tenant, &v.name, path);
+            }
+            for (i, g) in t.gateways.iter().enumerate() {
+                let path = p_gateway(&g.tenant, &g.name);
+                check("gateway", self.dup_gateways[i], &g.tenant, &g.name, path);
+            }
+            for (i, x) in t.sites.iter().enumerate() {
+                let path = p_site(&x.tenant, &x.name);
+                check("site", self.dup_sites[i], &x.tenant, &x.name, path);
+            }
+            for (i, c) in t.connections.iter().enumerate() {
+                let path = p_conn(&c.tenant, &c.name);
+                check(
+                    "connection",
+                    self.dup_connections[i],
+                    &c.tenant,
+                    &c.name,
+                    path,
+                );
+            }
+            for (i, p) in t.point_to_site.iter().enumerate() {
+                let path = p_p2s(&p.tenant, &p.gateway);
+                let kind = "point-to-site configuration";
+                check(kind, self.dup_p2s[i], &p.tenant, &p.gateway, path);
+            }
+        }
+        self.out.extend(found);
+    }
+}

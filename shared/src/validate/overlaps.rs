@@ -1,0 +1,383 @@
+//! Address-space overlaps across resources: LIM-3 between everything one routing domain
+//! reaches (VNets, sites, pools joined through transit, grouped with a union-find), and P2S-6
+//! pools against the VNets they reach.
+//!
+//! Enforces: P2S-6, LIM-3.
+
+use super::{Lookup, Validator, Violation, isolation, lookup, p_p2s, p_site, p_vnet};
+use crate::prefix::net_order;
+use crate::rules::RuleId;
+use ipnet::IpNet;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// An owner of address space, for the overlap sweeps (LIM-3, P2S-6). Ordered by a stable key
+/// (kind, tenant, name) so results never depend on resource order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum OwnerKind {
+    Pool,
+    Site,
+    Vnet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Owner<'a> {
+    kind: OwnerKind,
+    tenant: &'a str,
+    name: &'a str,
+    /// Index into the topology list of that kind.
+    idx: usize,
+}
+
+impl<'a> Validator<'a> {
+    fn owner_prefixes(&self, o: &Owner<'a>) -> &'a [IpNet] {
+        let t = self.t;
+        match o.kind {
+            OwnerKind::Vnet => &t.vnets[o.idx].address_space,
+            OwnerKind::Site => &t.sites[o.idx].address_prefixes,
+            OwnerKind::Pool => &t.point_to_site[o.idx].address_pool,
+        }
+    }
+
+    fn owner_path(&self, o: &Owner<'a>, i: usize) -> String {
+        match o.kind {
+            OwnerKind::Vnet => format!("{}.address_space[{i}]", p_vnet(o.tenant, o.name)),
+            OwnerKind::Site => format!("{}.address_prefixes[{i}]", p_site(o.tenant, o.name)),
+            OwnerKind::Pool => format!("{}.address_pool[{i}]", p_p2s(o.tenant, o.name)),
+        }
+    }
+
+    fn owner_desc(&self, o: &Owner<'a>) -> String {
+        let tenant = |s: &str| {
+            if s.is_empty() {
+                String::new()
+            } else {
+                format!(" (tenant {s:?})")
+            }
+        };
+        match o.kind {
+            OwnerKind::Vnet => format!("VNet {:?}{}", o.name, tenant(o.tenant)),
+            OwnerKind::Site => format!("site {:?}{}", o.name, tenant(o.tenant)),
+            OwnerKind::Pool => {
+                format!(
+                    "the point-to-site pool of gateway {:?}{}",
+                    o.name,
+                    tenant(o.tenant)
+                )
+            }
+        }
+    }
+
+    pub(super) fn check_overlaps(&mut self) {
+        let t = self.t;
+        let ng = t.gateways.len();
+        // Gateways that resolve uniquely take part; union-find over VNet-to-VNet connections
+        // (declared ones, enabled or not: a declared connection is an intent to connect and must
+        // not overlap). Within a tenant one half is enough; across tenants both halves must
+        // exist, since a lone half binds nobody but its owner (CONN-2).
+        let mut uf = UnionFind::new(ng);
+        for (ci, _) in t.connections.iter().enumerate() {
+            if self.conn_lone_cross[ci] {
+                continue;
+            }
+            if let (Some(g), Some(r)) = (self.own_gateway_of(ci), self.remote_of(ci)) {
+                uf.union(g, r);
+            }
+        }
+        // Per component: the halves of complete cross-tenant pairs (the connections through
+        // which a tenant reaches another one), for the anonymised LIM-3 messages.
+        let mut cross_halves: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (ci, c) in t.connections.iter().enumerate() {
+            if let (Some(g), Some(r)) = (self.own_gateway_of(ci), self.remote_of(ci))
+                && !self.conn_lone_cross[ci]
+                && t.gateways[r].tenant != c.tenant
+            {
+                cross_halves.entry(uf.find(g)).or_default().push(ci);
+            }
+        }
+        // Owners attached to each gateway.
+        let mut attached: Vec<Vec<Owner<'a>>> = vec![Vec::new(); ng];
+        for (gi, g) in t.gateways.iter().enumerate() {
+            if self.gateway_of(&g.tenant, &g.name) != Lookup::One(gi) {
+                continue;
+            }
+            if let Lookup::One(vi) = lookup(&self.vnets, &g.tenant, &g.vnet) {
+                let v = &t.vnets[vi];
+                attached[gi].push(Owner {
+                    kind: OwnerKind::Vnet,
+                    tenant: &v.tenant,
+                    name: &v.name,
+                    idx: vi,
+                });
+            }
+            if let Lookup::One(pi) = lookup(&self.p2s, &g.tenant, &g.name) {
+                let p = &t.point_to_site[pi];
+                attached[gi].push(Owner {
+                    kind: OwnerKind::Pool,
+                    tenant: &p.tenant,
+                    name: &p.gateway,
+                    idx: pi,
+                });
+            }
+        }
+        for ci in 0..t.connections.len() {
+            if let (Some(g), Some(s)) = (self.own_gateway_of(ci), self.site_of(ci)) {
+                let site = &t.sites[s];
+                let o = Owner {
+                    kind: OwnerKind::Site,
+                    tenant: &site.tenant,
+                    name: &site.name,
+                    idx: s,
+                };
+                if !attached[g].contains(&o) {
+                    attached[g].push(o);
+                }
+            }
+        }
+        // Owner (kind, index) -> gateways it attaches to (for "directly" vs "through transit").
+        let mut attach_gws: BTreeMap<(OwnerKind, usize), BTreeSet<usize>> = BTreeMap::new();
+        for (gi, owners) in attached.iter().enumerate() {
+            for o in owners {
+                attach_gws.entry((o.kind, o.idx)).or_default().insert(gi);
+            }
+        }
+        // Components: owners of every gateway of a transit group, each once.
+        let mut comps: BTreeMap<usize, Vec<Owner<'a>>> = BTreeMap::new();
+        for (gi, owners) in attached.iter().enumerate() {
+            let root = uf.find(gi);
+            comps
+                .entry(root)
+                .or_default()
+                .extend(owners.iter().copied());
+        }
+        for owners in comps.values_mut() {
+            owners.sort_unstable_by_key(|o| (o.kind, o.idx));
+            owners.dedup_by_key(|o| (o.kind, o.idx));
+        }
+        let mut pairs: BTreeSet<(Owner<'a>, usize, Owner<'a>, usize)> = BTreeSet::new();
+        let mut cross_pairs: Vec<(usize, Owner<'a>, usize)> = Vec::new();
+        for (&root, owners) in &comps {
+            if owners.len() < 2 {
+                continue;
+            }
+            for p in self.overlapping(owners.iter()) {
+                if p.0.tenant == p.2.tenant {
+                    pairs.insert(p);
+                } else {
+                    cross_pairs.push((root, p.0, p.1));
+                    cross_pairs.push((root, p.2, p.3));
+                }
+            }
+        }
+        for (root, o, i) in cross_pairs {
+            let conns: Vec<&crate::model::Connection> = cross_halves
+                .get(&root)
+                .into_iter()
+                .flatten()
+                .map(|&ci| &t.connections[ci])
+                .filter(|c| c.tenant == o.tenant)
+                .collect();
+            self.push(isolation::foreign_overlap(
+                self.owner_path(&o, i),
+                self.owner_prefixes(&o)[i],
+                &self.owner_desc(&o),
+                &conns,
+            ));
+        }
+        for (a, ai, b, bi) in pairs {
+            let pa = self.owner_prefixes(&a)[ai];
+            let pb = self.owner_prefixes(&b)[bi];
+            let ga = attach_gws
+                .get(&(a.kind, a.idx))
+                .cloned()
+                .unwrap_or_default();
+            let gb = attach_gws
+                .get(&(b.kind, b.idx))
+                .cloned()
+                .unwrap_or_default();
+            let direct = ga
+                .intersection(&gb)
+                .map(|&g| t.gateways[g].qualified_name())
+                .min();
+            let how = match direct {
+                Some(g) => format!("gateway {g} connects them directly"),
+                None => {
+                    let name = |s: &BTreeSet<usize>| {
+                        s.iter()
+                            .map(|&g| t.gateways[g].qualified_name())
+                            .min()
+                            .map(|q| q.to_string())
+                            .unwrap_or_default()
+                    };
+                    format!(
+                        "they reach each other through transit between gateways {} and {} (LIM-5)",
+                        name(&ga),
+                        name(&gb)
+                    )
+                }
+            };
+            self.push(
+                Violation::new(
+                    RuleId::Lim3,
+                    self.owner_path(&a, ai),
+                    format!(
+                        "{pa} of {} overlaps {pb} of {}; {how}. Address spaces that reach each \
+                         other must not overlap: renumber one of them or remove the connection",
+                        self.owner_desc(&a),
+                        self.owner_desc(&b)
+                    ),
+                )
+                .param("prefix", pa)
+                .param("other_prefix", pb)
+                .related(self.owner_path(&b, bi)),
+            );
+        }
+
+        // P2S-6: clients configured for several VNets.
+        for (pi, p) in t.point_to_site.iter().enumerate() {
+            if p.additional_vnets.is_empty()
+                || lookup(&self.p2s, &p.tenant, &p.gateway) != Lookup::One(pi)
+            {
+                continue;
+            }
+            let Lookup::One(home) = self.gateway_of(&p.tenant, &p.gateway) else {
+                continue;
+            };
+            let mut groups: BTreeSet<usize> = BTreeSet::new();
+            groups.insert(uf.find(home));
+            for x in &p.additional_vnets {
+                if let Lookup::One(g) = self.vnet_gateway(&p.tenant, x) {
+                    groups.insert(uf.find(g));
+                }
+            }
+            if groups.len() < 2 {
+                continue; // everything is in one transit group: LIM-3 covers it
+            }
+            let mut member: BTreeMap<Owner<'a>, BTreeSet<usize>> = BTreeMap::new();
+            for &gr in &groups {
+                for o in comps.get(&gr).into_iter().flatten() {
+                    member.entry(*o).or_default().insert(gr);
+                }
+            }
+            let pool_owner = Owner {
+                kind: OwnerKind::Pool,
+                tenant: &p.tenant,
+                name: &p.gateway,
+                idx: pi,
+            };
+            for (a, ai, b, bi) in self.overlapping(member.keys()) {
+                let (ma, mb) = (&member[&a], &member[&b]);
+                if !ma.is_disjoint(mb) {
+                    continue;
+                }
+                let pa = self.owner_prefixes(&a)[ai];
+                let pb = self.owner_prefixes(&b)[bi];
+                let path = if a == pool_owner {
+                    self.owner_path(&a, ai)
+                } else if b == pool_owner {
+                    self.owner_path(&b, bi)
+                } else {
+                    format!("{}.additional_vnets", p_p2s(&p.tenant, &p.gateway))
+                };
+                let what = if a == pool_owner || b == pool_owner {
+                    "the client address pool must not overlap any VNet or site the clients reach"
+                } else {
+                    "the VNets a client is configured for must not overlap each other"
+                };
+                // Another tenant's address space (reached through a VNet-to-VNet pair it
+                // consented to) is neither named nor shown.
+                let own = |o: &Owner<'a>| o.tenant == p.tenant.as_str();
+                let side = |o: &Owner<'a>, pr: IpNet| {
+                    if own(o) {
+                        format!("{pr} of {}", self.owner_desc(o))
+                    } else {
+                        isolation::FOREIGN_SPACE.to_owned()
+                    }
+                };
+                let mut v = Violation::new(
+                    RuleId::P2s6,
+                    path,
+                    format!(
+                        "the clients of gateway {:?} are configured for several VNets, and {} \
+                         overlaps {}; {what}: renumber one of them or drop the VNet from \
+                         additional_vnets",
+                        p.gateway,
+                        side(&a, pa),
+                        side(&b, pb)
+                    ),
+                );
+                for (o, pr, i, key) in [(&a, pa, ai, "prefix"), (&b, pb, bi, "other_prefix")] {
+                    if own(o) {
+                        v = v.param(key, pr).related(self.owner_path(o, i));
+                    }
+                }
+                self.push(v);
+            }
+        }
+    }
+
+    /// All overlapping (owner, prefix index) pairs between different owners, normalised
+    /// (smaller owner first). Sort + stack sweep: O(n log n + pairs).
+    fn overlapping<'o>(
+        &self,
+        owners: impl Iterator<Item = &'o Owner<'a>>,
+    ) -> Vec<(Owner<'a>, usize, Owner<'a>, usize)>
+    where
+        'a: 'o,
+    {
+        let mut items: Vec<(IpNet, Owner<'a>, usize)> = Vec::new();
+        for o in owners {
+            for (i, p) in self.owner_prefixes(o).iter().enumerate() {
+                items.push((p.trunc(), *o, i));
+            }
+        }
+        items.sort_by(|x, y| net_order(&x.0, &y.0).then_with(|| (x.1, x.2).cmp(&(y.1, y.2))));
+        let mut stack: Vec<(IpNet, Owner<'a>, usize)> = Vec::new();
+        let mut out = Vec::new();
+        for item in items {
+            while stack.last().is_some_and(|top| !top.0.contains(&item.0)) {
+                stack.pop();
+            }
+            for s in &stack {
+                if s.1 != item.1 {
+                    if (s.1, s.2) < (item.1, item.2) {
+                        out.push((s.1, s.2, item.1, item.2));
+                    } else {
+                        out.push((item.1, item.2, s.1, s.2));
+                    }
+                }
+            }
+            stack.push(item);
+        }
+        out
+    }
+}
+
+struct UnionFind {
+    parent: Vec<usize>,
+}
+
+impl UnionFind {
+    fn new(n: usize) -> Self {
+        Self {
+            parent: (0..n).collect(),
+        }
+    }
+
+    fn find(&mut self, mut x: usize) -> usize {
+        while self.parent[x] != x {
+            self.parent[x] = self.parent[self.parent[x]];
+            x = self.parent[x];
+        }
+        x
+    }
+
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        // The smaller index becomes the root; roots are only used as group ids.
+        if ra < rb {
+            self.parent[rb] = ra;
+        } else if rb < ra {
+            self.parent[ra] = rb;
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Point-to-site configurations: their gateway (REF-1, P2S-1, CONN-5), client limits and root
+//! certificates (P2S-2, P2S-3), the address pool and clients (PFX-2, ADDR-1, NAME-1, NAME-2), and
+//! the VNets they reach (P2S-6).
+//!
+//! Enforces: CONN-5, P2S-1, P2S-2, P2S-3, P2S-6, NAME-1, NAME-2, PFX-2, REF-1, ADDR-1.
+
+use super::{
+    Child, Lookup, MAX_ROOT_CERTIFICATES, Validator, Violation, deletes, join, lookup,
+    name_problem, p_gateway, p_p2s,
+};
+use crate::model::{GatewayType, Sku};
+use crate::rules::RuleId;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+impl<'a> Validator<'a> {
+    pub(super) fn check_point_to_site(&mut self) {
+        let t = self.t;
+        for p in &t.point_to_site {
+            let base = p_p2s(&p.tenant, &p.gateway);
+            match self.gateway_of(&p.tenant, &p.gateway) {
+                Lookup::Missing
+                    if self
+                        .deleted
+                        .has(deletes::Kind::Gateway, &p.tenant, &p.gateway) =>
+                {
+                    self.push(deletes::still_used(
+                        deletes::Kind::Gateway,
+                        &p.tenant,
+                        &p.gateway,
+                        deletes::User {
+                            noun: "point-to-site configuration",
+                            name: &p.gateway,
+                            path: base.to_string(),
+                            how: "",
+                            fix: "delete the point-to-site configuration first",
+                        },
+                    ))
+                }
+                Lookup::Missing => self.push(Violation::new(
+                    RuleId::Ref1,
+                    format!("{base}.gateway"),
+                    format!(
+                        "gateway {:?} does not exist in tenant {:?}; create it first",
+                        p.gateway, p.tenant
+                    ),
+                )),
+                Lookup::Many => {}
+                Lookup::One(g) => {
+                    let gw = &t.gateways[g];
+                    if gw.gateway_type == GatewayType::PolicyBased {
+                        self.push(Violation::new(
+                            RuleId::P2s1,
+                            format!("{base}.gateway"),
+                            format!(
+                                "point-to-site works only on RouteBased gateways, and {:?} is \
+                                 PolicyBased; recreate the gateway as RouteBased",
+                                gw.name
+                            ),
+                        ));
+                        let has_s2s = self
+                            .conns_by_gw
+                            .get(&(gw.tenant.as_str(), gw.name.as_str()))
+                            .is_some_and(|cs| {
+                                cs.as_slice()
+                                    .iter()
+                                    .any(|&ci| t.connections[ci].site().is_some())
+                            });
+                        if has_s2s {
+                            self.push(Violation::new(
+                                RuleId::Conn5,
+                                format!("{base}.gateway"),
+                                format!(
+                                    "site-to-site and point-to-site coexist only on a RouteBased \
+                                     gateway; {:?} is PolicyBased and has a site-to-site \
+                                     connection: recreate it as RouteBased",
+                                    gw.name
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            if p.address_pool.is_empty() {
+                self.push(Violation::new(
+                    RuleId::Pfx2,
+                    format!("{base}.address_pool"),
+                    "the point-to-site configuration has no client address pool; add a prefix \
+                     that overlaps nothing the clients reach",
+                ));
+            }
+            self.check_prefix_list(&base, "address_pool", &p.address_pool);
+
+            // P2S-3
+            if p.root_certificates.len() > MAX_ROOT_CERTIFICATES {
+                self.push(
+                    Violation::new(
+                        RuleId::P2s3,
+                        format!("{base}.root_certificates"),
+                        format!(
+                            "{} root certificates are uploaded; at most {MAX_ROOT_CERTIFICATES} are \
+                             allowed: remove {}",
+                            p.root_certificates.len(),
+                            p.root_certificates.len() - MAX_ROOT_CERTIFICATES
+                        ),
+                    )
+                    .param("count", p.root_certificates.len())
+                    .param("limit", MAX_ROOT_CERTIFICATES),
+                );
+            }
+            let mut cert_names: BTreeMap<&str, usize> = BTreeMap::new();
+            for c in &p.root_certificates {
+                *cert_names.entry(c.name.as_str()).or_insert(0) += 1;
+            }
+            for (name, n) in cert_names {
+                if n > 1 {
+                    self.push(Violation::new(
+                        RuleId::Name1,
+                        format!("{base}.root_certificates[{name}]"),
+                        format!("{n} root certificates are named {name:?}; rename or remove one"),
+                    ));
+                }
+            }
+
+            // Clients: NAME-1, KEY-1, ADDR-1, P2S-3 (revoked)
+            let mut client_names: BTreeMap<&str, usize> = BTreeMap::new();
+            let mut addrs: BTreeMap<IpAddr, BTreeSet<&str>> = BTreeMap::new();
+            for c in &p.clients {
+                *client_names.entry(c.name.as_str()).or_insert(0) += 1;
+                addrs.entry(c.address).or_default().insert(&c.name);
+            }
+            for c in &p.clients {
+                let cp = Child(&base, "clients", &c.name);
+                if client_names.get(c.name.as_str()).copied().unwrap_or(0) > 1 {
+                    self.push(Violation::new(
+                        RuleId::Name1,
+                        cp,
+                        format!("more than one client is named {:?}; rename one", c.name),
+                    ));
+                }
+                if let Some(pr) = name_problem(&c.name) {
+                    self.push(Violation::new(
+                        RuleId::Name2,
+                        cp,
+                        format!("client name {:?}: {pr}", c.name),
+                    ));
+                }
+                self.check_key(
+                    format!("{cp}.public_key"),
+                    "client public key",
+                    &c.public_key,
+                );
+                if !p.address_pool.is_empty()
+                    && !p
+                        .address_pool
+                        .iter()
+                        .any(|n| n.trunc().contains(&c.address))
+                {
+                    self.push(
+                        Violation::new(
+                            RuleId::Addr1,
+                            format!("{cp}.address"),
+                            format!(
+                                "client address {} is outside the pool ({}); pick an address in the \
+                                 pool",
+                                c.address,
+                                join(&p.address_pool)
+                            ),
+                        )
+                        .param("address", c.address),
+                    );
+                }
+                if let Some(others) = addrs.get(&c.address)
+                    && others.len() > 1
+                {
+                    let mut v = Violation::new(
+                        RuleId::Addr1,
+                        format!("{cp}.address"),
+                        format!(
+                            "address {} is given to {} clients; each client needs its own address",
+                            c.address,
+                            others.len()
+                        ),
+                    );
+                    v.related = others
+                        .iter()
+                        .filter(|n| **n != c.name)
+                        .map(|n| format!("{base}.clients[{n}]"))
+                        .collect();
+                    self.push(v);
+                }
+                if !p.is_authorised(c) {
+                    self.push(
+                        Violation::new(
+                            RuleId::P2s3,
+                            cp,
+                            format!(
+                                "client {:?}'s certificate is revoked; it gets no tunnel until it is \
+                                 issued a new certificate (or remove the client)",
+                                c.name
+                            ),
+                        )
+                        .warning(),
+                    );
+                }
+            }
+
+            // P2S-6 references
+            let home_vnet = match self.gateway_of(&p.tenant, &p.gateway) {
+                Lookup::One(g) => Some(t.gateways[g].vnet.as_str()),
+                _ => None,
+            };
+            for (k, x) in p.additional_vnets.iter().enumerate() {
+                let xp = format!("{base}.additional_vnets[{k}]");
+                if Some(x.as_str()) == home_vnet {
+                    self.push(Violation::new(
+                        RuleId::P2s6,
+                        xp,
+                        format!("VNet {x:?} is the gateway's own VNet; list only other VNets"),
+                    ));
+                    continue;
+                }
+                match lookup(&self.vnets, &p.tenant, x) {
+                    Lookup::Missing if self.deleted.has(deletes::Kind::Vnet, &p.tenant, x) => {
+                        self.push(deletes::still_used(
+                            deletes::Kind::Vnet,
+                            &p.tenant,
+                            x,
+                            deletes::User {
+                                noun: "the point-to-site configuration of gateway",
+                                name: &p.gateway,
+                                path: xp,
+                                how: " in additional_vnets",
+                                fix: "remove it from additional_vnets first",
+                            },
+                        ));
+                        continue;
+                    }
+                    Lookup::Missing => {
+                        self.push(Violation::new(
+                            RuleId::Ref1,
+                            xp,
+                            format!("VNet {x:?} does not exist in tenant {:?}", p.tenant),
+                        ));
+                        continue;
+                    }
+                    Lookup::Many => continue,
+                    Lookup::One(_) => {}
+                }
+                match self.vnet_gateway(&p.tenant, x) {
+                    Lookup::Missing => self.push(Violation::new(
+                        RuleId::P2s6,
+                        xp,
+                        format!(
+                            "VNet {x:?} has no gateway, so clients cannot reach it; add a \
+                             RouteBased gateway to it or remove it from the list"
+                        ),
+                    )),
+                    Lookup::Many => {}
+                    Lookup::One(g) => {
+                        if t.gateways[g].gateway_type == GatewayType::PolicyBased {
+                            self.push(Violation::new(
+                                RuleId::P2s1,
+                                xp,
+                                format!(
+                                    "VNet {x:?}'s gateway {:?} is PolicyBased; point-to-site \
+                                     clients can only use RouteBased gateways",
+                                    t.gateways[g].name
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+
+        // P2S-2: clients per gateway.
+        let mut per_gw: BTreeMap<usize, BTreeSet<(usize, usize)>> = BTreeMap::new();
+        for (g, p, c) in self.hosted_clients() {
+            per_gw.entry(g).or_default().insert((p, c));
+        }
+        for (g, clients) in per_gw {
+            let gw = &t.gateways[g];
+            let limit = self.skus.get(gw.sku).max_p2s_clients as usize;
+            if clients.len() > limit {
+                let bigger = Sku::ALL
+                    .iter()
+                    .copied()
+                    .find(|s| self.skus.get(*s).max_p2s_clients as usize >= clients.len());
+                self.push(
+                    Violation::new(
+                        RuleId::P2s2,
+                        format!("{}.sku", p_gateway(&gw.tenant, &gw.name)),
+                        format!(
+                            "gateway {:?} serves {} point-to-site clients but SKU {} allows {limit}; \
+                             remove clients{}",
+                            gw.name,
+                            clients.len(),
+                            gw.sku,
+                            bigger.map(|b| format!(" or resize to {b}")).unwrap_or_default()
+                        ),
+                    )
+                    .param("clients", clients.len())
+                    .param("limit", limit),
+                );
+            }
+        }
+    }
+
+    /// (gateway, p2s config, client index) for every authorised client hosted by a gateway: its
+    /// own configuration's clients and those of configurations naming its VNet in
+    /// `additional_vnets` (P2S-6).
+    pub(super) fn hosted_clients(&self) -> Vec<(usize, usize, usize)> {
+        let t = self.t;
+        let mut out = Vec::new();
+        for (pi, p) in t.point_to_site.iter().enumerate() {
+            if lookup(&self.p2s, &p.tenant, &p.gateway) != Lookup::One(pi) {
+                continue;
+            }
+            let mut gws: BTreeSet<usize> = BTreeSet::new();
+            if let Lookup::One(g) = self.gateway_of(&p.tenant, &p.gateway) {
+                gws.insert(g);
+            }
+            for x in &p.additional_vnets {
+                if let Lookup::One(g) = self.vnet_gateway(&p.tenant, x) {
+                    gws.insert(g);
+                }
+            }
+            for g in gws {
+                for (ci, c) in p.clients.iter().enumerate() {
+                    if p.is_authorised(c) {
+                        out.push((g, pi, ci));
+                    }
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,108 @@
+//! Local network sites: address prefixes (through `Validator::check_prefix_list`), the device's
+//! host (CONN-4), public key (KEY-1 through `Validator::check_key`) and port (PORT-1 in
+//! `reserved.rs`).
+//!
+//! Enforces: CONN-4, PFX-2.
+
+use super::{Field, Validator, Violation, p_site, reserved};
+use crate::model::DeviceHost;
+use crate::rules::RuleId;
+use std::net::Ipv4Addr;
+
+impl<'a> Validator<'a> {
+    pub(super) fn check_sites(&mut self) {
+        for s in &self.t.sites {
+            let base = p_site(&s.tenant, &s.name);
+            if s.address_prefixes.is_empty() {
+                self.push(Violation::new(
+                    RuleId::Pfx2,
+                    format!("{base}.address_prefixes"),
+                    format!(
+                        "site {:?} has no address prefixes; add the on-premises ranges to route \
+                         through the tunnel",
+                        s.name
+                    ),
+                ));
+            }
+            self.check_prefix_list(&base, "address_prefixes", &s.address_prefixes);
+            let hp = Field(&base, "device_host");
+            match &s.device_host {
+                DeviceHost::Ipv6(a) => self.push(
+                    Violation::new(
+                        RuleId::Conn4,
+                        hp,
+                        format!(
+                            "the device address {a} is IPv6; a site-to-site device needs a public \
+                             IPv4 address (or a DNS name resolving to one)"
+                        ),
+                    )
+                    .param("host", a),
+                ),
+                DeviceHost::Ipv4(a) => {
+                    if let Some(problem) = ipv4_unusable(*a) {
+                        self.push(
+                            Violation::new(
+                                RuleId::Conn4,
+                                hp,
+                                format!(
+                                    "the device address {a} is {problem}; a site-to-site device \
+                                     needs a public IPv4 address"
+                                ),
+                            )
+                            .param("host", a),
+                        );
+                    } else if let Some(kind) = ipv4_non_public(*a) {
+                        self.push(
+                            Violation::new(
+                                RuleId::Conn4,
+                                hp,
+                                format!(
+                                    "the device address {a} is {kind}; the tunnel only comes up if \
+                                     the gateway can reach it (give the device's public IPv4 address)"
+                                ),
+                            )
+                            .warning()
+                            .param("host", a),
+                        );
+                    }
+                }
+                DeviceHost::Name(_) => {}
+            }
+            if let Some(k) = &s.device_public_key {
+                self.check_key(format!("{base}.device_public_key"), "device public key", k);
+            }
+            if let Some(v) = reserved::check_device_port(&base, s.device_port) {
+                self.push(v);
+            }
+        }
+    }
+}
+
+fn ipv4_unusable(a: Ipv4Addr) -> Option<&'static str> {
+    if a.is_unspecified() {
+        Some("unspecified (0.0.0.0)")
+    } else if a.is_broadcast() {
+        Some("the broadcast address")
+    } else if a.is_multicast() {
+        Some("a multicast address")
+    } else if a.octets()[0] == 0 {
+        Some("in 0.0.0.0/8 (\"this network\")")
+    } else {
+        None
+    }
+}
+
+fn ipv4_non_public(a: Ipv4Addr) -> Option<&'static str> {
+    let o = a.octets();
+    if a.is_loopback() {
+        Some("a loopback address")
+    } else if a.is_private() {
+        Some("a private (RFC 1918) address")
+    } else if a.is_link_local() {
+        Some("a link-local address")
+    } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
+        Some("a carrier-grade NAT (100.64.0.0/10) address")
+    } else {
+        None
+    }
+}
