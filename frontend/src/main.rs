@@ -7,8 +7,8 @@ mod diagram;
 mod effective_routes;
 mod forms;
 mod i18n;
+mod list;
 mod notices;
-mod resources;
 mod state;
 
 use std::time::Duration;
@@ -95,10 +95,10 @@ fn tenant_page(tp: TPage) -> AnyView {
     match tp {
         TPage::Diagram => view! { <diagram::DiagramPage /> }.into_any(),
         TPage::Routes => view! { <effective_routes::RoutesPage /> }.into_any(),
-        TPage::List(kind) => view! { <resources::ListPage kind=kind /> }.into_any(),
-        TPage::New(kind) => view! { <resources::FormPage kind=kind name=None /> }.into_any(),
+        TPage::List(kind) => view! { <list::ListPage kind=kind /> }.into_any(),
+        TPage::New(kind) => view! { <forms::FormPage kind=kind name=None /> }.into_any(),
         TPage::Edit(kind, name) => {
-            view! { <resources::FormPage kind=kind name=Some(name) /> }.into_any()
+            view! { <forms::FormPage kind=kind name=Some(name) /> }.into_any()
         }
         TPage::Connection(name) => view! { <connection::ConnectionPage name=name /> }.into_any(),
     }

@@ -1,5 +1,17 @@
-//! Live validation: the shared validator runs on the loaded topology plus the pending change as
+//! The create/edit forms of VNets, gateways, sites, connections and point-to-site, and their
+//! live validation: the shared validator runs on the loaded topology plus the pending change as
 //! the user types; every violation is mapped from its path to the field that caused it.
+//!
+//! `widgets` holds the fields and the submit, `shell` the page and the prologue every form
+//! shares, and each form has its own file.
+
+mod connection;
+mod gateway;
+mod p2s;
+mod shell;
+mod site;
+mod vnet;
+mod widgets;
 
 use std::collections::BTreeSet;
 use std::str::FromStr;
@@ -11,6 +23,16 @@ use leptos::prelude::*;
 
 use crate::i18n::{Key, rule_text};
 use crate::state::ctx;
+
+pub use shell::FormPage;
+
+/// A list as the forms and tables show it: comma separated.
+pub fn join<T: ToString>(v: &[T]) -> String {
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// One problem shown beside a field: a rule violation, or an input that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
