@@ -168,7 +168,7 @@ pub fn ConnectionPage(name: String) -> impl IntoView {
                     }
                 };
                 let cls = format!("state-text state-{}", state.class());
-                let edit = Page::Tenant(c.tenant_name(), TPage::Edit(Kind::Connections, x.name.clone()))
+                let edit = Page::Tenant(c.tenant_name(), TPage::Edit(Kind::Connection, x.name.clone()))
                     .href();
                 view! {
                     <dl class="facts">

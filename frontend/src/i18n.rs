@@ -1,6 +1,7 @@
 //! English and Japanese strings; the choice is remembered in localStorage. Rule messages are
 //! translated by rule id: a Japanese sentence per [`RuleId`], the English message kept as detail.
 
+use isthmus_shared::model::Kind;
 use isthmus_shared::rules::RuleId;
 use leptos::prelude::*;
 
@@ -250,6 +251,45 @@ keys! {
     BenchRun => "Run benchmark", "ベンチマークを実行";
     Bench500 => "Live validation, 500 VNets (ms)", "ライブ検証、500 VNet (ミリ秒)";
     BenchLarge => "Validation, 2,000 VNets / 10,000 sites / 20,000 prefixes (ms)", "検証、2,000 VNet / 10,000 サイト / 20,000 プレフィックス (ミリ秒)";
+}
+
+/// The texts of a resource kind: its list's title and its form's headings.
+pub trait KindText {
+    fn title(self) -> Key;
+    fn new_key(self) -> Key;
+    fn edit_key(self) -> Key;
+}
+
+impl KindText for Kind {
+    fn title(self) -> Key {
+        match self {
+            Kind::Vnet => Key::Vnets,
+            Kind::Gateway => Key::Gateways,
+            Kind::Site => Key::Sites,
+            Kind::Connection => Key::Connections,
+            Kind::PointToSite => Key::PointToSite,
+        }
+    }
+
+    fn new_key(self) -> Key {
+        match self {
+            Kind::Vnet => Key::NewVnet,
+            Kind::Gateway => Key::NewGateway,
+            Kind::Site => Key::NewSite,
+            Kind::Connection => Key::NewConnection,
+            Kind::PointToSite => Key::NewP2s,
+        }
+    }
+
+    fn edit_key(self) -> Key {
+        match self {
+            Kind::Vnet => Key::EditVnet,
+            Kind::Gateway => Key::EditGateway,
+            Kind::Site => Key::EditSite,
+            Kind::Connection => Key::EditConnection,
+            Kind::PointToSite => Key::EditP2s,
+        }
+    }
 }
 
 /// A Japanese sentence per rule (the English one is [`RuleId::description`]).

@@ -3,25 +3,15 @@
 
 use std::collections::BTreeSet;
 
-use isthmus_shared::model::{Change, ConnectionKind, QualifiedName};
+use isthmus_shared::model::ConnectionKind;
 use isthmus_shared::validate::{Violation, validate, validate_change};
 use leptos::prelude::*;
 
 use crate::api;
 use crate::forms::{ConfirmDialog, Problem, ProblemItem, join};
-use crate::i18n::Key;
+use crate::i18n::{Key, KindText};
 use crate::notices::EndpointWarning;
 use crate::state::{Kind, Page, TPage, ctx};
-
-fn delete_change(kind: Kind, q: QualifiedName) -> Change {
-    match kind {
-        Kind::Vnets => Change::DeleteVnet(q),
-        Kind::Gateways => Change::DeleteGateway(q),
-        Kind::Sites => Change::DeleteSite(q),
-        Kind::Connections => Change::DeleteConnection(q),
-        Kind::PointToSite => Change::DeletePointToSite(q),
-    }
-}
 
 /// The names of a kind in the current topology, with a one-line summary and the name to link.
 fn rows(kind: Kind) -> Vec<(String, Vec<String>)> {
@@ -29,7 +19,7 @@ fn rows(kind: Kind) -> Vec<(String, Vec<String>)> {
         return Vec::new();
     };
     let mut out: Vec<(String, Vec<String>)> = match kind {
-        Kind::Vnets => t
+        Kind::Vnet => t
             .vnets
             .iter()
             .map(|v| {
@@ -47,7 +37,7 @@ fn rows(kind: Kind) -> Vec<(String, Vec<String>)> {
                 )
             })
             .collect(),
-        Kind::Gateways => t
+        Kind::Gateway => t
             .gateways
             .iter()
             .map(|g| {
@@ -62,7 +52,7 @@ fn rows(kind: Kind) -> Vec<(String, Vec<String>)> {
                 )
             })
             .collect(),
-        Kind::Sites => t
+        Kind::Site => t
             .sites
             .iter()
             .map(|s| {
@@ -72,7 +62,7 @@ fn rows(kind: Kind) -> Vec<(String, Vec<String>)> {
                 )
             })
             .collect(),
-        Kind::Connections => t
+        Kind::Connection => t
             .connections
             .iter()
             .map(|c| {
@@ -111,21 +101,11 @@ fn rows(kind: Kind) -> Vec<(String, Vec<String>)> {
 
 fn columns(kind: Kind) -> Vec<Key> {
     match kind {
-        Kind::Vnets => vec![Key::Region, Key::AddressSpace, Key::Subnets],
-        Kind::Gateways => vec![Key::Vnet, Key::GatewayType, Key::Sku, Key::PublicEndpoint],
-        Kind::Sites => vec![Key::DeviceHost, Key::AddressPrefixes],
-        Kind::Connections => vec![Key::Gateway, Key::ConnectionKind, Key::Enabled],
+        Kind::Vnet => vec![Key::Region, Key::AddressSpace, Key::Subnets],
+        Kind::Gateway => vec![Key::Vnet, Key::GatewayType, Key::Sku, Key::PublicEndpoint],
+        Kind::Site => vec![Key::DeviceHost, Key::AddressPrefixes],
+        Kind::Connection => vec![Key::Gateway, Key::ConnectionKind, Key::Enabled],
         Kind::PointToSite => vec![Key::AddressPool, Key::Clients],
-    }
-}
-
-pub(crate) fn new_key(kind: Kind) -> Key {
-    match kind {
-        Kind::Vnets => Key::NewVnet,
-        Kind::Gateways => Key::NewGateway,
-        Kind::Sites => Key::NewSite,
-        Kind::Connections => Key::NewConnection,
-        Kind::PointToSite => Key::NewP2s,
     }
 }
 
@@ -144,13 +124,10 @@ pub fn ListPage(kind: Kind) -> impl IntoView {
             return Vec::new();
         };
         let before: BTreeSet<Violation> = validate(&t).into_iter().collect();
-        validate_change(
-            &t,
-            &delete_change(kind, QualifiedName::new(c.tenant_name(), name)),
-        )
-        .into_iter()
-        .filter(|v| v.is_error() && !before.contains(v))
-        .collect::<Vec<_>>()
+        validate_change(&t, &kind.delete_change(c.tenant_name(), name))
+            .into_iter()
+            .filter(|v| v.is_error() && !before.contains(v))
+            .collect::<Vec<_>>()
     });
     let confirm = Callback::new(move |()| {
         let Some(name) = pending.get_untracked() else {
@@ -158,7 +135,7 @@ pub fn ListPage(kind: Kind) -> impl IntoView {
         };
         let tn = c.tenant.get_untracked().unwrap_or_default();
         leptos::task::spawn_local(async move {
-            match api::delete(&tn, kind.segment(), &name).await {
+            match api::delete(&tn, kind.path_segment(), &name).await {
                 Ok(()) => {
                     error.set(None);
                     c.refresh_topology(&tn).await;
@@ -167,7 +144,7 @@ pub fn ListPage(kind: Kind) -> impl IntoView {
             }
         });
     });
-    let heading_id = format!("list-{}", kind.segment());
+    let heading_id = format!("list-{}", kind.path_segment());
     let table_label = heading_id.clone();
     view! {
         <section class="card" aria-labelledby=heading_id.clone()>
@@ -177,7 +154,7 @@ pub fn ListPage(kind: Kind) -> impl IntoView {
                     class="button"
                     href=move || Page::Tenant(c.tenant_name(), TPage::New(kind)).href()
                 >
-                    {move || c.t(new_key(kind))}
+                    {move || c.t(kind.new_key())}
                 </a>
             </p>
             {move || {
@@ -211,7 +188,7 @@ pub fn ListPage(kind: Kind) -> impl IntoView {
                     })
             }}
             {move || {
-                if kind != Kind::Gateways {
+                if kind != Kind::Gateway {
                     return None;
                 }
                 let t = c.topology()?;
@@ -258,7 +235,7 @@ pub fn ListPage(kind: Kind) -> impl IntoView {
                             {list
                                 .into_iter()
                                 .map(|(name, cells)| {
-                                    let main_href = if kind == Kind::Connections {
+                                    let main_href = if kind == Kind::Connection {
                                         Page::Tenant(tn.clone(), TPage::Connection(name.clone())).href()
                                     } else {
                                         Page::Tenant(tn.clone(), TPage::Edit(kind, name.clone())).href()

@@ -131,10 +131,10 @@ fn Nav() -> impl IntoView {
                             let p = |tp: TPage| Page::Tenant(tn.clone(), tp).href();
                             view! {
                                 {link(p(TPage::Diagram), Key::Diagram)}
-                                {link(p(TPage::List(Kind::Vnets)), Key::Vnets)}
-                                {link(p(TPage::List(Kind::Gateways)), Key::Gateways)}
-                                {link(p(TPage::List(Kind::Sites)), Key::Sites)}
-                                {link(p(TPage::List(Kind::Connections)), Key::Connections)}
+                                {link(p(TPage::List(Kind::Vnet)), Key::Vnets)}
+                                {link(p(TPage::List(Kind::Gateway)), Key::Gateways)}
+                                {link(p(TPage::List(Kind::Site)), Key::Sites)}
+                                {link(p(TPage::List(Kind::Connection)), Key::Connections)}
                                 {link(p(TPage::List(Kind::PointToSite)), Key::PointToSite)}
                                 {link(p(TPage::Routes), Key::Routes)}
                             }

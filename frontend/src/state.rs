@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use isthmus_shared::api::{Me, TenantInfo};
+pub use isthmus_shared::model::Kind;
 use isthmus_shared::model::Topology;
 use leptos::prelude::*;
 
@@ -13,57 +14,6 @@ use crate::i18n::{self, Key, Lang};
 pub const POLL: Duration = Duration::from_secs(3);
 
 const TENANT_KEY: &str = "isthmus.tenant";
-
-/// A resource kind, as in the API's URL segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Vnets,
-    Gateways,
-    Sites,
-    Connections,
-    PointToSite,
-}
-
-impl Kind {
-    pub fn segment(self) -> &'static str {
-        match self {
-            Kind::Vnets => "vnets",
-            Kind::Gateways => "gateways",
-            Kind::Sites => "sites",
-            Kind::Connections => "connections",
-            Kind::PointToSite => "point-to-site",
-        }
-    }
-
-    fn from_segment(s: &str) -> Option<Self> {
-        Some(match s {
-            "vnets" => Kind::Vnets,
-            "gateways" => Kind::Gateways,
-            "sites" => Kind::Sites,
-            "connections" => Kind::Connections,
-            "point-to-site" => Kind::PointToSite,
-            _ => return None,
-        })
-    }
-
-    /// The validator's path segment of this kind.
-    pub fn path_segment(self) -> &'static str {
-        match self {
-            Kind::PointToSite => "point_to_site",
-            k => k.segment(),
-        }
-    }
-
-    pub fn title(self) -> Key {
-        match self {
-            Kind::Vnets => Key::Vnets,
-            Kind::Gateways => Key::Gateways,
-            Kind::Sites => Key::Sites,
-            Kind::Connections => Key::Connections,
-            Kind::PointToSite => Key::PointToSite,
-        }
-    }
-}
 
 /// A page of a tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,9 +54,9 @@ impl Page {
                 match tp {
                     TPage::Diagram => format!("#/t/{t}/diagram"),
                     TPage::Routes => format!("#/t/{t}/routes"),
-                    TPage::List(k) => format!("#/t/{t}/{}", k.segment()),
-                    TPage::New(k) => format!("#/t/{t}/{}/new", k.segment()),
-                    TPage::Edit(k, n) => format!("#/t/{t}/{}/{}/edit", k.segment(), enc(n)),
+                    TPage::List(k) => format!("#/t/{t}/{}", k.path_segment()),
+                    TPage::New(k) => format!("#/t/{t}/{}/new", k.path_segment()),
+                    TPage::Edit(k, n) => format!("#/t/{t}/{}/{}/edit", k.path_segment(), enc(n)),
                     TPage::Connection(n) => format!("#/t/{t}/connections/{}", enc(n)),
                 }
             }
@@ -127,16 +77,16 @@ impl Page {
             ["bench"] => Page::Bench,
             ["t", t] | ["t", t, "diagram"] => Page::Tenant(dec(t), TPage::Diagram),
             ["t", t, "routes"] => Page::Tenant(dec(t), TPage::Routes),
-            ["t", t, k] => match Kind::from_segment(k) {
+            ["t", t, k] => match Kind::from_path_segment(k) {
                 Some(k) => Page::Tenant(dec(t), TPage::List(k)),
                 None => Page::Home,
             },
-            ["t", t, k, "new"] => match Kind::from_segment(k) {
+            ["t", t, k, "new"] => match Kind::from_path_segment(k) {
                 Some(k) => Page::Tenant(dec(t), TPage::New(k)),
                 None => Page::Home,
             },
             ["t", t, "connections", n] => Page::Tenant(dec(t), TPage::Connection(dec(n))),
-            ["t", t, k, n] | ["t", t, k, n, "edit"] => match Kind::from_segment(k) {
+            ["t", t, k, n] | ["t", t, k, n, "edit"] => match Kind::from_path_segment(k) {
                 Some(k) => Page::Tenant(dec(t), TPage::Edit(k, dec(n))),
                 None => Page::Home,
             },

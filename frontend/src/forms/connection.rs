@@ -37,7 +37,7 @@ fn parse_selectors(text: &str, parse: &mut Vec<(String, Problem)>) -> Vec<Traffi
 
 #[component]
 pub(super) fn ConnectionForm(existing: Option<String>) -> impl IntoView {
-    let Some(form) = ResourceForm::open(Kind::Connections, existing.as_deref(), |t, tn, n| {
+    let Some(form) = ResourceForm::open(Kind::Connection, existing.as_deref(), |t, tn, n| {
         t.connection(tn, n).cloned()
     }) else {
         return not_found();
@@ -183,7 +183,7 @@ pub(super) fn ConnectionForm(existing: Option<String>) -> impl IntoView {
             <Show when=move || !editing>
                 <Field live=live field="shared_key" label=Key::SharedKeyOptional value=shared_key />
             </Show>
-            <SubmitRow live=live state=state cancel=list_page(Kind::Connections) />
+            <SubmitRow live=live state=state cancel=list_page(Kind::Connection) />
         </form>
     }
         .into_any()

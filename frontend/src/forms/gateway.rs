@@ -12,7 +12,7 @@ use crate::state::{Kind, TPage};
 
 #[component]
 pub(super) fn GatewayForm(existing: Option<String>) -> impl IntoView {
-    let Some(form) = ResourceForm::open(Kind::Gateways, existing.as_deref(), |t, tn, n| {
+    let Some(form) = ResourceForm::open(Kind::Gateway, existing.as_deref(), |t, tn, n| {
         t.gateway(tn, n).cloned()
     }) else {
         return not_found();
@@ -98,7 +98,7 @@ pub(super) fn GatewayForm(existing: Option<String>) -> impl IntoView {
             Change::UpsertGateway(g) => Some((g.name.clone(), g)),
             _ => None,
         },
-        |_| TPage::List(Kind::Gateways),
+        |_| TPage::List(Kind::Gateway),
     );
     let vnets: Vec<(String, String)> = topo.vnets.iter().map(|v| opt(&v.name)).collect();
     let mut sites: Vec<(String, String)> = vec![(String::new(), c.t(Key::NoneOption).to_owned())];
@@ -140,7 +140,7 @@ pub(super) fn GatewayForm(existing: Option<String>) -> impl IntoView {
                 <dt>{move || c.t(Key::PublicKey)}</dt>
                 <dd>{public_key.clone().unwrap_or_else(|| c.t(Key::Pending).to_owned())}</dd>
             </dl>
-            <SubmitRow live=live state=state cancel=list_page(Kind::Gateways) />
+            <SubmitRow live=live state=state cancel=list_page(Kind::Gateway) />
         </form>
     }
         .into_any()

@@ -13,8 +13,7 @@ use super::site::SiteForm;
 use super::vnet::VnetForm;
 use super::widgets::{Submit, submit};
 use super::{Draft, Live};
-use crate::i18n::Key;
-use crate::list::new_key;
+use crate::i18n::{Key, KindText};
 use crate::state::{Ctx, Kind, Page, TPage, ctx};
 
 /// The create or edit page of one kind.
@@ -22,9 +21,9 @@ use crate::state::{Ctx, Kind, Page, TPage, ctx};
 pub fn FormPage(kind: Kind, name: Option<String>) -> impl IntoView {
     let c = ctx();
     let heading = if name.is_some() {
-        edit_key(kind)
+        kind.edit_key()
     } else {
-        new_key(kind)
+        kind.new_key()
     };
     let name = StoredValue::new(name);
     view! {
@@ -40,10 +39,10 @@ pub fn FormPage(kind: Kind, name: Option<String>) -> impl IntoView {
                 {move || untrack(|| {
                     let n = name.get_value();
                     match kind {
-                        Kind::Vnets => view! { <VnetForm existing=n /> }.into_any(),
-                        Kind::Gateways => view! { <GatewayForm existing=n /> }.into_any(),
-                        Kind::Sites => view! { <SiteForm existing=n /> }.into_any(),
-                        Kind::Connections => view! { <ConnectionForm existing=n /> }.into_any(),
+                        Kind::Vnet => view! { <VnetForm existing=n /> }.into_any(),
+                        Kind::Gateway => view! { <GatewayForm existing=n /> }.into_any(),
+                        Kind::Site => view! { <SiteForm existing=n /> }.into_any(),
+                        Kind::Connection => view! { <ConnectionForm existing=n /> }.into_any(),
                         Kind::PointToSite => view! { <P2sForm existing=n /> }.into_any(),
                     }
                 })}
@@ -52,19 +51,9 @@ pub fn FormPage(kind: Kind, name: Option<String>) -> impl IntoView {
     }
 }
 
-fn edit_key(kind: Kind) -> Key {
-    match kind {
-        Kind::Vnets => Key::EditVnet,
-        Kind::Gateways => Key::EditGateway,
-        Kind::Sites => Key::EditSite,
-        Kind::Connections => Key::EditConnection,
-        Kind::PointToSite => Key::EditP2s,
-    }
-}
-
 /// The path of a resource in the validator's terms.
 fn base_path(tenant: &str, kind: Kind, name: &str) -> String {
-    format!("tenants[{tenant}].{}[{name}]", kind.path_segment())
+    format!("tenants[{tenant}].{}[{name}]", kind.segment())
 }
 
 /// What every resource form starts from: the context, the current tenant and its topology, and

@@ -12,7 +12,7 @@ use crate::state::{Kind, TPage};
 
 #[component]
 pub(super) fn SiteForm(existing: Option<String>) -> impl IntoView {
-    let Some(form) = ResourceForm::open(Kind::Sites, existing.as_deref(), |t, tn, n| {
+    let Some(form) = ResourceForm::open(Kind::Site, existing.as_deref(), |t, tn, n| {
         t.site(tn, n).cloned()
     }) else {
         return not_found();
@@ -99,7 +99,7 @@ pub(super) fn SiteForm(existing: Option<String>) -> impl IntoView {
             Change::UpsertSite(s) => Some((s.name.clone(), s)),
             _ => None,
         },
-        |_| TPage::List(Kind::Sites),
+        |_| TPage::List(Kind::Site),
     );
     view! {
         <form on:submit=on_submit novalidate>
@@ -114,7 +114,7 @@ pub(super) fn SiteForm(existing: Option<String>) -> impl IntoView {
                 hint=Key::ListHint
             />
             <Field live=live field="device_public_key" label=Key::DevicePublicKey value=key />
-            <SubmitRow live=live state=state cancel=list_page(Kind::Sites) />
+            <SubmitRow live=live state=state cancel=list_page(Kind::Site) />
         </form>
     }
     .into_any()

@@ -21,7 +21,7 @@ struct SubnetRow {
 
 #[component]
 pub(super) fn VnetForm(existing: Option<String>) -> impl IntoView {
-    let Some(form) = ResourceForm::open(Kind::Vnets, existing.as_deref(), |t, tn, n| {
+    let Some(form) = ResourceForm::open(Kind::Vnet, existing.as_deref(), |t, tn, n| {
         t.vnet(tn, n).cloned()
     }) else {
         return not_found();
@@ -123,7 +123,7 @@ pub(super) fn VnetForm(existing: Option<String>) -> impl IntoView {
             Change::UpsertVnet(v) => Some((v.name.clone(), v)),
             _ => None,
         },
-        |_| TPage::List(Kind::Vnets),
+        |_| TPage::List(Kind::Vnet),
     );
     view! {
         <form on:submit=on_submit novalidate>
@@ -194,7 +194,7 @@ pub(super) fn VnetForm(existing: Option<String>) -> impl IntoView {
                     {move || c.t(Key::AddSubnet)}
                 </button>
             </fieldset>
-            <SubmitRow live=live state=state cancel=list_page(Kind::Vnets) />
+            <SubmitRow live=live state=state cancel=list_page(Kind::Vnet) />
         </form>
     }
         .into_any()

@@ -34,7 +34,7 @@ pub(super) fn submit<B: Serialize + 'static>(
     state.set(Submit::Busy);
     let tn = c.tenant.get_untracked().unwrap_or_default();
     leptos::task::spawn_local(async move {
-        match api::save(&tn, kind.segment(), existing.as_deref(), &body).await {
+        match api::save(&tn, kind.path_segment(), existing.as_deref(), &body).await {
             Ok(_) => {
                 live.set_server(Vec::new());
                 state.set(Submit::Idle);
