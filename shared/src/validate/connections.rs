@@ -4,10 +4,11 @@
 //!
 //! Enforces: CONN-2, CONN-3, GW-1, GW-2, GW-4, GW-5, GW-6, LIM-2, PFX-1, REF-1, REF-2, KEY-2.
 
+use super::path::FieldPath;
 use super::{
     Lookup, Validator, Violation, canonical_prefix_message, deletes, isolation, join, lookup,
-    p_conn, p_gateway, p_p2s, p_site,
 };
+use crate::model::Kind;
 use crate::model::{ConnectionKind, GatewayType};
 use crate::psk::{SharedKeyError, validate_shared_key};
 use crate::rules::RuleId;
@@ -22,7 +23,7 @@ impl<'a> Validator<'a> {
         let mut v2v_by_pair: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
 
         for (ci, c) in t.connections.iter().enumerate() {
-            let base = p_conn(&c.tenant, &c.name);
+            let base = FieldPath::new(Kind::Connection, &c.tenant, &c.name);
             let gw = match self.conn_gw[ci] {
                 Lookup::Missing
                     if self
@@ -46,7 +47,7 @@ impl<'a> Validator<'a> {
                 Lookup::Missing => {
                     self.push(Violation::new(
                         RuleId::Ref1,
-                        format!("{base}.gateway"),
+                        base.field("gateway"),
                         format!(
                             "connection {:?} belongs to gateway {:?}, which does not exist in tenant \
                              {:?}; create the gateway first or fix the name",
@@ -62,7 +63,7 @@ impl<'a> Validator<'a> {
             if let Some(k) = &c.shared_key
                 && let Err(e) = validate_shared_key(k.expose())
             {
-                self.push(shared_key_violation(format!("{base}.shared_key"), &e));
+                self.push(shared_key_violation(base.field("shared_key"), &e));
             }
             match &c.kind {
                 ConnectionKind::SiteToSite { site } => {
@@ -87,7 +88,7 @@ impl<'a> Validator<'a> {
                         Lookup::Missing => {
                             self.push(Violation::new(
                                 RuleId::Ref1,
-                                format!("{base}.kind.site"),
+                                base.field("kind").field("site"),
                                 format!(
                                     "site {site:?} does not exist in tenant {:?}; create the local \
                                      network site first or fix the name",
@@ -110,7 +111,7 @@ impl<'a> Validator<'a> {
                         if gateway.gateway_type == GatewayType::RouteBased {
                             self.push(Violation::new(
                                 RuleId::Gw2,
-                                format!("{base}.traffic_selectors"),
+                                base.field("traffic_selectors"),
                                 format!(
                                     "gateway {:?} is RouteBased: its tunnels use the forwarding \
                                      table and any-to-any selectors; remove the traffic selectors \
@@ -128,7 +129,7 @@ impl<'a> Validator<'a> {
                     if !c.traffic_selectors.is_empty() {
                         self.push(Violation::new(
                             RuleId::Gw2,
-                            format!("{base}.traffic_selectors"),
+                            base.field("traffic_selectors"),
                             "a VNet-to-VNet connection is route-based with any-to-any selectors; \
                              remove the traffic selectors",
                         ));
@@ -170,7 +171,7 @@ impl<'a> Validator<'a> {
                         Lookup::Missing => {
                             self.push(Violation::new(
                                 RuleId::Ref1,
-                                format!("{base}.kind.remote_gateway"),
+                                base.field("kind").field("remote_gateway"),
                                 format!(
                                     "remote gateway {:?} does not exist in tenant {rt:?}; create \
                                      it first or fix the name",
@@ -188,7 +189,7 @@ impl<'a> Validator<'a> {
                     if g == r {
                         self.push(Violation::new(
                             RuleId::Ref2,
-                            format!("{base}.kind.remote_gateway"),
+                            base.field("kind").field("remote_gateway"),
                             "a VNet-to-VNet connection cannot point at its own gateway; name the \
                              other VNet's gateway",
                         ));
@@ -201,7 +202,7 @@ impl<'a> Validator<'a> {
                             self.push(
                                 Violation::new(
                                     RuleId::Gw6,
-                                    format!("{base}.kind"),
+                                    base.field("kind"),
                                     format!(
                                         "VNet-to-VNet needs RouteBased gateways on both ends, but \
                                          the {which} gateway {} is PolicyBased; recreate it as \
@@ -210,7 +211,11 @@ impl<'a> Validator<'a> {
                                     ),
                                 )
                                 .param("gateway", end.qualified_name())
-                                .related(p_gateway(&end.tenant, &end.name)),
+                                .related(FieldPath::new(
+                                    Kind::Gateway,
+                                    &end.tenant,
+                                    &end.name,
+                                )),
                             );
                         }
                     }
@@ -225,7 +230,10 @@ impl<'a> Validator<'a> {
                     let c = &t.connections[ci];
                     let mut v = Violation::new(
                         RuleId::Ref2,
-                        format!("{}.kind.remote_gateway", p_conn(&c.tenant, &c.name)),
+                        format!(
+                            "{}.kind.remote_gateway",
+                            FieldPath::new(Kind::Connection, &c.tenant, &c.name)
+                        ),
                         format!(
                             "gateway {} has {} connections to gateway {}; one VNet-to-VNet \
                              connection per pair of gateways: delete the extra ones",
@@ -238,7 +246,12 @@ impl<'a> Validator<'a> {
                         .iter()
                         .filter(|&&o| o != ci)
                         .map(|&o| {
-                            p_conn(&t.connections[o].tenant, &t.connections[o].name).to_string()
+                            FieldPath::new(
+                                Kind::Connection,
+                                &t.connections[o].tenant,
+                                &t.connections[o].name,
+                            )
+                            .to_string()
                         })
                         .collect();
                     self.push(v);
@@ -247,7 +260,7 @@ impl<'a> Validator<'a> {
             }
             let ci = halves[0];
             let c = &t.connections[ci];
-            let base = p_conn(&c.tenant, &c.name);
+            let base = FieldPath::new(Kind::Connection, &c.tenant, &c.name);
             let cross = t.gateways[g].tenant != t.gateways[r].tenant;
             match v2v_by_pair.get(&(r, g)).map(Vec::as_slice) {
                 None | Some([]) => {
@@ -256,7 +269,7 @@ impl<'a> Validator<'a> {
                     self.push(
                         Violation::new(
                             RuleId::Conn2,
-                            format!("{base}.kind.remote_gateway"),
+                            base.field("kind").field("remote_gateway"),
                             format!(
                                 "{}: this is one half of a VNet-to-VNet tunnel; the tunnel comes \
                                  up when the other half is created (a VnetToVnet connection on \
@@ -289,7 +302,7 @@ impl<'a> Validator<'a> {
                             self.push(
                                 Violation::new(
                                     RuleId::Gw4,
-                                    format!("{base}.shared_key"),
+                                    base.field("shared_key"),
                                     format!(
                                         "the two halves of the VNet-to-VNet tunnel carry \
                                          different shared keys ({} and {}); set the same key on \
@@ -299,7 +312,11 @@ impl<'a> Validator<'a> {
                                         o.qualified_name()
                                     ),
                                 )
-                                .related(p_conn(&o.tenant, &o.name)),
+                                .related(FieldPath::new(
+                                    Kind::Connection,
+                                    &o.tenant,
+                                    &o.name,
+                                )),
                             );
                         }
                     }
@@ -341,7 +358,10 @@ impl<'a> Validator<'a> {
                     let c = &t.connections[ci];
                     let mut v = Violation::new(
                         RuleId::Lim2,
-                        format!("{}.kind.site", p_conn(&c.tenant, &c.name)),
+                        format!(
+                            "{}.kind.site",
+                            FieldPath::new(Kind::Connection, &c.tenant, &c.name)
+                        ),
                         format!(
                             "gateway {:?} has {} connections to site {:?}; {hint}",
                             gw.name,
@@ -355,7 +375,12 @@ impl<'a> Validator<'a> {
                         .iter()
                         .filter(|&&o| o != ci)
                         .map(|&o| {
-                            p_conn(&t.connections[o].tenant, &t.connections[o].name).to_string()
+                            FieldPath::new(
+                                Kind::Connection,
+                                &t.connections[o].tenant,
+                                &t.connections[o].name,
+                            )
+                            .to_string()
                         })
                         .collect();
                     self.push(v);
@@ -377,7 +402,7 @@ impl<'a> Validator<'a> {
             sites.dedup();
             let mut v = Violation::new(
                 RuleId::Conn3,
-                format!("{}.gateway_type", p_gateway(&gw.tenant, &gw.name)),
+                FieldPath::new(Kind::Gateway, &gw.tenant, &gw.name).field("gateway_type"),
                 format!(
                     "PolicyBased gateway {:?} has {} site-to-site connections (sites {}); a \
                      PolicyBased gateway connects to exactly one site (multi-site needs RouteBased, \
@@ -390,7 +415,14 @@ impl<'a> Validator<'a> {
             .param("connections", conns.len());
             v.related = conns
                 .iter()
-                .map(|&ci| p_conn(&t.connections[ci].tenant, &t.connections[ci].name).to_string())
+                .map(|&ci| {
+                    FieldPath::new(
+                        Kind::Connection,
+                        &t.connections[ci].tenant,
+                        &t.connections[ci].name,
+                    )
+                    .to_string()
+                })
                 .collect();
             self.push(v);
         }
@@ -402,22 +434,22 @@ impl<'a> Validator<'a> {
     fn check_selectors(&mut self, ci: usize, g: usize, site: Option<usize>) {
         let t = self.t;
         let c = &t.connections[ci];
-        let base = p_conn(&c.tenant, &c.name);
+        let base = FieldPath::new(Kind::Connection, &c.tenant, &c.name);
         let vnet = match lookup(&self.vnets, &t.gateways[g].tenant, &t.gateways[g].vnet) {
             Lookup::One(v) => Some(&t.vnets[v]),
             _ => None,
         };
         for (i, sel) in c.traffic_selectors.iter().enumerate() {
-            let sp = format!("{base}.traffic_selectors[{i}]");
+            let sp = base.index("traffic_selectors", i);
             for (field, p) in [("local", sel.local), ("remote", sel.remote)] {
                 if let Some(msg) = canonical_prefix_message(&p) {
-                    self.push(Violation::new(RuleId::Pfx1, format!("{sp}.{field}"), msg));
+                    self.push(Violation::new(RuleId::Pfx1, sp.field(field), msg));
                 }
             }
             if sel.local.addr().is_ipv4() != sel.remote.addr().is_ipv4() {
                 self.push(Violation::new(
                     RuleId::Gw1,
-                    &sp,
+                    sp,
                     format!(
                         "selector ({}, {}) mixes IPv4 and IPv6; both sides of a selector are of \
                          one family",
@@ -433,7 +465,7 @@ impl<'a> Validator<'a> {
             {
                 self.push(Violation::new(
                     RuleId::Gw1,
-                    format!("{sp}.local"),
+                    sp.field("local"),
                     format!(
                         "the local side {} of the selector is outside VNet {:?} ({}); a selector \
                          pairs a VNet prefix with a site prefix",
@@ -451,7 +483,7 @@ impl<'a> Validator<'a> {
             {
                 self.push(Violation::new(
                     RuleId::Gw1,
-                    format!("{sp}.remote"),
+                    sp.field("remote"),
                     format!(
                         "the remote side {} of the selector is outside site {:?} ({}); add the range \
                          to the site or fix the selector",
@@ -503,13 +535,18 @@ impl<'a> Validator<'a> {
         all.sort_unstable();
         all.dedup();
         let path = |p: &Peer| match *p {
-            Peer::Site(s) => p_site(&t.sites[s].tenant, &t.sites[s].name).to_string(),
-            Peer::Gateway(r) => p_gateway(&t.gateways[r].tenant, &t.gateways[r].name).to_string(),
+            Peer::Site(s) => {
+                FieldPath::new(Kind::Site, &t.sites[s].tenant, &t.sites[s].name).to_string()
+            }
+            Peer::Gateway(r) => {
+                FieldPath::new(Kind::Gateway, &t.gateways[r].tenant, &t.gateways[r].name)
+                    .to_string()
+            }
             Peer::Client(p, ci) => {
                 let pc = &t.point_to_site[p];
                 format!(
                     "{}.clients[{}]",
-                    p_p2s(&pc.tenant, &pc.gateway),
+                    FieldPath::new(Kind::PointToSite, &pc.tenant, &pc.gateway),
                     pc.clients[ci].name
                 )
             }
@@ -556,6 +593,6 @@ impl<'a> Validator<'a> {
     }
 }
 
-fn shared_key_violation(path: String, e: &SharedKeyError) -> Violation {
+fn shared_key_violation(path: FieldPath<'_>, e: &SharedKeyError) -> Violation {
     Violation::new(RuleId::Gw5, path, format!("{e}")).param("error", e)
 }

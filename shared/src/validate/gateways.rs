@@ -5,10 +5,9 @@
 //!
 //! Enforces: GW-3, GW-7, GW-9, LIM-1, LIM-2, REF-1, VNET-1.
 
-use super::{
-    Child, Lookup, Validator, Violation, deletes, lookup, p_gateway, p_vnet,
-    public_endpoint_warning,
-};
+use super::path::FieldPath;
+use super::{Lookup, Validator, Violation, deletes, lookup, public_endpoint_warning};
+use crate::model::Kind;
 use crate::model::{GATEWAY_SUBNET, GatewayType, RouteSourceKind, Sku, SkuTable, Vnet};
 use crate::rules::RuleId;
 use ipnet::IpNet;
@@ -33,7 +32,7 @@ impl<'a> Validator<'a> {
             }
         }
         for (gi, g) in t.gateways.iter().enumerate() {
-            let base = p_gateway(&g.tenant, &g.name);
+            let base = FieldPath::new(Kind::Gateway, &g.tenant, &g.name);
             let limits = self.skus.get(g.sku);
             // REF-1 / VNET-1 / GW-7
             match lookup(&self.vnets, &g.tenant, &g.vnet) {
@@ -54,7 +53,7 @@ impl<'a> Validator<'a> {
                 Lookup::Missing => self.push(
                     Violation::new(
                         RuleId::Ref1,
-                        format!("{base}.vnet"),
+                        base.field("vnet"),
                         format!(
                             "gateway {:?} names VNet {:?}, which does not exist in tenant {:?}; \
                              create the VNet first or fix the name",
@@ -75,11 +74,14 @@ impl<'a> Validator<'a> {
                     .as_slice()
                     .iter()
                     .filter(|&&o| o != gi)
-                    .map(|&o| p_gateway(&t.gateways[o].tenant, &t.gateways[o].name).to_string())
+                    .map(|&o| {
+                        FieldPath::new(Kind::Gateway, &t.gateways[o].tenant, &t.gateways[o].name)
+                            .to_string()
+                    })
                     .collect();
                 let mut v = Violation::new(
                     RuleId::Vnet1,
-                    format!("{base}.vnet"),
+                    base.field("vnet"),
                     format!(
                         "VNet {:?} has more than one gateway; a VNet has at most one: delete the \
                          extra gateway",
@@ -98,7 +100,7 @@ impl<'a> Validator<'a> {
                 if e.port() == 0 {
                     self.push(Violation::new(
                         RuleId::Gw3,
-                        format!("{base}.public_endpoint"),
+                        base.field("public_endpoint"),
                         format!(
                             "the public endpoint {e} has port 0; the server allocates a real port"
                         ),
@@ -108,7 +110,7 @@ impl<'a> Validator<'a> {
                 if same.len() > 1 {
                     let mut v = Violation::new(
                         RuleId::Gw3,
-                        format!("{base}.public_endpoint"),
+                        base.field("public_endpoint"),
                         format!(
                             "the public endpoint {e} is also used by another gateway; every gateway \
                              gets its own endpoint when it is created: leave it to the server"
@@ -118,20 +120,27 @@ impl<'a> Validator<'a> {
                     v.related = same
                         .iter()
                         .filter(|&&o| o != gi)
-                        .map(|&o| p_gateway(&t.gateways[o].tenant, &t.gateways[o].name).to_string())
+                        .map(|&o| {
+                            FieldPath::new(
+                                Kind::Gateway,
+                                &t.gateways[o].tenant,
+                                &t.gateways[o].name,
+                            )
+                            .to_string()
+                        })
                         .collect();
                     self.push(v);
                 }
             }
             if let Some(k) = &g.public_key {
-                self.check_key(format!("{base}.public_key"), "gateway public key", k);
+                self.check_key(base.field("public_key"), "gateway public key", k);
             }
             // LIM-2 (active-active support)
             if g.active_active && !limits.active_active {
                 self.push(
                     Violation::new(
                         RuleId::Lim2,
-                        format!("{base}.active_active"),
+                        base.field("active_active"),
                         format!(
                             "SKU {} cannot run active-active; pick VpnGw1 or larger, or turn \
                              active-active off",
@@ -155,7 +164,7 @@ impl<'a> Validator<'a> {
                 self.push(
                     Violation::new(
                         RuleId::Lim1,
-                        format!("{base}.sku"),
+                        base.field("sku"),
                         format!(
                             "gateway {:?} has {n} connections but SKU {} allows {}; remove {} \
                              connection(s){}",
@@ -179,11 +188,11 @@ impl<'a> Validator<'a> {
             }
             // GW-9
             if let Some(site) = &g.forced_tunneling_site {
-                let fp = format!("{base}.forced_tunneling_site");
+                let fp = base.field("forced_tunneling_site");
                 if g.gateway_type == GatewayType::PolicyBased {
                     self.push(Violation::new(
                         RuleId::Gw9,
-                        fp.clone(),
+                        fp,
                         "forced tunneling needs a RouteBased gateway: a PolicyBased gateway only \
                          sends traffic matching its selectors; change the type or clear the site",
                     ));
@@ -199,7 +208,7 @@ impl<'a> Validator<'a> {
                         deletes::User {
                             noun: "gateway",
                             name: &g.name,
-                            path: fp.clone(),
+                            path: fp.to_string(),
                             how: " as its forced-tunneling site",
                             fix: "clear the gateway's forced-tunneling site first",
                         },
@@ -207,7 +216,7 @@ impl<'a> Validator<'a> {
                 } else if lookup(&self.sites, &g.tenant, site) == Lookup::Missing {
                     self.push(Violation::new(
                         RuleId::Ref1,
-                        fp.clone(),
+                        fp,
                         format!(
                             "the forced-tunneling site {site:?} does not exist in tenant {:?}",
                             g.tenant
@@ -261,13 +270,13 @@ impl<'a> Validator<'a> {
     /// is case-sensitive), and an appliance next hop inside `GatewaySubnet`. The gateway's side
     /// (a `GatewaySubnet` exists and is big enough) is [`Self::check_gateway_subnet`].
     pub(super) fn check_vnet_gateway_subnet(&mut self, v: &Vnet) {
-        let base = p_vnet(&v.tenant, &v.name);
+        let base = FieldPath::new(Kind::Vnet, &v.tenant, &v.name);
         for s in &v.subnets {
             if s.name != GATEWAY_SUBNET && s.name.eq_ignore_ascii_case(GATEWAY_SUBNET) {
                 self.push(
                     Violation::new(
                         RuleId::Gw7,
-                        Child(&base, "subnets", &s.name),
+                        base.key("subnets", &s.name),
                         format!(
                             "subnet {:?} is not the gateway subnet: the name is case-sensitive; \
                              did you mean {GATEWAY_SUBNET:?}?",
@@ -279,14 +288,14 @@ impl<'a> Validator<'a> {
             }
         }
         for r in &v.route_sources {
-            let rp = Child(&base, "route_sources", &r.name);
+            let rp = base.key("route_sources", &r.name);
             if let RouteSourceKind::Appliance { next_hop } = r.kind
                 && v.gateway_subnet()
                     .is_some_and(|g| g.prefix.contains(&next_hop))
             {
                 self.push(Violation::new(
                     RuleId::Gw7,
-                    format!("{rp}.kind.next_hop"),
+                    rp.field("kind").field("next_hop"),
                     format!(
                         "the appliance address {next_hop} is inside {GATEWAY_SUBNET}, which \
                          is reserved for the gateway; place the appliance in another subnet"
@@ -297,12 +306,12 @@ impl<'a> Validator<'a> {
     }
 
     fn check_gateway_subnet(&mut self, v: &Vnet, gateway: &str) {
-        let base = p_vnet(&v.tenant, &v.name);
+        let base = FieldPath::new(Kind::Vnet, &v.tenant, &v.name);
         match v.gateway_subnet() {
             None => self.push(
                 Violation::new(
                     RuleId::Gw7,
-                    format!("{base}.subnets"),
+                    base.field("subnets"),
                     format!(
                         "VNet {:?} has gateway {gateway:?} but no subnet named {GATEWAY_SUBNET}; \
                          add a {GATEWAY_SUBNET} of at least /{GATEWAY_SUBNET_MAX_V4_LEN} (IPv4) or \
@@ -321,7 +330,7 @@ impl<'a> Validator<'a> {
                     self.push(
                         Violation::new(
                             RuleId::Gw7,
-                            format!("{base}.subnets[{GATEWAY_SUBNET}].prefix"),
+                            base.key("subnets", GATEWAY_SUBNET).field("prefix"),
                             format!(
                                 "{GATEWAY_SUBNET} {} is too small: the gateway needs at least a \
                                  /{max} ({fam}); use a prefix length of {max} or less, e.g. {}",

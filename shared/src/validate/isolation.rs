@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use ipnet::IpNet;
 
 use super::{Severity, Violation};
-use crate::model::{Change, Connection};
+use crate::model::{Change, Connection, Kind};
 use crate::rules::RuleId;
 
 /// The status of a VNet-to-VNet half whose other half does not exist (`params.status`).
@@ -104,7 +104,7 @@ pub(super) fn foreign_overlap(
     .param("prefix", prefix)
     .param("connections", names.join(", "));
     for c in conns {
-        v = v.related(super::p_conn(&c.tenant, &c.name));
+        v = v.related(super::FieldPath::new(Kind::Connection, &c.tenant, &c.name));
     }
     v
 }

@@ -12,7 +12,7 @@
 //! [`validate_change`] applies a [`Change`] to a copy and reports all violations of the resulting
 //! topology, not only those touching the changed resource: a server accepts the change only when
 //! the result has no errors, so a change is applied whole or not at all (LIM-3). The portal can
-//! narrow the list to one resource with [`Violation::path`] prefixes.
+//! narrow the list to one resource by parsing [`Violation::path`] with [`FieldPath::parse`].
 //!
 //! # Paths
 //!
@@ -23,6 +23,16 @@
 //! `tenants[acme].point_to_site[hub-gw].clients[laptop].address` (a point-to-site configuration
 //! is named by its gateway). Lists of values are indexed by position, lists of named things by
 //! name. The `related` field of a [`Violation`] lists the paths of the other resources involved.
+//! [`path::FieldPath`] builds these paths and parses them back (resource, first field, steps).
+//!
+//! # Layout
+//!
+//! One file per rule family, each with its own `impl Validator` and a `//! Enforces:` header
+//! naming the rules it reports (`tests/integration/tidy.rs` checks the header against the code):
+//! `names.rs`, `vnets.rs`, `gateways.rs` (both halves of GW-7), `sites.rs`, `connections.rs`
+//! (with traffic selectors and peer keys), `p2s.rs` and `overlaps.rs` (LIM-3 and P2S-6 sweeps).
+//! `deletes.rs` words refused deletes, `isolation.rs` keeps tenants apart, `reserved.rs` holds the
+//! reserved ranges, and [`path`] the typed field paths.
 //!
 //! # Messages
 //!
@@ -37,7 +47,7 @@ use base64::Engine as _;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Change, ConnectionKind, SkuTable, Topology};
+use crate::model::{Change, ConnectionKind, Kind, SkuTable, Topology};
 use crate::prefix::nested_pairs;
 pub use crate::prefix::overlaps;
 use crate::rules::RuleId;
@@ -49,12 +59,14 @@ mod isolation;
 mod names;
 mod overlaps;
 mod p2s;
+pub mod path;
 mod reserved;
 mod sites;
 mod vnets;
 
 pub use gateways::{GATEWAY_SUBNET_MAX_V4_LEN, GATEWAY_SUBNET_MAX_V6_LEN};
 pub use isolation::{tenant_of_change, tenant_of_path, visible_to};
+pub use path::{FieldPath, Step};
 
 /// P2S-3: the maximum number of root certificates of a point-to-site configuration.
 pub const MAX_ROOT_CERTIFICATES: usize = 20;
@@ -138,7 +150,7 @@ pub fn public_endpoint_warning(g: &crate::model::Gateway) -> Option<Violation> {
     Some(
         Violation::new(
             RuleId::Gw10,
-            format!("{}.public_endpoint", p_gateway(&g.tenant, &g.name)),
+            FieldPath::new(Kind::Gateway, &g.tenant, &g.name).field("public_endpoint"),
             message,
         )
         .param("endpoint", e)
@@ -259,91 +271,6 @@ pub fn name_problem(name: &str) -> Option<String> {
         ));
     }
     None
-}
-
-// ---------------------------------------------------------------------------------------------
-// Paths
-
-/// A path, formatted only when a violation needs it (validation of a valid topology allocates
-/// no path strings).
-#[derive(Clone, Copy)]
-struct PathOf<'b> {
-    kind: &'static str,
-    tenant: &'b str,
-    name: &'b str,
-}
-
-impl fmt::Display for PathOf<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.kind.is_empty() {
-            write!(f, "tenants[{}]", self.tenant)
-        } else {
-            write!(f, "tenants[{}].{}[{}]", self.tenant, self.kind, self.name)
-        }
-    }
-}
-
-/// `{base}.{field}[{name}]`, lazily.
-#[derive(Clone, Copy)]
-struct Child<'b, B: fmt::Display>(&'b B, &'static str, &'b str);
-
-impl<B: fmt::Display> fmt::Display for Child<'_, B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}[{}]", self.0, self.1, self.2)
-    }
-}
-
-/// `{base}.{field}`, lazily.
-#[derive(Clone, Copy)]
-struct Field<'b, B: fmt::Display>(&'b B, &'static str);
-
-impl<B: fmt::Display> fmt::Display for Field<'_, B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.0, self.1)
-    }
-}
-
-fn p_tenant(t: &str) -> PathOf<'_> {
-    PathOf {
-        kind: "",
-        tenant: t,
-        name: "",
-    }
-}
-fn p_vnet<'b>(t: &'b str, v: &'b str) -> PathOf<'b> {
-    PathOf {
-        kind: "vnets",
-        tenant: t,
-        name: v,
-    }
-}
-fn p_gateway<'b>(t: &'b str, g: &'b str) -> PathOf<'b> {
-    PathOf {
-        kind: "gateways",
-        tenant: t,
-        name: g,
-    }
-}
-fn p_site<'b>(t: &'b str, s: &'b str) -> PathOf<'b> {
-    PathOf {
-        kind: "sites",
-        tenant: t,
-        name: s,
-    }
-}
-fn p_conn<'b>(t: &'b str, c: &'b str) -> PathOf<'b> {
-    PathOf {
-        kind: "connections",
-        tenant: t,
-        name: c,
-    }
-}
-fn p_p2s<'b>(t: &'b str, g: &'b str) -> PathOf<'b> {
-    PathOf {
-        kind: "point_to_site",
-        tenant: t,
-        name: g,
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -512,12 +439,12 @@ impl<'a> Validator<'a> {
         one(self.conn_gw[ci])
     }
 
-    fn check_prefix_list(&mut self, base: &dyn fmt::Display, field: &str, list: &[IpNet]) {
-        self.out.extend(reserved::check_list(base, field, list));
+    fn check_prefix_list(&mut self, base: FieldPath<'_>, field: &str, list: &[IpNet]) {
+        self.out.extend(reserved::check_list(&base, field, list));
         for (i, p) in list.iter().enumerate() {
             if let Some(msg) = canonical_prefix_message(p) {
                 self.push(
-                    Violation::new(RuleId::Pfx1, format!("{base}.{field}[{i}]"), msg)
+                    Violation::new(RuleId::Pfx1, base.index(field, i), msg)
                         .param("prefix", p)
                         .param("canonical", p.trunc()),
                 );
@@ -536,7 +463,7 @@ impl<'a> Validator<'a> {
             self.push(
                 Violation::new(
                     RuleId::Pfx3,
-                    format!("{base}.{field}[{j}]"),
+                    base.index(field, j),
                     format!(
                         "{} overlaps {} in the same list; list each range once (keep the larger \
                          prefix or split it)",
@@ -545,12 +472,12 @@ impl<'a> Validator<'a> {
                 )
                 .param("prefix", list[j])
                 .param("other_prefix", list[i])
-                .related(format!("{base}.{field}[{i}]")),
+                .related(base.index(field, i)),
             );
         }
     }
 
-    fn check_key(&mut self, path: String, what: &str, key: &str) {
+    fn check_key(&mut self, path: FieldPath<'_>, what: &str, key: &str) {
         if !is_wireguard_key(key) {
             self.push(
                 Violation::new(

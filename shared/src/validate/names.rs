@@ -3,9 +3,9 @@
 //!
 //! Enforces: NAME-1, NAME-2, REF-1.
 
-use super::{
-    PathOf, Validator, Violation, name_problem, p_conn, p_gateway, p_p2s, p_site, p_tenant, p_vnet,
-};
+use super::path::FieldPath;
+use super::{Validator, Violation, name_problem};
+use crate::model::Kind;
 use crate::rules::RuleId;
 
 impl<'a> Validator<'a> {
@@ -21,7 +21,7 @@ impl<'a> Validator<'a> {
             self.push(
                 Violation::new(
                     RuleId::Name1,
-                    p_tenant(name),
+                    FieldPath::tenant_path(name),
                     format!("{n} tenants are named {name:?}; tenant names are unique"),
                 )
                 .param("name", name),
@@ -32,7 +32,7 @@ impl<'a> Validator<'a> {
                 self.push(
                     Violation::new(
                         RuleId::Name2,
-                        p_tenant(&x.name),
+                        FieldPath::tenant_path(&x.name),
                         format!("tenant name {:?}: {p}", x.name),
                     )
                     .param("name", &x.name),
@@ -46,7 +46,7 @@ impl<'a> Validator<'a> {
                              dup: bool,
                              tenant: &'a str,
                              name: &'a str,
-                             path: PathOf<'a>| {
+                             path: FieldPath<'a>| {
                 if dup {
                     let what = if kind == "point-to-site configuration" {
                         format!(
@@ -85,19 +85,19 @@ impl<'a> Validator<'a> {
                 }
             };
             for (i, v) in t.vnets.iter().enumerate() {
-                let path = p_vnet(&v.tenant, &v.name);
+                let path = FieldPath::new(Kind::Vnet, &v.tenant, &v.name);
                 check("VNet", self.dup_vnets[i], &v.tenant, &v.name, path);
             }
             for (i, g) in t.gateways.iter().enumerate() {
-                let path = p_gateway(&g.tenant, &g.name);
+                let path = FieldPath::new(Kind::Gateway, &g.tenant, &g.name);
                 check("gateway", self.dup_gateways[i], &g.tenant, &g.name, path);
             }
             for (i, x) in t.sites.iter().enumerate() {
-                let path = p_site(&x.tenant, &x.name);
+                let path = FieldPath::new(Kind::Site, &x.tenant, &x.name);
                 check("site", self.dup_sites[i], &x.tenant, &x.name, path);
             }
             for (i, c) in t.connections.iter().enumerate() {
-                let path = p_conn(&c.tenant, &c.name);
+                let path = FieldPath::new(Kind::Connection, &c.tenant, &c.name);
                 check(
                     "connection",
                     self.dup_connections[i],
@@ -107,7 +107,7 @@ impl<'a> Validator<'a> {
                 );
             }
             for (i, p) in t.point_to_site.iter().enumerate() {
-                let path = p_p2s(&p.tenant, &p.gateway);
+                let path = FieldPath::new(Kind::PointToSite, &p.tenant, &p.gateway);
                 let kind = "point-to-site configuration";
                 check(kind, self.dup_p2s[i], &p.tenant, &p.gateway, path);
             }

@@ -4,7 +4,9 @@
 //!
 //! Enforces: P2S-6, LIM-3.
 
-use super::{Lookup, Validator, Violation, isolation, lookup, p_p2s, p_site, p_vnet};
+use super::path::FieldPath;
+use super::{Lookup, Validator, Violation, isolation, lookup};
+use crate::model::Kind;
 use crate::prefix::net_order;
 use crate::rules::RuleId;
 use ipnet::IpNet;
@@ -40,9 +42,18 @@ impl<'a> Validator<'a> {
 
     fn owner_path(&self, o: &Owner<'a>, i: usize) -> String {
         match o.kind {
-            OwnerKind::Vnet => format!("{}.address_space[{i}]", p_vnet(o.tenant, o.name)),
-            OwnerKind::Site => format!("{}.address_prefixes[{i}]", p_site(o.tenant, o.name)),
-            OwnerKind::Pool => format!("{}.address_pool[{i}]", p_p2s(o.tenant, o.name)),
+            OwnerKind::Vnet => format!(
+                "{}.address_space[{i}]",
+                FieldPath::new(Kind::Vnet, o.tenant, o.name)
+            ),
+            OwnerKind::Site => format!(
+                "{}.address_prefixes[{i}]",
+                FieldPath::new(Kind::Site, o.tenant, o.name)
+            ),
+            OwnerKind::Pool => format!(
+                "{}.address_pool[{i}]",
+                FieldPath::new(Kind::PointToSite, o.tenant, o.name)
+            ),
         }
     }
 
@@ -276,7 +287,10 @@ impl<'a> Validator<'a> {
                 } else if b == pool_owner {
                     self.owner_path(&b, bi)
                 } else {
-                    format!("{}.additional_vnets", p_p2s(&p.tenant, &p.gateway))
+                    format!(
+                        "{}.additional_vnets",
+                        FieldPath::new(Kind::PointToSite, &p.tenant, &p.gateway)
+                    )
                 };
                 let what = if a == pool_owner || b == pool_owner {
                     "the client address pool must not overlap any VNet or site the clients reach"

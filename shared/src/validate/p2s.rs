@@ -4,10 +4,11 @@
 //!
 //! Enforces: CONN-5, P2S-1, P2S-2, P2S-3, P2S-6, NAME-1, NAME-2, PFX-2, REF-1, ADDR-1.
 
+use super::path::FieldPath;
 use super::{
-    Child, Lookup, MAX_ROOT_CERTIFICATES, Validator, Violation, deletes, join, lookup,
-    name_problem, p_gateway, p_p2s,
+    Lookup, MAX_ROOT_CERTIFICATES, Validator, Violation, deletes, join, lookup, name_problem,
 };
+use crate::model::Kind;
 use crate::model::{GatewayType, Sku};
 use crate::rules::RuleId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,7 +18,7 @@ impl<'a> Validator<'a> {
     pub(super) fn check_point_to_site(&mut self) {
         let t = self.t;
         for p in &t.point_to_site {
-            let base = p_p2s(&p.tenant, &p.gateway);
+            let base = FieldPath::new(Kind::PointToSite, &p.tenant, &p.gateway);
             match self.gateway_of(&p.tenant, &p.gateway) {
                 Lookup::Missing
                     if self
@@ -39,7 +40,7 @@ impl<'a> Validator<'a> {
                 }
                 Lookup::Missing => self.push(Violation::new(
                     RuleId::Ref1,
-                    format!("{base}.gateway"),
+                    base.field("gateway"),
                     format!(
                         "gateway {:?} does not exist in tenant {:?}; create it first",
                         p.gateway, p.tenant
@@ -51,7 +52,7 @@ impl<'a> Validator<'a> {
                     if gw.gateway_type == GatewayType::PolicyBased {
                         self.push(Violation::new(
                             RuleId::P2s1,
-                            format!("{base}.gateway"),
+                            base.field("gateway"),
                             format!(
                                 "point-to-site works only on RouteBased gateways, and {:?} is \
                                  PolicyBased; recreate the gateway as RouteBased",
@@ -69,7 +70,7 @@ impl<'a> Validator<'a> {
                         if has_s2s {
                             self.push(Violation::new(
                                 RuleId::Conn5,
-                                format!("{base}.gateway"),
+                                base.field("gateway"),
                                 format!(
                                     "site-to-site and point-to-site coexist only on a RouteBased \
                                      gateway; {:?} is PolicyBased and has a site-to-site \
@@ -84,19 +85,19 @@ impl<'a> Validator<'a> {
             if p.address_pool.is_empty() {
                 self.push(Violation::new(
                     RuleId::Pfx2,
-                    format!("{base}.address_pool"),
+                    base.field("address_pool"),
                     "the point-to-site configuration has no client address pool; add a prefix \
                      that overlaps nothing the clients reach",
                 ));
             }
-            self.check_prefix_list(&base, "address_pool", &p.address_pool);
+            self.check_prefix_list(base, "address_pool", &p.address_pool);
 
             // P2S-3
             if p.root_certificates.len() > MAX_ROOT_CERTIFICATES {
                 self.push(
                     Violation::new(
                         RuleId::P2s3,
-                        format!("{base}.root_certificates"),
+                        base.field("root_certificates"),
                         format!(
                             "{} root certificates are uploaded; at most {MAX_ROOT_CERTIFICATES} are \
                              allowed: remove {}",
@@ -116,7 +117,7 @@ impl<'a> Validator<'a> {
                 if n > 1 {
                     self.push(Violation::new(
                         RuleId::Name1,
-                        format!("{base}.root_certificates[{name}]"),
+                        base.key("root_certificates", name),
                         format!("{n} root certificates are named {name:?}; rename or remove one"),
                     ));
                 }
@@ -130,7 +131,7 @@ impl<'a> Validator<'a> {
                 addrs.entry(c.address).or_default().insert(&c.name);
             }
             for c in &p.clients {
-                let cp = Child(&base, "clients", &c.name);
+                let cp = base.key("clients", &c.name);
                 if client_names.get(c.name.as_str()).copied().unwrap_or(0) > 1 {
                     self.push(Violation::new(
                         RuleId::Name1,
@@ -145,11 +146,7 @@ impl<'a> Validator<'a> {
                         format!("client name {:?}: {pr}", c.name),
                     ));
                 }
-                self.check_key(
-                    format!("{cp}.public_key"),
-                    "client public key",
-                    &c.public_key,
-                );
+                self.check_key(cp.field("public_key"), "client public key", &c.public_key);
                 if !p.address_pool.is_empty()
                     && !p
                         .address_pool
@@ -159,7 +156,7 @@ impl<'a> Validator<'a> {
                     self.push(
                         Violation::new(
                             RuleId::Addr1,
-                            format!("{cp}.address"),
+                            cp.field("address"),
                             format!(
                                 "client address {} is outside the pool ({}); pick an address in the \
                                  pool",
@@ -175,7 +172,7 @@ impl<'a> Validator<'a> {
                 {
                     let mut v = Violation::new(
                         RuleId::Addr1,
-                        format!("{cp}.address"),
+                        cp.field("address"),
                         format!(
                             "address {} is given to {} clients; each client needs its own address",
                             c.address,
@@ -185,7 +182,7 @@ impl<'a> Validator<'a> {
                     v.related = others
                         .iter()
                         .filter(|n| **n != c.name)
-                        .map(|n| format!("{base}.clients[{n}]"))
+                        .map(|n| base.key("clients", n).to_string())
                         .collect();
                     self.push(v);
                 }
@@ -211,7 +208,7 @@ impl<'a> Validator<'a> {
                 _ => None,
             };
             for (k, x) in p.additional_vnets.iter().enumerate() {
-                let xp = format!("{base}.additional_vnets[{k}]");
+                let xp = base.index("additional_vnets", k);
                 if Some(x.as_str()) == home_vnet {
                     self.push(Violation::new(
                         RuleId::P2s6,
@@ -229,7 +226,7 @@ impl<'a> Validator<'a> {
                             deletes::User {
                                 noun: "the point-to-site configuration of gateway",
                                 name: &p.gateway,
-                                path: xp,
+                                path: xp.to_string(),
                                 how: " in additional_vnets",
                                 fix: "remove it from additional_vnets first",
                             },
@@ -290,7 +287,7 @@ impl<'a> Validator<'a> {
                 self.push(
                     Violation::new(
                         RuleId::P2s2,
-                        format!("{}.sku", p_gateway(&gw.tenant, &gw.name)),
+                        FieldPath::new(Kind::Gateway, &gw.tenant, &gw.name).field("sku"),
                         format!(
                             "gateway {:?} serves {} point-to-site clients but SKU {} allows {limit}; \
                              remove clients{}",

@@ -4,19 +4,21 @@
 //!
 //! Enforces: CONN-4, PFX-2.
 
-use super::{Field, Validator, Violation, p_site, reserved};
+use super::path::FieldPath;
+use super::{Validator, Violation, reserved};
 use crate::model::DeviceHost;
+use crate::model::Kind;
 use crate::rules::RuleId;
 use std::net::Ipv4Addr;
 
 impl<'a> Validator<'a> {
     pub(super) fn check_sites(&mut self) {
         for s in &self.t.sites {
-            let base = p_site(&s.tenant, &s.name);
+            let base = FieldPath::new(Kind::Site, &s.tenant, &s.name);
             if s.address_prefixes.is_empty() {
                 self.push(Violation::new(
                     RuleId::Pfx2,
-                    format!("{base}.address_prefixes"),
+                    base.field("address_prefixes"),
                     format!(
                         "site {:?} has no address prefixes; add the on-premises ranges to route \
                          through the tunnel",
@@ -24,8 +26,8 @@ impl<'a> Validator<'a> {
                     ),
                 ));
             }
-            self.check_prefix_list(&base, "address_prefixes", &s.address_prefixes);
-            let hp = Field(&base, "device_host");
+            self.check_prefix_list(base, "address_prefixes", &s.address_prefixes);
+            let hp = base.field("device_host");
             match &s.device_host {
                 DeviceHost::Ipv6(a) => self.push(
                     Violation::new(
@@ -69,7 +71,7 @@ impl<'a> Validator<'a> {
                 DeviceHost::Name(_) => {}
             }
             if let Some(k) = &s.device_public_key {
-                self.check_key(format!("{base}.device_public_key"), "device public key", k);
+                self.check_key(base.field("device_public_key"), "device public key", k);
             }
             if let Some(v) = reserved::check_device_port(&base, s.device_port) {
                 self.push(v);

@@ -4,9 +4,9 @@
 //!
 //! Enforces: GW-11, NAME-1, NAME-2, PFX-1, PFX-2, SUB-1, SUB-2.
 
-use super::{
-    Child, Validator, Violation, canonical_prefix_message, count_names, join, name_problem, p_vnet,
-};
+use super::path::FieldPath;
+use super::{Validator, Violation, canonical_prefix_message, count_names, join, name_problem};
+use crate::model::Kind;
 use crate::model::RouteSourceKind;
 use crate::prefix::nested_pairs;
 use crate::rules::RuleId;
@@ -16,30 +16,30 @@ impl<'a> Validator<'a> {
     pub(super) fn check_vnets(&mut self) {
         let t = self.t;
         for v in &t.vnets {
-            let base = p_vnet(&v.tenant, &v.name);
+            let base = FieldPath::new(Kind::Vnet, &v.tenant, &v.name);
             if v.region.trim().is_empty() {
                 self.push(Violation::new(
                     RuleId::Name2,
-                    format!("{base}.region"),
+                    base.field("region"),
                     "the region is empty; give the region label the VNet runs in",
                 ));
             }
             if v.address_space.is_empty() {
                 self.push(Violation::new(
                     RuleId::Pfx2,
-                    format!("{base}.address_space"),
+                    base.field("address_space"),
                     format!(
                         "VNet {:?} has no address space; add at least one prefix",
                         v.name
                     ),
                 ));
             }
-            self.check_prefix_list(&base, "address_space", &v.address_space);
+            self.check_prefix_list(base, "address_space", &v.address_space);
             self.check_vnet_gateway_subnet(v);
 
             let names = count_names(v.subnets.iter().map(|s| s.name.as_str()));
             for s in &v.subnets {
-                let sp = Child(&base, "subnets", &s.name);
+                let sp = base.key("subnets", &s.name);
                 if names(&s.name) > 1 {
                     self.push(Violation::new(
                         RuleId::Name1,
@@ -56,7 +56,7 @@ impl<'a> Validator<'a> {
                 }
                 if let Some(msg) = canonical_prefix_message(&s.prefix) {
                     self.push(
-                        Violation::new(RuleId::Pfx1, format!("{sp}.prefix"), msg)
+                        Violation::new(RuleId::Pfx1, sp.field("prefix"), msg)
                             .param("prefix", s.prefix)
                             .param("canonical", s.prefix.trunc()),
                     );
@@ -70,7 +70,7 @@ impl<'a> Validator<'a> {
                     self.push(
                         Violation::new(
                             RuleId::Sub1,
-                            format!("{sp}.prefix"),
+                            sp.field("prefix"),
                             format!(
                                 "subnet {:?} ({}) is outside the VNet's address space ({}); pick a \
                                  prefix inside it or extend the address space",
@@ -99,20 +99,20 @@ impl<'a> Validator<'a> {
                 self.push(
                     Violation::new(
                         RuleId::Sub2,
-                        format!("{base}.subnets[{}].prefix", second.name),
+                        base.key("subnets", &second.name).field("prefix"),
                         format!(
                             "subnet {:?} ({}) overlaps subnet {:?} ({}); subnets of a VNet are \
                              disjoint: shrink or move one of them",
                             second.name, second.prefix, first.name, first.prefix
                         ),
                     )
-                    .related(format!("{base}.subnets[{}]", first.name)),
+                    .related(base.key("subnets", &first.name)),
                 );
             }
 
             let rs_names = count_names(v.route_sources.iter().map(|r| r.name.as_str()));
             for r in &v.route_sources {
-                let rp = Child(&base, "route_sources", &r.name);
+                let rp = base.key("route_sources", &r.name);
                 if rs_names(&r.name) > 1 {
                     self.push(Violation::new(
                         RuleId::Name1,
@@ -125,11 +125,7 @@ impl<'a> Validator<'a> {
                 }
                 for (i, p) in r.prefixes.iter().enumerate() {
                     if let Some(msg) = canonical_prefix_message(p) {
-                        self.push(Violation::new(
-                            RuleId::Pfx1,
-                            format!("{rp}.prefixes[{i}]"),
-                            msg,
-                        ));
+                        self.push(Violation::new(RuleId::Pfx1, rp.index("prefixes", i), msg));
                     }
                 }
                 if let RouteSourceKind::Appliance { next_hop } = r.kind
@@ -137,7 +133,7 @@ impl<'a> Validator<'a> {
                 {
                     self.push(Violation::new(
                         RuleId::Gw11,
-                        format!("{rp}.kind.next_hop"),
+                        rp.field("kind").field("next_hop"),
                         format!(
                             "the appliance address {next_hop} is outside the VNet's address \
                              space ({}); user-defined routes point at an appliance inside the VNet",
