@@ -8,7 +8,7 @@ use leptos::prelude::*;
 
 use crate::api;
 use crate::diagram::{link_state, local_time, now_secs, reason_key, shown_reason, status_of};
-use crate::forms::{ConfirmDialog, Draft, Live, Problems, problems_id};
+use crate::forms::{ConfirmDialog, Draft, Live, Problems, Resource, problems_id};
 use crate::i18n::Key;
 use crate::notices::GatewayNotices;
 use crate::state::{Kind, Page, TPage, ctx};
@@ -290,15 +290,13 @@ fn SharedKeyCard(name: String) -> impl IntoView {
             parse: Vec::new(),
         }
     });
-    let base = Memo::new(move |_| {
-        format!(
-            "tenants[{}].connections[{}]",
-            c.tenant_name(),
-            name.get_value()
-        )
+    let resource = Memo::new(move |_| Resource {
+        kind: Kind::Connection,
+        tenant: c.tenant_name(),
+        name: name.get_value(),
     });
     let fields = Memo::new(|_| vec!["shared_key".to_owned()]);
-    let live = Live::new(base, "name", fields, draft);
+    let live = Live::new(resource, "name", fields, draft);
     let reveal = Callback::new(move |()| {
         let tn = c.tenant_name();
         leptos::task::spawn_local(async move {

@@ -16,9 +16,11 @@ mod widgets;
 use std::collections::BTreeSet;
 use std::str::FromStr;
 
-use isthmus_shared::model::{Change, Topology};
+use isthmus_shared::model::{Change, Kind, Topology};
 use isthmus_shared::rules::RuleId;
-use isthmus_shared::validate::{Severity, Violation, validate, validate_change_in_place};
+use isthmus_shared::validate::{
+    FieldPath, Severity, Violation, validate, validate_change_in_place,
+};
 use leptos::prelude::*;
 
 use crate::i18n::{Key, rule_text};
@@ -88,26 +90,48 @@ pub fn parse_list<T: FromStr>(
         .collect()
 }
 
-/// The field a violation belongs to, for a form whose resource path is `base`.
-fn assign(base: &str, name_field: &str, fields: &[String], v: &Violation) -> Option<String> {
+/// The resource a form edits, as the validator's paths name it (a point-to-site configuration
+/// is named by its gateway).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub kind: Kind,
+    pub tenant: String,
+    pub name: String,
+}
+
+impl Resource {
+    fn path(&self) -> FieldPath<'_> {
+        FieldPath::new(self.kind, &self.tenant, &self.name)
+    }
+}
+
+/// The field a violation belongs to, for a form editing `resource`: the first of the
+/// violation's paths inside the resource decides; the resource itself is `name_field`, and
+/// below it the field key (itself a path below the resource: `kind.site`, `subnets[a]`) with
+/// the most steps that the path lies in.
+fn assign(
+    resource: &Resource,
+    name_field: &str,
+    fields: &[String],
+    v: &Violation,
+) -> Option<String> {
+    let base = resource.path();
     let ours = std::iter::once(&v.path)
         .chain(v.related.iter())
-        .find_map(|p| {
-            let rest = p.strip_prefix(base)?;
-            (rest.is_empty() || rest.starts_with('.')).then(|| rest.trim_start_matches('.'))
-        })?;
-    if ours.is_empty() {
+        .filter_map(|p| FieldPath::parse(p))
+        .find(|p| p.starts_with(&base))?;
+    if ours.steps().is_empty() {
         return Some(name_field.to_owned());
     }
     let best = fields
         .iter()
-        .filter(|f| {
-            ours == f.as_str()
-                || ours.starts_with(&format!("{f}."))
-                || ours.starts_with(&format!("{f}["))
+        .filter_map(|f| {
+            let full = format!("{base}.{f}");
+            let field = FieldPath::parse(&full)?;
+            ours.starts_with(&field).then(|| (field.steps().len(), f))
         })
-        .max_by_key(|f| f.len());
-    Some(best.cloned().unwrap_or_else(|| GENERAL.to_owned()))
+        .max_by_key(|(steps, _)| *steps);
+    Some(best.map_or_else(|| GENERAL.to_owned(), |(_, f)| f.clone()))
 }
 
 /// The key of problems that belong to no field.
@@ -124,10 +148,10 @@ pub struct Live {
 }
 
 impl Live {
-    /// `base`: the resource's path (`tenants[t].vnets[name]`); `fields`: the form's field keys;
-    /// `draft`: the candidate change.
+    /// `resource`: what the form edits; `fields`: the form's field keys; `draft`: the
+    /// candidate change.
     pub fn new(
-        base: Memo<String>,
+        resource: Memo<Resource>,
         name_field: &'static str,
         fields: Memo<Vec<String>>,
         draft: Memo<Draft>,
@@ -158,7 +182,7 @@ impl Live {
             })
         });
         let problems = Memo::new(move |_| {
-            let b = base.get();
+            let r = resource.get();
             let fs = fields.get();
             let mut out: Vec<(String, Problem)> = draft.with(|d| d.parse.clone());
             let mut seen = BTreeSet::new();
@@ -172,7 +196,7 @@ impl Live {
                         if !seen.insert((v.path.clone(), v.rule, v.message.clone())) {
                             continue;
                         }
-                        match assign(&b, name_field, &fs, v) {
+                        match assign(&r, name_field, &fs, v) {
                             Some(f) => out.push((f, Problem::of(v))),
                             None if v.is_error() && !base_set.contains(v) => {
                                 out.push((GENERAL.to_owned(), Problem::of(v)))
@@ -339,5 +363,68 @@ pub fn ConfirmDialog(
                 </div>
             </div>
         </Show>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn violation(path: &str, related: &[&str]) -> Violation {
+        serde_json::from_value(serde_json::json!({
+            "path": path,
+            "rule": "GW-7",
+            "severity": "Error",
+            "message": "m",
+            "related": related,
+        }))
+        .expect("a violation")
+    }
+
+    /// Each violation goes to the deepest field key its path lies in, the resource itself to
+    /// the name field, anything else of the resource to the general list, and a violation of
+    /// another resource nowhere.
+    #[test]
+    fn violations_are_placed_by_their_typed_path() {
+        let hub = Resource {
+            kind: Kind::Vnet,
+            tenant: "acme".to_owned(),
+            name: "hub".to_owned(),
+        };
+        let fields: Vec<String> = ["name", "subnets", "subnets[GatewaySubnet]", "kind.site"]
+            .map(str::to_owned)
+            .to_vec();
+        let place =
+            |path: &str, related: &[&str]| assign(&hub, "name", &fields, &violation(path, related));
+        let at = |f: &str| Some(f.to_owned());
+        assert_eq!(place("tenants[acme].vnets[hub]", &[]), at("name"));
+        assert_eq!(
+            place(
+                "tenants[acme].vnets[hub].subnets[GatewaySubnet].prefix",
+                &[]
+            ),
+            at("subnets[GatewaySubnet]")
+        );
+        assert_eq!(
+            place("tenants[acme].vnets[hub].subnets[a]", &[]),
+            at("subnets")
+        );
+        assert_eq!(
+            place("tenants[acme].vnets[hub].kind.site", &[]),
+            at("kind.site")
+        );
+        assert_eq!(place("tenants[acme].vnets[hub].kind", &[]), at(GENERAL));
+        assert_eq!(place("tenants[acme].vnets[hub].region", &[]), at(GENERAL));
+        assert_eq!(place("tenants[acme].vnets[hubx]", &[]), None);
+        assert_eq!(place("tenants[acme].gateways[hub]", &[]), None);
+        assert_eq!(place("tenants[other].vnets[hub]", &[]), None);
+        assert_eq!(place("change", &[]), None);
+        assert_eq!(
+            place(
+                "tenants[acme].vnets[spoke].address_space[0]",
+                &["tenants[acme].vnets[hub].subnets[GatewaySubnet]"]
+            ),
+            at("subnets[GatewaySubnet]")
+        );
     }
 }

@@ -12,7 +12,7 @@ use super::p2s::P2sForm;
 use super::site::SiteForm;
 use super::vnet::VnetForm;
 use super::widgets::{Submit, submit};
-use super::{Draft, Live};
+use super::{Draft, Live, Resource};
 use crate::i18n::{Key, KindText};
 use crate::state::{Ctx, Kind, Page, TPage, ctx};
 
@@ -49,11 +49,6 @@ pub fn FormPage(kind: Kind, name: Option<String>) -> impl IntoView {
             </Show>
         </section>
     }
-}
-
-/// The path of a resource in the validator's terms.
-fn base_path(tenant: &str, kind: Kind, name: &str) -> String {
-    format!("tenants[{tenant}].{}[{name}]", kind.segment())
 }
 
 /// What every resource form starts from: the context, the current tenant and its topology, and
@@ -105,7 +100,7 @@ impl<T> ResourceForm<T> {
         })
     }
 
-    /// Live validation of `draft` and its submit. `key` gives the resource's name in its path
+    /// Live validation of `draft` and its submit. `key` gives the resource's name
     /// (the field `name_field`), `fields` the form's field keys; `body` takes the draft's change
     /// apart into the resource's name and the body to send, and `then` is the page shown after
     /// a save, given the name.
@@ -119,9 +114,13 @@ impl<T> ResourceForm<T> {
         then: fn(String) -> TPage,
     ) -> Wired<impl Fn(leptos::ev::SubmitEvent) + Copy + 'static> {
         let (c, kind, editing) = (self.c, self.kind, self.editing);
-        let tn = self.tenant.clone();
-        let base = Memo::new(move |_| base_path(&tn, kind, &key()));
-        let live = Live::new(base, name_field, fields, draft);
+        let tenant = self.tenant.clone();
+        let resource = Memo::new(move |_| Resource {
+            kind,
+            tenant: tenant.clone(),
+            name: key(),
+        });
+        let live = Live::new(resource, name_field, fields, draft);
         let state = RwSignal::new(Submit::Idle);
         let on_submit = move |ev: leptos::ev::SubmitEvent| {
             ev.prevent_default();
