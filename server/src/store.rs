@@ -17,6 +17,7 @@ mod rows;
 pub mod tenants;
 pub mod workers;
 
+pub use isthmus_shared::model::Kind;
 use isthmus_shared::model::{Change, Connection, QualifiedName, SharedKey, Topology};
 use isthmus_shared::validate::{Violation, has_errors};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -36,52 +37,6 @@ use crate::db::entities::meta;
 use crate::secrets::random_bytes;
 use crate::state::{AppState, EndpointPool};
 
-/// The kinds of resource, as they appear in URLs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Vnet,
-    Gateway,
-    Site,
-    Connection,
-    PointToSite,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 5] = [
-        Kind::Vnet,
-        Kind::Gateway,
-        Kind::Site,
-        Kind::Connection,
-        Kind::PointToSite,
-    ];
-
-    /// The stored kind.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Vnet => "vnet",
-            Kind::Gateway => "gateway",
-            Kind::Site => "site",
-            Kind::Connection => "connection",
-            Kind::PointToSite => "point_to_site",
-        }
-    }
-
-    /// The URL segment.
-    pub fn segment(self) -> &'static str {
-        match self {
-            Kind::Vnet => "vnets",
-            Kind::Gateway => "gateways",
-            Kind::Site => "sites",
-            Kind::Connection => "connections",
-            Kind::PointToSite => "point-to-site",
-        }
-    }
-
-    pub fn from_segment(seg: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.segment() == seg)
-    }
-}
-
 /// Whether `topology` has a resource of `kind` named `q` (for point-to-site, `q.name` is the
 /// gateway's).
 pub fn exists(topology: &Topology, kind: Kind, q: &QualifiedName) -> bool {
@@ -100,7 +55,7 @@ pub fn seal_purpose(kind: Kind, q: &QualifiedName) -> String {
     match kind {
         Kind::Gateway => format!("gateway-private-key:{q}"),
         Kind::Connection => format!("shared-key:{q}"),
-        other => format!("{}:{q}", other.as_str()),
+        other => format!("{}:{q}", other.stored()),
     }
 }
 

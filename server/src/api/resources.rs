@@ -19,7 +19,7 @@ use crate::state::AppState;
 use crate::store::{self, Committed, Kind};
 
 fn kind_of(segment: &str) -> Result<Kind, ApiError> {
-    Kind::from_segment(segment).ok_or_else(|| {
+    Kind::from_path_segment(segment).ok_or_else(|| {
         ApiError::NotFound(format!(
             "no resource kind `{segment}`; use one of vnets, gateways, sites, connections, point-to-site"
         ))
@@ -76,7 +76,7 @@ fn parse<T: serde::de::DeserializeOwned>(kind: Kind, body: Value) -> Result<T, A
     serde_json::from_value(body).map_err(|e| {
         ApiError::BadRequest(format!(
             "the {} does not match its schema: {e}",
-            kind.as_str().replace('_', "-")
+            kind.stored().replace('_', "-")
         ))
     })
 }
@@ -112,16 +112,6 @@ fn upsert_change(kind: Kind, body: Value) -> Result<(Change, String), ApiError> 
     })
 }
 
-fn delete_change(kind: Kind, q: QualifiedName) -> Change {
-    match kind {
-        Kind::Vnet => Change::DeleteVnet(q),
-        Kind::Gateway => Change::DeleteGateway(q),
-        Kind::Site => Change::DeleteSite(q),
-        Kind::Connection => Change::DeleteConnection(q),
-        Kind::PointToSite => Change::DeletePointToSite(q),
-    }
-}
-
 /// A write's answer: the stored resource, the new topology version and any warnings.
 fn written(resource: Value, committed: Committed) -> Value {
     serde_json::json!({
@@ -144,11 +134,11 @@ pub async fn list(
         .version;
     // Served from this process's cache only when it was built at the version the database
     // has just reported, so every replica answers what is stored.
-    if let Some(cached) = state.cached_list(version, &tenant, kind.as_str()) {
+    if let Some(cached) = state.cached_list(version, &tenant, kind.stored()) {
         return Ok(RawJson(cached));
     }
     let list = RawJson::array(store::list_bodies(state.db(), kind, &tenant).await?);
-    state.cache_list(version, &tenant, kind.as_str(), &list.0);
+    state.cache_list(version, &tenant, kind.stored(), &list.0);
     Ok(list)
 }
 
@@ -164,7 +154,7 @@ pub async fn get(
             state.db(),
             &tenant,
             Role::Reader,
-            Some((kind.as_str(), &name)),
+            Some((kind.stored(), &name)),
         )
         .await?;
     match found.body {
@@ -190,13 +180,13 @@ pub async fn create(
     let (committed, ()) = store::commit_with(
         &state,
         &who,
-        &format!("{}.create", kind.as_str()),
+        &format!("{}.create", kind.stored()),
         false,
         |t| {
             if store::exists(t, kind, &q) {
                 return Err(ApiError::Conflict(format!(
                     "{} `{name}` exists already in tenant `{tenant}`; update it with PUT or pick another name",
-                    kind.as_str().replace('_', "-")
+                    kind.stored().replace('_', "-")
                 )));
             }
             Ok((vec![change], ()))
@@ -222,7 +212,7 @@ pub async fn put(
     let body = complete_body(kind, &tenant, Some(&name), body)?;
     let (change, _) = upsert_change(kind, body)?;
     let committed =
-        store::commit_change(&state, &who, &format!("{}.update", kind.as_str()), change).await?;
+        store::commit_change(&state, &who, &format!("{}.update", kind.stored()), change).await?;
     let row = store::get_row(state.db(), kind, &QualifiedName::new(&tenant, &name)).await?;
     Ok(ApiJson(written(store::row_json(&row)?, committed)))
 }
@@ -240,8 +230,8 @@ pub async fn delete(
     store::commit_change(
         &state,
         &who,
-        &format!("{}.delete", kind.as_str()),
-        delete_change(kind, q),
+        &format!("{}.delete", kind.stored()),
+        kind.delete_change(q.tenant, q.name),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -104,7 +104,7 @@ pub(super) async fn rehost_rows<C: ConnectionTrait>(
     let mut changed = 0;
     for row in rows
         .into_iter()
-        .filter(|r| r.kind == Kind::Gateway.as_str())
+        .filter(|r| r.kind == Kind::Gateway.stored())
     {
         let mut g: Gateway = serde_json::from_str(&row.body).map_err(|e| {
             StoreError::Internal(format!(
@@ -162,7 +162,7 @@ pub async fn placed_on<C: ConnectionTrait>(db: &C, name: &str) -> Result<Vec<Qua
 /// not `host` (or whose stored body does not parse, which the write reports).
 pub(super) fn any_elsewhere(rows: &[resource::Model], host: IpAddr) -> bool {
     rows.iter()
-        .filter(|r| r.kind == Kind::Gateway.as_str())
+        .filter(|r| r.kind == Kind::Gateway.stored())
         .any(|r| match serde_json::from_str::<Gateway>(&r.body) {
             Ok(g) => g.public_endpoint.is_some_and(|e| e.ip() != host),
             Err(_) => true,

@@ -48,7 +48,7 @@ impl Plan {
             .map(|p| ((p.tenant.clone(), p.gateway.clone()), p))
             .collect();
         let gateways = resource::Entity::find()
-            .filter(resource::Column::Kind.eq(Kind::Gateway.as_str()))
+            .filter(resource::Column::Kind.eq(Kind::Gateway.stored()))
             .all(db)
             .await?;
         let (mut orphans, mut mine) = (Vec::new(), Vec::new());

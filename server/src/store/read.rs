@@ -43,11 +43,11 @@ pub async fn load_topology<C: ConnectionTrait>(db: &C, sealer: &Sealer) -> Resul
         .all(db)
         .await?
     {
-        match row.kind.as_str() {
-            "vnet" => t.vnets.push(decode::<Vnet>(&row)?),
-            "gateway" => t.gateways.push(decode::<Gateway>(&row)?),
-            "site" => t.sites.push(decode::<LocalSite>(&row)?),
-            "connection" => {
+        match Kind::from_stored(&row.kind) {
+            Some(Kind::Vnet) => t.vnets.push(decode::<Vnet>(&row)?),
+            Some(Kind::Gateway) => t.gateways.push(decode::<Gateway>(&row)?),
+            Some(Kind::Site) => t.sites.push(decode::<LocalSite>(&row)?),
+            Some(Kind::Connection) => {
                 let mut c: Connection = decode(&row)?;
                 if let Some(sealed) = &row.sealed {
                     let key = sealer.open_string(
@@ -58,8 +58,13 @@ pub async fn load_topology<C: ConnectionTrait>(db: &C, sealer: &Sealer) -> Resul
                 }
                 t.connections.push(c);
             }
-            "point_to_site" => t.point_to_site.push(decode::<PointToSite>(&row)?),
-            other => return Err(StoreError::Internal(format!("unknown stored kind {other}"))),
+            Some(Kind::PointToSite) => t.point_to_site.push(decode::<PointToSite>(&row)?),
+            None => {
+                return Err(StoreError::Internal(format!(
+                    "unknown stored kind {}",
+                    row.kind
+                )));
+            }
         }
     }
     Ok(t)
@@ -88,7 +93,7 @@ pub async fn list_bodies<C: ConnectionTrait>(
     Ok(resource::Entity::find()
         .select_only()
         .column(resource::Column::Body)
-        .filter(resource::Column::Kind.eq(kind.as_str()))
+        .filter(resource::Column::Kind.eq(kind.stored()))
         .filter(resource::Column::Tenant.eq(tenant))
         .order_by_asc(resource::Column::Name)
         .into_tuple::<String>()
@@ -100,11 +105,11 @@ pub async fn list_bodies<C: ConnectionTrait>(
 pub fn not_found(kind: Kind, q: &QualifiedName) -> StoreError {
     StoreError::NotFound(format!(
         "there is no {} `{}` in tenant `{}`; list them with GET /api/v1/tenants/{}/{}",
-        kind.as_str().replace('_', "-"),
+        kind.stored().replace('_', "-"),
         q.name,
         q.tenant,
         q.tenant,
-        kind.segment()
+        kind.path_segment()
     ))
 }
 
@@ -126,7 +131,7 @@ pub async fn find_row<C: ConnectionTrait>(
     q: &QualifiedName,
 ) -> Result<Option<resource::Model>> {
     Ok(resource::Entity::find()
-        .filter(resource::Column::Kind.eq(kind.as_str()))
+        .filter(resource::Column::Kind.eq(kind.stored()))
         .filter(resource::Column::Tenant.eq(q.tenant.clone()))
         .filter(resource::Column::Name.eq(q.name.clone()))
         .one(db)

@@ -38,7 +38,7 @@ async fn upsert_row(
         }
         None => {
             resource::ActiveModel {
-                kind: Set(kind.as_str().to_owned()),
+                kind: Set(kind.stored().to_owned()),
                 tenant: Set(q.tenant.clone()),
                 name: Set(q.name.clone()),
                 body: Set(body),
@@ -53,7 +53,7 @@ async fn upsert_row(
                 super::tenants::unique_or(&q.name, e, |n| {
                     StoreError::Conflict(format!(
                         "{} `{n}` exists already in tenant `{}`; update it with PUT or pick another name",
-                        kind.as_str().replace('_', "-"),
+                        kind.stored().replace('_', "-"),
                         q.tenant
                     ))
                 })
@@ -65,7 +65,7 @@ async fn upsert_row(
 
 async fn delete_row(txn: &DatabaseTransaction, kind: Kind, q: &QualifiedName) -> Result<()> {
     resource::Entity::delete_many()
-        .filter(resource::Column::Kind.eq(kind.as_str()))
+        .filter(resource::Column::Kind.eq(kind.stored()))
         .filter(resource::Column::Tenant.eq(q.tenant.clone()))
         .filter(resource::Column::Name.eq(q.name.clone()))
         .exec(txn)
