@@ -55,13 +55,16 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             resources::set_shared_key
         ))
         .routes(routes!(resources::device_config))
-        .routes(routes!(p2s::list_roots, p2s::upload_root))
-        .routes(routes!(p2s::delete_root))
-        .routes(routes!(p2s::list_revoked, p2s::revoke))
-        .routes(routes!(p2s::unrevoke))
-        .routes(routes!(p2s::delete_client))
-        .routes(routes!(p2s::challenge))
-        .routes(routes!(p2s::enrol))
+        .routes(routes!(p2s::roots::list_roots, p2s::roots::upload_root))
+        .routes(routes!(p2s::roots::delete_root))
+        .routes(routes!(
+            p2s::revocation::list_revoked,
+            p2s::revocation::revoke
+        ))
+        .routes(routes!(p2s::revocation::unrevoke))
+        .routes(routes!(p2s::revocation::delete_client))
+        .routes(routes!(p2s::enrol::challenge))
+        .routes(routes!(p2s::enrol::enrol))
         .routes(routes!(kinds::vnets::list, kinds::vnets::create))
         .routes(routes!(
             kinds::vnets::get,
