@@ -25,7 +25,7 @@ use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 use tun_rs::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
-use crate::core::{Core, Event, Transmit};
+use crate::core::{ApplyOptions, Core, Event, Transmit};
 use crate::host::{Conflicts, HostConfig, HostNet};
 
 /// Socket buffer size asked of the kernel (it caps this at `net.core.{r,w}mem_max`).
@@ -300,24 +300,12 @@ impl DataPlane {
 
     /// Applies a desired state, then binds and closes UDP ports to match.
     pub async fn apply(&self, desired: &DesiredState) {
-        let overridden;
-        let desired = match self.shared.policy_idle_override {
-            Some(idle) => {
-                let mut d = desired.clone();
-                let secs = u32::try_from(idle.as_secs()).unwrap_or(u32::MAX).max(1);
-                for p in d.gateways.iter_mut().flat_map(|g| g.peers.iter_mut()) {
-                    if p.idle_timeout_secs.is_some() {
-                        p.idle_timeout_secs = Some(secs);
-                    }
-                }
-                overridden = d;
-                &overridden
-            }
-            None => desired,
-        };
         let (errors, ports, out) = {
             let mut core = lock(&self.shared.core);
-            let errors = core.apply(desired, Instant::now());
+            let options = ApplyOptions {
+                idle_override: self.shared.policy_idle_override,
+            };
+            let errors = core.apply_with(desired, Instant::now(), options);
             (errors, core.listen_ports(), drain(&mut core))
         };
         for e in &errors {

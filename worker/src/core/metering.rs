@@ -1,0 +1,189 @@
+//! Drop counters, the status report, and LIM-6 metering.
+//!
+//! LIM-6: every VNet-to-VNet peer carries its region pair in the desired state; the core counts
+//! each peer's *outer* bytes (the WireGuard messages it sends to and accepts from the peer, as
+//! UDP payloads: data, handshakes, keepalives; without IP/UDP headers) because the encrypted
+//! datagrams are what crosses regions. [`Core::status`] sums them per region pair over all peers
+//! of all gateways. The sums never go backwards while the process runs: when a peer is removed,
+//! its gateway replaced, or its pair changes, its counts move into a per-pair total of retired
+//! peers. Same-region pairs are reported too (not billable); site-to-site and point-to-site
+//! peers carry no pair and are not counted. The per-connection `rx_bytes`/`tx_bytes` stay inner
+//! bytes (the IP packets through the tunnel).
+
+use std::collections::BTreeMap;
+use std::time::{Instant, SystemTime};
+
+use isthmus_shared::desired::{ConnectionStatus, GatewayStatus, RegionPairBytes, StatusReport};
+use isthmus_shared::model::{QualifiedName, RegionPair};
+
+use super::Core;
+use super::peer::Peer;
+
+/// Packets dropped, by reason. Per gateway, plus worker-wide for packets no gateway owns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Counters {
+    /// Not a WireGuard message at all (wrong type or length).
+    pub garbage: u64,
+    /// A WireGuard message that failed its MAC, decryption, replay or timestamp checks.
+    pub invalid: u64,
+    /// A well-formed handshake from a key that is not a peer, or an unknown receiver index.
+    pub unknown_peer: u64,
+    /// A datagram to a port no gateway listens on.
+    pub unknown_port: u64,
+    /// Cryptokey routing: an inner packet whose source is outside the peer's allowed IPs.
+    pub disallowed_source: u64,
+    /// GW-1: a packet that matches no traffic selector of a policy-based tunnel.
+    pub policy_mismatch: u64,
+    /// No route, or a route that leaves the gateway some other way (GW-8).
+    pub no_route: u64,
+    /// A packet that would go back where it came from.
+    pub loop_dropped: u64,
+    /// LIM-4: over the gateway's bandwidth.
+    pub rate_limited: u64,
+    /// Larger than any IP packet.
+    pub oversized: u64,
+    /// Not an IPv4/IPv6 packet (from the TUN side).
+    pub malformed: u64,
+    /// A packet for a roaming peer whose address is not known yet.
+    pub no_endpoint: u64,
+    /// Larger than the tunnel MTU and not to be fragmented (IPv4 with DF, IPv6): dropped and
+    /// answered with ICMP "fragmentation needed" / "packet too big" ([`mtu`](super::mtu)).
+    #[serde(default)]
+    pub too_big: u64,
+    /// ICMP answers to `too_big` packets not sent: over the gateway's rate of
+    /// [`mtu::ICMP_PER_SECOND`](super::mtu::ICMP_PER_SECOND) (not a packet drop).
+    #[serde(default)]
+    pub icmp_rate_limited: u64,
+}
+
+impl Counters {
+    pub(super) fn add(&mut self, o: &Counters) {
+        self.garbage += o.garbage;
+        self.invalid += o.invalid;
+        self.unknown_peer += o.unknown_peer;
+        self.unknown_port += o.unknown_port;
+        self.disallowed_source += o.disallowed_source;
+        self.policy_mismatch += o.policy_mismatch;
+        self.no_route += o.no_route;
+        self.loop_dropped += o.loop_dropped;
+        self.rate_limited += o.rate_limited;
+        self.oversized += o.oversized;
+        self.malformed += o.malformed;
+        self.no_endpoint += o.no_endpoint;
+        self.too_big += o.too_big;
+        self.icmp_rate_limited += o.icmp_rate_limited;
+    }
+
+    /// All drops.
+    pub fn total(&self) -> u64 {
+        let mut t = Counters::default();
+        t.add(self);
+        t.garbage
+            + t.invalid
+            + t.unknown_peer
+            + t.unknown_port
+            + t.disallowed_source
+            + t.policy_mismatch
+            + t.no_route
+            + t.loop_dropped
+            + t.rate_limited
+            + t.oversized
+            + t.malformed
+            + t.no_endpoint
+            + t.too_big
+    }
+}
+
+// enforces: LIM-6
+/// LIM-6: moves a peer's outer byte counts into the totals of retired peers (the peer is going
+/// away or changing its region pair), so the per-pair sums never go backwards.
+pub(super) fn retire_outer(retired: &mut BTreeMap<RegionPair, (u64, u64)>, peer: &mut Peer) {
+    if let Some(pair) = &peer.region_pair
+        && (peer.outer_rx, peer.outer_tx) != (0, 0)
+    {
+        let e = retired.entry(pair.clone()).or_default();
+        e.0 += peer.outer_rx;
+        e.1 += peer.outer_tx;
+    }
+    peer.outer_rx = 0;
+    peer.outer_tx = 0;
+}
+
+impl Core {
+    /// Drop counters of the whole worker.
+    pub fn counters(&self) -> Counters {
+        let mut c = self.counters;
+        for g in self.gateways.values() {
+            c.add(&g.counters);
+        }
+        c
+    }
+
+    /// Drop counters of one gateway.
+    pub fn gateway_counters(&self, gateway: &QualifiedName) -> Option<Counters> {
+        self.gateways.get(gateway).map(|g| g.counters)
+    }
+
+    /// The status report: `now` and `wall` are the same moment on the monotonic and the wall
+    /// clock (handshake times are converted to Unix seconds through them).
+    pub fn status(&self, now: Instant, wall: SystemTime) -> StatusReport {
+        let unix = |t: Instant| -> Option<u64> {
+            let ago = now.saturating_duration_since(t);
+            wall.checked_sub(ago)?
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs())
+        };
+        StatusReport {
+            version: self.version,
+            gateways: self
+                .gateways
+                .values()
+                .map(|g| GatewayStatus {
+                    tenant: g.key.tenant.clone(),
+                    name: g.key.name.clone(),
+                    connections: g
+                        .peers
+                        .values()
+                        .map(|p| {
+                            let (state, reason, since) = p.live.current();
+                            ConnectionStatus {
+                                name: p.name.clone(),
+                                last_handshake_unix: p.last_handshake.and_then(unix),
+                                rx_bytes: p.rx_bytes,
+                                tx_bytes: p.tx_bytes,
+                                endpoint: p.endpoint.map(|e| e.to_string()),
+                                state,
+                                since_unix: unix(since),
+                                reason,
+                            }
+                        })
+                        .collect(),
+                    route_conflicts: Vec::new(),
+                })
+                .collect(),
+            region_pairs: self.region_pairs(),
+        }
+    }
+
+    /// LIM-6: outer bytes per region pair since the core was created, over all VNet-to-VNet
+    /// peers of all gateways (current and removed), sorted by pair.
+    pub fn region_pairs(&self) -> Vec<RegionPairBytes> {
+        let mut sums = self.retired_pairs.clone();
+        for p in self.gateways.values().flat_map(|g| g.peers.values()) {
+            if let Some(pair) = &p.region_pair {
+                let e = sums.entry(pair.clone()).or_default();
+                e.0 += p.outer_rx;
+                e.1 += p.outer_tx;
+            }
+        }
+        sums.into_iter()
+            .map(|(pair, (rx_bytes, tx_bytes))| RegionPairBytes {
+                a: pair.a,
+                b: pair.b,
+                rx_bytes,
+                tx_bytes,
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,465 @@
+//! A gateway and its peers, and the per-packet paths: a datagram of a peer into its tunnel and
+//! out to the VNet or another tunnel ([`Gateway::receive`], [`Gateway::forward_from_peer`]), a
+//! packet into a peer's tunnel ([`Gateway::send_to_peer`]), and the timers ([`Gateway::tick`]).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use boringtun::noise::errors::WireGuardError;
+use boringtun::noise::rate_limiter::RateLimiter;
+use boringtun::noise::{Tunn, TunnResult};
+use boringtun::x25519::{PublicKey, StaticSecret};
+use isthmus_shared::desired::TunnelState;
+use isthmus_shared::lpm::LpmTable;
+use isthmus_shared::model::{GatewayType, QualifiedName, RegionPair, TrafficSelector};
+
+use super::bucket::TokenBucket;
+use super::demux::Demuxed;
+use super::forward::{ForwardingTable, Hop};
+use super::metering::Counters;
+use super::mtu::{self, IcmpLimiter};
+use super::packet::{self, PacketError};
+use super::state::{Liveness, PeerContext};
+use super::types::{Event, PeerInfo};
+use super::{Outputs, mss};
+
+pub(super) struct Peer {
+    pub(super) id: u32,
+    pub(super) name: String,
+    pub(super) public_key: [u8; 32],
+    pub(super) psk: Option<[u8; 32]>,
+    pub(super) keepalive: Option<u16>,
+    /// `None` after an idle teardown (S2S-2), and for a roaming peer (a point-to-site client)
+    /// until its first handshake: a `Tunn` costs two X25519 operations and ~10 KB, and most
+    /// clients of a large gateway are not connected.
+    pub(super) tunn: Option<Box<Tunn>>,
+    /// Whether `tunn` is `None` because of an S2S-2 teardown (its return is worth an event).
+    pub(super) idled: bool,
+    pub(super) endpoint: Option<SocketAddr>,
+    pub(super) configured_endpoint: Option<String>,
+    /// The configured endpoint is not an address (a host name the shell did not resolve).
+    pub(super) endpoint_unresolved: bool,
+    pub(super) allowed: LpmTable<()>,
+    pub(super) selectors: Vec<TrafficSelector>,
+    pub(super) idle_timeout: Option<Duration>,
+    pub(super) last_traffic: Instant,
+    pub(super) last_handshake: Option<Instant>,
+    pub(super) rx_bytes: u64,
+    pub(super) tx_bytes: u64,
+    /// LIM-6: the region pair of a VNet-to-VNet peer.
+    pub(super) region_pair: Option<RegionPair>,
+    /// LIM-6: outer (WireGuard message) bytes accepted from / sent to the peer.
+    pub(super) outer_rx: u64,
+    pub(super) outer_tx: u64,
+    /// The tunnel's state and the handshake history it is decided from.
+    pub(super) live: Liveness,
+}
+
+impl Peer {
+    pub(super) fn info(&self) -> PeerInfo {
+        PeerInfo {
+            name: self.name.clone(),
+            up: self.tunn.is_some(),
+            established: self
+                .tunn
+                .as_ref()
+                .is_some_and(|t| t.time_since_last_handshake().is_some()),
+            endpoint: self.endpoint,
+            rx_bytes: self.rx_bytes,
+            tx_bytes: self.tx_bytes,
+            last_handshake: self.last_handshake,
+            state: self.live.current().0,
+            reason: self.live.current().1,
+            since: self.live.current().2,
+        }
+    }
+
+    pub(super) fn context(&self, silence: Duration) -> PeerContext {
+        PeerContext {
+            keepalive: self.keepalive.is_some(),
+            roaming: self.configured_endpoint.is_none(),
+            unresolved: self.endpoint_unresolved,
+            endpoint: self.endpoint,
+            idled: self.idled,
+            until_idle: self.idle_timeout.is_some(),
+            silence,
+        }
+    }
+
+    /// Re-evaluates the tunnel's state at `now` ([`state`]), queueing its events.
+    pub(super) fn refresh(
+        &mut self,
+        gateway: &QualifiedName,
+        silence: Duration,
+        now: Instant,
+        out: &mut Outputs,
+    ) {
+        let ctx = self.context(silence);
+        self.live
+            .refresh(now, &ctx, gateway, &self.name, &mut out.events);
+    }
+}
+
+pub(super) struct Gateway {
+    pub(super) key: QualifiedName,
+    pub(super) gateway_type: GatewayType,
+    pub(super) listen_port: u16,
+    pub(super) private_key: StaticSecret,
+    pub(super) public_key: PublicKey,
+    pub(super) rate_limiter: Arc<RateLimiter>,
+    pub(super) peers: BTreeMap<u32, Peer>,
+    pub(super) by_public: BTreeMap<[u8; 32], u32>,
+    pub(super) forwarding: ForwardingTable,
+    pub(super) bucket: TokenBucket,
+    pub(super) counters: Counters,
+    pub(super) last_rl_reset: Instant,
+    /// Peers by current endpoint: which peer a failing handshake message is from.
+    pub(super) by_endpoint: BTreeMap<SocketAddr, u32>,
+    /// The tunnel MTU ([`mtu`]), the MSS clamp ([`mss`]), and the gateway's own addresses that
+    /// ICMP answers come from.
+    pub(super) mtu: usize,
+    pub(super) mss_clamp: bool,
+    pub(super) private_v4: Option<IpAddr>,
+    pub(super) private_v6: Option<IpAddr>,
+    pub(super) icmp: IcmpLimiter,
+    /// Scratch buffer of ICMP answers.
+    pub(super) icmp_buf: Vec<u8>,
+    /// The liveness window of peers with a keepalive ([`state`]).
+    pub(super) peer_silence: Duration,
+}
+
+/// Runs `tunn.decapsulate(None, &[])` until it has nothing left: packets boringtun queued while
+/// the handshake was in progress. Returns the bytes queued for sending.
+fn flush_queued(
+    tunn: &mut Tunn,
+    local_port: u16,
+    dst: SocketAddr,
+    buf: &mut [u8],
+    out: &mut Outputs,
+    live: &mut Liveness,
+    now: Instant,
+) -> u64 {
+    let mut sent = 0;
+    // Bounded: boringtun's queue holds at most 256 packets.
+    for _ in 0..1024 {
+        match tunn.decapsulate(None, &[], buf) {
+            TunnResult::WriteToNetwork(p) => {
+                sent += p.len() as u64;
+                live.sent(p, now);
+                out.transmit(local_port, dst, p);
+            }
+            _ => break,
+        }
+    }
+    sent
+}
+
+fn selectors_allow(selectors: &[TrafficSelector], local: IpAddr, remote: IpAddr) -> bool {
+    selectors.is_empty()
+        || selectors
+            .iter()
+            .any(|s| s.local.contains(&local) && s.remote.contains(&remote))
+}
+
+impl Gateway {
+    pub(super) fn new_tunn(
+        &self,
+        peer_public: [u8; 32],
+        psk: Option<[u8; 32]>,
+        keepalive: Option<u16>,
+        index: u32,
+    ) -> Box<Tunn> {
+        // The gateway's limiter has already checked the datagram in `handle_network`; sharing
+        // it with the tunnel would count every handshake twice (halving the gateway's rate).
+        // Without one, boringtun gives each tunnel its own (10 handshakes per second per peer)
+        // and resets it on the tunnel's timers.
+        Box::new(Tunn::new(
+            self.private_key.clone(),
+            PublicKey::from(peer_public),
+            psk,
+            keepalive,
+            index,
+            None,
+        ))
+    }
+
+    /// Sends `packet` (an inner IP packet) into peer `id`'s tunnel; brings an idled-out tunnel
+    /// back up (S2S-2).
+    pub(super) fn send_to_peer(
+        &mut self,
+        id: u32,
+        packet: &[u8],
+        addrs: packet::Addresses,
+        now: Instant,
+        buf: &mut [u8],
+        out: &mut Outputs,
+    ) {
+        let Some(peer) = self.peers.get(&id) else {
+            self.counters.no_route += 1;
+            return;
+        };
+        if !selectors_allow(&peer.selectors, addrs.src, addrs.dst) {
+            self.counters.policy_mismatch += 1;
+            tracing::trace!(gateway = %self.key, peer = %peer.name, "no traffic selector matches; dropped");
+            return;
+        }
+        let Some(endpoint) = peer.endpoint else {
+            self.counters.no_endpoint += 1;
+            return;
+        };
+        // enforces: LIM-4
+        if !self.bucket.take(packet.len(), now) {
+            self.counters.rate_limited += 1;
+            return;
+        }
+        let restart = peer
+            .tunn
+            .is_none()
+            .then(|| self.new_tunn(peer.public_key, peer.psk, peer.keepalive, peer.id));
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if let Some(t) = restart {
+            peer.tunn = Some(t);
+            if std::mem::take(&mut peer.idled) {
+                out.events.push_back(Event::TunnelRestarted {
+                    gateway: self.key.clone(),
+                    peer: peer.name.clone(),
+                });
+            }
+        }
+        let Some(tunn) = peer.tunn.as_mut() else {
+            return;
+        };
+        peer.tx_bytes += packet.len() as u64;
+        peer.last_traffic = now;
+        match tunn.encapsulate(packet, buf) {
+            TunnResult::WriteToNetwork(p) => {
+                peer.outer_tx += p.len() as u64;
+                peer.live.sent(p, now);
+                out.transmit(self.listen_port, endpoint, p);
+            }
+            TunnResult::Err(e) => {
+                tracing::trace!(gateway = %self.key, peer = %peer.name, error = ?e, "encapsulate failed");
+            }
+            _ => {}
+        }
+    }
+
+    /// A decrypted packet from peer `from`: cryptokey routing, MSS clamp, MTU, then forwarding.
+    pub(super) fn forward_from_peer(
+        &mut self,
+        from: u32,
+        inner: &mut [u8],
+        now: Instant,
+        buf: &mut [u8],
+        out: &mut Outputs,
+    ) {
+        let addrs = match packet::addresses(inner) {
+            Ok(a) => a,
+            Err(PacketError::Oversized) => {
+                self.counters.oversized += 1;
+                return;
+            }
+            Err(PacketError::Malformed) => {
+                self.counters.malformed += 1;
+                return;
+            }
+        };
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return;
+        };
+        if peer.allowed.lookup(addrs.src).is_none() {
+            self.counters.disallowed_source += 1;
+            tracing::trace!(gateway = %self.key, peer = %peer.name, src = %addrs.src, "source outside the peer's allowed IPs; dropped");
+            return;
+        }
+        if !selectors_allow(&peer.selectors, addrs.dst, addrs.src) {
+            self.counters.policy_mismatch += 1;
+            return;
+        }
+        let len = inner.len();
+        peer.rx_bytes += len as u64;
+        peer.last_traffic = now;
+        if self.mss_clamp {
+            mss::clamp(inner, self.mtu);
+        }
+        let too_big = len > self.mtu;
+        match self.forwarding.lookup(addrs.dst).map(|(_, h)| h) {
+            // From a tunnel whose sender's MTU is larger: tell it (DF, IPv6), pass the rest.
+            Some(Hop::Vnet) if too_big && !mtu::may_fragment(inner) => {
+                self.counters.too_big += 1;
+                self.answer_too_big(inner, mtu::Source::Peer(from), now, buf, out);
+            }
+            Some(Hop::Vnet) => {
+                if self.bucket.take(len, now) {
+                    out.tun.push(inner);
+                } else {
+                    self.counters.rate_limited += 1;
+                }
+            }
+            Some(Hop::Peer(q)) if q == from => self.counters.loop_dropped += 1,
+            Some(Hop::Peer(q)) if too_big => {
+                self.too_big_for_tunnel(q, inner, addrs, mtu::Source::Peer(from), now, buf, out)
+            }
+            // LIM-5 / P2S-8: transit between two tunnels of the gateway.
+            Some(Hop::Peer(q)) => self.send_to_peer(q, inner, addrs, now, buf, out),
+            Some(Hop::Drop) | None => {
+                self.counters.no_route += 1;
+                tracing::trace!(gateway = %self.key, dst = %addrs.dst, "no route into a tunnel or the VNet; dropped");
+            }
+        }
+    }
+
+    pub(super) fn tick(&mut self, now: Instant, buf: &mut [u8], out: &mut Outputs) {
+        if now.saturating_duration_since(self.last_rl_reset) >= Duration::from_secs(1) {
+            self.rate_limiter.reset_count();
+            self.last_rl_reset = now;
+        }
+        for peer in self.peers.values_mut() {
+            let Some(tunn) = peer.tunn.as_mut() else {
+                peer.refresh(&self.key, self.peer_silence, now, out);
+                continue;
+            };
+            if let Some(d) = tunn.time_since_last_handshake() {
+                peer.last_handshake = now.checked_sub(d).or(Some(now));
+            }
+            if let Some(idle) = peer.idle_timeout
+                && now.saturating_duration_since(peer.last_traffic) >= idle
+            {
+                // enforces: S2S-2
+                peer.tunn = None;
+                peer.idled = true;
+                // The shell logs it (S2S-2).
+                out.events.push_back(Event::TunnelIdle {
+                    gateway: self.key.clone(),
+                    peer: peer.name.clone(),
+                });
+                peer.refresh(&self.key, self.peer_silence, now, out);
+                continue;
+            }
+            match tunn.update_timers(buf) {
+                TunnResult::WriteToNetwork(p) => {
+                    if let Some(dst) = peer.endpoint {
+                        peer.outer_tx += p.len() as u64;
+                        peer.live.sent(p, now);
+                        out.transmit(self.listen_port, dst, p);
+                    }
+                }
+                TunnResult::Err(WireGuardError::ConnectionExpired) => {}
+                TunnResult::Err(e) => {
+                    tracing::trace!(gateway = %self.key, peer = %peer.name, error = ?e, "timer error");
+                }
+                _ => {}
+            }
+            peer.refresh(&self.key, self.peer_silence, now, out);
+        }
+    }
+
+    /// A datagram from `src` that [`Gateway::demux`] found to be peer `id`'s: brings the
+    /// peer's tunnel up for an initiation, decapsulates, updates the peer's state and endpoint,
+    /// then forwards the inner packet, if any.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn receive(
+        &mut self,
+        Demuxed { id, kind, roams }: Demuxed,
+        src: SocketAddr,
+        datagram: &[u8],
+        now: Instant,
+        buf: &mut [u8],
+        buf2: &mut [u8],
+        out: &mut Outputs,
+    ) {
+        let is_init = kind == 1;
+        let Some(peer) = self.peers.get(&id) else {
+            self.counters.unknown_peer += 1;
+            return;
+        };
+        if peer.tunn.is_none() {
+            if !is_init {
+                // A message for a session torn down by S2S-2: the device will handshake again.
+                self.counters.unknown_peer += 1;
+                return;
+            }
+            let t = self.new_tunn(peer.public_key, peer.psk, peer.keepalive, peer.id);
+            let name = peer.name.clone();
+            let mut idled = false;
+            if let Some(peer) = self.peers.get_mut(&id) {
+                peer.tunn = Some(t);
+                peer.last_traffic = now;
+                idled = std::mem::take(&mut peer.idled);
+            }
+            if idled {
+                out.events.push_back(Event::TunnelRestarted {
+                    gateway: self.key.clone(),
+                    peer: name,
+                });
+            }
+        }
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Some(tunn) = peer.tunn.as_mut() else {
+            return;
+        };
+        let inner = match tunn.decapsulate(Some(src.ip()), datagram, buf) {
+            TunnResult::Err(e) => {
+                self.counters.invalid += 1;
+                tracing::trace!(gateway = %self.key, peer = %peer.name, error = ?e, "WireGuard message rejected");
+                // A handshake message of the peer that does not decrypt: its keys (or the
+                // preshared key) are not this connection's. Replays and stale responses are not.
+                if matches!(kind, 1 | 2)
+                    && matches!(
+                        e,
+                        WireGuardError::InvalidMac
+                            | WireGuardError::InvalidAeadTag
+                            | WireGuardError::WrongKey
+                    )
+                {
+                    peer.live.key_failed(now);
+                    peer.refresh(&self.key, self.peer_silence, now, out);
+                }
+                return;
+            }
+            TunnResult::Done => None,
+            TunnResult::WriteToNetwork(p) => {
+                peer.outer_tx += p.len() as u64;
+                peer.live.sent(p, now);
+                out.transmit(self.listen_port, src, p);
+                peer.outer_tx +=
+                    flush_queued(tunn, self.listen_port, src, buf, out, &mut peer.live, now);
+                None
+            }
+            TunnResult::WriteToTunnelV4(p, _) | TunnResult::WriteToTunnelV6(p, _) => Some(p),
+        };
+        peer.outer_rx += datagram.len() as u64;
+        match kind {
+            1 => peer.live.initiation_answered(now),
+            2 => peer.live.response_accepted(now),
+            4 => peer.live.data_received(now),
+            _ => {}
+        }
+        if roams && peer.endpoint != Some(src) {
+            tracing::debug!(gateway = %self.key, peer = %peer.name, "peer endpoint updated");
+            if let Some(old) = peer.endpoint
+                && self.by_endpoint.get(&old) == Some(&id)
+            {
+                self.by_endpoint.remove(&old);
+            }
+            self.by_endpoint.insert(src, id);
+            peer.endpoint = Some(src);
+        }
+        if let Some(d) = tunn.time_since_last_handshake() {
+            peer.last_handshake = now.checked_sub(d).or(Some(now));
+        }
+        // Handshakes change the state; data only when the tunnel was not up (it came back).
+        if kind != 4 || peer.live.current().0 != TunnelState::Up {
+            peer.refresh(&self.key, self.peer_silence, now, out);
+        }
+        if let Some(inner) = inner {
+            self.forward_from_peer(id, inner, now, buf2, out);
+        }
+    }
+}
