@@ -24,7 +24,6 @@ pub mod builder;
 pub mod desired;
 pub mod device;
 pub mod enrol;
-mod index;
 pub mod lpm;
 pub mod model;
 #[cfg(feature = "openapi")]

@@ -73,14 +73,6 @@ impl Lookup {
     }
 }
 
-/// Every index of each key.
-pub(crate) fn index_all<'a, T>(
-    items: &'a [T],
-    key: impl Fn(&'a T) -> Key<'a>,
-) -> NameMap<'a, Slot> {
-    index_with_dups(items, key).0
-}
-
 /// Every index of each key, and for every item whether its key is shared with another item.
 pub(crate) fn index_with_dups<'a, T>(
     items: &'a [T],
@@ -139,7 +131,6 @@ impl<'a> NameIndex<'a> {
     }
 
     /// Every resource with key `(tenant, name)` (empty when none), in resource order.
-    #[allow(dead_code, reason = "the validator's, while it moves onto this index")]
     pub(crate) fn all<'k>(&'k self, tenant: &'k str, name: &'k str) -> &'k [usize] {
         self.slot(tenant, name).map_or(&[], Slot::as_slice)
     }
@@ -167,7 +158,6 @@ pub(crate) struct Index<'a> {
     /// Connections by (tenant, name).
     pub(crate) connections: NameIndex<'a>,
     /// Connections by (tenant, gateway name): built on first use (only the validator asks).
-    #[allow(dead_code, reason = "the validator's, while it moves onto this index")]
     conns_by_gw: OnceCell<NameIndex<'a>>,
 }
 
@@ -186,7 +176,6 @@ impl<'a> Index<'a> {
     }
 
     /// Connections by (tenant, gateway name).
-    #[allow(dead_code, reason = "the validator's, while it moves onto this index")]
     pub(crate) fn conns_by_gw(&self) -> &NameIndex<'a> {
         let t = self.t;
         self.conns_by_gw

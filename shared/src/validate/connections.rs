@@ -5,9 +5,7 @@
 //! Enforces: CONN-2, CONN-3, GW-1, GW-2, GW-4, GW-5, GW-6, LIM-2, PFX-1, REF-1, REF-2, KEY-2.
 
 use super::path::FieldPath;
-use super::{
-    Lookup, Validator, Violation, canonical_prefix_message, deletes, isolation, join, lookup,
-};
+use super::{Lookup, Validator, Violation, canonical_prefix_message, deletes, isolation, join};
 use crate::model::Kind;
 use crate::model::{ConnectionKind, GatewayType};
 use crate::psk::{SharedKeyError, validate_shared_key};
@@ -435,7 +433,11 @@ impl<'a> Validator<'a> {
         let t = self.t;
         let c = &t.connections[ci];
         let base = FieldPath::new(Kind::Connection, &c.tenant, &c.name);
-        let vnet = match lookup(&self.vnets, &t.gateways[g].tenant, &t.gateways[g].vnet) {
+        let vnet = match self
+            .ix
+            .vnets
+            .lookup(&t.gateways[g].tenant, &t.gateways[g].vnet)
+        {
             Lookup::One(v) => Some(&t.vnets[v]),
             _ => None,
         };

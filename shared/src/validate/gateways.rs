@@ -6,7 +6,7 @@
 //! Enforces: GW-3, GW-7, GW-9, LIM-1, LIM-2, REF-1, VNET-1.
 
 use super::path::FieldPath;
-use super::{Lookup, Validator, Violation, deletes, lookup, public_endpoint_warning};
+use super::{Lookup, Validator, Violation, deletes, public_endpoint_warning};
 use crate::model::Kind;
 use crate::model::{GATEWAY_SUBNET, GatewayType, RouteSourceKind, Sku, SkuTable, Vnet};
 use crate::rules::RuleId;
@@ -35,7 +35,7 @@ impl<'a> Validator<'a> {
             let base = FieldPath::new(Kind::Gateway, &g.tenant, &g.name);
             let limits = self.skus.get(g.sku);
             // REF-1 / VNET-1 / GW-7
-            match lookup(&self.vnets, &g.tenant, &g.vnet) {
+            match self.ix.vnets.lookup(&g.tenant, &g.vnet) {
                 Lookup::Missing if self.deleted.has(deletes::Kind::Vnet, &g.tenant, &g.vnet) => {
                     self.push(deletes::still_used(
                         deletes::Kind::Vnet,
@@ -69,9 +69,10 @@ impl<'a> Validator<'a> {
                 }
             }
             if let Lookup::Many = self.vnet_gateway(&g.tenant, &g.vnet) {
-                let others: Vec<String> = self.gateways_by_vnet
-                    [&(g.tenant.as_str(), g.vnet.as_str())]
-                    .as_slice()
+                let others: Vec<String> = self
+                    .ix
+                    .gateways_by_vnet
+                    .all(&g.tenant, &g.vnet)
                     .iter()
                     .filter(|&&o| o != gi)
                     .map(|&o| {
@@ -151,11 +152,7 @@ impl<'a> Validator<'a> {
                 );
             }
             // LIM-1
-            let conns: Vec<usize> = self
-                .conns_by_gw
-                .get(&(g.tenant.as_str(), g.name.as_str()))
-                .map(|s| s.as_slice().to_vec())
-                .unwrap_or_default();
+            let conns: Vec<usize> = self.ix.conns_by_gw().all(&g.tenant, &g.name).to_vec();
             let n = conns.len();
             if self.gateway_of(&g.tenant, &g.name) == Lookup::One(gi)
                 && n > limits.max_connections as usize
@@ -198,7 +195,7 @@ impl<'a> Validator<'a> {
                     ));
                 }
                 let deleted_conns = self.deleted.connections_of(&g.tenant);
-                if lookup(&self.sites, &g.tenant, site) == Lookup::Missing
+                if self.ix.sites.lookup(&g.tenant, site) == Lookup::Missing
                     && self.deleted.has(deletes::Kind::Site, &g.tenant, site)
                 {
                     self.push(deletes::still_used(
@@ -213,7 +210,7 @@ impl<'a> Validator<'a> {
                             fix: "clear the gateway's forced-tunneling site first",
                         },
                     ));
-                } else if lookup(&self.sites, &g.tenant, site) == Lookup::Missing {
+                } else if self.ix.sites.lookup(&g.tenant, site) == Lookup::Missing {
                     self.push(Violation::new(
                         RuleId::Ref1,
                         fp,

@@ -50,6 +50,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Change, ConnectionKind, Kind, SkuTable, Topology};
 use crate::prefix::nested_pairs;
 pub use crate::prefix::overlaps;
+use crate::resolved::{Index, Lookup};
 use crate::rules::RuleId;
 
 mod connections;
@@ -273,52 +274,14 @@ pub fn name_problem(name: &str) -> Option<String> {
     None
 }
 
-// ---------------------------------------------------------------------------------------------
-// Lookups that are independent of resource order: a duplicated name resolves to nothing (and
-// NAME-1 reports the duplicate), so no check depends on which duplicate comes first.
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lookup {
-    Missing,
-    One(usize),
-    Many,
-}
-
-fn one(l: Lookup) -> Option<usize> {
-    match l {
-        Lookup::One(i) => Some(i),
-        Lookup::Missing | Lookup::Many => None,
-    }
-}
-
-use crate::index::{NameMap, Slot, index_all, index_with_dups};
-
-fn lookup(m: &NameMap<'_, Slot>, tenant: &str, name: &str) -> Lookup {
-    match m.get(&(tenant, name)) {
-        None => Lookup::Missing,
-        Some(Slot::One(i)) => Lookup::One(*i),
-        Some(Slot::Many(_)) => Lookup::Many,
-    }
-}
-
 pub(crate) struct Validator<'a> {
     t: &'a Topology,
     skus: &'a SkuTable,
     pub(crate) out: Vec<Violation>,
     tenants: BTreeMap<&'a str, usize>,
-    /// Per resource of each kind: whether its name is duplicated (NAME-1).
-    dup_vnets: Vec<bool>,
-    dup_gateways: Vec<bool>,
-    dup_sites: Vec<bool>,
-    dup_connections: Vec<bool>,
-    dup_p2s: Vec<bool>,
-    vnets: NameMap<'a, Slot>,
-    gateways: NameMap<'a, Slot>,
-    gateways_by_vnet: NameMap<'a, Slot>,
-    sites: NameMap<'a, Slot>,
-    p2s: NameMap<'a, Slot>,
-    /// Connections by (tenant, gateway name).
-    conns_by_gw: NameMap<'a, Slot>,
+    /// Every resource by name, with its duplicates (NAME-1): lookups never depend on which
+    /// duplicate comes first, a duplicated name resolves to [`Lookup::Many`].
+    ix: Index<'a>,
     /// Per connection: its gateway, site (SiteToSite) and remote gateway (VnetToVnet), when they
     /// resolve to exactly one resource.
     conn_gw: Vec<Lookup>,
@@ -338,27 +301,12 @@ impl<'a> Validator<'a> {
         for x in &t.tenants {
             *tenants.entry(x.name.as_str()).or_insert(0) += 1;
         }
-        let (vnets, dup_vnets) = index_with_dups(&t.vnets, |v| (&v.tenant, &v.name));
-        let (gateways, dup_gateways) = index_with_dups(&t.gateways, |g| (&g.tenant, &g.name));
-        let (sites, dup_sites) = index_with_dups(&t.sites, |s| (&s.tenant, &s.name));
-        let (p2s, dup_p2s) = index_with_dups(&t.point_to_site, |p| (&p.tenant, &p.gateway));
-        let (_, dup_connections) = index_with_dups(&t.connections, |c| (&c.tenant, &c.name));
         let mut v = Self {
             t,
             skus,
             out: Vec::new(),
             tenants,
-            dup_vnets,
-            dup_gateways,
-            dup_sites,
-            dup_connections,
-            dup_p2s,
-            vnets,
-            gateways,
-            gateways_by_vnet: index_all(&t.gateways, |g| (&g.tenant, &g.vnet)),
-            sites,
-            p2s,
-            conns_by_gw: index_all(&t.connections, |c| (&c.tenant, &c.gateway)),
+            ix: Index::new(t),
             conn_gw: Vec::with_capacity(t.connections.len()),
             conn_site: Vec::with_capacity(t.connections.len()),
             conn_remote: Vec::with_capacity(t.connections.len()),
@@ -366,16 +314,16 @@ impl<'a> Validator<'a> {
             deleted,
         };
         for c in &t.connections {
-            v.conn_gw.push(lookup(&v.gateways, &c.tenant, &c.gateway));
+            v.conn_gw.push(v.ix.gateways.lookup(&c.tenant, &c.gateway));
             let (site, remote) = match &c.kind {
                 ConnectionKind::SiteToSite { site } => {
-                    (lookup(&v.sites, &c.tenant, site), Lookup::Missing)
+                    (v.ix.sites.lookup(&c.tenant, site), Lookup::Missing)
                 }
                 ConnectionKind::VnetToVnet { remote_gateway } => {
                     let rt = remote_gateway.tenant.as_deref().unwrap_or(&c.tenant);
                     (
                         Lookup::Missing,
-                        lookup(&v.gateways, rt, &remote_gateway.name),
+                        v.ix.gateways.lookup(rt, &remote_gateway.name),
                     )
                 }
             };
@@ -386,14 +334,14 @@ impl<'a> Validator<'a> {
             .conn_gw
             .iter()
             .zip(&v.conn_remote)
-            .filter_map(|(g, r)| Some((one(*g)?, one(*r)?)))
+            .filter_map(|(g, r)| Some((g.one()?, r.one()?)))
             .collect();
         for (ci, c) in t.connections.iter().enumerate() {
             let lone_cross = match &c.kind {
                 ConnectionKind::VnetToVnet { remote_gateway } => {
                     remote_gateway.tenant.as_deref().unwrap_or(&c.tenant) != c.tenant
                         && !matches!(
-                            (one(v.conn_gw[ci]), one(v.conn_remote[ci])),
+                            (v.conn_gw[ci].one(), v.conn_remote[ci].one()),
                             (Some(g), Some(r)) if halves.contains(&(r, g))
                         )
                 }
@@ -419,24 +367,24 @@ impl<'a> Validator<'a> {
     }
 
     fn gateway_of(&self, tenant: &str, name: &str) -> Lookup {
-        lookup(&self.gateways, tenant, name)
+        self.ix.gateways.lookup(tenant, name)
     }
 
     fn vnet_gateway(&self, tenant: &str, vnet: &str) -> Lookup {
-        lookup(&self.gateways_by_vnet, tenant, vnet)
+        self.ix.gateways_by_vnet.lookup(tenant, vnet)
     }
 
     /// The resolved remote gateway of connection `ci` (VnetToVnet), if unique.
     fn remote_of(&self, ci: usize) -> Option<usize> {
-        one(self.conn_remote[ci])
+        self.conn_remote[ci].one()
     }
 
     fn site_of(&self, ci: usize) -> Option<usize> {
-        one(self.conn_site[ci])
+        self.conn_site[ci].one()
     }
 
     fn own_gateway_of(&self, ci: usize) -> Option<usize> {
-        one(self.conn_gw[ci])
+        self.conn_gw[ci].one()
     }
 
     fn check_prefix_list(&mut self, base: FieldPath<'_>, field: &str, list: &[IpNet]) {

@@ -86,21 +86,27 @@ impl<'a> Validator<'a> {
             };
             for (i, v) in t.vnets.iter().enumerate() {
                 let path = FieldPath::new(Kind::Vnet, &v.tenant, &v.name);
-                check("VNet", self.dup_vnets[i], &v.tenant, &v.name, path);
+                check("VNet", self.ix.vnets.is_dup(i), &v.tenant, &v.name, path);
             }
             for (i, g) in t.gateways.iter().enumerate() {
                 let path = FieldPath::new(Kind::Gateway, &g.tenant, &g.name);
-                check("gateway", self.dup_gateways[i], &g.tenant, &g.name, path);
+                check(
+                    "gateway",
+                    self.ix.gateways.is_dup(i),
+                    &g.tenant,
+                    &g.name,
+                    path,
+                );
             }
             for (i, x) in t.sites.iter().enumerate() {
                 let path = FieldPath::new(Kind::Site, &x.tenant, &x.name);
-                check("site", self.dup_sites[i], &x.tenant, &x.name, path);
+                check("site", self.ix.sites.is_dup(i), &x.tenant, &x.name, path);
             }
             for (i, c) in t.connections.iter().enumerate() {
                 let path = FieldPath::new(Kind::Connection, &c.tenant, &c.name);
                 check(
                     "connection",
-                    self.dup_connections[i],
+                    self.ix.connections.is_dup(i),
                     &c.tenant,
                     &c.name,
                     path,
@@ -109,7 +115,7 @@ impl<'a> Validator<'a> {
             for (i, p) in t.point_to_site.iter().enumerate() {
                 let path = FieldPath::new(Kind::PointToSite, &p.tenant, &p.gateway);
                 let kind = "point-to-site configuration";
-                check(kind, self.dup_p2s[i], &p.tenant, &p.gateway, path);
+                check(kind, self.ix.p2s.is_dup(i), &p.tenant, &p.gateway, path);
             }
         }
         self.out.extend(found);

@@ -5,7 +5,7 @@
 //! Enforces: P2S-6, LIM-3.
 
 use super::path::FieldPath;
-use super::{Lookup, Validator, Violation, isolation, lookup};
+use super::{Lookup, Validator, Violation, isolation};
 use crate::model::Kind;
 use crate::prefix::net_order;
 use crate::rules::RuleId;
@@ -111,7 +111,7 @@ impl<'a> Validator<'a> {
             if self.gateway_of(&g.tenant, &g.name) != Lookup::One(gi) {
                 continue;
             }
-            if let Lookup::One(vi) = lookup(&self.vnets, &g.tenant, &g.vnet) {
+            if let Lookup::One(vi) = self.ix.vnets.lookup(&g.tenant, &g.vnet) {
                 let v = &t.vnets[vi];
                 attached[gi].push(Owner {
                     kind: OwnerKind::Vnet,
@@ -120,7 +120,7 @@ impl<'a> Validator<'a> {
                     idx: vi,
                 });
             }
-            if let Lookup::One(pi) = lookup(&self.p2s, &g.tenant, &g.name) {
+            if let Lookup::One(pi) = self.ix.p2s.lookup(&g.tenant, &g.name) {
                 let p = &t.point_to_site[pi];
                 attached[gi].push(Owner {
                     kind: OwnerKind::Pool,
@@ -246,7 +246,7 @@ impl<'a> Validator<'a> {
         // P2S-6: clients configured for several VNets.
         for (pi, p) in t.point_to_site.iter().enumerate() {
             if p.additional_vnets.is_empty()
-                || lookup(&self.p2s, &p.tenant, &p.gateway) != Lookup::One(pi)
+                || self.ix.p2s.lookup(&p.tenant, &p.gateway) != Lookup::One(pi)
             {
                 continue;
             }

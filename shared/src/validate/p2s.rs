@@ -5,9 +5,7 @@
 //! Enforces: CONN-5, P2S-1, P2S-2, P2S-3, P2S-6, NAME-1, NAME-2, PFX-2, REF-1, ADDR-1.
 
 use super::path::FieldPath;
-use super::{
-    Lookup, MAX_ROOT_CERTIFICATES, Validator, Violation, deletes, join, lookup, name_problem,
-};
+use super::{Lookup, MAX_ROOT_CERTIFICATES, Validator, Violation, deletes, join, name_problem};
 use crate::model::Kind;
 use crate::model::{GatewayType, Sku};
 use crate::rules::RuleId;
@@ -60,13 +58,11 @@ impl<'a> Validator<'a> {
                             ),
                         ));
                         let has_s2s = self
-                            .conns_by_gw
-                            .get(&(gw.tenant.as_str(), gw.name.as_str()))
-                            .is_some_and(|cs| {
-                                cs.as_slice()
-                                    .iter()
-                                    .any(|&ci| t.connections[ci].site().is_some())
-                            });
+                            .ix
+                            .conns_by_gw()
+                            .all(&gw.tenant, &gw.name)
+                            .iter()
+                            .any(|&ci| t.connections[ci].site().is_some());
                         if has_s2s {
                             self.push(Violation::new(
                                 RuleId::Conn5,
@@ -217,7 +213,7 @@ impl<'a> Validator<'a> {
                     ));
                     continue;
                 }
-                match lookup(&self.vnets, &p.tenant, x) {
+                match self.ix.vnets.lookup(&p.tenant, x) {
                     Lookup::Missing if self.deleted.has(deletes::Kind::Vnet, &p.tenant, x) => {
                         self.push(deletes::still_used(
                             deletes::Kind::Vnet,
@@ -311,7 +307,7 @@ impl<'a> Validator<'a> {
         let t = self.t;
         let mut out = Vec::new();
         for (pi, p) in t.point_to_site.iter().enumerate() {
-            if lookup(&self.p2s, &p.tenant, &p.gateway) != Lookup::One(pi) {
+            if self.ix.p2s.lookup(&p.tenant, &p.gateway) != Lookup::One(pi) {
                 continue;
             }
             let mut gws: BTreeSet<usize> = BTreeSet::new();
