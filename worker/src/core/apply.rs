@@ -219,10 +219,15 @@ impl Core {
                 });
                 continue;
             }
-            let kept = old_by_public
-                .get(&pk)
-                .and_then(|id| old_peers.remove(id))
-                .filter(|o| o.psk == psk && o.keepalive == p.persistent_keepalive_secs);
+            let kept = match old_by_public.get(&pk).and_then(|id| old_peers.remove(id)) {
+                Some(o) if o.psk == psk && o.keepalive == p.persistent_keepalive_secs => Some(o),
+                Some(mut replaced) => {
+                    // A new tunnel replaces it: its metered bytes stay counted (LIM-6).
+                    retire_outer(&mut self.retired_pairs, &mut replaced);
+                    None
+                }
+                None => None,
+            };
             let peer = match kept {
                 Some(mut o) => {
                     if o.region_pair != p.region_pair {

@@ -1,6 +1,7 @@
 //! Integration tests of the worker: the core on a virtual clock, and the binary.
 
 mod core;
+mod core_apply_model;
 mod core_mtu;
 mod core_state;
 mod gro;
