@@ -14,8 +14,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use isthmus_shared::backoff::Backoff;
+pub use isthmus_shared::device::{UDP_ENDPOINT_KEY, WgQuickPeer as ConfigPeer};
+use isthmus_shared::device::{key_value, parse_wg_quick};
 use isthmus_shared::tcp_transport::{
-    HELLO_LEN, Hello, HelloReply, MAX_FRAME, TCP_ENDPOINT_KEY, frame_header, is_wireguard_message,
+    FrameDecoder, HELLO_LEN, Hello, HelloReply, MAX_FRAME, TCP_ENDPOINT_KEY, is_wireguard_message,
+    push_frame,
 };
 use rustls::DigitallySignedStruct;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -28,9 +32,6 @@ use tokio_rustls::client::TlsStream;
 
 /// The local UDP address offered to the WireGuard client by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:51821";
-
-/// The comment under which `--write-config` keeps a peer's original UDP endpoint.
-pub const UDP_ENDPOINT_KEY: &str = "UdpEndpoint";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -65,75 +66,9 @@ pub enum ConnectError {
     },
 }
 
-/// One `[Peer]` of a wg-quick configuration, as far as the transport cares.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigPeer {
-    pub public_key: String,
-    /// The `Endpoint` line.
-    pub endpoint: Option<String>,
-    /// The `# TcpEndpoint = ...` comment of a client package.
-    pub tcp_endpoint: Option<String>,
-    /// The `# UdpEndpoint = ...` comment `--write-config` leaves.
-    pub udp_endpoint: Option<String>,
-}
-
-impl ConfigPeer {
-    /// The gateway's real UDP endpoint (before any `--write-config` rewrite).
-    pub fn gateway_endpoint(&self) -> Option<&str> {
-        self.udp_endpoint.as_deref().or(self.endpoint.as_deref())
-    }
-}
-
-/// `key = value` of a line, or of a comment line when `comment`.
-fn key_value(line: &str, comment: bool) -> Option<(&str, &str)> {
-    let line = line.trim();
-    let line = if comment {
-        line.strip_prefix('#')?
-    } else {
-        line
-    };
-    let (k, v) = line.split_once('=')?;
-    Some((k.trim(), v.trim()))
-}
-
-/// The peers of a wg-quick configuration.
+/// The peers of a wg-quick configuration ([`isthmus_shared::device::parse_wg_quick`]).
 pub fn parse_peers(config: &str) -> Vec<ConfigPeer> {
-    let mut peers: Vec<ConfigPeer> = Vec::new();
-    let mut in_peer = false;
-    for line in config.lines() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            in_peer = t.eq_ignore_ascii_case("[peer]");
-            if in_peer {
-                peers.push(ConfigPeer {
-                    public_key: String::new(),
-                    endpoint: None,
-                    tcp_endpoint: None,
-                    udp_endpoint: None,
-                });
-            }
-            continue;
-        }
-        let Some(p) = peers.last_mut().filter(|_| in_peer) else {
-            continue;
-        };
-        if t.starts_with('#') {
-            match key_value(t, true) {
-                Some((k, v)) if k == TCP_ENDPOINT_KEY => p.tcp_endpoint = Some(v.to_owned()),
-                Some((k, v)) if k == UDP_ENDPOINT_KEY => p.udp_endpoint = Some(v.to_owned()),
-                _ => {}
-            }
-            continue;
-        }
-        match key_value(t, false) {
-            Some((k, v)) if k.eq_ignore_ascii_case("PublicKey") => p.public_key = v.to_owned(),
-            Some((k, v)) if k.eq_ignore_ascii_case("Endpoint") => {
-                p.endpoint = Some(v.to_owned());
-            }
-            _ => {}
-        }
-    }
-    peers
+    parse_wg_quick(config).peers
 }
 
 /// What `connect` relays: the chosen peer, its TCP endpoint and the gateway's UDP port.
@@ -486,7 +421,7 @@ async fn run(
 ) {
     let wg: WgPeer = Arc::new(Mutex::new(None));
     let mut stream = Some(first);
-    let mut delay = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(15));
     loop {
         let s = match stream.take() {
             Some(s) => s,
@@ -494,10 +429,11 @@ async fn run(
                 Ok(s) => {
                     bump(&c.connects);
                     tracing::info!(%endpoint, "TCP transport reconnected");
-                    delay = Duration::from_millis(500);
+                    backoff.reset();
                     s
                 }
                 Err(e) => {
+                    let delay = backoff.next_delay();
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis(), "TCP transport down; retrying");
                     // WireGuard retransmits: what it sends meanwhile is dropped, not queued.
                     let until = tokio::time::Instant::now() + delay;
@@ -509,7 +445,6 @@ async fn run(
                             bump(&c.dropped_disconnected);
                         }
                     }
-                    delay = (delay * 2).min(Duration::from_secs(15));
                     continue;
                 }
             },
@@ -529,30 +464,29 @@ async fn gateway_to_wireguard<R: AsyncRead + Unpin>(
     wg: &WgPeer,
     c: &Counters,
 ) -> String {
-    let mut buf = Box::new([0u8; MAX_FRAME]);
+    let mut frames = FrameDecoder::new();
     loop {
-        let n = match rd.read_u16().await {
-            Ok(n) => usize::from(n),
-            Err(e) => return format!("read: {e}"),
-        };
-        if let Err(e) = rd.read_exact(&mut buf[..n]).await {
-            return format!("read: {e}");
-        }
-        let frame = &buf[..n];
-        if !is_wireguard_message(frame) {
-            bump(&c.dropped_not_wireguard);
-            continue;
-        }
-        let dst = *wg.lock().unwrap_or_else(PoisonError::into_inner);
-        match dst {
-            Some(dst) => {
-                if let Err(e) = udp.send_to(frame, dst).await {
-                    tracing::trace!(error = %e, "UDP send to the WireGuard client failed");
-                } else {
-                    bump(&c.frames_to_wireguard);
-                }
+        while let Some(frame) = frames.next_frame() {
+            if !is_wireguard_message(frame) {
+                bump(&c.dropped_not_wireguard);
+                continue;
             }
-            None => bump(&c.dropped_disconnected),
+            let dst = *wg.lock().unwrap_or_else(PoisonError::into_inner);
+            match dst {
+                Some(dst) => {
+                    if let Err(e) = udp.send_to(frame, dst).await {
+                        tracing::trace!(error = %e, "UDP send to the WireGuard client failed");
+                    } else {
+                        bump(&c.frames_to_wireguard);
+                    }
+                }
+                None => bump(&c.dropped_disconnected),
+            }
+        }
+        match rd.read(frames.buffer()).await {
+            Ok(0) => return "read: early eof".to_owned(),
+            Ok(n) => frames.filled(n),
+            Err(e) => return format!("read: {e}"),
         }
     }
 }
@@ -577,14 +511,11 @@ async fn wireguard_to_gateway<W: AsyncWrite + Unpin>(
         for _ in 0..64 {
             let Some((n, src)) = next else { break };
             let d = buf.get(..n).unwrap_or_default();
-            match frame_header(n) {
-                Some(h) if is_wireguard_message(d) => {
-                    *wg.lock().unwrap_or_else(PoisonError::into_inner) = Some(src);
-                    out.extend_from_slice(&h);
-                    out.extend_from_slice(d);
-                    bump(&c.frames_to_gateway);
-                }
-                _ => bump(&c.dropped_not_wireguard),
+            if is_wireguard_message(d) && push_frame(&mut out, d) {
+                *wg.lock().unwrap_or_else(PoisonError::into_inner) = Some(src);
+                bump(&c.frames_to_gateway);
+            } else {
+                bump(&c.dropped_not_wireguard);
             }
             next = udp.try_recv_from(&mut buf).ok();
         }

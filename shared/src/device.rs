@@ -353,3 +353,116 @@ impl DeviceConfig {
         s
     }
 }
+
+/// The comment under which `isthmus-client connect --write-config` keeps a peer's original UDP
+/// endpoint.
+pub const UDP_ENDPOINT_KEY: &str = "UdpEndpoint";
+
+/// A `wg-quick` configuration as [`parse_wg_quick`] reads it back: what the format carries
+/// ([`DeviceConfig::to_wg_quick`] writes it; comments other than the endpoint keys are not
+/// kept, nor is the private key).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WgQuick {
+    pub addresses: Vec<IpNet>,
+    pub listen_port: Option<u16>,
+    pub dns: Vec<IpAddr>,
+    pub mtu: Option<u16>,
+    pub peers: Vec<WgQuickPeer>,
+}
+
+/// One `[Peer]` of a `wg-quick` configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WgQuickPeer {
+    pub public_key: String,
+    pub preshared_key: Option<String>,
+    /// The `Endpoint` line.
+    pub endpoint: Option<String>,
+    /// P2S-4: the `# TcpEndpoint = ...` comment of a client package.
+    pub tcp_endpoint: Option<String>,
+    /// The `# UdpEndpoint = ...` comment `isthmus-client connect --write-config` leaves.
+    pub udp_endpoint: Option<String>,
+    pub allowed_ips: Vec<IpNet>,
+    pub persistent_keepalive_secs: Option<u16>,
+}
+
+impl WgQuickPeer {
+    /// The gateway's real UDP endpoint (before any `--write-config` rewrite).
+    pub fn gateway_endpoint(&self) -> Option<&str> {
+        self.udp_endpoint.as_deref().or(self.endpoint.as_deref())
+    }
+}
+
+/// `key = value` of a line, or of a comment line (`# key = value`) when `comment`.
+pub fn key_value(line: &str, comment: bool) -> Option<(&str, &str)> {
+    let line = line.trim();
+    let line = if comment {
+        line.strip_prefix('#')?
+    } else {
+        line
+    };
+    let (k, v) = line.split_once('=')?;
+    Some((k.trim(), v.trim()))
+}
+
+/// The items of a comma-separated list that parse; the others are left out.
+fn list<T: std::str::FromStr>(v: &str) -> Vec<T> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+/// Reads a `wg-quick` configuration (the reader of [`DeviceConfig::to_wg_quick`]'s format).
+/// Lenient: unknown keys and values that do not parse are skipped.
+pub fn parse_wg_quick(config: &str) -> WgQuick {
+    let mut out = WgQuick::default();
+    let mut in_peer = false;
+    for line in config.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_peer = t.eq_ignore_ascii_case("[peer]");
+            if in_peer {
+                out.peers.push(WgQuickPeer::default());
+            }
+            continue;
+        }
+        if !in_peer {
+            if let Some((k, v)) = key_value(t, false).filter(|_| !t.starts_with('#')) {
+                match k.to_ascii_lowercase().as_str() {
+                    "address" => out.addresses.extend(list::<IpNet>(v)),
+                    "listenport" => out.listen_port = v.parse().ok(),
+                    "dns" => out.dns.extend(list::<IpAddr>(v)),
+                    "mtu" => out.mtu = v.parse().ok(),
+                    _ => {}
+                }
+            }
+            continue;
+        }
+        let Some(p) = out.peers.last_mut() else {
+            continue;
+        };
+        if t.starts_with('#') {
+            match key_value(t, true) {
+                Some((k, v)) if k == crate::tcp_transport::TCP_ENDPOINT_KEY => {
+                    p.tcp_endpoint = Some(v.to_owned());
+                }
+                Some((k, v)) if k == UDP_ENDPOINT_KEY => p.udp_endpoint = Some(v.to_owned()),
+                _ => {}
+            }
+            continue;
+        }
+        let Some((k, v)) = key_value(t, false) else {
+            continue;
+        };
+        match k.to_ascii_lowercase().as_str() {
+            "publickey" => p.public_key = v.to_owned(),
+            "presharedkey" => p.preshared_key = Some(v.to_owned()),
+            "endpoint" => p.endpoint = Some(v.to_owned()),
+            "allowedips" => p.allowed_ips.extend(list::<IpNet>(v)),
+            "persistentkeepalive" => p.persistent_keepalive_secs = v.parse().ok(),
+            _ => {}
+        }
+    }
+    out
+}

@@ -20,6 +20,7 @@
 //! - [`tcp_transport`]: the framing of the point-to-site TCP fallback (P2S-4).
 
 pub mod api;
+pub mod backoff;
 pub mod builder;
 pub mod desired;
 pub mod device;

@@ -99,6 +99,79 @@ pub fn frame_header(payload_len: usize) -> Option<[u8; 2]> {
     u16::try_from(payload_len).ok().map(u16::to_be_bytes)
 }
 
+/// Appends one frame carrying `payload` to `out`; `false` (and nothing appended) when it does
+/// not fit in one. The sending half of the codec both ends use.
+pub fn push_frame(out: &mut Vec<u8>, payload: &[u8]) -> bool {
+    match frame_header(payload.len()) {
+        Some(h) => {
+            out.extend_from_slice(&h);
+            out.extend_from_slice(payload);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The receiving half of the codec: bytes read from the stream go in ([`FrameDecoder::buffer`]
+/// and [`FrameDecoder::filled`]), whole frames come out ([`FrameDecoder::next_frame`]).
+#[derive(Debug, Clone, Default)]
+pub struct FrameDecoder {
+    buf: Vec<u8>,
+    /// Where the first unread byte of `buf` is.
+    start: usize,
+    /// How many bytes of `buf` hold data.
+    end: usize,
+}
+
+impl FrameDecoder {
+    /// The most bytes [`FrameDecoder::buffer`] asks for at once.
+    const READ: usize = 16 * 1024;
+
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Room for the next read from the stream (never empty); tell [`FrameDecoder::filled`]
+    /// how many bytes went in.
+    pub fn buffer(&mut self) -> &mut [u8] {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.start > 0 && self.buf.len() - self.end < Self::READ {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < Self::READ {
+            self.buf.resize(self.end + Self::READ, 0);
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// `n` bytes were read into [`FrameDecoder::buffer`].
+    pub fn filled(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
+    }
+
+    /// The payload of the next whole frame, if one has arrived.
+    pub fn next_frame(&mut self) -> Option<&[u8]> {
+        let data = self.buf.get(self.start..self.end)?;
+        let (&[hi, lo], rest) = data.split_first_chunk::<2>()?;
+        let n = usize::from(u16::from_be_bytes([hi, lo]));
+        if rest.len() < n {
+            return None;
+        }
+        let from = self.start + 2;
+        self.start = from + n;
+        self.buf.get(from..from + n)
+    }
+
+    /// Whether bytes of a frame not yet whole are buffered (the stream ended inside a frame).
+    pub fn is_partial(&self) -> bool {
+        self.start != self.end
+    }
+}
+
 /// Whether `msg` has the shape of a WireGuard message (type byte and reserved zeros, and the
 /// exact or minimum size of its type). Anything else is not relayed.
 pub fn is_wireguard_message(msg: &[u8]) -> bool {

@@ -4,7 +4,6 @@
 //! depends on `isthmus-server`: the two speak the protocol whose types live in
 //! `isthmus_shared::worker_proto` and `isthmus_shared::desired`.
 
-pub mod backoff;
 pub mod control;
 pub mod core;
 pub mod host;

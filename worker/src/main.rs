@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use ipnet::IpNet;
+use isthmus_shared::backoff::Backoff;
 use isthmus_shared::desired::{DesiredState, DesiredStateMessage};
-use isthmus_worker::backoff::Backoff;
 use isthmus_worker::control::{ControlClient, ControlError};
 use isthmus_worker::io::{DataPlane, DataPlaneConfig};
 use isthmus_worker::tcp_relay::{TcpRelay, TcpRelayConfig, gateway_address_for};

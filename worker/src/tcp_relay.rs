@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use isthmus_shared::desired::{DesiredState, PeerKind};
 use isthmus_shared::tcp_transport::{
-    HELLO_LEN, Hello, HelloReply, MAX_FRAME, frame_header, is_wireguard_message,
+    FrameDecoder, HELLO_LEN, Hello, HelloReply, MAX_FRAME, is_wireguard_message, push_frame,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -180,28 +180,6 @@ fn tls_config(cfg: &TcpRelayConfig) -> Result<rustls::ServerConfig, RelayError> 
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(|e| RelayError::Tls(e.to_string()))
-}
-
-/// Reads one frame into `buf`; its length.
-pub async fn read_frame<R: AsyncRead + Unpin>(
-    r: &mut R,
-    buf: &mut [u8; MAX_FRAME],
-) -> std::io::Result<usize> {
-    let n = usize::from(r.read_u16().await?);
-    r.read_exact(&mut buf[..n]).await?;
-    Ok(n)
-}
-
-/// Appends one frame carrying `payload` to `out`; `false` when it does not fit in one.
-pub fn push_frame(out: &mut Vec<u8>, payload: &[u8]) -> bool {
-    match frame_header(payload.len()) {
-        Some(h) => {
-            out.extend_from_slice(&h);
-            out.extend_from_slice(payload);
-            true
-        }
-        None => false,
-    }
 }
 
 impl TcpRelay {
@@ -400,31 +378,37 @@ impl TcpRelay {
     /// Frames from the client to the gateway's UDP port; returns why it stopped.
     async fn client_to_gateway<R: AsyncRead + Unpin>(&self, mut rd: R, udp: &UdpSocket) -> String {
         let c = &self.inner.counters;
-        let mut buf = Box::new([0u8; MAX_FRAME]);
+        let mut frames = FrameDecoder::new();
+        // Idle: no whole frame within the timeout (counted from the previous frame).
+        let mut deadline = tokio::time::Instant::now() + self.inner.idle_timeout;
         loop {
-            let n =
-                match tokio::time::timeout(self.inner.idle_timeout, read_frame(&mut rd, &mut buf))
-                    .await
-                {
-                    Ok(Ok(n)) => n,
-                    Ok(Err(e)) => return format!("read: {e}"),
-                    Err(_) => return "idle".to_owned(),
-                };
-            let frame = &buf[..n];
-            if !is_wireguard_message(frame) {
-                bump(&c.dropped_not_wireguard);
-                tracing::trace!(
-                    len = n,
-                    "TCP transport: frame is not a WireGuard message; dropped"
-                );
-                continue;
-            }
-            match udp.send(frame).await {
-                Ok(_) => bump(&c.frames_to_gateway),
-                Err(e) => {
-                    bump(&c.send_failed);
-                    tracing::trace!(error = %e, "TCP transport: UDP send failed");
+            let mut any = false;
+            while let Some(frame) = frames.next_frame() {
+                any = true;
+                if !is_wireguard_message(frame) {
+                    bump(&c.dropped_not_wireguard);
+                    tracing::trace!(
+                        len = frame.len(),
+                        "TCP transport: frame is not a WireGuard message; dropped"
+                    );
+                    continue;
                 }
+                match udp.send(frame).await {
+                    Ok(_) => bump(&c.frames_to_gateway),
+                    Err(e) => {
+                        bump(&c.send_failed);
+                        tracing::trace!(error = %e, "TCP transport: UDP send failed");
+                    }
+                }
+            }
+            if any {
+                deadline = tokio::time::Instant::now() + self.inner.idle_timeout;
+            }
+            match tokio::time::timeout_at(deadline, rd.read(frames.buffer())).await {
+                Ok(Ok(0)) => return "read: early eof".to_owned(),
+                Ok(Ok(n)) => frames.filled(n),
+                Ok(Err(e)) => return format!("read: {e}"),
+                Err(_) => return "idle".to_owned(),
             }
         }
     }

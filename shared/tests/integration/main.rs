@@ -12,6 +12,7 @@ mod lpm;
 mod props;
 mod psk;
 mod reserved;
+mod roundtrip;
 mod routes;
 mod rules;
 mod tcp_transport;

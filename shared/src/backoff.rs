@@ -1,4 +1,5 @@
-//! Reconnect backoff: a pure state machine, time is the caller's.
+//! Reconnect backoff: a pure state machine, time is the caller's (the worker's control channel
+//! and `isthmus-client connect`'s TCP transport both use it).
 
 use std::time::Duration;
 
