@@ -80,6 +80,21 @@ if [ "$mode" = test ] && ! target/schemathesis-venv/bin/schemathesis --version 2
   target/schemathesis-venv/bin/pip install -q --disable-pip-version-check "schemathesis==$st_version"
 fi
 
+# CI's dependency checks (scripts/test.sh), from crates.io; each takes minutes to build once,
+# then stays in ~/.cargo/bin.
+if [ "$mode" = test ]; then
+  deny_version=0.20.2
+  if ! cargo deny --version 2>/dev/null | grep -q " $deny_version\$"; then
+    log "installing cargo-deny $deny_version"
+    cargo install cargo-deny --version "$deny_version" --locked
+  fi
+  machete_version=0.9.2
+  if ! cargo machete --version 2>/dev/null | grep -qx "$machete_version"; then
+    log "installing cargo-machete $machete_version"
+    cargo install cargo-machete --version "$machete_version" --locked
+  fi
+fi
+
 # Fetch crates once so Trunk's cargo build can run --offline.
 cargo fetch --locked >/dev/null 2>&1 || cargo fetch
 log "ready ($mode)"

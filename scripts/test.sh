@@ -23,6 +23,23 @@ cargo check --locked -p isthmus-shared --target wasm32-unknown-unknown
 step "dependency boundaries"
 bash scripts/check-boundaries.sh
 
+step "cargo deny: licences, bans and sources (deny.toml)"
+cargo deny --locked check licenses bans sources
+# The RustSec database is cloned from a git host, which these machines cannot reach, and no
+# package registry ships it (deny.toml says more). Checked only where a copy already exists.
+if [ -d "$HOME/.cargo/advisory-db" ] && [ -n "$(ls -A "$HOME/.cargo/advisory-db" 2>/dev/null)" ]; then
+  cargo deny --locked check --disable-fetch advisories
+else
+  echo "cargo deny advisories: SKIPPED (no local RustSec advisory database in ~/.cargo/advisory-db;"
+  echo "  it is fetched from a git host this machine cannot reach)"
+fi
+
+step "unused dependencies (cargo-machete)"
+cargo machete --with-metadata
+
+step "rustdoc (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace
+
 step "native tests"
 cargo build --locked --workspace --bins
 

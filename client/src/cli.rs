@@ -48,7 +48,7 @@ pub struct ConnectArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct EnrolArgs {
-    /// The Isthmus server, e.g. https://vpn.example.com
+    /// The Isthmus server, e.g. `https://vpn.example.com`
     #[arg(long, env = "ISTHMUS_SERVER")]
     pub server: String,
     /// PEM file: the client certificate, then any intermediates.

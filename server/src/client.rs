@@ -2,9 +2,9 @@
 //! the request reached the server over HTTPS (`Secure` cookies).
 //!
 //! The peer's socket address comes from the connection (`ConnectInfo`, set by
-//! [`crate::serve`]); `X-Forwarded-For` and `X-Forwarded-Proto` count only when that peer is a
-//! trusted proxy (`isthmus serve --trusted-proxy ADDR`), so nobody else can pick the address
-//! their attempts are counted under.
+//! [`crate::serve`](mod@crate::serve)); `X-Forwarded-For` and `X-Forwarded-Proto` count only
+//! when that peer is a trusted proxy (`isthmus serve --trusted-proxy ADDR`), so nobody else can
+//! pick the address their attempts are counted under.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};

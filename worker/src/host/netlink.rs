@@ -1,6 +1,6 @@
 //! The netlink half of the host integration (`rtnetlink`, never an `ip` subprocess): reads the
 //! TUN device's addresses, the routing tables and the worker's own rules into a
-//! [`Current`](super::plan::Current), and applies a [`Plan`](super::plan::Plan).
+//! [`Current`], and applies a [`Plan`](super::plan::Plan).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
