@@ -5,6 +5,10 @@
 //! Every write goes through [`store::commit_with`], so the shared validator sees the whole
 //! topology (P2S-1, P2S-2, P2S-3, ADDR-1 ...) and the address allocation reads and writes inside
 //! the one serialised write transaction: concurrent enrolments never get the same address.
+//!
+//! [`roots`] holds the root certificates, [`revocation`] the revoked thumbprints and the removal
+//! of one client, [`enrol`] the challenge and the enrolment; this module the lookups and errors
+//! they share.
 
 pub mod enrol;
 pub mod revocation;
