@@ -6,8 +6,7 @@
 
 use super::path::FieldPath;
 use super::{Lookup, Validator, Violation, canonical_prefix_message, deletes, isolation, join};
-use crate::model::Kind;
-use crate::model::{ConnectionKind, GatewayType};
+use crate::model::{ConnectionKind, GatewayType, Kind};
 use crate::psk::{SharedKeyError, validate_shared_key};
 use crate::rules::RuleId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,19 +22,15 @@ impl<'a> Validator<'a> {
         for (ci, c) in t.connections.iter().enumerate() {
             let base = FieldPath::new(Kind::Connection, &c.tenant, &c.name);
             let gw = match self.conn_gw[ci] {
-                Lookup::Missing
-                    if self
-                        .deleted
-                        .has(deletes::Kind::Gateway, &c.tenant, &c.gateway) =>
-                {
+                Lookup::Missing if self.deleted.has(Kind::Gateway, &c.tenant, &c.gateway) => {
                     self.push(deletes::still_used(
-                        deletes::Kind::Gateway,
+                        Kind::Gateway,
                         &c.tenant,
                         &c.gateway,
                         deletes::User {
                             noun: "connection",
                             name: &c.name,
-                            path: base.to_string(),
+                            path: base,
                             how: "",
                             fix: "delete the connection first",
                         },
@@ -66,17 +61,15 @@ impl<'a> Validator<'a> {
             match &c.kind {
                 ConnectionKind::SiteToSite { site } => {
                     let site_idx = match self.conn_site[ci] {
-                        Lookup::Missing
-                            if self.deleted.has(deletes::Kind::Site, &c.tenant, site) =>
-                        {
+                        Lookup::Missing if self.deleted.has(Kind::Site, &c.tenant, site) => {
                             self.push(deletes::still_used(
-                                deletes::Kind::Site,
+                                Kind::Site,
                                 &c.tenant,
                                 site,
                                 deletes::User {
                                     noun: "connection",
                                     name: &c.name,
-                                    path: base.to_string(),
+                                    path: base,
                                     how: "",
                                     fix: "delete the connection first",
                                 },
@@ -146,20 +139,16 @@ impl<'a> Validator<'a> {
                     }
                     let remote = match self.conn_remote[ci] {
                         Lookup::Missing
-                            if self.deleted.has(
-                                deletes::Kind::Gateway,
-                                rt,
-                                &remote_gateway.name,
-                            ) =>
+                            if self.deleted.has(Kind::Gateway, rt, &remote_gateway.name) =>
                         {
                             self.push(deletes::still_used(
-                                deletes::Kind::Gateway,
+                                Kind::Gateway,
                                 rt,
                                 &remote_gateway.name,
                                 deletes::User {
                                     noun: "connection",
                                     name: &c.name,
-                                    path: base.to_string(),
+                                    path: base,
                                     how: " as its remote gateway",
                                     fix: "delete the connection first",
                                 },

@@ -12,18 +12,12 @@
 use std::collections::BTreeSet;
 
 use super::Violation;
-use crate::model::Change;
+use super::path::FieldPath;
+use crate::model::{Change, Kind};
 use crate::rules::RuleId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Kind {
-    Vnet,
-    Gateway,
-    Site,
-    Connection,
-}
-
-/// The resources a change deleted, by (kind, tenant, name).
+/// The resources a change deleted, by (kind, tenant, name) (point-to-site configurations are
+/// never in use by another resource, so they are left out).
 #[derive(Debug, Default)]
 pub(crate) struct Deleted {
     items: BTreeSet<(Kind, String, String)>,
@@ -63,21 +57,11 @@ impl Deleted {
     }
 }
 
-/// The kind's noun and the path segment of its list.
-fn noun(kind: Kind) -> (&'static str, &'static str) {
-    match kind {
-        Kind::Vnet => ("VNet", "vnets"),
-        Kind::Gateway => ("gateway", "gateways"),
-        Kind::Site => ("site", "sites"),
-        Kind::Connection => ("connection", "connections"),
-    }
-}
-
 /// A resource that still uses the deleted one: its noun, name, path, and how it uses it.
 pub(super) struct User<'u> {
     pub noun: &'static str,
     pub name: &'u str,
-    pub path: String,
+    pub path: FieldPath<'u>,
     /// E.g. `" as its remote gateway"`; empty when plain use.
     pub how: &'static str,
     /// What to do first, e.g. `"delete the gateway first"`.
@@ -86,10 +70,10 @@ pub(super) struct User<'u> {
 
 /// REF-1 in the delete direction, at the deleted resource's path.
 pub(super) fn still_used(kind: Kind, tenant: &str, name: &str, user: User<'_>) -> Violation {
-    let (what, list) = noun(kind);
+    let what = kind.noun();
     Violation::new(
         RuleId::Ref1,
-        format!("tenants[{tenant}].{list}[{name}]"),
+        FieldPath::new(kind, tenant, name),
         format!(
             "{what} {name:?} is still used by {} {:?}{}; {}",
             user.noun, user.name, user.how, user.fix

@@ -7,8 +7,7 @@
 
 use super::path::FieldPath;
 use super::{Lookup, Validator, Violation, deletes, public_endpoint_warning};
-use crate::model::Kind;
-use crate::model::{GATEWAY_SUBNET, GatewayType, RouteSourceKind, Sku, SkuTable, Vnet};
+use crate::model::{GATEWAY_SUBNET, GatewayType, Kind, RouteSourceKind, Sku, SkuTable, Vnet};
 use crate::rules::RuleId;
 use ipnet::IpNet;
 use std::collections::BTreeMap;
@@ -36,15 +35,15 @@ impl<'a> Validator<'a> {
             let limits = self.skus.get(g.sku);
             // REF-1 / VNET-1 / GW-7
             match self.ix.vnets.lookup(&g.tenant, &g.vnet) {
-                Lookup::Missing if self.deleted.has(deletes::Kind::Vnet, &g.tenant, &g.vnet) => {
+                Lookup::Missing if self.deleted.has(Kind::Vnet, &g.tenant, &g.vnet) => {
                     self.push(deletes::still_used(
-                        deletes::Kind::Vnet,
+                        Kind::Vnet,
                         &g.tenant,
                         &g.vnet,
                         deletes::User {
                             noun: "gateway",
                             name: &g.name,
-                            path: base.to_string(),
+                            path: base,
                             how: "",
                             fix: "delete the gateway first",
                         },
@@ -196,16 +195,16 @@ impl<'a> Validator<'a> {
                 }
                 let deleted_conns = self.deleted.connections_of(&g.tenant);
                 if self.ix.sites.lookup(&g.tenant, site) == Lookup::Missing
-                    && self.deleted.has(deletes::Kind::Site, &g.tenant, site)
+                    && self.deleted.has(Kind::Site, &g.tenant, site)
                 {
                     self.push(deletes::still_used(
-                        deletes::Kind::Site,
+                        Kind::Site,
                         &g.tenant,
                         site,
                         deletes::User {
                             noun: "gateway",
                             name: &g.name,
-                            path: fp.to_string(),
+                            path: fp,
                             how: " as its forced-tunneling site",
                             fix: "clear the gateway's forced-tunneling site first",
                         },

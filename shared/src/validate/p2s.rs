@@ -6,8 +6,7 @@
 
 use super::path::FieldPath;
 use super::{Lookup, MAX_ROOT_CERTIFICATES, Validator, Violation, deletes, join, name_problem};
-use crate::model::Kind;
-use crate::model::{GatewayType, Sku};
+use crate::model::{GatewayType, Kind, Sku};
 use crate::rules::RuleId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -18,24 +17,19 @@ impl<'a> Validator<'a> {
         for p in &t.point_to_site {
             let base = FieldPath::new(Kind::PointToSite, &p.tenant, &p.gateway);
             match self.gateway_of(&p.tenant, &p.gateway) {
-                Lookup::Missing
-                    if self
-                        .deleted
-                        .has(deletes::Kind::Gateway, &p.tenant, &p.gateway) =>
-                {
-                    self.push(deletes::still_used(
-                        deletes::Kind::Gateway,
+                Lookup::Missing if self.deleted.has(Kind::Gateway, &p.tenant, &p.gateway) => self
+                    .push(deletes::still_used(
+                        Kind::Gateway,
                         &p.tenant,
                         &p.gateway,
                         deletes::User {
                             noun: "point-to-site configuration",
                             name: &p.gateway,
-                            path: base.to_string(),
+                            path: base,
                             how: "",
                             fix: "delete the point-to-site configuration first",
                         },
-                    ))
-                }
+                    )),
                 Lookup::Missing => self.push(Violation::new(
                     RuleId::Ref1,
                     base.field("gateway"),
@@ -214,15 +208,15 @@ impl<'a> Validator<'a> {
                     continue;
                 }
                 match self.ix.vnets.lookup(&p.tenant, x) {
-                    Lookup::Missing if self.deleted.has(deletes::Kind::Vnet, &p.tenant, x) => {
+                    Lookup::Missing if self.deleted.has(Kind::Vnet, &p.tenant, x) => {
                         self.push(deletes::still_used(
-                            deletes::Kind::Vnet,
+                            Kind::Vnet,
                             &p.tenant,
                             x,
                             deletes::User {
                                 noun: "the point-to-site configuration of gateway",
                                 name: &p.gateway,
-                                path: xp.to_string(),
+                                path: xp,
                                 how: " in additional_vnets",
                                 fix: "remove it from additional_vnets first",
                             },

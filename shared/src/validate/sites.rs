@@ -6,8 +6,7 @@
 
 use super::path::FieldPath;
 use super::{Validator, Violation, reserved};
-use crate::model::DeviceHost;
-use crate::model::Kind;
+use crate::model::{DeviceHost, Kind};
 use crate::rules::RuleId;
 use std::net::Ipv4Addr;
 

@@ -6,8 +6,7 @@
 
 use super::path::FieldPath;
 use super::{Validator, Violation, canonical_prefix_message, count_names, join, name_problem};
-use crate::model::Kind;
-use crate::model::RouteSourceKind;
+use crate::model::{Kind, RouteSourceKind};
 use crate::prefix::nested_pairs;
 use crate::rules::RuleId;
 use ipnet::IpNet;
