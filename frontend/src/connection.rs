@@ -7,9 +7,12 @@ use isthmus_shared::model::{Change, SharedKey};
 use leptos::prelude::*;
 
 use crate::api;
-use crate::diagram::{link_state, local_time, now_secs, reason_key, shown_reason, status_of};
+use crate::diagram::{
+    link_state, local_time, now_secs, reason_key, shown_reason, status_of, unix_local_time,
+};
 use crate::forms::{ConfirmDialog, Draft, Live, Problems, Resource, problems_id};
-use crate::i18n::Key;
+use crate::human;
+use crate::i18n::{Key, Lang, t, tf};
 use crate::notices::GatewayNotices;
 use crate::state::{Kind, Page, TPage, ctx};
 
@@ -24,62 +27,108 @@ struct Sample {
     tx: f64,
 }
 
-fn chart(samples: &[Sample]) -> AnyView {
+/// One point of the chart: the rate (bytes per second) between two successive samples.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RatePoint {
+    t: f64,
+    rx: f64,
+    tx: f64,
+}
+
+/// The rates between successive samples (a counter that went back, after a worker restart,
+/// starts over and gives no point).
+fn rates(samples: &[Sample]) -> Vec<RatePoint> {
+    samples
+        .windows(2)
+        .filter_map(|w| {
+            let (a, b) = (w[0], w[1]);
+            Some(RatePoint {
+                t: b.t,
+                rx: human::rate(a.t, a.rx, b.t, b.rx)?,
+                tx: human::rate(a.t, a.tx, b.t, b.tx)?,
+            })
+        })
+        .collect()
+}
+
+/// The traffic chart: receive and send rates (bit/s) over the sampled window, the axis labels
+/// left of the plot (they never cross the lines) and the legend below it, in HTML.
+fn chart(lang: Lang, samples: &[Sample]) -> AnyView {
     const W: f64 = 480.0;
-    const H: f64 = 140.0;
-    let (t0, t1) = match (samples.first(), samples.last()) {
+    const H: f64 = 150.0;
+    const LEFT: f64 = 78.0;
+    const TOP: f64 = 10.0;
+    const BOTTOM: f64 = 22.0;
+    let points = rates(samples);
+    let (t0, t1) = match (points.first(), points.last()) {
         (Some(a), Some(b)) => (a.t, b.t.max(a.t + 1.0)),
         _ => (0.0, 1.0),
     };
-    let max = samples
+    let peak = points
         .iter()
-        .map(|s| s.rx.max(s.tx))
-        .fold(1.0_f64, f64::max);
-    let pts = |f: fn(&Sample) -> f64| {
-        samples
+        .map(|p| p.rx.max(p.tx))
+        .fold(0.0_f64, f64::max);
+    let max = human::nice_ceiling(peak);
+    let plot_h = H - TOP - BOTTOM;
+    let pts = |f: fn(&RatePoint) -> f64| {
+        points
             .iter()
-            .map(|s| {
-                let x = 40.0 + (s.t - t0) / (t1 - t0) * (W - 50.0);
-                let y = H - 20.0 - f(s) / max * (H - 40.0);
+            .map(|p| {
+                let x = LEFT + (p.t - t0) / (t1 - t0) * (W - LEFT - 8.0);
+                let y = TOP + plot_h - f(p) / max * plot_h;
                 format!("{x:.1},{y:.1}")
             })
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let rx = pts(|s| s.rx);
-    let tx = pts(|s| s.tx);
+    let rx = pts(|p| p.rx);
+    let tx = pts(|p| p.tx);
+    let minutes = ((t1 - t0) / 60.0).ceil().max(1.0);
+    let window = tf(lang, Key::ChartWindow, &[("n", &format!("{minutes:.0}"))]);
+    let last = points.last().copied();
+    let empty = points.is_empty();
     view! {
         <svg
             class="chart"
             role="img"
-            aria-label="rx/tx bytes"
+            aria-label=t(lang, Key::ChartLabel)
+            data-peak=format!("{peak:.1}")
             viewBox=format!("0 0 {W} {H}")
             width="100%"
         >
-            <line x1="40" y1=H - 20.0 x2=W - 10.0 y2=H - 20.0 class="axis"></line>
-            <line x1="40" y1="20" x2="40" y2=H - 20.0 class="axis"></line>
-            <text x="2" y="24" class="sub">{format_bytes(max)}</text>
-            <text x="2" y=H - 22.0 class="sub">"0"</text>
+            <line x1=LEFT y1=TOP + plot_h x2=W - 8.0 y2=TOP + plot_h class="axis"></line>
+            <line x1=LEFT y1=TOP x2=LEFT y2=TOP + plot_h class="axis"></line>
+            <line x1=LEFT y1=TOP x2=W - 8.0 y2=TOP class="grid"></line>
+            <text x=LEFT - 6.0 y=TOP + 4.0 class="sub" text-anchor="end" data-testid="chart-max">
+                {human::bit_rate(max)}
+            </text>
+            <text x=LEFT - 6.0 y=TOP + plot_h + 4.0 class="sub" text-anchor="end">"0"</text>
+            <text x=LEFT y=H - 6.0 class="sub">{window}</text>
             <polyline points=rx class="series-rx"></polyline>
             <polyline points=tx class="series-tx"></polyline>
-            <text x=W - 120.0 y="16" class="series-rx-label">"— rx"</text>
-            <text x=W - 60.0 y="16" class="series-tx-label">"— tx"</text>
         </svg>
+        <ul class="legend chart-legend">
+            <li>
+                <span class="swatch series-rx-swatch" aria-hidden="true"></span>
+                {t(lang, Key::ChartRx)}
+                " "
+                <span data-testid="rate-rx">{last.map(|p| human::bit_rate(p.rx))}</span>
+            </li>
+            <li>
+                <span class="swatch series-tx-swatch" aria-hidden="true"></span>
+                {t(lang, Key::ChartTx)}
+                " "
+                <span data-testid="rate-tx">{last.map(|p| human::bit_rate(p.tx))}</span>
+            </li>
+        </ul>
+        {empty.then(|| view! { <p class="muted">{t(lang, Key::ChartWaiting)}</p> })}
     }
     .into_any()
 }
 
 /// Bytes for people: B, kB, MB, GB (powers of 1,000).
 pub fn format_bytes(b: f64) -> String {
-    if b >= 1e9 {
-        format!("{:.1} GB", b / 1e9)
-    } else if b >= 1e6 {
-        format!("{:.1} MB", b / 1e6)
-    } else if b >= 1e3 {
-        format!("{:.1} kB", b / 1e3)
-    } else {
-        format!("{b:.0} B")
-    }
+    human::bytes(b)
 }
 
 fn qr_svg(text: &str) -> Result<String, String> {
@@ -157,8 +206,8 @@ pub fn ConnectionPage(name: String) -> impl IntoView {
                     .as_ref()
                     .and_then(|s| s.last_handshake_unix)
                     .filter(|h| *h > 0)
-                    .map(|h| format!("{:.0} {}", now - h as f64, c.t(Key::SecondsAgo)))
-                    .unwrap_or_else(|| c.t(Key::Never).to_owned());
+                    .map(|h| (human::ago(lang, now - h as f64), unix_local_time(lang, h as f64)))
+                    .unwrap_or_else(|| (c.t(Key::Never).to_owned(), String::new()));
                 let kind = match &x.kind {
                     isthmus_shared::model::ConnectionKind::SiteToSite { site } => {
                         format!("{} → {site}", c.t(Key::SiteToSite))
@@ -167,6 +216,9 @@ pub fn ConnectionPage(name: String) -> impl IntoView {
                         format!("{} → {}", c.t(Key::VnetToVnet), remote_gateway.name)
                     }
                 };
+                let rx = s.as_ref().map(|s| s.rx_bytes).unwrap_or(0);
+                let tx = s.as_ref().map(|s| s.tx_bytes).unwrap_or(0);
+                let exact = |b: i64| format!("{b} B ({})", c.t(Key::DecimalUnits));
                 let cls = format!("state-text state-{}", state.class());
                 let edit = Page::Tenant(c.tenant_name(), TPage::Edit(Kind::Connection, x.name.clone()))
                     .href();
@@ -185,15 +237,15 @@ pub fn ConnectionPage(name: String) -> impl IntoView {
                         <dt>{c.t(Key::Since)}</dt>
                         <dd data-testid="conn-since">{since}</dd>
                         <dt>{c.t(Key::LastHandshake)}</dt>
-                        <dd data-testid="conn-handshake">{hs}</dd>
+                        <dd data-testid="conn-handshake" title=hs.1>{hs.0}</dd>
                         <dt>{c.t(Key::Endpoint)}</dt>
                         <dd>{s.as_ref().and_then(|s| s.endpoint.clone()).unwrap_or_default()}</dd>
                         <dt>{c.t(Key::Worker)}</dt>
                         <dd>{s.as_ref().map(|s| s.worker.clone()).unwrap_or_default()}</dd>
                         <dt>{c.t(Key::BytesIn)}</dt>
-                        <dd data-testid="conn-rx">{s.as_ref().map(|s| s.rx_bytes).unwrap_or(0)}</dd>
+                        <dd data-testid="conn-rx" title=exact(rx)>{human::bytes(rx as f64)}</dd>
                         <dt>{c.t(Key::BytesOut)}</dt>
-                        <dd data-testid="conn-tx">{s.as_ref().map(|s| s.tx_bytes).unwrap_or(0)}</dd>
+                        <dd data-testid="conn-tx" title=exact(tx)>{human::bytes(tx as f64)}</dd>
                     </dl>
                     <p><a href=edit>{c.t(Key::Edit)}</a></p>
                 }
@@ -202,7 +254,10 @@ pub fn ConnectionPage(name: String) -> impl IntoView {
         </section>
         <section class="card" aria-labelledby="traffic-heading">
             <h2 id="traffic-heading">{move || c.t(Key::Traffic)}</h2>
-            {move || samples.with(|s| chart(s))}
+            {move || {
+                let lang = c.lang.get();
+                samples.with(|s| chart(lang, s))
+            }}
         </section>
         <DeviceConfigCard name=name.get_value() />
         <SharedKeyCard name=name.get_value() />
@@ -320,6 +375,7 @@ fn SharedKeyCard(name: String) -> impl IntoView {
                     revealed.set(None);
                     done.set(true);
                     new_key.set(String::new());
+                    live.reset();
                 }
                 Err(e) => {
                     live.set_server(e.violations.clone());
@@ -351,6 +407,7 @@ fn SharedKeyCard(name: String) -> impl IntoView {
                 on:submit=move |ev| {
                     ev.prevent_default();
                     done.set(false);
+                    live.mark_submitted();
                     replace_open.set(true);
                 }
             >
@@ -359,13 +416,21 @@ fn SharedKeyCard(name: String) -> impl IntoView {
                     id="f-shared_key"
                     autocomplete="off"
                     aria-describedby=problems_id("form", "shared_key")
-                    aria-invalid=move || live.invalid("shared_key").to_string()
+                    aria-invalid=move || live.invalid("shared_key", !new_key.with(String::is_empty)).to_string()
                     prop:value=move || new_key.get()
-                    on:input=move |ev| new_key.set(event_target_value(&ev))
+                    on:input=move |ev| {
+                        new_key.set(event_target_value(&ev));
+                        live.touch("shared_key");
+                    }
                 />
                 <button type="submit">{move || c.t(Key::ReplaceKey)}</button>
             </form>
-            <Problems live=live form="form" field="shared_key".to_owned() />
+            <Problems
+                live=live
+                form="form"
+                field="shared_key".to_owned()
+                filled=Signal::derive(move || !new_key.with(String::is_empty))
+            />
             {move || {
                 done.get().then(|| view! { <p role="status" class="status-ok">{c.t(Key::KeyReplaced)}</p> })
             }}

@@ -74,6 +74,22 @@ pub fn local_time(lang: Lang, rfc3339: &str) -> Option<String> {
     ))
 }
 
+/// A Unix time (seconds) in the viewer's local time zone, for a tooltip.
+pub fn unix_local_time(lang: Lang, unix: f64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(unix * 1000.0));
+    let locale = match lang {
+        Lang::En => "en-GB",
+        Lang::Ja => "ja-JP",
+    };
+    String::from(d.to_locale_string(locale, &wasm_bindgen::JsValue::UNDEFINED))
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 time, `None` when it does not parse.
+pub fn unix_of(rfc3339: &str) -> Option<f64> {
+    let ms = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(rfc3339)).get_time();
+    (!ms.is_nan()).then_some(ms / 1000.0)
+}
+
 /// "since …" in the viewer's local time and language, or `None` when the worker did not say.
 pub fn since_text(lang: Lang, s: Option<&ConnectionStatus>) -> Option<String> {
     let local = local_time(lang, s?.since.as_deref()?)?;
@@ -359,6 +375,17 @@ pub fn DiagramPage() -> impl IntoView {
             </ul>
             {move || match c.topology() {
                 None => view! { <p class="muted">{c.t(Key::Loading)}</p> }.into_any(),
+                Some(t) if !t.vnets.iter().any(|v| v.tenant == c.tenant_name()) => {
+                    let href = Page::Tenant(c.tenant_name(), TPage::New(crate::state::Kind::Vnet)).href();
+                    view! {
+                        <p class="empty-hint" data-testid="empty-diagram">
+                            {c.t(Key::EmptyDiagram)}
+                            " "
+                            <a href=href>{c.t(Key::CreateOne)}</a>
+                        </p>
+                    }
+                        .into_any()
+                }
                 Some(t) => {
                     let st = c.status.get();
                     let n = now.get();
@@ -394,8 +421,8 @@ pub fn DiagramPage() -> impl IntoView {
                                         let hs = row
                                             .and_then(|x| x.last_handshake_unix)
                                             .filter(|h| *h > 0)
-                                            .map(|h| format!("{:.0} {}", n - h as f64, c.t(Key::SecondsAgo)))
-                                            .unwrap_or_else(|| c.t(Key::Never).to_owned());
+                                            .map(|h| (crate::human::ago(lang, n - h as f64), unix_local_time(lang, h as f64)))
+                                            .unwrap_or_else(|| (c.t(Key::Never).to_owned(), String::new()));
                                         let href = Page::Tenant(tn.clone(), TPage::Connection(conn.name.clone())).href();
                                         let cls = format!("state-text state-{}", s.class());
                                         view! {
@@ -407,7 +434,7 @@ pub fn DiagramPage() -> impl IntoView {
                                                     " "
                                                     <span class="muted state-detail">{detail}</span>
                                                 </td>
-                                                <td>{hs}</td>
+                                                <td title=hs.1>{hs.0}</td>
                                             </tr>
                                         }
                                     })

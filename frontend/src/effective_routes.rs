@@ -99,7 +99,7 @@ pub fn RoutesPage() -> impl IntoView {
         Some(
             match (s.trim().parse::<IpAddr>(), d.trim().parse::<IpAddr>()) {
                 (Ok(s), Ok(d)) => next_hop_in(&t, Some(&tn), s, d).map_err(|e| e.to_string()),
-                _ => Err(format!("{} {}", c.t(Key::InvalidInput), "(IP address)")),
+                _ => Err(c.t(Key::ExpectAddress).to_owned()),
             },
         )
     };
@@ -140,8 +140,8 @@ pub fn RoutesPage() -> impl IntoView {
                                     <th scope="col">{c.t(Key::Prefix)}</th>
                                     <th scope="col">{c.t(Key::NextHop)}</th>
                                     <th scope="col">{c.t(Key::Origin)}</th>
-                                    <th scope="col">{c.t(Key::TransitHops)}</th>
-                                    <th scope="col">{c.t(Key::Active)}</th>
+                                    <th scope="col" class="num">{c.t(Key::TransitHops)}</th>
+                                    <th scope="col" class="nowrap">{c.t(Key::Active)}</th>
                                 </tr>
                             </thead>
                             <tbody>
@@ -155,8 +155,8 @@ pub fn RoutesPage() -> impl IntoView {
                                                 <td>{x.prefix.to_string()}</td>
                                                 <td>{fmt_hop(&x.next_hop)}</td>
                                                 <td>{fmt_origin(&x.origin)}</td>
-                                                <td>{x.transit_hops}</td>
-                                                <td>{if x.active { c.t(Key::Yes) } else { c.t(Key::No) }}</td>
+                                                <td class="num">{x.transit_hops}</td>
+                                                <td class="nowrap">{if x.active { c.t(Key::Yes) } else { c.t(Key::No) }}</td>
                                             </tr>
                                         }
                                     })

@@ -134,7 +134,6 @@ keys! {
     DeleteBreaks => "Deleting it would break:", "削除すると次の問題が起きます:";
     Detail => "Details (English)", "詳細 (英語)";
     Warning => "warning", "警告";
-    InvalidInput => "does not parse", "形式が正しくありません";
     // VNet
     NewVnet => "New virtual network", "仮想ネットワークの作成";
     EditVnet => "Edit virtual network", "仮想ネットワークの編集";
@@ -212,7 +211,6 @@ keys! {
         "{prefix} はワーカー ホストで既にルーティングされています ({existing})。ゲートウェイのルートはインストールされていません。";
     LastHandshake => "Last handshake", "最終ハンドシェイク";
     Never => "never", "なし";
-    SecondsAgo => "s ago", "秒前";
     BytesIn => "Bytes in", "受信バイト数";
     BytesOut => "Bytes out", "送信バイト数";
     Endpoint => "Endpoint", "エンドポイント";
@@ -249,6 +247,41 @@ keys! {
     KeyReplaced => "The shared key was replaced.", "共有キーを置き換えました。";
     // Bench
     BenchRun => "Run benchmark", "ベンチマークを実行";
+    // Forms: inputs that do not parse, and what was expected
+    ExpectPrefix => "enter an IP prefix such as 10.0.0.0/16", "10.0.0.0/16 のような IP プレフィックスを入力してください";
+    ExpectAddress => "enter an IP address such as 10.0.0.4", "10.0.0.4 のような IP アドレスを入力してください";
+    ExpectHost => "enter an IPv4 address or a host name", "IPv4 アドレスまたはホスト名を入力してください";
+    ExpectPort => "enter a port number from 1 to 65535", "1 ～ 65535 のポート番号を入力してください";
+    ExpectSelector => "enter two prefixes per line: local remote", "1 行に 2 つのプレフィックス (ローカル リモート) を入力してください";
+    ExpectClient => "enter name, public key and address per line", "1 行に名前、公開鍵、アドレスを入力してください";
+    ExpectName => "enter a name", "名前を入力してください";
+    ParseProblem => "\"{text}\" does not parse: {expect}.", "「{text}」は形式が正しくありません。{expect}。";
+    FixInputs => "Some inputs do not parse: fix the marked fields.", "形式が正しくない入力があります。印の付いた項目を修正してください。";
+    SaveRefusedCount => "Fix the {n} problem(s) shown and save again.", "表示されている {n} 件の問題を修正して、もう一度保存してください。";
+    RequestFailed => "The request failed (HTTP {status}).", "要求が失敗しました (HTTP {status})。";
+    OpenResource => "Open {name}", "{name} を開く";
+    // Dashboard
+    HealthOk => "ok", "正常";
+    HealthDegraded => "degraded", "異常";
+    RoleOwner => "owner", "所有者";
+    RoleReader => "reader", "閲覧者";
+    RoleAdmin => "administrator", "管理者";
+    DecimalUnits => "kB, MB, GB are decimal: 1 kB = 1,000 bytes.", "kB、MB、GB は 10 進です (1 kB = 1,000 バイト)。";
+    // Relative times
+    JustNow => "just now", "たった今";
+    AgoSeconds => "{n} s ago", "{n} 秒前";
+    AgoMinutes => "{n} min ago", "{n} 分前";
+    AgoHours => "{n} h ago", "{n} 時間前";
+    AgoDays => "{n} days ago", "{n} 日前";
+    // Traffic chart
+    ChartLabel => "Traffic rate from the rx/tx bytes counters, in bit/s", "受信/送信のトラフィック レート (bit/s)";
+    ChartRx => "received", "受信";
+    ChartTx => "sent", "送信";
+    ChartWaiting => "The rate appears after two samples (every 2 s).", "2 回の計測 (2 秒ごと) の後にレートが表示されます。";
+    ChartWindow => "last {n} min", "直近 {n} 分";
+    // Diagram
+    EmptyDiagram => "No virtual networks yet:", "仮想ネットワークはまだありません:";
+    CreateOne => "create one", "作成する";
     Bench500 => "Live validation, 500 VNets (ms)", "ライブ検証、500 VNet (ミリ秒)";
     BenchLarge => "Validation, 2,000 VNets / 10,000 sites / 20,000 prefixes (ms)", "検証、2,000 VNet / 10,000 サイト / 20,000 プレフィックス (ミリ秒)";
 }
@@ -415,6 +448,24 @@ pub fn rule_ja(rule: RuleId) -> &'static str {
             "クライアントのアドレスはプール内にあり、他のクライアントと重複しない必要があります。"
         }
         Port1 => "サイトのデバイスの WireGuard ポートは 1 ～ 65535 です (省略時は 51820)。",
+    }
+}
+
+/// `key`'s text in `lang` with each `{name}` replaced by its value.
+pub fn tf(lang: Lang, key: Key, args: &[(&str, &str)]) -> String {
+    let mut s = t(lang, key).to_owned();
+    for (k, v) in args {
+        s = s.replace(&format!("{{{k}}}"), v);
+    }
+    s
+}
+
+/// A violation's detail in `lang`: the validator's English message, or in Japanese the
+/// rule's sentence (until the shared templates render the detail itself).
+pub fn violation_text(lang: Lang, v: &isthmus_shared::validate::Violation) -> String {
+    match lang {
+        Lang::En => v.message.clone(),
+        Lang::Ja => rule_ja(v.rule).to_owned(),
     }
 }
 

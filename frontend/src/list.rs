@@ -8,8 +8,8 @@ use isthmus_shared::validate::{Violation, validate, validate_change};
 use leptos::prelude::*;
 
 use crate::api;
-use crate::forms::{ConfirmDialog, Problem, ProblemItem, join};
-use crate::i18n::{Key, KindText};
+use crate::forms::{ConfirmDialog, Problem, ProblemItem, Refusal, join};
+use crate::i18n::{self, Key, KindText};
 use crate::notices::EndpointWarning;
 use crate::state::{Kind, Page, TPage, ctx};
 
@@ -62,28 +62,34 @@ fn rows(kind: Kind) -> Vec<(String, Vec<String>)> {
                 )
             })
             .collect(),
-        Kind::Connection => t
-            .connections
-            .iter()
-            .map(|c| {
-                let to = match &c.kind {
-                    ConnectionKind::SiteToSite { site } => format!("SiteToSite → {site}"),
-                    ConnectionKind::VnetToVnet { remote_gateway } => format!(
-                        "VnetToVnet → {}{}",
-                        remote_gateway
-                            .tenant
-                            .as_ref()
-                            .map(|t| format!("{t}/"))
-                            .unwrap_or_default(),
-                        remote_gateway.name
-                    ),
-                };
-                (
-                    c.name.clone(),
-                    vec![c.gateway.clone(), to, c.enabled.to_string()],
-                )
-            })
-            .collect(),
+        Kind::Connection => {
+            let lang = ctx().lang.get();
+            t.connections
+                .iter()
+                .map(|c| {
+                    let to = match &c.kind {
+                        ConnectionKind::SiteToSite { site } => {
+                            format!("{} → {site}", i18n::t(lang, Key::SiteToSite))
+                        }
+                        ConnectionKind::VnetToVnet { remote_gateway } => format!(
+                            "{} → {}{}",
+                            i18n::t(lang, Key::VnetToVnet),
+                            remote_gateway
+                                .tenant
+                                .as_ref()
+                                .map(|t| format!("{t}/"))
+                                .unwrap_or_default(),
+                            remote_gateway.name
+                        ),
+                    };
+                    let enabled = i18n::t(lang, if c.enabled { Key::Yes } else { Key::No });
+                    (
+                        c.name.clone(),
+                        vec![c.gateway.clone(), to, enabled.to_owned()],
+                    )
+                })
+                .collect()
+        }
         Kind::PointToSite => t
             .point_to_site
             .iter()
@@ -160,32 +166,7 @@ pub fn ListPage(kind: Kind) -> impl IntoView {
             {move || {
                 error
                     .get()
-                    .map(|e| {
-                        let lang = c.lang.get();
-                        view! {
-                            <div role="alert" class="status-bad">
-                                <p>{e.message.clone()}</p>
-                                <ul class="problems">
-                                    {e
-                                        .violations
-                                        .iter()
-                                        .map(|v| {
-                                            view! {
-                                                <ProblemItem
-                                                    problem=Problem {
-                                                        rule: Some(v.rule),
-                                                        error: v.is_error(),
-                                                        message: v.message.clone(),
-                                                    }
-                                                    lang=lang
-                                                />
-                                            }
-                                        })
-                                        .collect_view()}
-                                </ul>
-                            </div>
-                        }
-                    })
+                    .map(|e| view! { <Refusal error=e violations=true /> })
             }}
             {move || {
                 if kind != Kind::Gateway {
@@ -302,11 +283,7 @@ pub fn ListPage(kind: Kind) -> impl IntoView {
                                         .map(|v| {
                                             view! {
                                                 <ProblemItem
-                                                    problem=Problem {
-                                                        rule: Some(v.rule),
-                                                        error: true,
-                                                        message: v.message.clone(),
-                                                    }
+                                                    problem=Problem::of(v).linked(&c.tenant_name(), None)
                                                     lang=lang
                                                 />
                                             }

@@ -6,6 +6,7 @@ mod connection;
 mod diagram;
 mod effective_routes;
 mod forms;
+mod human;
 mod i18n;
 mod list;
 mod notices;
@@ -338,6 +339,7 @@ fn MeteringTable(lang: Lang, meters: Vec<RegionPairMeterView>) -> impl IntoView 
                     .collect_view()}
             </tbody>
         </table>
+        <p class="muted small">{t(lang, Key::DecimalUnits)}</p>
     }
 }
 
@@ -345,10 +347,22 @@ fn MeteringTable(lang: Lang, meters: Vec<RegionPairMeterView>) -> impl IntoView 
 fn TenantsCard() -> impl IntoView {
     let ctx = state::ctx();
     let name = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<api::ApiError>);
+    // NAME-2, checked as the user types (nothing is shown before).
+    let touched = RwSignal::new(false);
+    let name_problem = Memo::new(move |_| {
+        let n = name.get();
+        (touched.get() && !n.is_empty())
+            .then(|| isthmus_shared::validate::name_problem(n.trim()))
+            .flatten()
+    });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let n = name.get_untracked();
+        let n = name.get_untracked().trim().to_owned();
+        touched.set(true);
+        if name_problem.get_untracked().is_some() {
+            return;
+        }
         leptos::task::spawn_local(async move {
             match api::create_tenant(n.clone()).await {
                 Ok(_) => {
@@ -357,7 +371,7 @@ fn TenantsCard() -> impl IntoView {
                     ctx.reload_tenants().await;
                     ctx.switch_tenant(n);
                 }
-                Err(e) => error.set(Some(e.message)),
+                Err(e) => error.set(Some(e)),
             }
         });
     };
@@ -378,7 +392,7 @@ fn TenantsCard() -> impl IntoView {
                                     view! {
                                         <li>
                                             <a href=href>{ti.name.clone()}</a>
-                                            " (" {ti.role.clone()} ")"
+                                            " (" {role_word(ctx.lang.get(), &ti.role)} ")"
                                         </li>
                                     }
                                 })
@@ -393,12 +407,35 @@ fn TenantsCard() -> impl IntoView {
                 <input
                     id="new-tenant"
                     required
+                    aria-describedby="new-tenant-problems"
+                    aria-invalid=move || name_problem.with(Option::is_some).to_string()
                     prop:value=move || name.get()
-                    on:input=move |ev| name.set(event_target_value(&ev))
+                    on:input=move |ev| {
+                        name.set(event_target_value(&ev));
+                        touched.set(true);
+                        error.set(None);
+                    }
                 />
                 <button type="submit">{move || ctx.t(Key::CreateTenant)}</button>
             </form>
-            {move || error.get().map(|e| view! { <p role="alert" class="status-bad">{e}</p> })}
+            <ul class="problems" id="new-tenant-problems" aria-live="polite">
+                {move || {
+                    name_problem
+                        .get()
+                        .map(|m| {
+                            let p = forms::Problem {
+                                rule: Some(isthmus_shared::rules::RuleId::Name2),
+                                error: true,
+                                message: m,
+                                expect: None,
+                                violation: None,
+                                link: None,
+                            };
+                            view! { <forms::ProblemItem problem=p lang=ctx.lang.get() /> }
+                        })
+                }}
+            </ul>
+            {move || error.get().map(|e| view! { <forms::Refusal error=e /> })}
         </section>
     }
 }
@@ -428,13 +465,37 @@ fn HealthCard(health: RwSignal<Option<Result<Health, String>>>) -> impl IntoView
     }
 }
 
+/// The service status for people (the server says `ok` when its database answers).
+fn health_word(lang: Lang, status: &str) -> String {
+    match status {
+        "ok" => t(lang, Key::HealthOk).to_owned(),
+        _ => format!("{} ({status})", t(lang, Key::HealthDegraded)),
+    }
+}
+
+/// A tenant role for people.
+fn role_word(lang: Lang, role: &str) -> String {
+    match role {
+        "owner" => t(lang, Key::RoleOwner).to_owned(),
+        "reader" => t(lang, Key::RoleReader).to_owned(),
+        "admin" | "administrator" => t(lang, Key::RoleAdmin).to_owned(),
+        other => other.to_owned(),
+    }
+}
+
 #[component]
 fn HealthFacts(lang: Lang, health: Health) -> impl IntoView {
     let workers = health.workers.clone();
     view! {
         <dl class="facts">
             <dt>{t(lang, Key::Status)}</dt>
-            <dd class="status-ok" data-testid="health-status">{health.status.clone()}</dd>
+            <dd
+                class=if health.status == "ok" { "status-ok" } else { "status-bad" }
+                data-testid="health-status"
+                data-status=health.status.clone()
+            >
+                {health_word(lang, &health.status)}
+            </dd>
             <dt>{t(lang, Key::Version)}</dt>
             <dd data-testid="health-version">{health.version.clone()}</dd>
             <dt>{t(lang, Key::Database)}</dt>
@@ -461,7 +522,12 @@ fn HealthFacts(lang: Lang, health: Health) -> impl IntoView {
                                     <tr>
                                         <td>{w.name}</td>
                                         <td>{w.version}</td>
-                                        <td>{w.last_seen}</td>
+                                        <td title=diagram::local_time(lang, &w.last_seen)
+                                            .unwrap_or_else(|| w.last_seen.clone())>
+                                            {diagram::unix_of(&w.last_seen)
+                                                .map(|u| human::ago(lang, diagram::now_secs() - u))
+                                                .unwrap_or_else(|| w.last_seen.clone())}
+                                        </td>
                                     </tr>
                                 }
                             })

@@ -26,7 +26,7 @@ fn parse_selectors(text: &str, parse: &mut Vec<(String, Problem)>) -> Vec<Traffi
                 _ => {
                     parse.push((
                         "traffic_selectors".to_owned(),
-                        Problem::input(format!("{l:?}: ")),
+                        Problem::input(l, Key::ExpectSelector),
                     ));
                     None
                 }

@@ -23,8 +23,9 @@ use isthmus_shared::validate::{
 };
 use leptos::prelude::*;
 
-use crate::i18n::{Key, rule_text};
-use crate::state::ctx;
+use crate::api::ApiError;
+use crate::i18n::{Key, Lang, rule_text, t, tf, violation_text};
+use crate::state::{Page, TPage, ctx};
 
 pub use shell::FormPage;
 
@@ -41,26 +42,75 @@ pub fn join<T: ToString>(v: &[T]) -> String {
 pub struct Problem {
     pub rule: Option<RuleId>,
     pub error: bool,
-    /// English: the validator's message, or the parse failure.
+    /// English: the validator's message, or the text that does not parse.
     pub message: String,
+    /// For an input that does not parse: what was expected.
+    pub expect: Option<Key>,
+    /// The violation itself, rendered in the portal's language.
+    pub violation: Option<Violation>,
+    /// Another resource of the tenant the violation is about: its page and its name.
+    pub link: Option<(String, String)>,
 }
 
 impl Problem {
-    pub fn input(message: impl Into<String>) -> Self {
+    /// `text` does not parse; `expect` says what would.
+    pub fn input(text: impl Into<String>, expect: Key) -> Self {
         Self {
             rule: None,
             error: true,
-            message: message.into(),
+            message: text.into(),
+            expect: Some(expect),
+            violation: None,
+            link: None,
         }
     }
 
-    fn of(v: &Violation) -> Self {
+    /// A rule violation (its severity decides error or warning).
+    pub fn of(v: &Violation) -> Self {
         Self {
             rule: Some(v.rule),
             error: v.severity == Severity::Error,
             message: v.message.clone(),
+            expect: None,
+            violation: Some(v.clone()),
+            link: None,
         }
     }
+
+    /// With a link to the resource of the current tenant the violation is about, when that is
+    /// not `current` (the resource the form edits, if any).
+    pub fn linked(mut self, tenant: &str, current: Option<&Resource>) -> Self {
+        self.link = self
+            .violation
+            .as_ref()
+            .and_then(|v| other_resource(v, tenant, current));
+        self
+    }
+}
+
+/// The first resource of `tenant` that one of the violation's paths names, other than
+/// `current`: its page (a connection's own page, else the edit form) and its name.
+pub fn other_resource(
+    v: &Violation,
+    tenant: &str,
+    current: Option<&Resource>,
+) -> Option<(String, String)> {
+    std::iter::once(&v.path)
+        .chain(v.related.iter())
+        .filter_map(|p| FieldPath::parse(p))
+        .filter_map(|p| p.resource())
+        .find(|(kind, tn, name)| {
+            *tn == tenant
+                && !current.is_some_and(|r| r.kind == *kind && r.tenant == *tn && r.name == *name)
+        })
+        .map(|(kind, tn, name)| {
+            let page = if kind == Kind::Connection {
+                TPage::Connection(name.to_owned())
+            } else {
+                TPage::Edit(kind, name.to_owned())
+            };
+            (Page::Tenant(tn.to_owned(), page).href(), name.to_owned())
+        })
 }
 
 /// A form's candidate: the change it would submit (if every input parses) and the inputs that
@@ -71,10 +121,12 @@ pub struct Draft {
     pub parse: Vec<(String, Problem)>,
 }
 
-/// Splits a comma/whitespace separated list and parses each item; failures go to `field`.
+/// Splits a comma/whitespace separated list and parses each item; failures go to `field`,
+/// saying `expect`.
 pub fn parse_list<T: FromStr>(
     text: &str,
     field: &str,
+    expect: Key,
     parse: &mut Vec<(String, Problem)>,
 ) -> Vec<T> {
     text.split([',', ' ', '\n', '\t'])
@@ -83,7 +135,7 @@ pub fn parse_list<T: FromStr>(
         .filter_map(|s| match s.parse::<T>() {
             Ok(v) => Some(v),
             Err(_) => {
-                parse.push((field.to_owned(), Problem::input(format!("{s:?}: "))));
+                parse.push((field.to_owned(), Problem::input(s, expect)));
                 None
             }
         })
@@ -137,7 +189,11 @@ fn assign(
 /// The key of problems that belong to no field.
 pub const GENERAL: &str = "_";
 
-/// Live validation state of one form.
+/// Live validation state of one form. Problems are computed on every keystroke but shown
+/// only where they help: nothing before the user changes the form (or submits it); then at
+/// the fields the user touched and at the fields that already hold a value (a default, a
+/// prefilled value), never "required" under a box nobody has reached yet. After a submit
+/// (and on an edit form, at its filled fields) everything is shown.
 #[derive(Clone, Copy)]
 pub struct Live {
     pub problems: Memo<Vec<(String, Problem)>>,
@@ -145,6 +201,9 @@ pub struct Live {
     /// shown until the user changes the form (live validation takes over then).
     server: RwSignal<Option<(Draft, Vec<Violation>)>>,
     draft: Memo<Draft>,
+    touched: RwSignal<BTreeSet<String>>,
+    submitted: RwSignal<bool>,
+    editing: RwSignal<bool>,
 }
 
 impl Live {
@@ -196,10 +255,11 @@ impl Live {
                         if !seen.insert((v.path.clone(), v.rule, v.message.clone())) {
                             continue;
                         }
+                        let p = || Problem::of(v).linked(&r.tenant, Some(&r));
                         match assign(&r, name_field, &fs, v) {
-                            Some(f) => out.push((f, Problem::of(v))),
+                            Some(f) => out.push((f, p())),
                             None if v.is_error() && !base_set.contains(v) => {
-                                out.push((GENERAL.to_owned(), Problem::of(v)))
+                                out.push((GENERAL.to_owned(), p()))
                             }
                             None => {}
                         }
@@ -212,7 +272,45 @@ impl Live {
             problems,
             server,
             draft,
+            touched: RwSignal::new(BTreeSet::new()),
+            submitted: RwSignal::new(false),
+            editing: RwSignal::new(false),
         }
+    }
+
+    /// An edit form: the problems of its filled fields are shown from the start.
+    pub fn editing(self, editing: bool) -> Self {
+        self.editing.set(editing);
+        self
+    }
+
+    /// The user changed field `key`.
+    pub fn touch(&self, key: &str) {
+        if !self.touched.with_untracked(|t| t.contains(key)) {
+            self.touched.update(|t| {
+                t.insert(key.to_owned());
+            });
+        }
+    }
+
+    /// The user submitted the form: every problem is shown from now on.
+    pub fn mark_submitted(&self) {
+        self.submitted.set(true);
+    }
+
+    /// Back to a fresh form (after a successful submit that keeps the form).
+    pub fn reset(&self) {
+        self.submitted.set(false);
+        self.touched.set(BTreeSet::new());
+    }
+
+    /// Whether the problems of field `key` (holding a value when `filled`) are shown.
+    pub fn shown(&self, key: &str, filled: bool) -> bool {
+        if self.submitted.get() {
+            return true;
+        }
+        self.touched
+            .with(|t| t.contains(key) || (filled && (!t.is_empty() || self.editing.get())))
     }
 
     /// Shows the violations of a refused submit beside the fields.
@@ -226,7 +324,11 @@ impl Live {
             .with_untracked(|p| p.iter().any(|(_, x)| x.rule.is_none()))
     }
 
-    pub fn for_field(&self, key: &str) -> Vec<Problem> {
+    /// The problems shown at field `key` (see [`Live::shown`]).
+    pub fn for_field(&self, key: &str, filled: bool) -> Vec<Problem> {
+        if !self.shown(key, filled) {
+            return Vec::new();
+        }
         self.problems.with(|p| {
             p.iter()
                 .filter(|(f, _)| f == key)
@@ -235,9 +337,12 @@ impl Live {
         })
     }
 
-    pub fn invalid(&self, key: &str) -> bool {
-        self.problems
-            .with(|p| p.iter().any(|(f, x)| f == key && x.error))
+    /// Whether field `key` shows an error (its `aria-invalid`).
+    pub fn invalid(&self, key: &str, filled: bool) -> bool {
+        self.shown(key, filled)
+            && self
+                .problems
+                .with(|p| p.iter().any(|(f, x)| f == key && x.error))
     }
 }
 
@@ -256,8 +361,12 @@ pub fn Problems(
     live: Live,
     form: &'static str,
     #[prop(into)] field: Signal<String>,
+    /// Whether the field holds a value (problems of an empty field wait until it is touched).
+    #[prop(optional, into)]
+    filled: Option<Signal<bool>>,
 ) -> impl IntoView {
     let key = field;
+    let filled = filled.unwrap_or_else(|| Signal::derive(|| true));
     let c = ctx();
     view! {
         <ul
@@ -268,7 +377,7 @@ pub fn Problems(
         >
             {move || {
                 let lang = c.lang.get();
-                live.for_field(&key.get())
+                live.for_field(&key.get(), filled.get())
                     .into_iter()
                     .map(|p| view! { <ProblemItem problem=p lang=lang /> })
                     .collect_view()
@@ -278,45 +387,123 @@ pub fn Problems(
 }
 
 #[component]
-pub fn ProblemItem(problem: Problem, lang: crate::i18n::Lang) -> impl IntoView {
-    let c = ctx();
+pub fn ProblemItem(problem: Problem, lang: Lang) -> impl IntoView {
     let class = if problem.error {
         "problem problem-error"
     } else {
         "problem problem-warning"
     };
+    let link = problem.link.clone().map(|(href, name)| {
+        view! {
+            " "
+            <a class="problem-link" href=href>{tf(lang, Key::OpenResource, &[("name", &name)])}</a>
+        }
+    });
     match problem.rule {
         Some(rule) => {
-            let warn = (!problem.error).then(|| format!(" ({})", c.t(Key::Warning)));
-            let translated = lang != crate::i18n::Lang::En;
+            let warn = (!problem.error).then(|| format!(" ({})", t(lang, Key::Warning)));
+            let text = problem_text(lang, &problem);
+            let general = (lang != Lang::En).then(|| rule_text(lang, rule));
             view! {
                 <li class=class data-rule=rule.as_str()>
-                    <strong class="rule-id">{rule.as_str()}</strong>
+                    <code class="rule-id">{rule.as_str()}</code>
                     {warn}
                     " "
-                    {if translated {
-                        view! {
-                            <span>{rule_text(lang, rule)}</span>
-                            <details>
-                                <summary>{crate::i18n::t(lang, Key::Detail)}</summary>
-                                <span lang="en">{problem.message.clone()}</span>
-                            </details>
-                        }
-                            .into_any()
-                    } else {
-                        view! { <span>{problem.message.clone()}</span> }.into_any()
-                    }}
+                    <span class="problem-text">{text}</span>
+                    {link}
+                    {general.map(|g| view! { <small class="rule-text">{g}</small> })}
+                    {(lang != Lang::En)
+                        .then(|| {
+                            view! {
+                                <details>
+                                    <summary>{t(lang, Key::Detail)}</summary>
+                                    <span lang="en">{problem.message.clone()}</span>
+                                </details>
+                            }
+                        })}
                 </li>
             }
             .into_any()
         }
-        None => view! {
-            <li class=class>
-                {problem.message.clone()}
-                {crate::i18n::t(lang, Key::InvalidInput)}
-            </li>
+        None => view! { <li class=class>{problem_text(lang, &problem)}</li> }.into_any(),
+    }
+}
+
+/// What a problem says in `lang`: a violation's detail, or what an unparsable input should be.
+pub fn problem_text(lang: Lang, p: &Problem) -> String {
+    match (&p.violation, p.expect) {
+        (Some(v), _) => violation_text(lang, v),
+        (None, Some(expect)) if p.message.is_empty() => t(lang, expect).to_owned(),
+        (None, Some(expect)) => tf(
+            lang,
+            Key::ParseProblem,
+            &[("text", &p.message), ("expect", t(lang, expect))],
+        ),
+        (None, None) => match (lang, p.rule) {
+            (Lang::Ja, Some(rule)) => rule_text(lang, rule).to_owned(),
+            _ => p.message.clone(),
+        },
+    }
+}
+
+/// What a refused request says, in `lang`: for a 422 that nothing was saved and how many
+/// problems to fix; otherwise the status (the server's English message stays as detail).
+pub fn refusal_summary(lang: Lang, e: &ApiError) -> String {
+    match e.status {
+        422 => format!(
+            "{} {}",
+            t(lang, Key::SaveFailed),
+            tf(
+                lang,
+                Key::SaveRefusedCount,
+                &[("n", &e.violations.len().max(1).to_string())]
+            )
+        ),
+        0 => t(lang, Key::ServerUnreachable).to_owned(),
+        _ if lang == Lang::En => e.message.clone(),
+        status => tf(lang, Key::RequestFailed, &[("status", &status.to_string())]),
+    }
+}
+
+/// A refused request as an alert: its summary, the server's English message behind a
+/// disclosure (in Japanese), and with `violations` each violation (linked to the resource of
+/// `tenant` it is about, other than `current`).
+#[component]
+pub fn Refusal(
+    error: ApiError,
+    #[prop(optional)] violations: bool,
+    #[prop(optional)] current: Option<Resource>,
+) -> impl IntoView {
+    let c = ctx();
+    move || {
+        let lang = c.lang.get();
+        let tn = c.tenant_name();
+        let detail =
+            (lang != Lang::En && error.status != 422 && !error.message.is_empty()).then(|| {
+                view! {
+                    <details>
+                        <summary>{t(lang, Key::Detail)}</summary>
+                        <span lang="en">{error.message.clone()}</span>
+                    </details>
+                }
+            });
+        let list = violations.then(|| {
+            error
+                .violations
+                .iter()
+                .map(|v| {
+                    let p = Problem::of(v).linked(&tn, current.as_ref());
+                    view! { <ProblemItem problem=p lang=lang /> }
+                })
+                .collect_view()
+        });
+        view! {
+            <div role="alert" class="status-bad refusal">
+                <p>{refusal_summary(lang, &error)}</p>
+                {detail}
+                {list.map(|l| view! { <ul class="problems">{l}</ul> })}
+            </div>
         }
-        .into_any(),
     }
 }
 

@@ -80,8 +80,14 @@ pub(super) fn P2sForm(existing: Option<String>) -> impl IntoView {
     let tn = form.tenant.clone();
     let draft = Memo::new(move |_| {
         let mut parse = Vec::new();
-        let address_pool = parse_list::<IpNet>(&pool.get(), "address_pool", &mut parse);
-        let additional_vnets = parse_list::<String>(&extra.get(), "additional_vnets", &mut parse);
+        let address_pool =
+            parse_list::<IpNet>(&pool.get(), "address_pool", Key::ExpectPrefix, &mut parse);
+        let additional_vnets = parse_list::<String>(
+            &extra.get(),
+            "additional_vnets",
+            Key::ExpectName,
+            &mut parse,
+        );
         let root_certificates = roots
             .get()
             .lines()
@@ -94,8 +100,12 @@ pub(super) fn P2sForm(existing: Option<String>) -> impl IntoView {
                 }
             })
             .collect();
-        let revoked_thumbprints =
-            parse_list::<String>(&revoked.get(), "revoked_thumbprints", &mut parse);
+        let revoked_thumbprints = parse_list::<String>(
+            &revoked.get(),
+            "revoked_thumbprints",
+            Key::ExpectName,
+            &mut parse,
+        );
         let clients = clients
             .get()
             .lines()
@@ -112,12 +122,18 @@ pub(super) fn P2sForm(existing: Option<String>) -> impl IntoView {
                             certificate_thumbprint: thumbs.get(i).cloned().flatten(),
                         }),
                         Err(_) => {
-                            parse.push(("clients".to_owned(), Problem::input(format!("{a:?}: "))));
+                            parse.push((
+                                "clients".to_owned(),
+                                Problem::input(*a, Key::ExpectAddress),
+                            ));
                             None
                         }
                     },
                     _ => {
-                        parse.push(("clients".to_owned(), Problem::input(format!("{l:?}: "))));
+                        parse.push((
+                            "clients".to_owned(),
+                            Problem::input(l.trim(), Key::ExpectClient),
+                        ));
                         None
                     }
                 }

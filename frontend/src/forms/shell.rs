@@ -120,7 +120,7 @@ impl<T> ResourceForm<T> {
             tenant: tenant.clone(),
             name: key(),
         });
-        let live = Live::new(resource, name_field, fields, draft);
+        let live = Live::new(resource, name_field, fields, draft).editing(editing);
         let state = RwSignal::new(Submit::Idle);
         let on_submit = move |ev: leptos::ev::SubmitEvent| {
             ev.prevent_default();
@@ -130,7 +130,10 @@ impl<T> ResourceForm<T> {
                     let page = Page::Tenant(c.tenant_name(), then(name));
                     submit(kind, existing, b, live, state, page);
                 }
-                None => state.set(Submit::Failed(c.t(Key::InvalidInput).to_owned())),
+                None => {
+                    live.mark_submitted();
+                    state.set(Submit::Failed(None));
+                }
             }
         };
         Wired {

@@ -28,7 +28,15 @@ pub(super) fn SiteForm(existing: Option<String>) -> impl IntoView {
         old.as_ref()
             .and_then(|s| s.device_port)
             .map(|p| p.to_string())
-            .unwrap_or_default(),
+            // A new site starts at WireGuard's port (PORT-1's default); an existing one
+            // shows what it stores (empty: the default).
+            .unwrap_or_else(|| {
+                if editing {
+                    String::new()
+                } else {
+                    "51820".to_owned()
+                }
+            }),
     );
     let prefixes = RwSignal::new(
         old.as_ref()
@@ -46,8 +54,11 @@ pub(super) fn SiteForm(existing: Option<String>) -> impl IntoView {
         let h = host.get().trim().to_owned();
         let device_host = match h.parse::<DeviceHost>() {
             Ok(d) => Some(d),
-            Err(e) => {
-                parse.push(("device_host".to_owned(), Problem::input(format!("{e} — "))));
+            Err(_) => {
+                parse.push((
+                    "device_host".to_owned(),
+                    Problem::input(h.clone(), Key::ExpectHost),
+                ));
                 None
             }
         };
@@ -58,12 +69,20 @@ pub(super) fn SiteForm(existing: Option<String>) -> impl IntoView {
             match p.parse::<u16>() {
                 Ok(x) => Some(x),
                 Err(_) => {
-                    parse.push(("device_port".to_owned(), Problem::input(format!("{p:?}: "))));
+                    parse.push((
+                        "device_port".to_owned(),
+                        Problem::input(p.clone(), Key::ExpectPort),
+                    ));
                     None
                 }
             }
         };
-        let address_prefixes = parse_list::<IpNet>(&prefixes.get(), "address_prefixes", &mut parse);
+        let address_prefixes = parse_list::<IpNet>(
+            &prefixes.get(),
+            "address_prefixes",
+            Key::ExpectPrefix,
+            &mut parse,
+        );
         let k = key.get().trim().to_owned();
         let change = device_host.map(|device_host| {
             Change::UpsertSite(LocalSite {

@@ -69,8 +69,10 @@ pub(super) fn VnetForm(existing: Option<String>) -> impl IntoView {
     let tn = form.tenant.clone();
     let draft = Memo::new(move |_| {
         let mut parse = Vec::new();
-        let address_space = parse_list::<IpNet>(&space.get(), "address_space", &mut parse);
-        let dns_servers = parse_list::<IpAddr>(&dns.get(), "dns_servers", &mut parse);
+        let address_space =
+            parse_list::<IpNet>(&space.get(), "address_space", Key::ExpectPrefix, &mut parse);
+        let dns_servers =
+            parse_list::<IpAddr>(&dns.get(), "dns_servers", Key::ExpectAddress, &mut parse);
         let subnets = subnets
             .get()
             .iter()
@@ -83,7 +85,10 @@ pub(super) fn VnetForm(existing: Option<String>) -> impl IntoView {
                 match p.parse::<IpNet>() {
                     Ok(prefix) => Some(Subnet { name: n, prefix }),
                     Err(_) => {
-                        parse.push((format!("subnets[{n}]"), Problem::input(format!("{p:?}: "))));
+                        parse.push((
+                            format!("subnets[{n}]"),
+                            Problem::input(p.clone(), Key::ExpectPrefix),
+                        ));
                         None
                     }
                 }
@@ -146,6 +151,7 @@ pub(super) fn VnetForm(existing: Option<String>) -> impl IntoView {
                     children=move |(i, r)| {
                         let n = i + 1;
                         let key = Signal::derive(move || format!("subnets[{}]", r.name.get().trim()));
+                        let filled = Signal::derive(move || !r.prefix.with(|p| p.trim().is_empty()));
                         let nid = format!("subnet-{}-name", r.id);
                         let pid = format!("subnet-{}-prefix", r.id);
                         view! {
@@ -157,7 +163,10 @@ pub(super) fn VnetForm(existing: Option<String>) -> impl IntoView {
                                     <input
                                         id=nid
                                         prop:value=move || r.name.get()
-                                        on:input=move |ev| r.name.set(event_target_value(&ev))
+                                        on:input=move |ev| {
+                                            r.name.set(event_target_value(&ev));
+                                            live.touch(&key.get_untracked());
+                                        }
                                     />
                                 </div>
                                 <div class="field">
@@ -167,9 +176,12 @@ pub(super) fn VnetForm(existing: Option<String>) -> impl IntoView {
                                     <input
                                         id=pid
                                         aria-describedby=move || problems_id("form", &key.get())
-                                        aria-invalid=move || live.invalid(&key.get()).to_string()
+                                        aria-invalid=move || live.invalid(&key.get(), filled.get()).to_string()
                                         prop:value=move || r.prefix.get()
-                                        on:input=move |ev| r.prefix.set(event_target_value(&ev))
+                                        on:input=move |ev| {
+                                            r.prefix.set(event_target_value(&ev));
+                                            live.touch(&key.get_untracked());
+                                        }
                                     />
                                 </div>
                                 <button
@@ -179,7 +191,7 @@ pub(super) fn VnetForm(existing: Option<String>) -> impl IntoView {
                                 >
                                     {move || c.t(Key::Remove)}
                                 </button>
-                                <Problems live=live form="form" field=key />
+                                <Problems live=live form="form" field=key filled=filled />
                             </div>
                         }
                     }

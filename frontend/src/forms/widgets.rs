@@ -4,8 +4,8 @@
 use leptos::prelude::*;
 use serde::Serialize;
 
-use super::{GENERAL, Live, Problems, problems_id};
-use crate::api;
+use super::{GENERAL, Live, Problems, Refusal, problems_id};
+use crate::api::{self, ApiError};
 use crate::i18n::Key;
 use crate::state::{Kind, Page, TPage, ctx, navigate};
 
@@ -14,7 +14,8 @@ use crate::state::{Kind, Page, TPage, ctx, navigate};
 pub(super) enum Submit {
     Idle,
     Busy,
-    Failed(String),
+    /// Refused by the server, or (`None`) not sent: some inputs do not parse.
+    Failed(Option<ApiError>),
 }
 
 /// Sends a form's resource; on a 422 the server's violations join the live ones.
@@ -27,8 +28,9 @@ pub(super) fn submit<B: Serialize + 'static>(
     then: Page,
 ) {
     let c = ctx();
+    live.mark_submitted();
     if live.has_parse_errors() {
-        state.set(Submit::Failed(c.t(Key::InvalidInput).to_owned()));
+        state.set(Submit::Failed(None));
         return;
     }
     state.set(Submit::Busy);
@@ -43,12 +45,7 @@ pub(super) fn submit<B: Serialize + 'static>(
             }
             Err(e) => {
                 live.set_server(e.violations.clone());
-                let msg = if e.status == 422 {
-                    format!("{} {}", c.t(Key::SaveFailed), e.message)
-                } else {
-                    e.message
-                };
-                state.set(Submit::Failed(msg));
+                state.set(Submit::Failed(Some(e)));
             }
         }
     });
@@ -61,7 +58,10 @@ pub(super) fn SubmitRow(live: Live, state: RwSignal<Submit>, cancel: String) -> 
             <Problems live=live form="form" field=GENERAL.to_owned() />
         </div>
         {move || match state.get() {
-            Submit::Failed(m) => Some(view! { <p role="alert" class="status-bad">{m}</p> }),
+            Submit::Failed(Some(e)) => Some(view! { <Refusal error=e /> }.into_any()),
+            Submit::Failed(None) => {
+                Some(view! { <p role="alert" class="status-bad">{c.t(Key::FixInputs)}</p> }.into_any())
+            }
             _ => None,
         }}
         <div class="buttons">
@@ -98,15 +98,19 @@ pub(super) fn Field(
     } else {
         pid.clone()
     };
+    let filled = Signal::derive(move || !value.with(|v| v.trim().is_empty()));
     let input = if multiline {
         view! {
             <textarea
                 id=id.clone()
                 rows="3"
                 aria-describedby=described
-                aria-invalid=move || live.invalid(key).to_string()
+                aria-invalid=move || live.invalid(key, filled.get()).to_string()
                 prop:value=move || value.get()
-                on:input=move |ev| value.set(event_target_value(&ev))
+                on:input=move |ev| {
+                    value.set(event_target_value(&ev));
+                    live.touch(key);
+                }
             ></textarea>
         }
         .into_any()
@@ -116,9 +120,12 @@ pub(super) fn Field(
                 id=id.clone()
                 readonly=readonly
                 aria-describedby=described
-                aria-invalid=move || live.invalid(key).to_string()
+                aria-invalid=move || live.invalid(key, filled.get()).to_string()
                 prop:value=move || value.get()
-                on:input=move |ev| value.set(event_target_value(&ev))
+                on:input=move |ev| {
+                    value.set(event_target_value(&ev));
+                    live.touch(key);
+                }
             />
         }
         .into_any()
@@ -128,7 +135,7 @@ pub(super) fn Field(
             <label for=id>{move || c.t(label)}</label>
             {input}
             {hint.map(|h| view! { <small id=hid class="muted">{move || c.t(h)}</small> })}
-            <Problems live=live form="form" field=key.to_owned() />
+            <Problems live=live form="form" field=key.to_owned() filled=filled />
         </div>
     }
 }
@@ -146,6 +153,7 @@ pub(super) fn SelectField(
     let c = ctx();
     let key = field;
     let id = format!("f-{}", key.replace('.', "-"));
+    let filled = Signal::derive(move || !value.with(String::is_empty));
     view! {
         <div class="field">
             <label for=id.clone()>{move || c.t(label)}</label>
@@ -153,8 +161,11 @@ pub(super) fn SelectField(
                 id=id
                 disabled=disabled
                 aria-describedby=problems_id("form", key)
-                aria-invalid=move || live.invalid(key).to_string()
-                on:change=move |ev| value.set(event_target_value(&ev))
+                aria-invalid=move || live.invalid(key, filled.get()).to_string()
+                on:change=move |ev| {
+                    value.set(event_target_value(&ev));
+                    live.touch(key);
+                }
                 prop:value=move || value.get()
             >
                 {move || {
@@ -173,7 +184,7 @@ pub(super) fn SelectField(
                         .collect_view()
                 }}
             </select>
-            <Problems live=live form="form" field=key.to_owned() />
+            <Problems live=live form="form" field=key.to_owned() filled=filled />
         </div>
     }
 }
@@ -195,7 +206,10 @@ pub(super) fn CheckField(
                 id=id.clone()
                 aria-describedby=problems_id("form", key)
                 prop:checked=move || value.get()
-                on:change=move |ev| value.set(event_target_checked(&ev))
+                on:change=move |ev| {
+                    value.set(event_target_checked(&ev));
+                    live.touch(key);
+                }
             />
             <label for=id>{move || c.t(label)}</label>
             <Problems live=live form="form" field=key.to_owned() />
