@@ -274,6 +274,9 @@ pub fn name_problem(name: &str) -> Option<String> {
     None
 }
 
+/// One validation run: the topology, its index and the per-connection lookups every rule family
+/// shares. Each family adds its checks in its own file's `impl Validator` block; [`Self::run`]
+/// calls them all.
 pub(crate) struct Validator<'a> {
     t: &'a Topology,
     skus: &'a SkuTable,
