@@ -193,3 +193,20 @@ fn every_validator_file_header_lists_the_rules_it_enforces() {
         }
     }
 }
+
+/// Issue 15: a module has one job; a file past 700 lines is split along its concerns.
+#[test]
+fn no_source_file_in_the_checked_trees_is_over_700_lines() {
+    const MAX_LINES: usize = 700;
+    let root = crate_dir().join("..");
+    let mut over = Vec::new();
+    for tree in ["shared/src", "worker/src/core", "server/src", "frontend/src"] {
+        for (path, text) in sources(&root.join(tree)) {
+            let lines = text.lines().count();
+            if lines > MAX_LINES {
+                over.push(format!("{} ({lines} lines)", path.display()));
+            }
+        }
+    }
+    assert!(over.is_empty(), "split these along their concerns: {over:?}");
+}
