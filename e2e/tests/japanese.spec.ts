@@ -19,7 +19,7 @@ const ALLOWED = new Set([
   // Networking terms and protocols written in Latin letters in Japanese networking documents.
   'VPN', 'VNet', 'IP', 'IPv4', 'IPv6', 'DNS', 'TCP', 'MSS', 'MTU', 'QR', 'P2S', 'DDNS', 'WireGuard', 'base64',
   // Values of the API that the forms offer by name (gateway types, SKUs, the required subnet).
-  'RouteBased', 'PolicyBased', 'SKU', 'Basic', 'Standard', 'HighPerformance', 'VpnGw1', 'VpnGw2', 'VpnGw3',
+  'RouteBased', 'PolicyBased', 'SKU', 'Basic', 'Standard', 'HighPerformance',
   'GatewaySubnet',
   // Commands, options and environment variables the user types as they are.
   'isthmus-worker', 'server', 'token', 'URL', 'TOKEN', 'public-address', 'ISTHMUS_PUBLIC_ADDRESS', 'wg-quick',
@@ -33,7 +33,15 @@ const ALLOWED = new Set([
 
 /** Names of resources the user created (and their own user name) are theirs, not English. */
 async function resourceNames(request: APIRequestContext, tenants: string[]): Promise<Set<string>> {
-  const names = new Set<string>([ADMIN.username, 'e2e-worker', ...tenants]);
+  // Every tenant the administrator sees (other tests' tenants are in the tenant picker).
+  const all: { name: string }[] = await (await request.get('/api/v1/tenants')).json();
+  const names = new Set<string>([ADMIN.username, 'e2e-worker', ...tenants, ...all.map((t) => t.name)]);
+  // Regions are names the users chose; the dashboard's metering lists other tenants' too.
+  const meters = await (await request.get('/api/v1/metering/region-pairs')).json().catch(() => []);
+  for (const m of Array.isArray(meters) ? meters : []) {
+    names.add(m.a);
+    names.add(m.b);
+  }
   for (const tn of tenants) {
     const t = await (await request.get(`/api/v1/tenants/${tn}/topology`)).json().catch(() => ({}));
     for (const list of Object.values(t ?? {})) {
@@ -56,6 +64,7 @@ function strip(text: string, names: Set<string>): string {
   for (const n of [...names].sort((a, b) => b.length - a.length)) t = t.split(n).join(' ');
   return t
     .replace(/[A-Za-z0-9+/]{43}=/g, ' ') // WireGuard keys (32 bytes, base64)
+    .replace(/\bVpnGw\d+\w*\b/g, ' ') // SKU names offered by the gateway form
     .replace(/\b[A-Z][A-Z0-9]*-\d+\b/g, ' ') // rule ids: GW-7, LIM-3, P2S-1, S2S-2, NAME-2
     .replace(/\[?[0-9a-fA-F]*:[0-9a-fA-F:.]*\]?(\/\d+)?(:\d+)?/g, ' ') // IPv6 prefixes and addresses
     .replace(/\b\d+(\.\d+){3}(\/\d+)?(:\d+)?\b/g, ' ') // IPv4 prefixes and addresses (with ports)
@@ -63,7 +72,7 @@ function strip(text: string, names: Set<string>): string {
 }
 
 function englishWords(text: string, names: Set<string>): string[] {
-  const words = strip(text, names).match(/[A-Za-z][A-Za-z_-]*/g) ?? [];
+  const words = strip(text, names).match(/[A-Za-z][A-Za-z0-9_-]*/g) ?? [];
   return [...new Set(words.filter((w) => !ALLOWED.has(w) && !ALLOWED.has(w.replace(/^-+|-+$/g, ''))))];
 }
 
@@ -146,7 +155,9 @@ test('Japanese everywhere: no English word on any page or form state', async ({ 
     await go(s.tenant, rest);
     await check(`form-${rest.replace(/\//g, '-')}`, async () => {
       await heading(h)();
-      await expect(page.locator('li.problem')).toHaveCount(0);
+      // A fresh form shows nothing; an edit form may show the warnings its resource has
+      // (GW-10 for the e2e worker's loopback endpoints), never an error before a change.
+      await expect(page.locator(rest.endsWith('/new') ? 'li.problem' : 'li.problem-error')).toHaveCount(0);
     });
   }
   await go(s.tenant, 'vnets/new');

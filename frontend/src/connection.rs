@@ -68,7 +68,8 @@ fn chart(lang: Lang, samples: &[Sample]) -> AnyView {
         .iter()
         .map(|p| p.rx.max(p.tx))
         .fold(0.0_f64, f64::max);
-    let max = human::nice_ceiling(peak);
+    // The axis ends at a round number of bit/s.
+    let max = human::nice_ceiling(peak * 8.0) / 8.0;
     let plot_h = H - TOP - BOTTOM;
     let pts = |f: fn(&RatePoint) -> f64| {
         points

@@ -67,7 +67,7 @@ fn fmt_outcome(o: &Outcome) -> String {
             format!("to the Internet through site {site} (forced tunneling)")
         }
         Outcome::HandedOff { vnet, source } => format!("handed to route source {source} of {vnet}"),
-        Outcome::Dropped { reason } => format!("dropped: {reason}"),
+        Outcome::Dropped { reason, .. } => format!("dropped: {reason}"),
     }
 }
 

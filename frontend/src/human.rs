@@ -15,7 +15,8 @@ fn scaled(v: f64, units: [&str; 4]) -> String {
         return format!("{v:.0} {}", units[0]);
     };
     let x = v / div;
-    if x >= 100.0 {
+    // Whole numbers without a decimal (a chart's axis: "20 Mbit/s").
+    if x >= 100.0 || (x - x.round()).abs() < 0.05 {
         format!("{x:.0} {unit}")
     } else {
         format!("{x:.1} {unit}")
@@ -81,10 +82,11 @@ mod tests {
         assert_eq!(bytes(999.0), "999 B");
         assert_eq!(bytes(1_500.0), "1.5 kB");
         assert_eq!(bytes(404_104_559.0), "404 MB");
-        assert_eq!(bytes(2_000_000_000.0), "2.0 GB");
-        assert_eq!(bit_rate(125.0), "1.0 kbit/s");
+        assert_eq!(bytes(2_000_000_000.0), "2 GB");
+        assert_eq!(bit_rate(125.0), "1 kbit/s");
+        assert_eq!(bit_rate(190.0), "1.5 kbit/s");
         assert_eq!(bit_rate(12.0), "96 bit/s");
-        assert_eq!(bit_rate(1_250_000.0), "10.0 Mbit/s");
+        assert_eq!(bit_rate(1_250_000.0), "10 Mbit/s");
     }
 
     #[test]

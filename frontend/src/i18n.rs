@@ -463,6 +463,9 @@ pub fn tf(lang: Lang, key: Key, args: &[(&str, &str)]) -> String {
 /// A violation's detail in `lang`: the validator's English message, or in Japanese the
 /// rule's sentence (until the shared templates render the detail itself).
 pub fn violation_text(lang: Lang, v: &isthmus_shared::validate::Violation) -> String {
+    if v.rule == RuleId::Gw10 && v.params.contains_key("endpoint") {
+        return crate::notices::endpoint_warning_text(lang, v);
+    }
     match lang {
         Lang::En => v.message.clone(),
         Lang::Ja => rule_ja(v.rule).to_owned(),

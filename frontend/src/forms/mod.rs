@@ -403,7 +403,7 @@ pub fn ProblemItem(problem: Problem, lang: Lang) -> impl IntoView {
         Some(rule) => {
             let warn = (!problem.error).then(|| format!(" ({})", t(lang, Key::Warning)));
             let text = problem_text(lang, &problem);
-            let general = (lang != Lang::En).then(|| rule_text(lang, rule));
+            let general = Some(rule_text(lang, rule)).filter(|g| lang != Lang::En && *g != text);
             view! {
                 <li class=class data-rule=rule.as_str()>
                     <code class="rule-id">{rule.as_str()}</code>
