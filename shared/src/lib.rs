@@ -17,6 +17,7 @@
 //! - [`device`]: WireGuard configurations for site devices and point-to-site clients.
 //! - [`enrol`]: point-to-site enrolment wire types and the signed challenge (P2S-3).
 //! - [`lpm`]: a longest-prefix-match table for IPv4 and IPv6.
+//! - [`messages`]: violations, routes and the next hop in English and Japanese.
 //! - [`tcp_transport`]: the framing of the point-to-site TCP fallback (P2S-4).
 
 pub mod api;
@@ -26,6 +27,7 @@ pub mod desired;
 pub mod device;
 pub mod enrol;
 pub mod lpm;
+pub mod messages;
 pub mod model;
 #[cfg(feature = "openapi")]
 mod openapi;

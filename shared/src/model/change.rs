@@ -36,6 +36,22 @@ pub enum ChangeError {
     NotFound { kind: String, name: String },
 }
 
+impl ChangeError {
+    /// The kind of the resource the change names.
+    pub fn kind(&self) -> &str {
+        match self {
+            ChangeError::NotFound { kind, .. } => kind,
+        }
+    }
+
+    /// The name of the resource the change names.
+    pub fn name(&self) -> &str {
+        match self {
+            ChangeError::NotFound { name, .. } => name,
+        }
+    }
+}
+
 /// The items an upsert or delete took out of one list (with their positions), and whether it
 /// pushed a new item: enough to put the list back exactly as it was.
 #[derive(Debug)]

@@ -22,7 +22,7 @@
 //! (VM-2).
 //!
 //! Files: this one holds the types of both features; `table.rs` computes the tables (over the
-//! resolved network of [`crate::resolved`]); `next_hop.rs` is the VM-2 walker and `locate.rs`
+//! resolved network of `crate::resolved`); `next_hop.rs` is the VM-2 walker and `locate.rs`
 //! finds the resource a source address belongs to.
 
 use std::net::IpAddr;
@@ -252,7 +252,11 @@ pub struct Hop {
     /// The prefix that matched, if a route decided.
     pub matched: Option<IpNet>,
     pub rule: RuleId,
+    /// Why, in English (identical to rendering [`Self::why`] with `messages::hop`).
     pub reason: String,
+    /// Why, as facts: what [`crate::messages::hop`] renders in the user's language.
+    #[serde(default)]
+    pub why: HopReason,
     /// LIM-6: the region pair metered for a VNet-to-VNet hop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region_pair: Option<RegionPair>,
@@ -276,8 +280,121 @@ pub enum Outcome {
         source: String,
     },
     Dropped {
+        /// Why, in English (the dropping hop's reason).
         reason: String,
+        /// Why, as facts (the dropping hop's [`Hop::why`]).
+        #[serde(default)]
+        why: HopReason,
     },
+}
+
+/// Why a hop goes where it goes, with the facts its sentence states (rendered by
+/// [`crate::messages::hop`]; `Hop::reason` is its English rendering). `dst`/`src` are the
+/// packet's addresses, `matched` the prefix that decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum HopReason {
+    /// Not known (a hop from an older producer): only `reason` says why.
+    #[default]
+    Unknown,
+    /// A gateway has no route for the destination.
+    NoRoute,
+    /// A gateway delivers into its VNet (GW-8).
+    IntoVnet {
+        dst: IpAddr,
+        matched: IpNet,
+        origin: RouteOrigin,
+    },
+    /// A PolicyBased gateway's selector matches (GW-1).
+    SelectorMatch {
+        local: IpNet,
+        remote: IpNet,
+        src: IpAddr,
+        dst: IpAddr,
+        connection: QualifiedName,
+    },
+    /// No selector of a PolicyBased gateway matches (GW-1).
+    NoSelector {
+        gateway: QualifiedName,
+        src: IpAddr,
+        dst: IpAddr,
+    },
+    /// A RouteBased gateway sends into a site-to-site connection (GW-2).
+    IntoSiteToSite {
+        dst: IpAddr,
+        matched: IpNet,
+        origin: RouteOrigin,
+        connection: QualifiedName,
+    },
+    /// A gateway sends into a VNet-to-VNet connection; `transit` when the route is a computed
+    /// transit route (LIM-5).
+    IntoVnetToVnet {
+        dst: IpAddr,
+        matched: IpNet,
+        origin: RouteOrigin,
+        transit: bool,
+        connection: QualifiedName,
+    },
+    /// The destination is a point-to-site client (P2S-8).
+    ToP2sClient { dst: IpAddr, client: String },
+    /// Forced tunneling at a gateway (GW-9).
+    ForcedTunnel {
+        dst: IpAddr,
+        connection: QualifiedName,
+        site: QualifiedName,
+    },
+    /// A pool address no connected client holds (VM-1).
+    NoClient {
+        dst: IpAddr,
+        matched: IpNet,
+        origin: RouteOrigin,
+    },
+    /// A gateway sends the packet to the Internet (GW-8).
+    GatewayToInternet { dst: IpAddr },
+    /// Inside the VNet's own address space (GW-8).
+    StaysInVnet { dst: IpAddr, matched: IpNet },
+    /// Carried by another route source of the VNet (LIM-7, GW-11).
+    ToRouteSource {
+        dst: IpAddr,
+        matched: IpNet,
+        source: String,
+    },
+    /// From a VNet, forced tunneling sends Internet-bound traffic to the gateway (GW-9).
+    VnetForcedToGateway { dst: IpAddr, gateway: QualifiedName },
+    /// From a VNet, a connected prefix goes to the gateway (GW-8).
+    VnetToGateway {
+        dst: IpAddr,
+        matched: IpNet,
+        origin: RouteOrigin,
+        gateway: QualifiedName,
+    },
+    /// From a VNet straight to the Internet (GW-8).
+    VnetToInternet { dst: IpAddr },
+    /// The destination is on the site's own network.
+    OnSite { dst: IpAddr, prefix: IpNet },
+    /// The site device sends into a connection because the gateway advertises the prefix.
+    SiteDevice {
+        dst: IpAddr,
+        connection: QualifiedName,
+        gateway: QualifiedName,
+        matched: IpNet,
+    },
+    /// No tunnel of the site carries the destination: the site's own uplink.
+    SiteUplink { dst: IpAddr },
+    /// No connected point-to-site client holds the source (VM-1).
+    NoSourceClient { src: IpAddr },
+    /// A point-to-site client sends through a gateway that routes the prefix (P2S-8).
+    ClientToGateway {
+        gateway: QualifiedName,
+        matched: IpNet,
+        dst: IpAddr,
+    },
+    /// No gateway of the client routes the destination.
+    ClientToInternet { dst: IpAddr },
+    /// From the Internet to a private VNet address (VM-1).
+    PrivateFromInternet { dst: IpAddr },
+    /// Neither address belongs to the topology.
+    OutsideTopology { src: IpAddr, dst: IpAddr },
 }
 
 /// The path of a packet from `source` to `destination`.

@@ -15,11 +15,15 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::locate::{Locator, Src, location};
-use super::{GatewayRoutes, Hop, Location, NextHop, NextHopError, Outcome, Path, RouteOrigin};
+use super::{
+    GatewayRoutes, Hop, HopReason, Location, NextHop, NextHopError, Outcome, Path, RouteOrigin,
+};
 use crate::lpm::LpmTable;
-use crate::model::{GatewayType, QualifiedName, RouteSourceKind, Topology, region_pair};
+use crate::model::{GatewayType, RouteSourceKind, Topology, region_pair};
 use crate::resolved::Net;
 use crate::rules::RuleId;
+
+mod leave;
 
 fn hop(
     at: Location,
@@ -27,6 +31,7 @@ fn hop(
     matched: Option<IpNet>,
     rule: RuleId,
     reason: String,
+    why: HopReason,
 ) -> Hop {
     Hop {
         at,
@@ -34,10 +39,20 @@ fn hop(
         matched,
         rule,
         reason,
+        why,
         region_pair: None,
     }
 }
 
+/// The outcome of a path that ends at dropping hop `h`.
+fn dropped(h: &Hop) -> Outcome {
+    Outcome::Dropped {
+        reason: h.reason.clone(),
+        why: h.why.clone(),
+    }
+}
+
+/// The English phrase for a route origin inside a hop reason ("the address space of VNet t/v").
 fn describe_origin(o: &RouteOrigin) -> String {
     match o {
         RouteOrigin::VnetAddressSpace { vnet } => format!("the address space of VNet {vnet}"),
@@ -136,16 +151,17 @@ impl<'a> Walker<'a> {
             let table = cached(&mut self.gw_cache, &self.net, g);
             let lpm = table.lpm();
             let Some((matched, &ri)) = lpm.lookup(dst) else {
-                hops.push(hop(
+                let h = hop(
                     here,
                     NextHop::Drop,
                     None,
                     RuleId::Gw8,
                     "no route".to_owned(),
-                ));
-                return Ok(Outcome::Dropped {
-                    reason: "no route".to_owned(),
-                });
+                    HopReason::NoRoute,
+                );
+                let out = dropped(&h);
+                hops.push(h);
+                return Ok(out);
             };
             let route = &table.routes[ri];
             let why = describe_origin(&route.origin);
@@ -157,6 +173,11 @@ impl<'a> Walker<'a> {
                         Some(matched),
                         RuleId::Gw8,
                         format!("{dst} is in {matched}, {why}: delivered into the VNet"),
+                        HopReason::IntoVnet {
+                            dst,
+                            matched,
+                            origin: route.origin.clone(),
+                        },
                     ));
                     return Ok(Outcome::Delivered {
                         to: Location::Vnet { vnet: vnet.clone() },
@@ -180,20 +201,34 @@ impl<'a> Walker<'a> {
                                      into connection {connection}",
                                     s.selector.local, s.selector.remote
                                 ),
+                                HopReason::SelectorMatch {
+                                    local: s.selector.local,
+                                    remote: s.selector.remote,
+                                    src,
+                                    dst,
+                                    connection: connection.clone(),
+                                },
                             ));
                         } else {
                             let reason = format!(
                                 "no traffic selector of PolicyBased gateway {} matches {src} → {dst}",
                                 self.net.qn_gw(g)
                             );
-                            hops.push(hop(
+                            let h = hop(
                                 here,
                                 NextHop::Drop,
                                 Some(matched),
                                 RuleId::Gw1,
-                                reason.clone(),
-                            ));
-                            return Ok(Outcome::Dropped { reason });
+                                reason,
+                                HopReason::NoSelector {
+                                    gateway: self.net.qn_gw(g),
+                                    src,
+                                    dst,
+                                },
+                            );
+                            let out = dropped(&h);
+                            hops.push(h);
+                            return Ok(out);
                         }
                     } else {
                         hops.push(hop(
@@ -202,6 +237,12 @@ impl<'a> Walker<'a> {
                             Some(matched),
                             RuleId::Gw2,
                             format!("{dst} is in {matched}, {why}: into connection {connection}"),
+                            HopReason::IntoSiteToSite {
+                                dst,
+                                matched,
+                                origin: route.origin.clone(),
+                                connection: connection.clone(),
+                            },
                         ));
                     }
                     return Ok(Outcome::Delivered {
@@ -233,6 +274,13 @@ impl<'a> Walker<'a> {
                         format!(
                             "{dst} is in {matched}, {why}{via}: into VNet-to-VNet connection {connection}"
                         ),
+                        HopReason::IntoVnetToVnet {
+                            dst,
+                            matched,
+                            origin: route.origin.clone(),
+                            transit: !via.is_empty(),
+                            connection: connection.clone(),
+                        },
                     );
                     let ra = self
                         .net
@@ -255,6 +303,10 @@ impl<'a> Walker<'a> {
                         Some(matched),
                         RuleId::P2s8,
                         format!("{dst} is point-to-site client {client:?}"),
+                        HopReason::ToP2sClient {
+                            dst,
+                            client: client.clone(),
+                        },
                     ));
                     return Ok(Outcome::Delivered {
                         to: Location::P2sClient {
@@ -273,6 +325,11 @@ impl<'a> Walker<'a> {
                             "{dst} is in no connected prefix; forced tunneling sends Internet-bound \
                              traffic into connection {connection} to site {site}"
                         ),
+                        HopReason::ForcedTunnel {
+                            dst,
+                            connection: connection.clone(),
+                            site: site.clone(),
+                        },
                     ));
                     return Ok(Outcome::ForcedTunnel { site: site.clone() });
                 }
@@ -280,14 +337,21 @@ impl<'a> Walker<'a> {
                     let reason = format!(
                         "{dst} is in {matched}, {why}, but no connected client holds it (VM-1)"
                     );
-                    hops.push(hop(
+                    let h = hop(
                         here,
                         NextHop::Drop,
                         Some(matched),
                         RuleId::Vm1,
-                        reason.clone(),
-                    ));
-                    return Ok(Outcome::Dropped { reason });
+                        reason,
+                        HopReason::NoClient {
+                            dst,
+                            matched,
+                            origin: route.origin.clone(),
+                        },
+                    );
+                    let out = dropped(&h);
+                    hops.push(h);
+                    return Ok(out);
                 }
                 NextHop::Internet
                 | NextHop::Gateway { .. }
@@ -299,6 +363,7 @@ impl<'a> Walker<'a> {
                         Some(matched),
                         RuleId::Gw8,
                         format!("{dst} is in no connected prefix: out to the Internet"),
+                        HopReason::GatewayToInternet { dst },
                     ));
                     return Ok(Outcome::Internet);
                 }
@@ -337,6 +402,7 @@ impl<'a> Walker<'a> {
                     format!(
                         "{dst} is inside the VNet's own address space ({matched}): it stays inside the VNet"
                     ),
+                    HopReason::StaysInVnet { dst, matched },
                 )),
                 Outcome::Delivered {
                     to: Location::Vnet { vnet: vnet.clone() },
@@ -361,6 +427,11 @@ impl<'a> Walker<'a> {
                         format!(
                             "{dst} is in {matched}, carried by route source {source:?} (not the VPN gateway)"
                         ),
+                        HopReason::ToRouteSource {
+                            dst,
+                            matched,
+                            source: source.clone(),
+                        },
                     )),
                     Outcome::HandedOff {
                         vnet: vnet.clone(),
@@ -369,15 +440,29 @@ impl<'a> Walker<'a> {
                 )
             }
             NextHop::Gateway { gateway } => {
-                let reason = if route.origin == RouteOrigin::Default {
-                    format!(
-                        "{dst} is in no connected prefix; forced tunneling sends it to gateway {gateway}"
+                let (reason, why) = if route.origin == RouteOrigin::Default {
+                    (
+                        format!(
+                            "{dst} is in no connected prefix; forced tunneling sends it to gateway {gateway}"
+                        ),
+                        HopReason::VnetForcedToGateway {
+                            dst,
+                            gateway: gateway.clone(),
+                        },
                     )
                 } else {
-                    format!(
-                        "{dst} is in {matched}, {}, a prefix connected through gateway {gateway}: \
-                         only such traffic goes through the gateway",
-                        describe_origin(&route.origin)
+                    (
+                        format!(
+                            "{dst} is in {matched}, {}, a prefix connected through gateway {gateway}: \
+                             only such traffic goes through the gateway",
+                            describe_origin(&route.origin)
+                        ),
+                        HopReason::VnetToGateway {
+                            dst,
+                            matched,
+                            origin: route.origin.clone(),
+                            gateway: gateway.clone(),
+                        },
                     )
                 };
                 let gi = net
@@ -392,6 +477,7 @@ impl<'a> Walker<'a> {
                         Some(matched),
                         RuleId::Vm2,
                         reason,
+                        why,
                     ),
                     gi,
                 )
@@ -403,193 +489,12 @@ impl<'a> Walker<'a> {
                     Some(matched),
                     RuleId::Gw8,
                     format!("{dst} is in no connected prefix: straight to the Internet"),
+                    HopReason::VnetToInternet { dst },
                 )),
                 Outcome::Internet,
             ),
         };
         Ok(step)
-    }
-
-    /// A machine on site `s`: the device's table, everything each connected gateway advertises
-    /// to it (S2S-1).
-    fn leave_site(&mut self, s: usize, dst: IpAddr) -> Step {
-        let net = &self.net;
-        let site_q = net.qn_site(s);
-        let here = Location::Site {
-            site: site_q.clone(),
-        };
-        if let Some(p) = net.t.sites[s]
-            .address_prefixes
-            .iter()
-            .find(|p| p.contains(&dst))
-        {
-            return Step::Ends(
-                Some(hop(
-                    here,
-                    NextHop::Site {
-                        site: site_q.clone(),
-                    },
-                    Some(*p),
-                    RuleId::Gw8,
-                    format!("{dst} is on the site's own network ({p})"),
-                )),
-                Outcome::Delivered {
-                    to: Location::Site { site: site_q },
-                },
-            );
-        }
-        // (connection name, connection, gateway) for every enabled connection to this site.
-        let mut conns: Vec<(&str, usize, usize)> = Vec::new();
-        for (g, list) in net.s2s_all() {
-            for &(ci, ss) in list {
-                if ss == s {
-                    conns.push((net.t.connections[ci].name.as_str(), ci, g));
-                }
-            }
-        }
-        conns.sort();
-        let mut entries: Vec<(IpNet, (usize, usize))> = Vec::new();
-        for &(_, ci, g) in &conns {
-            let cq = net.qn_conn(ci);
-            let table = cached(&mut self.gw_cache, net, g);
-            if net.t.gateways[g].gateway_type == GatewayType::PolicyBased {
-                for sel in table.selectors.iter().filter(|x| x.connection == cq) {
-                    entries.push((sel.selector.local, (ci, g)));
-                }
-                continue;
-            }
-            for r in table.routes.iter().filter(|r| r.active) {
-                let own = matches!(&r.next_hop, NextHop::SiteToSite { connection, .. } | NextHop::ForcedTunnel { connection, .. } if *connection == cq);
-                if !own && r.origin != RouteOrigin::Default && r.next_hop != NextHop::Drop {
-                    entries.push((r.prefix, (ci, g)));
-                }
-            }
-        }
-        let lpm: LpmTable<(usize, usize)> = entries.into_iter().collect();
-        match lpm.lookup(dst) {
-            Some((matched, &(ci, g))) => {
-                let cq = net.qn_conn(ci);
-                let reason = format!(
-                    "the site device sends {dst} into connection {cq} because gateway {} \
-                     advertises {matched} (the device's allowed IPs)",
-                    net.qn_gw(g)
-                );
-                Step::Enters(
-                    hop(
-                        here,
-                        NextHop::SiteToSite {
-                            connection: cq,
-                            site: site_q,
-                        },
-                        Some(matched),
-                        RuleId::S2s1,
-                        reason,
-                    ),
-                    g,
-                )
-            }
-            None => Step::Ends(
-                Some(hop(
-                    here,
-                    NextHop::Internet,
-                    None,
-                    RuleId::Gw8,
-                    format!("no tunnel carries {dst}: the site's own Internet uplink"),
-                )),
-                Outcome::Internet,
-            ),
-        }
-    }
-
-    /// A point-to-site client of configuration `pi` holding `src`: what its home gateway and its
-    /// additional VNets' gateways route (P2S-6, P2S-8).
-    fn leave_pool(&mut self, pi: usize, src: IpAddr, dst: IpAddr) -> Step {
-        let net = &self.net;
-        let p = &net.t.point_to_site[pi];
-        let owner = QualifiedName::new(&p.tenant, &p.gateway);
-        let client = p
-            .clients
-            .iter()
-            .find(|c| c.address == src && p.is_authorised(c));
-        let Some(client) = client else {
-            let reason = format!(
-                "no connected point-to-site client holds {src}; a client that is not connected \
-                 cannot reach private addresses"
-            );
-            return Step::Ends(
-                Some(hop(
-                    Location::P2sClient {
-                        gateway: owner,
-                        client: None,
-                    },
-                    NextHop::Drop,
-                    None,
-                    RuleId::Vm1,
-                    reason.clone(),
-                )),
-                Outcome::Dropped { reason },
-            );
-        };
-        let here = Location::P2sClient {
-            gateway: owner.clone(),
-            client: Some(client.name.clone()),
-        };
-        // Home gateway first, then the additional VNets' gateways (P2S-6), first one wins a prefix.
-        let mut gws: Vec<usize> = Vec::new();
-        if let Some(g) = net.gateway_index(&p.tenant, &p.gateway) {
-            gws.push(g);
-        }
-        for x in &p.additional_vnets {
-            if let Some(g) = net.gateway_of_vnet(&p.tenant, x)
-                && !gws.contains(&g)
-            {
-                gws.push(g);
-            }
-        }
-        let mut entries: Vec<(IpNet, usize)> = Vec::new();
-        for &g in &gws {
-            let table = cached(&mut self.gw_cache, net, g);
-            for r in table.routes.iter().filter(|r| r.active) {
-                let skip = matches!(
-                    r.origin,
-                    RouteOrigin::Default | RouteOrigin::P2sClient { .. }
-                ) || matches!(&r.origin, RouteOrigin::P2sPool { gateway } if *gateway == owner);
-                if !skip {
-                    entries.push((r.prefix, g));
-                }
-            }
-        }
-        let lpm: LpmTable<usize> = entries.into_iter().collect();
-        match lpm.lookup(dst) {
-            Some((matched, &g)) => {
-                let gq = net.qn_gw(g);
-                let reason = format!(
-                    "gateway {gq} routes {matched}, so the client sends {dst} through its tunnel"
-                );
-                Step::Enters(
-                    hop(
-                        here,
-                        NextHop::Gateway { gateway: gq },
-                        Some(matched),
-                        RuleId::P2s8,
-                        reason,
-                    ),
-                    g,
-                )
-            }
-            None => Step::Ends(
-                Some(hop(
-                    here,
-                    NextHop::Internet,
-                    None,
-                    RuleId::Gw8,
-                    format!(
-                        "no gateway of the client routes {dst}: the client's own Internet access"
-                    ),
-                )),
-                Outcome::Internet,
-            ),
-        }
     }
 }
 
@@ -645,14 +550,17 @@ fn from_internet(
             "{destination} is a private VNet address; from the Internet a machine is reached \
              by its public address and port, its private address only over a tunnel"
         );
-        hops.push(hop(
+        let h = hop(
             Location::Internet,
             NextHop::Drop,
             None,
             RuleId::Vm1,
-            reason.clone(),
-        ));
-        Outcome::Dropped { reason }
+            reason,
+            HopReason::PrivateFromInternet { dst: destination },
+        );
+        let out = dropped(&h);
+        hops.push(h);
+        out
     } else {
         hops.push(hop(
             Location::Internet,
@@ -660,6 +568,10 @@ fn from_internet(
             None,
             RuleId::Gw8,
             format!("neither {source} nor {destination} belongs to the topology"),
+            HopReason::OutsideTopology {
+                src: source,
+                dst: destination,
+            },
         ));
         Outcome::Internet
     }

@@ -33,6 +33,7 @@ impl<'a> Validator<'a> {
                             path: base,
                             how: "",
                             fix: "delete the connection first",
+                            case: "still_used",
                         },
                     ));
                     None
@@ -72,6 +73,7 @@ impl<'a> Validator<'a> {
                                     path: base,
                                     how: "",
                                     fix: "delete the connection first",
+                                    case: "still_used",
                                 },
                             ));
                             None
@@ -151,6 +153,7 @@ impl<'a> Validator<'a> {
                                     path: base,
                                     how: " as its remote gateway",
                                     fix: "delete the connection first",
+                                    case: "still_used_remote",
                                 },
                             ));
                             None

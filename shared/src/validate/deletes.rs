@@ -66,6 +66,9 @@ pub(super) struct User<'u> {
     pub how: &'static str,
     /// What to do first, e.g. `"delete the gateway first"`.
     pub fix: &'static str,
+    /// The sentence (`case` param): `still_used`, `still_used_remote`, `still_used_forced`,
+    /// `still_used_additional`.
+    pub case: &'static str,
 }
 
 /// REF-1 in the delete direction, at the deleted resource's path.
@@ -83,5 +86,6 @@ pub(super) fn still_used(kind: Kind, tenant: &str, name: &str, user: User<'_>) -
     .param("name", name)
     .param("used_by", user.name)
     .param("used_by_kind", user.noun)
+    .case(user.case)
     .related(user.path)
 }

@@ -46,6 +46,7 @@ impl<'a> Validator<'a> {
                             path: base,
                             how: "",
                             fix: "delete the gateway first",
+                            case: "still_used",
                         },
                     ))
                 }
@@ -59,7 +60,10 @@ impl<'a> Validator<'a> {
                             g.name, g.vnet, g.tenant
                         ),
                     )
-                    .param("vnet", &g.vnet),
+                    .case("gateway_vnet")
+                    .param("gateway", &g.name)
+                    .param("vnet", &g.vnet)
+                    .param("tenant", &g.tenant),
                 ),
                 Lookup::Many => {}
                 Lookup::One(vi) => {
@@ -87,7 +91,8 @@ impl<'a> Validator<'a> {
                          extra gateway",
                         g.vnet
                     ),
-                );
+                )
+                .param("vnet", &g.vnet);
                 v.related = others;
                 self.push(v);
             }
@@ -98,13 +103,17 @@ impl<'a> Validator<'a> {
             // GW-3
             if let Some(e) = g.public_endpoint {
                 if e.port() == 0 {
-                    self.push(Violation::new(
-                        RuleId::Gw3,
-                        base.field("public_endpoint"),
-                        format!(
-                            "the public endpoint {e} has port 0; the server allocates a real port"
-                        ),
-                    ));
+                    self.push(
+                        Violation::new(
+                            RuleId::Gw3,
+                            base.field("public_endpoint"),
+                            format!(
+                                "the public endpoint {e} has port 0; the server allocates a real port"
+                            ),
+                        )
+                        .case("port_zero")
+                        .param("endpoint", e),
+                    );
                 }
                 let same = &endpoints[&e];
                 if same.len() > 1 {
@@ -116,6 +125,7 @@ impl<'a> Validator<'a> {
                              gets its own endpoint when it is created: leave it to the server"
                         ),
                     )
+                    .case("shared")
                     .param("endpoint", e);
                     v.related = same
                         .iter()
@@ -147,6 +157,7 @@ impl<'a> Validator<'a> {
                             g.sku
                         ),
                     )
+                    .case("active_active")
                     .param("sku", g.sku),
                 );
             }
@@ -177,21 +188,41 @@ impl<'a> Validator<'a> {
                             }
                         ),
                     )
+                    .case(if bigger.is_some() {
+                        "too_many_resize"
+                    } else {
+                        "too_many"
+                    })
+                    .param("gateway", &g.name)
                     .param("connections", n)
                     .param("limit", limits.max_connections)
-                    .param("sku", g.sku),
+                    .param("excess", n - limits.max_connections as usize)
+                    .param("sku", g.sku)
+                    .param(
+                        "bigger_sku",
+                        bigger.map(|b| b.to_string()).unwrap_or_default(),
+                    )
+                    .param(
+                        "bigger_limit",
+                        bigger
+                            .map(|b| self.skus.get(b).max_connections.to_string())
+                            .unwrap_or_default(),
+                    ),
                 );
             }
             // GW-9
             if let Some(site) = &g.forced_tunneling_site {
                 let fp = base.field("forced_tunneling_site");
                 if g.gateway_type == GatewayType::PolicyBased {
-                    self.push(Violation::new(
-                        RuleId::Gw9,
-                        fp,
-                        "forced tunneling needs a RouteBased gateway: a PolicyBased gateway only \
-                         sends traffic matching its selectors; change the type or clear the site",
-                    ));
+                    self.push(
+                        Violation::new(
+                            RuleId::Gw9,
+                            fp,
+                            "forced tunneling needs a RouteBased gateway: a PolicyBased gateway only \
+                             sends traffic matching its selectors; change the type or clear the site",
+                        )
+                        .case("policy_based"),
+                    );
                 }
                 let deleted_conns = self.deleted.connections_of(&g.tenant);
                 if self.ix.sites.lookup(&g.tenant, site) == Lookup::Missing
@@ -207,17 +238,23 @@ impl<'a> Validator<'a> {
                             path: fp,
                             how: " as its forced-tunneling site",
                             fix: "clear the gateway's forced-tunneling site first",
+                            case: "still_used_forced",
                         },
                     ));
                 } else if self.ix.sites.lookup(&g.tenant, site) == Lookup::Missing {
-                    self.push(Violation::new(
-                        RuleId::Ref1,
-                        fp,
-                        format!(
-                            "the forced-tunneling site {site:?} does not exist in tenant {:?}",
-                            g.tenant
-                        ),
-                    ));
+                    self.push(
+                        Violation::new(
+                            RuleId::Ref1,
+                            fp,
+                            format!(
+                                "the forced-tunneling site {site:?} does not exist in tenant {:?}",
+                                g.tenant
+                            ),
+                        )
+                        .case("forced_site")
+                        .param("site", site)
+                        .param("tenant", &g.tenant),
+                    );
                 } else if !conns
                     .iter()
                     .any(|&ci| t.connections[ci].site() == Some(site.as_str()))
@@ -234,10 +271,14 @@ impl<'a> Validator<'a> {
                             RuleId::Gw9,
                             fp,
                             format!(
-                                "connection {names} carries the forced tunnel of gateway {:?} to                                  site {site:?}; clear the gateway's forced-tunneling site first,                                  then delete the connection",
+                                "connection {names} carries the forced tunnel of gateway {:?} to \
+                                 site {site:?}; clear the gateway's forced-tunneling site first, \
+                                 then delete the connection",
                                 g.name
                             ),
                         )
+                        .case("connection_deleted")
+                        .param("gateway", &g.name)
                         .param("site", site)
                         .param("connection", names),
                     );
@@ -255,6 +296,8 @@ impl<'a> Validator<'a> {
                                 g.name
                             ),
                         )
+                        .case("not_connected")
+                        .param("gateway", &g.name)
                         .param("site", site),
                     );
                 }
@@ -279,9 +322,36 @@ impl<'a> Validator<'a> {
                             s.name
                         ),
                     )
+                    .case("name_case")
+                    .param("subnet", &s.name)
                     .warning(),
                 );
             }
+        }
+        // A GatewaySubnet too small for a gateway, before any gateway exists (with a gateway,
+        // `check_gateway_subnet` reports it as an error).
+        if let Some(s) = v.gateway_subnet()
+            && let Some((max, fam, example)) = too_small(s.prefix)
+            && self.vnet_gateway(&v.tenant, &v.name) == Lookup::Missing
+        {
+            self.push(
+                Violation::new(
+                    RuleId::Gw7,
+                    base.key("subnets", GATEWAY_SUBNET).field("prefix"),
+                    format!(
+                        "{GATEWAY_SUBNET} {} is smaller than a gateway needs: a gateway will need \
+                         at least a /{max} ({fam}); use a prefix length of {max} or less, e.g. \
+                         {example}",
+                        s.prefix
+                    ),
+                )
+                .case("too_small_no_gateway")
+                .param("prefix", s.prefix)
+                .param("max_len", max)
+                .param("family", fam)
+                .param("example", example)
+                .warning(),
+            );
         }
         for r in &v.route_sources {
             let rp = base.key("route_sources", &r.name);
@@ -289,14 +359,18 @@ impl<'a> Validator<'a> {
                 && v.gateway_subnet()
                     .is_some_and(|g| g.prefix.contains(&next_hop))
             {
-                self.push(Violation::new(
-                    RuleId::Gw7,
-                    rp.field("kind").field("next_hop"),
-                    format!(
-                        "the appliance address {next_hop} is inside {GATEWAY_SUBNET}, which \
-                         is reserved for the gateway; place the appliance in another subnet"
-                    ),
-                ));
+                self.push(
+                    Violation::new(
+                        RuleId::Gw7,
+                        rp.field("kind").field("next_hop"),
+                        format!(
+                            "the appliance address {next_hop} is inside {GATEWAY_SUBNET}, which \
+                             is reserved for the gateway; place the appliance in another subnet"
+                        ),
+                    )
+                    .case("appliance")
+                    .param("address", next_hop),
+                );
             }
         }
     }
@@ -315,34 +389,50 @@ impl<'a> Validator<'a> {
                         v.name
                     ),
                 )
-                .param("vnet", &v.name),
+                .case("missing")
+                .param("vnet", &v.name)
+                .param("gateway", gateway)
+                .param("v4_len", GATEWAY_SUBNET_MAX_V4_LEN)
+                .param("v6_len", GATEWAY_SUBNET_MAX_V6_LEN),
             ),
             Some(s) => {
-                let (max, fam) = match s.prefix {
-                    IpNet::V4(_) => (GATEWAY_SUBNET_MAX_V4_LEN, "IPv4"),
-                    IpNet::V6(_) => (GATEWAY_SUBNET_MAX_V6_LEN, "IPv6"),
-                };
-                if s.prefix.prefix_len() > max {
+                if let Some((max, fam, example)) = too_small(s.prefix) {
                     self.push(
                         Violation::new(
                             RuleId::Gw7,
                             base.key("subnets", GATEWAY_SUBNET).field("prefix"),
                             format!(
                                 "{GATEWAY_SUBNET} {} is too small: the gateway needs at least a \
-                                 /{max} ({fam}); use a prefix length of {max} or less, e.g. {}",
+                                 /{max} ({fam}); use a prefix length of {max} or less, e.g. {example}",
                                 s.prefix,
-                                IpNet::new(s.prefix.network(), max)
-                                    .map(|n| n.trunc().to_string())
-                                    .unwrap_or_default()
                             ),
                         )
+                        .case("too_small")
                         .param("prefix", s.prefix)
-                        .param("max_len", max),
+                        .param("max_len", max)
+                        .param("family", fam)
+                        .param("example", example)
+                        .param("gateway", gateway),
                     );
                 }
             }
         }
     }
+}
+
+/// GW-7: when `prefix` is too small for a `GatewaySubnet`: the longest prefix length allowed,
+/// the family, and the prefix of that length at the same address (the fix).
+fn too_small(prefix: IpNet) -> Option<(u8, &'static str, String)> {
+    let (max, fam) = match prefix {
+        IpNet::V4(_) => (GATEWAY_SUBNET_MAX_V4_LEN, "IPv4"),
+        IpNet::V6(_) => (GATEWAY_SUBNET_MAX_V6_LEN, "IPv6"),
+    };
+    (prefix.prefix_len() > max).then(|| {
+        let example = IpNet::new(prefix.network(), max)
+            .map(|n| n.trunc().to_string())
+            .unwrap_or_default();
+        (max, fam, example)
+    })
 }
 
 /// The smallest SKU bigger than `current` allowing `needed` connections (LIM-1 hint).

@@ -126,6 +126,12 @@ impl Violation {
         self
     }
 
+    /// The sentence of the rule this violation states (the `case` param, see
+    /// [`crate::messages`]).
+    fn case(self, case: &str) -> Self {
+        self.param(crate::messages::CASE, case)
+    }
+
     fn related(mut self, path: impl fmt::Display) -> Self {
         self.related.push(path.to_string());
         self
@@ -229,7 +235,10 @@ pub fn validate_change_in_place(topology: &mut Topology, change: &Change) -> Vec
                 "change",
                 format!("{e}; check the name and tenant"),
             )
-            .param("error", &e),
+            .param("error", &e)
+            .case("change")
+            .param("kind", e.kind())
+            .param("name", e.name()),
         ],
     }
 }
@@ -251,25 +260,66 @@ pub fn is_wireguard_key(key: &str) -> bool {
 
 /// NAME-2: why `name` is not a valid resource name, or `None` when it is.
 pub fn name_problem(name: &str) -> Option<String> {
+    name_issue(name).map(|i| i.message)
+}
+
+/// NAME-2: what is wrong with a name, as a case and its facts.
+pub(crate) struct NameIssue {
+    pub case: &'static str,
+    pub message: String,
+    /// (param, value) of the case: `len` for too long, `char` for a bad character.
+    pub fact: Option<(&'static str, String)>,
+}
+
+impl NameIssue {
+    /// `v` with this issue's case and facts (and the kind and name it concerns).
+    pub(crate) fn apply(self, v: Violation, kind: &str, name: &str) -> Violation {
+        let mut v = v.case(self.case).param("kind", kind).param("name", name);
+        if let Some((k, x)) = self.fact {
+            v = v.param(k, x);
+        }
+        if self.case == "too_long" {
+            v = v.param("max", MAX_NAME_LEN);
+        }
+        v
+    }
+}
+
+pub(crate) fn name_issue(name: &str) -> Option<NameIssue> {
     let len = name.chars().count();
+    let issue = |case, message: String, fact| {
+        Some(NameIssue {
+            case,
+            message,
+            fact,
+        })
+    };
     if len == 0 {
-        return Some("a name cannot be empty".to_owned());
+        return issue("empty", "a name cannot be empty".to_owned(), None);
     }
     if len > MAX_NAME_LEN {
-        return Some(format!(
-            "a name has at most {MAX_NAME_LEN} characters, this one has {len}"
-        ));
+        return issue(
+            "too_long",
+            format!("a name has at most {MAX_NAME_LEN} characters, this one has {len}"),
+            Some(("len", len.to_string())),
+        );
     }
     if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        return Some("a name starts with a letter or digit".to_owned());
+        return issue(
+            "first_char",
+            "a name starts with a letter or digit".to_owned(),
+            None,
+        );
     }
     if let Some(c) = name
         .chars()
         .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
     {
-        return Some(format!(
-            "{c:?} is not allowed in a name; use ASCII letters, digits, '-', '_' and '.'"
-        ));
+        return issue(
+            "bad_char",
+            format!("{c:?} is not allowed in a name; use ASCII letters, digits, '-', '_' and '.'"),
+            Some(("char", c.to_string())),
+        );
     }
     None
 }

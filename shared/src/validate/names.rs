@@ -4,7 +4,7 @@
 //! Enforces: NAME-1, NAME-2, REF-1.
 
 use super::path::FieldPath;
-use super::{Validator, Violation, name_problem};
+use super::{Validator, Violation, name_issue};
 use crate::model::Kind;
 use crate::rules::RuleId;
 
@@ -24,19 +24,19 @@ impl<'a> Validator<'a> {
                     FieldPath::tenant_path(name),
                     format!("{n} tenants are named {name:?}; tenant names are unique"),
                 )
-                .param("name", name),
+                .case("tenant")
+                .param("name", name)
+                .param("count", n),
             );
         }
         for x in &t.tenants {
-            if let Some(p) = name_problem(&x.name) {
-                self.push(
-                    Violation::new(
-                        RuleId::Name2,
-                        FieldPath::tenant_path(&x.name),
-                        format!("tenant name {:?}: {p}", x.name),
-                    )
-                    .param("name", &x.name),
+            if let Some(p) = name_issue(&x.name) {
+                let v = Violation::new(
+                    RuleId::Name2,
+                    FieldPath::tenant_path(&x.name),
+                    format!("tenant name {:?}: {}", x.name, p.message),
                 );
+                self.push(p.apply(v, "tenant", &x.name));
             }
         }
         let mut found = Vec::new();
@@ -48,30 +48,39 @@ impl<'a> Validator<'a> {
                              name: &'a str,
                              path: FieldPath<'a>| {
                 if dup {
-                    let what = if kind == "point-to-site configuration" {
-                        format!(
-                            "gateway {name:?} has more than one point-to-site configuration; keep one"
+                    let (case, what) = if kind == "point-to-site configuration" {
+                        (
+                            "p2s",
+                            format!(
+                                "gateway {name:?} has more than one point-to-site configuration; keep one"
+                            ),
                         )
                     } else {
-                        format!(
-                            "more than one {kind} is named {name:?} in tenant {tenant:?}; names are \
-                             unique per kind within a tenant: rename or delete one"
+                        (
+                            "resource",
+                            format!(
+                                "more than one {kind} is named {name:?} in tenant {tenant:?}; names are \
+                                 unique per kind within a tenant: rename or delete one"
+                            ),
                         )
                     };
                     found.push(
                         Violation::new(RuleId::Name1, path, what)
+                            .case(case)
                             .param("kind", kind)
-                            .param("name", name),
+                            .param("name", name)
+                            .param("tenant", tenant),
                     );
                 }
                 if kind != "point-to-site configuration"
-                    && let Some(p) = name_problem(name)
+                    && let Some(p) = name_issue(name)
                 {
-                    found.push(
-                        Violation::new(RuleId::Name2, path, format!("{kind} name {name:?}: {p}"))
-                            .param("kind", kind)
-                            .param("name", name),
+                    let v = Violation::new(
+                        RuleId::Name2,
+                        path,
+                        format!("{kind} name {name:?}: {}", p.message),
                     );
+                    found.push(p.apply(v, kind, name));
                 }
                 if !tenants.contains_key(tenant) {
                     found.push(
@@ -80,6 +89,7 @@ impl<'a> Validator<'a> {
                             path,
                             format!("tenant {tenant:?} does not exist; create it first"),
                         )
+                        .case("tenant")
                         .param("tenant", tenant),
                     );
                 }

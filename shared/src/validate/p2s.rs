@@ -28,6 +28,7 @@ impl<'a> Validator<'a> {
                             path: base,
                             how: "",
                             fix: "delete the point-to-site configuration first",
+                            case: "still_used",
                         },
                     )),
                 Lookup::Missing => self.push(Violation::new(
@@ -219,6 +220,7 @@ impl<'a> Validator<'a> {
                                 path: xp,
                                 how: " in additional_vnets",
                                 fix: "remove it from additional_vnets first",
+                                case: "still_used_additional",
                             },
                         ));
                         continue;

@@ -115,8 +115,16 @@ pub(super) fn check_list(
                          ranges in use, e.g. {private}{site_hint}"
                     ),
                 )
+                .case(if site_hint.is_empty() {
+                    "default"
+                } else {
+                    "default_site"
+                })
                 .param("prefix", p)
-                .param("kind", "default"),
+                .param("kind", "default")
+                .param("family", family)
+                .param("list", field)
+                .param("example", example),
             );
             continue;
         }
@@ -136,7 +144,10 @@ pub(super) fn check_list(
                         ),
                     )
                     .param("prefix", p)
-                    .param("reserved", r.net),
+                    .param("reserved", r.net)
+                    .param("family", if net.addr().is_ipv4() { "IPv4" } else { "IPv6" })
+                    .param("list", field)
+                    .param("example", example),
                 );
             }
         }

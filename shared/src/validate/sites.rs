@@ -15,15 +15,19 @@ impl<'a> Validator<'a> {
         for s in &self.t.sites {
             let base = FieldPath::new(Kind::Site, &s.tenant, &s.name);
             if s.address_prefixes.is_empty() {
-                self.push(Violation::new(
-                    RuleId::Pfx2,
-                    base.field("address_prefixes"),
-                    format!(
-                        "site {:?} has no address prefixes; add the on-premises ranges to route \
-                         through the tunnel",
-                        s.name
-                    ),
-                ));
+                self.push(
+                    Violation::new(
+                        RuleId::Pfx2,
+                        base.field("address_prefixes"),
+                        format!(
+                            "site {:?} has no address prefixes; add the on-premises ranges to route \
+                             through the tunnel",
+                            s.name
+                        ),
+                    )
+                    .case("site")
+                    .param("site", &s.name),
+                );
             }
             self.check_prefix_list(base, "address_prefixes", &s.address_prefixes);
             let hp = base.field("device_host");
@@ -37,10 +41,11 @@ impl<'a> Validator<'a> {
                              IPv4 address (or a DNS name resolving to one)"
                         ),
                     )
+                    .case("ipv6")
                     .param("host", a),
                 ),
                 DeviceHost::Ipv4(a) => {
-                    if let Some(problem) = ipv4_unusable(*a) {
+                    if let Some((code, problem)) = ipv4_unusable(*a) {
                         self.push(
                             Violation::new(
                                 RuleId::Conn4,
@@ -50,9 +55,11 @@ impl<'a> Validator<'a> {
                                      needs a public IPv4 address"
                                 ),
                             )
-                            .param("host", a),
+                            .case("unusable")
+                            .param("host", a)
+                            .param("problem", code),
                         );
-                    } else if let Some(kind) = ipv4_non_public(*a) {
+                    } else if let Some((code, kind)) = ipv4_non_public(*a) {
                         self.push(
                             Violation::new(
                                 RuleId::Conn4,
@@ -63,7 +70,9 @@ impl<'a> Validator<'a> {
                                 ),
                             )
                             .warning()
-                            .param("host", a),
+                            .case("non_public")
+                            .param("host", a)
+                            .param("problem", code),
                         );
                     }
                 }
@@ -79,30 +88,31 @@ impl<'a> Validator<'a> {
     }
 }
 
-fn ipv4_unusable(a: Ipv4Addr) -> Option<&'static str> {
+/// (the `problem` param, the English phrase; `messages` has the same phrase as a term).
+fn ipv4_unusable(a: Ipv4Addr) -> Option<(&'static str, &'static str)> {
     if a.is_unspecified() {
-        Some("unspecified (0.0.0.0)")
+        Some(("unspecified", "unspecified (0.0.0.0)"))
     } else if a.is_broadcast() {
-        Some("the broadcast address")
+        Some(("broadcast", "the broadcast address"))
     } else if a.is_multicast() {
-        Some("a multicast address")
+        Some(("multicast", "a multicast address"))
     } else if a.octets()[0] == 0 {
-        Some("in 0.0.0.0/8 (\"this network\")")
+        Some(("this_network", "in 0.0.0.0/8 (\"this network\")"))
     } else {
         None
     }
 }
 
-fn ipv4_non_public(a: Ipv4Addr) -> Option<&'static str> {
+fn ipv4_non_public(a: Ipv4Addr) -> Option<(&'static str, &'static str)> {
     let o = a.octets();
     if a.is_loopback() {
-        Some("a loopback address")
+        Some(("loopback", "a loopback address"))
     } else if a.is_private() {
-        Some("a private (RFC 1918) address")
+        Some(("private", "a private (RFC 1918) address"))
     } else if a.is_link_local() {
-        Some("a link-local address")
+        Some(("link_local", "a link-local address"))
     } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
-        Some("a carrier-grade NAT (100.64.0.0/10) address")
+        Some(("cgnat", "a carrier-grade NAT (100.64.0.0/10) address"))
     } else {
         None
     }

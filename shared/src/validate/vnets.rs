@@ -5,7 +5,7 @@
 //! Enforces: GW-11, NAME-1, NAME-2, PFX-1, PFX-2, SUB-1, SUB-2.
 
 use super::path::FieldPath;
-use super::{Validator, Violation, canonical_prefix_message, count_names, join, name_problem};
+use super::{Validator, Violation, canonical_prefix_message, count_names, join, name_issue};
 use crate::model::{Kind, RouteSourceKind};
 use crate::prefix::nested_pairs;
 use crate::rules::RuleId;
@@ -17,21 +17,28 @@ impl<'a> Validator<'a> {
         for v in &t.vnets {
             let base = FieldPath::new(Kind::Vnet, &v.tenant, &v.name);
             if v.region.trim().is_empty() {
-                self.push(Violation::new(
-                    RuleId::Name2,
-                    base.field("region"),
-                    "the region is empty; give the region label the VNet runs in",
-                ));
+                self.push(
+                    Violation::new(
+                        RuleId::Name2,
+                        base.field("region"),
+                        "the region is empty; give the region label the VNet runs in",
+                    )
+                    .case("region"),
+                );
             }
             if v.address_space.is_empty() {
-                self.push(Violation::new(
-                    RuleId::Pfx2,
-                    base.field("address_space"),
-                    format!(
-                        "VNet {:?} has no address space; add at least one prefix",
-                        v.name
-                    ),
-                ));
+                self.push(
+                    Violation::new(
+                        RuleId::Pfx2,
+                        base.field("address_space"),
+                        format!(
+                            "VNet {:?} has no address space; add at least one prefix",
+                            v.name
+                        ),
+                    )
+                    .case("vnet")
+                    .param("vnet", &v.name),
+                );
             }
             self.check_prefix_list(base, "address_space", &v.address_space);
             self.check_vnet_gateway_subnet(v);
@@ -40,18 +47,23 @@ impl<'a> Validator<'a> {
             for s in &v.subnets {
                 let sp = base.key("subnets", &s.name);
                 if names(&s.name) > 1 {
-                    self.push(Violation::new(
-                        RuleId::Name1,
-                        sp,
-                        format!("more than one subnet is named {:?}; rename one", s.name),
-                    ));
+                    self.push(
+                        Violation::new(
+                            RuleId::Name1,
+                            sp,
+                            format!("more than one subnet is named {:?}; rename one", s.name),
+                        )
+                        .case("subnet")
+                        .param("name", &s.name),
+                    );
                 }
-                if let Some(p) = name_problem(&s.name) {
-                    self.push(Violation::new(
+                if let Some(p) = name_issue(&s.name) {
+                    let x = Violation::new(
                         RuleId::Name2,
                         sp,
-                        format!("subnet name {:?}: {p}", s.name),
-                    ));
+                        format!("subnet name {:?}: {}", s.name, p.message),
+                    );
+                    self.push(p.apply(x, "subnet", &s.name));
                 }
                 if let Some(msg) = canonical_prefix_message(&s.prefix) {
                     self.push(
@@ -78,7 +90,9 @@ impl<'a> Validator<'a> {
                                 join(&v.address_space)
                             ),
                         )
-                        .param("prefix", s.prefix),
+                        .param("subnet", &s.name)
+                        .param("prefix", s.prefix)
+                        .param("address_space", join(&v.address_space)),
                     );
                 }
             }
@@ -105,6 +119,10 @@ impl<'a> Validator<'a> {
                             second.name, second.prefix, first.name, first.prefix
                         ),
                     )
+                    .param("subnet", &second.name)
+                    .param("prefix", second.prefix)
+                    .param("other_subnet", &first.name)
+                    .param("other_prefix", first.prefix)
                     .related(base.key("subnets", &first.name)),
                 );
             }
@@ -113,32 +131,44 @@ impl<'a> Validator<'a> {
             for r in &v.route_sources {
                 let rp = base.key("route_sources", &r.name);
                 if rs_names(&r.name) > 1 {
-                    self.push(Violation::new(
-                        RuleId::Name1,
-                        rp,
-                        format!(
-                            "more than one route source is named {:?}; rename one",
-                            r.name
-                        ),
-                    ));
+                    self.push(
+                        Violation::new(
+                            RuleId::Name1,
+                            rp,
+                            format!(
+                                "more than one route source is named {:?}; rename one",
+                                r.name
+                            ),
+                        )
+                        .case("route_source")
+                        .param("name", &r.name),
+                    );
                 }
                 for (i, p) in r.prefixes.iter().enumerate() {
                     if let Some(msg) = canonical_prefix_message(p) {
-                        self.push(Violation::new(RuleId::Pfx1, rp.index("prefixes", i), msg));
+                        self.push(
+                            Violation::new(RuleId::Pfx1, rp.index("prefixes", i), msg)
+                                .param("prefix", p)
+                                .param("canonical", p.trunc()),
+                        );
                     }
                 }
                 if let RouteSourceKind::Appliance { next_hop } = r.kind
                     && !v.contains(next_hop)
                 {
-                    self.push(Violation::new(
-                        RuleId::Gw11,
-                        rp.field("kind").field("next_hop"),
-                        format!(
-                            "the appliance address {next_hop} is outside the VNet's address \
-                             space ({}); user-defined routes point at an appliance inside the VNet",
-                            join(&v.address_space)
-                        ),
-                    ));
+                    self.push(
+                        Violation::new(
+                            RuleId::Gw11,
+                            rp.field("kind").field("next_hop"),
+                            format!(
+                                "the appliance address {next_hop} is outside the VNet's address \
+                                 space ({}); user-defined routes point at an appliance inside the VNet",
+                                join(&v.address_space)
+                            ),
+                        )
+                        .param("address", next_hop)
+                        .param("address_space", join(&v.address_space)),
+                    );
                 }
             }
         }
