@@ -59,6 +59,7 @@ pub enum SharedKeyError {
         "the shared key contains {ch:?} at position {position}; only ASCII letters and digits \
          (A-Z, a-z, 0-9) are allowed"
     )]
+    /// `position` counts characters from 1.
     InvalidChar { ch: char, position: usize },
 }
 
@@ -73,7 +74,10 @@ pub fn validate_shared_key(key: &str) -> Result<(), SharedKeyError> {
         .enumerate()
         .find(|(_, c)| !c.is_ascii_alphanumeric())
     {
-        return Err(SharedKeyError::InvalidChar { ch, position });
+        return Err(SharedKeyError::InvalidChar {
+            ch,
+            position: position + 1,
+        });
     }
     let len = key.len(); // ASCII from here on
     if len > SHARED_KEY_MAX_LEN {
@@ -219,7 +223,7 @@ mod tests {
             validate_shared_key("ab-c"),
             Err(SharedKeyError::InvalidChar {
                 ch: '-',
-                position: 2
+                position: 3
             })
         );
         assert_eq!(validate_shared_key(&"a".repeat(128)), Ok(()));

@@ -7,8 +7,275 @@ use RuleId::*;
 pub(super) const OTHER_TENANT_TEMPLATE: &str = "この変更は、あなたの接続から到達する他のテナントのリソースでルール {rule} に違反します。他のテナントに届く部分 (アドレス空間、サイト、そこへの接続) を元に戻すか、そのテナントの所有者と調整してください。";
 
 /// (rule, case, template).
-pub(super) const TEMPLATES: &[(RuleId, &str, &str)] = &[(
-    Gw5,
-    "empty",
-    "共有キーが空です。1 ～ 128 文字の英数字 (ASCII) を指定してください。",
-)];
+pub(super) const TEMPLATES: &[(RuleId, &str, &str)] = &[
+    (
+        Name1,
+        "tenant",
+        "テナント名「{name}」が {count} 個あります。テナント名は一意である必要があります。",
+    ),
+    (
+        Name1,
+        "resource",
+        "テナント「{tenant}」に「{name}」という名前の{kind}が複数あります。名前は種類ごとにテナント内で一意です。どれかの名前を変更するか削除してください。",
+    ),
+    (
+        Name1,
+        "p2s",
+        "ゲートウェイ「{name}」にポイント対サイト構成が複数あります。1 つだけ残してください。",
+    ),
+    (
+        Name1,
+        "subnet",
+        "「{name}」という名前のサブネットが複数あります。どれかの名前を変更してください。",
+    ),
+    (
+        Name1,
+        "route_source",
+        "「{name}」という名前のルート ソースが複数あります。どれかの名前を変更してください。",
+    ),
+    (
+        Name2,
+        "empty",
+        "{kind}名「{name}」: 名前を空にはできません。",
+    ),
+    (
+        Name2,
+        "too_long",
+        "{kind}名「{name}」: 名前は {max} 文字までですが、{len} 文字あります。",
+    ),
+    (
+        Name2,
+        "first_char",
+        "{kind}名「{name}」: 名前は英数字で始める必要があります。",
+    ),
+    (
+        Name2,
+        "bad_char",
+        "{kind}名「{name}」: 名前に {char_quoted} は使えません。ASCII の英数字、'-'、'_'、'.' を使ってください。",
+    ),
+    (
+        Name2,
+        "region",
+        "リージョンが空です。VNet を配置するリージョンのラベルを指定してください。",
+    ),
+    (
+        Ref1,
+        "tenant",
+        "テナント「{tenant}」は存在しません。先に作成してください。",
+    ),
+    (
+        Ref1,
+        "change",
+        "削除する{kind}「{name}」はありません。名前とテナントを確認してください。",
+    ),
+    (
+        Ref1,
+        "gateway_vnet",
+        "ゲートウェイ「{gateway}」の VNet「{vnet}」はテナント「{tenant}」に存在しません。先に VNet を作成するか、名前を修正してください。",
+    ),
+    (
+        Ref1,
+        "forced_site",
+        "強制トンネリングのサイト「{site}」はテナント「{tenant}」に存在しません。",
+    ),
+    (
+        Ref1,
+        "still_used",
+        "{kind}「{name}」は{used_by_kind}「{used_by}」がまだ使っています。先にその{used_by_kind}を削除してください。",
+    ),
+    (
+        Ref1,
+        "still_used_remote",
+        "{kind}「{name}」は{used_by_kind}「{used_by}」がリモート ゲートウェイとしてまだ使っています。先にその接続を削除してください。",
+    ),
+    (
+        Ref1,
+        "still_used_forced",
+        "{kind}「{name}」は{used_by_kind}「{used_by}」が強制トンネリングのサイトとしてまだ使っています。先にゲートウェイの強制トンネリングのサイトを解除してください。",
+    ),
+    (
+        Ref1,
+        "still_used_additional",
+        "{kind}「{name}」は{used_by_kind}「{used_by}」の追加の仮想ネットワーク (additional_vnets) にまだ含まれています。先にそこから外してください。",
+    ),
+    (
+        Pfx1,
+        "",
+        "{prefix} はホスト ビットが立っています。{canonical} のことですか?",
+    ),
+    (
+        Pfx2,
+        "vnet",
+        "VNet「{vnet}」にアドレス空間がありません。プレフィックスを 1 つ以上追加してください。",
+    ),
+    (
+        Pfx2,
+        "site",
+        "サイト「{site}」にアドレス プレフィックスがありません。トンネル経由でルーティングするオンプレミスの範囲を追加してください。",
+    ),
+    (
+        Pfx3,
+        "",
+        "{prefix} は同じリスト内の {other_prefix} と重複しています。各範囲は 1 回だけ指定してください (大きい方のプレフィックスを残すか、分割してください)。",
+    ),
+    (
+        Pfx4,
+        "default",
+        "{prefix} は {family} のすべてのアドレスで、{list}には使えません。使用中の範囲だけを指定してください (例: {private})。",
+    ),
+    (
+        Pfx4,
+        "default_site",
+        "{prefix} は {family} のすべてのアドレスで、{list}には使えません。使用中の範囲だけを指定してください (例: {private})。インターネット向けトラフィックをこのサイト経由で送るには、代わりにゲートウェイの強制トンネリングのサイト (GW-9) に設定してください。",
+    ),
+    (
+        Pfx5,
+        "",
+        "{prefix} は{reserved_what}と重複しています。{reserved_why}ため、{list}には使えません。{private}を使ってください。",
+    ),
+    (
+        Pfx6,
+        "",
+        "{prefix} は{reserved_what}と重複しています。{reserved_why}ため、{list}には使えません。{private}を使ってください。",
+    ),
+    (
+        Pfx7,
+        "",
+        "{prefix} は{reserved_what}と重複しています。{reserved_why}ため、{list}には使えません。{private}を使ってください。",
+    ),
+    (
+        Pfx8,
+        "",
+        "{prefix} は{reserved_what}と重複しています。{reserved_why}ため、{list}には使えません。{private}を使ってください。",
+    ),
+    (
+        Sub1,
+        "",
+        "サブネット「{subnet}」({prefix}) が VNet のアドレス空間 ({address_space}) の外にあります。その中のプレフィックスを選ぶか、アドレス空間を広げてください。",
+    ),
+    (
+        Sub2,
+        "",
+        "サブネット「{subnet}」({prefix}) がサブネット「{other_subnet}」({other_prefix}) と重複しています。VNet のサブネットは重複できません。どちらかを縮小するか移動してください。",
+    ),
+    (
+        Gw11,
+        "",
+        "アプライアンスのアドレス {address} が VNet のアドレス空間 ({address_space}) の外にあります。ユーザー定義ルートは VNet 内のアプライアンスを指す必要があります。",
+    ),
+    (
+        Gw10,
+        "",
+        "ゲートウェイのエンドポイント {endpoint} は{kind}アドレスのため、他のホストのデバイスから到達できません。ゲートウェイを実行するワーカーを --public-address アドレス (デバイスから到達できるワーカー ホストのアドレス) を付けて起動してください。",
+    ),
+    (
+        Gw3,
+        "port_zero",
+        "パブリック エンドポイント {endpoint} のポートが 0 です。実際のポートはサーバーが割り当てます。",
+    ),
+    (
+        Gw3,
+        "shared",
+        "パブリック エンドポイント {endpoint} は別のゲートウェイも使っています。エンドポイントはゲートウェイの作成時にゲートウェイごとに割り当てられます。サーバーに任せてください。",
+    ),
+    (
+        Key1,
+        "",
+        "{what}が WireGuard の公開鍵ではありません。`wg pubkey` が出力する、標準 base64 の 32 バイト (「=」で終わる 44 文字) が必要です。",
+    ),
+    (
+        Lim2,
+        "active_active",
+        "SKU {sku} はアクティブ/アクティブに対応していません。VpnGw1 以上を選ぶか、アクティブ/アクティブをオフにしてください。",
+    ),
+    (
+        Lim1,
+        "too_many",
+        "ゲートウェイ「{gateway}」には接続が {connections} 個ありますが、SKU {sku} で使えるのは {limit} 個までです。接続を {excess} 個削除してください。",
+    ),
+    (
+        Lim1,
+        "too_many_resize",
+        "ゲートウェイ「{gateway}」には接続が {connections} 個ありますが、SKU {sku} で使えるのは {limit} 個までです。接続を {excess} 個削除するか、ゲートウェイを {bigger_sku} (接続 {bigger_limit} 個まで) に変更してください。",
+    ),
+    (
+        Gw9,
+        "policy_based",
+        "強制トンネリングには RouteBased ゲートウェイが必要です。PolicyBased ゲートウェイはセレクターに一致するトラフィックしか送りません。種類を変更するか、サイトの指定を解除してください。",
+    ),
+    (
+        Gw9,
+        "connection_deleted",
+        "接続 {connection} はゲートウェイ「{gateway}」からサイト「{site}」への強制トンネルを運んでいます。先にゲートウェイの強制トンネリングのサイトを解除してから、接続を削除してください。",
+    ),
+    (
+        Gw9,
+        "not_connected",
+        "強制トンネリングのサイト「{site}」はゲートウェイ「{gateway}」に接続されていません。先にそのサイトへのサイト対サイト接続を作成してください。",
+    ),
+    (
+        Gw7,
+        "name_case",
+        "サブネット「{subnet}」はゲートウェイ サブネットではありません。名前は大文字と小文字を区別します。「GatewaySubnet」のことですか?",
+    ),
+    (
+        Gw7,
+        "appliance",
+        "アプライアンスのアドレス {address} は、ゲートウェイ専用の GatewaySubnet 内にあります。アプライアンスは別のサブネットに配置してください。",
+    ),
+    (
+        Gw7,
+        "missing",
+        "VNet「{vnet}」にはゲートウェイ「{gateway}」がありますが、GatewaySubnet という名前のサブネットがありません。アドレス空間内に /{v4_len} 以上 (IPv4) または /{v6_len} 以上 (IPv6) の GatewaySubnet を追加してください。",
+    ),
+    (
+        Gw7,
+        "too_small",
+        "GatewaySubnet {prefix} は小さすぎます。ゲートウェイには /{max_len} 以上 ({family}) が必要です。プレフィックス長を {max_len} 以下にしてください (例: {example})。",
+    ),
+    (
+        Gw7,
+        "too_small_no_gateway",
+        "GatewaySubnet {prefix} はゲートウェイには小さすぎます。ゲートウェイを作成するには /{max_len} 以上 ({family}) が必要です。プレフィックス長を {max_len} 以下にしてください (例: {example})。",
+    ),
+    (
+        Vnet1,
+        "",
+        "VNet「{vnet}」にゲートウェイが複数あります。VNet のゲートウェイは 1 つまでです。余分なゲートウェイを削除してください。",
+    ),
+    (
+        Conn4,
+        "ipv6",
+        "デバイスのアドレス {host} は IPv6 です。サイト対サイトのデバイスにはパブリック IPv4 アドレス (またはそれに解決される DNS 名) が必要です。",
+    ),
+    (
+        Conn4,
+        "unusable",
+        "デバイスのアドレス {host} は{problem}です。サイト対サイトのデバイスにはパブリック IPv4 アドレスが必要です。",
+    ),
+    (
+        Conn4,
+        "non_public",
+        "デバイスのアドレス {host} は{problem}です。ゲートウェイから到達できる場合にだけトンネルが確立します (デバイスのパブリック IPv4 アドレスを指定してください)。",
+    ),
+    (
+        Port1,
+        "",
+        "デバイスのポートが 0 です。0 で待ち受ける WireGuard デバイスはありません。デバイスの WireGuard が待ち受ける UDP ポート (1 ～ 65535、通常は 51820) を指定するか、空欄にして 51820 を使ってください。",
+    ),
+    (
+        Gw5,
+        "empty",
+        "共有キーが空です。1 ～ 128 文字の ASCII 英数字を使ってください。",
+    ),
+    (
+        Gw5,
+        "too_long",
+        "共有キーが {len} 文字あります。使えるのは {max} 文字までです (ASCII 英数字)。",
+    ),
+    (
+        Gw5,
+        "invalid_char",
+        "共有キーの {position} 文字目に {char_quoted} が含まれています。使えるのは ASCII 英数字 (A-Z、a-z、0-9) だけです。",
+    ),
+];

@@ -588,5 +588,16 @@ impl<'a> Validator<'a> {
 }
 
 fn shared_key_violation(path: FieldPath<'_>, e: &SharedKeyError) -> Violation {
-    Violation::new(RuleId::Gw5, path, format!("{e}")).param("error", e)
+    let v = Violation::new(RuleId::Gw5, path, format!("{e}")).param("error", e);
+    match e {
+        SharedKeyError::Empty => v.case("empty"),
+        SharedKeyError::TooLong { len } => v
+            .case("too_long")
+            .param("len", len)
+            .param("max", crate::psk::SHARED_KEY_MAX_LEN),
+        SharedKeyError::InvalidChar { ch, position } => v
+            .case("invalid_char")
+            .param("char", ch)
+            .param("position", position),
+    }
 }

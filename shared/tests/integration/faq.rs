@@ -120,7 +120,7 @@ const CASES: &[Case] = &[
                 .shared_key("c", "abc-123")
         },
         rule: RuleId::Gw5,
-        message: "contains '-' at position 3",
+        message: "contains '-' at position 4",
     },
     Case {
         name: "a site overlapping the VNet",
@@ -224,4 +224,25 @@ fn faq_baselines_are_valid() {
         .p2s("hub-gw", &["172.16.0.0/24"])
         .p2s_client("hub-gw", "laptop", &key, "172.16.0.10");
     crate::common::assert_valid(&build(ok));
+}
+
+/// Every violation of every FAQ situation renders in English exactly as its message when its
+/// (rule, case) has a template, and in Japanese with every placeholder filled.
+#[test]
+fn faq_violations_render_in_both_languages_from_their_params() {
+    use isthmus_shared::messages::{self, Lang};
+    for case in CASES {
+        for v in validate(&build((case.topology)())) {
+            let ja = messages::violation(&v, Lang::Ja);
+            assert!(!ja.contains('{'), "{}: {ja}", case.name);
+            if messages::template(v.rule, messages::case_of(&v), Lang::En).is_some() {
+                assert_eq!(
+                    messages::violation(&v, Lang::En),
+                    v.message,
+                    "{}",
+                    case.name
+                );
+            }
+        }
+    }
 }

@@ -9,6 +9,7 @@ mod device;
 mod faq;
 mod isolation;
 mod lpm;
+mod messages;
 mod props;
 mod psk;
 mod reserved;

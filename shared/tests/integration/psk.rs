@@ -80,14 +80,14 @@ fn gw_5_validation_examples() {
         validate_shared_key("abc-123"),
         Err(SharedKeyError::InvalidChar {
             ch: '-',
-            position: 3
+            position: 4
         })
     );
     assert_eq!(
         validate_shared_key(" abc"),
         Err(SharedKeyError::InvalidChar {
             ch: ' ',
-            position: 0
+            position: 1
         })
     );
     assert_eq!(validate_shared_key(""), Err(SharedKeyError::Empty));
