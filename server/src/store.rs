@@ -206,7 +206,8 @@ async fn prepare(
             }
             None => {
                 let host =
-                    endpoints::host_for_new_gateway(txn, &g.qualified_name(), pool.host).await?;
+                    placement::place_new_gateway(txn, working, &g.qualified_name(), pool.host)
+                        .await?;
                 g.public_endpoint = Some(allocate_endpoint(txn, working, pool, host).await?);
                 let (private, public) = wireguard_keypair()?;
                 g.public_key = Some(public);

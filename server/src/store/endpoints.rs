@@ -62,37 +62,6 @@ pub async fn host_of_worker<C: ConnectionTrait>(
         .unwrap_or(fallback))
 }
 
-/// The endpoint host for a gateway being created: the address of the worker the placement
-/// logic will put it on (a placement kept from before, pinned or on a live worker), else of
-/// the first live worker that states an address, else `fallback`.
-pub async fn host_for_new_gateway<C: ConnectionTrait>(
-    db: &C,
-    q: &QualifiedName,
-    fallback: IpAddr,
-) -> Result<IpAddr> {
-    let now = now_ms();
-    let live: Vec<worker::Model> = worker::Entity::find()
-        .filter(worker::Column::LeaseExpiresAt.gt(now))
-        .order_by_asc(worker::Column::Id)
-        .all(db)
-        .await?;
-    if let Some(p) = placement::Entity::find_by_id((q.tenant.clone(), q.name.clone()))
-        .one(db)
-        .await?
-        && (p.pinned || live.iter().any(|w| w.name == p.worker))
-    {
-        return host_of_worker(db, &p.worker, fallback).await;
-    }
-    Ok(live
-        .iter()
-        .find_map(|w| {
-            parse_addresses(w.public_addresses.as_deref())
-                .first()
-                .copied()
-        })
-        .unwrap_or(fallback))
-}
-
 /// Sets the host of the stored endpoint of each gateway in `rows` to `host`, keeping its port.
 /// Returns how many changed. The caller (in [`super::placement`]) holds the write lock and
 /// bumps the version when this is not 0.

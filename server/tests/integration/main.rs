@@ -10,6 +10,7 @@ mod health;
 mod isolation;
 mod openapi;
 mod p2s;
+mod placement;
 mod processes;
 mod resources;
 mod security;

@@ -424,7 +424,15 @@ async fn desired_state_poll_with_nothing_to_place_does_not_write() {
     assert_eq!(u64::try_from(stored).ok(), Some(version));
     assert_eq!(placements().await, placed);
 
-    // Something to place: that poll writes, so it queues behind the gate.
+    // Something to place: that poll writes, so it queues behind the gate. A gateway created
+    // while a worker is live is placed by its creation, so w1's lease runs out first: the new
+    // gateway is an orphan until w1 polls again.
+    {
+        use sea_orm::ConnectionTrait;
+        conn.execute_unprepared("UPDATE workers SET lease_expires_at = 0")
+            .await
+            .expect("expire the lease");
+    }
     created(
         &app,
         &a,
