@@ -316,6 +316,19 @@ pub(super) fn derived(lang: Lang, key: &str, params: &BTreeMap<String, String>) 
             format!("{c:?}")
         }),
         _ => {
+            // `X_names`: the list of names in param X (", "-separated, as the English message
+            // shows them); in Japanese each name in 「」, separated by "、".
+            if let Some(base) = key.strip_suffix("_names") {
+                let list = p(base)?;
+                return Some(match lang {
+                    Lang::En => list,
+                    Lang::Ja => list
+                        .split(", ")
+                        .map(|n| format!("「{}」", n.trim_matches('"')))
+                        .collect::<Vec<_>>()
+                        .join("、"),
+                });
+            }
             // `X_term`: the term param X rendered (never used as a template name otherwise).
             let base = key.strip_suffix("_term")?;
             value(lang, base, params)

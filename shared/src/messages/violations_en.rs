@@ -278,4 +278,232 @@ pub(super) const TEMPLATES: &[(RuleId, &str, &str)] = &[
         "invalid_char",
         "the shared key contains {char_quoted} at position {position}; only ASCII letters and digits (A-Z, a-z, 0-9) are allowed",
     ),
+    // Connections (validate/connections.rs).
+    (
+        Ref1,
+        "connection_gateway",
+        "connection \"{connection}\" belongs to gateway \"{gateway}\", which does not exist in tenant \"{tenant}\"; create the gateway first or fix the name",
+    ),
+    (
+        Ref1,
+        "connection_site",
+        "site \"{site}\" does not exist in tenant \"{tenant}\"; create the local network site first or fix the name",
+    ),
+    (
+        Ref1,
+        "remote_gateway",
+        "remote gateway \"{gateway}\" does not exist in tenant \"{tenant}\"; create it first or fix the name",
+    ),
+    (
+        Gw2,
+        "route_based",
+        "gateway \"{gateway}\" is RouteBased: its tunnels use the forwarding table and any-to-any selectors; remove the traffic selectors (they only apply to PolicyBased gateways)",
+    ),
+    (
+        Gw2,
+        "vnet_to_vnet",
+        "a VNet-to-VNet connection is route-based with any-to-any selectors; remove the traffic selectors",
+    ),
+    (
+        Ref2,
+        "own_gateway",
+        "a VNet-to-VNet connection cannot point at its own gateway; name the other VNet's gateway",
+    ),
+    (
+        Ref2,
+        "duplicate",
+        "gateway {gateway} has {count} connections to gateway {remote_gateway}; one VNet-to-VNet connection per pair of gateways: delete the extra ones",
+    ),
+    (
+        Gw6,
+        "",
+        "VNet-to-VNet needs RouteBased gateways on both ends, but the {end} gateway {gateway} is PolicyBased; recreate it as RouteBased",
+    ),
+    (
+        Conn2,
+        "waiting",
+        "{status}: this is one half of a VNet-to-VNet tunnel; the tunnel comes up when the other half is created (a VnetToVnet connection on {remote_gateway} naming {gateway}) with the same shared key",
+    ),
+    (
+        Conn2,
+        "waiting_cross",
+        "{status}: this is one half of a VNet-to-VNet tunnel to gateway {remote_gateway} of another tenant. It connects nothing until that gateway's owner creates the other half (a VnetToVnet connection on {remote_name} naming {gateway}) with the same shared key; if gateway {remote_gateway} does not exist or is not shared with you, check its name with its owner",
+    ),
+    (
+        Conn2,
+        "key_mismatch",
+        "{status}: the other half of this VNet-to-VNet tunnel, owned by the tenant of gateway {remote_gateway}, carries a different shared key, so the tunnel cannot come up; agree on one key with the owner of {remote_gateway} and set it on this connection (the tunnel comes up once both halves carry it)",
+    ),
+    (
+        Gw4,
+        "",
+        "the two halves of the VNet-to-VNet tunnel carry different shared keys ({connection} and {other_connection}); set the same key on both in one change (replacing the key of one half of a pair in one tenant replaces both)",
+    ),
+    (
+        Lim2,
+        "redundant_active_active",
+        "gateway \"{gateway}\" has {count} connections to site \"{site}\"; an active-active gateway has at most two tunnels to one site",
+    ),
+    (
+        Lim2,
+        "redundant_turn_on",
+        "gateway \"{gateway}\" has {count} connections to site \"{site}\"; turn on active-active to run two tunnels to one site, or delete the extra connection",
+    ),
+    (
+        Lim2,
+        "redundant_sku",
+        "gateway \"{gateway}\" has {count} connections to site \"{site}\"; SKU {sku} cannot run redundant tunnels; delete the extra connection or move to an active-active capable SKU (VpnGw1 or larger)",
+    ),
+    (
+        Conn3,
+        "",
+        "PolicyBased gateway \"{gateway}\" has {connections} site-to-site connections (sites {sites_names}); a PolicyBased gateway connects to exactly one site (multi-site needs RouteBased, GW-6): recreate it as RouteBased or delete the extra connections",
+    ),
+    (
+        Gw1,
+        "mixed_family",
+        "selector ({local}, {remote}) mixes IPv4 and IPv6; both sides of a selector are of one family",
+    ),
+    (
+        Gw1,
+        "local_outside",
+        "the local side {local} of the selector is outside VNet \"{vnet}\" ({address_space}); a selector pairs a VNet prefix with a site prefix",
+    ),
+    (
+        Gw1,
+        "remote_outside",
+        "the remote side {remote} of the selector is outside site \"{site}\" ({address_prefixes}); add the range to the site or fix the selector",
+    ),
+    (
+        Key2,
+        "own_key",
+        "this peer uses the public key of gateway {gateway} itself; generate a separate key pair for it",
+    ),
+    (
+        Key2,
+        "shared",
+        "{count} peers of gateway {gateway} share one public key; WireGuard tells peers apart by key: give each device or client its own key pair",
+    ),
+    // Address-space overlaps (validate/overlaps.rs, validate/isolation.rs).
+    (
+        Lim3,
+        "direct",
+        "{prefix} of {owner} overlaps {other_prefix} of {other}; gateway {gateway} connects them directly. Address spaces that reach each other must not overlap: renumber one of them or remove the connection",
+    ),
+    (
+        Lim3,
+        "transit",
+        "{prefix} of {owner} overlaps {other_prefix} of {other}; they reach each other through transit between gateways {gateway} and {other_gateway} (LIM-5). Address spaces that reach each other must not overlap: renumber one of them or remove the connection",
+    ),
+    (
+        Lim3,
+        "foreign",
+        "{prefix} of {owner} overlaps an address space of another tenant that this connection reaches. Address spaces that reach each other must not overlap: renumber {prefix}, or remove the connection to the other tenant",
+    ),
+    (
+        Lim3,
+        "foreign_one",
+        "{prefix} of {owner} overlaps an address space of another tenant that this connection reaches (connection {connections_names}). Address spaces that reach each other must not overlap: renumber {prefix}, or remove the connection to the other tenant",
+    ),
+    (
+        Lim3,
+        "foreign_many",
+        "{prefix} of {owner} overlaps an address space of another tenant that this connection reaches (connections {connections_names}). Address spaces that reach each other must not overlap: renumber {prefix}, or remove the connection to the other tenant",
+    ),
+    (
+        Lim3,
+        "site_vnet",
+        "{prefix} of site \"{site}\" overlaps {other_prefix} of VNet \"{vnet}\", so the site cannot be connected to VNet \"{vnet}\" (address spaces that reach each other must not overlap); renumber one of them before connecting the site to that VNet's gateway",
+    ),
+    (
+        P2s6,
+        "pool",
+        "the clients of gateway \"{gateway}\" are configured for several VNets, and {side} overlaps {other_side}; the client address pool must not overlap any VNet or site the clients reach: renumber one of them or drop the VNet from additional_vnets",
+    ),
+    (
+        P2s6,
+        "vnets",
+        "the clients of gateway \"{gateway}\" are configured for several VNets, and {side} overlaps {other_side}; the VNets a client is configured for must not overlap each other: renumber one of them or drop the VNet from additional_vnets",
+    ),
+    // Point-to-site (validate/p2s.rs).
+    (
+        Ref1,
+        "p2s_gateway",
+        "gateway \"{gateway}\" does not exist in tenant \"{tenant}\"; create it first",
+    ),
+    (
+        Ref1,
+        "additional_vnet",
+        "VNet \"{vnet}\" does not exist in tenant \"{tenant}\"",
+    ),
+    (
+        P2s1,
+        "policy_based",
+        "point-to-site works only on RouteBased gateways, and \"{gateway}\" is PolicyBased; recreate the gateway as RouteBased",
+    ),
+    (
+        P2s1,
+        "additional_policy_based",
+        "VNet \"{vnet}\"'s gateway \"{gateway}\" is PolicyBased; point-to-site clients can only use RouteBased gateways",
+    ),
+    (
+        Conn5,
+        "",
+        "site-to-site and point-to-site coexist only on a RouteBased gateway; \"{gateway}\" is PolicyBased and has a site-to-site connection: recreate it as RouteBased",
+    ),
+    (
+        Pfx2,
+        "pool",
+        "the point-to-site configuration has no client address pool; add a prefix that overlaps nothing the clients reach",
+    ),
+    (
+        P2s3,
+        "too_many",
+        "{count} root certificates are uploaded; at most {limit} are allowed: remove {excess}",
+    ),
+    (
+        P2s3,
+        "revoked",
+        "client \"{client}\"'s certificate is revoked; it gets no tunnel until it is issued a new certificate (or remove the client)",
+    ),
+    (
+        Name1,
+        "root_certificate",
+        "{count} root certificates are named \"{name}\"; rename or remove one",
+    ),
+    (
+        Name1,
+        "client",
+        "more than one client is named \"{name}\"; rename one",
+    ),
+    (
+        Addr1,
+        "outside_pool",
+        "client address {address} is outside the pool ({pool}); pick an address in the pool",
+    ),
+    (
+        Addr1,
+        "shared",
+        "address {address} is given to {count} clients; each client needs its own address",
+    ),
+    (
+        P2s6,
+        "own_vnet",
+        "VNet \"{vnet}\" is the gateway's own VNet; list only other VNets",
+    ),
+    (
+        P2s6,
+        "no_gateway",
+        "VNet \"{vnet}\" has no gateway, so clients cannot reach it; add a RouteBased gateway to it or remove it from the list",
+    ),
+    (
+        P2s2,
+        "too_many",
+        "gateway \"{gateway}\" serves {clients} point-to-site clients but SKU {sku} allows {limit}; remove clients",
+    ),
+    (
+        P2s2,
+        "too_many_resize",
+        "gateway \"{gateway}\" serves {clients} point-to-site clients but SKU {sku} allows {limit}; remove clients or resize to {bigger_sku}",
+    ),
 ];

@@ -278,4 +278,232 @@ pub(super) const TEMPLATES: &[(RuleId, &str, &str)] = &[
         "invalid_char",
         "共有キーの {position} 文字目に {char_quoted} が含まれています。使えるのは ASCII 英数字 (A-Z、a-z、0-9) だけです。",
     ),
+    // Connections (validate/connections.rs).
+    (
+        Ref1,
+        "connection_gateway",
+        "接続「{connection}」のゲートウェイ「{gateway}」はテナント「{tenant}」に存在しません。先にゲートウェイを作成するか、名前を修正してください。",
+    ),
+    (
+        Ref1,
+        "connection_site",
+        "サイト「{site}」はテナント「{tenant}」に存在しません。先にローカル ネットワーク サイトを作成するか、名前を修正してください。",
+    ),
+    (
+        Ref1,
+        "remote_gateway",
+        "リモート ゲートウェイ「{gateway}」はテナント「{tenant}」に存在しません。先に作成するか、名前を修正してください。",
+    ),
+    (
+        Gw2,
+        "route_based",
+        "ゲートウェイ「{gateway}」は RouteBased です。そのトンネルは転送テーブルと任意対任意のセレクターを使います。トラフィック セレクターを削除してください (セレクターは PolicyBased ゲートウェイにだけ適用されます)。",
+    ),
+    (
+        Gw2,
+        "vnet_to_vnet",
+        "VNet 対 VNet 接続はルート ベースで、セレクターは任意対任意です。トラフィック セレクターを削除してください。",
+    ),
+    (
+        Ref2,
+        "own_gateway",
+        "VNet 対 VNet 接続は自身のゲートウェイを指定できません。相手の VNet のゲートウェイを指定してください。",
+    ),
+    (
+        Ref2,
+        "duplicate",
+        "ゲートウェイ {gateway} からゲートウェイ {remote_gateway} への接続が {count} 個あります。VNet 対 VNet 接続はゲートウェイの組ごとに 1 つです。余分な接続を削除してください。",
+    ),
+    (
+        Gw6,
+        "",
+        "VNet 対 VNet には両端に RouteBased ゲートウェイが必要ですが、{end}のゲートウェイ {gateway} は PolicyBased です。RouteBased で作成し直してください。",
+    ),
+    (
+        Conn2,
+        "waiting",
+        "{status}: これは VNet 対 VNet トンネルの片側です。相手側 ({remote_gateway} 上で {gateway} を指定する VnetToVnet 接続) が同じ共有キーで作成されると、トンネルが確立します。",
+    ),
+    (
+        Conn2,
+        "waiting_cross",
+        "{status}: これは、他のテナントのゲートウェイ {remote_gateway} への VNet 対 VNet トンネルの片側です。そのゲートウェイの所有者が相手側 ({remote_name} 上で {gateway} を指定する VnetToVnet 接続) を同じ共有キーで作成するまで、何も接続しません。ゲートウェイ {remote_gateway} が存在しないか共有されていない場合は、その所有者に名前を確認してください。",
+    ),
+    (
+        Conn2,
+        "key_mismatch",
+        "{status}: この VNet 対 VNet トンネルの相手側 (ゲートウェイ {remote_gateway} のテナントが所有) の共有キーが異なるため、トンネルを確立できません。{remote_gateway} の所有者と 1 つのキーを決めて、この接続に設定してください (両側に同じキーが設定されるとトンネルが確立します)。",
+    ),
+    (
+        Gw4,
+        "",
+        "VNet 対 VNet トンネルの両側 ({connection} と {other_connection}) の共有キーが異なります。1 回の変更で両方に同じキーを設定してください (同じテナント内の組では、片側のキーを置き換えると両方が置き換わります)。",
+    ),
+    (
+        Lim2,
+        "redundant_active_active",
+        "ゲートウェイ「{gateway}」からサイト「{site}」への接続が {count} 個あります。アクティブ/アクティブ ゲートウェイから 1 つのサイトへのトンネルは 2 つまでです。",
+    ),
+    (
+        Lim2,
+        "redundant_turn_on",
+        "ゲートウェイ「{gateway}」からサイト「{site}」への接続が {count} 個あります。1 つのサイトに 2 つのトンネルを張るにはアクティブ/アクティブをオンにするか、余分な接続を削除してください。",
+    ),
+    (
+        Lim2,
+        "redundant_sku",
+        "ゲートウェイ「{gateway}」からサイト「{site}」への接続が {count} 個あります。SKU {sku} は冗長トンネルに対応していません。余分な接続を削除するか、アクティブ/アクティブに対応した SKU (VpnGw1 以上) に変更してください。",
+    ),
+    (
+        Conn3,
+        "",
+        "PolicyBased ゲートウェイ「{gateway}」にサイト対サイト接続が {connections} 個あります (サイト {sites_names})。PolicyBased ゲートウェイが接続できるサイトは 1 つだけです (複数のサイトには RouteBased が必要です。GW-6)。RouteBased で作成し直すか、余分な接続を削除してください。",
+    ),
+    (
+        Gw1,
+        "mixed_family",
+        "セレクター ({local}, {remote}) に IPv4 と IPv6 が混在しています。セレクターの両側は同じアドレス ファミリにしてください。",
+    ),
+    (
+        Gw1,
+        "local_outside",
+        "セレクターのローカル側 {local} が VNet「{vnet}」({address_space}) の外にあります。セレクターは VNet のプレフィックスとサイトのプレフィックスを組にします。",
+    ),
+    (
+        Gw1,
+        "remote_outside",
+        "セレクターのリモート側 {remote} がサイト「{site}」({address_prefixes}) の外にあります。その範囲をサイトに追加するか、セレクターを修正してください。",
+    ),
+    (
+        Key2,
+        "own_key",
+        "このピアはゲートウェイ {gateway} 自身の公開鍵を使っています。このピア用に別のキー ペアを生成してください。",
+    ),
+    (
+        Key2,
+        "shared",
+        "ゲートウェイ {gateway} の {count} 個のピアが同じ公開鍵を使っています。WireGuard はピアを鍵で区別します。デバイスやクライアントごとに別のキー ペアを使ってください。",
+    ),
+    // Address-space overlaps (validate/overlaps.rs, validate/isolation.rs).
+    (
+        Lim3,
+        "direct",
+        "{owner} の {prefix} が {other} の {other_prefix} と重複しています。ゲートウェイ {gateway} が両者を直接接続しています。互いに到達するアドレス空間は重複できません。どちらかのアドレスを変更するか、接続を削除してください。",
+    ),
+    (
+        Lim3,
+        "transit",
+        "{owner} の {prefix} が {other} の {other_prefix} と重複しています。両者はゲートウェイ {gateway} と {other_gateway} の間のトランジット経由で互いに到達します (LIM-5)。互いに到達するアドレス空間は重複できません。どちらかのアドレスを変更するか、接続を削除してください。",
+    ),
+    (
+        Lim3,
+        "foreign",
+        "{owner} の {prefix} が、この接続から到達する他のテナントのアドレス空間と重複しています。互いに到達するアドレス空間は重複できません。{prefix} のアドレスを変更するか、他のテナントへの接続を削除してください。",
+    ),
+    (
+        Lim3,
+        "foreign_one",
+        "{owner} の {prefix} が、この接続から到達する他のテナントのアドレス空間 (接続 {connections_names}) と重複しています。互いに到達するアドレス空間は重複できません。{prefix} のアドレスを変更するか、他のテナントへの接続を削除してください。",
+    ),
+    (
+        Lim3,
+        "foreign_many",
+        "{owner} の {prefix} が、この接続から到達する他のテナントのアドレス空間 (接続 {connections_names}) と重複しています。互いに到達するアドレス空間は重複できません。{prefix} のアドレスを変更するか、他のテナントへの接続を削除してください。",
+    ),
+    (
+        Lim3,
+        "site_vnet",
+        "サイト「{site}」の {prefix} が VNet「{vnet}」の {other_prefix} と重複しているため、このサイトは VNet「{vnet}」に接続できません (互いに到達するアドレス空間は重複できません)。サイトをその VNet のゲートウェイに接続する前に、どちらかのアドレスを変更してください。",
+    ),
+    (
+        P2s6,
+        "pool",
+        "ゲートウェイ「{gateway}」のクライアントは複数の VNet 向けに構成されていて、{side} が {other_side} と重複しています。クライアント アドレス プールは、クライアントが到達する VNet やサイトと重複できません。どちらかのアドレスを変更するか、その VNet を追加の仮想ネットワーク (additional_vnets) から外してください。",
+    ),
+    (
+        P2s6,
+        "vnets",
+        "ゲートウェイ「{gateway}」のクライアントは複数の VNet 向けに構成されていて、{side} が {other_side} と重複しています。クライアントが構成される VNet どうしは重複できません。どちらかのアドレスを変更するか、その VNet を追加の仮想ネットワーク (additional_vnets) から外してください。",
+    ),
+    // Point-to-site (validate/p2s.rs).
+    (
+        Ref1,
+        "p2s_gateway",
+        "ゲートウェイ「{gateway}」はテナント「{tenant}」に存在しません。先に作成してください。",
+    ),
+    (
+        Ref1,
+        "additional_vnet",
+        "VNet「{vnet}」はテナント「{tenant}」に存在しません。",
+    ),
+    (
+        P2s1,
+        "policy_based",
+        "ポイント対サイトは RouteBased ゲートウェイでのみ動作しますが、「{gateway}」は PolicyBased です。ゲートウェイを RouteBased で作成し直してください。",
+    ),
+    (
+        P2s1,
+        "additional_policy_based",
+        "VNet「{vnet}」のゲートウェイ「{gateway}」は PolicyBased です。ポイント対サイトのクライアントが使えるのは RouteBased ゲートウェイだけです。",
+    ),
+    (
+        Conn5,
+        "",
+        "サイト対サイトとポイント対サイトを併用できるのは RouteBased ゲートウェイだけです。「{gateway}」は PolicyBased で、サイト対サイト接続があります。RouteBased で作成し直してください。",
+    ),
+    (
+        Pfx2,
+        "pool",
+        "ポイント対サイト構成にクライアント アドレス プールがありません。クライアントが到達するどのアドレスとも重複しないプレフィックスを追加してください。",
+    ),
+    (
+        P2s3,
+        "too_many",
+        "ルート証明書が {count} 個アップロードされていますが、使えるのは {limit} 個までです。{excess} 個削除してください。",
+    ),
+    (
+        P2s3,
+        "revoked",
+        "クライアント「{client}」の証明書は失効しています。新しい証明書が発行されるまで、このクライアントのトンネルは確立しません (またはクライアントを削除してください)。",
+    ),
+    (
+        Name1,
+        "root_certificate",
+        "「{name}」という名前のルート証明書が {count} 個あります。どれかの名前を変更するか削除してください。",
+    ),
+    (
+        Name1,
+        "client",
+        "「{name}」という名前のクライアントが複数あります。どれかの名前を変更してください。",
+    ),
+    (
+        Addr1,
+        "outside_pool",
+        "クライアントのアドレス {address} がプール ({pool}) の外にあります。プール内のアドレスを選んでください。",
+    ),
+    (
+        Addr1,
+        "shared",
+        "アドレス {address} が {count} 個のクライアントに割り当てられています。クライアントごとに別のアドレスが必要です。",
+    ),
+    (
+        P2s6,
+        "own_vnet",
+        "VNet「{vnet}」はゲートウェイ自身の VNet です。他の VNet だけを指定してください。",
+    ),
+    (
+        P2s6,
+        "no_gateway",
+        "VNet「{vnet}」にはゲートウェイがないため、クライアントから到達できません。RouteBased ゲートウェイを追加するか、一覧から外してください。",
+    ),
+    (
+        P2s2,
+        "too_many",
+        "ゲートウェイ「{gateway}」のポイント対サイト クライアントは {clients} 個ですが、SKU {sku} で使えるのは {limit} 個までです。クライアントを削除してください。",
+    ),
+    (
+        P2s2,
+        "too_many_resize",
+        "ゲートウェイ「{gateway}」のポイント対サイト クライアントは {clients} 個ですが、SKU {sku} で使えるのは {limit} 個までです。クライアントを削除するか、{bigger_sku} に変更してください。",
+    ),
 ];

@@ -47,7 +47,11 @@ impl<'a> Validator<'a> {
                              {:?}; create the gateway first or fix the name",
                             c.name, c.gateway, c.tenant
                         ),
-                    ));
+                    )
+                    .case("connection_gateway")
+                    .param("connection", &c.name)
+                    .param("gateway", &c.gateway)
+                    .param("tenant", &c.tenant));
                     None
                 }
                 Lookup::Many => None,
@@ -87,7 +91,10 @@ impl<'a> Validator<'a> {
                                      network site first or fix the name",
                                     c.tenant
                                 ),
-                            ));
+                            )
+                            .case("connection_site")
+                            .param("site", site)
+                            .param("tenant", &c.tenant));
                             None
                         }
                         Lookup::Many => None,
@@ -111,7 +118,9 @@ impl<'a> Validator<'a> {
                                      (they only apply to PolicyBased gateways)",
                                     gateway.name
                                 ),
-                            ));
+                            )
+                            .case("route_based")
+                            .param("gateway", &gateway.name));
                         } else {
                             self.check_selectors(ci, g, site_idx);
                         }
@@ -125,7 +134,8 @@ impl<'a> Validator<'a> {
                             base.field("traffic_selectors"),
                             "a VNet-to-VNet connection is route-based with any-to-any selectors; \
                              remove the traffic selectors",
-                        ));
+                        )
+                        .case("vnet_to_vnet"));
                     }
                     if self.conn_lone_cross[ci] {
                         // Whether the remote gateway or its tenant exists is not this tenant's
@@ -167,7 +177,10 @@ impl<'a> Validator<'a> {
                                      it first or fix the name",
                                     remote_gateway.name
                                 ),
-                            ));
+                            )
+                            .case("remote_gateway")
+                            .param("gateway", &remote_gateway.name)
+                            .param("tenant", rt));
                             None
                         }
                         Lookup::Many => None,
@@ -182,7 +195,8 @@ impl<'a> Validator<'a> {
                             base.field("kind").field("remote_gateway"),
                             "a VNet-to-VNet connection cannot point at its own gateway; name the \
                              other VNet's gateway",
-                        ));
+                        )
+                        .case("own_gateway"));
                         continue;
                     }
                     v2v_by_pair.entry((g, r)).or_default().push(ci);
@@ -201,6 +215,7 @@ impl<'a> Validator<'a> {
                                     ),
                                 )
                                 .param("gateway", end.qualified_name())
+                                .param("end", which)
                                 .related(FieldPath::new(
                                     Kind::Gateway,
                                     &end.tenant,
@@ -231,7 +246,11 @@ impl<'a> Validator<'a> {
                             halves.len(),
                             t.gateways[r].qualified_name()
                         ),
-                    );
+                    )
+                    .case("duplicate")
+                    .param("gateway", t.gateways[g].qualified_name())
+                    .param("count", halves.len())
+                    .param("remote_gateway", t.gateways[r].qualified_name());
                     v.related = halves
                         .iter()
                         .filter(|&&o| o != ci)
@@ -270,8 +289,10 @@ impl<'a> Validator<'a> {
                             ),
                         )
                         .warning()
+                        .case("waiting")
                         .param("status", isolation::WAITING)
-                        .param("remote_gateway", rgw.qualified_name()),
+                        .param("remote_gateway", rgw.qualified_name())
+                        .param("gateway", t.gateways[g].qualified_name()),
                     );
                 }
                 Some([other]) => {
@@ -302,6 +323,8 @@ impl<'a> Validator<'a> {
                                         o.qualified_name()
                                     ),
                                 )
+                                .param("connection", c.qualified_name())
+                                .param("other_connection", o.qualified_name())
                                 .related(FieldPath::new(
                                     Kind::Connection,
                                     &o.tenant,
@@ -331,17 +354,26 @@ impl<'a> Validator<'a> {
             };
             if conns.len() > allowed {
                 let site = &t.sites[s];
-                let hint = if allowed == 2 {
-                    "an active-active gateway has at most two tunnels to one site".to_owned()
+                let (case, hint) = if allowed == 2 {
+                    (
+                        "redundant_active_active",
+                        "an active-active gateway has at most two tunnels to one site".to_owned(),
+                    )
                 } else if self.skus.get(gw.sku).active_active {
-                    "turn on active-active to run two tunnels to one site, or delete the extra \
-                     connection"
-                        .to_owned()
+                    (
+                        "redundant_turn_on",
+                        "turn on active-active to run two tunnels to one site, or delete the \
+                         extra connection"
+                            .to_owned(),
+                    )
                 } else {
-                    format!(
-                        "SKU {} cannot run redundant tunnels; delete the extra connection or move \
-                         to an active-active capable SKU (VpnGw1 or larger)",
-                        gw.sku
+                    (
+                        "redundant_sku",
+                        format!(
+                            "SKU {} cannot run redundant tunnels; delete the extra connection or \
+                             move to an active-active capable SKU (VpnGw1 or larger)",
+                            gw.sku
+                        ),
                     )
                 };
                 for &ci in &conns {
@@ -359,6 +391,10 @@ impl<'a> Validator<'a> {
                             site.name
                         ),
                     )
+                    .case(case)
+                    .param("gateway", &gw.name)
+                    .param("site", &site.name)
+                    .param("sku", gw.sku)
                     .param("count", conns.len())
                     .param("allowed", allowed);
                     v.related = conns
@@ -402,6 +438,8 @@ impl<'a> Validator<'a> {
                     sites.join(", ")
                 ),
             )
+            .param("gateway", &gw.name)
+            .param("sites", sites.join(", "))
             .param("connections", conns.len());
             v.related = conns
                 .iter()
@@ -437,7 +475,11 @@ impl<'a> Validator<'a> {
             let sp = base.index("traffic_selectors", i);
             for (field, p) in [("local", sel.local), ("remote", sel.remote)] {
                 if let Some(msg) = canonical_prefix_message(&p) {
-                    self.push(Violation::new(RuleId::Pfx1, sp.field(field), msg));
+                    self.push(
+                        Violation::new(RuleId::Pfx1, sp.field(field), msg)
+                            .param("prefix", p)
+                            .param("canonical", p.trunc()),
+                    );
                 }
             }
             if sel.local.addr().is_ipv4() != sel.remote.addr().is_ipv4() {
@@ -449,7 +491,10 @@ impl<'a> Validator<'a> {
                          one family",
                         sel.local, sel.remote
                     ),
-                ));
+                )
+                .case("mixed_family")
+                .param("local", sel.local)
+                .param("remote", sel.remote));
             }
             if let Some(v) = vnet
                 && !v
@@ -467,7 +512,11 @@ impl<'a> Validator<'a> {
                         v.name,
                         join(&v.address_space)
                     ),
-                ));
+                )
+                .case("local_outside")
+                .param("local", sel.local)
+                .param("vnet", &v.name)
+                .param("address_space", join(&v.address_space)));
             }
             if let Some(s) = site.map(|s| &t.sites[s])
                 && !s
@@ -485,7 +534,11 @@ impl<'a> Validator<'a> {
                         s.name,
                         join(&s.address_prefixes)
                     ),
-                ));
+                )
+                .case("remote_outside")
+                .param("remote", sel.remote)
+                .param("site", &s.name)
+                .param("address_prefixes", join(&s.address_prefixes)));
             }
         }
     }
@@ -561,7 +614,7 @@ impl<'a> Validator<'a> {
                     continue;
                 }
                 for peer in &peers {
-                    let mut v = Violation::new(
+                    let v = Violation::new(
                         RuleId::Key2,
                         peer.clone(),
                         if own {
@@ -578,7 +631,13 @@ impl<'a> Validator<'a> {
                                 gw.qualified_name()
                             )
                         },
-                    );
+                    )
+                    .param("gateway", gw.qualified_name());
+                    let mut v = if own {
+                        v.case("own_key")
+                    } else {
+                        v.case("shared").param("count", peers.len())
+                    };
                     v.related = peers.iter().filter(|p| *p != peer).cloned().collect();
                     self.push(v);
                 }

@@ -54,8 +54,11 @@ pub(super) fn waiting_for_other_half(
         ),
     )
     .warning()
+    .case("waiting_cross")
     .param("status", WAITING)
     .param("remote_gateway", format!("{remote_tenant}/{remote_name}"))
+    .param("remote_name", remote_name)
+    .param("gateway", format!("{tenant}/{gateway}"))
 }
 
 /// CONN-2 / GW-4: the halves of a cross-tenant pair carry different keys. Accepted (each owner
@@ -72,25 +75,31 @@ pub(super) fn key_mismatch(base: &dyn std::fmt::Display, remote_gateway: &str) -
         ),
     )
     .warning()
+    .case("key_mismatch")
     .param("status", KEY_MISMATCH)
     .param("remote_gateway", remote_gateway)
 }
 
 /// LIM-3 across tenants: `prefix` of `owner` (one of this tenant's) overlaps an address space
 /// of another tenant reached through `conns` (this tenant's halves of cross-tenant pairs).
+/// `owner_params` are the owner's (kind, name, tenant) params (the `{owner}` phrase).
 pub(super) fn foreign_overlap(
     path: String,
     prefix: IpNet,
     owner: &str,
+    owner_params: [(&str, &str); 3],
     conns: &[&Connection],
 ) -> Violation {
     let mut names: Vec<String> = conns.iter().map(|c| format!("{:?}", c.name)).collect();
     names.sort();
     names.dedup();
-    let through = match names.len() {
-        0 => String::new(),
-        1 => format!(" (connection {})", names[0]),
-        _ => format!(" (connections {})", names.join(", ")),
+    let (case, through) = match names.len() {
+        0 => ("foreign", String::new()),
+        1 => ("foreign_one", format!(" (connection {})", names[0])),
+        _ => (
+            "foreign_many",
+            format!(" (connections {})", names.join(", ")),
+        ),
     };
     let mut v = Violation::new(
         RuleId::Lim3,
@@ -101,8 +110,12 @@ pub(super) fn foreign_overlap(
              other tenant"
         ),
     )
+    .case(case)
     .param("prefix", prefix)
     .param("connections", names.join(", "));
+    for (k, x) in owner_params {
+        v = v.param(k, x);
+    }
     for c in conns {
         v = v.related(super::FieldPath::new(Kind::Connection, &c.tenant, &c.name));
     }
@@ -170,6 +183,7 @@ pub fn visible_to<S: AsRef<str> + Ord>(
                      with that tenant's owner"
                 ),
             )
+            .case(crate::messages::OTHER_TENANT)
             .param("rule", rule),
         );
     }

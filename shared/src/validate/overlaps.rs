@@ -78,6 +78,29 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// The params of the `{owner}` / `{other}` phrase (see `crate::messages`): `{key}_kind`
+    /// (`vnet`, `site` or `pool`), `{key}_name`, `{key}_tenant`.
+    fn owner_params(o: &Owner<'a>, key: &str) -> [(&'static str, &'a str); 3] {
+        let kind = match o.kind {
+            OwnerKind::Vnet => "vnet",
+            OwnerKind::Site => "site",
+            OwnerKind::Pool => "pool",
+        };
+        if key == "owner" {
+            [
+                ("owner_kind", kind),
+                ("owner_name", o.name),
+                ("owner_tenant", o.tenant),
+            ]
+        } else {
+            [
+                ("other_kind", kind),
+                ("other_name", o.name),
+                ("other_tenant", o.tenant),
+            ]
+        }
+    }
+
     pub(super) fn check_overlaps(&mut self) {
         let t = self.t;
         let ng = t.gateways.len();
@@ -191,10 +214,11 @@ impl<'a> Validator<'a> {
                 self.owner_path(&o, i),
                 self.owner_prefixes(&o)[i],
                 &self.owner_desc(&o),
+                Self::owner_params(&o, "owner"),
                 &conns,
             ));
         }
-        for (a, ai, b, bi) in pairs {
+        for &(a, ai, b, bi) in &pairs {
             let pa = self.owner_prefixes(&a)[ai];
             let pb = self.owner_prefixes(&b)[bi];
             let ga = attach_gws
@@ -209,8 +233,13 @@ impl<'a> Validator<'a> {
                 .intersection(&gb)
                 .map(|&g| t.gateways[g].qualified_name())
                 .min();
+            let mut facts: Vec<(&str, String)> = Vec::new();
             let how = match direct {
-                Some(g) => format!("gateway {g} connects them directly"),
+                Some(g) => {
+                    facts.push((crate::messages::CASE, "direct".to_owned()));
+                    facts.push(("gateway", g.to_string()));
+                    format!("gateway {g} connects them directly")
+                }
                 None => {
                     let name = |s: &BTreeSet<usize>| {
                         s.iter()
@@ -219,6 +248,9 @@ impl<'a> Validator<'a> {
                             .map(|q| q.to_string())
                             .unwrap_or_default()
                     };
+                    facts.push((crate::messages::CASE, "transit".to_owned()));
+                    facts.push(("gateway", name(&ga)));
+                    facts.push(("other_gateway", name(&gb)));
                     format!(
                         "they reach each other through transit between gateways {} and {} (LIM-5)",
                         name(&ga),
@@ -226,22 +258,31 @@ impl<'a> Validator<'a> {
                     )
                 }
             };
-            self.push(
-                Violation::new(
-                    RuleId::Lim3,
-                    self.owner_path(&a, ai),
-                    format!(
-                        "{pa} of {} overlaps {pb} of {}; {how}. Address spaces that reach each \
+            let mut v = Violation::new(
+                RuleId::Lim3,
+                self.owner_path(&a, ai),
+                format!(
+                    "{pa} of {} overlaps {pb} of {}; {how}. Address spaces that reach each \
                          other must not overlap: renumber one of them or remove the connection",
-                        self.owner_desc(&a),
-                        self.owner_desc(&b)
-                    ),
-                )
-                .param("prefix", pa)
-                .param("other_prefix", pb)
-                .related(self.owner_path(&b, bi)),
-            );
+                    self.owner_desc(&a),
+                    self.owner_desc(&b)
+                ),
+            )
+            .param("prefix", pa)
+            .param("other_prefix", pb)
+            .related(self.owner_path(&b, bi));
+            for (k, x) in facts {
+                v = v.param(k, x);
+            }
+            for (k, x) in Self::owner_params(&a, "owner")
+                .into_iter()
+                .chain(Self::owner_params(&b, "other"))
+            {
+                v = v.param(k, x);
+            }
+            self.push(v);
         }
+        self.check_site_vnet_overlaps(&pairs);
 
         // P2S-6: clients configured for several VNets.
         for (pi, p) in t.point_to_site.iter().enumerate() {
@@ -292,10 +333,17 @@ impl<'a> Validator<'a> {
                         FieldPath::new(Kind::PointToSite, &p.tenant, &p.gateway)
                     )
                 };
-                let what = if a == pool_owner || b == pool_owner {
-                    "the client address pool must not overlap any VNet or site the clients reach"
+                let (case, what) = if a == pool_owner || b == pool_owner {
+                    (
+                        "pool",
+                        "the client address pool must not overlap any VNet or site the clients \
+                         reach",
+                    )
                 } else {
-                    "the VNets a client is configured for must not overlap each other"
+                    (
+                        "vnets",
+                        "the VNets a client is configured for must not overlap each other",
+                    )
                 };
                 // Another tenant's address space (reached through a VNet-to-VNet pair it
                 // consented to) is neither named nor shown.
@@ -318,13 +366,124 @@ impl<'a> Validator<'a> {
                         side(&a, pa),
                         side(&b, pb)
                     ),
-                );
-                for (o, pr, i, key) in [(&a, pa, ai, "prefix"), (&b, pb, bi, "other_prefix")] {
+                )
+                .case(case)
+                .param("gateway", &p.gateway);
+                for (o, pr, i, key, who) in [
+                    (&a, pa, ai, "prefix", "owner"),
+                    (&b, pb, bi, "other_prefix", "other"),
+                ] {
                     if own(o) {
                         v = v.param(key, pr).related(self.owner_path(o, i));
+                        for (k, x) in Self::owner_params(o, who) {
+                            v = v.param(k, x);
+                        }
                     }
                 }
                 self.push(v);
+            }
+        }
+    }
+
+    /// LIM-3 before any connection: a site whose prefix overlaps a VNet of its tenant cannot be
+    /// connected to that VNet (a warning at the site's prefix, naming the VNet; `related` is the
+    /// VNet's prefix). Pairs that already reach each other (`errors`, the LIM-3 errors) and
+    /// default routes (PFX-4) are left out. One sweep per tenant over its sites' and VNets'
+    /// prefixes: O(n log n + pairs).
+    fn check_site_vnet_overlaps(
+        &mut self,
+        errors: &BTreeSet<(Owner<'a>, usize, Owner<'a>, usize)>,
+    ) {
+        let t = self.t;
+        let reported: BTreeSet<(usize, usize)> = errors
+            .iter()
+            .filter(|(a, _, b, _)| a.kind == OwnerKind::Site && b.kind == OwnerKind::Vnet)
+            .map(|(a, _, b, _)| (a.idx, b.idx))
+            .collect();
+        // Per tenant: (prefix, is a site, owner index, prefix index).
+        let mut by_tenant: BTreeMap<&'a str, Vec<(IpNet, bool, usize, usize)>> = BTreeMap::new();
+        for (si, s) in t.sites.iter().enumerate() {
+            for (i, p) in s.address_prefixes.iter().enumerate() {
+                if p.prefix_len() > 0 {
+                    by_tenant
+                        .entry(&s.tenant)
+                        .or_default()
+                        .push((p.trunc(), true, si, i));
+                }
+            }
+        }
+        for (vi, v) in t.vnets.iter().enumerate() {
+            if !by_tenant.contains_key(v.tenant.as_str()) {
+                continue;
+            }
+            for (j, p) in v.address_space.iter().enumerate() {
+                if p.prefix_len() > 0
+                    && let Some(items) = by_tenant.get_mut(v.tenant.as_str())
+                {
+                    items.push((p.trunc(), false, vi, j));
+                }
+            }
+        }
+        // (site, site prefix) -> (VNet -> its first overlapping prefix).
+        let mut found: BTreeMap<(usize, usize), BTreeMap<usize, usize>> = BTreeMap::new();
+        for items in by_tenant.values_mut() {
+            items.sort_by(|x, y| {
+                net_order(&x.0, &y.0).then_with(|| (x.1, x.2, x.3).cmp(&(y.1, y.2, y.3)))
+            });
+            // The chains of enclosing prefixes seen so far, of sites and of VNets.
+            let mut sites: Vec<(IpNet, usize, usize)> = Vec::new();
+            let mut vnets: Vec<(IpNet, usize, usize)> = Vec::new();
+            for &(net, is_site, o, i) in items.iter() {
+                for stack in [&mut sites, &mut vnets] {
+                    while stack.last().is_some_and(|top| !top.0.contains(&net)) {
+                        stack.pop();
+                    }
+                }
+                if is_site {
+                    for &(_, vi, j) in &vnets {
+                        let e = found.entry((o, i)).or_default().entry(vi).or_insert(j);
+                        *e = (*e).min(j);
+                    }
+                    sites.push((net, o, i));
+                } else {
+                    for &(_, si, k) in &sites {
+                        let e = found.entry((si, k)).or_default().entry(o).or_insert(i);
+                        *e = (*e).min(i);
+                    }
+                    vnets.push((net, o, i));
+                }
+            }
+        }
+        for ((si, i), vnets) in found {
+            let s = &t.sites[si];
+            for (vi, j) in vnets {
+                if reported.contains(&(si, vi)) {
+                    continue;
+                }
+                let v = &t.vnets[vi];
+                let (sp, vp) = (s.address_prefixes[i], v.address_space[j]);
+                self.push(
+                    Violation::new(
+                        RuleId::Lim3,
+                        FieldPath::new(Kind::Site, &s.tenant, &s.name).index("address_prefixes", i),
+                        format!(
+                            "{sp} of site {:?} overlaps {vp} of VNet {:?}, so the site cannot be \
+                             connected to VNet {:?} (address spaces that reach each other must \
+                             not overlap); renumber one of them before connecting the site to \
+                             that VNet's gateway",
+                            s.name, v.name, v.name
+                        ),
+                    )
+                    .warning()
+                    .case("site_vnet")
+                    .param("prefix", sp)
+                    .param("other_prefix", vp)
+                    .param("site", &s.name)
+                    .param("vnet", &v.name)
+                    .related(
+                        FieldPath::new(Kind::Vnet, &v.tenant, &v.name).index("address_space", j),
+                    ),
+                );
             }
         }
     }

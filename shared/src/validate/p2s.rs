@@ -5,7 +5,7 @@
 //! Enforces: CONN-5, P2S-1, P2S-2, P2S-3, P2S-6, NAME-1, NAME-2, PFX-2, REF-1, ADDR-1.
 
 use super::path::FieldPath;
-use super::{Lookup, MAX_ROOT_CERTIFICATES, Validator, Violation, deletes, join, name_problem};
+use super::{Lookup, MAX_ROOT_CERTIFICATES, Validator, Violation, deletes, join, name_issue};
 use crate::model::{GatewayType, Kind, Sku};
 use crate::rules::RuleId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,27 +31,36 @@ impl<'a> Validator<'a> {
                             case: "still_used",
                         },
                     )),
-                Lookup::Missing => self.push(Violation::new(
-                    RuleId::Ref1,
-                    base.field("gateway"),
-                    format!(
-                        "gateway {:?} does not exist in tenant {:?}; create it first",
-                        p.gateway, p.tenant
-                    ),
-                )),
+                Lookup::Missing => self.push(
+                    Violation::new(
+                        RuleId::Ref1,
+                        base.field("gateway"),
+                        format!(
+                            "gateway {:?} does not exist in tenant {:?}; create it first",
+                            p.gateway, p.tenant
+                        ),
+                    )
+                    .case("p2s_gateway")
+                    .param("gateway", &p.gateway)
+                    .param("tenant", &p.tenant),
+                ),
                 Lookup::Many => {}
                 Lookup::One(g) => {
                     let gw = &t.gateways[g];
                     if gw.gateway_type == GatewayType::PolicyBased {
-                        self.push(Violation::new(
-                            RuleId::P2s1,
-                            base.field("gateway"),
-                            format!(
-                                "point-to-site works only on RouteBased gateways, and {:?} is \
+                        self.push(
+                            Violation::new(
+                                RuleId::P2s1,
+                                base.field("gateway"),
+                                format!(
+                                    "point-to-site works only on RouteBased gateways, and {:?} is \
                                  PolicyBased; recreate the gateway as RouteBased",
-                                gw.name
-                            ),
-                        ));
+                                    gw.name
+                                ),
+                            )
+                            .case("policy_based")
+                            .param("gateway", &gw.name),
+                        );
                         let has_s2s = self
                             .ix
                             .conns_by_gw()
@@ -68,18 +77,23 @@ impl<'a> Validator<'a> {
                                      connection: recreate it as RouteBased",
                                     gw.name
                                 ),
-                            ));
+                            )
+                            .param("gateway", &gw.name));
                         }
                     }
                 }
             }
             if p.address_pool.is_empty() {
-                self.push(Violation::new(
-                    RuleId::Pfx2,
-                    base.field("address_pool"),
-                    "the point-to-site configuration has no client address pool; add a prefix \
+                self.push(
+                    Violation::new(
+                        RuleId::Pfx2,
+                        base.field("address_pool"),
+                        "the point-to-site configuration has no client address pool; add a prefix \
                      that overlaps nothing the clients reach",
-                ));
+                    )
+                    .case("pool")
+                    .param("gateway", &p.gateway),
+                );
             }
             self.check_prefix_list(base, "address_pool", &p.address_pool);
 
@@ -96,8 +110,10 @@ impl<'a> Validator<'a> {
                             p.root_certificates.len() - MAX_ROOT_CERTIFICATES
                         ),
                     )
+                    .case("too_many")
                     .param("count", p.root_certificates.len())
-                    .param("limit", MAX_ROOT_CERTIFICATES),
+                    .param("limit", MAX_ROOT_CERTIFICATES)
+                    .param("excess", p.root_certificates.len() - MAX_ROOT_CERTIFICATES),
                 );
             }
             let mut cert_names: BTreeMap<&str, usize> = BTreeMap::new();
@@ -106,11 +122,18 @@ impl<'a> Validator<'a> {
             }
             for (name, n) in cert_names {
                 if n > 1 {
-                    self.push(Violation::new(
-                        RuleId::Name1,
-                        base.key("root_certificates", name),
-                        format!("{n} root certificates are named {name:?}; rename or remove one"),
-                    ));
+                    self.push(
+                        Violation::new(
+                            RuleId::Name1,
+                            base.key("root_certificates", name),
+                            format!(
+                                "{n} root certificates are named {name:?}; rename or remove one"
+                            ),
+                        )
+                        .case("root_certificate")
+                        .param("count", n)
+                        .param("name", name),
+                    );
                 }
             }
 
@@ -124,18 +147,23 @@ impl<'a> Validator<'a> {
             for c in &p.clients {
                 let cp = base.key("clients", &c.name);
                 if client_names.get(c.name.as_str()).copied().unwrap_or(0) > 1 {
-                    self.push(Violation::new(
-                        RuleId::Name1,
-                        cp,
-                        format!("more than one client is named {:?}; rename one", c.name),
-                    ));
+                    self.push(
+                        Violation::new(
+                            RuleId::Name1,
+                            cp,
+                            format!("more than one client is named {:?}; rename one", c.name),
+                        )
+                        .case("client")
+                        .param("name", &c.name),
+                    );
                 }
-                if let Some(pr) = name_problem(&c.name) {
-                    self.push(Violation::new(
+                if let Some(issue) = name_issue(&c.name) {
+                    let v = Violation::new(
                         RuleId::Name2,
                         cp,
-                        format!("client name {:?}: {pr}", c.name),
-                    ));
+                        format!("client name {:?}: {}", c.name, issue.message),
+                    );
+                    self.push(issue.apply(v, "client", &c.name));
                 }
                 self.check_key(cp.field("public_key"), "client public key", &c.public_key);
                 if !p.address_pool.is_empty()
@@ -155,7 +183,9 @@ impl<'a> Validator<'a> {
                                 join(&p.address_pool)
                             ),
                         )
-                        .param("address", c.address),
+                        .case("outside_pool")
+                        .param("address", c.address)
+                        .param("pool", join(&p.address_pool)),
                     );
                 }
                 if let Some(others) = addrs.get(&c.address)
@@ -169,7 +199,10 @@ impl<'a> Validator<'a> {
                             c.address,
                             others.len()
                         ),
-                    );
+                    )
+                    .case("shared")
+                    .param("address", c.address)
+                    .param("count", others.len());
                     v.related = others
                         .iter()
                         .filter(|n| **n != c.name)
@@ -188,7 +221,9 @@ impl<'a> Validator<'a> {
                                 c.name
                             ),
                         )
-                        .warning(),
+                        .warning()
+                        .case("revoked")
+                        .param("client", &c.name),
                     );
                 }
             }
@@ -201,11 +236,15 @@ impl<'a> Validator<'a> {
             for (k, x) in p.additional_vnets.iter().enumerate() {
                 let xp = base.index("additional_vnets", k);
                 if Some(x.as_str()) == home_vnet {
-                    self.push(Violation::new(
-                        RuleId::P2s6,
-                        xp,
-                        format!("VNet {x:?} is the gateway's own VNet; list only other VNets"),
-                    ));
+                    self.push(
+                        Violation::new(
+                            RuleId::P2s6,
+                            xp,
+                            format!("VNet {x:?} is the gateway's own VNet; list only other VNets"),
+                        )
+                        .case("own_vnet")
+                        .param("vnet", x),
+                    );
                     continue;
                 }
                 match self.ix.vnets.lookup(&p.tenant, x) {
@@ -226,37 +265,51 @@ impl<'a> Validator<'a> {
                         continue;
                     }
                     Lookup::Missing => {
-                        self.push(Violation::new(
-                            RuleId::Ref1,
-                            xp,
-                            format!("VNet {x:?} does not exist in tenant {:?}", p.tenant),
-                        ));
+                        self.push(
+                            Violation::new(
+                                RuleId::Ref1,
+                                xp,
+                                format!("VNet {x:?} does not exist in tenant {:?}", p.tenant),
+                            )
+                            .case("additional_vnet")
+                            .param("vnet", x)
+                            .param("tenant", &p.tenant),
+                        );
                         continue;
                     }
                     Lookup::Many => continue,
                     Lookup::One(_) => {}
                 }
                 match self.vnet_gateway(&p.tenant, x) {
-                    Lookup::Missing => self.push(Violation::new(
-                        RuleId::P2s6,
-                        xp,
-                        format!(
-                            "VNet {x:?} has no gateway, so clients cannot reach it; add a \
+                    Lookup::Missing => self.push(
+                        Violation::new(
+                            RuleId::P2s6,
+                            xp,
+                            format!(
+                                "VNet {x:?} has no gateway, so clients cannot reach it; add a \
                              RouteBased gateway to it or remove it from the list"
-                        ),
-                    )),
+                            ),
+                        )
+                        .case("no_gateway")
+                        .param("vnet", x),
+                    ),
                     Lookup::Many => {}
                     Lookup::One(g) => {
                         if t.gateways[g].gateway_type == GatewayType::PolicyBased {
-                            self.push(Violation::new(
-                                RuleId::P2s1,
-                                xp,
-                                format!(
-                                    "VNet {x:?}'s gateway {:?} is PolicyBased; point-to-site \
+                            self.push(
+                                Violation::new(
+                                    RuleId::P2s1,
+                                    xp,
+                                    format!(
+                                        "VNet {x:?}'s gateway {:?} is PolicyBased; point-to-site \
                                      clients can only use RouteBased gateways",
-                                    t.gateways[g].name
-                                ),
-                            ));
+                                        t.gateways[g].name
+                                    ),
+                                )
+                                .case("additional_policy_based")
+                                .param("vnet", x)
+                                .param("gateway", &t.gateways[g].name),
+                            );
                         }
                     }
                 }
@@ -276,22 +329,33 @@ impl<'a> Validator<'a> {
                     .iter()
                     .copied()
                     .find(|s| self.skus.get(*s).max_p2s_clients as usize >= clients.len());
-                self.push(
-                    Violation::new(
-                        RuleId::P2s2,
-                        FieldPath::new(Kind::Gateway, &gw.tenant, &gw.name).field("sku"),
-                        format!(
-                            "gateway {:?} serves {} point-to-site clients but SKU {} allows {limit}; \
+                let v = Violation::new(
+                    RuleId::P2s2,
+                    FieldPath::new(Kind::Gateway, &gw.tenant, &gw.name).field("sku"),
+                    format!(
+                        "gateway {:?} serves {} point-to-site clients but SKU {} allows {limit}; \
                              remove clients{}",
-                            gw.name,
-                            clients.len(),
-                            gw.sku,
-                            bigger.map(|b| format!(" or resize to {b}")).unwrap_or_default()
-                        ),
-                    )
-                    .param("clients", clients.len())
-                    .param("limit", limit),
-                );
+                        gw.name,
+                        clients.len(),
+                        gw.sku,
+                        bigger
+                            .map(|b| format!(" or resize to {b}"))
+                            .unwrap_or_default()
+                    ),
+                )
+                .case(if bigger.is_some() {
+                    "too_many_resize"
+                } else {
+                    "too_many"
+                })
+                .param("gateway", &gw.name)
+                .param("sku", gw.sku)
+                .param("clients", clients.len())
+                .param("limit", limit);
+                self.push(match bigger {
+                    Some(b) => v.param("bigger_sku", b),
+                    None => v,
+                });
             }
         }
     }
