@@ -29,6 +29,8 @@ const ALLOWED = new Set([
   'B', 'kB', 'MB', 'GB', 'bit', 'kbit', 'Mbit', 'Gbit', 's',
   // HTTP, in the rare "要求が失敗しました (HTTP 404)".
   'HTTP',
+  // Character classes, written as in every Japanese specification (GW-5: "ASCII の英数字 (A-Z, a-z, 0-9)").
+  'ASCII', 'A-Z', 'a-z',
 ]);
 
 /** Names of resources the user created (and their own user name) are theirs, not English. */

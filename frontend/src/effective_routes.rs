@@ -2,73 +2,55 @@
 
 use std::net::IpAddr;
 
+use isthmus_shared::messages;
 use isthmus_shared::model::QualifiedName;
 use isthmus_shared::routes::{
-    Location, NextHop, Outcome, RouteOrigin, gateway_routes, next_hop_in,
+    Location, NextHop, Outcome, Path, RouteOrigin, gateway_routes, next_hop_in,
 };
 use leptos::prelude::*;
 
-use crate::i18n::{Key, rule_text};
+use crate::i18n::{Key, Lang, t};
 use crate::state::ctx;
 
-pub fn fmt_hop(h: &NextHop) -> String {
-    match h {
-        NextHop::Vnet { vnet } => format!("VNet {vnet}"),
-        NextHop::Gateway { gateway } => format!("gateway {gateway}"),
-        NextHop::SiteToSite { connection, site } => {
-            format!("site-to-site {connection} → site {site}")
-        }
-        NextHop::VnetToVnet {
-            connection,
-            remote_gateway,
-        } => format!("VNet-to-VNet {connection} → gateway {remote_gateway}"),
-        NextHop::P2sClient { client, gateway } => format!("P2S client {client} ({gateway})"),
-        NextHop::RouteSource { vnet, source } => format!("route source {source} ({vnet})"),
-        NextHop::Site { site } => format!("site {site}"),
-        NextHop::Internet => "Internet".to_owned(),
-        NextHop::ForcedTunnel { connection, site } => {
-            format!("forced tunnel {connection} → site {site}")
-        }
-        NextHop::Drop => "drop".to_owned(),
-    }
+/// The shared messages' language for the portal's.
+fn ml(lang: Lang) -> messages::Lang {
+    crate::i18n::ml(lang)
 }
 
-fn fmt_origin(o: &RouteOrigin) -> String {
-    match o {
-        RouteOrigin::VnetAddressSpace { vnet } => format!("VNet address space {vnet}"),
-        RouteOrigin::P2sClient { client, .. } => format!("P2S client {client}"),
-        RouteOrigin::P2sPool { gateway } => format!("P2S pool of {gateway}"),
-        RouteOrigin::TrafficSelector { connection } => format!("traffic selector of {connection}"),
-        RouteOrigin::Site { site } => format!("site {site}"),
-        RouteOrigin::RemoteVnet { vnet } => format!("VNet {vnet}"),
-        RouteOrigin::RouteSource { source } => format!("route source {source}"),
-        RouteOrigin::Default => "default".to_owned(),
-    }
+/// A next hop for people, in `lang`.
+pub fn fmt_hop(h: &NextHop, lang: Lang) -> String {
+    messages::next_hop(h, ml(lang))
 }
 
-fn fmt_loc(l: &Location) -> String {
-    match l {
-        Location::Vnet { vnet } => format!("VNet {vnet}"),
-        Location::Gateway { gateway } => format!("gateway {gateway}"),
-        Location::Site { site } => format!("site {site}"),
-        Location::P2sClient { gateway, client } => format!(
-            "P2S client {} ({gateway})",
-            client.as_deref().unwrap_or("?")
-        ),
-        Location::Internet => "Internet".to_owned(),
-    }
+fn fmt_origin(o: &RouteOrigin, lang: Lang) -> String {
+    messages::route_origin(o, ml(lang))
 }
 
-fn fmt_outcome(o: &Outcome) -> String {
-    match o {
-        Outcome::Delivered { to } => format!("delivered to {}", fmt_loc(to)),
-        Outcome::Internet => "to the Internet".to_owned(),
-        Outcome::ForcedTunnel { site } => {
-            format!("to the Internet through site {site} (forced tunneling)")
-        }
-        Outcome::HandedOff { vnet, source } => format!("handed to route source {source} of {vnet}"),
-        Outcome::Dropped { reason, .. } => format!("dropped: {reason}"),
-    }
+fn fmt_loc(l: &Location, lang: Lang) -> String {
+    messages::location(l, ml(lang))
+}
+
+fn fmt_outcome(o: &Outcome, lang: Lang) -> String {
+    messages::outcome(o, ml(lang))
+}
+
+/// The path's lines in English, for support (shown behind a disclosure in other languages).
+fn english_path(p: &Path) -> String {
+    let mut lines: Vec<String> = p
+        .hops
+        .iter()
+        .map(|h| {
+            format!(
+                "{} → {} ({}): {}",
+                fmt_loc(&h.at, Lang::En),
+                fmt_hop(&h.next_hop, Lang::En),
+                h.rule.as_str(),
+                h.reason
+            )
+        })
+        .collect();
+    lines.push(format!("= {}", fmt_outcome(&p.outcome, Lang::En)));
+    lines.join("\n")
 }
 
 #[component]
@@ -98,7 +80,8 @@ pub fn RoutesPage() -> impl IntoView {
         let tn = c.tenant_name();
         Some(
             match (s.trim().parse::<IpAddr>(), d.trim().parse::<IpAddr>()) {
-                (Ok(s), Ok(d)) => next_hop_in(&t, Some(&tn), s, d).map_err(|e| e.to_string()),
+                (Ok(s), Ok(d)) => next_hop_in(&t, Some(&tn), s, d)
+                    .map_err(|e| messages::next_hop_error(&e, ml(c.lang.get()))),
                 _ => Err(c.t(Key::ExpectAddress).to_owned()),
             },
         )
@@ -133,6 +116,7 @@ pub fn RoutesPage() -> impl IntoView {
             {move || match table() {
                 None => view! { <p class="muted">{c.t(Key::NoGateway)}</p> }.into_any(),
                 Some(r) => {
+                    let lang = c.lang.get();
                     view! {
                         <table aria-labelledby="routes-heading">
                             <thead>
@@ -153,8 +137,8 @@ pub fn RoutesPage() -> impl IntoView {
                                         view! {
                                             <tr class=cls>
                                                 <td>{x.prefix.to_string()}</td>
-                                                <td>{fmt_hop(&x.next_hop)}</td>
-                                                <td>{fmt_origin(&x.origin)}</td>
+                                                <td>{fmt_hop(&x.next_hop, lang)}</td>
+                                                <td>{fmt_origin(&x.origin, lang)}</td>
                                                 <td class="num">{x.transit_hops}</td>
                                                 <td class="nowrap">{if x.active { c.t(Key::Yes) } else { c.t(Key::No) }}</td>
                                             </tr>
@@ -210,21 +194,14 @@ pub fn RoutesPage() -> impl IntoView {
                                                 .unwrap_or_default();
                                             view! {
                                                 <li data-rule=h.rule.as_str()>
-                                                    <strong>{fmt_loc(&h.at)}</strong>
+                                                    <strong>{fmt_loc(&h.at, lang)}</strong>
                                                     " → "
-                                                    {fmt_hop(&h.next_hop)}
+                                                    {fmt_hop(&h.next_hop, lang)}
                                                     {matched}
                                                     <br />
-                                                    <span class="rule-id">{h.rule.as_str()}</span>
+                                                    <code class="rule-id">{h.rule.as_str()}</code>
                                                     " "
-                                                    <span class="reason">{h.reason.clone()}</span>
-                                                    {(lang != crate::i18n::Lang::En)
-                                                        .then(|| {
-                                                            view! {
-                                                                <br />
-                                                                <small>{rule_text(lang, h.rule)}</small>
-                                                            }
-                                                        })}
+                                                    <span class="reason">{messages::hop(h, ml(lang))}</span>
                                                 </li>
                                             }
                                         })
@@ -232,8 +209,17 @@ pub fn RoutesPage() -> impl IntoView {
                                 </ol>
                                 <p>
                                     <strong>{c.t(Key::Outcome)} ": "</strong>
-                                    <span data-testid="nexthop-outcome">{fmt_outcome(&p.outcome)}</span>
+                                    <span data-testid="nexthop-outcome">{fmt_outcome(&p.outcome, lang)}</span>
                                 </p>
+                                {(lang != Lang::En)
+                                    .then(|| {
+                                        view! {
+                                            <details class="english-detail">
+                                                <summary>{t(lang, Key::Detail)}</summary>
+                                                <pre lang="en">{english_path(&p)}</pre>
+                                            </details>
+                                        }
+                                    })}
                             }
                                 .into_any()
                         }

@@ -1,6 +1,8 @@
-//! English and Japanese strings; the choice is remembered in localStorage. Rule messages are
-//! translated by rule id: a Japanese sentence per [`RuleId`], the English message kept as detail.
+//! English and Japanese strings; the choice is remembered in localStorage. Violations, routes
+//! and the next hop are rendered by `isthmus_shared::messages` (templates with the violation's
+//! facts); the English message is kept as detail.
 
+use isthmus_shared::messages;
 use isthmus_shared::model::Kind;
 use isthmus_shared::rules::RuleId;
 use leptos::prelude::*;
@@ -325,132 +327,6 @@ impl KindText for Kind {
     }
 }
 
-/// A Japanese sentence per rule (the English one is [`RuleId::description`]).
-pub fn rule_ja(rule: RuleId) -> &'static str {
-    use RuleId::*;
-    match rule {
-        Conn1 => "VNet はリージョンをまたいで接続できます。リージョンの制限はありません。",
-        Conn2 => {
-            "異なるテナントの VNet を接続できます。各所有者が自分側を作成し、両側に同じ共有キーを設定します。"
-        }
-        Conn3 => {
-            "1 つの VNet を複数のサイトや VNet に接続できるのは RouteBased ゲートウェイだけです。"
-        }
-        Conn4 => {
-            "サイト対サイトには、パブリック IPv4 アドレス (またはホスト名) で到達できる VPN デバイスが必要です。"
-        }
-        Conn5 => {
-            "サイト対サイトとポイント対サイトを同じ VNet で併用できるのは、ゲートウェイが RouteBased の場合だけです。"
-        }
-        S2s1 => {
-            "標準プロトコル (WireGuard) を実装したデバイスなら使えます。必要なパラメーターは製品が提示します。"
-        }
-        S2s2 => "PolicyBased のトンネルは通信が 5 分間ないと切断され、通信があると再接続されます。",
-        S2s3 => "サーバー上のソフトウェア VPN もサイトのデバイスとして使えます。",
-        P2s1 => "ポイント対サイトは RouteBased ゲートウェイでのみ使えます。",
-        P2s2 => "ポイント対サイトのクライアント数は SKU で制限されます (2015 年の SKU では 128)。",
-        P2s3 => {
-            "クライアントはアップロードしたルート証明書で認可されます。ルート証明書は 20 個までです。"
-        }
-        P2s4 => "ポイント対サイトはプロキシやファイアウォールを越えて使えます。",
-        P2s5 => "WireGuard クライアントは自動で再接続します。DDNS は不要です。",
-        P2s6 => {
-            "複数の VNet に接続するクライアントでは、VNet のプレフィックスが重ならず、アドレス プールもそれらと重ならない必要があります。"
-        }
-        P2s7 => {
-            "スループットは暗号化の負荷とインターネット経路に依存します。帯域は上限であり保証ではありません。"
-        }
-        P2s8 => {
-            "ポイント対サイトのクライアントは、ゲートウェイに他のトンネルで接続された VNet やサイトに到達できます。"
-        }
-        Gw1 => {
-            "PolicyBased ゲートウェイはトラフィック セレクター (サイト側とVNet側のプレフィックスの組) に従ってパケットを送ります。"
-        }
-        Gw2 => "RouteBased ゲートウェイはルーティング テーブルに従ってパケットを送ります。",
-        Gw3 => "ゲートウェイのパブリック エンドポイントは作成時に割り当てられ、一意です。",
-        Gw4 => {
-            "トンネルは共有キーで認証されます。共有キーは接続ごとに一意で、置き換えられます。両側で同じキーを使います。"
-        }
-        Gw5 => "共有キーは 1 ～ 128 文字の英数字のみです。",
-        Gw6 => {
-            "マルチサイトと VNet 対 VNet には RouteBased ゲートウェイが必要です (VNet 対 VNet では両側とも)。"
-        }
-        Gw7 => {
-            "ゲートウェイのある VNet には、/29 以上 (IPv6 は /64 以上) の GatewaySubnet という名前のサブネットが必要です。"
-        }
-        Gw8 => {
-            "接続先のプレフィックス宛てのトラフィックだけがゲートウェイを通ります。VNet 内宛ては VNet 内に留まり、その他はインターネットへ向かいます。"
-        }
-        Gw9 => {
-            "強制トンネリングでは、接続されたサイトがインターネット向けトラフィックの既定ルートになります。"
-        }
-        Gw10 => {
-            "ゲートウェイはマルチホームです。GatewaySubnet 内のプライベート アドレスとパブリック エンドポイントを持ちます。"
-        }
-        Gw11 => "VNet 内で独自の VPN アプライアンスとユーザー定義ルートを使うこともできます。",
-        Lim1 => {
-            "ゲートウェイあたりの接続数は SKU で制限されます (Basic/Standard は 10、HighPerformance は 30)。"
-        }
-        Lim2 => {
-            "1 つのゲートウェイと 1 つのサイトの間に冗長なトンネルは作れません (対応 SKU のアクティブ/アクティブを除く)。"
-        }
-        Lim3 => {
-            "互いに到達するアドレス空間 (トランジット経由を含む) とポイント対サイトのプールは重複できません。"
-        }
-        Lim4 => "ゲートウェイのすべてのトンネル (ポイント対サイトを含む) は帯域を共有します。",
-        Lim5 => {
-            "ゲートウェイを経由するトランジット ルートはトポロジから計算されます。手書きはしません。"
-        }
-        Lim6 => {
-            "VNet 対 VNet のトラフィックはリージョンの組ごとに計測されます (リージョンをまたぐ場合のみ課金)。"
-        }
-        Lim7 => "VNet はゲートウェイ以外のルート ソース (専用回線) も持てます。",
-        Vm1 => {
-            "VM には外部からはパブリック アドレスで、トンネル経由ではプライベート アドレスで到達します。"
-        }
-        Vm2 => {
-            "送信元と宛先について、パケットがどの経路を通るかとその理由 (ネクスト ホップ) を示します。"
-        }
-        Name1 => "名前は種類ごとにテナント内で一意である必要があります。",
-        Name2 => "名前は 1 ～ 80 文字の英数字、'-'、'_'、'.' で、英数字で始まる必要があります。",
-        Pfx1 => {
-            "プレフィックスは正規形である必要があります (プレフィックス長より後ろのホスト ビットを立てない)。"
-        }
-        Pfx2 => {
-            "VNet にはアドレス空間、サイトにはアドレス プレフィックス、ポイント対サイト構成にはアドレス プールが必要です。"
-        }
-        Pfx3 => "1 つのリスト内のプレフィックスは互いに重複できません。",
-        Pfx4 => {
-            "アドレス空間、サイトのプレフィックス、プールにアドレス ファミリ全体 (0.0.0.0/0、::/0) は使えません。"
-        }
-        Pfx5 => {
-            "アドレス空間、サイトのプレフィックス、プールはマルチキャスト範囲と重複できません。"
-        }
-        Pfx6 => "アドレス空間、サイトのプレフィックス、プールはループバック範囲と重複できません。",
-        Pfx7 => {
-            "アドレス空間、サイトのプレフィックス、プールはリンクローカル範囲と重複できません。"
-        }
-        Pfx8 => {
-            "アドレス空間、サイトのプレフィックス、プールは未指定アドレス (0.0.0.0/8、::/128) と重複できません。"
-        }
-        Sub1 => "サブネットは VNet のアドレス空間の中に収まる必要があります。",
-        Sub2 => "同じ VNet のサブネットは互いに重複できません。",
-        Ref1 => {
-            "参照するリソース (テナント、VNet、ゲートウェイ、サイト、接続) が存在する必要があります。"
-        }
-        Ref2 => {
-            "VNet 対 VNet 接続は異なる 2 つのゲートウェイを結び、同じリモート ゲートウェイへの接続は 1 つだけです。"
-        }
-        Vnet1 => "VNet のゲートウェイは 1 つまでです。",
-        Key1 => "WireGuard の公開鍵は 32 バイトの標準 base64 (44 文字) です。",
-        Key2 => "1 つのゲートウェイのピアは異なる公開鍵を持つ必要があります。",
-        Addr1 => {
-            "クライアントのアドレスはプール内にあり、他のクライアントと重複しない必要があります。"
-        }
-        Port1 => "サイトのデバイスの WireGuard ポートは 1 ～ 65535 です (省略時は 51820)。",
-    }
-}
-
 /// `key`'s text in `lang` with each `{name}` replaced by its value.
 pub fn tf(lang: Lang, key: Key, args: &[(&str, &str)]) -> String {
     let mut s = t(lang, key).to_owned();
@@ -460,22 +336,20 @@ pub fn tf(lang: Lang, key: Key, args: &[(&str, &str)]) -> String {
     s
 }
 
-/// A violation's detail in `lang`: the validator's English message, or in Japanese the
-/// rule's sentence (until the shared templates render the detail itself).
-pub fn violation_text(lang: Lang, v: &isthmus_shared::validate::Violation) -> String {
-    if v.rule == RuleId::Gw10 && v.params.contains_key("endpoint") {
-        return crate::notices::endpoint_warning_text(lang, v);
-    }
+/// The shared messages' language for `lang`.
+pub fn ml(lang: Lang) -> messages::Lang {
     match lang {
-        Lang::En => v.message.clone(),
-        Lang::Ja => rule_ja(v.rule).to_owned(),
+        Lang::En => messages::Lang::En,
+        Lang::Ja => messages::Lang::Ja,
     }
+}
+
+/// A violation's detail in `lang`, with its facts (the shared templates).
+pub fn violation_text(lang: Lang, v: &isthmus_shared::validate::Violation) -> String {
+    messages::violation(v, ml(lang))
 }
 
 /// The rule sentence in `lang`.
 pub fn rule_text(lang: Lang, rule: RuleId) -> &'static str {
-    match lang {
-        Lang::En => rule.description(),
-        Lang::Ja => rule_ja(rule),
-    }
+    messages::rule(rule, ml(lang))
 }
