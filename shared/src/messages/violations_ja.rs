@@ -357,7 +357,7 @@ pub(super) const TEMPLATES: &[(RuleId, &str, &str)] = &[
     (
         Conn3,
         "",
-        "PolicyBased ゲートウェイ「{gateway}」にサイト対サイト接続が {connections} 個あります (サイト {sites_names})。PolicyBased ゲートウェイが接続できるサイトは 1 つだけです (複数のサイトには RouteBased が必要です。GW-6)。RouteBased で作成し直すか、余分な接続を削除してください。",
+        "PolicyBased ゲートウェイ「{gateway}」にサイト対サイト接続が {connections} 個あります (サイト{sites_names})。PolicyBased ゲートウェイが接続できるサイトは 1 つだけです (複数のサイトには RouteBased が必要です。GW-6)。RouteBased で作成し直すか、余分な接続を削除してください。",
     ),
     (
         Gw1,
@@ -403,12 +403,12 @@ pub(super) const TEMPLATES: &[(RuleId, &str, &str)] = &[
     (
         Lim3,
         "foreign_one",
-        "{owner} の {prefix} が、この接続から到達する他のテナントのアドレス空間 (接続 {connections_names}) と重複しています。互いに到達するアドレス空間は重複できません。{prefix} のアドレスを変更するか、他のテナントへの接続を削除してください。",
+        "{owner} の {prefix} が、この接続から到達する他のテナントのアドレス空間 (接続{connections_names}) と重複しています。互いに到達するアドレス空間は重複できません。{prefix} のアドレスを変更するか、他のテナントへの接続を削除してください。",
     ),
     (
         Lim3,
         "foreign_many",
-        "{owner} の {prefix} が、この接続から到達する他のテナントのアドレス空間 (接続 {connections_names}) と重複しています。互いに到達するアドレス空間は重複できません。{prefix} のアドレスを変更するか、他のテナントへの接続を削除してください。",
+        "{owner} の {prefix} が、この接続から到達する他のテナントのアドレス空間 (接続{connections_names}) と重複しています。互いに到達するアドレス空間は重複できません。{prefix} のアドレスを変更するか、他のテナントへの接続を削除してください。",
     ),
     (
         Lim3,

@@ -6,8 +6,8 @@
 //! severity, message and parameters) and free of duplicates; the result does not depend on the
 //! order of resources in the topology. An empty result means the topology is valid; warnings
 //! ([`Severity::Warning`]) describe states that work but deserve attention (a VNet-to-VNet half
-//! waiting for its other half, a site device on a private address) and do not block a change
-//! (see [`has_errors`]).
+//! waiting for its other half, a site device on a private address, a site that overlaps a VNet
+//! of its tenant) and do not block a change (see [`has_errors`]).
 //!
 //! [`validate_change`] applies a [`Change`] to a copy and reports all violations of the resulting
 //! topology, not only those touching the changed resource: a server accepts the change only when

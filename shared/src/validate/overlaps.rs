@@ -1,6 +1,7 @@
 //! Address-space overlaps across resources: LIM-3 between everything one routing domain
-//! reaches (VNets, sites, pools joined through transit, grouped with a union-find), and P2S-6
-//! pools against the VNets they reach.
+//! reaches (VNets, sites, pools joined through transit, grouped with a union-find), the LIM-3
+//! warning on a site that overlaps a VNet of its tenant before it is connected, and P2S-6 pools
+//! against the VNets they reach.
 //!
 //! Enforces: P2S-6, LIM-3.
 

@@ -3,6 +3,7 @@
 // Test helpers may unwrap: a panic is a failed test (clippy only exempts `#[test]` fns).
 #![allow(clippy::unwrap_used)]
 
+mod catalogue;
 mod common;
 mod desired;
 mod device;

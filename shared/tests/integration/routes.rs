@@ -17,7 +17,7 @@ fn q(t: &str, n: &str) -> QualifiedName {
 }
 
 /// hub — a — b in a line, plus a ring edge hub — b, plus a site on b.
-fn ring() -> isthmus_shared::model::Topology {
+pub(crate) fn ring() -> isthmus_shared::model::Topology {
     build(
         spoke(
             spoke(hub(), "a", "10.1", "westeurope"),
