@@ -208,6 +208,7 @@ impl TcpRelay {
             }),
         };
         let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
+        // enforces: P2S-4
         tracing::info!(listen = %local_addr, gateways_at = %cfg.gateway_address, "point-to-site TCP transport listening (P2S-4)");
         let r = relay.clone();
         tokio::spawn(async move { r.accept_loop(listener, acceptor, slots).await });
