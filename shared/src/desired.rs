@@ -318,6 +318,34 @@ pub struct GatewayStatus {
     /// Routes of the gateway that the host's routing table refused (see [`RouteConflict`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route_conflicts: Vec<RouteConflict>,
+    /// The gateway's drop counters since the worker started (absent from older workers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drops: Option<GatewayDrops>,
+}
+
+/// Datagrams a gateway's port refused or answered without doing the work they asked for,
+/// cumulative over the worker's run (a lower value than before means the worker restarted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GatewayDrops {
+    /// Handshake messages under load answered with a cookie reply instead of a handshake
+    /// (WireGuard's cookie mechanism: no Diffie-Hellman for them).
+    #[serde(default)]
+    pub cookie_replies: u64,
+    /// Handshake messages over the gateway's handshake budget: dropped unread.
+    #[serde(default)]
+    pub handshakes_shed: u64,
+    /// Packets over the gateway's bandwidth (LIM-4).
+    #[serde(default)]
+    pub rate_limited: u64,
+    /// Not WireGuard messages, or WireGuard messages that failed their checks.
+    #[serde(default)]
+    pub bad_datagrams: u64,
+    /// Datagrams the worker host's kernel dropped for a full receive queue of the gateway's
+    /// port (a flood beyond what the worker reads; on Linux the port's untrusted queue, of
+    /// initiations and garbage, not the established tunnels' one).
+    #[serde(default)]
+    pub queue_overflows: u64,
 }
 
 /// The status of one peer (connection or client).

@@ -36,6 +36,10 @@ const RECV_BUF: usize = 65_536;
 const RECV_BATCH: usize = 8;
 /// At most this many bytes in one GSO send (the kernel's limit is 64 KiB of UDP payload).
 const GSO_MAX_BYTES: usize = 65_000;
+/// Datagrams a port's untrusted socket (initiations, garbage: [`bind_port`]) has read per core
+/// tick before its reader waits for the next tick: ~32,000 a second, a few percent of the
+/// worker's thread; the kernel drops the rest of a flood from that socket's queue alone.
+const UNTRUSTED_PER_TICK: usize = 8192;
 /// Packets one TUN batch holds (several reads, each a super-packet split into packets).
 const TUN_READ_PACKETS: usize = 2 * IDEAL_BATCH_SIZE;
 /// Room kept for one more read: a 64 KiB super-packet splits into at most 122 packets at the
@@ -64,11 +68,14 @@ pub struct DataPlaneConfig {
     pub route_table: u32,
 }
 
-/// A gateway's UDP port: the socket, quinn-udp's state for it (GSO/GRO support), its reader.
+/// A gateway's UDP port: the socket, quinn-udp's state for it (GSO/GRO support), its reader,
+/// and the reader of the port's handshake socket, when the kernel steers handshake
+/// initiations to one ([`bind_port`]).
 struct Port {
     socket: Arc<UdpSocket>,
     state: Arc<UdpSocketState>,
     task: JoinHandle<()>,
+    handshakes: Option<JoinHandle<()>>,
 }
 
 type SocketTable = BTreeMap<u16, Port>;
@@ -156,9 +163,100 @@ fn drain(core: &mut Core) -> Drained {
     }
 }
 
+/// Receive-queue drops of the UDP sockets of this network namespace, summed per local port
+/// (`/proc/net/udp` and `udp6`: the last column of each socket's line).
+fn udp_drops_by_port() -> BTreeMap<u16, u64> {
+    let mut drops = BTreeMap::new();
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let mut fields = line.split_whitespace();
+            let local = fields.nth(1).and_then(|l| l.rsplit(':').next());
+            let (Some(port), Some(dropped)) = (
+                local.and_then(|p| u16::from_str_radix(p, 16).ok()),
+                fields.last().and_then(|d| d.parse::<u64>().ok()),
+            ) else {
+                continue;
+            };
+            *drops.entry(port).or_insert(0) += dropped;
+        }
+    }
+    drops
+}
+
 /// Opens a UDP socket with large buffers, set up for batched I/O (GRO when the kernel has it).
 pub fn bind_udp(addr: SocketAddr) -> std::io::Result<(UdpSocket, UdpSocketState)> {
+    bind_udp_with(addr, false)
+}
+
+/// A gateway's port as two sockets in one `SO_REUSEPORT` group: the kernel's classic BPF
+/// program of the group sends what established tunnels need (data, handshake responses and
+/// cookie replies: first byte 4, 2 or 3) to the first socket and everything else (handshake
+/// initiations, garbage) to the second, so each has its own receive queue. A flood of
+/// initiations or garbage then overflows only its own queue: the kernel drops the flood, not
+/// the established tunnels' data (issue #16; the core bounds what it does with the
+/// initiations it reads, [`Core::is_handshake`], and the second socket's reader pauses until
+/// the next tick when the tick's budget is spent). `None` for the second socket when the
+/// kernel refuses any of it: one socket for everything, as before. (`SO_REUSEPORT` also lets
+/// another process of the worker's user join the port; a second worker on one port is a
+/// misconfiguration either way.)
+fn bind_port(addr: SocketAddr) -> std::io::Result<(Bound, Option<Bound>)> {
+    let Ok(data) = bind_udp_with(addr, true) else {
+        return Ok((bind_udp(addr)?, None));
+    };
+    let handshakes = bind_udp_with(addr, true).and_then(|h| {
+        steer_initiations(&data.0)?;
+        Ok(h)
+    });
+    match handshakes {
+        Ok(h) => Ok((data, Some(h))),
+        Err(e) => {
+            tracing::debug!(%addr, error = %e, "no receive queue of their own for handshakes");
+            Ok((data, None))
+        }
+    }
+}
+
+type Bound = (UdpSocket, UdpSocketState);
+
+/// Attaches the reuseport program to `socket`'s group: index 0 (the group's first socket) for
+/// a UDP payload whose first byte is 4, 2 or 3 (or that is empty), else index 1.
+fn steer_initiations(socket: &UdpSocket) -> std::io::Result<()> {
+    use nix::libc::{BPF_ABS, BPF_B, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, sock_filter};
+    let op = |code: u32, jt: u8, jf: u8, k: u32| sock_filter {
+        code: u16::try_from(code).unwrap_or(0),
+        jt,
+        jf,
+        k,
+    };
+    // The program sees the datagram from its UDP payload on.
+    let mut program = [
+        op(BPF_LD | BPF_B | BPF_ABS, 0, 0, 0),
+        op(BPF_JMP | BPF_JEQ | BPF_K, 3, 0, 4),
+        op(BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 2),
+        op(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 3),
+        op(BPF_RET | BPF_K, 0, 0, 1),
+        op(BPF_RET | BPF_K, 0, 0, 0),
+    ];
+    let fprog = nix::libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_mut_ptr(),
+    };
+    nix::sys::socket::setsockopt(
+        socket,
+        nix::sys::socket::sockopt::AttachReusePortCbpf,
+        &fprog,
+    )
+    .map_err(std::io::Error::from)
+}
+
+fn bind_udp_with(addr: SocketAddr, reuse_port: bool) -> std::io::Result<Bound> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if reuse_port {
+        s.set_reuse_port(true)?;
+    }
     if let Err(e) = s.set_recv_buffer_size(SOCKET_BUFFER) {
         tracing::debug!(error = %e, "cannot enlarge the UDP receive buffer");
     }
@@ -321,6 +419,9 @@ impl DataPlane {
             for p in stale {
                 if let Some(port) = sockets.remove(&p) {
                     port.task.abort();
+                    if let Some(h) = port.handshakes {
+                        h.abort();
+                    }
                     tracing::info!(port = p, "UDP port closed");
                 }
             }
@@ -329,21 +430,29 @@ impl DataPlane {
                     continue;
                 }
                 let addr = SocketAddr::new(self.shared.bind, p);
-                match bind_udp(addr) {
-                    Ok((s, state)) => {
+                match bind_port(addr) {
+                    Ok(((s, state), handshakes)) => {
                         let (socket, state) = (Arc::new(s), Arc::new(state));
                         let reader = self.clone();
                         let (rs, rstate) = (Arc::clone(&socket), Arc::clone(&state));
-                        let task = tokio::spawn(async move { reader.run_udp(p, rs, rstate).await });
+                        let task =
+                            tokio::spawn(async move { reader.run_udp(p, rs, rstate, false).await });
+                        let steered = handshakes.is_some();
+                        let handshakes = handshakes.map(|(hs, hstate)| {
+                            let reader = self.clone();
+                            let (hs, hstate) = (Arc::new(hs), Arc::new(hstate));
+                            tokio::spawn(async move { reader.run_udp(p, hs, hstate, true).await })
+                        });
                         sockets.insert(
                             p,
                             Port {
                                 socket,
                                 state,
                                 task,
+                                handshakes,
                             },
                         );
-                        tracing::info!(%addr, "UDP port open");
+                        tracing::info!(%addr, handshake_queue = steered, "UDP port open");
                     }
                     Err(e) => {
                         tracing::error!(%addr, error = %e, "cannot bind the gateway's UDP port")
@@ -382,8 +491,18 @@ impl DataPlane {
         lock(&self.shared.route_conflicts).clone()
     }
 
+    /// Hands the core what the kernel dropped for full receive queues of the gateways' ports.
+    fn read_queue_overflows(&self) {
+        let drops = udp_drops_by_port();
+        let mut core = lock(&self.shared.core);
+        for port in core.listen_ports() {
+            core.set_queue_overflows(port, drops.get(&port).copied().unwrap_or(0));
+        }
+    }
+
     /// The status report of every gateway.
     pub fn status(&self) -> StatusReport {
+        self.read_queue_overflows();
         let mut report = lock(&self.shared.core).status(Instant::now(), SystemTime::now());
         let conflicts = self.route_conflicts();
         for g in &mut report.gateways {
@@ -395,6 +514,7 @@ impl DataPlane {
 
     /// The worker's own status: tunnels up or idle, drop counters (`--status-file`).
     pub fn local_status(&self) -> crate::status::LocalStatus {
+        self.read_queue_overflows();
         let mut s = crate::status::LocalStatus::of(
             &lock(&self.shared.core),
             Instant::now(),
@@ -449,10 +569,25 @@ impl DataPlane {
         }
     }
 
-    async fn run_udp(self, port: u16, socket: Arc<UdpSocket>, state: Arc<UdpSocketState>) {
+    /// Reads a gateway's port; `untrusted`: the port's second socket ([`bind_port`]), which
+    /// waits for the next tick once the tick's handshake budget is spent or it has read
+    /// [`UNTRUSTED_PER_TICK`] datagrams, so the kernel, not the worker's one thread, drops the
+    /// rest of a flood (counted as `queue_overflows`, from `/proc/net/udp`).
+    async fn run_udp(
+        self,
+        port: u16,
+        socket: Arc<UdpSocket>,
+        state: Arc<UdpSocketState>,
+        untrusted: bool,
+    ) {
         let mut storage = vec![0u8; RECV_BUF * RECV_BATCH];
         let mut meta = [RecvMeta::default(); RECV_BATCH];
+        // The untrusted socket: datagrams read in the tick that ends at `this_tick`.
+        let (mut this_tick, mut read) = (None::<Instant>, 0usize);
         loop {
+            if !untrusted {
+                read = 0;
+            }
             if let Err(e) = socket.readable().await {
                 tracing::warn!(port, error = %e, "UDP socket failed; port closed");
                 return;
@@ -473,16 +608,43 @@ impl DataPlane {
             let out = {
                 let mut core = lock(&self.shared.core);
                 let now = Instant::now();
-                for (m, buf) in meta.iter().zip(storage.chunks(RECV_BUF)).take(n) {
-                    let data = buf.get(..m.len).unwrap_or_default();
-                    // A GRO batch: datagrams of `stride` bytes, the last may be shorter.
-                    for d in data.chunks(m.stride.max(1)) {
-                        core.handle_network(port, m.addr, d, now);
+                // Established tunnels first: data (and cookie replies) of the whole batch,
+                // then its handshakes, which the core bounds per tick (issue #16: a
+                // handshake flood must not delay the data queued behind it).
+                for handshakes in [false, true] {
+                    for (m, buf) in meta.iter().zip(storage.chunks(RECV_BUF)).take(n) {
+                        let data = buf.get(..m.len).unwrap_or_default();
+                        // A GRO batch: datagrams of `stride` bytes, the last may be shorter.
+                        for d in data.chunks(m.stride.max(1)) {
+                            if Core::is_handshake(d) == handshakes {
+                                core.handle_network(port, m.addr, d, now);
+                                read += 1;
+                            }
+                        }
                     }
                 }
                 drain(&mut core)
             };
             self.flush(out).await;
+            if untrusted {
+                let pause = {
+                    let core = lock(&self.shared.core);
+                    let next_tick = core.poll_timeout();
+                    if this_tick != next_tick {
+                        (this_tick, read) = (next_tick, 0);
+                    }
+                    (core.initiations_left(port) == Some(0) || read >= UNTRUSTED_PER_TICK)
+                        .then_some(next_tick)
+                        .flatten()
+                };
+                if let Some(next_tick) = pause {
+                    tracing::trace!(
+                        port,
+                        "handshake budget of the tick spent; reading again at the next tick"
+                    );
+                    tokio::time::sleep_until(next_tick.into()).await;
+                }
+            }
         }
     }
 

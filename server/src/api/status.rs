@@ -324,6 +324,21 @@ pub async fn metrics(
         .all(db)
         .await?;
     let views = connection_views(&state, None).await?;
+    // Issue #16: each gateway's drop counters as its worker last reported them (gateways of
+    // the current topology only).
+    let drops: Vec<(String, String, isthmus_shared::desired::GatewayDrops)> =
+        gateway_status::Entity::find()
+            .order_by_asc(gateway_status::Column::Tenant)
+            .order_by_asc(gateway_status::Column::Gateway)
+            .all(db)
+            .await?
+            .into_iter()
+            .filter(|r| topology.gateway(&r.tenant, &r.gateway).is_some())
+            .filter_map(|r| {
+                let d = serde_json::from_str(r.drops.as_deref()?).ok()?;
+                Some((r.tenant, r.gateway, d))
+            })
+            .collect();
 
     // Aggregate figures: no tenant, gateway or connection is named.
     let mut out = String::new();
@@ -381,6 +396,30 @@ pub async fn metrics(
         let _ = writeln!(out, "# HELP {metric} {help}");
         let _ = writeln!(out, "# TYPE {metric} counter");
         let _ = writeln!(out, "{metric} {sum}");
+    }
+    let reasons = |d: &isthmus_shared::desired::GatewayDrops| {
+        [
+            ("cookie_reply", d.cookie_replies),
+            ("handshake_shed", d.handshakes_shed),
+            ("rate_limited", d.rate_limited),
+            ("bad_datagram", d.bad_datagrams),
+            ("queue_overflow", d.queue_overflows),
+        ]
+    };
+    let metric = "isthmus_drops_total";
+    let _ = writeln!(
+        out,
+        "# HELP {metric} Datagrams the gateways' ports refused, summed over gateways, by reason: cookie_reply (a handshake under load answered with a cookie, no Diffie-Hellman), handshake_shed (over the handshake budget), rate_limited (LIM-4 bandwidth), bad_datagram (not WireGuard, or failed its checks), queue_overflow (dropped by the worker host's kernel for a full receive queue of the port)."
+    );
+    let _ = writeln!(out, "# TYPE {metric} counter");
+    let mut sums = [0u64; 5];
+    for (_, _, d) in &drops {
+        for (s, (_, v)) in sums.iter_mut().zip(reasons(d)) {
+            *s = s.saturating_add(v);
+        }
+    }
+    for ((reason, _), s) in reasons(&Default::default()).into_iter().zip(sums) {
+        let _ = writeln!(out, "{metric}{{reason=\"{reason}\"}} {s}");
     }
     let shown = |t: &str| match &named {
         Named::None => false,
@@ -462,6 +501,24 @@ pub async fn metrics(
                 label(&r.gateway),
                 label(&r.connection)
             );
+        }
+    }
+    if !matches!(named, Named::None) {
+        let metric = "isthmus_gateway_drops_total";
+        let _ = writeln!(
+            out,
+            "# HELP {metric} Datagrams the gateway's port refused, by reason (as isthmus_drops_total), as its worker last reported them."
+        );
+        let _ = writeln!(out, "# TYPE {metric} counter");
+        for (t, g, d) in drops.iter().filter(|(t, _, _)| shown(t)) {
+            for (reason, v) in reasons(d) {
+                let _ = writeln!(
+                    out,
+                    "{metric}{{tenant=\"{}\",gateway=\"{}\",reason=\"{reason}\"}} {v}",
+                    label(t),
+                    label(g)
+                );
+            }
         }
     }
     // LIM-6 metering spans tenants: administrators (and public metrics) only, as its API.

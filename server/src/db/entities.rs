@@ -370,6 +370,10 @@ pub mod gateway_status {
         pub route_conflicts: String,
         /// Unix milliseconds.
         pub updated_at: i64,
+        /// A JSON `isthmus_shared::desired::GatewayDrops`: the gateway's drop counters on
+        /// `worker` (absent from older workers).
+        #[sea_orm(column_type = "Text", nullable)]
+        pub drops: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

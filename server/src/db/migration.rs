@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0006RegionPairBytes),
             Box::new(M0007TunnelState),
             Box::new(M0008Security),
+            Box::new(M0009GatewayDrops),
         ]
     }
 }
@@ -508,5 +509,44 @@ impl MigrationTrait for M0008Security {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The gateways' drop counters (cookie replies, shed handshakes, LIM-4, bad datagrams) as their
+/// workers report them, for `/metrics` (issue #16). A database created at M0007 from the
+/// current entity already has the column.
+struct M0009GatewayDrops;
+
+impl MigrationName for M0009GatewayDrops {
+    fn name(&self) -> &str {
+        "m0009_gateway_drops"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0009GatewayDrops {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.has_column("gateway_status", "drops").await? {
+            return Ok(());
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("gateway_status"))
+                    .add_column(ColumnDef::new(Alias::new("drops")).text().null())
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("gateway_status"))
+                    .drop_column(Alias::new("drops"))
+                    .to_owned(),
+            )
+            .await
     }
 }

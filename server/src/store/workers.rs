@@ -77,12 +77,18 @@ pub async fn record_status(state: &AppState, name: &str, report: StatusReport) -
             tracing::debug!(tenant = %g.tenant, gateway = %g.name, worker = name,
                 prefix = %c.prefix, existing = %c.existing, "worker reports a route conflict");
         }
+        let drops = g
+            .drops
+            .map(|d| serde_json::to_string(&d))
+            .transpose()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
         gateway_status::Entity::insert(gateway_status::ActiveModel {
             tenant: Set(g.tenant.clone()),
             gateway: Set(g.name.clone()),
             worker: Set(name.to_owned()),
             route_conflicts: Set(conflicts),
             updated_at: Set(now),
+            drops: Set(drops),
         })
         .on_conflict(
             OnConflict::columns([
@@ -93,6 +99,7 @@ pub async fn record_status(state: &AppState, name: &str, report: StatusReport) -
                 gateway_status::Column::Worker,
                 gateway_status::Column::RouteConflicts,
                 gateway_status::Column::UpdatedAt,
+                gateway_status::Column::Drops,
             ])
             .to_owned(),
         )

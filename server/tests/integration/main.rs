@@ -4,6 +4,7 @@ mod support;
 
 mod accounts;
 mod cli;
+mod drops;
 mod endpoints;
 mod faq;
 mod health;

@@ -134,6 +134,8 @@ impl Core {
                         bucket: TokenBucket::new(g.bandwidth_limit_bps),
                         counters: Counters::default(),
                         last_rl_reset: now,
+                        handshakes_this_second: 0,
+                        budget: Default::default(),
                         by_endpoint: BTreeMap::new(),
                         mtu: usize::from(g.tunnel_mtu),
                         mss_clamp: g.mss_clamp,

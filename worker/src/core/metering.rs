@@ -54,6 +54,19 @@ pub struct Counters {
     /// [`mtu::ICMP_PER_SECOND`](super::mtu::ICMP_PER_SECOND) (not a packet drop).
     #[serde(default)]
     pub icmp_rate_limited: u64,
+    /// Handshake messages answered with a cookie reply because the gateway is under load and
+    /// they carried no valid MAC2 (WireGuard's cookie mechanism: no Diffie-Hellman for them).
+    #[serde(default)]
+    pub cookie_replies: u64,
+    /// Handshake messages dropped unchecked: over the gateway's handshake budget of the tick
+    /// ([`HANDSHAKES_PER_TICK`](super::HANDSHAKES_PER_TICK)), or, under load, over the
+    /// Diffie-Hellman budget or one source address's share of it.
+    #[serde(default)]
+    pub handshakes_shed: u64,
+    /// Datagrams the kernel dropped for a full receive queue of the gateway's port, as the
+    /// shell last read them ([`Core::set_queue_overflows`]).
+    #[serde(default)]
+    pub queue_overflows: u64,
 }
 
 impl Counters {
@@ -72,6 +85,20 @@ impl Counters {
         self.no_endpoint += o.no_endpoint;
         self.too_big += o.too_big;
         self.icmp_rate_limited += o.icmp_rate_limited;
+        self.cookie_replies += o.cookie_replies;
+        self.handshakes_shed += o.handshakes_shed;
+        self.queue_overflows += o.queue_overflows;
+    }
+
+    /// The figures the status report carries for a gateway (`/metrics` shows them).
+    pub fn drops(&self) -> isthmus_shared::desired::GatewayDrops {
+        isthmus_shared::desired::GatewayDrops {
+            cookie_replies: self.cookie_replies,
+            handshakes_shed: self.handshakes_shed,
+            rate_limited: self.rate_limited,
+            bad_datagrams: self.garbage + self.invalid + self.oversized,
+            queue_overflows: self.queue_overflows,
+        }
     }
 
     /// All drops.
@@ -91,6 +118,8 @@ impl Counters {
             + t.malformed
             + t.no_endpoint
             + t.too_big
+            + t.handshakes_shed
+            + t.queue_overflows
     }
 }
 
@@ -117,6 +146,18 @@ impl Core {
             c.add(&g.counters);
         }
         c
+    }
+
+    /// What the kernel dropped for a full receive queue of `port` (all its sockets, since they
+    /// were opened): the shell reads it from the host and hands it in before a status report.
+    pub fn set_queue_overflows(&mut self, port: u16, dropped: u64) {
+        if let Some(g) = self
+            .by_port
+            .get(&port)
+            .and_then(|k| self.gateways.get_mut(k))
+        {
+            g.counters.queue_overflows = dropped;
+        }
     }
 
     /// Drop counters of one gateway.
@@ -160,6 +201,7 @@ impl Core {
                         })
                         .collect(),
                     route_conflicts: Vec::new(),
+                    drops: Some(g.counters.drops()),
                 })
                 .collect(),
             region_pairs: self.region_pairs(),

@@ -59,6 +59,20 @@ use self::peer::{Gateway, Peer};
 pub const TICK: Duration = Duration::from_millis(250);
 /// Handshakes per second per gateway before boringtun asks for cookies.
 const HANDSHAKE_RATE_LIMIT: u64 = 100;
+/// Handshake initiations per gateway and [`TICK`] that get checked at all (MAC1, then a
+/// cookie reply or a handshake); the rest of a flood is shed unread and counted
+/// (`handshakes_shed`). 1024 per tick is ~4,000 per second, as many as the Linux kernel's
+/// WireGuard queues (`MAX_QUEUED_INCOMING_HANDSHAKES`), and costs well under a millisecond
+/// of cookie replies per tick.
+pub const HANDSHAKES_PER_TICK: u32 = 1024;
+/// Handshake responses per gateway and tick that get checked (only answers to the
+/// gateway's own initiations are real, so few).
+const RESPONSES_PER_TICK: u32 = 256;
+/// Under load: handshakes with a valid MAC2 (the sender proved its address) that may reach
+/// Diffie-Hellman per gateway and tick, in all and from one source address (the kernel's
+/// WireGuard allows 20 per second per address).
+const DH_UNDER_LOAD_PER_TICK: u32 = 64;
+const DH_PER_SOURCE_PER_TICK: u8 = 5;
 /// Scratch buffer: the largest packet plus WireGuard's overhead, and at least a handshake.
 const BUF_LEN: usize = MAX_IP_PACKET + 256;
 
@@ -160,6 +174,20 @@ impl Core {
     /// The desired-state generation applied last.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// Whether a datagram is a WireGuard handshake message (initiation or response), which
+    /// costs Diffie-Hellman: a shell feeds a batch's other datagrams (data of established
+    /// tunnels, cookie replies) first, so a handshake flood cannot delay them.
+    pub fn is_handshake(datagram: &[u8]) -> bool {
+        peer::handshake_kind(datagram).is_some()
+    }
+
+    /// How many more handshake initiations the gateway on `port` checks this tick
+    /// ([`HANDSHAKES_PER_TICK`]); a shell may stop reading its handshakes at 0.
+    pub fn initiations_left(&self, port: u16) -> Option<u32> {
+        let gw = self.gateways.get(self.by_port.get(&port)?)?;
+        Some(gw.budget.initiations)
     }
 
     /// The UDP ports the gateways listen on.

@@ -115,6 +115,12 @@ pub(super) struct Gateway {
     pub(super) bucket: TokenBucket,
     pub(super) counters: Counters,
     pub(super) last_rl_reset: Instant,
+    /// Handshake messages seen since `last_rl_reset` with a valid MAC1 (the limiter's count,
+    /// on the core's clock): at [`HANDSHAKE_RATE_LIMIT`](super::HANDSHAKE_RATE_LIMIT) the
+    /// gateway is under load and asks for cookies.
+    pub(super) handshakes_this_second: u64,
+    /// What is left of this tick's budgets ([`super::HANDSHAKES_PER_TICK`]).
+    pub(super) budget: HandshakeBudget,
     /// Peers by current endpoint: which peer a failing handshake message is from.
     pub(super) by_endpoint: BTreeMap<SocketAddr, u32>,
     /// The tunnel MTU ([`mtu`]), the MSS clamp ([`mss`]), and the gateway's own addresses that
@@ -128,6 +134,38 @@ pub(super) struct Gateway {
     pub(super) icmp_buf: Vec<u8>,
     /// The liveness window of peers with a keepalive ([`state`]).
     pub(super) peer_silence: Duration,
+}
+
+/// Which handshake message a datagram is, by type and length: `Some(1)` an initiation,
+/// `Some(2)` a response.
+pub(super) fn handshake_kind(datagram: &[u8]) -> Option<u8> {
+    match (datagram.first(), datagram.len()) {
+        (Some(1), 148) => Some(1),
+        (Some(2), 92) => Some(2),
+        _ => None,
+    }
+}
+
+/// One tick's handshake work a gateway may still do.
+pub(super) struct HandshakeBudget {
+    pub(super) initiations: u32,
+    pub(super) responses: u32,
+    /// Under load: handshakes with a valid MAC2 that may still reach Diffie-Hellman.
+    pub(super) dh_under_load: u32,
+    /// Under load: such handshakes per source address this tick (at most
+    /// `initiations + responses` entries).
+    pub(super) per_source: BTreeMap<IpAddr, u8>,
+}
+
+impl Default for HandshakeBudget {
+    fn default() -> Self {
+        Self {
+            initiations: super::HANDSHAKES_PER_TICK,
+            responses: super::RESPONSES_PER_TICK,
+            dh_under_load: super::DH_UNDER_LOAD_PER_TICK,
+            per_source: BTreeMap::new(),
+        }
+    }
 }
 
 /// Runs `tunn.decapsulate(None, &[])` until it has nothing left: packets boringtun queued while
@@ -317,7 +355,9 @@ impl Gateway {
         if now.saturating_duration_since(self.last_rl_reset) >= Duration::from_secs(1) {
             self.rate_limiter.reset_count();
             self.last_rl_reset = now;
+            self.handshakes_this_second = 0;
         }
+        self.budget = HandshakeBudget::default();
         for peer in self.peers.values_mut() {
             let Some(tunn) = peer.tunn.as_mut() else {
                 peer.refresh(&self.key, self.peer_silence, now, out);
