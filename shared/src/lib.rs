@@ -26,6 +26,7 @@ pub mod builder;
 pub mod desired;
 pub mod device;
 pub mod enrol;
+pub mod instances;
 pub mod lpm;
 pub mod messages;
 pub mod model;

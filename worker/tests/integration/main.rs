@@ -2,6 +2,7 @@
 
 mod core;
 mod core_apply_model;
+mod core_failover;
 mod core_flood;
 mod core_mtu;
 mod core_state;
