@@ -200,7 +200,12 @@ fn no_source_file_in_the_checked_trees_is_over_700_lines() {
     const MAX_LINES: usize = 700;
     let root = crate_dir().join("..");
     let mut over = Vec::new();
-    for tree in ["shared/src", "worker/src/core", "server/src", "frontend/src"] {
+    for tree in [
+        "shared/src",
+        "worker/src/core",
+        "server/src",
+        "frontend/src",
+    ] {
         for (path, text) in sources(&root.join(tree)) {
             let lines = text.lines().count();
             if lines > MAX_LINES {
@@ -208,5 +213,8 @@ fn no_source_file_in_the_checked_trees_is_over_700_lines() {
             }
         }
     }
-    assert!(over.is_empty(), "split these along their concerns: {over:?}");
+    assert!(
+        over.is_empty(),
+        "split these along their concerns: {over:?}"
+    );
 }
