@@ -19,6 +19,12 @@
 //! - [`lpm`]: a longest-prefix-match table for IPv4 and IPv6.
 //! - [`messages`]: violations, routes and the next hop in English and Japanese.
 //! - [`tcp_transport`]: the framing of the point-to-site TCP fallback (P2S-4).
+//! - [`messages`]: every violation, route and next-hop explanation rendered in English or
+//!   Japanese from templates and the facts the validator and the walker record.
+//! - [`instances`]: the wire types of a redundant gateway's two instances (issue 16).
+//! - [`backoff`]: the one reconnect backoff (time passed in), for workers and clients.
+//! - `prefix` (CIDR helpers below `lpm` and `validate`) and `resolved` (the one index of a
+//!   topology that the validator, `routes` and `desired` share) are crate-internal.
 
 pub mod api;
 pub mod backoff;
