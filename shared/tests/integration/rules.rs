@@ -635,6 +635,42 @@ fn gw_7_gateway_subnet_smaller_than_29_is_rejected() {
 }
 
 #[test]
+fn gw_7_a_too_small_gateway_subnet_warns_before_a_gateway_exists() {
+    // Issue 14: the mistake is knowable on the VNet form, before any gateway is created: a
+    // warning (the VNet saves), at the subnet's prefix, saying what a gateway will need.
+    let t = build(
+        TopologyBuilder::new("acme")
+            .vnet("hub", "westeurope", &["10.0.0.0/16"])
+            .gateway_subnet("hub", "10.0.255.0/30"),
+    );
+    let v = validate(&t);
+    assert!(!has_errors(&v), "{}", pretty(&v));
+    let w: Vec<_> = v.iter().filter(|x| x.rule == RuleId::Gw7).collect();
+    assert_eq!(w.len(), 1, "{}", pretty(&v));
+    assert_eq!(w[0].severity, Severity::Warning);
+    assert_eq!(
+        w[0].path,
+        "tenants[acme].vnets[hub].subnets[GatewaySubnet].prefix"
+    );
+    assert!(
+        w[0].message.contains("will need at least a /29"),
+        "{}",
+        w[0].message
+    );
+    // With a gateway, the same subnet is an error (one GW-7, not a warning beside it).
+    let t = build(
+        TopologyBuilder::new("acme")
+            .vnet("hub", "westeurope", &["10.0.0.0/16"])
+            .gateway_subnet("hub", "10.0.255.0/30")
+            .gateway("gw", "hub", GatewayType::RouteBased, Sku::VpnGw1),
+    );
+    let v = validate(&t);
+    let g: Vec<_> = v.iter().filter(|x| x.rule == RuleId::Gw7).collect();
+    assert_eq!(g.len(), 1, "{}", pretty(&v));
+    assert_eq!(g[0].severity, Severity::Error);
+}
+
+#[test]
 fn gw_7_a_gateway_needs_a_gateway_subnet() {
     let t = build(
         TopologyBuilder::new("acme")
