@@ -19,10 +19,7 @@ fn started(desired: &isthmus_shared::desired::DesiredState, t0: Instant) -> (Cor
 
 /// Site A sends one packet to the VNet: handshake, then the packet reaches the TUN side.
 fn a_to_vnet(core: &mut Core, sites: &mut [Site], packet: &[u8], now: Instant) -> Vec<Vec<u8>> {
-    let d = sites[0].send(packet);
-    let lost = pump(core, sites, d.into_iter().map(|d| (0, d)).collect(), now);
-    assert!(lost.is_empty(), "{lost:?}");
-    drain_tun(core)
+    site_to_vnet(core, sites, 0, packet, now)
 }
 
 #[test]
@@ -274,17 +271,10 @@ fn hot_reconfiguration_keeps_unaffected_sessions_and_removes_peers_at_once() {
     let pa = ipv4_udp(v4([10, 2, 0, 5]), v4([10, 1, 0, 7]), 1, 2, b"a");
     let pb = ipv4_udp(v4([10, 3, 0, 5]), v4([10, 1, 0, 7]), 1, 2, b"b");
     assert_eq!(a_to_vnet(&mut core, &mut sites, &pa, t0).len(), 1);
-    let d = sites[1].send(&pb);
-    assert!(
-        pump(
-            &mut core,
-            &mut sites,
-            d.into_iter().map(|d| (1, d)).collect(),
-            t0
-        )
-        .is_empty()
+    assert_eq!(
+        site_to_vnet(&mut core, &mut sites, 1, &pb, t0),
+        vec![pb.clone()]
     );
-    assert_eq!(drain_tun(&mut core), vec![pb.clone()]);
 
     // v2: B removed, A gets one more allowed prefix and route, a bandwidth cap appears.
     let mut v2 = two_sites();
@@ -425,17 +415,7 @@ fn bad_input_is_dropped_and_counted_and_other_tunnels_keep_working() {
     let pa2 = ipv4_udp(v4([10, 2, 0, 6]), v4([10, 1, 0, 7]), 1, 2, b"still");
     assert_eq!(a_to_vnet(&mut core, &mut sites, &pa2, t0), vec![pa2]);
     let pb = ipv4_udp(v4([10, 3, 0, 5]), v4([10, 1, 0, 7]), 1, 2, b"b");
-    let d = sites[1].send(&pb);
-    assert!(
-        pump(
-            &mut core,
-            &mut sites,
-            d.into_iter().map(|d| (1, d)).collect(),
-            t0
-        )
-        .is_empty()
-    );
-    assert_eq!(drain_tun(&mut core), vec![pb]);
+    assert_eq!(site_to_vnet(&mut core, &mut sites, 1, &pb, t0), vec![pb]);
 }
 
 #[test]

@@ -21,17 +21,7 @@ fn established(t0: Instant) -> (Core, Vec<Site>) {
     assert!(core.apply(&two_sites(), t0).is_empty());
     let mut sites = vec![Site::new(2, 1, site_addr(2)), Site::new(3, 1, site_addr(3))];
     let p = ipv4_udp(v4([10, 2, 0, 5]), v4([10, 1, 0, 7]), 1, 2, b"hello");
-    let d = sites[0].send(&p);
-    assert!(
-        pump(
-            &mut core,
-            &mut sites,
-            d.into_iter().map(|d| (0, d)).collect(),
-            t0
-        )
-        .is_empty()
-    );
-    assert_eq!(drain_tun(&mut core), vec![p]);
+    assert_eq!(site_to_vnet(&mut core, &mut sites, 0, &p, t0), vec![p]);
     (core, sites)
 }
 
@@ -92,17 +82,7 @@ fn under_load_an_initiation_without_mac2_gets_a_cookie_and_no_session_and_with_m
         2,
         b"b after the cookie",
     );
-    let d = sites[1].send(&pb);
-    assert!(
-        pump(
-            &mut core,
-            &mut sites,
-            d.into_iter().map(|d| (1, d)).collect(),
-            t0
-        )
-        .is_empty()
-    );
-    assert_eq!(drain_tun(&mut core), vec![pb]);
+    assert_eq!(site_to_vnet(&mut core, &mut sites, 1, &pb, t0), vec![pb]);
     assert_eq!(core.counters().cookie_replies, 1);
 }
 

@@ -282,6 +282,21 @@ pub fn pump(
     lost
 }
 
+/// Site `i` sends `packet` through its tunnel; nothing may be lost on the way; what the core
+/// then delivers into the VNet (the TUN side).
+pub fn site_to_vnet(
+    core: &mut Core,
+    sites: &mut [Site],
+    i: usize,
+    packet: &[u8],
+    now: Instant,
+) -> Vec<Vec<u8>> {
+    let d = sites[i].send(packet);
+    let lost = pump(core, sites, d.into_iter().map(|d| (i, d)).collect(), now);
+    assert!(lost.is_empty(), "{lost:?}");
+    drain_tun(core)
+}
+
 pub fn drain_tun(core: &mut Core) -> Vec<Vec<u8>> {
     std::iter::from_fn(|| core.poll_tun()).collect()
 }
