@@ -136,7 +136,7 @@ pub fn RoutesPage() -> impl IntoView {
                                         let cls = if x.active { "" } else { "inactive" };
                                         view! {
                                             <tr class=cls>
-                                                <td>{x.prefix.to_string()}</td>
+                                                <td class="nowrap">{x.prefix.to_string()}</td>
                                                 <td>{fmt_hop(&x.next_hop, lang)}</td>
                                                 <td>{fmt_origin(&x.origin, lang)}</td>
                                                 <td class="num">{x.transit_hops}</td>
