@@ -182,6 +182,9 @@ export class SiteDevice {
     run('wg', 'setconf', this.ifname, file);
     run('ip', 'address', 'add', `${this.address}/32`, 'dev', this.ifname);
     run('ip', 'link', 'set', this.ifname, ...(mtu ? ['mtu', mtu] : []), 'up');
+    // The site device's own routes to its AllowedIPs, in a table of the device's (wg-quick's
+    // `Table =`): what the device does, never a route on the worker's behalf (the e2e worker
+    // runs --no-tun and has no VNet-side routes to own).
     for (const prefix of allowed) {
       run('ip', 'route', 'add', prefix, 'dev', this.ifname, 'table', String(this.table));
     }

@@ -194,7 +194,8 @@ fn every_validator_file_header_lists_the_rules_it_enforces() {
     }
 }
 
-/// Issue 15: a module has one job; a file past 700 lines is split along its concerns.
+/// Issue 15: a module has one job; a file past 700 lines is split along its concerns (every
+/// crate's sources, not only the four trees the issue named).
 #[test]
 fn no_source_file_in_the_checked_trees_is_over_700_lines() {
     const MAX_LINES: usize = 700;
@@ -202,9 +203,10 @@ fn no_source_file_in_the_checked_trees_is_over_700_lines() {
     let mut over = Vec::new();
     for tree in [
         "shared/src",
-        "worker/src/core",
+        "worker/src",
         "server/src",
         "frontend/src",
+        "client/src",
     ] {
         for (path, text) in sources(&root.join(tree)) {
             let lines = text.lines().count();

@@ -167,6 +167,8 @@ impl Lab {
         run(&set);
         run(&["ip", "-n", ns, "addr", "add", address, "dev", ifname]);
         run(&["ip", "-n", ns, "link", "set", ifname, "up"]);
+        // The site device's own routes to its AllowedIPs (what wg-quick does on the device), in
+        // the site's namespace: never a route of the worker's host, which the worker owns.
         for r in routes {
             run(&["ip", "-n", ns, "route", "add", r, "dev", ifname]);
         }

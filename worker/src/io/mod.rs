@@ -19,7 +19,6 @@ use std::time::{Duration, Instant, SystemTime};
 use ipnet::IpNet;
 use isthmus_shared::desired::{DesiredState, StatusReport};
 use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
@@ -28,15 +27,18 @@ use tun_rs::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 use crate::core::{ApplyOptions, Core, Event, Transmit};
 use crate::host::{Conflicts, HostConfig, HostNet};
 
-/// Socket buffer size asked of the kernel (it caps this at `net.core.{r,w}mem_max`).
-const SOCKET_BUFFER: usize = 4 << 20;
+mod udp;
+
+pub use self::udp::bind_udp;
+use self::udp::{bind_port, send_udp, udp_drops_by_port};
+
 /// One receive buffer: any UDP datagram, or one GRO batch of datagrams.
 const RECV_BUF: usize = 65_536;
 /// Receive buffers per `recvmmsg` call (each may hold a GRO batch).
 const RECV_BATCH: usize = 8;
 /// At most this many bytes in one GSO send (the kernel's limit is 64 KiB of UDP payload).
 const GSO_MAX_BYTES: usize = 65_000;
-/// Datagrams a port's untrusted socket (initiations, garbage: [`bind_port`]) has read per core
+/// Datagrams a port's untrusted socket (initiations, garbage: [`udp::bind_port`]) has read per core
 /// tick before its reader waits for the next tick: ~32,000 a second, a few percent of the
 /// worker's thread; the kernel drops the rest of a flood from that socket's queue alone.
 const UNTRUSTED_PER_TICK: usize = 8192;
@@ -160,148 +162,6 @@ fn drain(core: &mut Core) -> Drained {
     Drained {
         transmits: std::iter::from_fn(|| core.poll_transmit()).collect(),
         tun: std::iter::from_fn(|| core.poll_tun()).collect(),
-    }
-}
-
-/// Receive-queue drops of the UDP sockets of this network namespace, summed per local port
-/// (`/proc/net/udp` and `udp6`: the last column of each socket's line).
-fn udp_drops_by_port() -> BTreeMap<u16, u64> {
-    let mut drops = BTreeMap::new();
-    for table in ["/proc/net/udp", "/proc/net/udp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let mut fields = line.split_whitespace();
-            let local = fields.nth(1).and_then(|l| l.rsplit(':').next());
-            let (Some(port), Some(dropped)) = (
-                local.and_then(|p| u16::from_str_radix(p, 16).ok()),
-                fields.last().and_then(|d| d.parse::<u64>().ok()),
-            ) else {
-                continue;
-            };
-            *drops.entry(port).or_insert(0) += dropped;
-        }
-    }
-    drops
-}
-
-/// Opens a UDP socket with large buffers, set up for batched I/O (GRO when the kernel has it).
-pub fn bind_udp(addr: SocketAddr) -> std::io::Result<(UdpSocket, UdpSocketState)> {
-    bind_udp_with(addr, false)
-}
-
-/// A gateway's port as two sockets in one `SO_REUSEPORT` group: the kernel's classic BPF
-/// program of the group sends what established tunnels need (data, handshake responses and
-/// cookie replies: first byte 4, 2 or 3) to the first socket and everything else (handshake
-/// initiations, garbage) to the second, so each has its own receive queue. A flood of
-/// initiations or garbage then overflows only its own queue: the kernel drops the flood, not
-/// the established tunnels' data (issue #16; the core bounds what it does with the
-/// initiations it reads, [`Core::is_handshake`], and the second socket's reader pauses until
-/// the next tick when the tick's budget is spent). `None` for the second socket when the
-/// kernel refuses any of it: one socket for everything, as before. (`SO_REUSEPORT` also lets
-/// another process of the worker's user join the port; a second worker on one port is a
-/// misconfiguration either way.)
-fn bind_port(addr: SocketAddr) -> std::io::Result<(Bound, Option<Bound>)> {
-    let Ok(data) = bind_udp_with(addr, true) else {
-        return Ok((bind_udp(addr)?, None));
-    };
-    let handshakes = bind_udp_with(addr, true).and_then(|h| {
-        steer_initiations(&data.0)?;
-        Ok(h)
-    });
-    match handshakes {
-        Ok(h) => Ok((data, Some(h))),
-        Err(e) => {
-            tracing::debug!(%addr, error = %e, "no receive queue of their own for handshakes");
-            Ok((data, None))
-        }
-    }
-}
-
-type Bound = (UdpSocket, UdpSocketState);
-
-/// Attaches the reuseport program to `socket`'s group: index 0 (the group's first socket) for
-/// a UDP payload whose first byte is 4, 2 or 3 (or that is empty), else index 1.
-fn steer_initiations(socket: &UdpSocket) -> std::io::Result<()> {
-    use nix::libc::{BPF_ABS, BPF_B, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, sock_filter};
-    let op = |code: u32, jt: u8, jf: u8, k: u32| sock_filter {
-        code: u16::try_from(code).unwrap_or(0),
-        jt,
-        jf,
-        k,
-    };
-    // The program sees the datagram from its UDP payload on.
-    let mut program = [
-        op(BPF_LD | BPF_B | BPF_ABS, 0, 0, 0),
-        op(BPF_JMP | BPF_JEQ | BPF_K, 3, 0, 4),
-        op(BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 2),
-        op(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 3),
-        op(BPF_RET | BPF_K, 0, 0, 1),
-        op(BPF_RET | BPF_K, 0, 0, 0),
-    ];
-    let fprog = nix::libc::sock_fprog {
-        len: program.len() as u16,
-        filter: program.as_mut_ptr(),
-    };
-    nix::sys::socket::setsockopt(
-        socket,
-        nix::sys::socket::sockopt::AttachReusePortCbpf,
-        &fprog,
-    )
-    .map_err(std::io::Error::from)
-}
-
-fn bind_udp_with(addr: SocketAddr, reuse_port: bool) -> std::io::Result<Bound> {
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if reuse_port {
-        s.set_reuse_port(true)?;
-    }
-    if let Err(e) = s.set_recv_buffer_size(SOCKET_BUFFER) {
-        tracing::debug!(error = %e, "cannot enlarge the UDP receive buffer");
-    }
-    if let Err(e) = s.set_send_buffer_size(SOCKET_BUFFER) {
-        tracing::debug!(error = %e, "cannot enlarge the UDP send buffer");
-    }
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    let state = UdpSocketState::new(UdpSockRef::from(&s))?;
-    tracing::debug!(%addr, gso_segments = state.max_gso_segments(), gro_segments = state.gro_segments(), "UDP batching");
-    Ok((UdpSocket::from_std(s.into())?, state))
-}
-
-/// Sends one datagram, or a GSO batch of `segment_size`-byte datagrams (the last may be
-/// shorter), waiting while the socket buffer is full.
-async fn send_udp(
-    socket: &UdpSocket,
-    state: &UdpSocketState,
-    dst: SocketAddr,
-    contents: &[u8],
-    segment_size: Option<usize>,
-) {
-    let t = quinn_udp::Transmit {
-        destination: dst,
-        ecn: None,
-        contents,
-        segment_size,
-        src_ip: None,
-    };
-    loop {
-        match socket.try_io(Interest::WRITABLE, || {
-            state.try_send(UdpSockRef::from(socket), &t)
-        }) {
-            Ok(()) => return,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if socket.writable().await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                // Lost like any datagram; if the kernel refused GSO, quinn-udp stops using it.
-                tracing::trace!(error = %e, "UDP send failed");
-                return;
-            }
-        }
     }
 }
 
