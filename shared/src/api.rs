@@ -31,6 +31,19 @@ pub struct WorkerSummary {
     pub version: String,
     /// RFC 3339 time of the worker's last heartbeat.
     pub last_seen: String,
+    /// Issue 16: the worker's failure-domain label (`isthmus-worker --zone`).
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// Issue 16: an administrator drained the worker (`isthmus worker drain`): it gets no new
+    /// instances and hands its active ones over to their standbys.
+    #[serde(default)]
+    pub draining: bool,
+    /// Gateway instances on the worker that are active (as last reported, or designated).
+    #[serde(default)]
+    pub active_instances: u32,
+    /// Gateway instances on the worker that stand by.
+    #[serde(default)]
+    pub standby_instances: u32,
 }
 
 /// `GET /api/v1/health`.
@@ -246,6 +259,77 @@ pub struct GatewayStatusView {
     pub reported_at: Option<String>,
     #[serde(default)]
     pub connections: Vec<ConnectionStatus>,
+    /// Issue 16: the gateway's instances (one, or two when redundant), by index.
+    #[serde(default)]
+    pub instances: Vec<GatewayInstanceView>,
+    /// Whether the gateway survives the loss of a worker.
+    #[serde(default)]
+    pub redundancy: Redundancy,
+    /// Why it does not, when it does not.
+    #[serde(default)]
+    pub not_redundant_because: Option<NotRedundantReason>,
+}
+
+/// Issue 16: whether a gateway runs as two instances on two live workers, ready to fail over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Redundancy {
+    /// Two instances on two live workers, the standby ready.
+    Redundant,
+    /// One instance only (or a standby that cannot serve): the loss of its worker stops it.
+    #[default]
+    NotRedundant,
+}
+
+/// Issue 16: why a gateway is not redundant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum NotRedundantReason {
+    /// Fewer than two live workers (that state a heartbeat address) can take an instance.
+    OneLiveWorker,
+    /// The gateway is not placed on any live worker.
+    NotPlaced,
+    /// The standby's worker reported that it cannot bind the gateway's port.
+    StandbyCannotBind,
+    /// The standby's worker is not live (its lease ran out); a new standby is placed when
+    /// another worker is live.
+    StandbyWorkerDown,
+    /// The instances do not hear each other's heartbeats.
+    PartnerUnreachable,
+}
+
+/// Issue 16: one instance of a gateway as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GatewayInstanceView {
+    /// 0 or 1.
+    pub instance: u8,
+    /// The worker that runs it.
+    pub worker: String,
+    /// That worker's zone.
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// Whether that worker's lease is current.
+    pub worker_live: bool,
+    /// The role as the instance last reported it, or as the server designates it before a
+    /// report.
+    pub role: crate::instances::InstanceRole,
+    /// The term the role is held under.
+    pub term: u64,
+    /// Whether the instance hears its partner's heartbeats (`None` before a report).
+    #[serde(default)]
+    pub partner_alive: Option<bool>,
+    /// `host:port` devices reach this instance at.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Why the worker cannot serve the instance (its port cannot be bound).
+    #[serde(default)]
+    pub bind_error: Option<String>,
+    /// RFC 3339 time of the worker's last report of the instance.
+    #[serde(default)]
+    pub reported_at: Option<String>,
 }
 
 /// LIM-6: one worker's bytes for a region pair, over all its runs.

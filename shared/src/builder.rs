@@ -220,6 +220,7 @@ impl TopologyBuilder {
             active_active: false,
             forced_tunneling_site: None,
             public_endpoint: None,
+            secondary_endpoint: None,
             mss_clamp: true,
             public_key: None,
         });

@@ -150,6 +150,11 @@ pub struct InstanceDesired {
     /// Silent intervals before a standby takes over ([`DEFAULT_MISSES`]).
     #[serde(default = "default_misses")]
     pub misses: u32,
+    /// A planned drain of this instance's worker: if this instance is active, it hands over to
+    /// the partner (the partner takes over, then this one stands by), in one heartbeat round
+    /// trip. Ignored by a standby.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub handover: bool,
 }
 
 impl InstanceDesired {
@@ -284,6 +289,7 @@ mod tests {
             key: HeartbeatKey::new([7; KEY_LEN]),
             interval_ms: DEFAULT_INTERVAL_MS,
             misses: DEFAULT_MISSES,
+            handover: false,
         }
     }
 

@@ -24,6 +24,16 @@ pub struct Heartbeat {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub public_addresses: Vec<std::net::IpAddr>,
+    /// Issue 16: where this worker receives the failover heartbeats of the gateway instances it
+    /// runs (`isthmus-worker --heartbeat-port`, on its first public address); the server tells
+    /// each instance its partner's. `None` from older workers: they get no redundant instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub heartbeat_address: Option<std::net::SocketAddr>,
+    /// Issue 16: the operator's failure-domain label (`isthmus-worker --zone`); the two
+    /// instances of a gateway go to workers of different zones when possible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
 }
 
 /// The server's answer to a heartbeat.

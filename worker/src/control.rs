@@ -65,6 +65,8 @@ impl ControlClient {
             name: name.to_owned(),
             version: isthmus_shared::VERSION.to_owned(),
             public_addresses: self.public_addresses.clone(),
+            heartbeat_address: None,
+            zone: None,
         };
         let resp = self
             .http

@@ -45,6 +45,7 @@ pub(super) fn GatewayForm(existing: Option<String>) -> impl IntoView {
             .unwrap_or_default(),
     );
     let endpoint = old.as_ref().and_then(|g| g.public_endpoint);
+    let secondary = old.as_ref().and_then(|g| g.secondary_endpoint);
     let public_key = old.as_ref().and_then(|g| g.public_key.clone());
     let (pe, pk) = (endpoint, public_key.clone());
     let tn = form.tenant.clone();
@@ -67,6 +68,7 @@ pub(super) fn GatewayForm(existing: Option<String>) -> impl IntoView {
             mss_clamp: mss.get(),
             forced_tunneling_site: Some(forced.get()).filter(|s| !s.is_empty()),
             public_endpoint: pe,
+            secondary_endpoint: secondary,
             public_key: pk.clone(),
         };
         Draft {

@@ -25,6 +25,10 @@ pub async fn health(State(state): State<AppState>) -> Result<ApiJson<Health>, Ap
             last_seen: chrono::DateTime::from_timestamp_millis(w.last_seen_at)
                 .map(|t| t.to_rfc3339())
                 .unwrap_or_default(),
+            zone: None,
+            draining: false,
+            active_instances: 0,
+            standby_instances: 0,
         })
         .collect();
     Ok(ApiJson(Health {

@@ -187,6 +187,9 @@ pub async fn gateway_status(
         route_conflicts,
         reported_at: reported.map(|r| rfc3339_ms(r.updated_at)),
         connections,
+        instances: Vec::new(),
+        redundancy: isthmus_shared::api::Redundancy::NotRedundant,
+        not_redundant_because: None,
     }))
 }
 

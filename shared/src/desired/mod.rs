@@ -141,8 +141,11 @@ pub struct GatewayDesired {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub public_endpoint: Option<SocketAddr>,
-    /// GW-10: the private side: this instance's own address inside `GatewaySubnet`
-    /// ([`gateway_instance_address`]), which the worker puts on its TUN device.
+    /// GW-10: the private side: the gateway's address inside `GatewaySubnet` (the subnet's
+    /// address + 4, [`gateway_instance_address`] of instance 0), the next hop the VNet's router
+    /// sends the tunnels' prefixes to. The worker of the active instance (the only one of a
+    /// gateway that is not redundant) puts it on its TUN device and announces it on the VNet
+    /// side (gratuitous ARP); a standby holds it only once it takes over.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub private_address: Option<IpAddr>,
@@ -160,6 +163,11 @@ pub struct GatewayDesired {
     /// LIM-4: one cap shared by all tunnels of the gateway, point-to-site included (a cap, not a
     /// promise: P2S-7).
     pub bandwidth_limit_bps: u64,
+    /// Issue 16: this worker runs one of the two instances of a redundant gateway: its index,
+    /// the designated active one, the term, the partner's heartbeat address and key. `None`:
+    /// the gateway runs on this worker alone and is always active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<crate::instances::InstanceDesired>,
 }
 
 impl GatewayDesired {
@@ -254,6 +262,12 @@ pub struct PeerDesired {
     /// traffic is not metered by region. Absent in messages older than LIM-6.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region_pair: Option<RegionPair>,
+    /// Issue 16: for a roaming peer (a point-to-site client) of a redundant gateway, the
+    /// `host:port` the active instance last heard it from, as reported to the server: an
+    /// instance that takes over initiates a handshake there, so the client roams to it without
+    /// a change on the device. `None` for peers with an `endpoint`, and for clients not seen yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_endpoint: Option<String>,
 }
 
 /// The secrets and placement of a gateway, known only to the server.
@@ -420,6 +434,7 @@ fn build(
             policy_selectors,
             idle_timeout_secs: gw.gateway_type.idle_timeout_secs(),
             region_pair: None,
+            last_endpoint: None,
         });
     }
 
@@ -468,6 +483,7 @@ fn build(
             policy_selectors: Vec::new(),
             idle_timeout_secs: None,
             region_pair: pair,
+            last_endpoint: None,
         });
     }
 
@@ -499,6 +515,7 @@ fn build(
                 policy_selectors: Vec::new(),
                 idle_timeout_secs: None,
                 region_pair: None,
+                last_endpoint: None,
             });
         }
     }
@@ -522,6 +539,7 @@ fn build(
         peers,
         routes: routes.routes.into_iter().filter(|r| r.active).collect(),
         bandwidth_limit_bps: skus.get(gw.sku).bandwidth_bps,
+        instance: None,
     };
     (desired, skipped)
 }

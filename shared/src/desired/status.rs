@@ -74,6 +74,15 @@ pub struct GatewayStatus {
     /// The gateway's drop counters since the worker started (absent from older workers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drops: Option<GatewayDrops>,
+    /// Issue 16: this worker's instance of a redundant gateway, its role and term as the
+    /// instance decided them (absent for a gateway that is not redundant, and from older
+    /// workers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<crate::instances::InstanceStatus>,
+    /// Why the worker cannot serve the gateway (its UDP port cannot be bound, for example): a
+    /// standby that reports one leaves the gateway `not redundant`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_error: Option<String>,
 }
 
 /// Datagrams a gateway's port refused or answered without doing the work they asked for,

@@ -213,6 +213,12 @@ pub struct Gateway {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub public_endpoint: Option<SocketAddr>,
+    /// Issue 16: the endpoint of the gateway's other instance (its worker's address, the same
+    /// port), set by the server while the gateway is redundant; `public_endpoint` is the active
+    /// instance's. Point-to-site client packages list both, so a client fails over between them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub secondary_endpoint: Option<SocketAddr>,
     /// The gateway's WireGuard public key (base64), set by the server.
     #[serde(default)]
     pub public_key: Option<String>,

@@ -202,6 +202,8 @@ impl Core {
                         .collect(),
                     route_conflicts: Vec::new(),
                     drops: Some(g.counters.drops()),
+                    instance: None,
+                    bind_error: None,
                 })
                 .collect(),
             region_pairs: self.region_pairs(),

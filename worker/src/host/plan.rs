@@ -329,6 +329,7 @@ mod tests {
             peers: Vec::new(),
             routes,
             bandwidth_limit_bps: 0,
+            instance: None,
         }
     }
 

@@ -38,6 +38,7 @@ fn desired(instance: u8, active: u8, term: u64) -> InstanceDesired {
         key: key(),
         interval_ms: 200,
         misses: 5,
+        handover: false,
     }
 }
 

@@ -72,6 +72,7 @@ pub fn s2s_peer(conn: &str, seed: u8, endpoint: SocketAddr, allowed: &[&str]) ->
         policy_selectors: Vec::new(),
         idle_timeout_secs: None,
         region_pair: None,
+        last_endpoint: None,
     }
 }
 
@@ -127,6 +128,7 @@ pub fn gateway(
         peers,
         routes,
         bandwidth_limit_bps: 0,
+        instance: None,
     }
 }
 

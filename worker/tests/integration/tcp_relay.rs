@@ -52,6 +52,7 @@ fn p2s_peer(client: &str, seed: u8, address: &str) -> PeerDesired {
         policy_selectors: Vec::new(),
         idle_timeout_secs: None,
         region_pair: None,
+        last_endpoint: None,
     }
 }
 
