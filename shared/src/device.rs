@@ -39,6 +39,14 @@ pub struct DevicePeer {
     /// reads and WireGuard ignores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_endpoint: Option<String>,
+    /// Issue 16: the endpoint of the gateway's other instance while it is redundant
+    /// (`Gateway::secondary_endpoint`), written as a `# FailoverEndpoint = ...` comment that
+    /// `isthmus-client connect` fails over to and WireGuard ignores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_endpoint: Option<String>,
+    /// The TCP transport on the other instance's host (`# FailoverTcpEndpoint = ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_tcp_endpoint: Option<String>,
     pub allowed_ips: Vec<IpNet>,
     pub persistent_keepalive_secs: Option<u16>,
     /// GW-1: what a PolicyBased gateway accepts (its local side is the device's remote side).
@@ -192,6 +200,10 @@ pub fn site_device_config(
             preshared_key: Some(Secret::new(psk.to_base64())),
             endpoint: gw.public_endpoint.map(|e| e.to_string()),
             tcp_endpoint: None,
+            // A site device needs no second endpoint: after a failover the new active instance
+            // initiates the handshake to the device, and WireGuard's roaming follows it.
+            failover_endpoint: None,
+            failover_tcp_endpoint: None,
             allowed_ips,
             persistent_keepalive_secs: match gw.gateway_type {
                 GatewayType::RouteBased => Some(PERSISTENT_KEEPALIVE_SECS),
@@ -259,6 +271,13 @@ pub fn p2s_client_config(
             preshared_key: None,
             endpoint: gw.public_endpoint.map(|e| e.to_string()),
             tcp_endpoint: None,
+            // Issue 16: a client behind NAT may not be reachable by the other instance after
+            // a failover, so the package names it and `isthmus-client connect` switches.
+            failover_endpoint: gw
+                .public_endpoint
+                .and(gw.secondary_endpoint)
+                .map(|e| e.to_string()),
+            failover_tcp_endpoint: None,
             allowed_ips,
             persistent_keepalive_secs: Some(PERSISTENT_KEEPALIVE_SECS),
             selectors: Vec::new(),
@@ -277,14 +296,16 @@ pub fn p2s_client_config(
 
 impl DeviceConfig {
     /// P2S-4: names, for each peer with an endpoint, the TCP transport on the same host at
-    /// `port` (the workers' `--tcp-listen` port).
+    /// `port` (the workers' `--tcp-listen` port), and likewise on the other instance's host
+    /// for a peer with a failover endpoint.
     pub fn with_tcp_port(mut self, port: u16) -> Self {
+        let on_port = |e: Option<&str>| {
+            e.and_then(|e| e.parse::<std::net::SocketAddr>().ok())
+                .map(|e| std::net::SocketAddr::new(e.ip(), port).to_string())
+        };
         for p in &mut self.peers {
-            p.tcp_endpoint = p
-                .endpoint
-                .as_deref()
-                .and_then(|e| e.parse::<std::net::SocketAddr>().ok())
-                .map(|e| std::net::SocketAddr::new(e.ip(), port).to_string());
+            p.tcp_endpoint = on_port(p.endpoint.as_deref());
+            p.failover_tcp_endpoint = on_port(p.failover_endpoint.as_deref());
         }
         self
     }
@@ -342,8 +363,14 @@ impl DeviceConfig {
             if let Some(e) = &p.endpoint {
                 let _ = writeln!(s, "Endpoint = {e}");
             }
+            if let Some(e) = &p.failover_endpoint {
+                let _ = writeln!(s, "# {FAILOVER_ENDPOINT_KEY} = {e}");
+            }
             if let Some(t) = &p.tcp_endpoint {
                 let _ = writeln!(s, "# {} = {t}", crate::tcp_transport::TCP_ENDPOINT_KEY);
+            }
+            if let Some(t) = &p.failover_tcp_endpoint {
+                let _ = writeln!(s, "# {FAILOVER_TCP_ENDPOINT_KEY} = {t}");
             }
             let _ = writeln!(s, "AllowedIPs = {}", join(&p.allowed_ips));
             if let Some(k) = p.persistent_keepalive_secs {
@@ -357,6 +384,12 @@ impl DeviceConfig {
 /// The comment under which `isthmus-client connect --write-config` keeps a peer's original UDP
 /// endpoint.
 pub const UDP_ENDPOINT_KEY: &str = "UdpEndpoint";
+
+/// Issue 16: the comment naming a redundant gateway's other instance (its UDP endpoint).
+pub const FAILOVER_ENDPOINT_KEY: &str = "FailoverEndpoint";
+
+/// Issue 16: the comment naming the TCP transport on the other instance's host.
+pub const FAILOVER_TCP_ENDPOINT_KEY: &str = "FailoverTcpEndpoint";
 
 /// A `wg-quick` configuration as [`parse_wg_quick`] reads it back: what the format carries
 /// ([`DeviceConfig::to_wg_quick`] writes it; comments other than the endpoint keys are not
@@ -381,6 +414,10 @@ pub struct WgQuickPeer {
     pub tcp_endpoint: Option<String>,
     /// The `# UdpEndpoint = ...` comment `isthmus-client connect --write-config` leaves.
     pub udp_endpoint: Option<String>,
+    /// Issue 16: the `# FailoverEndpoint = ...` comment (the other instance's endpoint).
+    pub failover_endpoint: Option<String>,
+    /// Issue 16: the `# FailoverTcpEndpoint = ...` comment.
+    pub failover_tcp_endpoint: Option<String>,
     pub allowed_ips: Vec<IpNet>,
     pub persistent_keepalive_secs: Option<u16>,
 }
@@ -389,6 +426,18 @@ impl WgQuickPeer {
     /// The gateway's real UDP endpoint (before any `--write-config` rewrite).
     pub fn gateway_endpoint(&self) -> Option<&str> {
         self.udp_endpoint.as_deref().or(self.endpoint.as_deref())
+    }
+
+    /// The gateway's instances' UDP endpoints: the active one's first, then the failover one
+    /// (if any, and different).
+    pub fn instance_endpoints(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.gateway_endpoint().into_iter().collect();
+        if let Some(f) = self.failover_endpoint.as_deref()
+            && !out.contains(&f)
+        {
+            out.push(f);
+        }
+        out
     }
 }
 
@@ -448,6 +497,12 @@ pub fn parse_wg_quick(config: &str) -> WgQuick {
                     p.tcp_endpoint = Some(v.to_owned());
                 }
                 Some((k, v)) if k == UDP_ENDPOINT_KEY => p.udp_endpoint = Some(v.to_owned()),
+                Some((k, v)) if k == FAILOVER_ENDPOINT_KEY => {
+                    p.failover_endpoint = Some(v.to_owned());
+                }
+                Some((k, v)) if k == FAILOVER_TCP_ENDPOINT_KEY => {
+                    p.failover_tcp_endpoint = Some(v.to_owned());
+                }
                 _ => {}
             }
             continue;

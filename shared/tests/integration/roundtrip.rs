@@ -49,15 +49,26 @@ fn peer() -> impl Strategy<Value = DevicePeer> {
             proptest::option::of(any::<u16>()),
             proptest::option::of(any::<u32>()),
         ),
+        // Issue 16: a redundant gateway's other instance, over UDP and TCP.
+        (
+            proptest::option::of(endpoint()),
+            proptest::option::of(endpoint()),
+        ),
     )
         .prop_map(
-            |((tenant, name, public_key, psk), (ep, tcp, allowed_ips, keepalive, idle))| {
+            |(
+                (tenant, name, public_key, psk),
+                (ep, tcp, allowed_ips, keepalive, idle),
+                (failover, failover_tcp),
+            )| {
                 DevicePeer {
                     gateway: QualifiedName::new(tenant, name),
                     public_key,
                     preshared_key: psk.map(Secret::new),
                     endpoint: ep,
                     tcp_endpoint: tcp,
+                    failover_endpoint: failover,
+                    failover_tcp_endpoint: failover_tcp,
                     allowed_ips,
                     persistent_keepalive_secs: keepalive,
                     selectors: Vec::new(),
@@ -103,6 +114,8 @@ fn expected(c: &DeviceConfig) -> WgQuick {
                 endpoint: p.endpoint.clone(),
                 tcp_endpoint: p.tcp_endpoint.clone(),
                 udp_endpoint: None,
+                failover_endpoint: p.failover_endpoint.clone(),
+                failover_tcp_endpoint: p.failover_tcp_endpoint.clone(),
                 allowed_ips: p.allowed_ips.clone(),
                 persistent_keepalive_secs: p.persistent_keepalive_secs,
             })
@@ -150,4 +163,75 @@ proptest! {
         prop_assert!(!d.is_partial());
         prop_assert_eq!(got, payloads);
     }
+}
+
+/// Issue 16: a redundant gateway (a secondary endpoint set by the server) puts its other
+/// instance in every client package, beside the active one, over UDP and TCP; a site device's
+/// configuration and a single-instance gateway's package name only the one endpoint.
+#[test]
+fn p2s_client_package_of_a_redundant_gateway_lists_both_instances_and_reads_back() {
+    use crate::common::*;
+    use isthmus_shared::device::{p2s_client_config, site_device_config};
+    let topology = |secondary: Option<&str>| {
+        build(
+            crate::rules::branch(hub())
+                .shared_key("hub-branch", "abc123")
+                .edit_gateway("hub-gw", |g| {
+                    g.public_key = Some(wgkey(7));
+                    g.public_endpoint = Some("198.51.100.10:51820".parse().unwrap());
+                    g.secondary_endpoint = secondary.map(|s| s.parse().unwrap());
+                })
+                .p2s("hub-gw", &["172.16.0.0/24"])
+                .p2s_client("hub-gw", "laptop", &wgkey(1), "172.16.0.2"),
+        )
+    };
+    let gw = QualifiedName::new("acme", "hub-gw");
+    let redundant = topology(Some("198.51.100.20:51820"));
+    let text = p2s_client_config(&redundant, &gw, "laptop")
+        .unwrap()
+        .with_tcp_port(443)
+        .to_wg_quick();
+    assert!(
+        text.contains("\nEndpoint = 198.51.100.10:51820\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n# FailoverEndpoint = 198.51.100.20:51820\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n# TcpEndpoint = 198.51.100.10:443\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n# FailoverTcpEndpoint = 198.51.100.20:443\n"),
+        "{text}"
+    );
+    let peer = &parse_wg_quick(&text).peers[0];
+    assert_eq!(
+        peer.instance_endpoints(),
+        ["198.51.100.10:51820", "198.51.100.20:51820"]
+    );
+    assert_eq!(
+        peer.failover_tcp_endpoint.as_deref(),
+        Some("198.51.100.20:443")
+    );
+
+    let site = site_device_config(&redundant, &QualifiedName::new("acme", "hub-branch"))
+        .unwrap()
+        .to_wg_quick();
+    assert!(
+        !site.contains("Failover"),
+        "a site device needs nothing new:\n{site}"
+    );
+
+    let single = p2s_client_config(&topology(None), &gw, "laptop")
+        .unwrap()
+        .with_tcp_port(443)
+        .to_wg_quick();
+    assert!(!single.contains("Failover"), "{single}");
+    assert_eq!(
+        parse_wg_quick(&single).peers[0].instance_endpoints(),
+        ["198.51.100.10:51820"]
+    );
 }
