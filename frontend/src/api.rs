@@ -3,6 +3,7 @@
 use gloo_net::http::{Request, RequestBuilder, Response};
 use isthmus_shared::api::{
     CreateTenant, ErrorBody, Health, LoginRequest, Me, RegionPairMeterView, TenantInfo,
+    WorkerSummary,
 };
 use isthmus_shared::model::Topology;
 use isthmus_shared::validate::Violation;
@@ -97,6 +98,23 @@ pub async fn health() -> Result<Health, ApiError> {
 /// `GET /api/v1/metering/region-pairs` (administrators).
 pub async fn region_pairs() -> Result<Vec<RegionPairMeterView>, ApiError> {
     json(send(Request::get(&format!("{BASE}/metering/region-pairs"))).await?).await
+}
+
+/// `GET /api/v1/workers` (administrators): every known worker, live or not, with its zone,
+/// whether it is draining and its active and standby gateway instances.
+pub async fn workers() -> Result<Vec<WorkerSummary>, ApiError> {
+    json(send(Request::get(&format!("{BASE}/workers"))).await?).await
+}
+
+/// `POST /api/v1/workers/{name}/drain` (`drain: true`) or `.../undrain` (administrators).
+pub async fn set_draining(worker: &str, drain: bool) -> Result<(), ApiError> {
+    let action = if drain { "drain" } else { "undrain" };
+    send(Request::post(&format!(
+        "{BASE}/workers/{}/{action}",
+        enc(worker)
+    )))
+    .await?;
+    Ok(())
 }
 
 /// `POST /api/v1/auth/login`.

@@ -64,6 +64,12 @@ macro_rules! keys {
         #[allow(clippy::enum_variant_names)]
         pub enum Key { $( $key, )* }
 
+        impl Key {
+            /// Every key, in catalogue order.
+            #[cfg_attr(not(test), allow(dead_code))]
+            pub const ALL: &'static [Key] = &[ $( Key::$key, )* ];
+        }
+
         pub fn t(lang: Lang, key: Key) -> &'static str {
             match (lang, key) {
                 $( (Lang::En, Key::$key) => $en, (Lang::Ja, Key::$key) => $ja, )*
@@ -247,6 +253,55 @@ keys! {
     ConfirmReveal => "Reveal the shared key? Reading it is recorded in the audit log.", "共有キーを表示しますか? 読み取りは監査ログに記録されます。";
     ConfirmReplace => "Replace the shared key? The tunnel goes down until the device uses the new key.", "共有キーを置き換えますか? デバイスが新しいキーを使うまでトンネルは切断されます。";
     KeyReplaced => "The shared key was replaced.", "共有キーを置き換えました。";
+    // Gateway instances (issue 16)
+    Instances => "Instances", "インスタンス";
+    InstanceNo => "Instance", "インスタンス";
+    Zone => "Zone", "ゾーン";
+    Role => "Role", "役割";
+    RoleActive => "active", "アクティブ";
+    RoleStandby => "standby", "スタンバイ";
+    Term => "Term", "ターム";
+    Partner => "Partner heard", "相手の受信";
+    PartnerHeard => "heard", "受信中";
+    PartnerNotHeard => "not heard", "受信なし";
+    NotReported => "not reported yet", "未報告";
+    LastReport => "Last report", "最終報告";
+    WorkerNotLive => "(worker not live)", "(ワーカー停止中)";
+    CannotBind => "cannot bind the gateway's port", "ゲートウェイのポートをバインドできません";
+    NoInstances => "No instance yet: the gateway runs once a worker is live.",
+        "インスタンスはまだありません。ワーカーが稼働するとゲートウェイが動作します。";
+    ActiveSummary => "Active: instance {n} on {worker}", "アクティブ: {worker} のインスタンス {n}";
+    Redundancy => "Redundancy", "冗長性";
+    Redundant => "redundant", "冗長化済み";
+    NotRedundant => "not redundant", "冗長化されていません";
+    NotRedundantBecause => "not redundant: {reason}", "冗長化されていません: {reason}";
+    ReasonOneLiveWorker => "only one live worker can run it; start a second worker with a heartbeat port to get a standby",
+        "実行できる稼働中のワーカーが 1 台だけです。スタンバイを置くには、ハートビート ポートを持つ 2 台目のワーカーを起動してください";
+    ReasonNotPlaced => "it is not placed on any live worker", "稼働中のワーカーに配置されていません";
+    ReasonStandbyCannotBind => "the standby's worker cannot bind the gateway's port",
+        "スタンバイのワーカーがゲートウェイのポートをバインドできません";
+    ReasonStandbyWorkerDown => "the standby's worker is down (its lease ran out); a new standby is placed when another worker is live",
+        "スタンバイのワーカーが停止しています (リースが切れました)。別のワーカーが稼働すると新しいスタンバイが配置されます";
+    ReasonPartnerUnreachable => "the two instances do not hear each other's heartbeats",
+        "2 つのインスタンスが互いのハートビートを受信できていません";
+    StandbyEndpoint => "Standby endpoint", "スタンバイのエンドポイント";
+    InstancesHelpStandby => "A redundant gateway runs as two instances on two workers, in different zones when the workers have zones. The active instance answers the devices, carries the traffic and holds the gateway's VNet-side address. The standby has the same keys, peers and routes loaded, neither answers nor initiates, and only sends heartbeats to the active instance, five times a second.",
+        "冗長化されたゲートウェイは、2 台のワーカー (ゾーンがあれば別々のゾーン) で 2 つのインスタンスとして動作します。アクティブ インスタンスはデバイスに応答し、トラフィックを運び、ゲートウェイの VNet 側アドレスを持ちます。スタンバイ インスタンスは同じキー、ピア、ルートを読み込んだ状態で待機し、応答も接続開始もせず、アクティブ インスタンスへ 1 秒に 5 回ハートビートを送るだけです。";
+    InstancesHelpFailover => "When the standby hears nothing for one second (the active instance's worker stopped or was cut off), it takes over under a higher term without needing the server: it initiates a WireGuard handshake to every peer whose address it knows and takes over the VNet-side address and routes; the devices follow it by WireGuard's roaming, with no change on any device. Only one instance stays active: of two that claim it, the higher term wins. The server then records the new active instance and places a new standby on a third worker if there is one.",
+        "スタンバイが 1 秒間何も受信しないと (アクティブ インスタンスのワーカーが停止した、または切り離された場合)、サーバーを必要とせずに、より大きいタームで引き継ぎます。アドレスがわかっているすべてのピアへ WireGuard ハンドシェイクを開始し、VNet 側のアドレスとルートを引き継ぎます。デバイスは WireGuard のローミングで新しいインスタンスに移り、デバイス側の変更は不要です。アクティブになるのは常に 1 つだけです。2 つが名乗った場合はタームの大きい方が残ります。その後サーバーは新しいアクティブ インスタンスを記録し、3 台目のワーカーがあれば新しいスタンバイを配置します。";
+    // Workers (administrators)
+    WorkersAdmin => "Workers and gateway instances", "ワーカーとゲートウェイ インスタンス";
+    NoKnownWorkers => "No worker has connected yet.", "まだ接続したワーカーはありません。";
+    WorkerLive => "Live", "稼働";
+    WorkerDraining => "Draining", "ドレイン";
+    ActiveInstances => "Active instances", "アクティブ インスタンス";
+    StandbyInstances => "Standby instances", "スタンバイ インスタンス";
+    Drain => "Drain", "ドレイン";
+    Undrain => "Undrain", "ドレイン解除";
+    ConfirmDrain => "Drain worker {name}? It gets no new gateway instances, and every gateway it runs as the active instance is handed over to its standby on another worker, which takes over in one heartbeat round trip (a gateway without a standby first gets one where another worker can take it). Once its active instances are 0, the worker can be stopped. Undrain makes it eligible again; nothing moves back.",
+        "ワーカー {name} をドレインしますか? 新しいゲートウェイ インスタンスは配置されなくなり、このワーカーでアクティブなゲートウェイはすべて別のワーカーのスタンバイに引き継がれます (ハートビート 1 往復で引き継がれます。スタンバイのないゲートウェイには、可能であれば先に別のワーカーにスタンバイが置かれます)。アクティブ インスタンスが 0 になったら、ワーカーを停止できます。ドレインを解除すると再び配置の対象になりますが、移動したインスタンスは戻りません。";
+    ConfirmUndrain => "Undrain worker {name}? It can take new gateway instances again; the instances that moved away stay where they are.",
+        "ワーカー {name} のドレインを解除しますか? 再び新しいゲートウェイ インスタンスを受け入れますが、移動したインスタンスは元に戻りません。";
     // Bench
     BenchRun => "Run benchmark", "ベンチマークを実行";
     // Forms: inputs that do not parse, and what was expected
@@ -352,4 +407,92 @@ pub fn violation_text(lang: Lang, v: &isthmus_shared::validate::Violation) -> St
 /// The rule sentence in `lang`.
 pub fn rule_text(lang: Lang, rule: RuleId) -> &'static str {
     messages::rule(rule, ml(lang))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `{name}` placeholders of a text, sorted.
+    fn placeholders(s: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = s
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(p, _)| p))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Latin words a Japanese text may keep: product and protocol names, options and values
+    /// typed as they are, units (the browser test `japanese.spec.ts` allows the same).
+    const ALLOWED: &[&str] = &[
+        "Isthmus",
+        "VPN",
+        "VNet",
+        "IP",
+        "IPv4",
+        "IPv6",
+        "DNS",
+        "TCP",
+        "MSS",
+        "MTU",
+        "QR",
+        "P2S",
+        "WireGuard",
+        "SKU",
+        "isthmus-worker",
+        "server",
+        "token",
+        "URL",
+        "TOKEN",
+        "public-address",
+        "ISTHMUS_PUBLIC_ADDRESS",
+        "wg-quick",
+        "B",
+        "kB",
+        "MB",
+        "GB",
+        "bit",
+        "HTTP",
+        "LIM-6",
+        "s",
+    ];
+
+    #[test]
+    fn every_text_exists_in_both_languages_with_the_same_placeholders() {
+        for &key in Key::ALL {
+            let (en, ja) = (t(Lang::En, key), t(Lang::Ja, key));
+            assert!(!en.trim().is_empty() && !ja.trim().is_empty(), "{key:?}");
+            assert_eq!(placeholders(en), placeholders(ja), "{key:?}: {en} / {ja}");
+        }
+    }
+
+    #[test]
+    fn japanese_texts_have_no_english_words() {
+        for &key in Key::ALL {
+            let ja = t(Lang::Ja, key);
+            let without_placeholders: String = ja
+                .split('{')
+                .enumerate()
+                .map(|(i, part)| {
+                    if i == 0 {
+                        part
+                    } else {
+                        part.split_once('}').map_or(part, |(_, rest)| rest)
+                    }
+                })
+                .collect();
+            for word in without_placeholders
+                .split(|ch: char| !(ch.is_ascii_alphanumeric() || "-_".contains(ch)))
+                .filter(|w| w.chars().any(|ch| ch.is_ascii_alphabetic()))
+                .map(|w| w.trim_matches('-'))
+            {
+                assert!(
+                    ALLOWED.contains(&word),
+                    "{key:?}: English word {word:?} in {ja}"
+                );
+            }
+        }
+    }
 }

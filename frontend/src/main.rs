@@ -8,9 +8,11 @@ mod effective_routes;
 mod forms;
 mod human;
 mod i18n;
+mod instances;
 mod list;
 mod notices;
 mod state;
+mod workers;
 
 use std::time::Duration;
 
@@ -271,6 +273,7 @@ fn Dashboard() -> impl IntoView {
     view! {
         <HealthCard health=health />
         <Show when=is_admin>
+            <workers::WorkersCard health=health refresh=REFRESH />
             <MeteringCard meters=meters />
         </Show>
         <TenantsCard />

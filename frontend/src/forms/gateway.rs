@@ -7,6 +7,7 @@ use super::Draft;
 use super::shell::{ResourceForm, Wired, not_found};
 use super::widgets::{CheckField, Field, SelectField, SubmitRow, fields, list_page, opt};
 use crate::i18n::Key;
+use crate::instances::GatewayInstances;
 use crate::notices::GatewayNotices;
 use crate::state::{Kind, TPage};
 
@@ -106,8 +107,12 @@ pub(super) fn GatewayForm(existing: Option<String>) -> impl IntoView {
     let mut sites: Vec<(String, String)> = vec![(String::new(), c.t(Key::NoneOption).to_owned())];
     sites.extend(topo.sites.iter().map(|s| opt(&s.name)));
     let shown = existing.clone();
+    let instances = existing
+        .clone()
+        .map(|g| view! { <GatewayInstances gateway=g /> });
     view! {
         <GatewayNotices gateway=Signal::derive(move || shown.clone()) />
+        {instances}
         <form on:submit=on_submit novalidate>
             <Field live=live field="name" label=Key::Name value=name readonly=editing />
             <SelectField live=live field="vnet" label=Key::Vnet value=vnet options=vnets />
@@ -139,6 +144,13 @@ pub(super) fn GatewayForm(existing: Option<String>) -> impl IntoView {
                 <dd>
                     {endpoint.map(|e| e.to_string()).unwrap_or_else(|| c.t(Key::Pending).to_owned())}
                 </dd>
+                {secondary
+                    .map(|e| {
+                        view! {
+                            <dt>{move || c.t(Key::StandbyEndpoint)}</dt>
+                            <dd data-testid="standby-endpoint">{e.to_string()}</dd>
+                        }
+                    })}
                 <dt>{move || c.t(Key::PublicKey)}</dt>
                 <dd>{public_key.clone().unwrap_or_else(|| c.t(Key::Pending).to_owned())}</dd>
             </dl>
