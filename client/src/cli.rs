@@ -20,11 +20,32 @@ pub enum Command {
     /// Enrol this machine on a gateway with a client certificate and write its wg-quick
     /// configuration (P2S-3).
     Enrol(EnrolArgs),
-    /// P2S-4: carry a WireGuard client's traffic over TLS on TCP (port 443) when UDP is
-    /// blocked. Point the WireGuard client's peer Endpoint at --listen (--write-config writes
-    /// such a configuration); runs until interrupted.
+    /// Relay a stock WireGuard client's traffic: over TLS on TCP (port 443, P2S-4) when UDP
+    /// is blocked, or with --udp over UDP, failing over between a redundant gateway's two
+    /// instances. Point the WireGuard client's peer Endpoint at --listen (--write-config
+    /// writes such a configuration); runs until interrupted.
+    #[command(long_about = CONNECT_ABOUT)]
     Connect(ConnectArgs),
 }
+
+const CONNECT_ABOUT: &str = "\
+Relay a stock WireGuard client's traffic to the gateway. Point the WireGuard client's peer \
+Endpoint at --listen (--write-config writes such a configuration); runs until interrupted.
+
+Without --udp: the P2S-4 TCP transport, over TLS on TCP (port 443) for networks that block \
+UDP, to the package's `# TcpEndpoint`.
+
+With --udp: over UDP, for a redundant gateway whose package names two instances (`Endpoint` \
+and `# FailoverEndpoint`). A NAT may keep the new active instance out after a failover; this \
+relay sends to the current instance, also sends handshake initiations and keepalives to the \
+other one (keeping the NAT open towards it; a standby drops them), makes whichever instance \
+last sent a datagram current, and switches to the other instance when the current one leaves \
+a handshake initiation unanswered for --failover-after-ms. Datagrams from any other address \
+are dropped.
+
+In both modes a redundant gateway's other instance is used when the current one fails: the TCP \
+transport moves to the `# FailoverTcpEndpoint` when its connection drops or leaves a handshake \
+initiation unanswered for --failover-after-ms.";
 
 #[derive(Debug, clap::Args)]
 pub struct ConnectArgs {
@@ -32,12 +53,21 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub config: PathBuf,
     /// The worker's TCP transport, HOST:PORT; by default the peer's `# TcpEndpoint` line.
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "udp")]
     pub tcp: Option<String>,
+    /// Relay over UDP to the gateway's instances (the peer's `Endpoint`, then its
+    /// `# FailoverEndpoint`), failing over between them, instead of over TCP.
+    #[arg(long)]
+    pub udp: bool,
+    /// How long the current instance may leave a handshake initiation unanswered before the
+    /// relay switches to the gateway's other instance (WireGuard retransmits every 5 s).
+    #[arg(long, default_value_t = 3000, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub failover_after_ms: u64,
     /// The local UDP endpoint offered to the WireGuard client.
     #[arg(long, default_value = crate::connect::DEFAULT_LISTEN, value_name = "ADDR:PORT")]
     pub listen: std::net::SocketAddr,
-    /// The peer (gateway public key) to relay; by default the first with a TCP endpoint.
+    /// The peer (gateway public key) to relay; by default the first with a TCP endpoint (the
+    /// first with --udp).
     #[arg(long, value_name = "PUBLIC_KEY")]
     pub peer: Option<String>,
     /// Write a copy of the configuration whose peer Endpoint is the local UDP endpoint
@@ -159,25 +189,50 @@ async fn shutdown_signal() {
 
 async fn connect(a: ConnectArgs) -> Result<String, CliError> {
     let config = read(&a.config)?;
-    let plan = crate::connect::plan(&config, a.peer.as_deref(), a.tcp.as_deref())?;
-    let relay =
-        crate::connect::ClientRelay::start(a.listen, &plan.tcp_endpoint, plan.gateway_port).await?;
-    let local = relay.local_addr();
-    if let Some(p) = &a.write_config {
-        write_private(
-            p,
-            &crate::connect::adjusted_config(&config, &plan.peer.public_key, local),
-        )?;
+    let failover_after = std::time::Duration::from_millis(a.failover_after_ms);
+    let write_config = |public_key: &str, local| -> Result<String, CliError> {
+        match &a.write_config {
+            Some(p) => {
+                write_private(
+                    p,
+                    &crate::connect::adjusted_config(&config, public_key, local),
+                )?;
+                Ok(format!(" (as {} does)", p.display()))
+            }
+            None => Ok(String::new()),
+        }
+    };
+    if a.udp {
+        let plan = crate::connect::plan_udp(&config, a.peer.as_deref())?;
+        let relay =
+            crate::udp_relay::UdpRelay::start(a.listen, &plan.instances, failover_after).await?;
+        let local = relay.local_addr();
+        let written = write_config(&plan.peer.public_key, local)?;
+        eprintln!(
+            "relaying peer {} over UDP to {} (failing over after {} ms without an answer): point the WireGuard client's peer Endpoint at {local}{written}; Ctrl-C stops",
+            plan.peer.public_key,
+            plan.instances.join(" and "),
+            a.failover_after_ms,
+        );
+        shutdown_signal().await;
+        return Ok(format!("UDP relay stopped ({:?})", relay.stats()));
     }
-    eprintln!(
-        "relaying peer {} over TLS/TCP {} (gateway UDP port {}): point the WireGuard client's peer Endpoint at {local}{}; Ctrl-C stops",
-        plan.peer.public_key,
-        plan.tcp_endpoint,
+    let plan = crate::connect::plan(&config, a.peer.as_deref(), a.tcp.as_deref())?;
+    let endpoints = plan.tcp_endpoints();
+    let relay = crate::connect::ClientRelay::start_failover(
+        a.listen,
+        &endpoints,
         plan.gateway_port,
-        a.write_config
-            .as_ref()
-            .map(|p| format!(" (as {} does)", p.display()))
-            .unwrap_or_default()
+        failover_after,
+    )
+    .await?;
+    let local = relay.local_addr();
+    let written = write_config(&plan.peer.public_key, local)?;
+    eprintln!(
+        "relaying peer {} over TLS/TCP {} (gateway UDP port {}): point the WireGuard client's peer Endpoint at {local}{written}; Ctrl-C stops",
+        plan.peer.public_key,
+        endpoints.join(" or "),
+        plan.gateway_port,
     );
     shutdown_signal().await;
     Ok(format!("TCP transport stopped ({:?})", relay.stats()))

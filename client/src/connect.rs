@@ -5,6 +5,12 @@
 //! `Endpoint` must point at the local address: `--write-config` writes such a copy of the
 //! configuration.
 //!
+//! Issue 16: for a redundant gateway the package names the other instance's TCP transport
+//! (`# FailoverTcpEndpoint`); when the connection drops, or the gateway leaves a handshake
+//! initiation unanswered for [`crate::failover::DEFAULT_FAILOVER_AFTER`], the relay moves to
+//! the other endpoint (reconnections use [`isthmus_shared::backoff`]). `connect --udp` is
+//! [`crate::udp_relay`].
+//!
 //! The worker's certificate is not verified, by design: TLS is there to pass firewalls, while
 //! WireGuard authenticates the gateway by its public key and encrypts end to end, so a man in
 //! the middle sees only WireGuard messages it can neither read nor forge.
@@ -14,12 +20,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+pub use crate::plan::{Plan, UdpPlan, adjusted_config, parse_peers, plan, plan_udp};
 use isthmus_shared::backoff::Backoff;
 pub use isthmus_shared::device::{UDP_ENDPOINT_KEY, WgQuickPeer as ConfigPeer};
-use isthmus_shared::device::{key_value, parse_wg_quick};
 use isthmus_shared::tcp_transport::{
-    FrameDecoder, HELLO_LEN, Hello, HelloReply, MAX_FRAME, TCP_ENDPOINT_KEY, is_wireguard_message,
-    push_frame,
+    FrameDecoder, HELLO_LEN, Hello, HelloReply, MAX_FRAME, is_wireguard_message, push_frame,
 };
 use rustls::DigitallySignedStruct;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -64,123 +69,6 @@ pub enum ConnectError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// The peers of a wg-quick configuration ([`isthmus_shared::device::parse_wg_quick`]).
-pub fn parse_peers(config: &str) -> Vec<ConfigPeer> {
-    parse_wg_quick(config).peers
-}
-
-/// What `connect` relays: the chosen peer, its TCP endpoint and the gateway's UDP port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    pub peer: ConfigPeer,
-    /// `host:port` of the worker's TCP transport.
-    pub tcp_endpoint: String,
-    /// The gateway's UDP port on the worker (from the peer's endpoint).
-    pub gateway_port: u16,
-}
-
-/// Chooses the peer (`peer` by public key, else the first with a TCP endpoint, else the
-/// first) and where to reach it over TCP (`tcp` overrides the configuration's comment).
-pub fn plan(config: &str, peer: Option<&str>, tcp: Option<&str>) -> Result<Plan, ConnectError> {
-    let peers = parse_peers(config);
-    if peers.is_empty() {
-        return Err(ConnectError::Config(
-            "the configuration has no [Peer] section: give the file `isthmus-client enrol` wrote"
-                .to_owned(),
-        ));
-    }
-    let chosen = match peer {
-        Some(k) => peers.iter().find(|p| p.public_key == k).ok_or_else(|| {
-            ConnectError::Config(format!(
-                "no [Peer] with PublicKey = {k} in the configuration; its peers are: {}",
-                peers
-                    .iter()
-                    .map(|p| p.public_key.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?,
-        None => peers
-            .iter()
-            .find(|p| p.tcp_endpoint.is_some())
-            .or(peers.first())
-            .ok_or_else(|| ConnectError::Config("no peer".to_owned()))?,
-    };
-    let gw = chosen.gateway_endpoint().ok_or_else(|| {
-        ConnectError::Config(format!(
-            "peer {} has no Endpoint: the gateway has no public endpoint yet",
-            chosen.public_key
-        ))
-    })?;
-    let gateway_port = gw
-        .rsplit_once(':')
-        .and_then(|(_, p)| p.parse::<u16>().ok())
-        .ok_or_else(|| {
-            ConnectError::Config(format!(
-                "peer {}'s endpoint {gw} has no port (expected HOST:PORT)",
-                chosen.public_key
-            ))
-        })?;
-    let tcp_endpoint = tcp
-        .map(str::to_owned)
-        .or_else(|| chosen.tcp_endpoint.clone())
-        .ok_or_else(|| {
-            ConnectError::Config(format!(
-                "peer {} names no TCP endpoint (no `# {TCP_ENDPOINT_KEY} = ...` line): pass --tcp HOST:PORT",
-                chosen.public_key
-            ))
-        })?;
-    Ok(Plan {
-        peer: chosen.clone(),
-        tcp_endpoint,
-        gateway_port,
-    })
-}
-
-/// `config` with peer `public_key`'s `Endpoint` pointing at `local` (the original kept as a
-/// `# UdpEndpoint = ...` comment so `connect` can read this file again).
-pub fn adjusted_config(config: &str, public_key: &str, local: SocketAddr) -> String {
-    let mut out = String::with_capacity(config.len() + 64);
-    let mut current_key: Option<String> = None;
-    // Lines of the current [Peer] section; flushed when the section ends.
-    let mut section: Vec<String> = Vec::new();
-    let flush = |section: &mut Vec<String>, key: &Option<String>, out: &mut String| {
-        let ours = key.as_deref() == Some(public_key);
-        let had_comment = section
-            .iter()
-            .any(|l| key_value(l, true).is_some_and(|(k, _)| k == UDP_ENDPOINT_KEY));
-        for l in section.drain(..) {
-            match key_value(&l, false) {
-                Some((k, v)) if ours && k.eq_ignore_ascii_case("Endpoint") => {
-                    if !had_comment {
-                        out.push_str(&format!("# {UDP_ENDPOINT_KEY} = {v}\n"));
-                    }
-                    out.push_str(&format!("Endpoint = {local}\n"));
-                }
-                _ => {
-                    out.push_str(&l);
-                    out.push('\n');
-                }
-            }
-        }
-    };
-    for line in config.lines() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            flush(&mut section, &current_key, &mut out);
-            current_key = None;
-        }
-        if let Some((k, v)) = key_value(t, false)
-            && k.eq_ignore_ascii_case("PublicKey")
-        {
-            current_key = Some(v.to_owned());
-        }
-        section.push(line.to_owned());
-    }
-    flush(&mut section, &current_key, &mut out);
-    out
 }
 
 /// Accepts any server certificate but checks the handshake signatures; see the module doc.
@@ -321,6 +209,7 @@ pub async fn open(endpoint: &str, gateway_port: u16) -> Result<TlsStream<TcpStre
 #[derive(Debug, Default)]
 struct Counters {
     connects: AtomicU64,
+    failovers: AtomicU64,
     frames_to_gateway: AtomicU64,
     frames_to_wireguard: AtomicU64,
     dropped_not_wireguard: AtomicU64,
@@ -332,6 +221,9 @@ struct Counters {
 pub struct ClientStats {
     /// TLS connections established (the first one and every reconnection).
     pub connects: u64,
+    /// Issue 16: moves to the other TCP endpoint of a redundant gateway (the connection
+    /// dropped, or a handshake initiation stayed unanswered).
+    pub failovers: u64,
     pub frames_to_gateway: u64,
     pub frames_to_wireguard: u64,
     /// Datagrams or frames not shaped like WireGuard messages, either way.
@@ -349,6 +241,7 @@ fn bump(c: &AtomicU64) {
 pub struct ClientRelay {
     local: SocketAddr,
     counters: Arc<Counters>,
+    current: Arc<Mutex<String>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -367,6 +260,25 @@ impl ClientRelay {
         tcp_endpoint: &str,
         gateway_port: u16,
     ) -> Result<Self, ConnectError> {
+        Self::start_failover(
+            listen,
+            &[tcp_endpoint.to_owned()],
+            gateway_port,
+            crate::failover::DEFAULT_FAILOVER_AFTER,
+        )
+        .await
+    }
+
+    /// Issue 16: as [`ClientRelay::start`], over the TCP endpoints of a redundant gateway's
+    /// instances (the active one's first). The first that accepts carries the traffic; when
+    /// its connection drops, or it leaves a handshake initiation unanswered for
+    /// `failover_after`, the relay moves to the next one.
+    pub async fn start_failover(
+        listen: SocketAddr,
+        tcp_endpoints: &[String],
+        gateway_port: u16,
+        failover_after: Duration,
+    ) -> Result<Self, ConnectError> {
         let udp = UdpSocket::bind(listen)
             .await
             .map_err(|source| ConnectError::Listen {
@@ -377,17 +289,41 @@ impl ClientRelay {
             addr: listen,
             source,
         })?;
-        let first = open(tcp_endpoint, gateway_port).await?;
+        let mut first_error = None;
+        let mut opened = None;
+        for (i, e) in tcp_endpoints.iter().enumerate() {
+            match open(e, gateway_port).await {
+                Ok(s) => {
+                    opened = Some((i, s));
+                    break;
+                }
+                Err(err) => {
+                    tracing::warn!(endpoint = %e, error = %err, "TCP transport unreachable");
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        let Some((at, first)) = opened else {
+            return Err(first_error.unwrap_or_else(|| {
+                ConnectError::Config("no TCP endpoint to connect to".to_owned())
+            }));
+        };
         let counters = Arc::new(Counters::default());
         bump(&counters.connects);
-        let c = Arc::clone(&counters);
-        let endpoint = tcp_endpoint.to_owned();
-        let task = tokio::spawn(async move {
-            run(Arc::new(udp), endpoint, gateway_port, first, c).await;
-        });
+        let current = Arc::new(Mutex::new(tcp_endpoints[at].clone()));
+        let r = Relay {
+            udp: Arc::new(udp),
+            endpoints: tcp_endpoints.to_vec(),
+            gateway_port,
+            failover_after,
+            c: Arc::clone(&counters),
+            current: Arc::clone(&current),
+        };
+        let task = tokio::spawn(async move { r.run(at, first).await });
         Ok(Self {
             local,
             counters,
+            current,
             task,
         })
     }
@@ -397,11 +333,20 @@ impl ClientRelay {
         self.local
     }
 
+    /// The TCP endpoint the relay uses (or tries) now.
+    pub fn current_endpoint(&self) -> String {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     pub fn stats(&self) -> ClientStats {
         let c = &self.counters;
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         ClientStats {
             connects: g(&c.connects),
+            failovers: g(&c.failovers),
             frames_to_gateway: g(&c.frames_to_gateway),
             frames_to_wireguard: g(&c.frames_to_wireguard),
             dropped_not_wireguard: g(&c.dropped_not_wireguard),
@@ -412,49 +357,96 @@ impl ClientRelay {
 
 type WgPeer = Arc<Mutex<Option<SocketAddr>>>;
 
-async fn run(
+/// When the first handshake initiation the connection has not answered yet was relayed.
+type Unanswered = Mutex<Option<tokio::time::Instant>>;
+
+struct Relay {
     udp: Arc<UdpSocket>,
-    endpoint: String,
+    endpoints: Vec<String>,
     gateway_port: u16,
-    first: TlsStream<TcpStream>,
+    failover_after: Duration,
     c: Arc<Counters>,
-) {
-    let wg: WgPeer = Arc::new(Mutex::new(None));
-    let mut stream = Some(first);
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(15));
-    loop {
-        let s = match stream.take() {
-            Some(s) => s,
-            None => match open(&endpoint, gateway_port).await {
-                Ok(s) => {
-                    bump(&c.connects);
-                    tracing::info!(%endpoint, "TCP transport reconnected");
-                    backoff.reset();
-                    s
-                }
-                Err(e) => {
-                    let delay = backoff.next_delay();
-                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis(), "TCP transport down; retrying");
-                    // WireGuard retransmits: what it sends meanwhile is dropped, not queued.
-                    let until = tokio::time::Instant::now() + delay;
-                    let mut buf = [0u8; 2048];
-                    while let Ok(r) = tokio::time::timeout_at(until, udp.recv_from(&mut buf)).await
-                    {
-                        if let Ok((_, src)) = r {
-                            *wg.lock().unwrap_or_else(PoisonError::into_inner) = Some(src);
-                            bump(&c.dropped_disconnected);
-                        }
+    current: Arc<Mutex<String>>,
+}
+
+impl Relay {
+    /// Moves to the next endpoint (round robin); a no-op with one.
+    fn next(&self, at: usize) -> usize {
+        let n = (at + 1) % self.endpoints.len();
+        if n != at {
+            bump(&self.c.failovers);
+            *self.current.lock().unwrap_or_else(PoisonError::into_inner) =
+                self.endpoints[n].clone();
+        }
+        n
+    }
+
+    async fn run(self, mut at: usize, first: TlsStream<TcpStream>) {
+        let c = &self.c;
+        let udp = &self.udp;
+        let wg: WgPeer = Arc::new(Mutex::new(None));
+        let mut stream = Some(first);
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(15));
+        loop {
+            let endpoint = &self.endpoints[at];
+            let s = match stream.take() {
+                Some(s) => s,
+                None => match open(endpoint, self.gateway_port).await {
+                    Ok(s) => {
+                        bump(&c.connects);
+                        tracing::info!(%endpoint, "TCP transport reconnected");
+                        backoff.reset();
+                        s
                     }
-                    continue;
-                }
-            },
-        };
-        let (rd, wr) = tokio::io::split(s);
-        let why = tokio::select! {
-            r = gateway_to_wireguard(rd, &udp, &wg, &c) => r,
-            r = wireguard_to_gateway(&udp, wr, &wg, &c) => r,
-        };
-        tracing::warn!(%endpoint, reason = %why, "TCP transport connection lost; reconnecting");
+                    Err(e) => {
+                        let delay = backoff.next_delay();
+                        tracing::warn!(%endpoint, error = %e, retry_in_ms = delay.as_millis(), "TCP transport down; retrying");
+                        at = self.next(at);
+                        // WireGuard retransmits: what it sends meanwhile is dropped, not queued.
+                        let until = tokio::time::Instant::now() + delay;
+                        let mut buf = [0u8; 2048];
+                        while let Ok(r) =
+                            tokio::time::timeout_at(until, udp.recv_from(&mut buf)).await
+                        {
+                            if let Ok((_, src)) = r {
+                                *wg.lock().unwrap_or_else(PoisonError::into_inner) = Some(src);
+                                bump(&c.dropped_disconnected);
+                            }
+                        }
+                        continue;
+                    }
+                },
+            };
+            let (rd, wr) = tokio::io::split(s);
+            let unanswered: Unanswered = Mutex::new(None);
+            let why = tokio::select! {
+                r = gateway_to_wireguard(rd, udp, &wg, c, &unanswered) => r,
+                r = wireguard_to_gateway(udp, wr, &wg, c, &unanswered) => r,
+                r = self.silence(&unanswered) => r,
+            };
+            tracing::warn!(%endpoint, reason = %why, "TCP transport connection lost; reconnecting");
+            // The other instance at once (a redundant gateway); the same one otherwise.
+            at = self.next(at);
+        }
+    }
+
+    /// Returns when the connection left a handshake initiation unanswered for the bound;
+    /// never with one endpoint (there is nowhere else to go).
+    async fn silence(&self, unanswered: &Unanswered) -> String {
+        if self.endpoints.len() < 2 {
+            return std::future::pending().await;
+        }
+        let tick = (self.failover_after / 10).max(Duration::from_millis(10));
+        loop {
+            tokio::time::sleep(tick).await;
+            let since = *unanswered.lock().unwrap_or_else(PoisonError::into_inner);
+            if since.is_some_and(|t| t.elapsed() >= self.failover_after) {
+                return format!(
+                    "a handshake initiation stayed unanswered for {} ms",
+                    self.failover_after.as_millis()
+                );
+            }
+        }
     }
 }
 
@@ -463,6 +455,7 @@ async fn gateway_to_wireguard<R: AsyncRead + Unpin>(
     udp: &UdpSocket,
     wg: &WgPeer,
     c: &Counters,
+    unanswered: &Unanswered,
 ) -> String {
     let mut frames = FrameDecoder::new();
     loop {
@@ -471,6 +464,7 @@ async fn gateway_to_wireguard<R: AsyncRead + Unpin>(
                 bump(&c.dropped_not_wireguard);
                 continue;
             }
+            *unanswered.lock().unwrap_or_else(PoisonError::into_inner) = None;
             let dst = *wg.lock().unwrap_or_else(PoisonError::into_inner);
             match dst {
                 Some(dst) => {
@@ -496,6 +490,7 @@ async fn wireguard_to_gateway<W: AsyncWrite + Unpin>(
     mut wr: W,
     wg: &WgPeer,
     c: &Counters,
+    unanswered: &Unanswered,
 ) -> String {
     let mut buf = vec![0u8; MAX_FRAME + 1];
     let mut out = Vec::with_capacity(64 * 1024);
@@ -514,6 +509,12 @@ async fn wireguard_to_gateway<W: AsyncWrite + Unpin>(
             if is_wireguard_message(d) && push_frame(&mut out, d) {
                 *wg.lock().unwrap_or_else(PoisonError::into_inner) = Some(src);
                 bump(&c.frames_to_gateway);
+                if crate::failover::is_initiation(d) {
+                    unanswered
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get_or_insert_with(tokio::time::Instant::now);
+                }
             } else {
                 bump(&c.dropped_not_wireguard);
             }

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use isthmus_client::connect::{ConnectError, adjusted_config, parse_peers, plan};
+use isthmus_client::connect::{ConnectError, adjusted_config, parse_peers, plan, plan_udp};
 
 const PACKAGE: &str = "[Interface]
 PrivateKey = cHJpdmF0ZQ==
@@ -82,4 +82,58 @@ fn p2s_4_write_config_points_one_peer_at_the_local_endpoint() {
         (51820, "203.0.113.7:443")
     );
     assert_eq!(adjusted_config(&adjusted, "HUB=", local), adjusted);
+}
+
+/// Issue 16: the package of a redundant gateway names its other instance.
+const REDUNDANT: &str = "[Interface]
+PrivateKey = cHJpdmF0ZQ==
+Address = 172.16.0.1/32
+
+# gateway acme/hub-gw
+[Peer]
+PublicKey = HUB=
+Endpoint = 203.0.113.7:51820
+# FailoverEndpoint = 203.0.113.8:51820
+# TcpEndpoint = 203.0.113.7:443
+# FailoverTcpEndpoint = 203.0.113.8:443
+AllowedIPs = 10.0.0.0/16
+PersistentKeepalive = 25
+";
+
+#[test]
+fn connect_reads_both_instances_of_a_redundant_gateway_even_from_its_written_config() {
+    let p = plan_udp(REDUNDANT, None).expect("plan");
+    assert_eq!(p.instances, ["203.0.113.7:51820", "203.0.113.8:51820"]);
+    let t = plan(REDUNDANT, None, None).expect("plan");
+    assert_eq!(t.tcp_endpoints(), ["203.0.113.7:443", "203.0.113.8:443"]);
+    assert_eq!(
+        t.gateway_port, 51820,
+        "both instances listen on the one port"
+    );
+
+    // `--write-config` points the stock client at the relay; the file still plans the same.
+    let local: SocketAddr = "127.0.0.1:51821".parse().expect("addr");
+    let adjusted = adjusted_config(REDUNDANT, "HUB=", local);
+    assert!(
+        adjusted.contains("\nEndpoint = 127.0.0.1:51821\n"),
+        "{adjusted}"
+    );
+    assert!(adjusted.contains("\n# FailoverEndpoint = 203.0.113.8:51820\n"));
+    assert_eq!(
+        plan_udp(&adjusted, None).expect("plan").instances,
+        p.instances
+    );
+
+    // A single-instance gateway: one instance, one TCP endpoint.
+    assert_eq!(
+        plan_udp(PACKAGE, Some("SPOKE=")).expect("plan").instances,
+        ["203.0.113.7:51821"]
+    );
+    assert_eq!(
+        plan(PACKAGE, None, None).expect("plan").tcp_endpoints(),
+        ["203.0.113.7:443"]
+    );
+    let e = plan_udp(&PACKAGE.replace("Endpoint = 203.0.113.7:51820\n", ""), None)
+        .expect_err("no endpoint");
+    assert!(e.to_string().contains("no Endpoint"), "{e}");
 }
