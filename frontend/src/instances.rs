@@ -214,7 +214,9 @@ fn InstanceRow(lang: Lang, i: GatewayInstanceView) -> impl IntoView {
                 {i.worker.clone()}
                 {(!i.worker_live).then(|| format!(" {}", t(lang, Key::WorkerNotLive)))}
             </td>
-            <td>{i.zone.clone().unwrap_or_else(|| t(lang, Key::NoneOption).to_owned())}</td>
+            <td class="nowrap">
+                {i.zone.clone().unwrap_or_else(|| t(lang, Key::NoneOption).to_owned())}
+            </td>
             <td data-testid="role" class=if active { "status-ok" } else { "" }>
                 {if active {
                     view! { <strong>{role_text(lang, i.role)}</strong> }.into_any()
@@ -225,7 +227,9 @@ fn InstanceRow(lang: Lang, i: GatewayInstanceView) -> impl IntoView {
             </td>
             <td class="num" data-testid="term">{i.term.to_string()}</td>
             <td>{partner_text(lang, i.partner_alive)}</td>
-            <td>{i.endpoint.clone().unwrap_or_else(|| t(lang, Key::Pending).to_owned())}</td>
+            <td class="nowrap">
+                {i.endpoint.clone().unwrap_or_else(|| t(lang, Key::Pending).to_owned())}
+            </td>
             <td title=title>{ago}</td>
         </tr>
     }

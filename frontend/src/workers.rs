@@ -153,8 +153,10 @@ fn WorkerRow(
             class=if live == Some(false) { "inactive" } else { "" }
         >
             <th scope="row">{w.name.clone()}</th>
-            <td>{w.zone.clone().unwrap_or_else(|| t(lang, Key::NoneOption).to_owned())}</td>
-            <td data-testid="worker-live">{live.map(yes_no).unwrap_or("")}</td>
+            <td class="nowrap">
+                {w.zone.clone().unwrap_or_else(|| t(lang, Key::NoneOption).to_owned())}
+            </td>
+            <td class="nowrap" data-testid="worker-live">{live.map(yes_no).unwrap_or("")}</td>
             <td data-testid="worker-draining">{yes_no(w.draining)}</td>
             <td class="num" data-testid="worker-active">{w.active_instances.to_string()}</td>
             <td class="num" data-testid="worker-standby">{w.standby_instances.to_string()}</td>
