@@ -335,11 +335,10 @@ impl DeviceConfig {
         let _ = writeln!(s, "MTU = {}", self.mtu);
         for p in &self.peers {
             let _ = writeln!(s, "\n# gateway {}", p.gateway);
-            if let Some(w) = p
-                .endpoint
-                .as_deref()
-                .and_then(|e| e.parse().ok())
-                .and_then(endpoint_warning)
+            for w in [&p.endpoint, &p.failover_endpoint]
+                .into_iter()
+                .filter_map(|e| e.as_deref()?.parse().ok())
+                .filter_map(endpoint_warning)
             {
                 let _ = writeln!(s, "# WARNING: {w}");
             }

@@ -225,6 +225,17 @@ fn p2s_client_package_of_a_redundant_gateway_lists_both_instances_and_reads_back
         "a site device needs nothing new:\n{site}"
     );
 
+    // GW-10: an unreachable other instance is warned about like the active one.
+    let loopback = p2s_client_config(&topology(Some("127.0.0.1:51820")), &gw, "laptop")
+        .unwrap()
+        .to_wg_quick();
+    assert!(
+        loopback
+            .lines()
+            .any(|l| l.starts_with("# WARNING:") && l.contains("127.0.0.1:51820")),
+        "{loopback}"
+    );
+
     let single = p2s_client_config(&topology(None), &gw, "laptop")
         .unwrap()
         .with_tcp_port(443)
