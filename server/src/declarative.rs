@@ -99,6 +99,7 @@ pub fn plan(current: &Topology, desired: &Topology) -> (Vec<Change>, Vec<String>
         Change::DeleteGateway,
         |w: &mut isthmus_shared::model::Gateway, h: Option<&isthmus_shared::model::Gateway>| {
             w.public_endpoint = h.and_then(|h| h.public_endpoint);
+            w.secondary_endpoint = h.and_then(|h| h.secondary_endpoint);
             w.public_key = h.and_then(|h| h.public_key.clone());
         }
     );

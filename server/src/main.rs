@@ -125,6 +125,22 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Workers: list them, drain one before stopping it (issue 16), undrain it.
+    Worker {
+        #[command(subcommand)]
+        command: WorkerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkerCommand {
+    /// Every known worker: live, zone, draining, active and standby instances.
+    List,
+    /// Drain a worker: it gets no new instances and hands its active ones over to their
+    /// standbys; stop it once it runs no active instance.
+    Drain { name: String },
+    /// Undrain a worker: it may take instances again (nothing moves back).
+    Undrain { name: String },
 }
 
 #[derive(Subcommand)]
@@ -302,6 +318,7 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Worker { ref command } => worker_command(&cli, command).await,
         Command::Token {
             command: TokenCommand::Create { worker },
         } => {
@@ -314,6 +331,51 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `isthmus worker ...`: acts on the database, like the other subcommands.
+async fn worker_command(cli: &Cli, command: &WorkerCommand) -> anyhow::Result<()> {
+    let state = cli_state(cli).await?;
+    let who = isthmus_server::auth::Principal {
+        user_id: 0,
+        username: "cli".to_owned(),
+        is_admin: true,
+        token: None,
+    };
+    let (name, draining) = match command {
+        WorkerCommand::List => {
+            for w in isthmus_server::api::worker_list(&state).await? {
+                println!(
+                    "{}\t{}\tzone={}\t{}\tactive={}\tstandby={}\theartbeat={}",
+                    w.summary.name,
+                    if w.live { "live" } else { "down" },
+                    w.summary.zone.as_deref().unwrap_or("-"),
+                    if w.summary.draining {
+                        "draining"
+                    } else {
+                        "serving"
+                    },
+                    w.summary.active_instances,
+                    w.summary.standby_instances,
+                    w.heartbeat_address.as_deref().unwrap_or("-"),
+                );
+            }
+            return Ok(());
+        }
+        WorkerCommand::Drain { name } => (name, true),
+        WorkerCommand::Undrain { name } => (name, false),
+    };
+    isthmus_server::store::workers::set_draining(&state, &who, name, draining)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if draining {
+        println!(
+            "worker `{name}` drained: it gets no new instances and hands its active ones over to their standbys; stop it once `isthmus worker list` shows active=0"
+        );
+    } else {
+        println!("worker `{name}` undrained: it may take instances again (nothing moves back)");
+    }
+    Ok(())
 }
 
 async fn open_db(

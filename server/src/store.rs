@@ -11,6 +11,7 @@
 
 pub mod endpoints;
 pub mod error;
+pub mod instances;
 pub mod placement;
 mod read;
 mod rows;
@@ -201,6 +202,7 @@ async fn prepare(
             // Server-owned fields survive updates.
             Some(existing) => {
                 g.public_endpoint = existing.public_endpoint;
+                g.secondary_endpoint = existing.secondary_endpoint;
                 g.public_key = existing.public_key.clone();
                 Ok(None)
             }

@@ -1,8 +1,6 @@
 use axum::extract::State;
-use isthmus_shared::api::{Health, WorkerSummary};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use isthmus_shared::api::Health;
 
-use crate::db::entities::worker;
 use crate::error::{ApiError, ApiJson};
 use crate::state::AppState;
 
@@ -12,24 +10,11 @@ use crate::state::AppState;
     responses((status = 200, description = "Version, database kind and connected workers", body = Health))
 )]
 pub async fn health(State(state): State<AppState>) -> Result<ApiJson<Health>, ApiError> {
-    let now = chrono::Utc::now().timestamp_millis();
-    let workers = worker::Entity::find()
-        .filter(worker::Column::LeaseExpiresAt.gt(now))
-        .order_by_asc(worker::Column::Name)
-        .all(state.db())
-        .await?
+    let census = super::instances::Census::of(state.db(), state.endpoint_pool().host).await?;
+    let workers = census
+        .summaries(true)
         .into_iter()
-        .map(|w| WorkerSummary {
-            name: w.name,
-            version: w.version,
-            last_seen: chrono::DateTime::from_timestamp_millis(w.last_seen_at)
-                .map(|t| t.to_rfc3339())
-                .unwrap_or_default(),
-            zone: None,
-            draining: false,
-            active_instances: 0,
-            standby_instances: 0,
-        })
+        .map(|w| w.summary)
         .collect();
     Ok(ApiJson(Health {
         status: "ok".to_owned(),

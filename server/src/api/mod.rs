@@ -2,6 +2,7 @@
 
 mod auth;
 mod health;
+pub mod instances;
 mod kinds;
 pub mod openapi;
 mod p2s;
@@ -37,6 +38,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(worker::desired))
         .routes(routes!(worker::status))
         .routes(routes!(status::set_placement))
+        .routes(routes!(instances::list_workers))
+        .routes(routes!(instances::drain))
+        .routes(routes!(instances::undrain))
         .routes(routes!(status::tenant_status))
         .routes(routes!(status::gateway_status))
         .routes(routes!(status::region_pairs))
@@ -101,6 +105,12 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             kinds::point_to_site::put,
             kinds::point_to_site::delete
         ))
+}
+
+/// Every known worker as `GET /api/v1/workers` lists them (for `isthmus worker list`).
+pub async fn worker_list(state: &AppState) -> Result<Vec<instances::WorkerEntry>, ApiError> {
+    let census = instances::Census::of(state.db(), state.endpoint_pool().host).await?;
+    Ok(census.summaries(false))
 }
 
 /// The whole application, without binding a port (tests call it in-process).

@@ -33,6 +33,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
         (name = "status", description = "Live status and LIM-6 metering"),
         (name = "point-to-site", description = "Root certificates, revocation and enrolment (P2S-3)"),
         (name = "worker", description = "The worker protocol (worker tokens) and placements"),
+        (name = "workers", description = "Workers, their drains and the instances of redundant gateways (issue 16)"),
     )
 )]
 pub struct ApiDoc;

@@ -177,9 +177,19 @@ pub async fn gateway_status(
         .map(|(_, v)| v)
         .filter(|v| v.gateway == name)
         .collect();
+    // Issue 16: the worker shown is the active instance's.
+    let census = super::instances::Census::of(state.db(), state.endpoint_pool().host).await?;
+    let key = (tenant.clone(), name.clone());
+    let (instances, redundancy, not_redundant_because) =
+        census.gateway(&key, g.public_endpoint.map(|e| e.port()));
+    let worker = census
+        .slots
+        .get(&key)
+        .and_then(|s| s.active_worker().map(str::to_owned))
+        .or(placed.map(|p| p.worker));
     Ok(ApiJson(GatewayStatusView {
         gateway: name.clone(),
-        worker: placed.map(|p| p.worker),
+        worker,
         public_endpoint: g.public_endpoint.map(|e| e.to_string()),
         warnings: isthmus_shared::validate::public_endpoint_warning(g)
             .into_iter()
@@ -187,9 +197,9 @@ pub async fn gateway_status(
         route_conflicts,
         reported_at: reported.map(|r| rfc3339_ms(r.updated_at)),
         connections,
-        instances: Vec::new(),
-        redundancy: isthmus_shared::api::Redundancy::NotRedundant,
-        not_redundant_because: None,
+        instances,
+        redundancy,
+        not_redundant_because,
     }))
 }
 
@@ -507,6 +517,20 @@ pub async fn metrics(
         }
     }
     if !matches!(named, Named::None) {
+        let gateways: Vec<(String, String, Option<u16>)> = topology
+            .gateways
+            .iter()
+            .map(|g| {
+                (
+                    g.tenant.clone(),
+                    g.name.clone(),
+                    g.public_endpoint.map(|e| e.port()),
+                )
+            })
+            .collect();
+        super::instances::Census::of(db, state.endpoint_pool().host)
+            .await?
+            .metric_lines(&mut out, &gateways, &shown, label);
         let metric = "isthmus_gateway_drops_total";
         let _ = writeln!(
             out,

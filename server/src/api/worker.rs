@@ -10,13 +10,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use isthmus_shared::desired::{
-    DesiredStateMessage, GatewayInputs, Secret, StatusReportMessage, desired_state,
+    DesiredStateMessage, GatewayInputs, PeerKind, Secret, StatusReportMessage, desired_state,
+};
+use isthmus_shared::instances::{
+    DEFAULT_INTERVAL_MS, DEFAULT_MISSES, HeartbeatKey, InstanceDesired, KEY_LEN,
 };
 use isthmus_shared::model::QualifiedName;
 use isthmus_shared::worker_proto::{Heartbeat, HeartbeatAck, PROTOCOL_VERSION};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::db::entities::{placement, worker_token};
+use crate::db::entities::{connection_status, worker_token};
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::state::AppState;
 use crate::store::{self, Kind, endpoints, placement as placing};
@@ -24,6 +27,8 @@ use crate::tokens::find_worker_token;
 
 /// Longest worker name accepted.
 const MAX_NAME_LEN: usize = 64;
+/// Longest zone label accepted (issue 16).
+const MAX_ZONE_LEN: usize = 64;
 /// Most public addresses a heartbeat may state.
 const MAX_PUBLIC_ADDRESSES: usize = 16;
 /// How long a desired-state request waits for a change before answering 204.
@@ -85,7 +90,7 @@ fn check_worker_name(name: &str) -> Result<&str, ApiError> {
     request_body = Heartbeat,
     responses(
         (status = 200, description = "Lease granted", body = HeartbeatAck),
-        (status = 400, description = "Another protocol version, a bad worker name or too many public addresses; or bad JSON", body = isthmus_shared::api::ErrorBody),
+        (status = 400, description = "Another protocol version, a bad worker name or zone, or too many public addresses; or bad JSON", body = isthmus_shared::api::ErrorBody),
         (status = 401, description = "No or an unknown worker token", body = isthmus_shared::api::ErrorBody),
         crate::api::openapi::PayloadTooLarge, crate::api::openapi::UnsupportedMediaType,
     )
@@ -108,7 +113,25 @@ pub async fn heartbeat(
             "field `public_addresses`: at most {MAX_PUBLIC_ADDRESSES} addresses"
         )));
     }
+    let zone = match beat.zone.as_deref().map(str::trim) {
+        Some(z)
+            if z.is_empty()
+                || z.len() > MAX_ZONE_LEN
+                || !z
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) =>
+        {
+            return Err(ApiError::BadRequest(format!(
+                "field `zone`: a zone is 1 to {MAX_ZONE_LEN} characters of letters, digits, `-`, `_` and `.` (isthmus-worker --zone)"
+            )));
+        }
+        z => z,
+    };
     let before = endpoints::worker_addresses(state.db(), name).await?;
+    let heartbeat_before = store::instances::workers(state.db(), None)
+        .await?
+        .get(name)
+        .and_then(|w| w.heartbeat);
     store::workers::renew_lease(
         &state,
         token_row.id,
@@ -116,10 +139,17 @@ pub async fn heartbeat(
         Some(store::workers::Stated {
             version: &beat.version,
             public_addresses: &beat.public_addresses,
+            heartbeat_address: beat.heartbeat_address,
+            zone,
         }),
     )
     .await?;
-    if before.first() != beat.public_addresses.first() {
+    let heartbeat_moved = heartbeat_before != beat.heartbeat_address;
+    if heartbeat_moved {
+        tracing::info!(worker = name, heartbeat = ?beat.heartbeat_address,
+            "worker states a new heartbeat address; its partners follow");
+    }
+    if before.first() != beat.public_addresses.first() || heartbeat_moved {
         let addresses: Vec<String> = beat
             .public_addresses
             .iter()
@@ -127,7 +157,7 @@ pub async fn heartbeat(
             .collect();
         tracing::info!(worker = name, addresses = %addresses.join(","),
             "worker states new public addresses; its gateways' endpoints follow");
-        placing::rehost_worker(&state, name).await?;
+        placing::rehost_worker(&state, name, heartbeat_moved).await?;
     }
     tracing::debug!(worker = name, "heartbeat");
     Ok(ApiJson(HeartbeatAck {
@@ -149,17 +179,28 @@ pub struct DesiredQuery {
 }
 
 /// The desired state of worker `name` at the current version.
+///
+/// Issue 16: a gateway with two instances carries this worker's instance block (its index,
+/// the designated active one, the term, the partner's heartbeat address, the key, and
+/// `handover` while this worker drains), and its `public_endpoint` is this instance's own
+/// endpoint (this worker's address, the gateway's port); a point-to-site client peer carries
+/// the endpoint it was last reported at (`last_endpoint`), so a standby that takes over can
+/// initiate to it. A standby whose partner states no heartbeat address is left out (it could
+/// not tell whether the active one is alive).
 async fn desired_for(state: &AppState, name: &str) -> Result<DesiredStateMessage, ApiError> {
     let db = state.db();
     let version = store::current_version(db).await?;
     let topology = store::load_topology(db, state.sealer()).await?;
-    let mine = placement::Entity::find()
-        .filter(placement::Column::Worker.eq(name))
-        .all(db)
-        .await?;
+    let workers = store::instances::workers(db, None).await?;
+    let mine: Vec<(QualifiedName, store::instances::Slots)> = store::instances::slots_of(db)
+        .await?
+        .into_iter()
+        .filter(|(_, s)| s.index_of(name).is_some())
+        .map(|((t, g), s)| (QualifiedName::new(&t, &g), s))
+        .collect();
     let mut inputs = BTreeMap::new();
-    for p in mine {
-        let q = QualifiedName::new(&p.tenant, &p.gateway);
+    let mut blocks = BTreeMap::new();
+    for (q, slots) in mine {
         let Ok(row) = store::get_row(db, Kind::Gateway, &q).await else {
             continue; // deleted since
         };
@@ -169,22 +210,108 @@ async fn desired_for(state: &AppState, name: &str) -> Result<DesiredStateMessage
         let (Some(sealed), Some(endpoint)) = (row.sealed.as_deref(), g.public_endpoint) else {
             continue;
         };
+        let block = if slots.is_pair() {
+            match instance_block(state, &workers, &q, &slots, name)? {
+                Some(b) => Some(b),
+                None if slots.active_worker() != Some(name) => continue,
+                None => None,
+            }
+        } else {
+            None
+        };
         let private = state
             .sealer()
             .open_string(&store::seal_purpose(Kind::Gateway, &q), sealed)?;
         inputs.insert(
-            q,
+            q.clone(),
             GatewayInputs {
                 private_key: Secret::new(private),
                 listen_port: endpoint.port(),
             },
         );
+        if let Some(b) = block {
+            let own = store::instances::endpoint_on(
+                &workers,
+                name,
+                endpoint.port(),
+                state.endpoint_pool().host,
+            );
+            blocks.insert(q, (b, own));
+        }
     }
-    let (desired, skipped) = desired_state(&topology, u64::try_from(version).unwrap_or(0), &inputs);
+    let (mut desired, skipped) =
+        desired_state(&topology, u64::try_from(version).unwrap_or(0), &inputs);
     for s in skipped {
         tracing::debug!(peer = %s.name, reason = %s.reason, "peer not configured yet");
     }
+    if !blocks.is_empty() {
+        let seen = last_endpoints(state).await?;
+        for gd in &mut desired.gateways {
+            let q = QualifiedName::new(&gd.tenant, &gd.name);
+            let Some((block, own)) = blocks.remove(&q) else {
+                continue;
+            };
+            gd.instance = Some(block);
+            gd.public_endpoint = Some(own);
+            for p in &mut gd.peers {
+                if let PeerKind::P2sClient { client, .. } = &p.kind {
+                    let key = (q.tenant.clone(), q.name.clone(), client.clone());
+                    p.last_endpoint = seen.get(&key).cloned();
+                }
+            }
+        }
+    }
     Ok(DesiredStateMessage::V1(desired))
+}
+
+/// The instance block of `name`'s instance of gateway `q` (two instances); `None` when the
+/// partner states no heartbeat address or the key is missing.
+fn instance_block(
+    state: &AppState,
+    workers: &store::instances::Workers,
+    q: &QualifiedName,
+    slots: &store::instances::Slots,
+    name: &str,
+) -> Result<Option<InstanceDesired>, ApiError> {
+    let Some(index) = slots.index_of(name) else {
+        return Ok(None);
+    };
+    let partner = slots.workers[usize::from(1 - index)]
+        .as_deref()
+        .and_then(|p| workers.get(p))
+        .and_then(|w| w.heartbeat);
+    let (Some(partner), Some(sealed)) = (partner, slots.key.as_deref()) else {
+        return Ok(None);
+    };
+    let bytes = state
+        .sealer()
+        .open(&store::instances::key_purpose(q), sealed)?;
+    let key: [u8; KEY_LEN] = bytes.try_into().map_err(|_| {
+        ApiError::Internal("a stored heartbeat key has the wrong length".to_owned())
+    })?;
+    Ok(Some(InstanceDesired {
+        instance: index,
+        active: slots.active,
+        term: slots.term,
+        partner,
+        key: HeartbeatKey::new(key),
+        interval_ms: DEFAULT_INTERVAL_MS,
+        misses: DEFAULT_MISSES,
+        handover: workers.get(name).is_some_and(|w| w.draining),
+    }))
+}
+
+/// The endpoint each point-to-site client was last reported at, by (tenant, gateway, client).
+async fn last_endpoints(
+    state: &AppState,
+) -> Result<BTreeMap<(String, String, String), String>, ApiError> {
+    Ok(connection_status::Entity::find()
+        .filter(connection_status::Column::Endpoint.is_not_null())
+        .all(state.db())
+        .await?
+        .into_iter()
+        .filter_map(|r| Some(((r.tenant, r.gateway, r.connection), r.endpoint?)))
+        .collect())
 }
 
 /// `GET /api/v1/worker/desired?name=W&since=V`: the worker's desired state when it differs

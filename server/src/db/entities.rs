@@ -42,6 +42,13 @@ pub mod worker {
         /// (first preferred), as its last heartbeat stated them; `NULL` from older workers.
         #[sea_orm(column_type = "Text", nullable)]
         pub public_addresses: Option<String>,
+        /// Issue 16: where the worker receives failover heartbeats (`host:port`), as its last
+        /// heartbeat stated it; `NULL`: it takes no instance of a redundant gateway.
+        pub heartbeat_address: Option<String>,
+        /// Issue 16: the worker's failure-domain label (`isthmus-worker --zone`).
+        pub zone: Option<String>,
+        /// Issue 16: an administrator drained the worker: no new instances, handovers.
+        pub draining: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -399,6 +406,67 @@ pub mod login_throttle {
         pub attempts: i32,
         /// Unix milliseconds before which no attempt is checked.
         pub blocked_until: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod gateway_instance {
+    use sea_orm::entity::prelude::*;
+
+    /// Issue 16: the redundancy of a placed gateway. Instance 0 runs on the placement's
+    /// `worker` (`placements`), instance 1 on `second_worker`; no row, or no second worker,
+    /// is a gateway that runs on one instance (always active, term 0).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "gateway_instances")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub gateway: String,
+        /// The worker of instance 1, when the gateway is redundant.
+        pub second_worker: Option<String>,
+        /// The index (0 or 1) of the instance the server designates active.
+        pub active: i32,
+        /// The server's term (see `store::instances`).
+        pub term: i64,
+        /// The gateway's 32-byte heartbeat key, sealed (purpose `heartbeat-key:{tenant}/{gateway}`).
+        #[sea_orm(column_type = "Text", nullable)]
+        pub heartbeat_key: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod instance_status {
+    use sea_orm::entity::prelude::*;
+
+    /// Issue 16: what a worker last reported of one instance of a gateway.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "instance_status")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub gateway: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub instance: i32,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub worker: String,
+        /// `active` or `standby`.
+        pub role: String,
+        pub term: i64,
+        pub partner_alive: bool,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub bind_error: Option<String>,
+        /// Unix milliseconds.
+        pub updated_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,6 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 
+mod m0010;
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
@@ -17,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0007TunnelState),
             Box::new(M0008Security),
             Box::new(M0009GatewayDrops),
+            Box::new(m0010::M0010Instances),
         ]
     }
 }

@@ -8,18 +8,13 @@
 //! write transaction that bumps the topology version, so device configurations, client
 //! packages and peers' desired states follow.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use isthmus_shared::model::{Gateway, QualifiedName};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-};
+use isthmus_shared::model::QualifiedName;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use super::Kind;
-use super::error::{Result, StoreError};
-use super::read::find_row;
-use crate::auth::now_ms;
-use crate::db::entities::{placement, resource, worker};
+use super::error::Result;
+use crate::db::entities::{placement, worker};
 
 /// The addresses stored for a worker row (a JSON array); empty when absent or unreadable.
 pub fn parse_addresses(stored: Option<&str>) -> Vec<IpAddr> {
@@ -62,60 +57,6 @@ pub async fn host_of_worker<C: ConnectionTrait>(
         .unwrap_or(fallback))
 }
 
-/// Sets the host of the stored endpoint of each gateway in `rows` to `host`, keeping its port.
-/// Returns how many changed. The caller (in [`super::placement`]) holds the write lock and
-/// bumps the version when this is not 0.
-pub(super) async fn rehost_rows<C: ConnectionTrait>(
-    db: &C,
-    rows: Vec<resource::Model>,
-    host: IpAddr,
-) -> Result<usize> {
-    let mut changed = 0;
-    for row in rows
-        .into_iter()
-        .filter(|r| r.kind == Kind::Gateway.stored())
-    {
-        let mut g: Gateway = serde_json::from_str(&row.body).map_err(|e| {
-            StoreError::Internal(format!(
-                "stored gateway {}/{} does not parse: {e}",
-                row.tenant, row.name
-            ))
-        })?;
-        let Some(old) = g.public_endpoint else {
-            continue;
-        };
-        if old.ip() == host {
-            continue;
-        }
-        let new = SocketAddr::new(host, old.port());
-        g.public_endpoint = Some(new);
-        tracing::info!(tenant = %row.tenant, gateway = %row.name, from = %old, to = %new,
-            "gateway endpoint follows its worker's address");
-        let body = serde_json::to_string(&g).map_err(|e| StoreError::Internal(e.to_string()))?;
-        let mut am: resource::ActiveModel = row.into();
-        am.body = Set(body);
-        am.updated_at = Set(now_ms());
-        am.update(db).await?;
-        changed += 1;
-    }
-    Ok(changed)
-}
-
-/// [`rehost_rows`] for the gateways named.
-pub(super) async fn rehost<C: ConnectionTrait>(
-    db: &C,
-    gateways: &[QualifiedName],
-    host: IpAddr,
-) -> Result<usize> {
-    let mut rows = Vec::with_capacity(gateways.len());
-    for q in gateways {
-        if let Some(row) = find_row(db, Kind::Gateway, q).await? {
-            rows.push(row);
-        }
-    }
-    rehost_rows(db, rows, host).await
-}
-
 /// The gateways placed on worker `name`.
 pub async fn placed_on<C: ConnectionTrait>(db: &C, name: &str) -> Result<Vec<QualifiedName>> {
     Ok(placement::Entity::find()
@@ -125,15 +66,4 @@ pub async fn placed_on<C: ConnectionTrait>(db: &C, name: &str) -> Result<Vec<Qua
         .into_iter()
         .map(|p| QualifiedName::new(&p.tenant, &p.gateway))
         .collect())
-}
-
-/// Whether [`rehost_rows`] would change anything: a gateway in `rows` whose endpoint's host is
-/// not `host` (or whose stored body does not parse, which the write reports).
-pub(super) fn any_elsewhere(rows: &[resource::Model], host: IpAddr) -> bool {
-    rows.iter()
-        .filter(|r| r.kind == Kind::Gateway.stored())
-        .any(|r| match serde_json::from_str::<Gateway>(&r.body) {
-            Ok(g) => g.public_endpoint.is_some_and(|e| e.ip() != host),
-            Err(_) => true,
-        })
 }

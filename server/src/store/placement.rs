@@ -39,10 +39,10 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::error::Result;
-use super::{Kind, begin_write, bump_version, endpoints, get_row};
+use super::{Kind, begin_write, bump_version, endpoints, get_row, instances};
 use crate::audit;
 use crate::auth::{Principal, now_ms};
-use crate::db::entities::{placement, resource, worker};
+use crate::db::entities::{gateway_instance, placement, resource, worker};
 use crate::state::AppState;
 
 /// The names of the workers whose lease is current.
@@ -105,7 +105,7 @@ fn peers_per_gateway(t: &Topology) -> BTreeMap<(String, String), usize> {
 /// The gateways, connections and point-to-site configurations of the stored rows, which is
 /// all placement reads of the topology (no secret is opened). A row that does not parse is left
 /// out (the topology's own reads report it).
-fn load_part(rows: &[resource::Model]) -> Topology {
+pub(super) fn load_part(rows: &[resource::Model]) -> Topology {
     let mut t = Topology::default();
     for row in rows {
         match Kind::from_stored(&row.kind) {
@@ -121,7 +121,7 @@ fn load_part(rows: &[resource::Model]) -> Topology {
 }
 
 /// The load of every gateway of `t`: each one, with its peers.
-fn gateway_loads(t: &Topology) -> BTreeMap<(String, String), usize> {
+pub(super) fn gateway_loads(t: &Topology) -> BTreeMap<(String, String), usize> {
     let peers = peers_per_gateway(t);
     t.gateways
         .iter()
@@ -133,76 +133,21 @@ fn gateway_loads(t: &Topology) -> BTreeMap<(String, String), usize> {
         .collect()
 }
 
-/// What placement decides on: the live workers and every placement.
-struct Census {
-    live: BTreeSet<String>,
-    placed: BTreeMap<(String, String), placement::Model>,
-}
-
-impl Census {
-    /// The workers and placements of `db`; `polling` (a worker polling now) counts as live.
-    async fn of<C: ConnectionTrait>(db: &C, polling: Option<&str>) -> Result<Census> {
-        let mut live: BTreeSet<String> = live_workers(db).await?.into_iter().collect();
-        live.extend(polling.map(str::to_owned));
-        let placed = placement::Entity::find()
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|p| ((p.tenant.clone(), p.gateway.clone()), p))
-            .collect();
-        Ok(Census { live, placed })
-    }
-
-    /// The stored placement of `tenant/gateway` when it stays: pinned, or on a live worker.
-    fn kept(&self, tenant: &str, gateway: &str) -> Option<&placement::Model> {
-        self.placed
-            .get(&(tenant.to_owned(), gateway.to_owned()))
-            .filter(|p| p.pinned || self.live.contains(&p.worker))
-    }
-
-    /// The load of each live worker: the gateways (of `gateways`, with their peers, from
-    /// [`gateway_loads`]) that stay placed on it.
-    fn loads(&self, gateways: &BTreeMap<(String, String), usize>) -> BTreeMap<String, Load> {
-        let mut loads: BTreeMap<String, Load> = self
-            .live
-            .iter()
-            .map(|w| (w.clone(), Load::default()))
-            .collect();
-        for ((tenant, gateway), peers) in gateways {
-            let Some(p) = self.kept(tenant, gateway) else {
-                continue;
-            };
-            if let Some(load) = loads.get_mut(&p.worker) {
-                load.gateways += 1;
-                load.peers += peers;
-            }
-        }
-        loads
-    }
-}
-
-/// Picks the least-loaded of `loads` for a gateway with `peers` peers and counts it there.
-fn take_least_loaded(loads: &mut BTreeMap<String, Load>, peers: usize) -> Option<String> {
-    let chosen = least_loaded(loads)?.to_owned();
-    if let Some(load) = loads.get_mut(&chosen) {
-        load.gateways += 1;
-        load.peers += peers;
-    }
-    Some(chosen)
-}
-
-/// Writes the (unpinned) placement of gateway `tenant/gateway` on `worker`.
+/// Writes the placement of gateway `tenant/gateway` (instance 0's worker and the pin).
 async fn write_placement<C: ConnectionTrait>(
     db: &C,
     tenant: &str,
     gateway: &str,
-    worker: &str,
+    slots: &instances::Slots,
 ) -> Result<()> {
+    let Some(worker) = slots.workers[0].clone() else {
+        return Ok(());
+    };
     placement::Entity::insert(placement::ActiveModel {
         tenant: Set(tenant.to_owned()),
         gateway: Set(gateway.to_owned()),
-        worker: Set(worker.to_owned()),
-        pinned: Set(false),
+        worker: Set(worker),
+        pinned: Set(slots.pinned),
     })
     .on_conflict(
         OnConflict::columns([placement::Column::Tenant, placement::Column::Gateway])
@@ -217,128 +162,65 @@ async fn write_placement<C: ConnectionTrait>(
 /// The endpoint host for gateway `q` being created in `working` (the topology as the caller's
 /// write transaction has it, earlier changes of the same write included), which this places
 /// (the module's rule): a placement kept from before (pinned, or on a live worker) stays;
-/// otherwise the gateway goes to the least-loaded live worker, written in `db` (the caller's
-/// write transaction, which bumps the version). The host is the address of its worker, else
-/// `fallback` (also when no worker is live: the first poll places it then).
+/// otherwise the gateway goes to the least-loaded live worker that is not draining, written in
+/// `db` (the caller's write transaction, which bumps the version). The host is the address of
+/// its worker, else `fallback` (also when no worker is live: the first poll places it then).
+/// Its standby (issue 16) is placed by the next poll ([`place_orphans`]).
 pub(super) async fn place_new_gateway<C: ConnectionTrait>(
     db: &C,
     working: &Topology,
     q: &QualifiedName,
     fallback: IpAddr,
 ) -> Result<IpAddr> {
-    let census = Census::of(db, None).await?;
-    if let Some(p) = census.kept(&q.tenant, &q.name) {
-        return endpoints::host_of_worker(db, &p.worker, fallback).await;
+    let workers = instances::workers(db, None).await?;
+    let slots = instances::slots_of(db).await?;
+    let key = (q.tenant.clone(), q.name.clone());
+    if let Some(s) = slots.get(&key) {
+        let kept = s
+            .active_worker()
+            .filter(|w| s.pinned || workers.get(*w).is_some_and(|i| i.live));
+        if let Some(w) = kept {
+            return endpoints::host_of_worker(db, w, fallback).await;
+        }
     }
-    let mut loads = census.loads(&gateway_loads(working));
-    let Some(worker) = take_least_loaded(&mut loads, 0) else {
+    let mut loads = instances::loads_of(&workers, &slots, &gateway_loads(working));
+    let Some(worker) = instances::pick(&workers, &mut loads, None, &[], 0) else {
         return Ok(fallback);
     };
-    write_placement(db, &q.tenant, &q.name, &worker).await?;
+    let fresh = instances::Slots {
+        workers: [Some(worker.clone()), None],
+        ..instances::Slots::default()
+    };
+    // A gateway created again starts on one instance: its old slots and term are gone.
+    gateway_instance::Entity::delete_by_id((q.tenant.clone(), q.name.clone()))
+        .exec(db)
+        .await?;
+    write_placement(db, &q.tenant, &q.name, &fresh).await?;
     tracing::info!(tenant = %q.tenant, gateway = %q.name, worker = %worker,
         load = ?loads.get(&worker), "new gateway placed on the least-loaded live worker");
     endpoints::host_of_worker(db, &worker, fallback).await
 }
 
-/// What [`place_orphans`] would do when worker `name` polls, as `db` has it now.
-struct Plan {
-    /// Gateways with no live worker (pinned placements never move), in (tenant, name) order.
-    orphans: Vec<resource::Model>,
-    /// Every gateway placed on `name`.
-    mine: Vec<resource::Model>,
-    /// The host of their endpoints: `name`'s address.
-    host: IpAddr,
-    census: Census,
-}
-
-impl Plan {
-    async fn of<C: ConnectionTrait>(db: &C, name: &str, fallback: IpAddr) -> Result<Plan> {
-        let census = Census::of(db, Some(name)).await?;
-        let mut gateways = resource::Entity::find()
-            .filter(resource::Column::Kind.eq(Kind::Gateway.stored()))
-            .all(db)
-            .await?;
-        gateways.sort_by(|a, b| (&a.tenant, &a.name).cmp(&(&b.tenant, &b.name)));
-        let (mut orphans, mut mine) = (Vec::new(), Vec::new());
-        for g in gateways {
-            match census.kept(&g.tenant, &g.name) {
-                None => orphans.push(g),
-                Some(p) if p.worker == name => mine.push(g),
-                Some(_) => {}
-            }
-        }
-        let host = endpoints::host_of_worker(db, name, fallback).await?;
-        Ok(Plan {
-            orphans,
-            mine,
-            host,
-            census,
-        })
-    }
-
-    /// Nothing to place and every endpoint already on the worker's address.
-    fn is_noop(&self) -> bool {
-        self.orphans.is_empty() && !endpoints::any_elsewhere(&self.mine, self.host)
-    }
-}
-
 /// Places every gateway that has no live worker (pinned placements never move) on the
 /// least-loaded live worker (the module's rule; `name`, which polls, is a candidate even if its
-/// lease has just run out), and points the endpoints of the gateways placed on `name`, and of
-/// those just placed, at their worker's address (GW-3: ports kept). Returns whether anything
-/// changed.
+/// lease has just run out), applies the rules of redundant gateways ([`instances`]: standbys,
+/// lost instances, drains), and points every gateway's endpoints at its instances' workers'
+/// addresses (GW-3: ports kept). Returns whether anything changed.
 ///
 /// It reads first, without the write gate: a worker's poll with nothing to place (the usual
 /// case) writes nothing and never queues behind a writer. Only when something must change does
 /// it take the write lock and decide again on what the transaction sees.
 pub async fn place_orphans(state: &AppState, name: &str) -> Result<bool> {
     let fallback = state.endpoint_pool().host;
-    if Plan::of(state.db(), name, fallback).await?.is_noop() {
+    if instances::decide(state.db(), Some(name), fallback, true)
+        .await?
+        .is_noop()
+    {
         return Ok(false);
     }
     let (_gate, txn) = begin_write(state).await?;
-    let plan = Plan::of(&txn, name, fallback).await?;
-    let mut moved = false;
-    let mut placed: BTreeMap<String, Vec<resource::Model>> = BTreeMap::new();
-    placed.insert(name.to_owned(), plan.mine);
-    if !plan.orphans.is_empty() {
-        // The peers count only now: the usual poll, with nothing to place, never reads them.
-        let rows = resource::Entity::find()
-            .filter(resource::Column::Kind.is_in([
-                Kind::Gateway.stored(),
-                Kind::Connection.stored(),
-                Kind::PointToSite.stored(),
-            ]))
-            .all(&txn)
-            .await?;
-        let gateways = gateway_loads(&load_part(&rows));
-        let mut loads = plan.census.loads(&gateways);
-        for g in plan.orphans {
-            let of_g = gateways
-                .get(&(g.tenant.clone(), g.name.clone()))
-                .copied()
-                .unwrap_or(0);
-            let Some(worker) = take_least_loaded(&mut loads, of_g) else {
-                continue;
-            };
-            write_placement(&txn, &g.tenant, &g.name, &worker).await?;
-            tracing::info!(tenant = %g.tenant, gateway = %g.name, worker = %worker,
-                polled_by = name, load = ?loads.get(&worker),
-                "gateway placed on the least-loaded live worker");
-            moved = true;
-            placed.entry(worker).or_default().push(g);
-        }
-    }
-    for (worker, rows) in placed {
-        let host = if worker == name {
-            plan.host
-        } else {
-            endpoints::host_of_worker(&txn, &worker, fallback).await?
-        };
-        if endpoints::rehost_rows(&txn, rows, host).await? > 0 {
-            moved = true;
-        }
-    }
+    let d = instances::decide(&txn, Some(name), fallback, true).await?;
+    let moved = instances::apply(&txn, state.sealer(), d).await?;
     if moved {
         bump_version(&txn).await?;
     }
@@ -346,13 +228,20 @@ pub async fn place_orphans(state: &AppState, name: &str) -> Result<bool> {
     Ok(moved)
 }
 
-/// Points the endpoints of every gateway placed on worker `name` at its current address (GW-3:
-/// ports kept), in one write transaction that bumps the version when anything changed.
-pub async fn rehost_worker(state: &AppState, name: &str) -> Result<bool> {
+/// Points the endpoints of every gateway at its instances' workers' current addresses (GW-3:
+/// ports kept) after worker `name` stated new addresses, in one write transaction that bumps
+/// the version when anything changed, or always when `heartbeat_moved` and `name` runs an
+/// instance of a redundant gateway (its partner must learn the new heartbeat address).
+pub async fn rehost_worker(state: &AppState, name: &str, heartbeat_moved: bool) -> Result<bool> {
     let (_gate, txn) = begin_write(state).await?;
-    let host = endpoints::host_of_worker(&txn, name, state.endpoint_pool().host).await?;
-    let mine = endpoints::placed_on(&txn, name).await?;
-    let changed = endpoints::rehost(&txn, &mine, host).await? > 0;
+    let d = instances::decide(&txn, None, state.endpoint_pool().host, false).await?;
+    let mut changed = instances::apply(&txn, state.sealer(), d).await?;
+    if heartbeat_moved {
+        changed |= instances::slots_of(&txn)
+            .await?
+            .values()
+            .any(|s| s.is_pair() && s.index_of(name).is_some());
+    }
     if changed {
         bump_version(&txn).await?;
     }
@@ -370,21 +259,30 @@ pub async fn set_placement(
 ) -> Result<()> {
     let (_gate, txn) = begin_write(state).await?;
     get_row(&txn, Kind::Gateway, q).await?;
-    placement::Entity::insert(placement::ActiveModel {
-        tenant: Set(q.tenant.clone()),
-        gateway: Set(q.name.clone()),
-        worker: Set(worker.to_owned()),
-        pinned: Set(true),
-    })
-    .on_conflict(
-        OnConflict::columns([placement::Column::Tenant, placement::Column::Gateway])
-            .update_columns([placement::Column::Worker, placement::Column::Pinned])
-            .to_owned(),
-    )
-    .exec(&txn)
-    .await?;
-    let host = endpoints::host_of_worker(&txn, worker, state.endpoint_pool().host).await?;
-    endpoints::rehost(&txn, std::slice::from_ref(q), host).await?;
+    let key = (q.tenant.clone(), q.name.clone());
+    let slots = instances::slots_of(&txn).await?;
+    let old = slots.get(&key).cloned().unwrap_or_default();
+    let mut pinned = instances::Slots {
+        workers: [Some(worker.to_owned()), old.workers[1].clone()],
+        pinned: true,
+        active: 0,
+        term: old.term,
+        key: old.key.clone(),
+    };
+    if pinned.workers[1].as_deref() == Some(worker) {
+        // The pinned worker ran instance 1: the instances swap slots.
+        pinned.workers[1] = old.workers[0].clone();
+    }
+    pinned.active = old
+        .active_worker()
+        .and_then(|w| pinned.index_of(w))
+        .unwrap_or(0);
+    if pinned.workers != old.workers || pinned.active != old.active {
+        pinned.term = old.term + 1;
+    }
+    instances::write_slots(&txn, state.sealer(), &key, &pinned).await?;
+    let d = instances::decide(&txn, None, state.endpoint_pool().host, false).await?;
+    instances::apply(&txn, state.sealer(), d).await?;
     bump_version(&txn).await?;
     audit::record(
         &txn,
@@ -426,9 +324,19 @@ mod tests {
     #[test]
     fn each_gateway_placed_counts_toward_the_next_choice() {
         let mut l = loads(&[("w1", 0, 0), ("w2", 0, 0), ("w3", 0, 0)]);
+        let workers: instances::Workers = ["w1", "w2", "w3"]
+            .iter()
+            .map(|w| {
+                let info = instances::WorkerInfo {
+                    live: true,
+                    ..Default::default()
+                };
+                ((*w).to_owned(), info)
+            })
+            .collect();
         let chosen: Vec<String> = [4, 0, 0, 0]
             .iter()
-            .filter_map(|&peers| take_least_loaded(&mut l, peers))
+            .filter_map(|&peers| instances::pick(&workers, &mut l, None, &[], peers))
             .collect();
         assert_eq!(chosen, ["w1", "w2", "w3", "w2"]);
     }

@@ -9,12 +9,15 @@ use isthmus_shared::model::{RegionPair, region_pair};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
-use super::begin_write;
 use super::endpoints;
 use super::error::{Result, StoreError};
+use super::{begin_write, bump_version, instances};
 use crate::auth::now_ms;
-use crate::db::entities::{connection_status, gateway_status, region_pair_bytes, worker};
+use crate::db::entities::{
+    connection_status, gateway_status, instance_status, region_pair_bytes, worker,
+};
 use crate::state::AppState;
+use isthmus_shared::instances::InstanceRole;
 
 /// Longest region name accepted in a status report (LIM-6).
 const MAX_REGION_LEN: usize = 100;
@@ -24,6 +27,10 @@ const MAX_REGION_LEN: usize = 100;
 pub struct Stated<'a> {
     pub version: &'a str,
     pub public_addresses: &'a [std::net::IpAddr],
+    /// Issue 16: where it receives failover heartbeats.
+    pub heartbeat_address: Option<std::net::SocketAddr>,
+    /// Issue 16: its zone (checked by the caller).
+    pub zone: Option<&'a str>,
 }
 
 /// Renews `name`'s lease; records the version it runs and its public addresses when the
@@ -48,12 +55,18 @@ pub async fn renew_lease(
         public_addresses: Set(stated
             .as_ref()
             .and_then(|s| endpoints::store_addresses(s.public_addresses))),
+        heartbeat_address: Set(stated
+            .as_ref()
+            .and_then(|s| s.heartbeat_address.map(|a| a.to_string()))),
+        zone: Set(stated.as_ref().and_then(|s| s.zone.map(str::to_owned))),
         ..Default::default()
     };
     let mut update = vec![worker::Column::LastSeenAt, worker::Column::LeaseExpiresAt];
     if stated.is_some() {
         update.push(worker::Column::Version);
         update.push(worker::Column::PublicAddresses);
+        update.push(worker::Column::HeartbeatAddress);
+        update.push(worker::Column::Zone);
     }
     worker::Entity::insert(row)
         .on_conflict(
@@ -70,7 +83,10 @@ pub async fn renew_lease(
 pub async fn record_status(state: &AppState, name: &str, report: StatusReport) -> Result<()> {
     let now = now_ms();
     let (_gate, txn) = begin_write(state).await?;
+    let mut slots = instances::slots_of(&txn).await?;
+    let mut adopted = false;
     for g in report.gateways {
+        adopted |= record_instance(&txn, &mut slots, name, &g, now).await?;
         let conflicts = serde_json::to_string(&g.route_conflicts)
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         for c in &g.route_conflicts {
@@ -145,8 +161,84 @@ pub async fn record_status(state: &AppState, name: &str, report: StatusReport) -
         }
     }
     store_region_pairs(&txn, name, &report.region_pairs, now).await?;
+    if adopted {
+        // The endpoints follow the new active instance; a draining worker's standby moves.
+        let d = instances::decide(&txn, Some(name), state.endpoint_pool().host, true).await?;
+        instances::apply(&txn, state.sealer(), d).await?;
+        bump_version(&txn).await?;
+    }
     txn.commit().await?;
     Ok(())
+}
+
+/// Issue 16: stores what `name` reports of its instance of gateway `g` (role, term, whether it
+/// hears its partner, a bind error) and adopts a takeover ([`instances::adopt`]). A report
+/// from a worker that holds no instance of the gateway, or of another index than it holds, is
+/// ignored for roles. Returns whether a takeover was adopted.
+async fn record_instance<C: ConnectionTrait>(
+    db: &C,
+    slots: &mut BTreeMap<instances::Key, instances::Slots>,
+    name: &str,
+    g: &isthmus_shared::desired::GatewayStatus,
+    now: i64,
+) -> Result<bool> {
+    let key = (g.tenant.clone(), g.name.clone());
+    let Some(s) = slots.get(&key) else {
+        return Ok(false);
+    };
+    let Some(index) = s.index_of(name) else {
+        tracing::debug!(tenant = %g.tenant, gateway = %g.name, worker = name,
+            "a report from a worker without an instance of the gateway: ignored for roles");
+        return Ok(false);
+    };
+    let (role, term, partner_alive) = match &g.instance {
+        Some(st) if st.instance != index => {
+            tracing::info!(tenant = %g.tenant, gateway = %g.name, worker = name,
+                reported = st.instance, holds = index,
+                "a report of another instance than the worker holds: ignored for roles");
+            return Ok(false);
+        }
+        Some(st) => (st.role, st.term, st.partner_alive),
+        None if s.is_pair() && s.active != index => (InstanceRole::Standby, s.term, false),
+        None => (InstanceRole::Active, s.term, false),
+    };
+    if let Some(e) = &g.bind_error {
+        tracing::warn!(tenant = %g.tenant, gateway = %g.name, worker = name, instance = index,
+            error = %e, "worker cannot bind the gateway's port");
+    }
+    instance_status::Entity::insert(instance_status::ActiveModel {
+        tenant: Set(key.0.clone()),
+        gateway: Set(key.1.clone()),
+        instance: Set(i32::from(index)),
+        worker: Set(name.to_owned()),
+        role: Set(role.as_str().to_owned()),
+        term: Set(i64::try_from(term).unwrap_or(i64::MAX)),
+        partner_alive: Set(partner_alive),
+        bind_error: Set(g.bind_error.as_ref().map(|e| e.chars().take(200).collect())),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            instance_status::Column::Tenant,
+            instance_status::Column::Gateway,
+            instance_status::Column::Instance,
+            instance_status::Column::Worker,
+        ])
+        .update_columns([
+            instance_status::Column::Role,
+            instance_status::Column::Term,
+            instance_status::Column::PartnerAlive,
+            instance_status::Column::BindError,
+            instance_status::Column::UpdatedAt,
+        ])
+        .to_owned(),
+    )
+    .exec(db)
+    .await?;
+    match &g.instance {
+        Some(st) => instances::adopt(db, slots, &key, name, st).await,
+        None => Ok(false),
+    }
 }
 
 /// LIM-6: stores a worker's per-region-pair counters. They are cumulative over the worker's
@@ -224,5 +316,44 @@ async fn store_region_pairs<C: ConnectionTrait>(
         .exec(db)
         .await?;
     }
+    Ok(())
+}
+
+/// Issue 16: drains worker `name` (no new instances; its instances get `handover`, so each
+/// active one hands over to its standby; a single instance first gets a standby elsewhere), or
+/// undrains it (eligible again; nothing moves back). One write transaction with its audit entry
+/// that bumps the version. [`StoreError::NotFound`] for a worker never seen.
+pub async fn set_draining(
+    state: &AppState,
+    who: &crate::auth::Principal,
+    name: &str,
+    draining: bool,
+) -> Result<()> {
+    let (_gate, txn) = begin_write(state).await?;
+    let done = worker::Entity::update_many()
+        .col_expr(
+            worker::Column::Draining,
+            sea_orm::sea_query::Expr::value(draining),
+        )
+        .filter(worker::Column::Name.eq(name))
+        .exec(&txn)
+        .await?;
+    if done.rows_affected == 0 {
+        txn.rollback().await?;
+        return Err(StoreError::NotFound(format!(
+            "no worker named `{name}` has ever sent a heartbeat (see GET /api/v1/workers)"
+        )));
+    }
+    let d = instances::decide(&txn, None, state.endpoint_pool().host, true).await?;
+    instances::apply(&txn, state.sealer(), d).await?;
+    bump_version(&txn).await?;
+    let action = if draining {
+        "worker.drain"
+    } else {
+        "worker.undrain"
+    };
+    crate::audit::record(&txn, who, action, None, name).await?;
+    txn.commit().await?;
+    tracing::info!(worker = name, draining, "worker drain state set");
     Ok(())
 }
