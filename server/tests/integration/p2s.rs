@@ -1178,3 +1178,101 @@ async fn p2s_4_the_client_package_names_each_peers_tcp_endpoint() {
         );
     }
 }
+
+/// A worker's heartbeat with one public address and a heartbeat address on it (issue 16).
+async fn redundant_worker(app: &TestApp, name: &str, address: &str) {
+    let r = send(
+        app,
+        req(
+            "POST",
+            "/api/v1/worker/heartbeat",
+            &Cred::Bearer(TEST_WORKER_TOKEN.to_owned()),
+            Some(json!({"protocol": 1, "name": name, "version": "test",
+                "public_addresses": [address], "heartbeat_address": format!("{address}:51899")})),
+        ),
+    )
+    .await;
+    assert_status(&r, StatusCode::OK);
+}
+
+/// One desired-state poll of worker `name` (placement runs on every poll).
+async fn poll_desired(app: &TestApp, name: &str) {
+    let r = send(
+        app,
+        req(
+            "GET",
+            &format!("/api/v1/worker/desired?name={name}&since=0"),
+            &Cred::Bearer(TEST_WORKER_TOKEN.to_owned()),
+            None,
+        ),
+    )
+    .await;
+    assert_status(&r, StatusCode::OK);
+}
+
+/// The value of `key = value` (or `# key = value`) in one peer section.
+fn peer_value<'a>(peer: &'a str, key: &str) -> Option<&'a str> {
+    peer.lines().find_map(|l| {
+        let l = l.trim().trim_start_matches('#').trim();
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == key).then(|| v.trim())
+    })
+}
+
+#[tokio::test]
+async fn p2s_a_redundant_gateways_client_package_lists_both_instances() {
+    let app = test_app().await;
+    // Two live workers that state heartbeat addresses: every gateway gets two instances.
+    redundant_worker(&app, "w1", "198.51.100.1").await;
+    redundant_worker(&app, "w2", "198.51.100.2").await;
+    let a = setup(&app, "VpnGw1", "RouteBased").await;
+    poll_desired(&app, "w1").await;
+    poll_desired(&app, "w2").await;
+    let ca = root("Acme Root CA");
+    ok(upload_root(&app, &a, "acme-root", &ca.pem()).await);
+    let body = ok(enrol(&app, &Enrol::with(&leaf(&ca, "alice"))).await);
+    let config = body["config"].as_str().unwrap();
+    assert!(
+        body["warnings"].as_array().is_none_or(Vec::is_empty),
+        "{}",
+        body["warnings"]
+    );
+
+    let gw = ok(get_as(&app, &a, "/api/v1/tenants/acme/gateways/hub-gw").await);
+    let active = gw["public_endpoint"].as_str().expect("an endpoint");
+    let other = gw["secondary_endpoint"]
+        .as_str()
+        .expect("a redundant gateway");
+    let hosts = |e: &str| e.rsplit_once(':').unwrap().0.to_owned();
+    let mut both = [hosts(active), hosts(other)];
+    both.sort();
+    assert_eq!(
+        both,
+        ["198.51.100.1", "198.51.100.2"],
+        "one instance per worker"
+    );
+    assert_eq!(
+        active.rsplit_once(':').unwrap().1,
+        other.rsplit_once(':').unwrap().1,
+        "both instances listen on the gateway's one port"
+    );
+
+    // The home gateway's peer: the active instance as the Endpoint, the other as the
+    // failover, over UDP and (P2S-4) TCP; `isthmus-client connect` reads both back.
+    let home = config
+        .split("[Peer]")
+        .skip(1)
+        .find(|p| p.contains(&format!("Endpoint = {active}\n")))
+        .unwrap_or_else(|| panic!("no peer with Endpoint = {active} in {config}"));
+    assert_eq!(peer_value(home, "FailoverEndpoint"), Some(other), "{home}");
+    assert_eq!(
+        peer_value(home, "TcpEndpoint"),
+        Some(format!("{}:443", hosts(active)).as_str())
+    );
+    assert_eq!(
+        peer_value(home, "FailoverTcpEndpoint"),
+        Some(format!("{}:443", hosts(other)).as_str())
+    );
+    let plan = isthmus_client::connect::plan_udp(config, None).expect("plan");
+    assert_eq!(plan.instances, [active, other]);
+}

@@ -391,11 +391,13 @@ pub async fn enrol(
         config = config.replace(PRIVATE_KEY_PLACEHOLDER, k);
     }
     let config_qr_svg = qr_svg(&config);
-    // GW-10: say so when the package names an endpoint no device can reach.
+    // GW-10: say so when the package names an endpoint no device can reach (a redundant
+    // gateway's other instance included).
     let warnings: Vec<String> = device
         .peers
         .iter()
-        .filter_map(|p| p.endpoint.as_deref()?.parse().ok())
+        .flat_map(|p| [&p.endpoint, &p.failover_endpoint])
+        .filter_map(|e| e.as_deref()?.parse().ok())
         .filter_map(isthmus_shared::device::endpoint_warning)
         .collect();
     Ok(ApiJson(EnrolResponse {
