@@ -9,6 +9,8 @@
 //! - sends the WireGuard client's datagrams to the **current** instance;
 //! - also sends its handshake initiations and keepalives to the other instances, which keeps
 //!   the NAT's mapping towards them open (a standby drops them; the new active one answers);
+//!   while traffic flows WireGuard sends no keepalives, so then one data datagram every
+//!   [`NAT_REFRESH`] goes to them as well (dropped there: no session of theirs);
 //! - accepts datagrams from any listed instance and makes the last sender current, as
 //!   WireGuard's roaming does, so the new active instance's takeover handshake gets through
 //!   and the client's traffic follows it; a datagram from any other address is dropped;
@@ -23,6 +25,10 @@ use std::time::{Duration, Instant};
 /// or a cookie reply under load); WireGuard retransmits an initiation every 5 s, so the
 /// retransmission after a switch reaches the other instance.
 pub const DEFAULT_FAILOVER_AFTER: Duration = Duration::from_secs(3);
+
+/// How often, at least, a datagram goes to the other instances while the client sends
+/// (WireGuard's persistent keepalive interval: what keeps a NAT mapping open).
+pub const NAT_REFRESH: Duration = Duration::from_secs(25);
 
 /// WireGuard's handshake initiation: type 1, three zero bytes, 148 bytes in all.
 pub fn is_initiation(datagram: &[u8]) -> bool {
@@ -50,6 +56,8 @@ pub struct Instances {
     current: usize,
     /// When the first initiation the current instance has not answered yet was sent.
     unanswered_since: Option<Instant>,
+    /// When a datagram last went to the other instances.
+    last_mirror: Option<Instant>,
     failover_after: Duration,
     switches: u64,
 }
@@ -73,6 +81,7 @@ impl Instances {
             endpoints: list,
             current: 0,
             unanswered_since: None,
+            last_mirror: None,
             failover_after,
             switches: 0,
         })
@@ -93,22 +102,28 @@ impl Instances {
         self.switches
     }
 
-    /// A datagram of the WireGuard client at `now`: where it goes.
+    /// A datagram of the WireGuard client at `now`: where it goes (an initiation, a
+    /// keepalive, or the first datagram after [`NAT_REFRESH`] also to the others).
     pub fn outbound(&mut self, datagram: &[u8], now: Instant) -> Outbound {
         let initiation = is_initiation(datagram);
         if initiation && self.unanswered_since.is_none() {
             self.unanswered_since = Some(now);
         }
-        let mirror = if initiation || is_keepalive(datagram) {
-            self.endpoints
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != self.current)
-                .map(|(_, e)| *e)
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let refresh = self
+            .last_mirror
+            .is_none_or(|t| now.saturating_duration_since(t) >= NAT_REFRESH);
+        let mirror =
+            if self.endpoints.len() > 1 && (initiation || is_keepalive(datagram) || refresh) {
+                self.last_mirror = Some(now);
+                self.endpoints
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != self.current)
+                    .map(|(_, e)| *e)
+                    .collect()
+            } else {
+                Vec::new()
+            };
         Outbound {
             to: self.current(),
             mirror,
@@ -189,6 +204,15 @@ mod tests {
         assert_eq!(o.mirror, [addr("192.0.2.2:51820")]);
         assert_eq!(i.outbound(&data(32), now).mirror.len(), 1, "keepalive");
         assert!(i.outbound(&data(96), now).mirror.is_empty(), "data");
+        // Data without keepalives for NAT_REFRESH: one datagram goes to the other as well.
+        let later = now + NAT_REFRESH;
+        assert!(
+            i.outbound(&data(96), later - Duration::from_millis(1))
+                .mirror
+                .is_empty()
+        );
+        assert_eq!(i.outbound(&data(96), later).mirror.len(), 1, "refresh");
+        assert!(i.outbound(&data(96), later).mirror.is_empty(), "once");
     }
 
     #[test]
