@@ -1275,4 +1275,28 @@ async fn p2s_a_redundant_gateways_client_package_lists_both_instances() {
     );
     let plan = isthmus_client::connect::plan_udp(config, None).expect("plan");
     assert_eq!(plan.instances, [active, other]);
+
+    // `isthmus-client enrol` writes that package (its own key in place), so `connect` finds
+    // both instances, and both TCP transports, in the file.
+    let served = serve(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    let bob = leaf(&ca, "bob");
+    std::fs::write(p("bob.pem"), &bob.pem).unwrap();
+    std::fs::write(p("bob.key"), &bob.key_pem).unwrap();
+    let rest = ["--gateway", "acme/hub-gw", "--out", &p("wg0.conf")];
+    client_enrol(&served.url, &p("bob.pem"), &p("bob.key"), &rest)
+        .await
+        .expect("enrol");
+    let written = std::fs::read_to_string(p("wg0.conf")).unwrap();
+    let plan = isthmus_client::connect::plan_udp(&written, None).expect("plan");
+    assert_eq!(plan.instances, [active, other], "{written}");
+    let tcp = isthmus_client::connect::plan(&written, None, None).expect("plan");
+    assert_eq!(
+        tcp.tcp_endpoints(),
+        [
+            format!("{}:443", hosts(active)),
+            format!("{}:443", hosts(other))
+        ]
+    );
 }
