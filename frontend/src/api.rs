@@ -100,9 +100,20 @@ pub async fn region_pairs() -> Result<Vec<RegionPairMeterView>, ApiError> {
     json(send(Request::get(&format!("{BASE}/metering/region-pairs"))).await?).await
 }
 
+/// One worker of `GET /api/v1/workers`: its summary, whether its lease is current and where it
+/// receives failover heartbeats.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WorkerEntry {
+    #[serde(flatten)]
+    pub summary: WorkerSummary,
+    pub live: bool,
+    #[serde(default)]
+    pub heartbeat_address: Option<String>,
+}
+
 /// `GET /api/v1/workers` (administrators): every known worker, live or not, with its zone,
 /// whether it is draining and its active and standby gateway instances.
-pub async fn workers() -> Result<Vec<WorkerSummary>, ApiError> {
+pub async fn workers() -> Result<Vec<WorkerEntry>, ApiError> {
     json(send(Request::get(&format!("{BASE}/workers"))).await?).await
 }
 

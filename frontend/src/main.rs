@@ -273,7 +273,7 @@ fn Dashboard() -> impl IntoView {
     view! {
         <HealthCard health=health />
         <Show when=is_admin>
-            <workers::WorkersCard health=health refresh=REFRESH />
+            <workers::WorkersCard refresh=REFRESH />
             <MeteringCard meters=meters />
         </Show>
         <TenantsCard />

@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use isthmus_shared::api::{Health, WorkerSummary};
 use leptos::prelude::*;
 
-use crate::api::{self, ApiError};
+use crate::api::{self, ApiError, WorkerEntry};
 use crate::forms::{ConfirmDialog, Refusal};
 use crate::i18n::{Key, Lang, t, tf};
 use crate::state::ctx;
@@ -23,23 +22,11 @@ pub fn confirm_text(lang: Lang, name: &str, drain: bool) -> String {
     tf(lang, key, &[("name", name)])
 }
 
-/// Whether worker `name` is live: the health endpoint lists exactly the workers whose lease is
-/// current (`None` before it answered).
-fn live(health: Option<&Result<Health, String>>, name: &str) -> Option<bool> {
-    match health? {
-        Ok(h) => Some(h.workers.iter().any(|w| w.name == name)),
-        Err(_) => None,
-    }
-}
-
 /// The workers view of the dashboard (administrators only: the server says 403 to others).
 #[component]
-pub fn WorkersCard(
-    health: RwSignal<Option<Result<Health, String>>>,
-    refresh: Duration,
-) -> impl IntoView {
+pub fn WorkersCard(refresh: Duration) -> impl IntoView {
     let c = ctx();
-    let list = RwSignal::new(None::<Result<Vec<WorkerSummary>, String>>);
+    let list = RwSignal::new(None::<Result<Vec<WorkerEntry>, String>>);
     let fetch = move || {
         leptos::task::spawn_local(async move {
             let got = api::workers().await.map_err(|e| e.message);
@@ -87,10 +74,7 @@ pub fn WorkersCard(
                     Some(Ok(ws)) => {
                         let rows = ws
                             .into_iter()
-                            .map(|w| {
-                                let l = health.with(|h| live(h.as_ref(), &w.name));
-                                view! { <WorkerRow lang=lang w=w live=l ask=ask /> }
-                            })
+                            .map(|w| view! { <WorkerRow lang=lang w=w ask=ask /> })
                             .collect_view();
                         view! {
                             <table aria-labelledby="workers-admin-heading">
@@ -128,12 +112,9 @@ pub fn WorkersCard(
 }
 
 #[component]
-fn WorkerRow(
-    lang: Lang,
-    w: WorkerSummary,
-    live: Option<bool>,
-    ask: Callback<(String, bool)>,
-) -> impl IntoView {
+fn WorkerRow(lang: Lang, w: WorkerEntry, ask: Callback<(String, bool)>) -> impl IntoView {
+    let live = w.live;
+    let w = w.summary;
     let yes_no = |b: bool| t(lang, if b { Key::Yes } else { Key::No });
     let drain = !w.draining;
     let label = format!(
@@ -150,13 +131,13 @@ fn WorkerRow(
             data-testid="worker-row"
             data-worker=w.name.clone()
             data-draining=w.draining.to_string()
-            class=if live == Some(false) { "inactive" } else { "" }
+            class=if live { "" } else { "inactive" }
         >
             <th scope="row">{w.name.clone()}</th>
             <td class="nowrap">
                 {w.zone.clone().unwrap_or_else(|| t(lang, Key::NoneOption).to_owned())}
             </td>
-            <td class="nowrap" data-testid="worker-live">{live.map(yes_no).unwrap_or("")}</td>
+            <td class="nowrap" data-testid="worker-live">{yes_no(live)}</td>
             <td data-testid="worker-draining">{yes_no(w.draining)}</td>
             <td class="num" data-testid="worker-active">{w.active_instances.to_string()}</td>
             <td class="num" data-testid="worker-standby">{w.standby_instances.to_string()}</td>
@@ -200,15 +181,16 @@ mod tests {
     }
 
     #[test]
-    fn a_worker_is_live_exactly_when_health_lists_it() {
-        let h: Health = serde_json::from_value(serde_json::json!({
-            "status": "ok", "version": "0", "database": "sqlite",
-            "workers": [{"name": "w-a", "version": "0", "last_seen": "2026-01-01T00:00:00Z"}]
-        }))
-        .expect("health");
-        assert_eq!(live(Some(&Ok(h.clone())), "w-a"), Some(true));
-        assert_eq!(live(Some(&Ok(h)), "w-b"), Some(false));
-        assert_eq!(live(Some(&Err("down".to_owned())), "w-a"), None);
-        assert_eq!(live(None, "w-a"), None);
+    fn a_worker_entry_reads_the_summary_and_whether_it_is_live() {
+        let list: Vec<WorkerEntry> = serde_json::from_value(serde_json::json!([{
+            "name": "w-a", "version": "0", "last_seen": "2026-01-01T00:00:00Z",
+            "zone": "zone-a", "draining": true, "active_instances": 0, "standby_instances": 2,
+            "live": false, "heartbeat_address": "127.0.0.1:51899"
+        }]))
+        .expect("workers");
+        assert!(!list[0].live);
+        assert_eq!(list[0].summary.zone.as_deref(), Some("zone-a"));
+        assert!(list[0].summary.draining);
+        assert_eq!(list[0].summary.standby_instances, 2);
     }
 }
