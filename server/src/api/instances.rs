@@ -84,7 +84,9 @@ impl Census {
             } else {
                 InstanceRole::Standby
             };
-            let role = match report.map(|r| r.role.as_str()) {
+            // A report from before the server's current term tells an old role.
+            let current = report.filter(|r| u64::try_from(r.term).unwrap_or(0) >= s.term);
+            let role = match current.map(|r| r.role.as_str()) {
                 Some("active") => InstanceRole::Active,
                 Some("standby") => InstanceRole::Standby,
                 _ => designated,
@@ -95,7 +97,7 @@ impl Census {
                 zone: self.workers.get(w).and_then(|x| x.zone.clone()),
                 worker_live: self.live(w),
                 role,
-                term: report.map_or(s.term, |r| u64::try_from(r.term).unwrap_or(0)),
+                term: current.map_or(s.term, |r| u64::try_from(r.term).unwrap_or(0)),
                 partner_alive: report.filter(|_| s.is_pair()).map(|r| r.partner_alive),
                 endpoint: port.map(|p| {
                     instances::endpoint_on(&self.workers, w, p, self.fallback).to_string()

@@ -254,8 +254,8 @@ async fn desired_for(state: &AppState, name: &str) -> Result<DesiredStateMessage
             gd.instance = Some(block);
             gd.public_endpoint = Some(own);
             for p in &mut gd.peers {
-                if let PeerKind::P2sClient { client, .. } = &p.kind {
-                    let key = (q.tenant.clone(), q.name.clone(), client.clone());
+                if let PeerKind::P2sClient { gateway, client } = &p.kind {
+                    let key = (gateway.tenant.clone(), gateway.name.clone(), client.clone());
                     p.last_endpoint = seen.get(&key).cloned();
                 }
             }

@@ -86,7 +86,8 @@ pub async fn record_status(state: &AppState, name: &str, report: StatusReport) -
     let mut slots = instances::slots_of(&txn).await?;
     let mut adopted = false;
     for g in report.gateways {
-        adopted |= record_instance(&txn, &mut slots, name, &g, now).await?;
+        let (took_over, standby) = record_instance(&txn, &mut slots, name, &g, now).await?;
+        adopted |= took_over;
         let conflicts = serde_json::to_string(&g.route_conflicts)
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         for c in &g.route_conflicts {
@@ -121,7 +122,8 @@ pub async fn record_status(state: &AppState, name: &str, report: StatusReport) -
         )
         .exec(&txn)
         .await?;
-        for c in g.connections {
+        // A standby's tunnels are idle by design: the active instance's report is the truth.
+        for c in g.connections.into_iter().filter(|_| !standby) {
             let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
             connection_status::Entity::insert(connection_status::ActiveModel {
                 tenant: Set(g.tenant.clone()),
@@ -174,29 +176,31 @@ pub async fn record_status(state: &AppState, name: &str, report: StatusReport) -
 /// Issue 16: stores what `name` reports of its instance of gateway `g` (role, term, whether it
 /// hears its partner, a bind error) and adopts a takeover ([`instances::adopt`]). A report
 /// from a worker that holds no instance of the gateway, or of another index than it holds, is
-/// ignored for roles. Returns whether a takeover was adopted.
+/// ignored for roles. Returns whether a takeover was adopted, and whether the report is not
+/// the active instance's of a redundant gateway (its connections are then not stored).
 async fn record_instance<C: ConnectionTrait>(
     db: &C,
     slots: &mut BTreeMap<instances::Key, instances::Slots>,
     name: &str,
     g: &isthmus_shared::desired::GatewayStatus,
     now: i64,
-) -> Result<bool> {
+) -> Result<(bool, bool)> {
     let key = (g.tenant.clone(), g.name.clone());
     let Some(s) = slots.get(&key) else {
-        return Ok(false);
+        return Ok((false, false));
     };
+    let pair = s.is_pair();
     let Some(index) = s.index_of(name) else {
         tracing::debug!(tenant = %g.tenant, gateway = %g.name, worker = name,
             "a report from a worker without an instance of the gateway: ignored for roles");
-        return Ok(false);
+        return Ok((false, pair));
     };
     let (role, term, partner_alive) = match &g.instance {
         Some(st) if st.instance != index => {
             tracing::info!(tenant = %g.tenant, gateway = %g.name, worker = name,
                 reported = st.instance, holds = index,
                 "a report of another instance than the worker holds: ignored for roles");
-            return Ok(false);
+            return Ok((false, pair));
         }
         Some(st) => (st.role, st.term, st.partner_alive),
         None if s.is_pair() && s.active != index => (InstanceRole::Standby, s.term, false),
@@ -235,10 +239,12 @@ async fn record_instance<C: ConnectionTrait>(
     )
     .exec(db)
     .await?;
-    match &g.instance {
-        Some(st) => instances::adopt(db, slots, &key, name, st).await,
-        None => Ok(false),
-    }
+    let adopted = match &g.instance {
+        Some(st) => instances::adopt(db, slots, &key, name, st).await?,
+        None => false,
+    };
+    let designated = slots.get(&key).and_then(|s| s.active_worker()) == Some(name);
+    Ok((adopted, pair && !designated))
 }
 
 /// LIM-6: stores a worker's per-region-pair counters. They are cumulative over the worker's

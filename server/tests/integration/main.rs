@@ -8,6 +8,7 @@ mod drops;
 mod endpoints;
 mod faq;
 mod health;
+mod instances;
 mod isolation;
 mod openapi;
 mod p2s;
