@@ -170,14 +170,14 @@ async fn udp_relay_switches_within_the_bound_when_an_initiation_stays_unanswered
     let mut sent: Vec<(u32, Instant)> = Vec::new();
     let collect = tokio::spawn(async move {
         let mut got = Vec::new();
-        while let Some((d, _)) = recv(&b, Duration::from_millis(500)).await {
+        while let Some((d, _)) = recv(&b, Duration::from_secs(1)).await {
             if let Some(seq) = seq_of(&d) {
                 got.push(seq);
             }
         }
         got
     });
-    for seq in 0..100u32 {
+    for seq in 0..150u32 {
         sent.push((seq, Instant::now()));
         wg.send_to(&data(seq), relay.local_addr()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -185,18 +185,18 @@ async fn udp_relay_switches_within_the_bound_when_an_initiation_stays_unanswered
     let got = collect.await.unwrap();
     assert_eq!(relay.current(), b_addr, "switched");
     assert_eq!(relay.stats().switches, 1);
-    // Not before the bound (a little scheduling slack)...
+    // Not before the bound (with slack for a relay that lags on a loaded machine)...
     let first = *got
         .first()
         .expect("b gets the client's data after the switch");
     let first_sent = sent[first as usize].1;
     assert!(
-        first_sent + Duration::from_millis(20) >= t0 + BOUND,
+        first_sent + Duration::from_millis(100) >= t0 + BOUND,
         "switched {:?} after the initiation, before the bound {BOUND:?}",
         first_sent - t0
     );
     // ...and every datagram sent after the bound (plus slack) reaches b, none lost.
-    let slack = Duration::from_millis(150);
+    let slack = Duration::from_millis(250);
     let due: Vec<u32> = sent
         .iter()
         .filter(|(_, t)| *t >= t0 + BOUND + slack)

@@ -174,8 +174,9 @@ async fn tcp_transport_moves_to_the_other_instance_when_an_initiation_stays_unan
     );
     let took = started.elapsed();
     assert!(took >= BOUND, "moved after {took:?}, before the bound");
+    // Well within WireGuard's own 5 s retransmission.
     assert!(
-        took < BOUND + Duration::from_secs(1),
+        took < BOUND + Duration::from_secs(2),
         "moved after {took:?}"
     );
     assert!(
