@@ -23,7 +23,7 @@
 //! * A gateway on one instance gets a standby as soon as a second eligible worker is live and
 //!   its own worker states a heartbeat address.
 //! * Drain: the draining worker gets no new instances and its instances get `handover`; once
-//!   the active instance is elsewhere (the report of the takeover was adopted, [`adopt`]), a
+//!   the active instance is elsewhere (the report of the takeover was adopted, `adopt`), a
 //!   standby slot on a draining worker moves to a third eligible worker if there is one.
 //! * Nothing else moves.
 //!

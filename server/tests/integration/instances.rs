@@ -619,3 +619,57 @@ fn the_cli_lists_drains_and_undrains_workers() {
     let (_, text) = run(&["worker", "list"]);
     assert!(text.contains("\tserving\t"), "{text}");
 }
+
+#[tokio::test]
+async fn a_drained_single_instance_first_gets_a_standby_elsewhere_then_hands_over() {
+    let app = test_app().await;
+    beat(&app, "w1", 1, None).await;
+    let a = hub(&app).await;
+    assert!(gateway_in(&app, "w1", "hub-gw").await["instance"].is_null());
+    assert_status(
+        &post(&app, &a, "/api/v1/workers/w1/drain", json!({})).await,
+        StatusCode::NO_CONTENT,
+    );
+    // Nowhere to go: it keeps running alone, with no handover to make.
+    assert!(gateway_in(&app, "w1", "hub-gw").await["instance"].is_null());
+    beat(&app, "w2", 2, None).await;
+    let on_w2 = gateway_in(&app, "w2", "hub-gw").await;
+    assert_eq!(on_w2["instance"]["instance"], 1, "{on_w2}");
+    let on_w1 = gateway_in(&app, "w1", "hub-gw").await;
+    assert_eq!(on_w1["instance"]["active"], 0);
+    assert_eq!(on_w1["instance"]["handover"], true);
+}
+
+#[tokio::test]
+async fn a_pinned_instance_stays_on_its_lost_worker_while_the_other_is_active() {
+    let app = test_app().await;
+    beat(&app, "w1", 1, None).await;
+    beat(&app, "w2", 2, None).await;
+    let a = hub(&app).await;
+    assert_status(
+        &put(
+            &app,
+            &a,
+            "/api/v1/placements/acme/hub-gw",
+            json!({"worker": "w1"}),
+        )
+        .await,
+        StatusCode::NO_CONTENT,
+    );
+    let term = gateway_in(&app, "w2", "hub-gw").await["instance"]["term"]
+        .as_u64()
+        .unwrap();
+    expire_lease(&app, "w1").await;
+    beat(&app, "w3", 3, None).await;
+    let on_w2 = gateway_in(&app, "w2", "hub-gw").await;
+    assert_eq!(on_w2["instance"]["active"], 1, "{on_w2}");
+    assert!(on_w2["instance"]["term"].as_u64().unwrap() > term);
+    assert_eq!(
+        on_w2["instance"]["partner"], "198.51.100.1:51899",
+        "the pinned instance is not re-placed"
+    );
+    assert_eq!(gateway_in(&app, "w3", "hub-gw").await, Value::Null);
+    let s = status(&app, &a).await;
+    assert_eq!(s["not_redundant_because"], "standby_worker_down");
+    assert_eq!(s["worker"], "w2");
+}
