@@ -23,6 +23,9 @@
 //! * A **pinned** gateway (`PUT /api/v1/placements/{tenant}/{gateway}`, [`set_placement`]) stays
 //!   on its worker, live or not; nothing here moves it.
 //! * Nothing is rebalanced: a placed gateway stays where it is while its worker is live.
+//! * Issue 16: this is instance 0's placement. A second instance (the standby of a redundant
+//!   gateway), lost workers' slots and drains follow the rules of [`super::instances`], applied
+//!   by the same poll; draining workers get no new gateway.
 //!
 //! Every decision is made inside a write transaction ([`begin_write`], or the store's commit),
 //! on what that transaction reads after taking the write lock: on SQLite and PostgreSQL alike
