@@ -106,6 +106,21 @@ pub(super) fn GatewayForm(existing: Option<String>) -> impl IntoView {
     let vnets: Vec<(String, String)> = topo.vnets.iter().map(|v| opt(&v.name)).collect();
     let mut sites: Vec<(String, String)> = vec![(String::new(), c.t(Key::NoneOption).to_owned())];
     sites.extend(topo.sites.iter().map(|s| opt(&s.name)));
+    // The endpoints as the server keeps them (a failover or a drain swaps them while the page
+    // is open), the ones the form opened with until the topology is reloaded.
+    let endpoints = {
+        let (tn, n) = (form.tenant.clone(), existing.clone());
+        Memo::new(move |_| {
+            let now = n.as_ref().and_then(|n| {
+                c.topo.with(|t| {
+                    let (owner, topo) = t.as_ref()?;
+                    let g = (*owner == tn).then(|| topo.gateway(&tn, n)).flatten()?;
+                    Some((g.public_endpoint, g.secondary_endpoint))
+                })
+            });
+            now.unwrap_or((endpoint, secondary))
+        })
+    };
     let shown = existing.clone();
     let instances = existing
         .clone()
@@ -141,21 +156,31 @@ pub(super) fn GatewayForm(existing: Option<String>) -> impl IntoView {
             />
             <dl class="facts">
                 <dt>{move || c.t(Key::PublicEndpoint)}</dt>
-                <dd>
-                    {endpoint.map(|e| e.to_string()).unwrap_or_else(|| c.t(Key::Pending).to_owned())}
+                <dd data-testid="public-endpoint">
+                    {move || {
+                        endpoints
+                            .get()
+                            .0
+                            .map(|e| e.to_string())
+                            .unwrap_or_else(|| c.t(Key::Pending).to_owned())
+                    }}
                 </dd>
-                {secondary
-                    .map(|e| {
-                        view! {
-                            <dt>{move || c.t(Key::StandbyEndpoint)}</dt>
-                            <dd data-testid="standby-endpoint">{e.to_string()}</dd>
-                        }
-                    })}
+                {move || {
+                    endpoints
+                        .get()
+                        .1
+                        .map(|e| {
+                            view! {
+                                <dt>{move || c.t(Key::StandbyEndpoint)}</dt>
+                                <dd data-testid="standby-endpoint">{e.to_string()}</dd>
+                            }
+                        })
+                }}
                 <dt>{move || c.t(Key::PublicKey)}</dt>
                 <dd>{public_key.clone().unwrap_or_else(|| c.t(Key::Pending).to_owned())}</dd>
             </dl>
             <SubmitRow live=live state=state cancel=list_page(Kind::Gateway) />
         </form>
     }
-        .into_any()
+    .into_any()
 }
