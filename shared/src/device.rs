@@ -69,6 +69,71 @@ pub struct DeviceConfig {
     #[serde(default = "default_mtu")]
     pub mtu: u16,
     pub peers: Vec<DevicePeer>,
+    /// Issue 16 item 6: which tunnel of a connection to an active-active gateway this is
+    /// (`None` for every other configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_active: Option<ActiveActiveTunnel>,
+}
+
+/// Issue 16 item 6: the metric of the gateway's prefixes through tunnel 1 and tunnel 2 of a
+/// site device connected to an active-active gateway: tunnel 1 is preferred while it lives.
+pub const ACTIVE_ACTIVE_METRICS: [u32; 2] = [100, 200];
+
+/// Issue 16 item 6: one of the two tunnels of a site-to-site connection to an active-active
+/// gateway. Tunnel 1 peers with instance 0 (`Gateway::public_endpoint`) and listens on the
+/// site's `device_port`; tunnel 2 peers with instance 1 (`Gateway::secondary_endpoint`) and
+/// listens on `device_port + 1`. The device runs them as two WireGuard interfaces with the
+/// same private key (one interface cannot route a prefix to two peers), with wg-quick's own
+/// routes off (`Table = off`) and the gateway's prefixes routed through each interface by
+/// `PostUp` lines, at [`ACTIVE_ACTIVE_METRICS`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveActiveTunnel {
+    /// 1 or 2.
+    pub tunnel: u8,
+    /// The metric of this tunnel's routes.
+    pub metric: u32,
+    /// The connection (named in the comment that points at the other tunnel's file).
+    pub connection: QualifiedName,
+    /// The device port of the other tunnel.
+    pub other_port: u16,
+    /// The prefixes routed through the tunnel (its peer's allowed IPs).
+    pub routes: Vec<IpNet>,
+}
+
+impl ActiveActiveTunnel {
+    /// The file name a tunnel's configuration is exported as: `NAME.conf` for tunnel 1,
+    /// `NAME-tunnel2.conf` for tunnel 2.
+    pub fn file_name(connection: &str, tunnel: u8) -> String {
+        if tunnel == 2 {
+            format!("{connection}-tunnel2.conf")
+        } else {
+            format!("{connection}.conf")
+        }
+    }
+
+    /// The `[Interface]` lines: comments saying what the device must do, `Table = off` and
+    /// the `PostUp` routes.
+    fn write_interface(&self, s: &mut String) {
+        let other = 3 - self.tunnel.clamp(1, 2);
+        let conn = &self.connection;
+        let other_file = Self::file_name(&conn.name, other);
+        let instance = self.tunnel.clamp(1, 2) - 1;
+        let [first, second] = ACTIVE_ACTIVE_METRICS;
+        let _ = writeln!(
+            s,
+            "# Active-active gateway: tunnel {} of 2 of connection {conn} (to gateway instance              {instance}). The other tunnel is {other_file} (device-config?tunnel={other}), a              second WireGuard interface with the same private key listening on port {}; open              both ports.",
+            self.tunnel, self.other_port
+        );
+        let _ = writeln!(
+            s,
+            "# Route the gateway's prefixes through tunnel 1 (metric {first}) ahead of tunnel 2              (metric {second}), as the PostUp lines do, and withdraw tunnel 1's routes while              tunnel 1 is dead: wg-quick cannot detect that; run a watchdog on `wg show <tunnel              1> latest-handshakes` (older than 135 s: dead) or dynamic routing (BGP, not offered              by Isthmus yet). Without it, traffic from the site to the VNet is lost while tunnel              1 is down; traffic from the VNet to the site continues through tunnel 2."
+        );
+        let _ = writeln!(s, "Table = off");
+        for r in &self.routes {
+            let _ = writeln!(s, "PostUp = ip route add {r} dev %i metric {}", self.metric);
+        }
+    }
 }
 
 fn default_mtu() -> u16 {
@@ -113,6 +178,22 @@ pub enum DeviceError {
     UnknownClient { gateway: String, client: String },
     #[error("connection {0} has no valid shared key yet")]
     NoSharedKey(String),
+    #[error(
+        "gateway {0} is not active-active: its site devices have one tunnel (set active_active on a VpnGw SKU for two)"
+    )]
+    NotActiveActive(String),
+    #[error(
+        "gateway {0} runs on one instance now: tunnel 2 exists while it runs on two workers with heartbeat addresses"
+    )]
+    OneInstance(String),
+    #[error(
+        "the site's device port {0} leaves no port for tunnel 2 (device_port + 1); choose a lower device_port"
+    )]
+    NoSecondPort(u16),
+    #[error(
+        "there is no tunnel {0}: a connection has tunnel 1, and tunnel 2 on an active-active gateway"
+    )]
+    NoSuchTunnel(u8),
 }
 
 /// Everything `routes` sends towards the device, except routes back into `exclude` (the device's
@@ -136,10 +217,23 @@ fn advertised(routes: &GatewayRoutes, exclude: &dyn Fn(&NextHop) -> bool) -> Vec
     out
 }
 
-/// S2S-1: the configuration of the device at the far end of site-to-site connection `connection`.
+/// S2S-1: the configuration of the device at the far end of site-to-site connection `connection`
+/// (on an active-active gateway, its tunnel 1: [`site_device_tunnel_config`]).
 pub fn site_device_config(
     topology: &Topology,
     connection: &QualifiedName,
+) -> Result<DeviceConfig, DeviceError> {
+    site_device_tunnel_config(topology, connection, 1)
+}
+
+/// S2S-1 and issue 16 item 6: the configuration of tunnel `tunnel` (1 or 2) of the device at the
+/// far end of site-to-site connection `connection`. Tunnel 1 is the only one of a gateway that
+/// is not active-active; an active-active gateway's connection has two ([`ActiveActiveTunnel`]),
+/// tunnel 2 only while the gateway runs on two instances (its `secondary_endpoint` is set).
+pub fn site_device_tunnel_config(
+    topology: &Topology,
+    connection: &QualifiedName,
+    tunnel: u8,
 ) -> Result<DeviceConfig, DeviceError> {
     let net = Net::new(topology);
     let unknown = || DeviceError::UnknownConnection(connection.to_string());
@@ -167,6 +261,24 @@ pub fn site_device_config(
             .ok()
         })
         .ok_or_else(|| DeviceError::NoSharedKey(connection.to_string()))?;
+    let device_port = site
+        .device_port
+        .unwrap_or(crate::model::DEFAULT_WIREGUARD_PORT);
+    let second_port = device_port.checked_add(1);
+    let endpoint = match tunnel {
+        1 => gw.public_endpoint,
+        2 if !gw.active_active => {
+            return Err(DeviceError::NotActiveActive(
+                gw.qualified_name().to_string(),
+            ));
+        }
+        2 if gw.secondary_endpoint.is_none() => {
+            return Err(DeviceError::OneInstance(gw.qualified_name().to_string()));
+        }
+        2 if second_port.is_none() => return Err(DeviceError::NoSecondPort(device_port)),
+        2 => gw.secondary_endpoint,
+        n => return Err(DeviceError::NoSuchTunnel(n)),
+    };
     let cq = c.qualified_name();
     let selectors: Vec<TrafficSelector> = routes
         .selectors
@@ -186,19 +298,28 @@ pub fn site_device_config(
             &|h| matches!(h, NextHop::SiteToSite { connection, .. } | NextHop::ForcedTunnel { connection, .. } if *connection == cq),
         ),
     };
+    let (listen_port, other_port) = match (tunnel, second_port) {
+        (2, Some(p)) => (p, device_port),
+        (_, p) => (device_port, p.unwrap_or(device_port)),
+    };
+    let active_active = gw.active_active.then(|| ActiveActiveTunnel {
+        tunnel,
+        metric: ACTIVE_ACTIVE_METRICS[usize::from(tunnel == 2)],
+        connection: cq.clone(),
+        other_port,
+        routes: allowed_ips.clone(),
+    });
     Ok(DeviceConfig {
         addresses: Vec::new(),
-        listen_port: Some(
-            site.device_port
-                .unwrap_or(crate::model::DEFAULT_WIREGUARD_PORT),
-        ),
+        listen_port: Some(listen_port),
         dns: Vec::new(),
         mtu: TUNNEL_MTU,
+        active_active,
         peers: vec![DevicePeer {
             gateway: gw.qualified_name(),
             public_key: gw.public_key.clone(),
             preshared_key: Some(Secret::new(psk.to_base64())),
-            endpoint: gw.public_endpoint.map(|e| e.to_string()),
+            endpoint: endpoint.map(|e| e.to_string()),
             tcp_endpoint: None,
             // A site device needs no second endpoint: after a failover the new active instance
             // initiates the handshake to the device, and WireGuard's roaming follows it.
@@ -291,6 +412,7 @@ pub fn p2s_client_config(
         dns,
         mtu: TUNNEL_MTU,
         peers,
+        active_active: None,
     })
 }
 
@@ -333,6 +455,9 @@ impl DeviceConfig {
         }
         // wg-quick sets it on the interface; a device configured by hand must set it too.
         let _ = writeln!(s, "MTU = {}", self.mtu);
+        if let Some(aa) = &self.active_active {
+            aa.write_interface(&mut s);
+        }
         for p in &self.peers {
             let _ = writeln!(s, "\n# gateway {}", p.gateway);
             for w in [&p.endpoint, &p.failover_endpoint]

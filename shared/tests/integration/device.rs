@@ -68,3 +68,109 @@ fn gw_10_an_unreachable_gateway_endpoint_is_warned_about_in_the_configuration_an
         assert_eq!(v[0].params.get("kind").map(String::as_str), Some(kind));
     }
 }
+
+/// Issue 16 item 6: an active-active gateway on two instances, its endpoints per instance.
+fn active_active(secondary: Option<&str>) -> isthmus_shared::model::Topology {
+    build(
+        branch(hub())
+            .shared_key("hub-branch", "abc123")
+            .edit_gateway("hub-gw", |g| {
+                g.active_active = true;
+                g.public_key = Some(wgkey(7));
+                g.public_endpoint = Some("198.51.100.10:51820".parse().unwrap());
+                g.secondary_endpoint = secondary.map(|s| s.parse().unwrap());
+            }),
+    )
+}
+
+#[test]
+fn an_active_active_connection_has_two_tunnels_on_two_ports_to_the_two_instances_with_metric_routes()
+ {
+    use isthmus_shared::device::{
+        ACTIVE_ACTIVE_METRICS, parse_wg_quick, site_device_tunnel_config,
+    };
+    let t = active_active(Some("198.51.100.20:51820"));
+    let c = QualifiedName::new("acme", "hub-branch");
+    let one = site_device_tunnel_config(&t, &c, 1).unwrap();
+    let two = site_device_tunnel_config(&t, &c, 2).unwrap();
+    assert_eq!(
+        one,
+        site_device_config(&t, &c).unwrap(),
+        "the default export is tunnel 1"
+    );
+    let port = one.listen_port.unwrap();
+    assert_eq!(
+        two.listen_port,
+        Some(port + 1),
+        "tunnel 2 on device_port + 1"
+    );
+    assert_eq!(
+        one.peers[0].endpoint.as_deref(),
+        Some("198.51.100.10:51820")
+    );
+    assert_eq!(
+        two.peers[0].endpoint.as_deref(),
+        Some("198.51.100.20:51820")
+    );
+    assert_eq!(one.peers[0].public_key, two.peers[0].public_key);
+    assert_eq!(one.peers[0].preshared_key, two.peers[0].preshared_key);
+    assert_eq!(one.peers[0].allowed_ips, two.peers[0].allowed_ips);
+    assert!(!one.peers[0].allowed_ips.is_empty());
+    for (cfg, tunnel, metric, other) in [
+        (&one, 1, ACTIVE_ACTIVE_METRICS[0], "hub-branch-tunnel2.conf"),
+        (&two, 2, ACTIVE_ACTIVE_METRICS[1], "hub-branch.conf"),
+    ] {
+        let text = cfg.to_wg_quick();
+        let interface = text.split("[Peer]").next().unwrap();
+        assert!(interface.contains("\nTable = off\n"), "{text}");
+        for prefix in &cfg.peers[0].allowed_ips {
+            assert!(
+                interface.contains(&format!(
+                    "\nPostUp = ip route add {prefix} dev %i metric {metric}\n"
+                )),
+                "tunnel {tunnel} routes {prefix} at metric {metric}:\n{text}"
+            );
+        }
+        assert!(
+            interface.contains(&format!("tunnel {tunnel} of 2")) && interface.contains(other),
+            "the comment names the tunnel and the other file:\n{text}"
+        );
+        assert!(interface.contains("latest-handshakes"), "{text}");
+        let back = parse_wg_quick(&text);
+        assert_eq!(back.listen_port, cfg.listen_port);
+        assert_eq!(back.peers[0].endpoint, cfg.peers[0].endpoint);
+    }
+    assert!(ACTIVE_ACTIVE_METRICS[0] < ACTIVE_ACTIVE_METRICS[1]);
+}
+
+#[test]
+fn tunnel_2_is_refused_for_a_gateway_that_is_not_active_active_or_runs_on_one_instance() {
+    use isthmus_shared::device::{DeviceError, site_device_tunnel_config};
+    let c = QualifiedName::new("acme", "hub-branch");
+    let plain = with_endpoint("198.51.100.10:51820");
+    assert!(matches!(
+        site_device_tunnel_config(&plain, &c, 2),
+        Err(DeviceError::NotActiveActive(_))
+    ));
+    let text = site_device_config(&plain, &c).unwrap().to_wg_quick();
+    assert!(
+        !text.contains("Table") && !text.contains("PostUp") && !text.contains("tunnel"),
+        "a gateway that is not active-active keeps its one plain tunnel:\n{text}"
+    );
+    let single = active_active(None);
+    assert!(matches!(
+        site_device_tunnel_config(&single, &c, 2),
+        Err(DeviceError::OneInstance(_))
+    ));
+    let one = site_device_tunnel_config(&single, &c, 1)
+        .unwrap()
+        .to_wg_quick();
+    assert!(
+        one.contains("\nTable = off\n"),
+        "tunnel 1 of an active-active gateway is ready for tunnel 2:\n{one}"
+    );
+    assert!(matches!(
+        site_device_tunnel_config(&active_active(Some("198.51.100.20:51820")), &c, 3),
+        Err(DeviceError::NoSuchTunnel(3))
+    ));
+}

@@ -92,6 +92,7 @@ fn config() -> impl Strategy<Value = DeviceConfig> {
             dns,
             mtu,
             peers,
+            active_active: None,
         })
 }
 
