@@ -34,6 +34,9 @@ pub struct ControlClient {
     token: String,
     /// GW-3 / GW-10: the addresses devices reach this worker at, sent in every heartbeat.
     public_addresses: Vec<std::net::IpAddr>,
+    /// Issue 16: where this worker receives its instances' failover heartbeats, and its zone.
+    heartbeat_address: Option<std::net::SocketAddr>,
+    zone: Option<String>,
 }
 
 impl ControlClient {
@@ -47,6 +50,8 @@ impl ControlClient {
             base: server.trim_end_matches('/').to_owned(),
             token,
             public_addresses: Vec::new(),
+            heartbeat_address: None,
+            zone: None,
         })
     }
 
@@ -54,6 +59,19 @@ impl ControlClient {
     #[must_use]
     pub fn with_public_addresses(mut self, addresses: Vec<std::net::IpAddr>) -> Self {
         self.public_addresses = addresses;
+        self
+    }
+
+    /// Issue 16: the heartbeat address (`None`: the worker gets no redundant instances) and the
+    /// failure-domain label this worker states in its heartbeats.
+    #[must_use]
+    pub fn with_instances(
+        mut self,
+        heartbeat_address: Option<std::net::SocketAddr>,
+        zone: Option<String>,
+    ) -> Self {
+        self.heartbeat_address = heartbeat_address;
+        self.zone = zone;
         self
     }
 
@@ -65,8 +83,8 @@ impl ControlClient {
             name: name.to_owned(),
             version: isthmus_shared::VERSION.to_owned(),
             public_addresses: self.public_addresses.clone(),
-            heartbeat_address: None,
-            zone: None,
+            heartbeat_address: self.heartbeat_address,
+            zone: self.zone.clone(),
         };
         let resp = self
             .http

@@ -99,6 +99,16 @@ struct Cli {
     /// each tunnel's state (up, or idled out by S2S-2), bytes, handshakes, and the drop counters.
     #[arg(long, env = "ISTHMUS_STATUS_FILE", value_name = "FILE")]
     status_file: Option<PathBuf>,
+    /// Issue 16: the UDP port on --bind-address where this worker receives the failover
+    /// heartbeats of the redundant gateways' instances it runs (stated to the server as its
+    /// first public address and this port); 0 disables them: the worker then gets no
+    /// redundant instances.
+    #[arg(long, env = "ISTHMUS_HEARTBEAT_PORT", default_value_t = 51899)]
+    heartbeat_port: u16,
+    /// Issue 16: this worker's failure domain (a rack, a room, a site): the two instances of a
+    /// gateway go to workers of different zones when possible.
+    #[arg(long, env = "ISTHMUS_ZONE", value_name = "LABEL")]
+    zone: Option<String>,
     /// Test only: the S2S-2 idle time of policy-based tunnels in seconds, instead of the
     /// desired state's 5 minutes, so tests can watch a tunnel idle out.
     #[arg(long, hide = true, value_name = "SECONDS")]
@@ -123,6 +133,39 @@ impl Cli {
         };
         Ok(Some(TcpRelay::start(&cfg).await?))
     }
+}
+
+/// Binds the heartbeat socket (`--heartbeat-port`); a port that cannot be bound is logged and
+/// the worker runs without redundant instances.
+fn bind_heartbeat(cli: &Cli) -> Option<std::net::UdpSocket> {
+    if cli.heartbeat_port == 0 {
+        tracing::info!(
+            "--heartbeat-port 0: no failover heartbeats; this worker gets no redundant gateway instances"
+        );
+        return None;
+    }
+    let addr = SocketAddr::new(cli.bind_address, cli.heartbeat_port);
+    match isthmus_worker::io::bind_heartbeat(addr) {
+        Ok(s) => {
+            tracing::info!(%addr, "failover heartbeat socket open");
+            Some(s)
+        }
+        Err(e) => {
+            tracing::error!(%addr, error = %e, "cannot bind the failover heartbeat port (--heartbeat-port): this worker gets no redundant gateway instances");
+            None
+        }
+    }
+}
+
+/// Starts the data plane and serves the heartbeat socket on it.
+fn start_data_plane(cfg: &DataPlaneConfig, heartbeat: Option<std::net::UdpSocket>) -> DataPlane {
+    let dp = DataPlane::start(cfg);
+    if let Some(s) = heartbeat
+        && let Err(e) = dp.serve_heartbeats(s)
+    {
+        tracing::error!(error = %e, "cannot serve the failover heartbeat socket");
+    }
+    dp
 }
 
 fn default_name() -> String {
@@ -309,8 +352,9 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let status_every = Duration::from_secs(cli.status_interval.max(1));
+    let heartbeat = bind_heartbeat(&cli);
     if let Some(path) = cli.desired_state.clone() {
-        let dp = DataPlane::start(&cfg);
+        let dp = start_data_plane(&cfg, heartbeat);
         if let Some(f) = cli.status_file.clone() {
             tokio::spawn(write_status(dp.clone(), f, status_every));
         }
@@ -321,7 +365,20 @@ async fn main() -> anyhow::Result<()> {
         .token
         .clone()
         .ok_or_else(|| anyhow::anyhow!("--token is required without --desired-state"))?;
-    let client = ControlClient::new(&cli.server, token)?.with_public_addresses(public);
+    // The partner reaches this worker's heartbeats at its first public address.
+    let heartbeat_address = heartbeat
+        .as_ref()
+        .zip(public.first())
+        .map(|(_, ip)| SocketAddr::new(*ip, cli.heartbeat_port));
+    if heartbeat.is_some() && heartbeat_address.is_none() {
+        tracing::warn!(
+            "no public address: the worker states no heartbeat address and gets no redundant gateway instances"
+        );
+    }
+    let mut heartbeat = heartbeat;
+    let client = ControlClient::new(&cli.server, token)?
+        .with_public_addresses(public)
+        .with_instances(heartbeat_address, cli.zone.clone());
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
     let mut connected = false;
     let mut data_plane: Option<DataPlane> = None;
@@ -336,7 +393,7 @@ async fn main() -> anyhow::Result<()> {
                 if data_plane.is_none() {
                     // Started after the server accepted the token, so a refused worker exits
                     // without touching the network.
-                    let dp = DataPlane::start(&cfg);
+                    let dp = start_data_plane(&cfg, heartbeat.take());
                     let relay = cli.start_tcp_relay().await?;
                     tokio::spawn(poll_desired(
                         client.clone(),

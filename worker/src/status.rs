@@ -32,6 +32,13 @@ pub struct LocalGateway {
     /// Routes of the gateway the host refused (GW-10: prefix and the host's route in the way).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route_conflicts: Vec<isthmus_shared::desired::RouteConflict>,
+    /// Issue 16: this worker's instance of a redundant gateway: role, term, partner heard,
+    /// heartbeats accepted and refused (absent for a gateway that is not redundant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<isthmus_shared::instances::InstanceStatus>,
+    /// Why the gateway's UDP port cannot be bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_error: Option<String>,
 }
 
 /// One peer (connection or client).
@@ -88,6 +95,8 @@ impl LocalStatus {
                     })
                     .collect(),
                 route_conflicts: Vec::new(),
+                instance: core.instance_status(&q, now),
+                bind_error: None,
                 tenant: q.tenant,
                 name: q.name,
             })

@@ -55,6 +55,11 @@ pub enum ApplyError {
         gateway: QualifiedName,
         peer: String,
     },
+    #[error("gateway {gateway}: the instance block is refused: {error}; gateway skipped")]
+    BadInstance {
+        gateway: QualifiedName,
+        error: super::failover::FailoverError,
+    },
     #[error("gateway {gateway}, peer {peer:?}: same public key as peer {other:?}; peer skipped")]
     DuplicatePeer {
         gateway: QualifiedName,
@@ -111,7 +116,8 @@ impl Core {
                 errors.push(ApplyError::BadPrivateKey { gateway: key });
                 continue;
             };
-            let gw = match old.remove(&key) {
+            let mut fresh = false;
+            let mut gw = match old.remove(&key) {
                 Some(o) if o.private_key.to_bytes() == sk => o,
                 replaced => {
                     if let Some(mut o) = replaced {
@@ -121,6 +127,7 @@ impl Core {
                     }
                     let private_key = StaticSecret::from(sk);
                     let public_key = PublicKey::from(&private_key);
+                    fresh = true;
                     Gateway {
                         key: key.clone(),
                         gateway_type: g.gateway_type,
@@ -144,9 +151,26 @@ impl Core {
                         icmp: IcmpLimiter::default(),
                         icmp_buf: Vec::new(),
                         peer_silence: self.peer_silence,
+                        failover: None,
+                        handover_wanted: false,
+                        acted_active: true,
                     }
                 }
             };
+            if let Err(error) = self.apply_instance(&mut gw, g, now) {
+                for p in gw.peers.values_mut() {
+                    retire_outer(&mut self.retired_pairs, p);
+                }
+                errors.push(ApplyError::BadInstance {
+                    gateway: key,
+                    error,
+                });
+                continue;
+            }
+            if fresh {
+                // A new gateway starts in its role: nothing to undo.
+                gw.acted_active = !gw.is_standby();
+            }
             let gw = self.reconfigure(gw, g, now, options, &mut errors);
             ports.insert(g.listen_port, key.clone());
             new.insert(key, gw);
@@ -164,6 +188,13 @@ impl Core {
             .iter()
             .flat_map(|(k, g)| g.forwarding.vnet_prefixes().iter().map(|p| (*p, k.clone())))
             .collect();
+        self.redundant = self
+            .gateways
+            .iter()
+            .filter(|(_, g)| g.failover.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        self.settle(now);
         self.version = desired.version;
         if self.next_tick.is_none() {
             self.next_tick = Some(now);
@@ -256,6 +287,7 @@ impl Core {
                         idled: false,
                         endpoint: None,
                         configured_endpoint: None,
+                        last_endpoint: None,
                         endpoint_unresolved: false,
                         allowed: LpmTable::new(),
                         selectors: Vec::new(),
@@ -270,9 +302,11 @@ impl Core {
                         live: Liveness::new(now),
                     };
                     update_peer(&mut peer, p, options);
-                    // Tunnels that must stay up (a keepalive is set) start their handshake now.
-                    if let (Some(_), Some(dst), Some(tunn)) =
-                        (peer.keepalive, peer.endpoint, peer.tunn.as_mut())
+                    // Tunnels that must stay up (a keepalive is set) start their handshake now;
+                    // a standby's wait until it takes over (issue 16).
+                    if !gw.is_standby()
+                        && let (Some(_), Some(dst), Some(tunn)) =
+                            (peer.keepalive, peer.endpoint, peer.tunn.as_mut())
                         && let TunnResult::WriteToNetwork(pkt) =
                             tunn.format_handshake_initiation(&mut self.buf, false)
                     {
@@ -305,6 +339,12 @@ impl Core {
 fn update_peer(peer: &mut Peer, p: &PeerDesired, options: ApplyOptions) {
     peer.name = p.name.clone();
     peer.region_pair = p.region_pair.clone();
+    // A loopback endpoint is the old worker's TCP relay (P2S-4): meaningless on this host.
+    peer.last_endpoint = p
+        .last_endpoint
+        .as_deref()
+        .and_then(|e| e.parse::<SocketAddr>().ok())
+        .filter(|a| !a.ip().is_loopback() && !a.ip().is_unspecified());
     peer.allowed = p.allowed_ips.iter().map(|n| (*n, ())).collect();
     peer.selectors = p.policy_selectors.clone();
     peer.idle_timeout = p.idle_timeout_secs.map(|s| {

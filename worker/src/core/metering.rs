@@ -67,6 +67,14 @@ pub struct Counters {
     /// shell last read them ([`Core::set_queue_overflows`]).
     #[serde(default)]
     pub queue_overflows: u64,
+    /// Issue 16: datagrams on the port of a gateway whose instance here is the standby, and
+    /// packets from the TUN device for it: a standby never answers, initiates or forwards.
+    #[serde(default)]
+    pub standby_dropped: u64,
+    /// Issue 16: datagrams on the heartbeat socket that are no heartbeat, or name no gateway
+    /// with an instance on this worker (worker-wide; an instance counts its own refusals).
+    #[serde(default)]
+    pub heartbeats_unmatched: u64,
 }
 
 impl Counters {
@@ -88,6 +96,8 @@ impl Counters {
         self.cookie_replies += o.cookie_replies;
         self.handshakes_shed += o.handshakes_shed;
         self.queue_overflows += o.queue_overflows;
+        self.standby_dropped += o.standby_dropped;
+        self.heartbeats_unmatched += o.heartbeats_unmatched;
     }
 
     /// The figures the status report carries for a gateway (`/metrics` shows them).
@@ -120,6 +130,8 @@ impl Counters {
             + t.too_big
             + t.handshakes_shed
             + t.queue_overflows
+            + t.standby_dropped
+            + t.heartbeats_unmatched
     }
 }
 
@@ -202,7 +214,7 @@ impl Core {
                         .collect(),
                     route_conflicts: Vec::new(),
                     drops: Some(g.counters.drops()),
-                    instance: None,
+                    instance: g.failover.as_ref().map(|f| f.status(now)),
                     bind_error: None,
                 })
                 .collect(),

@@ -30,6 +30,7 @@ mod demux;
 pub mod failover;
 pub mod forward;
 pub mod gro;
+mod instance;
 pub mod metering;
 pub mod mss;
 pub mod mtu;
@@ -136,6 +137,14 @@ pub struct Core {
     retired_pairs: BTreeMap<RegionPair, (u64, u64)>,
     /// The liveness window of peers with a keepalive ([`Core::set_peer_silence`]).
     peer_silence: Duration,
+    /// Issue 16: the gateways with an instance block (a [`failover::Failover`]).
+    redundant: BTreeSet<QualifiedName>,
+    /// Issue 16: the worker's per-run boot id ([`Core::set_boot_id`]) and how many failovers
+    /// were created from it.
+    boot: failover::BootId,
+    boot_runs: u64,
+    /// Issue 16: heartbeats to send ([`Core::poll_heartbeat`]).
+    heartbeats: VecDeque<failover::HeartbeatTransmit>,
 }
 
 impl Default for Core {
@@ -160,6 +169,10 @@ impl Core {
             buf2: vec![0; BUF_LEN],
             retired_pairs: BTreeMap::new(),
             peer_silence: state::DEFAULT_PEER_SILENCE,
+            redundant: BTreeSet::new(),
+            boot: failover::BootId([0; failover::wire::BOOT_ID_LEN]),
+            boot_runs: 0,
+            heartbeats: VecDeque::new(),
         }
     }
 
@@ -189,6 +202,11 @@ impl Core {
     pub fn initiations_left(&self, port: u16) -> Option<u32> {
         let gw = self.gateways.get(self.by_port.get(&port)?)?;
         Some(gw.budget.initiations)
+    }
+
+    /// The UDP port a gateway listens on.
+    pub fn listen_port(&self, gateway: &QualifiedName) -> Option<u16> {
+        self.gateways.get(gateway).map(|g| g.listen_port)
     }
 
     /// The UDP ports the gateways listen on.
@@ -221,6 +239,12 @@ impl Core {
             counters.unknown_port += 1;
             return;
         };
+        // Issue 16: a standby never answers anything on the gateway's port (no handshake, no
+        // cookie reply): the active instance does.
+        if gw.is_standby() {
+            gw.counters.standby_dropped += 1;
+            return;
+        }
         if let Some(from) = gw.demux(src, datagram, now, buf, out) {
             gw.receive(from, src, datagram, now, buf, buf2, out);
         }
@@ -256,6 +280,11 @@ impl Core {
             tracing::trace!(src = %addrs.src, "TUN packet from outside every VNet; dropped");
             return;
         };
+        // Issue 16: a standby forwards nothing into its tunnels.
+        if gw.is_standby() {
+            gw.counters.standby_dropped += 1;
+            return;
+        }
         match gw.forwarding.lookup(addrs.dst).map(|(_, h)| h) {
             Some(Hop::Peer(q)) => {
                 // A SYN is clamped in a copy (the shell's buffer is not ours to change).
@@ -278,9 +307,13 @@ impl Core {
         }
     }
 
-    /// Runs timers due at `now`: boringtun's handshake/keepalive timers, S2S-2 idle teardown,
+    /// Runs timers due at `now`: the failovers' heartbeats and takeover deadlines (on every
+    /// call), and every [`TICK`] boringtun's handshake/keepalive timers, S2S-2 idle teardown,
     /// the handshake rate limiter.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.redundant.is_empty() {
+            self.failover_timers(now);
+        }
         if self.next_tick.is_some_and(|t| now < t) {
             return;
         }
@@ -288,13 +321,27 @@ impl Core {
             gateways, out, buf, ..
         } = self;
         for gw in gateways.values_mut() {
+            // Issue 16: no tunnel timers on a standby (no keepalives, no handshakes).
+            if gw.is_standby() {
+                continue;
+            }
             gw.tick(now, buf, out);
         }
         self.next_tick = Some(now + TICK);
     }
 
-    /// When [`Core::handle_timeout`] wants to be called next.
+    /// When [`Core::handle_timeout`] wants to be called next: the next tick, or a failover's
+    /// next heartbeat or takeover deadline if sooner.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.next_tick, self.failover_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// When the next [`TICK`] is due (the handshake budgets of [`Core::initiations_left`] are
+    /// renewed then).
+    pub fn next_tick(&self) -> Option<Instant> {
         self.next_tick
     }
 

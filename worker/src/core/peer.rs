@@ -17,6 +17,7 @@ use isthmus_shared::model::{GatewayType, QualifiedName, RegionPair, TrafficSelec
 
 use super::bucket::TokenBucket;
 use super::demux::Demuxed;
+use super::failover::Failover;
 use super::forward::{ForwardingTable, Hop};
 use super::metering::Counters;
 use super::mtu::{self, IcmpLimiter};
@@ -39,6 +40,9 @@ pub(super) struct Peer {
     pub(super) idled: bool,
     pub(super) endpoint: Option<SocketAddr>,
     pub(super) configured_endpoint: Option<String>,
+    /// Issue 16: a roaming peer's endpoint as the active instance reported it to the server
+    /// (`PeerDesired::last_endpoint`): where an instance that takes over initiates.
+    pub(super) last_endpoint: Option<SocketAddr>,
     /// The configured endpoint is not an address (a host name the shell did not resolve).
     pub(super) endpoint_unresolved: bool,
     pub(super) allowed: LpmTable<()>,
@@ -134,6 +138,14 @@ pub(super) struct Gateway {
     pub(super) icmp_buf: Vec<u8>,
     /// The liveness window of peers with a keepalive ([`state`]).
     pub(super) peer_silence: Duration,
+    /// Issue 16: this worker's instance of a redundant gateway (`None`: not redundant, always
+    /// active).
+    pub(super) failover: Option<Failover>,
+    /// Issue 16: the desired state's `handover` flag as last applied.
+    pub(super) handover_wanted: bool,
+    /// Issue 16: the role the data plane last acted on (sessions, handshakes): active unless
+    /// the instance is the standby.
+    pub(super) acted_active: bool,
 }
 
 /// Which handshake message a datagram is, by type and length: `Some(1)` an initiation,
@@ -202,6 +214,12 @@ fn selectors_allow(selectors: &[TrafficSelector], local: IpAddr, remote: IpAddr)
 }
 
 impl Gateway {
+    /// Issue 16: whether this worker's instance of the gateway is the standby: it then never
+    /// answers or initiates on the gateway's port, forwards nothing and runs no tunnel timers.
+    pub(super) fn is_standby(&self) -> bool {
+        self.failover.as_ref().is_some_and(|f| !f.is_active())
+    }
+
     pub(super) fn new_tunn(
         &self,
         peer_public: [u8; 32],

@@ -7,6 +7,8 @@ use std::time::Instant;
 use isthmus_shared::desired::{DownReason, TunnelState};
 use isthmus_shared::model::QualifiedName;
 
+use super::failover::{StepDownReason, TakeoverReason};
+
 /// A datagram the caller must send from the gateway's UDP port; or, with `segment_size`,
 /// several to the same destination (see [`Core::set_gso_max_bytes`](super::Core::set_gso_max_bytes)).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +55,23 @@ pub enum Event {
         peer: String,
         endpoint: Option<SocketAddr>,
         reason: DownReason,
+    },
+    /// Issue 16: this worker's instance of a redundant gateway became active under `term`: the
+    /// core has initiated a handshake to every peer whose endpoint it knows; the shell installs
+    /// the gateway's VNet-side address and routes and announces the address.
+    InstanceActive {
+        gateway: QualifiedName,
+        instance: u8,
+        term: u64,
+        reason: TakeoverReason,
+    },
+    /// Issue 16: this worker's instance became the standby (`term`: the active instance's): the
+    /// core dropped the gateway's sessions; the shell removes its VNet-side address and routes.
+    InstanceStandby {
+        gateway: QualifiedName,
+        instance: u8,
+        term: u64,
+        reason: StepDownReason,
     },
 }
 

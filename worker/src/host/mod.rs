@@ -16,6 +16,7 @@
 //!
 //! The decisions are in [`plan`] (pure, unit-tested); [`netlink`] reads and writes the kernel.
 
+pub mod garp;
 pub mod netlink;
 pub mod plan;
 pub mod public;
@@ -89,10 +90,26 @@ impl HostNet {
     }
 
     /// Brings the host in line with `desired`: addresses, routes, rules. Never fails: what the
-    /// kernel refuses is logged once per cause.
-    pub async fn reconcile(&mut self, desired: &DesiredState) {
-        let wanted = plan::wanted(desired, self.cfg.tun_address, self.cfg.route_table);
-        self.reconcile_to(&wanted).await;
+    /// kernel refuses is logged once per cause. Issue 16: the gateways in `standby` (this
+    /// worker's instance is the standby) get neither their address nor their routes. Returns
+    /// the gateways' IPv4 addresses just put on the TUN device (an instance took over, or a new
+    /// gateway), which the shell announces ([`garp`]).
+    pub async fn reconcile(
+        &mut self,
+        desired: &DesiredState,
+        standby: &BTreeSet<QualifiedName>,
+    ) -> Vec<std::net::Ipv4Addr> {
+        let serving = serving(desired, standby);
+        let wanted = plan::wanted(&serving, self.cfg.tun_address, self.cfg.route_table);
+        let added = self.reconcile_to(&wanted).await;
+        added
+            .into_iter()
+            .filter(|a| Some(*a) != self.cfg.tun_address)
+            .filter_map(|a| match a.addr() {
+                std::net::IpAddr::V4(v4) if a.prefix_len() == 32 => Some(v4),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Removes the worker's own routes and rules (clean shutdown). Addresses and routes on the
@@ -101,9 +118,16 @@ impl HostNet {
         self.reconcile_to(&plan::Wanted::default()).await;
     }
 
-    async fn reconcile_to(&mut self, wanted: &plan::Wanted) {
+    /// The TUN device's name.
+    pub fn tun_name(&self) -> &str {
+        &self.cfg.tun_name
+    }
+
+    /// Returns the addresses added.
+    async fn reconcile_to(&mut self, wanted: &plan::Wanted) -> Vec<IpNet> {
+        let mut added = Vec::new();
         let Some(nl) = self.nl.clone() else {
-            return;
+            return added;
         };
         let tun = match nl.links().await {
             Ok(links) => links
@@ -112,14 +136,14 @@ impl HostNet {
                 .map(|(i, (_, up))| (i, up)),
             Err(e) => {
                 self.fail(&e);
-                return;
+                return added;
             }
         };
         let Some((tun_index, up)) = tun else {
             if self.failures.insert("no tun".into()) {
                 tracing::warn!(tun = %self.cfg.tun_name, "the TUN device is gone: no addresses or routes installed");
             }
-            return;
+            return added;
         };
         if !up && let Err(e) = nl.set_up(tun_index).await {
             self.fail(&e);
@@ -128,7 +152,7 @@ impl HostNet {
             Ok(c) => c,
             Err(e) => {
                 self.fail(&e);
-                return;
+                return added;
             }
         };
         let p = plan::diff(wanted, &current);
@@ -148,8 +172,9 @@ impl HostNet {
             }
         }
         for a in &p.add_addresses {
-            if let Err(e) = nl.add_address(tun_index, *a).await {
-                self.fail(&e);
+            match nl.add_address(tun_index, *a).await {
+                Ok(()) => added.push(*a),
+                Err(e) => self.fail(&e),
             }
         }
         for (prefix, table) in &p.add_routes {
@@ -181,6 +206,7 @@ impl HostNet {
             );
         }
         self.record_conflicts(p.conflicts);
+        added
     }
 
     fn record_conflicts(&mut self, found: Vec<plan::Conflict>) {
@@ -211,6 +237,21 @@ impl HostNet {
         }
         self.reported = seen;
         self.conflicts = now;
+    }
+}
+
+/// Issue 16: the part of `desired` this worker's host serves: every gateway except those whose
+/// instance here is the standby (a standby holds neither the gateway's VNet-side address nor
+/// its routes, so the VNet's traffic goes to the active instance's host).
+pub fn serving(desired: &DesiredState, standby: &BTreeSet<QualifiedName>) -> DesiredState {
+    DesiredState {
+        version: desired.version,
+        gateways: desired
+            .gateways
+            .iter()
+            .filter(|g| !standby.contains(&QualifiedName::new(&g.tenant, &g.name)))
+            .cloned()
+            .collect(),
     }
 }
 
@@ -250,6 +291,55 @@ pub fn check_forwarding() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_standby_gateway_gets_neither_its_address_nor_its_routes() {
+        let gw = |name: &str, addr: &str, prefix: &str| {
+            let mut g: isthmus_shared::desired::GatewayDesired =
+                serde_json::from_value(serde_json::json!({
+                    "tenant": "t", "name": name, "gateway_type": "RouteBased",
+                    "private_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                    "listen_port": 51820, "peers": [], "routes": [],
+                    "bandwidth_limit_bps": 0
+                }))
+                .expect("gateway");
+            g.private_address = Some(addr.parse().expect("address"));
+            g.routes = vec![isthmus_shared::routes::Route {
+                prefix: prefix.parse().expect("prefix"),
+                next_hop: isthmus_shared::routes::NextHop::SiteToSite {
+                    connection: QualifiedName::new("t", "c"),
+                    site: QualifiedName::new("t", "s"),
+                },
+                origin: isthmus_shared::routes::RouteOrigin::Default,
+                transit_hops: 0,
+                active: true,
+            }];
+            g
+        };
+        let desired = DesiredState {
+            version: 3,
+            gateways: vec![
+                gw("a", "10.1.255.4", "192.168.1.0/24"),
+                gw("b", "10.2.255.4", "192.168.2.0/24"),
+            ],
+        };
+        let standby = BTreeSet::from([QualifiedName::new("t", "b")]);
+        let w = plan::wanted(
+            &serving(&desired, &standby),
+            None,
+            plan::DEFAULT_ROUTE_TABLE,
+        );
+        let addrs: Vec<String> = w.addresses.iter().map(ToString::to_string).collect();
+        assert_eq!(addrs, vec!["10.1.255.4/32"]);
+        let routes: Vec<String> = w.routes.iter().map(|r| r.prefix.to_string()).collect();
+        assert_eq!(routes, vec!["192.168.1.0/24"]);
+        let all = plan::wanted(&serving(&desired, &BTreeSet::new()), None, 7373);
+        assert_eq!(
+            all.addresses.len(),
+            2,
+            "not redundant or active: both served"
+        );
+    }
 
     #[test]
     fn gw_10_forwarding_off_is_reported_with_the_exact_fix() {

@@ -24,10 +24,14 @@ use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 use tun_rs::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
+use crate::core::failover::{HeartbeatTransmit, StepDownReason, TakeoverReason};
 use crate::core::{ApplyOptions, Core, Event, Transmit};
 use crate::host::{Conflicts, HostConfig, HostNet};
 
+mod heartbeat;
 mod udp;
+
+pub use self::heartbeat::bind_heartbeat;
 
 pub use self::udp::bind_udp;
 use self::udp::{bind_port, send_udp, udp_drops_by_port};
@@ -92,6 +96,12 @@ struct Shared {
     host: tokio::sync::Mutex<Option<HostNet>>,
     /// The routes the host refused, per gateway (from the last reconciliation).
     route_conflicts: Mutex<Conflicts>,
+    /// Issue 16: the heartbeat socket of the gateways' instances (`--heartbeat-port`).
+    heartbeat: Mutex<Option<Arc<UdpSocket>>>,
+    /// The desired state applied last: the host follows it and the instances' roles.
+    desired: Mutex<Option<DesiredState>>,
+    /// Why a gateway's port could not be bound, by port (the status report's `bind_error`).
+    bind_errors: Mutex<BTreeMap<u16, String>>,
 }
 
 /// A running data plane.
@@ -104,14 +114,34 @@ pub struct DataPlane {
 struct Drained {
     transmits: Vec<Transmit>,
     tun: Vec<Vec<u8>>,
+    heartbeats: Vec<HeartbeatTransmit>,
+    /// An instance changed its role: the host's addresses and routes must follow.
+    roles_changed: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+fn takeover_reason(r: TakeoverReason) -> &'static str {
+    match r {
+        TakeoverReason::Silence => "the active partner was silent for the detection time",
+        TakeoverReason::Handover => "the active partner handed over (drain)",
+        TakeoverReason::Server => "the server designated it",
+    }
+}
+
+fn step_down_reason(r: StepDownReason) -> &'static str {
+    match r {
+        StepDownReason::HigherTerm => "the partner is active under a higher term",
+        StepDownReason::Handover => "the partner took over (drain)",
+        StepDownReason::Server => "the server designated the partner",
+    }
+}
+
 /// Logs one event of the core: one line per tunnel change, naming tenant, gateway, connection
-/// and the peer's endpoint; handshake failures (already rate-limited by the core) as WARN.
+/// and the peer's endpoint; handshake failures (already rate-limited by the core) as WARN;
+/// one line per role change of an instance, naming tenant, gateway, instance, term and reason.
 fn log_event(e: Event) {
     let ep = |e: Option<SocketAddr>| e.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
     match e {
@@ -152,16 +182,39 @@ fn log_event(e: Event) {
             };
             tracing::warn!(tenant = %gateway.tenant, gateway = %gateway.name, connection = %peer, endpoint = %ep(endpoint), reason = reason.as_str(), "handshake failing: {hint}");
         }
+        Event::InstanceActive {
+            gateway,
+            instance,
+            term,
+            reason,
+        } => {
+            tracing::info!(tenant = %gateway.tenant, gateway = %gateway.name, instance, term, reason = takeover_reason(reason), "instance active: handshakes sent to every known peer, taking the VNet-side address and routes");
+        }
+        Event::InstanceStandby {
+            gateway,
+            instance,
+            term,
+            reason,
+        } => {
+            tracing::info!(tenant = %gateway.tenant, gateway = %gateway.name, instance, term, reason = step_down_reason(reason), "instance standby: sessions dropped, releasing the VNet-side address and routes");
+        }
     }
 }
 
 fn drain(core: &mut Core) -> Drained {
+    let mut roles_changed = false;
     while let Some(e) = core.poll_event() {
+        roles_changed |= matches!(
+            e,
+            Event::InstanceActive { .. } | Event::InstanceStandby { .. }
+        );
         log_event(e);
     }
     Drained {
         transmits: std::iter::from_fn(|| core.poll_transmit()).collect(),
         tun: std::iter::from_fn(|| core.poll_tun()).collect(),
+        heartbeats: std::iter::from_fn(|| core.poll_heartbeat()).collect(),
+        roles_changed,
     }
 }
 
@@ -231,6 +284,7 @@ impl DataPlane {
                         core.set_peer_silence(s);
                     }
                     core.set_gso_max_bytes(GSO_MAX_BYTES);
+                    core.set_boot_id(heartbeat::random_boot_id());
                     core
                 }),
                 sockets: Mutex::new(BTreeMap::new()),
@@ -239,6 +293,9 @@ impl DataPlane {
                 policy_idle_override: cfg.policy_idle_override,
                 host: tokio::sync::Mutex::new(host),
                 route_conflicts: Mutex::new(BTreeMap::new()),
+                heartbeat: Mutex::new(None),
+                desired: Mutex::new(None),
+                bind_errors: Mutex::new(BTreeMap::new()),
             }),
         };
         let timer = dp.clone();
@@ -258,7 +315,7 @@ impl DataPlane {
 
     /// Applies a desired state, then binds and closes UDP ports to match.
     pub async fn apply(&self, desired: &DesiredState) {
-        let (errors, ports, out) = {
+        let (errors, ports, mut out) = {
             let mut core = lock(&self.shared.core);
             let options = ApplyOptions {
                 idle_override: self.shared.policy_idle_override,
@@ -269,58 +326,11 @@ impl DataPlane {
         for e in &errors {
             tracing::error!("{e}");
         }
-        {
-            let mut sockets = lock(&self.shared.sockets);
-            let stale: Vec<u16> = sockets
-                .keys()
-                .filter(|p| !ports.contains(p))
-                .copied()
-                .collect();
-            for p in stale {
-                if let Some(port) = sockets.remove(&p) {
-                    port.task.abort();
-                    if let Some(h) = port.handshakes {
-                        h.abort();
-                    }
-                    tracing::info!(port = p, "UDP port closed");
-                }
-            }
-            for p in ports {
-                if sockets.contains_key(&p) {
-                    continue;
-                }
-                let addr = SocketAddr::new(self.shared.bind, p);
-                match bind_port(addr) {
-                    Ok(((s, state), handshakes)) => {
-                        let (socket, state) = (Arc::new(s), Arc::new(state));
-                        let reader = self.clone();
-                        let (rs, rstate) = (Arc::clone(&socket), Arc::clone(&state));
-                        let task =
-                            tokio::spawn(async move { reader.run_udp(p, rs, rstate, false).await });
-                        let steered = handshakes.is_some();
-                        let handshakes = handshakes.map(|(hs, hstate)| {
-                            let reader = self.clone();
-                            let (hs, hstate) = (Arc::new(hs), Arc::new(hstate));
-                            tokio::spawn(async move { reader.run_udp(p, hs, hstate, true).await })
-                        });
-                        sockets.insert(
-                            p,
-                            Port {
-                                socket,
-                                state,
-                                task,
-                                handshakes,
-                            },
-                        );
-                        tracing::info!(%addr, handshake_queue = steered, "UDP port open");
-                    }
-                    Err(e) => {
-                        tracing::error!(%addr, error = %e, "cannot bind the gateway's UDP port")
-                    }
-                }
-            }
-        }
-        self.reconcile_host(desired).await;
+        self.sync_ports(&ports);
+        *lock(&self.shared.desired) = Some(desired.clone());
+        self.reconcile_host().await;
+        // The reconciliation just now followed the roles too.
+        out.roles_changed = false;
         tracing::info!(
             version = desired.version,
             gateways = desired.gateways.len(),
@@ -329,12 +339,85 @@ impl DataPlane {
         self.flush(out).await;
     }
 
-    /// The VNet side: the TUN device's addresses and kernel routes for `desired`.
-    async fn reconcile_host(&self, desired: &DesiredState) {
+    /// Binds the ports in `ports` not yet bound (again, if an earlier attempt failed) and
+    /// closes the others; a port that cannot be bound is the gateway's `bind_error`.
+    fn sync_ports(&self, ports: &std::collections::BTreeSet<u16>) {
+        let mut sockets = lock(&self.shared.sockets);
+        let mut bind_errors = lock(&self.shared.bind_errors);
+        bind_errors.retain(|p, _| ports.contains(p));
+        let stale: Vec<u16> = sockets
+            .keys()
+            .filter(|p| !ports.contains(p))
+            .copied()
+            .collect();
+        for p in stale {
+            if let Some(port) = sockets.remove(&p) {
+                port.task.abort();
+                if let Some(h) = port.handshakes {
+                    h.abort();
+                }
+                tracing::info!(port = p, "UDP port closed");
+            }
+        }
+        for &p in ports {
+            if sockets.contains_key(&p) {
+                continue;
+            }
+            let addr = SocketAddr::new(self.shared.bind, p);
+            match bind_port(addr) {
+                Ok(((s, state), handshakes)) => {
+                    let (socket, state) = (Arc::new(s), Arc::new(state));
+                    let reader = self.clone();
+                    let (rs, rstate) = (Arc::clone(&socket), Arc::clone(&state));
+                    let task =
+                        tokio::spawn(async move { reader.run_udp(p, rs, rstate, false).await });
+                    let steered = handshakes.is_some();
+                    let handshakes = handshakes.map(|(hs, hstate)| {
+                        let reader = self.clone();
+                        let (hs, hstate) = (Arc::new(hs), Arc::new(hstate));
+                        tokio::spawn(async move { reader.run_udp(p, hs, hstate, true).await })
+                    });
+                    sockets.insert(
+                        p,
+                        Port {
+                            socket,
+                            state,
+                            task,
+                            handshakes,
+                        },
+                    );
+                    if bind_errors.remove(&p).is_some() {
+                        tracing::info!(%addr, "the gateway's UDP port is free again");
+                    }
+                    tracing::info!(%addr, handshake_queue = steered, "UDP port open");
+                }
+                Err(e) => {
+                    let why = format!("cannot bind UDP {addr}: {e}");
+                    if bind_errors.get(&p) != Some(&why) {
+                        tracing::error!(%addr, error = %e, "cannot bind the gateway's UDP port");
+                    }
+                    bind_errors.insert(p, why);
+                }
+            }
+        }
+    }
+
+    /// The VNet side: the TUN device's addresses and kernel routes for the desired state
+    /// applied last, without those of gateways whose instance here is the standby; the
+    /// addresses just taken over are announced (gratuitous ARP).
+    async fn reconcile_host(&self) {
         let mut host = self.shared.host.lock().await;
-        if let Some(h) = host.as_mut() {
-            h.reconcile(desired).await;
-            *lock(&self.shared.route_conflicts) = h.conflicts().clone();
+        let Some(h) = host.as_mut() else {
+            return;
+        };
+        let Some(desired) = lock(&self.shared.desired).clone() else {
+            return;
+        };
+        let standby = lock(&self.shared.core).standby_gateways();
+        let added = h.reconcile(&desired, &standby).await;
+        *lock(&self.shared.route_conflicts) = h.conflicts().clone();
+        for a in added {
+            crate::host::garp::announce(a, h.tun_name().to_owned());
         }
     }
 
@@ -360,14 +443,37 @@ impl DataPlane {
         }
     }
 
+    /// Why each gateway's port could not be bound (tried again first).
+    fn bind_errors(&self) -> BTreeMap<isthmus_shared::model::QualifiedName, String> {
+        let (ports, names) = {
+            let core = lock(&self.shared.core);
+            let names = core.gateway_names();
+            let ports: BTreeMap<_, _> = names
+                .iter()
+                .filter_map(|q| Some((q.clone(), core.listen_port(q)?)))
+                .collect();
+            (core.listen_ports(), ports)
+        };
+        if !lock(&self.shared.bind_errors).is_empty() {
+            self.sync_ports(&ports);
+        }
+        let errors = lock(&self.shared.bind_errors);
+        names
+            .into_iter()
+            .filter_map(|(q, p)| Some((q, errors.get(&p)?.clone())))
+            .collect()
+    }
+
     /// The status report of every gateway.
     pub fn status(&self) -> StatusReport {
         self.read_queue_overflows();
+        let bind_errors = self.bind_errors();
         let mut report = lock(&self.shared.core).status(Instant::now(), SystemTime::now());
         let conflicts = self.route_conflicts();
         for g in &mut report.gateways {
             let q = isthmus_shared::model::QualifiedName::new(&g.tenant, &g.name);
             g.route_conflicts = conflicts.get(&q).cloned().unwrap_or_default();
+            g.bind_error = bind_errors.get(&q).cloned();
         }
         report
     }
@@ -381,9 +487,11 @@ impl DataPlane {
             SystemTime::now(),
         );
         let conflicts = self.route_conflicts();
+        let bind_errors = self.bind_errors();
         for g in &mut s.gateways {
             let q = isthmus_shared::model::QualifiedName::new(&g.tenant, &g.name);
             g.route_conflicts = conflicts.get(&q).cloned().unwrap_or_default();
+            g.bind_error = bind_errors.get(&q).cloned();
         }
         s
     }
@@ -396,6 +504,22 @@ impl DataPlane {
     /// Sends what the core produced: datagrams as the core batched them (one GSO call per
     /// batch), TUN packets (super-packets with offload) one write each.
     async fn flush(&self, out: Drained) {
+        if out.roles_changed {
+            // The takeover's host work (address, routes, gratuitous ARP) is on the failover's
+            // critical path: it starts now, beside the handshakes sent below.
+            let dp = self.clone();
+            tokio::spawn(async move { dp.reconcile_host().await });
+        }
+        if !out.heartbeats.is_empty() {
+            let socket = lock(&self.shared.heartbeat).clone();
+            if let Some(s) = socket {
+                for h in &out.heartbeats {
+                    if let Err(e) = s.send_to(&h.payload, h.dst).await {
+                        tracing::debug!(dst = %h.dst, error = %e, "heartbeat not sent");
+                    }
+                }
+            }
+        }
         if !out.transmits.is_empty() {
             type Sock = (Arc<UdpSocket>, Arc<UdpSocketState>);
             let sockets: BTreeMap<u16, Sock> = lock(&self.shared.sockets)
@@ -489,7 +613,7 @@ impl DataPlane {
             if untrusted {
                 let pause = {
                     let core = lock(&self.shared.core);
-                    let next_tick = core.poll_timeout();
+                    let next_tick = core.next_tick();
                     if this_tick != next_tick {
                         (this_tick, read) = (next_tick, 0);
                     }

@@ -3,6 +3,7 @@
 mod core;
 mod core_apply_model;
 mod core_failover;
+mod core_instances;
 mod core_flood;
 mod core_mtu;
 mod core_state;
