@@ -263,6 +263,11 @@ pub fn device_config_url(tenant: &str, connection: &str) -> String {
     )
 }
 
+/// Issue 16 item 6: the URL of tunnel 2 of a connection to an active-active gateway.
+pub fn device_config_tunnel2_url(tenant: &str, connection: &str) -> String {
+    format!("{}?tunnel=2", device_config_url(tenant, connection))
+}
+
 /// `GET /api/v1/tenants/{t}/connections/{c}/device-config` as text.
 pub async fn device_config(tenant: &str, connection: &str) -> Result<String, ApiError> {
     send(Request::get(&device_config_url(tenant, connection)))

@@ -272,6 +272,8 @@ fn DeviceConfigCard(name: String) -> impl IntoView {
     let tn = c.tenant.get_untracked().unwrap_or_default();
     let href = api::device_config_url(&tn, &name);
     let file = format!("{name}.conf");
+    let href2 = api::device_config_tunnel2_url(&tn, &name);
+    let file2 = isthmus_shared::device::ActiveActiveTunnel::file_name(&name, 2);
     let n = name.clone();
     let show_qr = move |_| {
         let tn = tn.clone();
@@ -291,17 +293,58 @@ fn DeviceConfigCard(name: String) -> impl IntoView {
                 .map(|x| x.gateway.clone())
         })
     });
+    // Issue 16 item 6: a site connection to an active-active gateway is two tunnels; the
+    // second exists while the gateway runs on two instances.
+    let conn_name = name.clone();
+    let tunnels = Signal::derive(move || {
+        let t = c.topology()?;
+        let x = t.connection(&c.tenant_name(), &conn_name)?;
+        x.site()?;
+        let g = t.gateway(&x.tenant, &x.gateway)?;
+        g.active_active.then_some(g.secondary_endpoint.is_some())
+    });
+
     view! {
         <section class="card" aria-labelledby="device-heading">
             <h2 id="device-heading">{move || c.t(Key::DeviceConfig)}</h2>
             <GatewayNotices gateway=gateway />
             <p>
-                <a class="button" href=href download=file>
-                    {move || c.t(Key::Download)}
+                <a class="button" href=href download=file data-testid="download-tunnel-1">
+                    {move || {
+                        c.t(if tunnels.get().is_some() { Key::DownloadTunnel1 } else { Key::Download })
+                    }}
                 </a>
+                {move || {
+                    (tunnels.get() == Some(true))
+                        .then(|| {
+                            view! {
+                                " "
+                                <a
+                                    class="button"
+                                    href=href2.clone()
+                                    download=file2.clone()
+                                    data-testid="download-tunnel-2"
+                                >
+                                    {c.t(Key::DownloadTunnel2)}
+                                </a>
+                            }
+                        })
+                }}
                 " "
                 <button on:click=show_qr>{move || c.t(Key::ShowQr)}</button>
             </p>
+            {move || {
+                tunnels
+                    .get()
+                    .map(|two| {
+                        view! {
+                            <p class="muted" data-testid="active-active-help">
+                                {c.t(Key::ActiveActiveHelp)}
+                            </p>
+                            {(!two).then(|| view! { <p class="muted">{c.t(Key::TunnelTwoPending)}</p> })}
+                        }
+                    })
+            }}
             {move || {
                 qr.get()
                     .map(|r| match r {

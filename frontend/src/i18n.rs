@@ -244,6 +244,11 @@ keys! {
     // Connection page
     DeviceConfig => "Device configuration", "デバイス構成";
     Download => "Download device configuration (wg-quick)", "デバイス構成をダウンロード (wg-quick)";
+    DownloadTunnel1 => "Download tunnel 1 (wg-quick, to instance 0)", "トンネル 1 をダウンロード (wg-quick、インスタンス 0 へ)";
+    DownloadTunnel2 => "Download tunnel 2 (wg-quick, to instance 1)", "トンネル 2 をダウンロード (wg-quick、インスタンス 1 へ)";
+    ActiveActiveHelp => "Active-active gateway: this connection is two tunnels, one to each instance. Run them on the device as two WireGuard interfaces with the same private key: tunnel 1 on the site's device port, tunnel 2 on the next port (open both). Route the gateway's prefixes through tunnel 1 at metric 100 and through tunnel 2 at metric 200 (the PostUp lines of each file), and withdraw tunnel 1's routes while it is dead (a watchdog on its latest handshake, or BGP later). Without that, traffic from the site to the VNet is lost while tunnel 1 is down; traffic from the VNet to the site keeps flowing through tunnel 2.",
+        "アクティブ/アクティブ ゲートウェイ: この接続はインスタンスごとに 1 本、計 2 本のトンネルです。デバイスでは同じ秘密鍵の 2 つの WireGuard インターフェイスとして動かしてください。トンネル 1 はサイトのデバイス ポート、トンネル 2 はその次のポートで待ち受けます (両方のポートを開けてください)。ゲートウェイのプレフィックスをトンネル 1 にはメトリック 100、トンネル 2 にはメトリック 200 でルーティングし (各ファイルの PostUp 行)、トンネル 1 が切れている間はそのルートを取り下げてください (最新のハンドシェイクを監視するウォッチドッグ、将来は BGP)。これがないと、トンネル 1 の停止中はサイトから VNet へのトラフィックが失われます。VNet からサイトへのトラフィックはトンネル 2 を通って流れ続けます。";
+    TunnelTwoPending => "Tunnel 2 can be downloaded once the gateway runs on two instances.", "ゲートウェイが 2 つのインスタンスで動作すると、トンネル 2 をダウンロードできます。";
     ShowQr => "Show QR code", "QR コードを表示";
     QrCode => "Device configuration QR code", "デバイス構成の QR コード";
     SharedKey => "Shared key", "共有キー";
@@ -449,6 +454,8 @@ mod tests {
         "public-address",
         "ISTHMUS_PUBLIC_ADDRESS",
         "wg-quick",
+        "PostUp",
+        "BGP",
         "B",
         "kB",
         "MB",
