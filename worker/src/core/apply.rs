@@ -153,6 +153,7 @@ impl Core {
                         peer_silence: self.peer_silence,
                         failover: None,
                         handover_wanted: false,
+                        probation_until: None,
                         acted_active: true,
                     }
                 }

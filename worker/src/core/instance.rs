@@ -61,6 +61,7 @@ impl Core {
         now: Instant,
     ) -> Result<(), FailoverError> {
         let Some(d) = &g.instance else {
+            gw.probation_until = None;
             if gw.failover.take().is_some() {
                 tracing::info!(tenant = %gw.key.tenant, gateway = %gw.key.name, "the gateway is no longer redundant: this worker runs its only instance");
             }
@@ -78,7 +79,12 @@ impl Core {
         };
         if replace {
             let boot = self.next_boot();
-            gw.failover = Some(Failover::new(gw.key.clone(), d, boot, now)?);
+            let f = Failover::new(gw.key.clone(), d, boot, now)?;
+            gw.probation_until = f
+                .is_active()
+                .then(|| now.checked_add(d.interval()))
+                .flatten();
+            gw.failover = Some(f);
         }
         if let Some(f) = gw.failover.as_mut() {
             // Edge-triggered: a handover starts when the flag appears, so two draining
@@ -172,6 +178,9 @@ impl Core {
             {
                 f.handle_timeout(now);
             }
+            if gw.probation_until.is_some_and(|t| now >= t) {
+                gw.probation_until = None;
+            }
             settle_gateway(gw, now, buf, out, heartbeats);
         }
     }
@@ -180,8 +189,11 @@ impl Core {
     pub(super) fn failover_deadline(&self) -> Option<Instant> {
         self.redundant
             .iter()
-            .filter_map(|k| self.gateways.get(k)?.failover.as_ref())
-            .map(Failover::poll_timeout)
+            .filter_map(|k| self.gateways.get(k))
+            .filter_map(|g| {
+                let f = g.failover.as_ref()?.poll_timeout();
+                Some(g.probation_until.map_or(f, |p| p.min(f)))
+            })
             .min()
     }
 
@@ -211,6 +223,16 @@ fn settle_gateway(
     heartbeats: &mut std::collections::VecDeque<HeartbeatTransmit>,
 ) {
     let mut announced = false;
+    // Probation ends once the partner was heard and this instance is still active (it ranks
+    // above the partner), or when it steps down.
+    if gw.probation_until.is_some()
+        && gw
+            .failover
+            .as_ref()
+            .is_none_or(|f| f.accepted() > 0 || !f.is_active())
+    {
+        gw.probation_until = None;
+    }
     if let Some(f) = gw.failover.as_mut() {
         while let Some(t) = f.poll_transmit() {
             heartbeats.push_back(t);

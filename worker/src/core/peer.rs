@@ -143,6 +143,11 @@ pub(super) struct Gateway {
     pub(super) failover: Option<Failover>,
     /// Issue 16: the desired state's `handover` flag as last applied.
     pub(super) handover_wanted: bool,
+    /// Issue 16: a new instance the server designated active waits until it has heard its
+    /// partner (or one heartbeat interval passed) before it serves: a worker restarted with
+    /// a stale term would otherwise answer and initiate for a moment beside the instance that
+    /// took over meanwhile, and pull peers away from it.
+    pub(super) probation_until: Option<std::time::Instant>,
     /// Issue 16: the role the data plane last acted on (sessions, handshakes): active unless
     /// the instance is the standby.
     pub(super) acted_active: bool,
@@ -217,7 +222,7 @@ impl Gateway {
     /// Issue 16: whether this worker's instance of the gateway is the standby: it then never
     /// answers or initiates on the gateway's port, forwards nothing and runs no tunnel timers.
     pub(super) fn is_standby(&self) -> bool {
-        self.failover.as_ref().is_some_and(|f| !f.is_active())
+        self.failover.as_ref().is_some_and(|f| !f.is_active()) || self.probation_until.is_some()
     }
 
     pub(super) fn new_tunn(

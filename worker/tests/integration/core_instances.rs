@@ -49,6 +49,7 @@ fn p2s_client(last_endpoint: Option<SocketAddr>) -> PeerDesired {
         idle_timeout_secs: None,
         region_pair: None,
         last_endpoint: last_endpoint.map(|a| a.to_string()),
+        on_every_instance: false,
     }
 }
 
@@ -213,16 +214,29 @@ fn site_a_pings_through(c: &mut Core, devices: &mut [Site], now: Instant) {
     assert_eq!(site_to_vnet(c, devices, 0, &ping, now), vec![ping]);
 }
 
+/// The pair after its first heartbeats: instance 0 serves, instance 1 stands by. Returns
+/// the instant and what instance 0 sent meanwhile.
+fn started(t0: Instant) -> (Core, Core, Instant, Vec<Transmit>) {
+    let (mut a, mut b) = pair(t0);
+    let mut sent = Vec::new();
+    let t = t0 + Duration::from_millis(500);
+    run(&mut a, &mut b, t0, t, |a, b, now| {
+        sent.extend(transmits(a));
+        assert!(
+            transmits(b).is_empty(),
+            "the standby sent a datagram at {now:?}"
+        );
+    });
+    assert_eq!(status(&a, t).role, InstanceRole::Active);
+    (a, b, t, sent)
+}
+
 #[test]
 fn a_standby_never_answers_initiates_or_forwards() {
-    let t0 = Instant::now();
-    let (mut a, mut b) = pair(t0);
+    let (mut a, mut b, t0, sent) = started(Instant::now());
     // The active instance starts the VNet-to-VNet handshake (keepalive); the standby does not.
-    assert!(transmits(&mut a).iter().any(|t| t.dst == v2v_addr()));
-    assert!(
-        transmits(&mut b).is_empty(),
-        "a standby sends nothing at apply"
-    );
+    assert!(sent.iter().any(|t| t.dst == v2v_addr()), "{sent:?}");
+    assert!(transmits(&mut a).is_empty());
 
     // A real initiation from site A, and a packet from the VNet for it: nothing comes out.
     let mut devs = devices();
@@ -307,9 +321,8 @@ fn the_standby_takes_over_after_exactly_the_configured_silence() {
 
 /// Instance 0 carries site A's traffic, then dies; instance 1 takes over at `t`.
 fn failed_over(t0: Instant) -> (Core, Core, Vec<Site>, Instant) {
-    let (mut a, mut b) = pair(t0);
+    let (mut a, mut b, t0, _) = started(t0);
     let mut devs = devices();
-    transmits(&mut a);
     site_a_pings_through(&mut a, &mut devs, t0);
     let heard = run(
         &mut a,
@@ -432,11 +445,64 @@ fn the_old_active_returning_steps_down_and_falls_silent() {
 }
 
 #[test]
-fn a_drain_hands_over_in_one_heartbeat_round_trip_and_traffic_resumes() {
+fn an_old_active_restarted_with_a_stale_term_serves_nothing_before_it_hears_the_new_one() {
     let t0 = Instant::now();
-    let (mut a, mut b) = pair(t0);
+    let (_, mut b, mut devs, t) = failed_over(t0);
+    transmits(&mut b);
+    // Instance 0's worker restarts from the server's stale desired state: active, term 1.
+    let mut a = core(3, &desired(1, Some(block(0, 0, 1, false))), t);
+    assert!(transmits(&mut a).is_empty(), "no handshake at start");
+    let init = devs[0].rehandshake();
+    a.handle_network(GW_PORT, site_addr(2), &init[0], t);
+    assert!(
+        transmits(&mut a).is_empty(),
+        "no answer before the partner is heard"
+    );
+    let mut now = t;
+    for _ in 0..10 {
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        exchange(&mut a, &mut b, now, true, true);
+        assert!(
+            transmits(&mut a).is_empty(),
+            "the restarted instance sent at {now:?}"
+        );
+        transmits(&mut b);
+        now += Duration::from_millis(20);
+    }
+    assert_eq!(
+        (status(&a, now).role, status(&a, now).term),
+        (InstanceRole::Standby, 2)
+    );
+    assert_eq!(status(&b, now).role, InstanceRole::Active);
+}
+
+#[test]
+fn a_lone_active_instance_serves_after_one_heartbeat_interval() {
+    let t0 = Instant::now();
+    let mut a = core(1, &desired(1, Some(block(0, 0, 1, false))), t0);
+    assert!(transmits(&mut a).is_empty());
+    a.handle_timeout(t0 + Duration::from_millis(200) - NS);
+    assert!(transmits(&mut a).is_empty());
+    a.handle_timeout(t0 + Duration::from_millis(200));
+    let sent = transmits(&mut a);
+    for dst in [site_addr(2), v2v_addr(), client_addr()] {
+        assert!(sent.iter().any(|t| t.dst == dst), "no initiation to {dst}");
+    }
+    assert!(matches!(
+        role_events(&mut a)[..],
+        [Event::InstanceActive {
+            instance: 0,
+            term: 1,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn a_drain_hands_over_in_one_heartbeat_round_trip_and_traffic_resumes() {
+    let (mut a, mut b, t0, _) = started(Instant::now());
     let mut devs = devices();
-    transmits(&mut a);
     site_a_pings_through(&mut a, &mut devs, t0);
     let t = t0 + Duration::from_secs(2);
     run(&mut a, &mut b, t0, t, |a, _, _| {
