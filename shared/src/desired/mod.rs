@@ -30,7 +30,9 @@ use crate::psk::{PeerIdentity, derive_preshared_key};
 use crate::resolved::Net;
 use crate::routes::{GatewayRoutes, NextHop, Route, RouteOrigin};
 
+mod active_active;
 mod status;
+pub use active_active::*;
 pub use status::*;
 
 /// The format tag of [`DesiredStateMessage::V1`].
@@ -268,6 +270,13 @@ pub struct PeerDesired {
     /// a change on the device. `None` for peers with an `endpoint`, and for clients not seen yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_endpoint: Option<String>,
+    /// Issue 16 item 6: this peer's tunnel runs on every instance of the gateway, the standby
+    /// included: it answers, initiates and keeps the tunnel alive, and forwards what the peer
+    /// sends into the VNet (traffic from the VNet still leaves through the active instance
+    /// only). Set for the site-to-site peers of an active-active gateway
+    /// ([`active_active_instance`]), whose site device runs one tunnel to each instance.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_every_instance: bool,
 }
 
 /// The secrets and placement of a gateway, known only to the server.
@@ -435,6 +444,7 @@ fn build(
             idle_timeout_secs: gw.gateway_type.idle_timeout_secs(),
             region_pair: None,
             last_endpoint: None,
+            on_every_instance: false,
         });
     }
 
@@ -484,6 +494,7 @@ fn build(
             idle_timeout_secs: None,
             region_pair: pair,
             last_endpoint: None,
+            on_every_instance: false,
         });
     }
 
@@ -516,6 +527,7 @@ fn build(
                 idle_timeout_secs: None,
                 region_pair: None,
                 last_endpoint: None,
+                on_every_instance: false,
             });
         }
     }

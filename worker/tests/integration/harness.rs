@@ -73,6 +73,7 @@ pub fn s2s_peer(conn: &str, seed: u8, endpoint: SocketAddr, allowed: &[&str]) ->
         idle_timeout_secs: None,
         region_pair: None,
         last_endpoint: None,
+        on_every_instance: false,
     }
 }
 

@@ -53,6 +53,7 @@ fn p2s_peer(client: &str, seed: u8, address: &str) -> PeerDesired {
         idle_timeout_secs: None,
         region_pair: None,
         last_endpoint: None,
+        on_every_instance: false,
     }
 }
 
