@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::audit;
 use crate::auth::{Principal, Role};
-use crate::error::{ApiError, ApiJson, ApiPath, RawJson};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, RawJson};
 use crate::state::AppState;
 use crate::store::{self, Committed, Kind};
 
@@ -317,27 +317,51 @@ pub async fn set_shared_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/v1/tenants/{tenant}/connections/{name}/device-config`: the site device's wg-quick
-/// file (S2S-1). It carries the derived preshared key, so reading it is audited.
+/// The query of [`device_config`].
+#[derive(Debug, serde::Deserialize)]
+pub struct DeviceConfigQuery {
+    /// Issue 16 item 6: which tunnel of a connection to an active-active gateway (1, the
+    /// default, or 2).
+    pub tunnel: Option<u8>,
+}
+
+/// `GET /api/v1/tenants/{tenant}/connections/{name}/device-config[?tunnel=2]`: the site
+/// device's wg-quick file (S2S-1); on an active-active gateway tunnel 1 (to instance 0) or,
+/// with `?tunnel=2`, tunnel 2 (to instance 1: a second interface on `device_port + 1`). It
+/// carries the derived preshared key, so reading it is audited.
 #[utoipa::path(
     get, path = "/api/v1/tenants/{tenant}/connections/{name}/device-config", tag = "topology",
-    params(("tenant" = String, Path, description = "Tenant name", example = "demo"), ("name" = String, Path, description = "Connection name")),
+    params(
+        ("tenant" = String, Path, description = "Tenant name", example = "demo"), ("name" = String, Path, description = "Connection name"),
+        ("tunnel" = Option<u8>, Query, description = "Tunnel 1 (the default) or, for a connection to an active-active gateway that runs on two instances, tunnel 2"),
+    ),
     responses(
-        (status = 200, description = "The site device's wg-quick file (S2S-1); the read is audited", content_type = "text/plain", body = String),
-        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized, crate::api::openapi::Forbidden, crate::api::openapi::NotFound,
+        (status = 200, description = "The site device's wg-quick file (S2S-1) for the tunnel; the read is audited", content_type = "text/plain", body = String),
+        crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized, crate::api::openapi::Forbidden,
+        (status = 404, description = "No such connection, or no such tunnel: tunnel 2 exists only on an active-active gateway that runs on two instances", body = isthmus_shared::api::ErrorBody),
     )
 )]
 pub async fn device_config(
     State(state): State<AppState>,
     who: Principal,
     ApiPath((tenant, name)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<DeviceConfigQuery>,
 ) -> Result<Response, ApiError> {
+    use isthmus_shared::device::{ActiveActiveTunnel, DeviceError, site_device_tunnel_config};
     who.require(state.db(), &tenant, Role::Owner).await?;
     let q = QualifiedName::new(&tenant, &name);
     store::get_row(state.db(), Kind::Connection, &q).await?;
     let topology = store::current_topology(&state).await?;
-    let config = isthmus_shared::device::site_device_config(&topology, &q)
-        .map_err(|e| ApiError::BadRequest(format!("no device configuration for `{name}`: {e}")))?;
+    let tunnel = query.tunnel.unwrap_or(1);
+    let config = site_device_tunnel_config(&topology, &q, tunnel).map_err(|e| match e {
+        DeviceError::NotActiveActive(_)
+        | DeviceError::OneInstance(_)
+        | DeviceError::NoSecondPort(_)
+        | DeviceError::NoSuchTunnel(_) => {
+            ApiError::NotFound(format!("no tunnel {tunnel} for `{name}`: {e}"))
+        }
+        e => ApiError::BadRequest(format!("no device configuration for `{name}`: {e}")),
+    })?;
     audit::record(
         state.db(),
         &who,
@@ -351,7 +375,10 @@ pub async fn device_config(
             (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}.conf\""),
+                format!(
+                    "attachment; filename=\"{}\"",
+                    ActiveActiveTunnel::file_name(&name, tunnel)
+                ),
             ),
         ],
         config.to_wg_quick(),

@@ -10,7 +10,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use isthmus_shared::desired::{
-    DesiredStateMessage, GatewayInputs, PeerKind, Secret, StatusReportMessage, desired_state,
+    DesiredStateMessage, GatewayInputs, PeerKind, Secret, StatusReportMessage,
+    active_active_instance, desired_state,
 };
 use isthmus_shared::instances::{
     DEFAULT_INTERVAL_MS, DEFAULT_MISSES, HeartbeatKey, InstanceDesired, KEY_LEN,
@@ -186,7 +187,8 @@ pub struct DesiredQuery {
 /// endpoint (this worker's address, the gateway's port); a point-to-site client peer carries
 /// the endpoint it was last reported at (`last_endpoint`), so a standby that takes over can
 /// initiate to it. A standby whose partner states no heartbeat address is left out (it could
-/// not tell whether the active one is alive).
+/// not tell whether the active one is alive). On an active-active gateway every site peer runs
+/// on both instances, each at the device's tunnel to it (`active_active_instance`).
 async fn desired_for(state: &AppState, name: &str) -> Result<DesiredStateMessage, ApiError> {
     let db = state.db();
     let version = store::current_version(db).await?;
@@ -200,6 +202,7 @@ async fn desired_for(state: &AppState, name: &str) -> Result<DesiredStateMessage
         .collect();
     let mut inputs = BTreeMap::new();
     let mut blocks = BTreeMap::new();
+    let mut active_active = std::collections::BTreeSet::new();
     for (q, slots) in mine {
         let Ok(row) = store::get_row(db, Kind::Gateway, &q).await else {
             continue; // deleted since
@@ -230,6 +233,9 @@ async fn desired_for(state: &AppState, name: &str) -> Result<DesiredStateMessage
             },
         );
         if let Some(b) = block {
+            if g.active_active {
+                active_active.insert(q.clone());
+            }
             let own = store::instances::endpoint_on(
                 &workers,
                 name,
@@ -251,6 +257,11 @@ async fn desired_for(state: &AppState, name: &str) -> Result<DesiredStateMessage
             let Some((block, own)) = blocks.remove(&q) else {
                 continue;
             };
+            if active_active.contains(&q) {
+                // Issue 16 item 6: both instances keep a tunnel to each site, each to the
+                // device's interface of its own.
+                *gd = active_active_instance(gd, block.instance);
+            }
             gd.instance = Some(block);
             gd.public_endpoint = Some(own);
             for p in &mut gd.peers {

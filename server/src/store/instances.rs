@@ -31,7 +31,8 @@
 //! stored term and above every term a worker reported for the gateway. A report that instance
 //! `i` is active at a term not below the stored one, from the worker that holds slot `i`, is
 //! adopted as it is (designated active := `i`, term := the reported term). The gateway's
-//! `public_endpoint` is the active instance's endpoint and `secondary_endpoint` the other's.
+//! `public_endpoint` is the active instance's endpoint and `secondary_endpoint` the other's
+//! (on an active-active gateway instance 0's and instance 1's, which never swap).
 //! All of it runs inside the store's write transactions, and every change bumps the topology
 //! version, so desired states, device configurations and client packages follow.
 
@@ -374,13 +375,18 @@ pub(super) async fn decide<C: ConnectionTrait>(
         let Ok(mut g) = serde_json::from_str::<Gateway>(&row.body) else {
             continue;
         };
-        let (Some(active), Some(old)) = (s.active_worker(), g.public_endpoint) else {
+        // Issue 16 item 6: an active-active gateway's endpoints are its instances' (0, then 1)
+        // and never swap, since each site device's tunnel keeps its own instance.
+        let (first, second) = if g.active_active && s.is_pair() {
+            (s.workers[0].as_deref(), s.workers[1].as_deref())
+        } else {
+            (s.active_worker(), s.standby_worker())
+        };
+        let (Some(active), Some(old)) = (first, g.public_endpoint) else {
             continue;
         };
         let public = endpoint_on(&workers, active, old.port(), fallback);
-        let secondary = s
-            .standby_worker()
-            .map(|w| endpoint_on(&workers, w, old.port(), fallback));
+        let secondary = second.map(|w| endpoint_on(&workers, w, old.port(), fallback));
         if g.public_endpoint != Some(public) || g.secondary_endpoint != secondary {
             tracing::info!(tenant = %key.0, gateway = %key.1, from = %old, to = %public,
                 secondary = ?secondary, "gateway endpoints follow its instances' workers");

@@ -3,6 +3,7 @@
 mod support;
 
 mod accounts;
+mod active_active;
 mod cli;
 mod drops;
 mod endpoints;
