@@ -1,15 +1,18 @@
 //! Integration tests of the worker: the core on a virtual clock, and the binary.
 
+mod bench_failover;
 mod core;
 mod core_apply_model;
 mod core_failover;
-mod core_instances;
 mod core_flood;
+mod core_instances;
 mod core_mtu;
 mod core_state;
 mod gro;
+mod ha_lab;
 mod harness;
 mod netns;
+mod netns_failover;
 mod netns_mtu;
 mod netns_p2s;
 mod netns_policy;
