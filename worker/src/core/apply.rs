@@ -154,6 +154,7 @@ impl Core {
                         failover: None,
                         handover_wanted: false,
                         probation_until: None,
+                        serves_on_standby: false,
                         acted_active: true,
                     }
                 }
@@ -289,6 +290,7 @@ impl Core {
                         endpoint: None,
                         configured_endpoint: None,
                         last_endpoint: None,
+                        on_every_instance: false,
                         endpoint_unresolved: false,
                         allowed: LpmTable::new(),
                         selectors: Vec::new(),
@@ -304,8 +306,9 @@ impl Core {
                     };
                     update_peer(&mut peer, p, options);
                     // Tunnels that must stay up (a keepalive is set) start their handshake now;
-                    // a standby's wait until it takes over (issue 16).
-                    if !gw.is_standby()
+                    // a standby's wait until it takes over (issue 16), but for those that run
+                    // on every instance (item 6).
+                    if (!gw.is_standby() || peer.on_every_instance)
                         && let (Some(_), Some(dst), Some(tunn)) =
                             (peer.keepalive, peer.endpoint, peer.tunn.as_mut())
                         && let TunnResult::WriteToNetwork(pkt) =
@@ -328,6 +331,7 @@ impl Core {
             tracing::info!(gateway = %gw.key, peer = %p.name, "peer removed");
         }
         gw.forwarding = ForwardingTable::build(&g.routes, &refs);
+        gw.serves_on_standby = gw.peers.values().any(|p| p.on_every_instance);
         gw.by_endpoint = gw
             .peers
             .values()
@@ -340,6 +344,7 @@ impl Core {
 fn update_peer(peer: &mut Peer, p: &PeerDesired, options: ApplyOptions) {
     peer.name = p.name.clone();
     peer.region_pair = p.region_pair.clone();
+    peer.on_every_instance = p.on_every_instance;
     // A loopback endpoint is the old worker's TCP relay (P2S-4): meaningless on this host.
     peer.last_endpoint = p
         .last_endpoint

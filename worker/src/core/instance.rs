@@ -13,6 +13,13 @@
 //! [`Core::handle_heartbeat`] and go out through [`Core::poll_heartbeat`]; the failover timers
 //! run on every [`Core::handle_timeout`] (not only on ticks: a takeover happens at exactly the
 //! configured silence).
+//!
+//! Item 6, active-active gateways: a peer flagged `on_every_instance` (a site of an
+//! active-active gateway, whose device runs one tunnel to each instance) is served by the
+//! standby too: its datagrams are found by the usual demultiplexing and then served (only
+//! unflagged peers' are dropped), its timers run, what it sends goes into the VNet, and a role
+//! change neither drops its session nor initiates to it. Traffic from the VNet (the TUN side)
+//! and transit into unflagged tunnels stay with the active instance.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -304,6 +311,10 @@ fn activate(gw: &mut Gateway, now: Instant, buf: &mut [u8], out: &mut Outputs) {
         let Some(peer) = gw.peers.get(&id) else {
             continue;
         };
+        // Item 6: a tunnel on every instance is up already; nothing to move.
+        if peer.on_every_instance {
+            continue;
+        }
         let roaming = peer.configured_endpoint.is_none();
         let dst = if roaming {
             peer.last_endpoint.or(peer.endpoint)
@@ -354,6 +365,10 @@ fn deactivate(gw: &mut Gateway, now: Instant) {
         let Some(peer) = gw.peers.get(&id) else {
             continue;
         };
+        // Item 6: a tunnel on every instance keeps its session on the standby.
+        if peer.on_every_instance {
+            continue;
+        }
         let fresh = peer
             .configured_endpoint
             .is_some()

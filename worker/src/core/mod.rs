@@ -240,12 +240,19 @@ impl Core {
             return;
         };
         // Issue 16: a standby never answers anything on the gateway's port (no handshake, no
-        // cookie reply): the active instance does.
-        if gw.is_standby() {
+        // cookie reply): the active instance does. Item 6: but for the peers that run on every
+        // instance (an active-active gateway's sites): it finds the datagram's peer first, then
+        // drops what is not theirs.
+        let standby = gw.is_standby();
+        if standby && !gw.serves_on_standby {
             gw.counters.standby_dropped += 1;
             return;
         }
         if let Some(from) = gw.demux(src, datagram, now, buf, out) {
+            if standby && !gw.serves(from.id) {
+                gw.counters.standby_dropped += 1;
+                return;
+            }
             gw.receive(from, src, datagram, now, buf, buf2, out);
         }
     }
@@ -321,8 +328,9 @@ impl Core {
             gateways, out, buf, ..
         } = self;
         for gw in gateways.values_mut() {
-            // Issue 16: no tunnel timers on a standby (no keepalives, no handshakes).
-            if gw.is_standby() {
+            // Issue 16: no tunnel timers on a standby (no keepalives, no handshakes), but for
+            // the peers that run on every instance (item 6).
+            if gw.is_standby() && !gw.serves_on_standby {
                 continue;
             }
             gw.tick(now, buf, out);

@@ -43,6 +43,9 @@ pub(super) struct Peer {
     /// Issue 16: a roaming peer's endpoint as the active instance reported it to the server
     /// (`PeerDesired::last_endpoint`): where an instance that takes over initiates.
     pub(super) last_endpoint: Option<SocketAddr>,
+    /// Issue 16 item 6: the tunnel runs on every instance, the standby included
+    /// (`PeerDesired::on_every_instance`: a site of an active-active gateway).
+    pub(super) on_every_instance: bool,
     /// The configured endpoint is not an address (a host name the shell did not resolve).
     pub(super) endpoint_unresolved: bool,
     pub(super) allowed: LpmTable<()>,
@@ -148,6 +151,9 @@ pub(super) struct Gateway {
     /// a stale term would otherwise answer and initiate for a moment beside the instance that
     /// took over meanwhile, and pull peers away from it.
     pub(super) probation_until: Option<std::time::Instant>,
+    /// Issue 16 item 6: some peer runs on every instance ([`Peer::on_every_instance`]), so a
+    /// standby still reads the gateway's port (and serves only those peers).
+    pub(super) serves_on_standby: bool,
     /// Issue 16: the role the data plane last acted on (sessions, handshakes): active unless
     /// the instance is the standby.
     pub(super) acted_active: bool,
@@ -223,6 +229,12 @@ impl Gateway {
     /// answers or initiates on the gateway's port, forwards nothing and runs no tunnel timers.
     pub(super) fn is_standby(&self) -> bool {
         self.failover.as_ref().is_some_and(|f| !f.is_active()) || self.probation_until.is_some()
+    }
+
+    /// Issue 16 item 6: whether this instance serves peer `id` now: always while active; on a
+    /// standby only a peer that runs on every instance.
+    pub(super) fn serves(&self, id: u32) -> bool {
+        !self.is_standby() || self.peers.get(&id).is_some_and(|p| p.on_every_instance)
     }
 
     pub(super) fn new_tunn(
@@ -362,6 +374,8 @@ impl Gateway {
                 }
             }
             Some(Hop::Peer(q)) if q == from => self.counters.loop_dropped += 1,
+            // Issue 16 item 6: a standby sends into no tunnel but those on every instance.
+            Some(Hop::Peer(q)) if !self.serves(q) => self.counters.standby_dropped += 1,
             Some(Hop::Peer(q)) if too_big => {
                 self.too_big_for_tunnel(q, inner, addrs, mtu::Source::Peer(from), now, buf, out)
             }
@@ -381,7 +395,13 @@ impl Gateway {
             self.handshakes_this_second = 0;
         }
         self.budget = HandshakeBudget::default();
-        for peer in self.peers.values_mut() {
+        // Issue 16 item 6: a standby runs the timers of the peers on every instance only.
+        let standby = self.is_standby();
+        for peer in self
+            .peers
+            .values_mut()
+            .filter(|p| !standby || p.on_every_instance)
+        {
             let Some(tunn) = peer.tunn.as_mut() else {
                 peer.refresh(&self.key, self.peer_silence, now, out);
                 continue;

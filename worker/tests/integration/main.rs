@@ -2,6 +2,7 @@
 
 mod bench_failover;
 mod core;
+mod core_active_active;
 mod core_apply_model;
 mod core_failover;
 mod core_flood;
