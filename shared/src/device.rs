@@ -120,15 +120,31 @@ impl ActiveActiveTunnel {
         let other_file = Self::file_name(&conn.name, other);
         let instance = self.tunnel.clamp(1, 2) - 1;
         let [first, second] = ACTIVE_ACTIVE_METRICS;
-        let _ = writeln!(
-            s,
-            "# Active-active gateway: tunnel {} of 2 of connection {conn} (to gateway instance              {instance}). The other tunnel is {other_file} (device-config?tunnel={other}), a              second WireGuard interface with the same private key listening on port {}; open              both ports.",
-            self.tunnel, self.other_port
-        );
-        let _ = writeln!(
-            s,
-            "# Route the gateway's prefixes through tunnel 1 (metric {first}) ahead of tunnel 2              (metric {second}), as the PostUp lines do, and withdraw tunnel 1's routes while              tunnel 1 is dead: wg-quick cannot detect that; run a watchdog on `wg show <tunnel              1> latest-handshakes` (older than 135 s: dead) or dynamic routing (BGP, not offered              by Isthmus yet). Without it, traffic from the site to the VNet is lost while tunnel              1 is down; traffic from the VNet to the site continues through tunnel 2."
-        );
+        let lines = [
+            format!(
+                "Active-active gateway: tunnel {} of 2 of connection {conn}, to gateway instance {instance}.",
+                self.tunnel
+            ),
+            format!(
+                "The other tunnel is {other_file} (device-config?tunnel={other}): a second WireGuard"
+            ),
+            format!(
+                "interface with the same private key, listening on port {}. Open both ports.",
+                self.other_port
+            ),
+            format!(
+                "Route the gateway's prefixes through tunnel 1 (metric {first}) ahead of tunnel 2 (metric {second}),"
+            ),
+            "as the PostUp lines do, and withdraw tunnel 1's routes while tunnel 1 is dead. wg-quick".to_owned(),
+            "cannot detect that: run a watchdog on `wg show <tunnel 1> latest-handshakes` (older than".to_owned(),
+            "135 s: dead), or dynamic routing (BGP, which Isthmus does not offer yet). Without it,".to_owned(),
+            "traffic from the site to the VNet is lost while tunnel 1 is down; traffic from the VNet".to_owned(),
+            "to the site continues through tunnel 2. On Linux use loose reverse-path filtering".to_owned(),
+            "(rp_filter = 2) on both interfaces: tunnel 2 receives traffic whose route back is tunnel 1.".to_owned(),
+        ];
+        for l in lines {
+            let _ = writeln!(s, "# {l}");
+        }
         let _ = writeln!(s, "Table = off");
         for r in &self.routes {
             let _ = writeln!(s, "PostUp = ip route add {r} dev %i metric {}", self.metric);
