@@ -159,7 +159,7 @@ impl Core {
                     }
                 }
             };
-            if let Err(error) = self.apply_instance(&mut gw, g, now) {
+            if let Err(error) = self.apply_instance(&mut gw, g, fresh, now) {
                 for p in gw.peers.values_mut() {
                     retire_outer(&mut self.retired_pairs, p);
                 }

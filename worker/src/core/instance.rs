@@ -61,10 +61,14 @@ impl Core {
     /// Creates, updates or removes the failover of `gw` for its desired state `g`, and starts
     /// or cancels a planned handover. The role change it causes is acted on by
     /// [`Core::settle`].
+    /// `fresh`: the gateway is new on this worker (not serving yet), so an active instance
+    /// first waits for its partner (`Gateway::probation_until`); a gateway already serving
+    /// alone that becomes redundant keeps serving.
     pub(super) fn apply_instance(
         &mut self,
         gw: &mut Gateway,
         g: &GatewayDesired,
+        fresh: bool,
         now: Instant,
     ) -> Result<(), FailoverError> {
         let Some(d) = &g.instance else {
@@ -87,8 +91,7 @@ impl Core {
         if replace {
             let boot = self.next_boot();
             let f = Failover::new(gw.key.clone(), d, boot, now)?;
-            gw.probation_until = f
-                .is_active()
+            gw.probation_until = (fresh && f.is_active())
                 .then(|| now.checked_add(d.interval()))
                 .flatten();
             gw.failover = Some(f);

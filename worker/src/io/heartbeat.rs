@@ -67,6 +67,8 @@ impl DataPlane {
                 core.handle_heartbeat(src, buf.get(..n).unwrap_or_default(), Instant::now());
                 drain(&mut core)
             };
+            // An answer may be due before the timer's current deadline.
+            self.shared.timer_wake.notify_one();
             self.flush(out).await;
         }
     }

@@ -102,6 +102,9 @@ struct Shared {
     desired: Mutex<Option<DesiredState>>,
     /// Why a gateway's port could not be bound, by port (the status report's `bind_error`).
     bind_errors: Mutex<BTreeMap<u16, String>>,
+    /// Wakes the timer task when the core's next deadline may have moved earlier (an apply,
+    /// a heartbeat: a failover's 200 ms timers must not wait for the timer's old deadline).
+    timer_wake: tokio::sync::Notify,
 }
 
 /// A running data plane.
@@ -296,6 +299,7 @@ impl DataPlane {
                 heartbeat: Mutex::new(None),
                 desired: Mutex::new(None),
                 bind_errors: Mutex::new(BTreeMap::new()),
+                timer_wake: tokio::sync::Notify::new(),
             }),
         };
         let timer = dp.clone();
@@ -323,6 +327,7 @@ impl DataPlane {
             let errors = core.apply_with(desired, Instant::now(), options);
             (errors, core.listen_ports(), drain(&mut core))
         };
+        self.shared.timer_wake.notify_one();
         for e in &errors {
             tracing::error!("{e}");
         }
@@ -676,7 +681,10 @@ impl DataPlane {
             let deadline = lock(&self.shared.core)
                 .poll_timeout()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
-            tokio::time::sleep_until(deadline.into()).await;
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline.into()) => {}
+                () = self.shared.timer_wake.notified() => continue,
+            }
             let out = {
                 let mut core = lock(&self.shared.core);
                 core.handle_timeout(Instant::now());

@@ -581,3 +581,26 @@ fn a_gateway_without_an_instance_block_is_not_redundant_and_unchanged() {
     assert!(c.poll_heartbeat().is_none());
     assert!(role_events(&mut c).is_empty());
 }
+
+#[test]
+fn a_gateway_serving_alone_that_becomes_redundant_keeps_its_sessions() {
+    let t0 = Instant::now();
+    let mut c = core(1, &desired(1, None), t0);
+    let mut devs = devices();
+    transmits(&mut c);
+    site_a_pings_through(&mut c, &mut devs, t0);
+    // A second worker came: the server adds the instance block, this one designated active.
+    assert!(
+        c.apply(&desired(2, Some(block(0, 0, 1, false))), t0)
+            .is_empty()
+    );
+    assert_eq!(status(&c, t0).role, InstanceRole::Active);
+    assert!(role_events(&mut c).is_empty());
+    assert!(c.peer(&qn("gw"), "a").expect("peer").established);
+    // Site A's session carries on, without a new handshake.
+    let ping = ipv4_icmp_echo(v4([10, 2, 0, 5]), v4([10, 1, 0, 7]), 1, 2);
+    let d = devs[0].send(&ping);
+    assert_eq!(d.len(), 1, "the site sends on its session");
+    c.handle_network(GW_PORT, site_addr(2), &d[0], t0);
+    assert_eq!(drain_tun(&mut c), vec![ping]);
+}
