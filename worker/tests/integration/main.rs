@@ -13,6 +13,7 @@ mod gro;
 mod ha_lab;
 mod harness;
 mod netns;
+mod netns_active_active;
 mod netns_failover;
 mod netns_mtu;
 mod netns_p2s;
