@@ -292,7 +292,11 @@ async fn push_status(
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        // Issue 16: a role change is reported at once (the server adopts a takeover from it).
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = dp.role_changed() => {}
+        }
         let report = dp.status();
         if let Err(e) = client.status(&name, report).await {
             tracing::debug!(error = %e, "status report not delivered");

@@ -268,7 +268,22 @@ impl Core {
                     if o.region_pair != p.region_pair {
                         retire_outer(&mut self.retired_pairs, &mut o);
                     }
+                    let moved = o.endpoint;
                     update_peer(&mut o, p, options);
+                    // A tunnel that must stay up whose endpoint the server moved (its remote
+                    // gateway failed over, issue 16) handshakes there at once rather than
+                    // at boringtun's next retry, 5 s later.
+                    if o.endpoint != moved
+                        && o.keepalive.is_some()
+                        && !gw.is_standby()
+                        && let (Some(dst), Some(tunn)) = (o.endpoint, o.tunn.as_mut())
+                        && let TunnResult::WriteToNetwork(pkt) =
+                            tunn.format_handshake_initiation(&mut self.buf, true)
+                    {
+                        o.outer_tx += pkt.len() as u64;
+                        o.live.sent(pkt, now);
+                        self.out.transmit(g.listen_port, dst, pkt);
+                    }
                     o
                 }
                 None => {

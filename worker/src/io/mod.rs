@@ -24,12 +24,15 @@ use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 use tun_rs::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
-use crate::core::failover::{HeartbeatTransmit, StepDownReason, TakeoverReason};
+use crate::core::failover::HeartbeatTransmit;
 use crate::core::{ApplyOptions, Core, Event, Transmit};
 use crate::host::{Conflicts, HostConfig, HostNet};
 
+mod events;
 mod heartbeat;
 mod udp;
+
+use self::events::log_event;
 
 pub use self::heartbeat::bind_heartbeat;
 
@@ -105,6 +108,8 @@ struct Shared {
     /// Wakes the timer task when the core's next deadline may have moved earlier (an apply,
     /// a heartbeat: a failover's 200 ms timers must not wait for the timer's old deadline).
     timer_wake: tokio::sync::Notify,
+    /// Signalled when an instance changes its role ([`DataPlane::role_changed`]).
+    role_notify: tokio::sync::Notify,
 }
 
 /// A running data plane.
@@ -124,84 +129,6 @@ struct Drained {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn takeover_reason(r: TakeoverReason) -> &'static str {
-    match r {
-        TakeoverReason::Silence => "the active partner was silent for the detection time",
-        TakeoverReason::Handover => "the active partner handed over (drain)",
-        TakeoverReason::Server => "the server designated it",
-    }
-}
-
-fn step_down_reason(r: StepDownReason) -> &'static str {
-    match r {
-        StepDownReason::HigherTerm => "the partner is active under a higher term",
-        StepDownReason::Handover => "the partner took over (drain)",
-        StepDownReason::Server => "the server designated the partner",
-    }
-}
-
-/// Logs one event of the core: one line per tunnel change, naming tenant, gateway, connection
-/// and the peer's endpoint; handshake failures (already rate-limited by the core) as WARN;
-/// one line per role change of an instance, naming tenant, gateway, instance, term and reason.
-fn log_event(e: Event) {
-    let ep = |e: Option<SocketAddr>| e.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
-    match e {
-        Event::TunnelIdle { gateway, peer } => {
-            tracing::info!(tenant = %gateway.tenant, gateway = %gateway.name, connection = %peer, "tunnel idle: torn down until traffic flows (S2S-2)");
-        }
-        Event::TunnelRestarted { gateway, peer } => {
-            tracing::info!(tenant = %gateway.tenant, gateway = %gateway.name, connection = %peer, "tunnel coming back up: traffic flows");
-        }
-        Event::TunnelUp {
-            gateway,
-            peer,
-            endpoint,
-        } => {
-            tracing::info!(tenant = %gateway.tenant, gateway = %gateway.name, connection = %peer, endpoint = %ep(endpoint), "tunnel up");
-        }
-        Event::TunnelDown {
-            gateway,
-            peer,
-            endpoint,
-            reason,
-        } => {
-            tracing::info!(tenant = %gateway.tenant, gateway = %gateway.name, connection = %peer, endpoint = %ep(endpoint), reason = reason.as_str(), "tunnel down");
-        }
-        Event::HandshakeFailing {
-            gateway,
-            peer,
-            endpoint,
-            reason,
-        } => {
-            let hint = match reason {
-                isthmus_shared::desired::DownReason::KeyMismatch => {
-                    "handshakes from the device fail their checks: its keys or preshared key do not match this connection's configuration"
-                }
-                _ => {
-                    "handshakes go unanswered: check that the device is running, reachable at this endpoint, and configured with this gateway's public key"
-                }
-            };
-            tracing::warn!(tenant = %gateway.tenant, gateway = %gateway.name, connection = %peer, endpoint = %ep(endpoint), reason = reason.as_str(), "handshake failing: {hint}");
-        }
-        Event::InstanceActive {
-            gateway,
-            instance,
-            term,
-            reason,
-        } => {
-            tracing::info!(tenant = %gateway.tenant, gateway = %gateway.name, instance, term, reason = takeover_reason(reason), "instance active: handshakes sent to every known peer, taking the VNet-side address and routes");
-        }
-        Event::InstanceStandby {
-            gateway,
-            instance,
-            term,
-            reason,
-        } => {
-            tracing::info!(tenant = %gateway.tenant, gateway = %gateway.name, instance, term, reason = step_down_reason(reason), "instance standby: sessions dropped, releasing the VNet-side address and routes");
-        }
-    }
 }
 
 fn drain(core: &mut Core) -> Drained {
@@ -300,6 +227,7 @@ impl DataPlane {
                 desired: Mutex::new(None),
                 bind_errors: Mutex::new(BTreeMap::new()),
                 timer_wake: tokio::sync::Notify::new(),
+                role_notify: tokio::sync::Notify::new(),
             }),
         };
         let timer = dp.clone();
@@ -310,6 +238,12 @@ impl DataPlane {
             tokio::spawn(async move { reader.run_tun(tun, mtu).await });
         }
         dp
+    }
+
+    /// Resolves when an instance of a redundant gateway changed its role: the status report
+    /// then goes to the server at once, so that it adopts a takeover without waiting.
+    pub async fn role_changed(&self) {
+        self.shared.role_notify.notified().await;
     }
 
     /// Whether the TUN device is open.
@@ -510,6 +444,7 @@ impl DataPlane {
     /// batch), TUN packets (super-packets with offload) one write each.
     async fn flush(&self, out: Drained) {
         if out.roles_changed {
+            self.shared.role_notify.notify_one();
             // The takeover's host work (address, routes, gratuitous ARP) is on the failover's
             // critical path: it starts now, beside the handshakes sent below.
             let dp = self.clone();

@@ -604,3 +604,23 @@ fn a_gateway_serving_alone_that_becomes_redundant_keeps_its_sessions() {
     c.handle_network(GW_PORT, site_addr(2), &d[0], t0);
     assert_eq!(drain_tun(&mut c), vec![ping]);
 }
+
+#[test]
+fn a_kept_tunnel_whose_remote_gateway_moved_handshakes_at_its_new_endpoint_at_once() {
+    let t0 = Instant::now();
+    let mut c = core(1, &desired(1, None), t0);
+    assert!(transmits(&mut c).iter().any(|t| t.dst == v2v_addr()));
+    // The remote gateway failed over: the server moves its endpoint to the other instance.
+    let moved: SocketAddr = "198.51.100.13:51002".parse().expect("addr");
+    let mut d = desired(2, None);
+    d.gateways[0].peers[1].endpoint = Some(moved.to_string());
+    assert!(c.apply(&d, t0).is_empty());
+    let sent = transmits(&mut c);
+    assert!(
+        sent.iter()
+            .any(|t| t.dst == moved && t.payload.first() == Some(&1)),
+        "{sent:?}"
+    );
+    // Site A (no keepalive) is left alone.
+    assert!(sent.iter().all(|t| t.dst == moved));
+}
