@@ -10,7 +10,8 @@
 //! traffic from the VNet to the site moves to tunnel 2 within the takeover (measured at the
 //! device: the echo requests arriving on tunnel 2), and traffic from the site to the VNet
 //! continues once the device withdraws tunnel 1's routes (done here, as the device's watchdog
-//! would). The bounds are loose on purpose; the test prints what it measured.
+//! would). Once the dead worker's lease runs out, the survivor alone keeps carrying the site's
+//! traffic. The bounds are loose on purpose; the test prints what it measured.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -303,5 +304,27 @@ fn aa_both_tunnels_are_up_at_once_and_kill_9_moves_vnet_traffic_to_tunnel_2_and_
             .count()
             >= 10,
         "site → VNet pings keep being answered after the withdrawal: {from_site:?}"
+    );
+
+    // The dead worker's lease runs out: the survivor runs the gateway alone and keeps the
+    // tunnel the device sends through (WireGuard's roaming).
+    ha.lab
+        .wait_for("the gateway not redundant", Duration::from_secs(40), || {
+            ha.server.get("/tenants/acme/gateways/hub-gw/status")["redundancy"] == "not_redundant"
+        });
+    let from_vnet = Pinger::start(&ha.vnet, SITE_HOST, 5, 10);
+    let from_site = Pinger::start(&ha.site, VNET_HOST, 5, 10);
+    let (from_vnet, from_site) = (from_vnet.finish(), from_site.finish());
+    println!(
+        "MEASURED active-active, the survivor alone: {} of {} VNet → site and {} of {} site → VNet pings lost",
+        from_vnet.lost(),
+        from_vnet.sent,
+        from_site.lost(),
+        from_site.sent
+    );
+    assert!(
+        from_vnet.lost() <= 5 && from_site.lost() <= 5 && from_site.sent > 0,
+        "the survivor alone carries the site's traffic: {from_vnet:?} {from_site:?}\n{}",
+        ha.lab.logs()
     );
 }
