@@ -126,7 +126,7 @@ impl ActiveActiveTunnel {
                 self.tunnel
             ),
             format!(
-                "The other tunnel is {other_file} (device-config?tunnel={other}): a second WireGuard"
+                "The other tunnel is {other_file} (device-config?tunnel={other}): another WireGuard"
             ),
             format!(
                 "interface with the same private key, listening on port {}. Open both ports.",
