@@ -348,8 +348,11 @@ fn activate(gw: &mut Gateway, now: Instant, buf: &mut [u8], out: &mut Outputs) {
             peer.idled = false;
         }
         peer.last_traffic = now;
+        // Forced: a handshake this instance began before (an apply while the role was still
+        // open) stays "in progress" in boringtun while no timers run, and an unforced
+        // initiation would then wait for the retry, 5 s later.
         if let Some(tunn) = peer.tunn.as_mut()
-            && let TunnResult::WriteToNetwork(pkt) = tunn.format_handshake_initiation(buf, false)
+            && let TunnResult::WriteToNetwork(pkt) = tunn.format_handshake_initiation(buf, true)
         {
             peer.outer_tx += pkt.len() as u64;
             peer.live.sent(pkt, now);
