@@ -85,9 +85,16 @@ pub async fn record_status(state: &AppState, name: &str, report: StatusReport) -
     let (_gate, txn) = begin_write(state).await?;
     let mut slots = instances::slots_of(&txn).await?;
     let mut adopted = false;
+    let mut roamed = false;
     for g in report.gateways {
         let (took_over, standby) = record_instance(&txn, &mut slots, name, &g, now).await?;
         adopted |= took_over;
+        let pair = slots
+            .get(&(g.tenant.clone(), g.name.clone()))
+            .is_some_and(instances::Slots::is_pair);
+        if pair && !standby {
+            roamed |= endpoints_moved(&txn, &g).await?;
+        }
         let conflicts = serde_json::to_string(&g.route_conflicts)
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         for c in &g.route_conflicts {
@@ -168,9 +175,33 @@ pub async fn record_status(state: &AppState, name: &str, report: StatusReport) -
         let d = instances::decide(&txn, Some(name), state.endpoint_pool().host, true).await?;
         instances::apply(&txn, state.sealer(), d).await?;
         bump_version(&txn).await?;
+    } else if roamed {
+        // The standby's desired state carries the peers' last endpoints (`last_endpoint`): a
+        // new one must reach it before a takeover, so the version moves (rare: a peer roams).
+        bump_version(&txn).await?;
     }
     txn.commit().await?;
     Ok(())
+}
+
+/// Whether the active instance of a redundant gateway reports a peer at an endpoint other than
+/// the one stored (a point-to-site client connected or roamed).
+async fn endpoints_moved<C: ConnectionTrait>(
+    db: &C,
+    g: &isthmus_shared::desired::GatewayStatus,
+) -> Result<bool> {
+    let stored: BTreeMap<String, Option<String>> = connection_status::Entity::find()
+        .filter(connection_status::Column::Tenant.eq(g.tenant.as_str()))
+        .filter(connection_status::Column::Gateway.eq(g.name.as_str()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.connection, r.endpoint))
+        .collect();
+    Ok(g.connections.iter().any(|c| {
+        let reported: Option<String> = c.endpoint.as_ref().map(|e| e.chars().take(80).collect());
+        reported.is_some() && stored.get(&c.name).cloned().flatten() != reported
+    }))
 }
 
 /// Issue 16: stores what `name` reports of its instance of gateway `g` (role, term, whether it
