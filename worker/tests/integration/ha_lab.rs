@@ -47,6 +47,8 @@ pub struct HaWorker {
     pub status: PathBuf,
     /// The running process: its index in the lab's children.
     pub child: Option<usize>,
+    /// More worker options.
+    pub extra: Vec<String>,
     runs: u32,
 }
 
@@ -130,6 +132,7 @@ impl Ha {
                 public,
                 zone: if i % 2 == 0 { "a" } else { "b" }.to_owned(),
                 child: None,
+                extra: Vec::new(),
                 runs: 0,
             });
         }
@@ -165,6 +168,38 @@ impl Ha {
         }
     }
 
+    /// One more worker namespace (`wN`), on the public segment and on the bridges `lans` of
+    /// `sw` with the given addresses; started with `extra` options. Its index.
+    pub fn add_worker(&mut self, lans: &[(&str, &str)], zone: &str, extra: &[&str]) -> usize {
+        let n = self.workers.len() + 1;
+        let id = self.lab.id.clone();
+        let ns = self.lab.netns(&format!("wk{n}"));
+        let public = format!("10.241.0.{n}");
+        attach(
+            &self.sw,
+            "bpub",
+            &ns,
+            &format!("p{n}{id}"),
+            &format!("{public}/24"),
+        );
+        for (k, (br, addr)) in lans.iter().enumerate() {
+            attach(&self.sw, br, &ns, &format!("x{n}{k}{id}"), addr);
+        }
+        forwarding(&ns);
+        self.workers.push(HaWorker {
+            name: format!("w{n}"),
+            status: self.lab.dir.path().join(format!("status-w{n}.json")),
+            ns,
+            tun: format!("t{n}{id}"),
+            public,
+            zone: zone.to_owned(),
+            child: None,
+            extra: extra.iter().map(|e| (*e).to_owned()).collect(),
+            runs: 0,
+        });
+        n - 1
+    }
+
     /// Starts worker `i` (again), its log appended to `worker-wN.log`.
     pub fn start(&mut self, i: usize) {
         let w = &mut self.workers[i];
@@ -183,6 +218,7 @@ impl Ha {
             .args(["--public-address", &w.public, "--zone", &w.zone])
             .args(["--status-interval", "1", "--status-file"])
             .arg(&w.status)
+            .args(&w.extra)
             .env("RUST_LOG", "info")
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -256,6 +292,40 @@ impl Ha {
         exported
     }
 
+    /// What a failed assertion needs: the VNet host's neighbours and routes, each worker
+    /// namespace's addresses and routes, each worker's status file, then every log.
+    pub fn diagnose(&self) -> String {
+        let sh = |args: &[&str]| {
+            Command::new(args[0])
+                .args(&args[1..])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        let mut out = format!(
+            "vnet neigh:\n{}vnet routes:\n{}",
+            sh(&["ip", "-n", &self.vnet, "neigh"]),
+            sh(&["ip", "-n", &self.vnet, "route"])
+        );
+        for w in &self.workers {
+            out.push_str(&format!(
+                "{} addresses:\n{}{} routes:\n{}{} status: {}\n",
+                w.name,
+                sh(&["ip", "-n", &w.ns, "-br", "addr"]),
+                w.name,
+                sh(&["ip", "-n", &w.ns, "route"]),
+                w.name,
+                read_status(&w.status)
+            ));
+        }
+        out.push_str(&format!(
+            "site wg:\n{}",
+            sh(&["ip", "netns", "exec", &self.site, "wg", "show"])
+        ));
+        out.push_str(&self.lab.logs());
+        out
+    }
+
     /// Pings until one answer, at most `tries` seconds.
     pub fn reachable(&self, from: &str, to: &str, tries: usize) -> bool {
         (0..tries).any(|_| ping(from, None, to))
@@ -272,7 +342,15 @@ impl Pinger {
         let interval = 1.0 / f64::from(hz);
         let child = Command::new("ip")
             .args(["netns", "exec", ns, "ping", "-D", "-n", "-W", "1"])
-            .args(["-i", &format!("{interval:.3}"), "-w", &secs.to_string(), to])
+            // A count, not a deadline: with `-w`, ping stops at the first ICMP error (the
+            // dead worker's namespace answers "unreachable" until the address moves).
+            .args([
+                "-i",
+                &format!("{interval:.3}"),
+                "-c",
+                &(hz * secs).to_string(),
+                to,
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

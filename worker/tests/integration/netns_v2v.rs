@@ -127,8 +127,11 @@ connections:
     server.put("/placements/acme/gw-b", r#"{"worker":"w-b"}"#);
 
     let (ta, tb) = (format!("ta{id}"), format!("tb{id}"));
-    let status_a = server.worker(&mut lab, &wa, "w-a", &ta, &[]);
-    let status_b = server.worker(&mut lab, &wb, "w-b", &tb, &[]);
+    // One gateway per worker, as in two regions: neither worker offers to run a standby
+    // instance (no heartbeat address), so neither gateway is redundant here.
+    let single = ["--heartbeat-port", "0"];
+    let status_a = server.worker(&mut lab, &wa, "w-a", &ta, &single);
+    let status_b = server.worker(&mut lab, &wb, "w-b", &tb, &single);
     vnet_host(&mut lab, &wa, &ha, "10.210.1.10/25", "10.210.1.1/25");
     vnet_host(&mut lab, &wb, &hb, "10.210.2.10/25", "10.210.2.1/25");
 
