@@ -550,19 +550,31 @@ async fn a_point_to_site_clients_reported_endpoint_reaches_the_standby() {
         "not seen yet: {client}"
     );
     let name = client["name"].as_str().unwrap().to_owned();
+    let connections = json!({"connections": [{"name": name, "rx_bytes": 1, "tx_bytes": 1,
+        "endpoint": "192.0.2.77:40000", "state": "up"}]});
+    let before = version(&app).await;
     assert_status(
-        &report(
-            &app,
-            active,
-            None,
-            json!({"connections": [{"name": name, "rx_bytes": 1, "tx_bytes": 1,
-            "endpoint": "192.0.2.77:40000", "state": "up"}]}),
-        )
-        .await,
+        &report(&app, active, None, connections.clone()).await,
         StatusCode::NO_CONTENT,
+    );
+    // The standby only fetches on a version change (long poll): the new endpoint moves it.
+    let after = version(&app).await;
+    assert!(
+        after > before,
+        "a new client endpoint bumps the version: {before} -> {after}"
     );
     let client = standby(gateway_in(&app, mine, "hub-gw").await);
     assert_eq!(client["last_endpoint"], "192.0.2.77:40000", "{client}");
+    // The same endpoint again (every report, every 5 s) changes nothing.
+    assert_status(
+        &report(&app, active, None, connections).await,
+        StatusCode::NO_CONTENT,
+    );
+    assert_eq!(
+        version(&app).await,
+        after,
+        "an unchanged endpoint leaves the version"
+    );
 }
 
 #[test]
