@@ -230,3 +230,65 @@ async fn tunnel_2_of_a_gateway_that_is_not_active_active_or_on_one_instance_is_a
     );
     assert!(text(export(&app, &a, "").await).contains("\nTable = off\n"));
 }
+
+#[tokio::test]
+async fn a_point_to_site_package_of_an_active_active_gateway_names_the_active_instance_first() {
+    use crate::p2s::{Enrol, enrol, leaf, root, setup, upload_root};
+    let app = test_app().await;
+    beat(&app, "w1", 1).await;
+    beat(&app, "w2", 2).await;
+    let a = setup(&app, "VpnGw1", "RouteBased").await;
+    ok(put(
+        &app,
+        &a,
+        "/api/v1/tenants/acme/gateways/hub-gw",
+        json!({"name": "hub-gw", "vnet": "hub", "gateway_type": "RouteBased",
+        "sku": "VpnGw1", "active_active": true}),
+    )
+    .await);
+    let ca = root("Acme Root CA");
+    ok(upload_root(&app, &a, "acme-root", &ca.pem()).await);
+    let on_w1 = gateway_in(&app, "w1").await;
+    let on_w2 = gateway_in(&app, "w2").await;
+    let (first, second) = if on_w1["instance"]["instance"] == 0 {
+        ("198.51.100.1", "198.51.100.2")
+    } else {
+        ("198.51.100.2", "198.51.100.1")
+    };
+    let port = on_w1["listen_port"].as_u64().expect("port");
+    let package = |r: Value| r["config"].as_str().expect("config").to_owned();
+    let before = package(ok(enrol(&app, &Enrol::with(&leaf(&ca, "alice"))).await));
+    assert!(
+        before.contains(&format!("Endpoint = {first}:{port}\n"))
+            && before.contains(&format!("# FailoverEndpoint = {second}:{port}")),
+        "instance 0 is active: {before}"
+    );
+    // Instance 1 takes over: its endpoint stays instance 1's (the site tunnels are per
+    // instance), but only the active instance serves clients, so new packages name it first.
+    let (w1_is_1, g1) = if on_w1["instance"]["instance"] == 1 {
+        ("w1", &on_w1)
+    } else {
+        ("w2", &on_w2)
+    };
+    let term = g1["instance"]["term"].as_u64().expect("term");
+    let status = json!({"format": "isthmus.status/v1", "version": 1, "gateways": [{
+        "tenant": "acme", "name": "hub-gw", "connections": [],
+        "instance": {"instance": 1, "role": "active", "term": term + 1, "partner_alive": false}}]});
+    let r = send(
+        &app,
+        req(
+            "POST",
+            &format!("/api/v1/worker/status?name={w1_is_1}"),
+            &worker_cred(),
+            Some(status),
+        ),
+    )
+    .await;
+    assert_status(&r, StatusCode::NO_CONTENT);
+    let after = package(ok(enrol(&app, &Enrol::with(&leaf(&ca, "bob"))).await));
+    assert!(
+        after.contains(&format!("Endpoint = {second}:{port}\n"))
+            && after.contains(&format!("# FailoverEndpoint = {first}:{port}")),
+        "instance 1 is active: {after}"
+    );
+}

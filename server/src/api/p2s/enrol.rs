@@ -382,6 +382,22 @@ pub async fn enrol(
     let after = store::current_topology(&state).await?;
     let mut device = p2s_client_config(&after, &q, &enrolled.name)
         .map_err(|e| ApiError::Conflict(format!("the client package cannot be built: {e}")))?;
+    // Issue 16: on an active-active gateway the endpoints stay instance 0's and 1's through a
+    // failover (its site tunnels are per instance), but only the active instance serves
+    // point-to-site clients: name it first, so a stock WireGuard client reaches it.
+    let slots = store::instances::slots_of(state.db()).await?;
+    for peer in &mut device.peers {
+        let gw = &peer.gateway;
+        let active_active = after
+            .gateway(&gw.tenant, &gw.name)
+            .is_some_and(|g| g.active_active);
+        let second_active = slots
+            .get(&(gw.tenant.clone(), gw.name.clone()))
+            .is_some_and(|s| s.is_pair() && s.active == 1);
+        if active_active && second_active && peer.failover_endpoint.is_some() {
+            std::mem::swap(&mut peer.endpoint, &mut peer.failover_endpoint);
+        }
+    }
     let tcp_port = state.endpoint_pool().p2s_tcp_port;
     if tcp_port != 0 {
         device = device.with_tcp_port(tcp_port);
