@@ -30,6 +30,7 @@ mod demux;
 pub mod failover;
 pub mod forward;
 pub mod gro;
+pub mod ike;
 mod instance;
 pub mod metering;
 pub mod mss;
