@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use crate::ha_lab::*;
-use crate::netns::run;
 
 /// A failover that takes longer than this did not work as designed.
 const LOOSE_BOUND_SECS: f64 = 10.0;
@@ -215,29 +214,6 @@ fn ha_kill_9_of_the_active_worker_with_the_server_stopped_first_still_fails_over
     assert!(ha.reachable(&ha.vnet, SITE_HOST, 5));
 }
 
-/// Hub (redundant, with a point-to-site pool) and spoke, connected VNet-to-VNet, plus the site.
-fn hub_and_spoke_topology(site_public: &str, client_public: &str) -> String {
-    format!(
-        "{}  - {{tenant: acme, name: hub-to-spoke, gateway: hub-gw, shared_key: V2vKey2026abc,
-     kind: {{type: VnetToVnet, remote_gateway: {{name: spoke-gw}}}}}}
-  - {{tenant: acme, name: spoke-to-hub, gateway: spoke-gw, shared_key: V2vKey2026abc,
-     kind: {{type: VnetToVnet, remote_gateway: {{name: hub-gw}}}}}}
-point_to_site:
-  - {{tenant: acme, gateway: hub-gw, address_pool: [172.16.201.0/24],
-     clients: [{{name: laptop, public_key: \"{client_public}\", address: 172.16.201.10}}]}}
-",
-        hub_topology(site_public)
-            .replace(
-                "gateways:\n",
-                "  - {tenant: acme, name: spoke, region: westeurope, address_space: [10.240.5.0/24],
-     subnets: [{name: default, prefix: 10.240.5.0/25}, {name: GatewaySubnet, prefix: 10.240.5.224/27}]}
-gateways:
-  - {tenant: acme, name: spoke-gw, vnet: spoke, gateway_type: RouteBased, sku: VpnGw1}
-"
-            )
-    )
-}
-
 #[test]
 fn ha_a_point_to_site_wireguard_go_client_and_a_vnet_to_vnet_pair_fail_over_with_the_site() {
     const NAME: &str =
@@ -246,124 +222,12 @@ fn ha_a_point_to_site_wireguard_go_client_and_a_vnet_to_vnet_pair_fail_over_with
         println!("SKIPPED {NAME}: {why}");
         return;
     }
-    let (client_private, client_public) = crate::netns::wg_keypair();
-    let mut ha = Ha::new("h", 18098, 2, |site| {
-        hub_and_spoke_topology(site, &client_public)
-    });
-    let id = ha.lab.id.clone();
-    // The spoke VNet: its own segment with a host and a third worker, w3, which runs the
-    // spoke's gateway alone (no heartbeat address: it takes no standby instances); its router
-    // (the host) sends the hub's prefix to the spoke gateway's VNet-side address.
-    let spoke = ha.lab.netns("spk");
-    run(&["ip", "-n", &ha.sw, "link", "add", "bspk", "type", "bridge"]);
-    run(&["ip", "-n", &ha.sw, "link", "set", "bspk", "up"]);
-    attach(&ha.sw, "bspk", &spoke, &format!("k{id}"), "10.240.5.10/24");
-    let w3 = ha.add_worker(
-        &[("bspk", "10.240.5.2/24")],
-        "c",
-        &["--heartbeat-port", "0"],
-    );
-    run(&[
-        "ip",
-        "-n",
-        &spoke,
-        "route",
-        "add",
-        "10.240.1.0/24",
-        "via",
-        "10.240.5.228",
-    ]);
-    run(&[
-        "ip",
-        "-n",
-        &ha.vnet,
-        "route",
-        "add",
-        "10.240.5.0/24",
-        "via",
-        GATEWAY_ADDRESS,
-    ]);
-    run(&[
-        "ip",
-        "-n",
-        &ha.vnet,
-        "route",
-        "add",
-        "172.16.201.0/24",
-        "via",
-        GATEWAY_ADDRESS,
-    ]);
-    ha.server
-        .put("/placements/acme/hub-gw", r#"{"worker":"w1"}"#);
-    ha.server
-        .put("/placements/acme/spoke-gw", r#"{"worker":"w3"}"#);
-
-    ha.start(0);
-    ha.start(w3);
-    ha.lab
-        .wait_for("w1 to run the hub gateway", Duration::from_secs(30), || {
-            crate::server_lab::read_status(&ha.workers[0].status)["gateways"][0]["name"] == "hub-gw"
-        });
-    ha.start(1);
-    ha.wait_roles(0, 1, Duration::from_secs(40));
-    ha.start_site("to-branch");
-
-    // The client: a stock wireguard-go from the product's client configuration, on the public
-    // segment without NAT (so the new instance's handshake reaches it).
-    let client = ha.lab.netns("cl");
-    attach(&ha.sw, "bpub", &client, &format!("c{id}"), "10.241.0.20/24");
-    let topology: isthmus_shared::model::Topology =
-        serde_json::from_value(ha.server.get("/tenants/acme/topology")).expect("topology");
-    let conf = isthmus_shared::device::p2s_client_config(
-        &topology,
-        &isthmus_shared::model::QualifiedName::new("acme", "hub-gw"),
-        "laptop",
-    )
-    .expect("client configuration")
-    .to_wg_quick();
-    crate::server_lab::wireguard_go_from_wg_quick(
-        &mut ha.lab,
-        &client,
-        &format!("w{id}"),
-        &conf,
-        &client_private,
-        None,
-        &[],
-    );
-    assert!(
-        ha.reachable(&client, VNET_HOST, 30),
-        "client → hub VNet\n{}",
-        ha.diagnose()
-    );
-    assert!(
-        ha.reachable(&spoke, VNET_HOST, 30),
-        "spoke → hub (V2V)\n{}",
-        ha.diagnose()
-    );
-    assert!(
-        ha.reachable(&ha.vnet, SITE_HOST, 10),
-        "hub → site\n{}",
-        ha.diagnose()
-    );
-    // The standby learns the client's endpoint from the active's report, through the server.
-    ha.lab.wait_for(
-        "the client's last endpoint in the server's status",
-        Duration::from_secs(30),
-        || {
-            ha.server.get("/tenants/acme/gateways/hub-gw/status")["connections"]
-                .as_array()
-                .is_some_and(|cs| {
-                    cs.iter().any(|c| {
-                        c["connection"] == "laptop"
-                            && c["endpoint"]
-                                .as_str()
-                                .is_some_and(|e| e.starts_with("10.241.0.20:"))
-                    })
-                })
-        },
-    );
-    std::thread::sleep(Duration::from_secs(3));
-
+    let Full {
+        mut ha,
+        client,
+        spoke,
+        w3,
+    } = Full::new("h", 18098);
     let p2s = Pinger::start(&client, VNET_HOST, 5, 16);
     let v2v = Pinger::start(&spoke, VNET_HOST, 5, 16);
     let s2s = Pinger::start(&ha.vnet, SITE_HOST, 5, 16);
