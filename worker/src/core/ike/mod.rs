@@ -5,4 +5,5 @@
 //!
 //! No sockets and no clock here: the caller passes datagrams, `now` and randomness in.
 
+pub mod crypto;
 pub mod wire;
