@@ -2,8 +2,16 @@
 //!
 //! - [`wire`]: the message format (RFC 7296 section 3), parsed from untrusted bytes and
 //!   serialised.
+//! - [`crypto`]: PRFs, AEADs, DH groups and the key schedule (2.13-2.17), primitives from
+//!   ring and RustCrypto.
+//! - [`proposal`]: the suites offered and chosen (2.7, 3.3).
+//! - [`protect`]: the Encrypted payload (3.14, RFC 5282).
+//! - [`exchange`]: IKE_SA_INIT and IKE_AUTH, initiator and responder (1.2, 2.6, 2.15).
 //!
 //! No sockets and no clock here: the caller passes datagrams, `now` and randomness in.
 
 pub mod crypto;
+pub mod exchange;
+pub mod proposal;
+pub mod protect;
 pub mod wire;

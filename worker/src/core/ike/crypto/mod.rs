@@ -10,7 +10,7 @@
 //! - [`keys`]: SKEYSEED and the IKE SA's keys (2.14), the PSK AUTH payload (2.15), CHILD SA keys
 //!   (2.17).
 
-mod aead;
+pub mod aead;
 pub mod dh;
 pub mod keys;
 

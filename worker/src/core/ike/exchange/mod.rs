@@ -1,0 +1,309 @@
+//! The IKE_SA_INIT and IKE_AUTH exchanges (RFC 7296 1.2, 2.15), sans-IO: an [`Initiator`]
+//! per connection this side starts, one [`Responder`] per gateway for the SAs peers start.
+//! Both are fed datagrams and `now` and return the datagrams to send; randomness comes from
+//! the caller's [`Entropy`].
+//!
+//! Refusals follow RFC 7296: no acceptable proposal gets NO_PROPOSAL_CHOSEN (2.7), a KE of
+//! another group INVALID_KE_PAYLOAD (1.3), a wrong PSK or an unexpected identity
+//! AUTHENTICATION_FAILED (2.21.2), selectors with no overlap TS_UNACCEPTABLE (2.9). Messages
+//! that do not parse, fail their integrity check, carry an unknown SPI or a message ID out of
+//! turn are dropped without an answer (2.21) and counted ([`Counters`]). Past a threshold of
+//! half-open SAs the responder asks for a cookie first (2.6).
+
+mod initiator;
+mod responder;
+
+use std::net::IpAddr;
+
+use super::crypto::aead::AeadKey;
+use super::crypto::keys::{IkeKeys, child_keys, ike_keys, psk_auth, skeyseed};
+use super::crypto::{CryptoError, Secret};
+use super::proposal::{EspSuite, IkeSuite};
+use super::protect::{self, ProtectError};
+use super::wire::{
+    ExchangeType, Flags, Header, Identification, Message, Notify, NotifyType, Payload,
+    TrafficSelector,
+};
+
+pub use self::initiator::Initiator;
+pub use self::responder::Responder;
+pub use super::crypto::Entropy;
+
+/// Why an exchange could not start or go on (the caller's mistake or its entropy), as opposed
+/// to the peer's messages, which are counted and dropped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IkeError {
+    #[error("the configuration has no {0}")]
+    Config(&'static str),
+    #[error("crypto: {0}")]
+    Crypto(#[from] CryptoError),
+    #[error("sealing a message: {0}")]
+    Protect(#[from] ProtectError),
+}
+
+/// One side's settings of a connection.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The connection's shared key (GW-4/GW-5).
+    pub psk: Secret,
+    /// Our identity (IDi or IDr).
+    pub local_id: Identification,
+    /// The identity the peer must present, if any.
+    pub remote_id: Option<Identification>,
+    /// IKE suites in order of preference.
+    pub ike: Vec<IkeSuite>,
+    /// ESP suites in order of preference.
+    pub esp: Vec<EspSuite>,
+    /// Our side's traffic selectors.
+    pub local_ts: Vec<TrafficSelector>,
+    /// The peer's side's traffic selectors.
+    pub remote_ts: Vec<TrafficSelector>,
+}
+
+/// What the exchanges dropped or refused, by kind; and what they did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    /// Not an IKEv2 message, or a message without the payloads its exchange needs.
+    pub malformed: u64,
+    /// An SPI that names no SA.
+    pub unknown_spi: u64,
+    /// An Encrypted payload whose integrity check failed.
+    pub integrity_failed: u64,
+    /// A message ID out of turn: an old request other than the last one, or a response to no
+    /// outstanding request.
+    pub replayed: u64,
+    /// A retransmitted request answered with the response sent before (2.1).
+    pub retransmits_answered: u64,
+    /// A message of an exchange the SA's state does not expect.
+    pub unexpected: u64,
+    pub cookies_sent: u64,
+    /// An IKE_SA_INIT whose cookie was not ours.
+    pub bad_cookies: u64,
+    pub no_proposal_chosen: u64,
+    pub invalid_ke: u64,
+    pub auth_failed: u64,
+    pub ts_unacceptable: u64,
+    pub half_open_expired: u64,
+    /// Requests of ours sent again after no answer.
+    pub retransmissions: u64,
+    pub established: u64,
+}
+
+/// A CHILD SA's parameters (2.17), for the ESP data plane.
+#[derive(Debug)]
+pub struct ChildSa {
+    pub suite: EspSuite,
+    /// The SPI the peer puts on packets to us.
+    pub inbound_spi: u32,
+    /// The SPI we put on packets to the peer.
+    pub outbound_spi: u32,
+    /// Key | salt of the packets we receive.
+    pub inbound_key: Secret,
+    /// Key | salt of the packets we send.
+    pub outbound_key: Secret,
+    /// The selectors of our side and the peer's, as negotiated.
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+}
+
+/// What an exchange came to.
+#[derive(Debug)]
+pub enum IkeEvent {
+    /// The IKE SA is up, with its CHILD SA unless that one was refused (then `child_refused`).
+    Established {
+        spi_i: u64,
+        spi_r: u64,
+        suite: IkeSuite,
+        child: Option<ChildSa>,
+        child_refused: Option<NotifyType>,
+    },
+    /// The IKE SA failed: refused by us (`by_peer` false) or by the peer.
+    Failed { notify: NotifyType, by_peer: bool },
+    /// The peer never answered our request.
+    TimedOut,
+}
+
+/// An IKE SA's keys and message state once IKE_SA_INIT is done.
+pub(super) struct IkeSa {
+    pub spi_i: u64,
+    pub spi_r: u64,
+    pub suite: IkeSuite,
+    keys: IkeKeys,
+    tx: AeadKey,
+    rx: AeadKey,
+    tx_iv: u64,
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+    /// Whether we are the original initiator (the I flag of our messages).
+    initiator: bool,
+}
+
+impl IkeSa {
+    /// The SA keyed from IKE_SA_INIT's shared secret and nonces (2.14).
+    pub(super) fn new(
+        initiator: bool,
+        suite: IkeSuite,
+        g_ir: &Secret,
+        ni: Vec<u8>,
+        nr: Vec<u8>,
+        spi_i: u64,
+        spi_r: u64,
+    ) -> Result<Self, CryptoError> {
+        let seed = skeyseed(suite.prf, &ni, &nr, g_ir);
+        let keys = ike_keys(suite.prf, suite.aead, &seed, &ni, &nr, spi_i, spi_r)?;
+        let ei = suite.aead.key(&keys.sk_ei)?;
+        let er = suite.aead.key(&keys.sk_er)?;
+        let (tx, rx) = if initiator { (ei, er) } else { (er, ei) };
+        Ok(Self {
+            spi_i,
+            spi_r,
+            suite,
+            keys,
+            tx,
+            rx,
+            tx_iv: 0,
+            ni,
+            nr,
+            initiator,
+        })
+    }
+
+    /// A protected message of ours.
+    pub(super) fn seal(
+        &mut self,
+        exchange: ExchangeType,
+        response: bool,
+        message_id: u32,
+        inner: &[Payload],
+    ) -> Result<Vec<u8>, ProtectError> {
+        let header = Header {
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            minor_version: 0,
+            exchange,
+            flags: Flags {
+                initiator: self.initiator,
+                version: false,
+                response,
+            },
+            message_id,
+        };
+        self.tx_iv += 1;
+        protect::seal(&header, inner, &self.tx, self.tx_iv)
+    }
+
+    /// The inner payloads of a peer's protected message.
+    pub(super) fn open(
+        &self,
+        datagram: &[u8],
+        msg: &Message,
+    ) -> Result<Vec<Payload>, ProtectError> {
+        protect::open(datagram, msg, &self.rx)
+    }
+
+    /// The AUTH data (2.15) the initiator (`by_initiator`) or the responder sends: over that
+    /// side's IKE_SA_INIT message, the other side's nonce and that side's ID payload.
+    pub(super) fn auth(
+        &self,
+        psk: &Secret,
+        by_initiator: bool,
+        first_message: &[u8],
+        id: &Identification,
+    ) -> Secret {
+        let (nonce, sk_p) = if by_initiator {
+            (&self.nr, &self.keys.sk_pi)
+        } else {
+            (&self.ni, &self.keys.sk_pr)
+        };
+        psk_auth(self.suite.prf, psk, first_message, nonce, sk_p, &id.body())
+    }
+
+    /// The CHILD SA of IKE_AUTH (2.17: KEYMAT from SK_d and the IKE_SA_INIT nonces).
+    pub(super) fn child(
+        &self,
+        suite: EspSuite,
+        inbound_spi: u32,
+        outbound_spi: u32,
+        local_ts: Vec<TrafficSelector>,
+        remote_ts: Vec<TrafficSelector>,
+    ) -> Result<ChildSa, CryptoError> {
+        let k = child_keys(
+            self.suite.prf,
+            suite.aead,
+            &self.keys.sk_d,
+            None,
+            &self.ni,
+            &self.nr,
+        )?;
+        let (outbound_key, inbound_key) = if self.initiator {
+            (k.initiator_to_responder, k.responder_to_initiator)
+        } else {
+            (k.responder_to_initiator, k.initiator_to_responder)
+        };
+        Ok(ChildSa {
+            suite,
+            inbound_spi,
+            outbound_spi,
+            inbound_key,
+            outbound_key,
+            local_ts,
+            remote_ts,
+        })
+    }
+}
+
+/// The error notifications of a payload list (3.10.1: types below 16384).
+pub(super) fn error_notify(payloads: &[Payload]) -> Option<NotifyType> {
+    payloads.iter().find_map(|p| match p {
+        Payload::Notify(n) if n.kind.is_error() => Some(n.kind),
+        _ => None,
+    })
+}
+
+pub(super) fn notify(kind: NotifyType, data: Vec<u8>) -> Payload {
+    Payload::Notify(Notify::new(kind, data))
+}
+
+/// Whether a payload list has a critical payload this implementation does not know (3.2:
+/// the message is refused with UNSUPPORTED_CRITICAL_PAYLOAD).
+pub(super) fn unsupported_critical(payloads: &[Payload]) -> Option<u8> {
+    payloads.iter().find_map(|p| match p {
+        Payload::Unknown(u) if u.critical => Some(u.kind.0),
+        _ => None,
+    })
+}
+
+/// The responder's narrowing (2.9): each offered selector cut to the configured ones, empty
+/// results dropped.
+pub(super) fn narrow(
+    offered: &[TrafficSelector],
+    ours: &[TrafficSelector],
+) -> Vec<TrafficSelector> {
+    let mut out: Vec<TrafficSelector> = Vec::new();
+    for o in offered {
+        for c in ours {
+            if let Some(t) = o.intersect(c)
+                && !out.contains(&t)
+            {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// Whether every selector the responder chose lies within one we offered (2.9).
+pub(super) fn within(chosen: &[TrafficSelector], offered: &[TrafficSelector]) -> bool {
+    !chosen.is_empty()
+        && chosen
+            .iter()
+            .all(|c| offered.iter().any(|o| o.intersect(c).as_ref() == Some(c)))
+}
+
+/// The address bytes of the cookie computation (2.6: IPi).
+pub(super) fn ip_bytes(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}

@@ -1,0 +1,463 @@
+//! The responder of IKE_SA_INIT and IKE_AUTH (RFC 7296 1.2): one per gateway, holding the
+//! IKE SAs peers start, by our SPI. It answers a retransmitted request with the response sent
+//! before (2.1), keeps no state for an IKE_SA_INIT it refuses, and past `cookie_threshold`
+//! half-open SAs answers an IKE_SA_INIT without a valid cookie with a stateless COOKIE
+//! (2.6). Half-open SAs expire after [`HALF_OPEN_TIMEOUT`].
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::super::crypto::keys::macs_equal;
+use super::super::crypto::{Prf, Secret};
+use super::super::proposal::{EspSuite, IkeSuite};
+use super::super::protect::ProtectError;
+use super::super::wire::{
+    AuthMethod, ExchangeType, Flags, Header, KeyExchange, Message, Nonce, NotifyType, Payload,
+    TrafficSelectors,
+};
+use super::initiator::{auth_payload, nonce, random_u32, random_u64};
+use super::{
+    Config, Counters, Entropy, IkeError, IkeEvent, IkeSa, ip_bytes, narrow, notify,
+    unsupported_critical,
+};
+
+/// How long an IKE SA may stay half-open (IKE_SA_INIT answered, no IKE_AUTH yet).
+pub const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+enum State {
+    HalfOpen {
+        /// RealMessage1 (2.15): the initiator's IKE_SA_INIT as received.
+        request: Vec<u8>,
+        /// RealMessage2: our answer, also sent again to a retransmitted request.
+        response: Vec<u8>,
+    },
+    Established {
+        last_request: Vec<u8>,
+        last_response: Vec<u8>,
+        /// The next request's message ID (2.3).
+        next_id: u32,
+    },
+}
+
+struct Entry {
+    peer: SocketAddr,
+    sa: Box<IkeSa>,
+    state: State,
+    created: Instant,
+}
+
+/// The IKE SAs peers start on one gateway.
+pub struct Responder {
+    config: Config,
+    sas: HashMap<u64, Entry>,
+    /// (peer, SPIi) → SPIr: a retransmitted IKE_SA_INIT finds its SA.
+    by_initiator: HashMap<(SocketAddr, u64), u64>,
+    /// The half-open SAs by expiry (their number is the cookie threshold's measure).
+    expiry: BTreeSet<(Instant, u64)>,
+    cookie_threshold: usize,
+    cookie_secret: Secret,
+    counters: Counters,
+    events: VecDeque<(SocketAddr, IkeEvent)>,
+}
+
+impl Responder {
+    /// A responder that asks for cookies once `cookie_threshold` SAs are half-open.
+    pub fn new(
+        config: Config,
+        cookie_threshold: usize,
+        entropy: &mut dyn Entropy,
+    ) -> Result<Self, IkeError> {
+        if config.ike.is_empty() {
+            return Err(IkeError::Config("IKE suite"));
+        }
+        let mut secret = vec![0u8; 32];
+        entropy.fill(&mut secret)?;
+        Ok(Self {
+            config,
+            sas: HashMap::new(),
+            by_initiator: HashMap::new(),
+            expiry: BTreeSet::new(),
+            cookie_threshold,
+            cookie_secret: Secret::new(secret),
+            counters: Counters::default(),
+            events: VecDeque::new(),
+        })
+    }
+
+    /// A datagram from `peer`; returns the response to send, if any.
+    pub fn handle(
+        &mut self,
+        peer: SocketAddr,
+        datagram: &[u8],
+        entropy: &mut dyn Entropy,
+        now: Instant,
+    ) -> Result<Option<Vec<u8>>, IkeError> {
+        let msg = match Message::parse(datagram) {
+            Ok(m) => m,
+            Err(e) => {
+                self.counters.malformed += 1;
+                tracing::trace!(%peer, error = %e, "IKE datagram dropped: malformed");
+                return Ok(None);
+            }
+        };
+        let h = msg.header;
+        if h.flags.response {
+            self.counters.unexpected += 1;
+            tracing::trace!(%peer, "IKE response dropped: we sent no request");
+            return Ok(None);
+        }
+        if h.exchange == ExchangeType::IKE_SA_INIT && h.spi_r == 0 {
+            return self.on_sa_init(peer, datagram, &msg, entropy, now);
+        }
+        let Some(entry) = self.sas.get_mut(&h.spi_r).filter(|e| e.sa.spi_i == h.spi_i) else {
+            self.counters.unknown_spi += 1;
+            tracing::trace!(%peer, "IKE datagram dropped: unknown SPI");
+            return Ok(None);
+        };
+        match &entry.state {
+            State::HalfOpen { .. } if h.exchange == ExchangeType::IKE_AUTH && h.message_id == 1 => {
+                self.on_auth(h.spi_r, datagram, &msg, entropy)
+            }
+            State::Established {
+                last_request,
+                last_response,
+                next_id,
+            } => {
+                if datagram == last_request.as_slice() {
+                    self.counters.retransmits_answered += 1;
+                    tracing::trace!(%peer, "IKE request retransmitted: answered again");
+                    Ok(Some(last_response.clone()))
+                } else if h.message_id < *next_id {
+                    self.counters.replayed += 1;
+                    tracing::trace!(%peer, id = h.message_id, "IKE request dropped: old message ID");
+                    Ok(None)
+                } else {
+                    self.counters.unexpected += 1;
+                    tracing::trace!(%peer, "IKE request dropped: exchange not handled yet");
+                    Ok(None)
+                }
+            }
+            State::HalfOpen { .. } => {
+                self.counters.unexpected += 1;
+                tracing::trace!(%peer, "IKE request dropped: the SA is half-open");
+                Ok(None)
+            }
+        }
+    }
+
+    /// The cookie for an initiator (2.6): <VersionIDofSecret> | Hash(Ni | IPi | SPIi | secret),
+    /// here HMAC-SHA-256 keyed with the secret.
+    fn cookie(&self, ni: &[u8], peer: SocketAddr, spi_i: u64) -> Vec<u8> {
+        let mac = Prf::HmacSha256.compute(
+            self.cookie_secret.expose(),
+            &[ni, &ip_bytes(peer.ip()), &spi_i.to_be_bytes()],
+        );
+        [&[0u8][..], mac.expose()].concat()
+    }
+
+    fn on_sa_init(
+        &mut self,
+        peer: SocketAddr,
+        datagram: &[u8],
+        msg: &Message,
+        entropy: &mut dyn Entropy,
+        now: Instant,
+    ) -> Result<Option<Vec<u8>>, IkeError> {
+        let h = msg.header;
+        if let Some(spi_r) = self.by_initiator.get(&(peer, h.spi_i))
+            && let Some(e) = self.sas.get(spi_r)
+        {
+            if let State::HalfOpen { request, response } = &e.state
+                && request.as_slice() == datagram
+            {
+                self.counters.retransmits_answered += 1;
+                tracing::trace!(%peer, "IKE_SA_INIT retransmitted: answered again");
+                return Ok(Some(response.clone()));
+            }
+            self.counters.replayed += 1;
+            tracing::trace!(%peer, "IKE_SA_INIT dropped: its SPI has an SA already");
+            return Ok(None);
+        }
+        let sa = msg.find(|p| match p {
+            Payload::Sa(s) => Some(s),
+            _ => None,
+        });
+        let ke = msg.find(|p| match p {
+            Payload::Ke(k) => Some(k),
+            _ => None,
+        });
+        let ni = msg.find(|p| match p {
+            Payload::Nonce(n) => Some(&n.0),
+            _ => None,
+        });
+        let (Some(offered), Some(ke), Some(ni)) = (sa, ke, ni) else {
+            self.counters.malformed += 1;
+            tracing::trace!(%peer, "IKE_SA_INIT dropped: payloads missing");
+            return Ok(None);
+        };
+        if h.message_id != 0 || unsupported_critical(&msg.payloads).is_some() {
+            self.counters.malformed += 1;
+            return Ok(None);
+        }
+        if self.expiry.len() >= self.cookie_threshold {
+            let expected = self.cookie(ni, peer, h.spi_i);
+            let presented = match msg.payloads.first() {
+                Some(Payload::Notify(n)) if n.kind == NotifyType::COOKIE => Some(&n.data),
+                _ => None,
+            };
+            let valid = presented.is_some_and(|c| macs_equal(c, &expected));
+            if !valid {
+                if presented.is_some() {
+                    self.counters.bad_cookies += 1;
+                }
+                self.counters.cookies_sent += 1;
+                tracing::trace!(%peer, half_open = self.expiry.len(), "IKE_SA_INIT answered with a cookie");
+                return Ok(Some(plain_reply(
+                    &h,
+                    0,
+                    vec![notify(NotifyType::COOKIE, expected)],
+                )));
+            }
+        }
+        let Some((suite, answer)) = IkeSuite::choose(offered, &self.config.ike) else {
+            self.counters.no_proposal_chosen += 1;
+            self.events.push_back((
+                peer,
+                IkeEvent::Failed {
+                    notify: NotifyType::NO_PROPOSAL_CHOSEN,
+                    by_peer: false,
+                },
+            ));
+            tracing::debug!(%peer, "IKE_SA_INIT refused: NO_PROPOSAL_CHOSEN");
+            let n = notify(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new());
+            return Ok(Some(plain_reply(&h, 0, vec![n])));
+        };
+        if ke.group != suite.dh.id() {
+            // 1.3: tell the initiator which group to use.
+            self.counters.invalid_ke += 1;
+            let n = notify(
+                NotifyType::INVALID_KE_PAYLOAD,
+                suite.dh.id().to_be_bytes().to_vec(),
+            );
+            return Ok(Some(plain_reply(&h, 0, vec![n])));
+        }
+        let dh = suite.dh.generate(entropy)?;
+        let Ok(g_ir) = dh.agree(&ke.data) else {
+            self.counters.invalid_ke += 1;
+            tracing::trace!(%peer, "IKE_SA_INIT dropped: invalid KE value");
+            return Ok(None);
+        };
+        let mut spi_r = random_u64(entropy)?;
+        while self.sas.contains_key(&spi_r) {
+            spi_r = random_u64(entropy)?;
+        }
+        let nr = nonce(entropy)?;
+        let ike = IkeSa::new(false, suite, &g_ir, ni.clone(), nr.clone(), h.spi_i, spi_r)?;
+        let response = plain_reply(
+            &h,
+            spi_r,
+            vec![
+                Payload::Sa(answer),
+                Payload::Ke(KeyExchange {
+                    group: suite.dh.id(),
+                    data: dh.public().to_vec(),
+                }),
+                Payload::Nonce(Nonce(nr)),
+            ],
+        );
+        self.sas.insert(
+            spi_r,
+            Entry {
+                peer,
+                sa: Box::new(ike),
+                state: State::HalfOpen {
+                    request: datagram.to_vec(),
+                    response: response.clone(),
+                },
+                created: now,
+            },
+        );
+        self.by_initiator.insert((peer, h.spi_i), spi_r);
+        self.expiry.insert((now + HALF_OPEN_TIMEOUT, spi_r));
+        Ok(Some(response))
+    }
+
+    fn remove(&mut self, spi_r: u64) {
+        if let Some(e) = self.sas.remove(&spi_r) {
+            self.by_initiator.remove(&(e.peer, e.sa.spi_i));
+            self.expiry.remove(&(e.created + HALF_OPEN_TIMEOUT, spi_r));
+        }
+    }
+
+    fn on_auth(
+        &mut self,
+        spi_r: u64,
+        datagram: &[u8],
+        msg: &Message,
+        entropy: &mut dyn Entropy,
+    ) -> Result<Option<Vec<u8>>, IkeError> {
+        let Some(entry) = self.sas.get_mut(&spi_r) else {
+            return Ok(None);
+        };
+        let peer = entry.peer;
+        let inner = match entry.sa.open(datagram, msg) {
+            Ok(p) => p,
+            Err(e) => {
+                if e == ProtectError::Integrity {
+                    self.counters.integrity_failed += 1;
+                } else {
+                    self.counters.malformed += 1;
+                }
+                tracing::trace!(%peer, error = %e, "IKE_AUTH request dropped");
+                return Ok(None);
+            }
+        };
+        let State::HalfOpen { request, response } = &entry.state else {
+            return Ok(None);
+        };
+        let (request, init_response) = (request.clone(), response.clone());
+        let mut idi = None;
+        let mut auth = None;
+        let mut sai = None;
+        let mut tsi = None;
+        let mut tsr = None;
+        for p in &inner {
+            match p {
+                Payload::IdI(x) => idi = Some(x),
+                Payload::Auth(x) => auth = Some(x),
+                Payload::Sa(x) => sai = Some(x),
+                Payload::TsI(x) => tsi = Some(&x.0),
+                Payload::TsR(x) => tsr = Some(&x.0),
+                _ => {}
+            }
+        }
+        let (Some(idi), Some(auth), Some(sai), Some(tsi), Some(tsr)) = (idi, auth, sai, tsi, tsr)
+        else {
+            self.counters.malformed += 1;
+            tracing::trace!(%peer, "IKE_AUTH request dropped: payloads missing");
+            return Ok(None);
+        };
+        let c = &self.config;
+        let id_ok = c.remote_id.as_ref().is_none_or(|r| r == idi);
+        let expected = entry.sa.auth(&c.psk, true, &request, idi);
+        if !id_ok
+            || auth.method != AuthMethod::SHARED_KEY_MIC
+            || !macs_equal(&auth.data, expected.expose())
+        {
+            // 2.21.2: the refusal is protected, and the SA goes.
+            self.counters.auth_failed += 1;
+            let n = notify(NotifyType::AUTHENTICATION_FAILED, Vec::new());
+            let reply = entry.sa.seal(ExchangeType::IKE_AUTH, true, 1, &[n])?;
+            self.events.push_back((
+                peer,
+                IkeEvent::Failed {
+                    notify: NotifyType::AUTHENTICATION_FAILED,
+                    by_peer: false,
+                },
+            ));
+            tracing::debug!(%peer, "IKE_AUTH refused: AUTHENTICATION_FAILED");
+            self.remove(spi_r);
+            return Ok(Some(reply));
+        }
+        let our_auth = entry.sa.auth(&c.psk, false, &init_response, &c.local_id);
+        let mut out = vec![Payload::IdR(c.local_id.clone()), auth_payload(&our_auth)];
+        // The CHILD SA (2.9, 2.17); refusing it leaves the IKE SA up (1.2).
+        let inbound = random_u32(entropy)?;
+        let chosen = EspSuite::choose(sai, &c.esp, inbound);
+        let (ts_i, ts_r) = (narrow(tsi, &c.remote_ts), narrow(tsr, &c.local_ts));
+        let (child, child_refused) = match chosen {
+            None => {
+                self.counters.no_proposal_chosen += 1;
+                out.push(notify(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()));
+                (None, Some(NotifyType::NO_PROPOSAL_CHOSEN))
+            }
+            Some(_) if ts_i.is_empty() || ts_r.is_empty() => {
+                self.counters.ts_unacceptable += 1;
+                out.push(notify(NotifyType::TS_UNACCEPTABLE, Vec::new()));
+                (None, Some(NotifyType::TS_UNACCEPTABLE))
+            }
+            Some((suite, outbound, answer)) => {
+                out.extend([
+                    Payload::Sa(answer),
+                    Payload::TsI(TrafficSelectors(ts_i.clone())),
+                    Payload::TsR(TrafficSelectors(ts_r.clone())),
+                ]);
+                let child = entry.sa.child(suite, inbound, outbound, ts_r, ts_i)?;
+                (Some(child), None)
+            }
+        };
+        let reply = entry.sa.seal(ExchangeType::IKE_AUTH, true, 1, &out)?;
+        entry.state = State::Established {
+            last_request: datagram.to_vec(),
+            last_response: reply.clone(),
+            next_id: 2,
+        };
+        let deadline = entry.created + HALF_OPEN_TIMEOUT;
+        self.expiry.remove(&(deadline, spi_r));
+        self.counters.established += 1;
+        tracing::debug!(%peer, spi_r, "IKE SA established (responder)");
+        self.events.push_back((
+            peer,
+            IkeEvent::Established {
+                spi_i: entry.sa.spi_i,
+                spi_r,
+                suite: entry.sa.suite,
+                child,
+                child_refused,
+            },
+        ));
+        Ok(Some(reply))
+    }
+
+    /// Expires half-open SAs older than [`HALF_OPEN_TIMEOUT`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(at, spi)) = self.expiry.first()
+            && at <= now
+        {
+            self.counters.half_open_expired += 1;
+            self.remove(spi);
+        }
+    }
+
+    /// When the oldest half-open SA expires.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.expiry.first().map(|(at, _)| *at)
+    }
+
+    pub fn poll_event(&mut self) -> Option<(SocketAddr, IkeEvent)> {
+        self.events.pop_front()
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// IKE SAs answered but not yet authenticated.
+    pub fn half_open(&self) -> usize {
+        self.expiry.len()
+    }
+
+    /// Established IKE SAs.
+    pub fn established(&self) -> usize {
+        self.sas.len() - self.expiry.len()
+    }
+}
+
+/// An unprotected response to an IKE_SA_INIT request, with our SPI `spi_r` (0 for a refusal
+/// or a cookie, which keep no state).
+fn plain_reply(request: &Header, spi_r: u64, payloads: Vec<Payload>) -> Vec<u8> {
+    Message {
+        header: Header {
+            spi_r,
+            flags: Flags {
+                initiator: false,
+                version: false,
+                response: true,
+            },
+            ..*request
+        },
+        payloads,
+    }
+    .serialize()
+}

@@ -1,0 +1,240 @@
+//! Proposals (RFC 7296 2.7, 3.3): the suites this implementation offers and accepts, written
+//! into SA payloads and chosen from the peer's.
+//!
+//! Only AEAD suites exist (RFC 8247 and RFC 8221 recommend them): an IKE suite is an AEAD, a
+//! PRF and a DH group; an ESP suite an AEAD without Extended Sequence Numbers. An AEAD
+//! proposal carries no integrity transform (RFC 5282 8; INTEG NONE (0) is tolerated).
+
+use super::crypto::{Aead, DhGroup, Prf};
+use super::wire::{Proposal, ProtocolId, SecurityAssociation, Transform, TransformType};
+
+/// An IKE SA suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IkeSuite {
+    pub aead: Aead,
+    pub prf: Prf,
+    pub dh: DhGroup,
+}
+
+/// An ESP CHILD SA suite (ESN off: ESN transform 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EspSuite {
+    pub aead: Aead,
+}
+
+/// ESN transform IDs (RFC 7296 3.3.2).
+const ESN_NONE: u16 = 0;
+
+fn encr(aead: Aead) -> Transform {
+    match aead.transform() {
+        (id, Some(bits)) => Transform::with_key_length(TransformType::ENCR, id, bits),
+        (id, None) => Transform::new(TransformType::ENCR, id),
+    }
+}
+
+fn aead_of(t: &Transform) -> Option<Aead> {
+    Aead::from_transform(t.id, t.key_length())
+}
+
+/// Whether a proposal's transforms are all of types this implementation knows, without an
+/// integrity algorithm (RFC 7296 3.3.6: a proposal with an unknown transform type is
+/// skipped).
+fn aead_only(p: &Proposal, allowed: &[TransformType]) -> bool {
+    p.transforms
+        .iter()
+        .all(|t| allowed.contains(&t.kind) && !(t.kind == TransformType::INTEG && t.id != 0))
+}
+
+impl IkeSuite {
+    fn transforms(self) -> Vec<Transform> {
+        vec![
+            encr(self.aead),
+            Transform::new(TransformType::PRF, self.prf.id()),
+            Transform::new(TransformType::DH, self.dh.id()),
+        ]
+    }
+
+    /// SAi1: one proposal per suite, in order of preference, numbered from 1.
+    pub fn offer(suites: &[IkeSuite]) -> SecurityAssociation {
+        SecurityAssociation {
+            proposals: suites
+                .iter()
+                .zip(1u8..)
+                .map(|(s, number)| Proposal {
+                    number,
+                    protocol: ProtocolId::IKE,
+                    spi: Vec::new(),
+                    transforms: s.transforms(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The responder's choice (2.7): the first of the initiator's proposals that holds one of
+    /// our suites (ours in our order within it), and SAr1 with that one proposal.
+    pub fn choose(
+        offered: &SecurityAssociation,
+        ours: &[IkeSuite],
+    ) -> Option<(IkeSuite, SecurityAssociation)> {
+        const ALLOWED: [TransformType; 4] = [
+            TransformType::ENCR,
+            TransformType::PRF,
+            TransformType::INTEG,
+            TransformType::DH,
+        ];
+        for p in &offered.proposals {
+            if p.protocol != ProtocolId::IKE || !p.spi.is_empty() || !aead_only(p, &ALLOWED) {
+                continue;
+            }
+            let has = |kind: TransformType, pred: &dyn Fn(&Transform) -> bool| {
+                p.transforms.iter().any(|t| t.kind == kind && pred(t))
+            };
+            let found = ours.iter().find(|s| {
+                has(TransformType::ENCR, &|t| aead_of(t) == Some(s.aead))
+                    && has(TransformType::PRF, &|t| t.id == s.prf.id())
+                    && has(TransformType::DH, &|t| t.id == s.dh.id())
+            });
+            if let Some(s) = found {
+                let answer = SecurityAssociation {
+                    proposals: vec![Proposal {
+                        number: p.number,
+                        protocol: ProtocolId::IKE,
+                        spi: Vec::new(),
+                        transforms: s.transforms(),
+                    }],
+                };
+                return Some((*s, answer));
+            }
+        }
+        None
+    }
+
+    /// The initiator's check of SAr1: exactly one proposal with one transform of each type,
+    /// forming one of the suites it offered.
+    pub fn accepted(answer: &SecurityAssociation, offered: &[IkeSuite]) -> Option<IkeSuite> {
+        let [p] = answer.proposals.as_slice() else {
+            return None;
+        };
+        if p.protocol != ProtocolId::IKE || p.transforms.len() != 3 {
+            return None;
+        }
+        let one = |kind| {
+            let mut it = p.transforms.iter().filter(move |t| t.kind == kind);
+            match (it.next(), it.next()) {
+                (Some(t), None) => Some(t),
+                _ => None,
+            }
+        };
+        let suite = IkeSuite {
+            aead: aead_of(one(TransformType::ENCR)?)?,
+            prf: Prf::from_id(one(TransformType::PRF)?.id)?,
+            dh: DhGroup::from_id(one(TransformType::DH)?.id)?,
+        };
+        offered.contains(&suite).then_some(suite)
+    }
+
+    /// The DH groups a KE payload may use when offering `suites`, first the preferred one.
+    pub fn groups(suites: &[IkeSuite]) -> Vec<DhGroup> {
+        let mut g: Vec<DhGroup> = Vec::new();
+        for s in suites {
+            if !g.contains(&s.dh) {
+                g.push(s.dh);
+            }
+        }
+        g
+    }
+}
+
+impl EspSuite {
+    fn transforms(self) -> Vec<Transform> {
+        vec![
+            encr(self.aead),
+            Transform::new(TransformType::ESN, ESN_NONE),
+        ]
+    }
+
+    /// SAi2: one ESP proposal per suite, each with the inbound SPI `spi`.
+    pub fn offer(suites: &[EspSuite], spi: u32) -> SecurityAssociation {
+        SecurityAssociation {
+            proposals: suites
+                .iter()
+                .zip(1u8..)
+                .map(|(s, number)| Proposal {
+                    number,
+                    protocol: ProtocolId::ESP,
+                    spi: spi.to_be_bytes().to_vec(),
+                    transforms: s.transforms(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The responder's choice: the first ESP proposal that holds one of our suites and no
+    /// ESN (or no ESN transform), its peer's SPI, and SAr2 with our SPI `spi`.
+    pub fn choose(
+        offered: &SecurityAssociation,
+        ours: &[EspSuite],
+        spi: u32,
+    ) -> Option<(EspSuite, u32, SecurityAssociation)> {
+        const ALLOWED: [TransformType; 3] = [
+            TransformType::ENCR,
+            TransformType::INTEG,
+            TransformType::ESN,
+        ];
+        for p in &offered.proposals {
+            if p.protocol != ProtocolId::ESP || !aead_only(p, &ALLOWED) {
+                continue;
+            }
+            let Ok(peer_spi) = <[u8; 4]>::try_from(p.spi.as_slice()) else {
+                continue;
+            };
+            let esn_ok = p.transforms.iter().all(|t| t.kind != TransformType::ESN)
+                || p.transforms
+                    .iter()
+                    .any(|t| t.kind == TransformType::ESN && t.id == ESN_NONE);
+            let found = ours.iter().find(|s| {
+                p.transforms
+                    .iter()
+                    .any(|t| t.kind == TransformType::ENCR && aead_of(t) == Some(s.aead))
+            });
+            if let (true, Some(s)) = (esn_ok, found) {
+                let answer = SecurityAssociation {
+                    proposals: vec![Proposal {
+                        number: p.number,
+                        protocol: ProtocolId::ESP,
+                        spi: spi.to_be_bytes().to_vec(),
+                        transforms: s.transforms(),
+                    }],
+                };
+                return Some((*s, u32::from_be_bytes(peer_spi), answer));
+            }
+        }
+        None
+    }
+
+    /// The initiator's check of SAr2: one ESP proposal of a suite it offered; the
+    /// responder's SPI.
+    pub fn accepted(answer: &SecurityAssociation, offered: &[EspSuite]) -> Option<(EspSuite, u32)> {
+        let [p] = answer.proposals.as_slice() else {
+            return None;
+        };
+        let spi = <[u8; 4]>::try_from(p.spi.as_slice()).ok()?;
+        if p.protocol != ProtocolId::ESP {
+            return None;
+        }
+        let mut encrs = p
+            .transforms
+            .iter()
+            .filter(|t| t.kind == TransformType::ENCR);
+        let (Some(t), None) = (encrs.next(), encrs.next()) else {
+            return None;
+        };
+        let esn_ok = p
+            .transforms
+            .iter()
+            .filter(|t| t.kind == TransformType::ESN)
+            .all(|t| t.id == ESN_NONE);
+        let suite = EspSuite { aead: aead_of(t)? };
+        (esn_ok && offered.contains(&suite)).then_some((suite, u32::from_be_bytes(spi)))
+    }
+}
