@@ -27,6 +27,7 @@
 mod apply;
 pub mod bucket;
 mod demux;
+pub mod esp;
 pub mod failover;
 pub mod forward;
 pub mod gro;

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use isthmus_worker::core::ike::crypto::{Aead, CryptoError, DhGroup, Entropy, Prf, Secret};
-use isthmus_worker::core::ike::exchange::{Config, IkeEvent, Initiator, Responder};
+use isthmus_worker::core::ike::exchange::{ChildSa, Config, IkeEvent, Initiator, Responder};
 use isthmus_worker::core::ike::proposal::{EspSuite, IkeSuite};
 use isthmus_worker::core::ike::wire::{
     ExchangeType, IdType, Identification, Message, NotifyType, Payload, TrafficSelector,
@@ -142,14 +142,7 @@ impl Run {
     }
 }
 
-fn established(
-    e: Option<IkeEvent>,
-) -> (
-    u64,
-    u64,
-    IkeSuite,
-    isthmus_worker::core::ike::exchange::ChildSa,
-) {
+fn established(e: Option<IkeEvent>) -> (u64, u64, IkeSuite, ChildSa) {
     match e {
         Some(IkeEvent::Established {
             spi_i,
@@ -160,6 +153,18 @@ fn established(
         }) => (spi_i, spi_r, suite, child),
         other => panic!("not established with a CHILD SA: {other:?}"),
     }
+}
+
+/// The CHILD SAs of a default exchange, as the initiator and the responder see them.
+pub fn established_child_pair() -> (ChildSa, ChildSa) {
+    let (mut run, first) = Run::new(gateway("k"), site("k"), 10);
+    run.drive(first);
+    let (_, _, _, i) = established(run.init.poll_event());
+    let Some((_, ev)) = run.resp.poll_event() else {
+        panic!("responder: no event");
+    };
+    let (_, _, _, r) = established(Some(ev));
+    (i, r)
 }
 
 #[test]

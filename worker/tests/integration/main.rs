@@ -12,6 +12,7 @@ mod core_state;
 mod gro;
 mod ha_lab;
 mod harness;
+mod ike_esp;
 mod ike_exchange;
 mod ike_wire;
 mod netns;
