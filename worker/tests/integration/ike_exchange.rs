@@ -15,7 +15,7 @@ use isthmus_worker::core::ike::wire::{
 };
 
 /// Deterministic randomness: SHA-256 of a seed and a counter.
-struct Seeded {
+pub struct Seeded {
     seed: u64,
     counter: u64,
 }
@@ -63,7 +63,7 @@ const ESP: EspSuite = EspSuite {
 };
 
 /// The gateway (initiator here) protects 10.1.0.0/16, the site 10.2.0.0/16.
-fn gateway(psk: &str) -> Config {
+pub fn gateway(psk: &str) -> Config {
     Config {
         psk: Secret::from_slice(psk.as_bytes()),
         local_id: fqdn("gw.isthmus.example"),
@@ -75,7 +75,7 @@ fn gateway(psk: &str) -> Config {
     }
 }
 
-fn site(psk: &str) -> Config {
+pub fn site(psk: &str) -> Config {
     Config {
         psk: Secret::from_slice(psk.as_bytes()),
         local_id: fqdn("site.example"),
@@ -91,16 +91,16 @@ fn peer() -> SocketAddr {
     "192.0.2.10:500".parse().expect("addr")
 }
 
-struct Run {
-    init: Initiator,
-    resp: Responder,
-    ie: Seeded,
-    re: Seeded,
-    now: Instant,
+pub struct Run {
+    pub init: Initiator,
+    pub resp: Responder,
+    pub ie: Seeded,
+    pub re: Seeded,
+    pub now: Instant,
 }
 
 impl Run {
-    fn new(i: Config, r: Config, threshold: usize) -> (Self, Vec<u8>) {
+    pub fn new(i: Config, r: Config, threshold: usize) -> (Self, Vec<u8>) {
         let mut ie = Seeded::new(1);
         let mut re = Seeded::new(2);
         let now = Instant::now();
@@ -118,20 +118,20 @@ impl Run {
         )
     }
 
-    fn deliver_to_responder(&mut self, d: &[u8]) -> Option<Vec<u8>> {
+    pub fn deliver_to_responder(&mut self, d: &[u8]) -> Option<Vec<u8>> {
         self.resp
             .handle(peer(), d, &mut self.re, self.now)
             .expect("responder")
     }
 
-    fn deliver_to_initiator(&mut self, d: &[u8]) -> Option<Vec<u8>> {
+    pub fn deliver_to_initiator(&mut self, d: &[u8]) -> Option<Vec<u8>> {
         self.init
             .handle(d, &mut self.ie, self.now)
             .expect("initiator")
     }
 
     /// Passes messages back and forth until nobody sends.
-    fn drive(&mut self, first: Vec<u8>) {
+    pub fn drive(&mut self, first: Vec<u8>) {
         let mut req = Some(first);
         while let Some(r) = req.take() {
             let Some(resp) = self.deliver_to_responder(&r) else {
@@ -142,7 +142,7 @@ impl Run {
     }
 }
 
-fn established(e: Option<IkeEvent>) -> (u64, u64, IkeSuite, ChildSa) {
+pub fn established(e: Option<IkeEvent>) -> (u64, u64, IkeSuite, ChildSa) {
     match e {
         Some(IkeEvent::Established {
             spi_i,

@@ -14,6 +14,7 @@ mod ha_lab;
 mod harness;
 mod ike_esp;
 mod ike_exchange;
+mod ike_informational;
 mod ike_wire;
 mod netns;
 mod netns_active_active;

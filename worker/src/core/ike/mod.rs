@@ -6,7 +6,8 @@
 //!   ring and RustCrypto.
 //! - [`proposal`]: the suites offered and chosen (2.7, 3.3).
 //! - [`protect`]: the Encrypted payload (3.14, RFC 5282).
-//! - [`exchange`]: IKE_SA_INIT and IKE_AUTH, initiator and responder (1.2, 2.6, 2.15).
+//! - [`exchange`]: IKE_SA_INIT and IKE_AUTH, initiator and responder (1.2, 2.6, 2.15), and
+//!   INFORMATIONAL on established SAs (1.4, 2.4).
 //!
 //! No sockets and no clock here: the caller passes datagrams, `now` and randomness in.
 

@@ -14,6 +14,7 @@ use super::super::wire::{
     Auth, AuthMethod, ExchangeType, Flags, Header, KeyExchange, Message, Nonce, NotifyType,
     Payload, TrafficSelectors,
 };
+use super::info::{Established, Outcome, Request, Timer};
 use super::{
     Config, Counters, Entropy, IkeError, IkeEvent, IkeSa, error_notify, notify,
     unsupported_critical, within,
@@ -43,7 +44,7 @@ enum State {
         /// The responder's IKE_SA_INIT message (RealMessage2, 2.15).
         init_response: Vec<u8>,
     },
-    Established,
+    Established(Established),
     Failed,
 }
 
@@ -194,9 +195,7 @@ impl Initiator {
             return Ok(None);
         }
         if !h.flags.response {
-            self.counters.unexpected += 1;
-            tracing::trace!("IKE request from the responder dropped: not handled yet");
-            return Ok(None);
+            return self.on_request(datagram, &msg);
         }
         match std::mem::replace(&mut self.state, State::Failed) {
             State::SaInit {
@@ -213,6 +212,20 @@ impl Initiator {
                 init_response,
             } if h.exchange == ExchangeType::IKE_AUTH && h.message_id == 1 => {
                 self.on_auth(datagram, &msg, sa, child_spi, init_response);
+                Ok(None)
+            }
+            State::Established(mut est) => {
+                if let Some(sa) = self.sa.as_deref() {
+                    let mut events = Vec::new();
+                    let outcome =
+                        est.handle_response(sa, datagram, &msg, &mut self.counters, &mut events);
+                    self.events.extend(events);
+                    if let Outcome::Close(_) = outcome {
+                        self.sa = None;
+                        return Ok(None);
+                    }
+                }
+                self.state = State::Established(est);
                 Ok(None)
             }
             other => {
@@ -416,6 +429,11 @@ impl Initiator {
             Ok(child) => (Some(child), None),
             Err(n) => (None, Some(n)),
         };
+        let children = child
+            .as_ref()
+            .map(|c| (c.inbound_spi, c.outbound_spi))
+            .into_iter()
+            .collect();
         self.counters.established += 1;
         tracing::debug!(
             spi_i = sa.spi_i,
@@ -431,7 +449,8 @@ impl Initiator {
         });
         self.outstanding = None;
         self.sa = Some(sa);
-        self.state = State::Established;
+        // The responder's first request will carry message ID 0 (2.3).
+        self.state = State::Established(Established::new(0, None, children, 2));
     }
 
     /// The CHILD SA the responder accepted, or why there is none.
@@ -470,8 +489,54 @@ impl Initiator {
             .map_err(|_| NotifyType::TEMPORARY_FAILURE)
     }
 
-    /// Runs the retransmission timer; returns the request to send again, if due.
+    /// A request from the responder: answered on an established SA (INFORMATIONAL), else
+    /// dropped.
+    fn on_request(&mut self, datagram: &[u8], msg: &Message) -> Result<Option<Vec<u8>>, IkeError> {
+        let (State::Established(est), Some(sa)) = (&mut self.state, self.sa.as_mut()) else {
+            self.counters.unexpected += 1;
+            tracing::trace!("IKE request from the responder dropped: no SA yet");
+            return Ok(None);
+        };
+        let mut events = Vec::new();
+        let outcome = est.handle_request(sa, datagram, msg, &mut self.counters, &mut events)?;
+        self.events.extend(events);
+        Ok(match outcome {
+            Outcome::Reply(r) => Some(r),
+            Outcome::Close(r) => {
+                self.sa = None;
+                self.state = State::Failed;
+                Some(r)
+            }
+            Outcome::Drop => None,
+        })
+    }
+
+    /// Sends a request on the established SA: dead peer detection or a Delete. None when not
+    /// established or while a request of ours is outstanding.
+    pub fn request(&mut self, request: Request, now: Instant) -> Result<Option<Vec<u8>>, IkeError> {
+        let (State::Established(est), Some(sa)) = (&mut self.state, self.sa.as_mut()) else {
+            return Ok(None);
+        };
+        est.request(sa, request, now)
+    }
+
+    /// Runs the retransmission timer; returns the request to send again, if due. A peer that
+    /// never answers is given up ([`IkeEvent::TimedOut`]; on an established SA, dead peer
+    /// detection's verdict).
     pub fn handle_timeout(&mut self, now: Instant) -> Option<Vec<u8>> {
+        if let State::Established(est) = &mut self.state {
+            return match est.handle_timeout(now, &mut self.counters) {
+                Timer::Idle => None,
+                Timer::Resend(b) => Some(b),
+                Timer::Dead => {
+                    tracing::debug!("IKE peer dead: no answer to our request");
+                    self.sa = None;
+                    self.state = State::Failed;
+                    self.events.push_back(IkeEvent::TimedOut);
+                    None
+                }
+            };
+        }
         let o = self.outstanding.as_mut()?;
         if now < o.next_at {
             return None;
@@ -491,6 +556,9 @@ impl Initiator {
 
     /// When [`Initiator::handle_timeout`] wants to run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if let State::Established(est) = &self.state {
+            return est.deadline();
+        }
         self.outstanding.as_ref().map(|o| o.next_at)
     }
 
@@ -503,7 +571,7 @@ impl Initiator {
     }
 
     pub fn is_established(&self) -> bool {
-        matches!(self.state, State::Established)
+        matches!(self.state, State::Established(_))
     }
 
     /// Our SPI of the IKE SA.

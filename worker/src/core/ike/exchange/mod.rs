@@ -9,7 +9,13 @@
 //! that do not parse, fail their integrity check, carry an unknown SPI or a message ID out of
 //! turn are dropped without an answer (2.21) and counted ([`Counters`]). Past a threshold of
 //! half-open SAs the responder asks for a cookie first (2.6).
+//!
+//! On an established SA (`info.rs`) either side answers the peer's INFORMATIONAL requests
+//! (dead peer detection, Deletes); the initiator also sends them ([`Request`]) and declares
+//! the peer dead when one goes unanswered. CREATE_CHILD_SA (rekeying) is refused with
+//! TEMPORARY_FAILURE for now.
 
+mod info;
 mod initiator;
 mod responder;
 
@@ -25,6 +31,7 @@ use super::wire::{
     TrafficSelector,
 };
 
+pub use self::info::Request;
 pub use self::initiator::Initiator;
 pub use self::responder::Responder;
 pub use super::crypto::Entropy;
@@ -72,6 +79,8 @@ pub struct Counters {
     /// A message ID out of turn: an old request other than the last one, or a response to no
     /// outstanding request.
     pub replayed: u64,
+    /// A request whose message ID is ahead of the next one expected (2.3: window size 1).
+    pub out_of_window: u64,
     /// A retransmitted request answered with the response sent before (2.1).
     pub retransmits_answered: u64,
     /// A message of an exchange the SA's state does not expect.
@@ -121,6 +130,10 @@ pub enum IkeEvent {
     Failed { notify: NotifyType, by_peer: bool },
     /// The peer never answered our request.
     TimedOut,
+    /// The IKE SA (and its CHILD SAs) was deleted (1.4.1).
+    Deleted { by_peer: bool },
+    /// A CHILD SA was deleted by the peer (1.4.1).
+    ChildDeleted { inbound_spi: u32, outbound_spi: u32 },
 }
 
 /// An IKE SA's keys and message state once IKE_SA_INIT is done.

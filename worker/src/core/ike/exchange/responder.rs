@@ -16,6 +16,7 @@ use super::super::wire::{
     AuthMethod, ExchangeType, Flags, Header, KeyExchange, Message, Nonce, NotifyType, Payload,
     TrafficSelectors,
 };
+use super::info::{Established, Outcome};
 use super::initiator::{auth_payload, nonce, random_u32, random_u64};
 use super::{
     Config, Counters, Entropy, IkeError, IkeEvent, IkeSa, ip_bytes, narrow, notify,
@@ -32,12 +33,7 @@ enum State {
         /// RealMessage2: our answer, also sent again to a retransmitted request.
         response: Vec<u8>,
     },
-    Established {
-        last_request: Vec<u8>,
-        last_response: Vec<u8>,
-        /// The next request's message ID (2.3).
-        next_id: u32,
-    },
+    Established(Established),
 }
 
 struct Entry {
@@ -119,24 +115,23 @@ impl Responder {
             State::HalfOpen { .. } if h.exchange == ExchangeType::IKE_AUTH && h.message_id == 1 => {
                 self.on_auth(h.spi_r, datagram, &msg, entropy)
             }
-            State::Established {
-                last_request,
-                last_response,
-                next_id,
-            } => {
-                if datagram == last_request.as_slice() {
-                    self.counters.retransmits_answered += 1;
-                    tracing::trace!(%peer, "IKE request retransmitted: answered again");
-                    Ok(Some(last_response.clone()))
-                } else if h.message_id < *next_id {
-                    self.counters.replayed += 1;
-                    tracing::trace!(%peer, id = h.message_id, "IKE request dropped: old message ID");
-                    Ok(None)
-                } else {
-                    self.counters.unexpected += 1;
-                    tracing::trace!(%peer, "IKE request dropped: exchange not handled yet");
-                    Ok(None)
-                }
+            State::Established(_) => {
+                let Entry { sa, state, .. } = entry;
+                let State::Established(est) = state else {
+                    return Ok(None);
+                };
+                let mut events = Vec::new();
+                let outcome =
+                    est.handle_request(sa, datagram, &msg, &mut self.counters, &mut events)?;
+                self.events.extend(events.into_iter().map(|e| (peer, e)));
+                Ok(match outcome {
+                    Outcome::Reply(r) => Some(r),
+                    Outcome::Close(r) => {
+                        self.remove(h.spi_r);
+                        Some(r)
+                    }
+                    Outcome::Drop => None,
+                })
             }
             State::HalfOpen { .. } => {
                 self.counters.unexpected += 1;
@@ -362,6 +357,7 @@ impl Responder {
         }
         let our_auth = entry.sa.auth(&c.psk, false, &init_response, &c.local_id);
         let mut out = vec![Payload::IdR(c.local_id.clone()), auth_payload(&our_auth)];
+        let mut children = Vec::new();
         // The CHILD SA (2.9, 2.17); refusing it leaves the IKE SA up (1.2).
         let inbound = random_u32(entropy)?;
         let chosen = EspSuite::choose(sai, &c.esp, inbound);
@@ -384,15 +380,17 @@ impl Responder {
                     Payload::TsR(TrafficSelectors(ts_r.clone())),
                 ]);
                 let child = entry.sa.child(suite, inbound, outbound, ts_r, ts_i)?;
+                children.push((inbound, outbound));
                 (Some(child), None)
             }
         };
         let reply = entry.sa.seal(ExchangeType::IKE_AUTH, true, 1, &out)?;
-        entry.state = State::Established {
-            last_request: datagram.to_vec(),
-            last_response: reply.clone(),
-            next_id: 2,
-        };
+        entry.state = State::Established(Established::new(
+            2,
+            Some((datagram.to_vec(), reply.clone())),
+            children,
+            0,
+        ));
         let deadline = entry.created + HALF_OPEN_TIMEOUT;
         self.expiry.remove(&(deadline, spi_r));
         self.counters.established += 1;

@@ -1,0 +1,309 @@
+//! Requests the peer makes on an established IKE SA (RFC 7296 1.4, 2.1, 2.3), the same for
+//! both roles: INFORMATIONAL is answered (an empty one is dead peer detection, 2.4; a Delete
+//! of the IKE SA closes it, of CHILD SAs is answered with the Deletes of their other halves,
+//! 1.4.1); CREATE_CHILD_SA gets TEMPORARY_FAILURE until rekeying exists (2.25). The last
+//! response is kept for a retransmitted request; requests out of turn are dropped (window
+//! size 1, 2.3).
+
+use std::time::Instant;
+
+use super::super::protect::ProtectError;
+use super::super::wire::{Delete, ExchangeType, Message, NotifyType, Payload, ProtocolId};
+use super::initiator::{RETRANSMIT_BASE, RETRANSMIT_TRIES};
+use super::{Counters, IkeError, IkeEvent, IkeSa, notify};
+
+/// An IKE SA after IKE_AUTH, as far as the peer's requests go.
+pub(super) struct Established {
+    /// The message ID the peer's next request must carry.
+    peer_next_id: u32,
+    last_request: Vec<u8>,
+    last_response: Vec<u8>,
+    /// The CHILD SAs: (inbound SPI, outbound SPI).
+    children: Vec<(u32, u32)>,
+    /// The message ID of our next request.
+    my_next_id: u32,
+    /// Our request awaiting its response (window size 1).
+    pending: Option<Pending>,
+}
+
+/// A request of ours on an established SA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// An empty INFORMATIONAL: dead peer detection (2.4).
+    Dpd,
+    /// Delete the IKE SA (1.4.1).
+    DeleteIke,
+    /// Delete the CHILD SA whose inbound SPI this is (1.4.1).
+    DeleteChild(u32),
+}
+
+struct Pending {
+    id: u32,
+    request: Request,
+    bytes: Vec<u8>,
+    next_at: Instant,
+    tries: u32,
+}
+
+/// What a retransmission timer comes to.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Timer {
+    Idle,
+    Resend(Vec<u8>),
+    /// No answer to our request after every retransmission: the peer is dead (2.4).
+    Dead,
+}
+
+/// What a request on an established SA comes to.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// Send this response.
+    Reply(Vec<u8>),
+    /// Send this response; the IKE SA is gone.
+    Close(Vec<u8>),
+    /// Nothing to send (counted).
+    Drop,
+}
+
+impl Established {
+    /// `peer_next_id`: the ID of the peer's next request (1 for the initiator, whose
+    /// responder has sent none; 2 for the responder, after IKE_AUTH). `last`: the request
+    /// answered last and its response, if any.
+    pub(super) fn new(
+        peer_next_id: u32,
+        last: Option<(Vec<u8>, Vec<u8>)>,
+        children: Vec<(u32, u32)>,
+        my_next_id: u32,
+    ) -> Self {
+        let (last_request, last_response) = last.unwrap_or_default();
+        Self {
+            peer_next_id,
+            last_request,
+            last_response,
+            children,
+            my_next_id,
+            pending: None,
+        }
+    }
+
+    /// Our request `request`, unless one is outstanding already (2.3: window size 1).
+    pub(super) fn request(
+        &mut self,
+        sa: &mut IkeSa,
+        request: Request,
+        now: Instant,
+    ) -> Result<Option<Vec<u8>>, IkeError> {
+        if self.pending.is_some() {
+            return Ok(None);
+        }
+        let payloads = match request {
+            Request::Dpd => Vec::new(),
+            Request::DeleteIke => vec![Payload::Delete(Delete {
+                protocol: ProtocolId::IKE.0,
+                spi_size: 0,
+                spis: Vec::new(),
+            })],
+            Request::DeleteChild(inbound) => vec![Payload::Delete(Delete {
+                protocol: ProtocolId::ESP.0,
+                spi_size: 4,
+                spis: vec![inbound.to_be_bytes().to_vec()],
+            })],
+        };
+        let id = self.my_next_id;
+        let bytes = sa.seal(ExchangeType::INFORMATIONAL, false, id, &payloads)?;
+        self.my_next_id = id.wrapping_add(1);
+        self.pending = Some(Pending {
+            id,
+            request,
+            bytes: bytes.clone(),
+            next_at: now + RETRANSMIT_BASE,
+            tries: 0,
+        });
+        Ok(Some(bytes))
+    }
+
+    /// A response from the peer: to our outstanding request, or dropped.
+    pub(super) fn handle_response(
+        &mut self,
+        sa: &IkeSa,
+        datagram: &[u8],
+        msg: &Message,
+        counters: &mut Counters,
+        events: &mut Vec<IkeEvent>,
+    ) -> Outcome {
+        let Some(p) = self
+            .pending
+            .as_ref()
+            .filter(|p| p.id == msg.header.message_id)
+        else {
+            counters.replayed += 1;
+            tracing::trace!(
+                id = msg.header.message_id,
+                "IKE response dropped: no such request"
+            );
+            return Outcome::Drop;
+        };
+        if msg.header.exchange != ExchangeType::INFORMATIONAL {
+            counters.unexpected += 1;
+            return Outcome::Drop;
+        }
+        if let Err(e) = sa.open(datagram, msg) {
+            if e == ProtectError::Integrity {
+                counters.integrity_failed += 1;
+            } else {
+                counters.malformed += 1;
+            }
+            tracing::trace!(error = %e, "IKE response dropped");
+            return Outcome::Drop;
+        }
+        let request = p.request;
+        self.pending = None;
+        match request {
+            Request::Dpd => {
+                tracing::trace!("IKE peer alive (DPD answered)");
+                Outcome::Drop
+            }
+            Request::DeleteIke => {
+                events.push(IkeEvent::Deleted { by_peer: false });
+                Outcome::Close(Vec::new())
+            }
+            Request::DeleteChild(inbound) => {
+                if let Some(i) = self.children.iter().position(|c| c.0 == inbound) {
+                    let (_, outbound) = self.children.remove(i);
+                    events.push(IkeEvent::ChildDeleted {
+                        inbound_spi: inbound,
+                        outbound_spi: outbound,
+                    });
+                }
+                Outcome::Drop
+            }
+        }
+    }
+
+    /// The retransmission timer of our outstanding request.
+    pub(super) fn handle_timeout(&mut self, now: Instant, counters: &mut Counters) -> Timer {
+        let Some(p) = self.pending.as_mut() else {
+            return Timer::Idle;
+        };
+        if now < p.next_at {
+            return Timer::Idle;
+        }
+        if p.tries >= RETRANSMIT_TRIES {
+            self.pending = None;
+            return Timer::Dead;
+        }
+        p.tries += 1;
+        p.next_at = now + RETRANSMIT_BASE * 2u32.pow(p.tries);
+        counters.retransmissions += 1;
+        Timer::Resend(p.bytes.clone())
+    }
+
+    /// When [`Established::handle_timeout`] wants to run.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.pending.as_ref().map(|p| p.next_at)
+    }
+
+    /// A request from the peer on `sa` (`msg` parsed from `datagram`, its SPIs matched).
+    pub(super) fn handle_request(
+        &mut self,
+        sa: &mut IkeSa,
+        datagram: &[u8],
+        msg: &Message,
+        counters: &mut Counters,
+        events: &mut Vec<IkeEvent>,
+    ) -> Result<Outcome, IkeError> {
+        let id = msg.header.message_id;
+        if !self.last_request.is_empty() && datagram == self.last_request.as_slice() {
+            counters.retransmits_answered += 1;
+            tracing::trace!(id, "IKE request retransmitted: answered again");
+            return Ok(Outcome::Reply(self.last_response.clone()));
+        }
+        if id < self.peer_next_id {
+            counters.replayed += 1;
+            tracing::trace!(id, "IKE request dropped: old message ID");
+            return Ok(Outcome::Drop);
+        }
+        if id > self.peer_next_id {
+            counters.out_of_window += 1;
+            tracing::trace!(
+                id,
+                expected = self.peer_next_id,
+                "IKE request dropped: out of window"
+            );
+            return Ok(Outcome::Drop);
+        }
+        let exchange = msg.header.exchange;
+        if exchange != ExchangeType::INFORMATIONAL && exchange != ExchangeType::CREATE_CHILD_SA {
+            counters.unexpected += 1;
+            tracing::trace!(
+                exchange = exchange.0,
+                "IKE request dropped: unexpected exchange"
+            );
+            return Ok(Outcome::Drop);
+        }
+        let inner = match sa.open(datagram, msg) {
+            Ok(p) => p,
+            Err(ProtectError::Integrity) => {
+                counters.integrity_failed += 1;
+                tracing::trace!(id, "IKE request dropped: integrity check failed");
+                return Ok(Outcome::Drop);
+            }
+            Err(e) => {
+                counters.malformed += 1;
+                tracing::trace!(id, error = %e, "IKE request dropped");
+                return Ok(Outcome::Drop);
+            }
+        };
+        let mut out = Vec::new();
+        let mut close = false;
+        if exchange == ExchangeType::CREATE_CHILD_SA {
+            counters.unexpected += 1;
+            out.push(notify(NotifyType::TEMPORARY_FAILURE, Vec::new()));
+        } else {
+            let mut ours = Vec::new();
+            for p in &inner {
+                let Payload::Delete(d) = p else { continue };
+                if d.protocol == ProtocolId::IKE.0 {
+                    close = true;
+                } else if d.protocol == ProtocolId::ESP.0 {
+                    for spi in &d.spis {
+                        let Ok(b) = <[u8; 4]>::try_from(spi.as_slice()) else {
+                            continue;
+                        };
+                        let outbound = u32::from_be_bytes(b);
+                        if let Some(i) = self.children.iter().position(|c| c.1 == outbound) {
+                            let (inbound, _) = self.children.remove(i);
+                            ours.push(inbound.to_be_bytes().to_vec());
+                            events.push(IkeEvent::ChildDeleted {
+                                inbound_spi: inbound,
+                                outbound_spi: outbound,
+                            });
+                        }
+                    }
+                }
+            }
+            if !close && !ours.is_empty() {
+                out.push(Payload::Delete(Delete {
+                    protocol: ProtocolId::ESP.0,
+                    spi_size: 4,
+                    spis: ours,
+                }));
+            }
+        }
+        let reply = sa.seal(exchange, true, id, &out)?;
+        self.peer_next_id = id.wrapping_add(1);
+        self.last_request = datagram.to_vec();
+        self.last_response = reply.clone();
+        if close {
+            tracing::debug!(
+                spi_i = sa.spi_i,
+                spi_r = sa.spi_r,
+                "IKE SA deleted by the peer"
+            );
+            events.push(IkeEvent::Deleted { by_peer: true });
+            return Ok(Outcome::Close(reply));
+        }
+        tracing::trace!(id, "IKE INFORMATIONAL request answered");
+        Ok(Outcome::Reply(reply))
+    }
+}

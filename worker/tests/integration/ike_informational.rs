@@ -1,0 +1,154 @@
+//! Requests on an established IKE SA (`core::ike::exchange`, RFC 7296 1.4, 2.4): dead peer
+//! detection is answered, or declares the peer dead after every retransmission; a Delete of
+//! the IKE SA or of a CHILD SA is answered and both sides drop it; retransmitted requests get
+//! the cached answer, tampered ones nothing.
+
+use std::time::Duration;
+
+use isthmus_worker::core::ike::exchange::{IkeEvent, Request};
+
+use super::ike_exchange::{Run, established, gateway, site};
+
+/// An established SA with its events drained; the initiator's CHILD SA SPIs.
+fn up() -> (Run, u32, u32) {
+    let (mut run, first) = Run::new(gateway("k"), site("k"), 10);
+    run.drive(first);
+    let (_, _, _, child) = established(run.init.poll_event());
+    assert!(matches!(
+        run.resp.poll_event(),
+        Some((_, IkeEvent::Established { .. }))
+    ));
+    (run, child.inbound_spi, child.outbound_spi)
+}
+
+#[test]
+fn dead_peer_detection_is_answered_and_the_sa_stays_up() {
+    let (mut run, _, _) = up();
+    let now = run.now;
+    let dpd = run
+        .init
+        .request(Request::Dpd, now)
+        .expect("dpd")
+        .expect("sent");
+    assert!(run.init.poll_timeout().is_some());
+    assert_eq!(
+        run.init.request(Request::Dpd, now).expect("dpd"),
+        None,
+        "one request at a time (window size 1)"
+    );
+    let answer = run.deliver_to_responder(&dpd).expect("answered");
+    assert_eq!(run.deliver_to_initiator(&answer), None);
+    assert_eq!(run.init.poll_timeout(), None);
+    assert!(run.init.is_established());
+    assert_eq!(run.resp.established(), 1);
+    // The next request carries the next message ID and is answered too.
+    let dpd2 = run
+        .init
+        .request(Request::Dpd, now)
+        .expect("dpd")
+        .expect("sent");
+    assert_ne!(dpd, dpd2);
+    let answer2 = run.deliver_to_responder(&dpd2).expect("answered");
+    assert_eq!(run.deliver_to_initiator(&answer2), None);
+    // The first answer again matches no outstanding request.
+    assert_eq!(run.deliver_to_initiator(&answer), None);
+    assert_eq!(run.init.counters().replayed, 1);
+}
+
+#[test]
+fn a_peer_that_never_answers_dead_peer_detection_is_declared_dead() {
+    let (mut run, _, _) = up();
+    let start = run.now;
+    let dpd = run
+        .init
+        .request(Request::Dpd, run.now)
+        .expect("dpd")
+        .expect("sent");
+    for _ in 0..5 {
+        run.now = run.init.poll_timeout().expect("a timer");
+        assert_eq!(run.init.handle_timeout(run.now), Some(dpd.clone()));
+    }
+    run.now = run.init.poll_timeout().expect("a timer");
+    assert_eq!(run.init.handle_timeout(run.now), None);
+    assert!(matches!(run.init.poll_event(), Some(IkeEvent::TimedOut)));
+    assert!(!run.init.is_established());
+    assert_eq!(run.init.counters().retransmissions, 5);
+    // Waited 1 + 2 + 4 + 8 + 16 + 32 s in all.
+    assert_eq!(run.now - start, Duration::from_secs(63));
+}
+
+#[test]
+fn a_retransmitted_request_gets_the_cached_answer_and_a_tampered_one_nothing() {
+    let (mut run, _, _) = up();
+    let dpd = run
+        .init
+        .request(Request::Dpd, run.now)
+        .expect("dpd")
+        .expect("sent");
+    let mut tampered = dpd.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0x80;
+    assert_eq!(run.deliver_to_responder(&tampered), None);
+    assert_eq!(run.resp.counters().integrity_failed, 1);
+    let answer = run.deliver_to_responder(&dpd).expect("answered");
+    assert_eq!(run.deliver_to_responder(&dpd), Some(answer.clone()));
+    assert_eq!(run.resp.counters().retransmits_answered, 1);
+    assert_eq!(run.deliver_to_initiator(&answer), None);
+}
+
+#[test]
+fn deleting_the_ike_sa_removes_it_on_both_sides() {
+    let (mut run, _, _) = up();
+    let del = run
+        .init
+        .request(Request::DeleteIke, run.now)
+        .expect("delete")
+        .expect("sent");
+    let answer = run.deliver_to_responder(&del).expect("answered");
+    assert!(matches!(
+        run.resp.poll_event(),
+        Some((_, IkeEvent::Deleted { by_peer: true }))
+    ));
+    assert_eq!(run.resp.established(), 0);
+    assert_eq!(run.deliver_to_initiator(&answer), None);
+    assert!(matches!(
+        run.init.poll_event(),
+        Some(IkeEvent::Deleted { by_peer: false })
+    ));
+    assert!(!run.init.is_established());
+    // The SA is gone: a retransmitted Delete names an unknown SPI.
+    assert_eq!(run.deliver_to_responder(&del), None);
+    assert_eq!(run.resp.counters().unknown_spi, 1);
+}
+
+#[test]
+fn deleting_the_child_sa_is_answered_with_the_delete_of_its_other_half() {
+    let (mut run, inbound, outbound) = up();
+    let del = run
+        .init
+        .request(Request::DeleteChild(inbound), run.now)
+        .expect("delete")
+        .expect("sent");
+    let answer = run.deliver_to_responder(&del).expect("answered");
+    // The responder's view: our outbound SPI is its inbound one.
+    match run.resp.poll_event() {
+        Some((
+            _,
+            IkeEvent::ChildDeleted {
+                inbound_spi,
+                outbound_spi,
+            },
+        )) => assert_eq!((inbound_spi, outbound_spi), (outbound, inbound)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(run.deliver_to_initiator(&answer), None);
+    match run.init.poll_event() {
+        Some(IkeEvent::ChildDeleted {
+            inbound_spi,
+            outbound_spi,
+        }) => assert_eq!((inbound_spi, outbound_spi), (inbound, outbound)),
+        other => panic!("{other:?}"),
+    }
+    assert!(run.init.is_established(), "the IKE SA stays");
+    assert_eq!(run.resp.established(), 1);
+}
