@@ -21,7 +21,7 @@ pub struct Seeded {
 }
 
 impl Seeded {
-    fn new(seed: u64) -> Self {
+    pub fn new(seed: u64) -> Self {
         Self { seed, counter: 0 }
     }
 }
@@ -72,6 +72,7 @@ pub fn gateway(psk: &str) -> Config {
         esp: vec![ESP],
         local_ts: ts(&["10.1.0.0/16"]),
         remote_ts: ts(&["10.2.0.0/16"]),
+        force_encapsulation: false,
     }
 }
 
@@ -84,11 +85,18 @@ pub fn site(psk: &str) -> Config {
         esp: vec![ESP],
         local_ts: ts(&["10.2.0.0/16"]),
         remote_ts: ts(&["10.1.0.0/16"]),
+        force_encapsulation: false,
     }
 }
 
+/// The initiator's address, as the responder sees it.
 fn peer() -> SocketAddr {
     "192.0.2.10:500".parse().expect("addr")
+}
+
+/// The responder's address.
+fn gw() -> SocketAddr {
+    "198.51.100.1:500".parse().expect("addr")
 }
 
 pub struct Run {
@@ -104,7 +112,7 @@ impl Run {
         let mut ie = Seeded::new(1);
         let mut re = Seeded::new(2);
         let now = Instant::now();
-        let (init, first) = Initiator::start(i, &mut ie, now).expect("start");
+        let (init, first) = Initiator::start(i, peer(), gw(), &mut ie, now).expect("start");
         let resp = Responder::new(r, threshold, &mut re).expect("responder");
         (
             Self {
@@ -120,7 +128,7 @@ impl Run {
 
     pub fn deliver_to_responder(&mut self, d: &[u8]) -> Option<Vec<u8>> {
         self.resp
-            .handle(peer(), d, &mut self.re, self.now)
+            .handle(gw(), peer(), d, &mut self.re, self.now)
             .expect("responder")
     }
 
@@ -150,6 +158,7 @@ pub fn established(e: Option<IkeEvent>) -> (u64, u64, IkeSuite, ChildSa) {
             suite,
             child: Some(child),
             child_refused: None,
+            ..
         }) => (spi_i, spi_r, suite, child),
         other => panic!("not established with a CHILD SA: {other:?}"),
     }
@@ -460,8 +469,10 @@ fn half_open_one(
     seed: u64,
     now: Instant,
 ) -> Option<Vec<u8>> {
-    let (_, first) = Initiator::start(gateway("k"), &mut Seeded::new(seed), now).expect("start");
-    resp.handle(peer(), &first, re, now).expect("responder")
+    let (_, first) =
+        Initiator::start(gateway("k"), peer(), gw(), &mut Seeded::new(seed), now).expect("start");
+    resp.handle(gw(), peer(), &first, re, now)
+        .expect("responder")
 }
 
 fn is_cookie(d: &[u8]) -> bool {

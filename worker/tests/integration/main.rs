@@ -15,6 +15,7 @@ mod harness;
 mod ike_esp;
 mod ike_exchange;
 mod ike_informational;
+mod ike_nat;
 mod ike_wire;
 mod netns;
 mod netns_active_active;

@@ -6,6 +6,7 @@
 //!   ring and RustCrypto.
 //! - [`proposal`]: the suites offered and chosen (2.7, 3.3).
 //! - [`protect`]: the Encrypted payload (3.14, RFC 5282).
+//! - [`nat`]: NAT detection (2.23).
 //! - [`exchange`]: IKE_SA_INIT and IKE_AUTH, initiator and responder (1.2, 2.6, 2.15), and
 //!   INFORMATIONAL on established SAs (1.4, 2.4).
 //!
@@ -13,6 +14,7 @@
 
 pub mod crypto;
 pub mod exchange;
+pub mod nat;
 pub mod proposal;
 pub mod protect;
 pub mod wire;

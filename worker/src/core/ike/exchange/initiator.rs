@@ -4,10 +4,12 @@
 //! responder's choice, AUTH and selectors.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::super::crypto::DhPrivate;
 use super::super::crypto::keys::macs_equal;
+use super::super::nat::{self, Nat};
 use super::super::proposal::{EspSuite, IkeSuite};
 use super::super::protect::ProtectError;
 use super::super::wire::{
@@ -57,6 +59,10 @@ struct Outstanding {
 /// One IKE SA this side initiates.
 pub struct Initiator {
     config: Config,
+    /// Our address and the responder's, as IKE_SA_INIT goes (for NAT detection).
+    local: SocketAddr,
+    remote: SocketAddr,
+    nat: Option<Nat>,
     spi_i: u64,
     ni: Vec<u8>,
     state: State,
@@ -97,9 +103,12 @@ pub(super) fn nonce(entropy: &mut dyn Entropy) -> Result<Vec<u8>, IkeError> {
 }
 
 impl Initiator {
-    /// A new IKE SA towards the peer and its first IKE_SA_INIT request.
+    /// A new IKE SA towards the peer and its first IKE_SA_INIT request, sent from `local` to
+    /// `remote`.
     pub fn start(
         config: Config,
+        local: SocketAddr,
+        remote: SocketAddr,
         entropy: &mut dyn Entropy,
         now: Instant,
     ) -> Result<(Self, Vec<u8>), IkeError> {
@@ -112,6 +121,9 @@ impl Initiator {
             spi_i: random_u64(entropy)?,
             ni: nonce(entropy)?,
             config,
+            local,
+            remote,
+            nat: None,
             state: State::Failed,
             sa: None,
             outstanding: None,
@@ -141,6 +153,13 @@ impl Initiator {
             data: dh.public().to_vec(),
         }));
         payloads.push(Payload::Nonce(Nonce(self.ni.clone())));
+        payloads.extend(nat::notifies(
+            self.spi_i,
+            0,
+            self.local,
+            self.remote,
+            self.config.force_encapsulation,
+        ));
         Message {
             header: Header {
                 spi_i: self.spi_i,
@@ -337,6 +356,13 @@ impl Initiator {
             self.spi_i,
             msg.header.spi_r,
         )?);
+        self.nat = nat::detect(
+            &msg.payloads,
+            self.spi_i,
+            msg.header.spi_r,
+            self.local,
+            self.remote,
+        );
         let child_spi = random_u32(entropy)?;
         let c = &self.config;
         let auth = sa.auth(&c.psk, true, &request, &c.local_id);
@@ -446,6 +472,7 @@ impl Initiator {
             suite: sa.suite,
             child,
             child_refused,
+            nat: self.nat,
         });
         self.outstanding = None;
         self.sa = Some(sa);
@@ -572,6 +599,12 @@ impl Initiator {
 
     pub fn is_established(&self) -> bool {
         matches!(self.state, State::Established(_))
+    }
+
+    /// Whether IKE_AUTH and what follows, and ESP, go over UDP encapsulation (port 4500,
+    /// RFC 3948): forced, or a NAT was found by IKE_SA_INIT (2.23).
+    pub fn encapsulate(&self) -> bool {
+        self.config.force_encapsulation || self.nat.is_some_and(Nat::encapsulate)
     }
 
     /// Our SPI of the IKE SA.

@@ -24,6 +24,7 @@ use std::net::IpAddr;
 use super::crypto::aead::AeadKey;
 use super::crypto::keys::{IkeKeys, child_keys, ike_keys, psk_auth, skeyseed};
 use super::crypto::{CryptoError, Secret};
+use super::nat::Nat;
 use super::proposal::{EspSuite, IkeSuite};
 use super::protect::{self, ProtectError};
 use super::wire::{
@@ -65,6 +66,9 @@ pub struct Config {
     pub local_ts: Vec<TrafficSelector>,
     /// The peer's side's traffic selectors.
     pub remote_ts: Vec<TrafficSelector>,
+    /// Make the peer believe we are behind a NAT, so that IKE and ESP use UDP encapsulation
+    /// from IKE_AUTH on (RFC 7296 2.23; Isthmus keeps NAT-T always on).
+    pub force_encapsulation: bool,
 }
 
 /// What the exchanges dropped or refused, by kind; and what they did.
@@ -125,6 +129,8 @@ pub enum IkeEvent {
         suite: IkeSuite,
         child: Option<ChildSa>,
         child_refused: Option<NotifyType>,
+        /// What NAT detection found (None: the peer sent no NAT detection notifications).
+        nat: Option<Nat>,
     },
     /// The IKE SA failed: refused by us (`by_peer` false) or by the peer.
     Failed { notify: NotifyType, by_peer: bool },

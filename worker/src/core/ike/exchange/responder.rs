@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::super::crypto::keys::macs_equal;
 use super::super::crypto::{Prf, Secret};
+use super::super::nat::{self, Nat};
 use super::super::proposal::{EspSuite, IkeSuite};
 use super::super::protect::ProtectError;
 use super::super::wire::{
@@ -38,6 +39,7 @@ enum State {
 
 struct Entry {
     peer: SocketAddr,
+    nat: Option<Nat>,
     sa: Box<IkeSa>,
     state: State,
     created: Instant,
@@ -81,9 +83,10 @@ impl Responder {
         })
     }
 
-    /// A datagram from `peer`; returns the response to send, if any.
+    /// A datagram from `peer` to our address `local`; returns the response to send, if any.
     pub fn handle(
         &mut self,
+        local: SocketAddr,
         peer: SocketAddr,
         datagram: &[u8],
         entropy: &mut dyn Entropy,
@@ -104,7 +107,7 @@ impl Responder {
             return Ok(None);
         }
         if h.exchange == ExchangeType::IKE_SA_INIT && h.spi_r == 0 {
-            return self.on_sa_init(peer, datagram, &msg, entropy, now);
+            return self.on_sa_init(local, peer, datagram, &msg, entropy, now);
         }
         let Some(entry) = self.sas.get_mut(&h.spi_r).filter(|e| e.sa.spi_i == h.spi_i) else {
             self.counters.unknown_spi += 1;
@@ -153,6 +156,7 @@ impl Responder {
 
     fn on_sa_init(
         &mut self,
+        local: SocketAddr,
         peer: SocketAddr,
         datagram: &[u8],
         msg: &Message,
@@ -249,22 +253,26 @@ impl Responder {
         }
         let nr = nonce(entropy)?;
         let ike = IkeSa::new(false, suite, &g_ir, ni.clone(), nr.clone(), h.spi_i, spi_r)?;
-        let response = plain_reply(
-            &h,
-            spi_r,
-            vec![
-                Payload::Sa(answer),
-                Payload::Ke(KeyExchange {
-                    group: suite.dh.id(),
-                    data: dh.public().to_vec(),
-                }),
-                Payload::Nonce(Nonce(nr)),
-            ],
-        );
+        let mut payloads = vec![
+            Payload::Sa(answer),
+            Payload::Ke(KeyExchange {
+                group: suite.dh.id(),
+                data: dh.public().to_vec(),
+            }),
+            Payload::Nonce(Nonce(nr)),
+        ];
+        // 2.23: the request's digests have SPIr 0; ours only if the initiator sent some.
+        let found = nat::detect(&msg.payloads, h.spi_i, 0, local, peer);
+        let forced = self.config.force_encapsulation;
+        if found.is_some() {
+            payloads.extend(nat::notifies(h.spi_i, spi_r, local, peer, forced));
+        }
+        let response = plain_reply(&h, spi_r, payloads);
         self.sas.insert(
             spi_r,
             Entry {
                 peer,
+                nat: found,
                 sa: Box::new(ike),
                 state: State::HalfOpen {
                     request: datagram.to_vec(),
@@ -403,6 +411,7 @@ impl Responder {
                 suite: entry.sa.suite,
                 child,
                 child_refused,
+                nat: entry.nat,
             },
         ));
         Ok(Some(reply))
