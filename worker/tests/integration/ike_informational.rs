@@ -152,3 +152,78 @@ fn deleting_the_child_sa_is_answered_with_the_delete_of_its_other_half() {
     assert!(run.init.is_established(), "the IKE SA stays");
     assert_eq!(run.resp.established(), 1);
 }
+
+/// The responder's SPI of the one established SA.
+fn resp_spi(run: &Run) -> u64 {
+    let spis = run.resp.sas_with("192.0.2.10:500".parse().expect("addr"));
+    assert_eq!(spis.len(), 1);
+    spis[0]
+}
+
+#[test]
+fn the_responder_s_dead_peer_detection_is_answered_by_the_initiator() {
+    let (mut run, _, _) = up();
+    let spi = resp_spi(&run);
+    let (to, dpd) = run
+        .resp
+        .request(spi, Request::Dpd, run.now)
+        .expect("dpd")
+        .expect("sent");
+    assert_eq!(to, "192.0.2.10:500".parse().expect("addr"));
+    let answer = run.deliver_to_initiator(&dpd).expect("answered");
+    // A retransmission of it gets the same answer.
+    assert_eq!(run.deliver_to_initiator(&dpd), Some(answer.clone()));
+    assert_eq!(run.init.counters().retransmits_answered, 1);
+    assert_eq!(run.deliver_to_responder(&answer), None);
+    assert_eq!(run.resp.poll_timeout(), None, "nothing outstanding");
+    assert_eq!(run.resp.established(), 1);
+    assert!(run.init.is_established());
+}
+
+#[test]
+fn an_initiator_that_never_answers_the_responder_is_declared_dead() {
+    let (mut run, _, _) = up();
+    let spi = resp_spi(&run);
+    let (_, dpd) = run
+        .resp
+        .request(spi, Request::Dpd, run.now)
+        .expect("dpd")
+        .expect("sent");
+    for _ in 0..5 {
+        run.now = run.resp.poll_timeout().expect("a timer");
+        let again = run.resp.handle_timeout(run.now);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].1, dpd);
+    }
+    run.now = run.resp.poll_timeout().expect("a timer");
+    assert!(run.resp.handle_timeout(run.now).is_empty());
+    assert!(matches!(
+        run.resp.poll_event(),
+        Some((_, IkeEvent::TimedOut))
+    ));
+    assert_eq!(run.resp.established(), 0);
+    assert_eq!(run.resp.poll_timeout(), None);
+}
+
+#[test]
+fn the_responder_deleting_the_ike_sa_closes_it_on_both_sides() {
+    let (mut run, _, _) = up();
+    let spi = resp_spi(&run);
+    let (_, del) = run
+        .resp
+        .request(spi, Request::DeleteIke, run.now)
+        .expect("delete")
+        .expect("sent");
+    let answer = run.deliver_to_initiator(&del).expect("answered");
+    assert!(matches!(
+        run.init.poll_event(),
+        Some(IkeEvent::Deleted { by_peer: true })
+    ));
+    assert!(!run.init.is_established());
+    assert_eq!(run.deliver_to_responder(&answer), None);
+    assert!(matches!(
+        run.resp.poll_event(),
+        Some((_, IkeEvent::Deleted { by_peer: false }))
+    ));
+    assert_eq!(run.resp.established(), 0);
+}

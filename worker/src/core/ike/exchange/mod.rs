@@ -11,8 +11,8 @@
 //! half-open SAs the responder asks for a cookie first (2.6).
 //!
 //! On an established SA (`info.rs`) either side answers the peer's INFORMATIONAL requests
-//! (dead peer detection, Deletes); the initiator also sends them ([`Request`]) and declares
-//! the peer dead when one goes unanswered. CREATE_CHILD_SA (rekeying) is refused with
+//! (dead peer detection, Deletes) and sends its own ([`Request`]), declaring the peer dead
+//! when one goes unanswered after every retransmission. CREATE_CHILD_SA (rekeying) is refused with
 //! TEMPORARY_FAILURE for now.
 
 mod info;

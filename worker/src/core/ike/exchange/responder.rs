@@ -4,7 +4,7 @@
 //! half-open SAs answers an IKE_SA_INIT without a valid cookie with a stateless COOKIE
 //! (2.6). Half-open SAs expire after [`HALF_OPEN_TIMEOUT`].
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use super::super::wire::{
     AuthMethod, ExchangeType, Flags, Header, KeyExchange, Message, Nonce, NotifyType, Payload,
     TrafficSelectors,
 };
-use super::info::{Established, Outcome};
+use super::info::{Established, Outcome, Request, Timer};
 use super::initiator::{auth_payload, nonce, random_u32, random_u64};
 use super::{
     Config, Counters, Entropy, IkeError, IkeEvent, IkeSa, ip_bytes, narrow, notify,
@@ -50,9 +50,11 @@ pub struct Responder {
     config: Config,
     sas: HashMap<u64, Entry>,
     /// (peer, SPIi) → SPIr: a retransmitted IKE_SA_INIT finds its SA.
-    by_initiator: HashMap<(SocketAddr, u64), u64>,
+    by_initiator: BTreeMap<(SocketAddr, u64), u64>,
     /// The half-open SAs by expiry (their number is the cookie threshold's measure).
     expiry: BTreeSet<(Instant, u64)>,
+    /// Retransmission deadlines of our outstanding requests on established SAs.
+    timers: BTreeSet<(Instant, u64)>,
     cookie_threshold: usize,
     cookie_secret: Secret,
     counters: Counters,
@@ -74,8 +76,9 @@ impl Responder {
         Ok(Self {
             config,
             sas: HashMap::new(),
-            by_initiator: HashMap::new(),
+            by_initiator: BTreeMap::new(),
             expiry: BTreeSet::new(),
+            timers: BTreeSet::new(),
             cookie_threshold,
             cookie_secret: Secret::new(secret),
             counters: Counters::default(),
@@ -102,8 +105,7 @@ impl Responder {
         };
         let h = msg.header;
         if h.flags.response {
-            self.counters.unexpected += 1;
-            tracing::trace!(%peer, "IKE response dropped: we sent no request");
+            self.on_response(peer, datagram, &msg);
             return Ok(None);
         }
         if h.exchange == ExchangeType::IKE_SA_INIT && h.spi_r == 0 {
@@ -290,6 +292,11 @@ impl Responder {
         if let Some(e) = self.sas.remove(&spi_r) {
             self.by_initiator.remove(&(e.peer, e.sa.spi_i));
             self.expiry.remove(&(e.created + HALF_OPEN_TIMEOUT, spi_r));
+            if let State::Established(est) = &e.state
+                && let Some(at) = est.deadline()
+            {
+                self.timers.remove(&(at, spi_r));
+            }
         }
     }
 
@@ -417,19 +424,124 @@ impl Responder {
         Ok(Some(reply))
     }
 
-    /// Expires half-open SAs older than [`HALF_OPEN_TIMEOUT`].
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// A response to a request of ours on an established SA; anything else is dropped.
+    fn on_response(&mut self, peer: SocketAddr, datagram: &[u8], msg: &Message) {
+        let h = msg.header;
+        let Some(Entry {
+            sa,
+            state: State::Established(est),
+            ..
+        }) = self.sas.get_mut(&h.spi_r).filter(|e| e.sa.spi_i == h.spi_i)
+        else {
+            self.counters.unexpected += 1;
+            tracing::trace!(%peer, "IKE response dropped: no SA of ours asked");
+            return;
+        };
+        let before = est.deadline();
+        let mut events = Vec::new();
+        let outcome = est.handle_response(sa, datagram, msg, &mut self.counters, &mut events);
+        if let Some(at) = before
+            && est.deadline().is_none()
+        {
+            self.timers.remove(&(at, h.spi_r));
+        }
+        self.events.extend(events.into_iter().map(|e| (peer, e)));
+        if let Outcome::Close(_) = outcome {
+            self.remove(h.spi_r);
+        }
+    }
+
+    /// Sends a request on the established SA `spi_r` (dead peer detection or a Delete): the
+    /// peer to send it to and the datagram. None when there is no such SA or a request of ours
+    /// is outstanding on it.
+    pub fn request(
+        &mut self,
+        spi_r: u64,
+        request: Request,
+        now: Instant,
+    ) -> Result<Option<(SocketAddr, Vec<u8>)>, IkeError> {
+        let Some(Entry {
+            peer,
+            sa,
+            state: State::Established(est),
+            ..
+        }) = self.sas.get_mut(&spi_r)
+        else {
+            return Ok(None);
+        };
+        let Some(bytes) = est.request(sa, request, now)? else {
+            return Ok(None);
+        };
+        if let Some(at) = est.deadline() {
+            self.timers.insert((at, spi_r));
+        }
+        Ok(Some((*peer, bytes)))
+    }
+
+    /// Expires half-open SAs older than [`HALF_OPEN_TIMEOUT`] and runs the retransmission
+    /// timers of our requests: returns what to send again, to whom. A peer that never answers
+    /// is dead: its SA goes ([`IkeEvent::TimedOut`]).
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
         while let Some(&(at, spi)) = self.expiry.first()
             && at <= now
         {
             self.counters.half_open_expired += 1;
             self.remove(spi);
         }
+        let mut resend = Vec::new();
+        while let Some(&(at, spi)) = self.timers.first()
+            && at <= now
+        {
+            self.timers.remove(&(at, spi));
+            let Some(Entry {
+                peer,
+                state: State::Established(est),
+                ..
+            }) = self.sas.get_mut(&spi)
+            else {
+                continue;
+            };
+            let peer = *peer;
+            match est.handle_timeout(now, &mut self.counters) {
+                Timer::Idle => {}
+                Timer::Resend(b) => {
+                    if let Some(next) = est.deadline() {
+                        self.timers.insert((next, spi));
+                    }
+                    resend.push((peer, b));
+                }
+                Timer::Dead => {
+                    tracing::debug!(%peer, spi_r = spi, "IKE peer dead: no answer to our request");
+                    self.events.push_back((peer, IkeEvent::TimedOut));
+                    self.remove(spi);
+                }
+            }
+        }
+        resend
     }
 
-    /// When the oldest half-open SA expires.
+    /// When [`Responder::handle_timeout`] wants to run: the oldest half-open SA's expiry or
+    /// the next retransmission.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.expiry.first().map(|(at, _)| *at)
+        let a = self.expiry.first().map(|(at, _)| *at);
+        let b = self.timers.first().map(|(at, _)| *at);
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The SPIs (ours) of the established SAs with `peer`, in the order of their SPIi.
+    pub fn sas_with(&self, peer: SocketAddr) -> Vec<u64> {
+        self.by_initiator
+            .range((peer, 0)..=(peer, u64::MAX))
+            .map(|(_, spi)| *spi)
+            .filter(|spi| {
+                self.sas
+                    .get(spi)
+                    .is_some_and(|e| matches!(e.state, State::Established(_)))
+            })
+            .collect()
     }
 
     pub fn poll_event(&mut self) -> Option<(SocketAddr, IkeEvent)> {
