@@ -526,6 +526,25 @@ fn a_forged_cookie_gets_a_new_challenge_and_is_counted() {
 }
 
 #[test]
+fn past_the_half_open_maximum_an_ike_sa_init_is_dropped_even_with_a_valid_cookie() {
+    let (mut run, first) = Run::new(gateway("k"), site("k"), 1);
+    run.resp = Responder::new(site("k"), 1, &mut run.re)
+        .expect("responder")
+        .with_max_half_open(1);
+    let now = run.now;
+    assert!(!is_cookie(
+        &half_open_one(&mut run.resp, &mut run.re, 100, now).expect("answer")
+    ));
+    let challenge = run.deliver_to_responder(&first).expect("a cookie");
+    let again = run
+        .deliver_to_initiator(&challenge)
+        .expect("IKE_SA_INIT with the cookie");
+    assert_eq!(run.deliver_to_responder(&again), None);
+    assert_eq!(run.resp.counters().half_open_full, 1);
+    assert_eq!(run.resp.half_open(), 1);
+}
+
+#[test]
 fn half_open_sas_expire_on_the_virtual_clock() {
     let (mut run, first) = Run::new(gateway("k"), site("k"), 10);
     let resp = run.deliver_to_responder(&first).expect("answer");

@@ -16,6 +16,7 @@ mod ike_esp;
 mod ike_exchange;
 mod ike_informational;
 mod ike_nat;
+mod ike_proposal;
 mod ike_wire;
 mod netns;
 mod netns_active_active;

@@ -71,10 +71,13 @@ impl IkeSuite {
     }
 
     /// The responder's choice (2.7): the first of the initiator's proposals that holds one of
-    /// our suites (ours in our order within it), and SAr1 with that one proposal.
+    /// our suites (ours in our order within it, but one with the group of the initiator's KE
+    /// payload, `ke_group`, first: no INVALID_KE_PAYLOAD round trip), and SAr1 with that one
+    /// proposal.
     pub fn choose(
         offered: &SecurityAssociation,
         ours: &[IkeSuite],
+        ke_group: u16,
     ) -> Option<(IkeSuite, SecurityAssociation)> {
         const ALLOWED: [TransformType; 4] = [
             TransformType::ENCR,
@@ -89,11 +92,16 @@ impl IkeSuite {
             let has = |kind: TransformType, pred: &dyn Fn(&Transform) -> bool| {
                 p.transforms.iter().any(|t| t.kind == kind && pred(t))
             };
-            let found = ours.iter().find(|s| {
+            let fits = |s: &&IkeSuite| {
                 has(TransformType::ENCR, &|t| aead_of(t) == Some(s.aead))
                     && has(TransformType::PRF, &|t| t.id == s.prf.id())
                     && has(TransformType::DH, &|t| t.id == s.dh.id())
-            });
+            };
+            let found = ours
+                .iter()
+                .filter(fits)
+                .find(|s| s.dh.id() == ke_group)
+                .or_else(|| ours.iter().find(fits));
             if let Some(s) = found {
                 let answer = SecurityAssociation {
                     proposals: vec![Proposal {

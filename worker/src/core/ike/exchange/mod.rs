@@ -97,6 +97,8 @@ pub struct Counters {
     pub auth_failed: u64,
     pub ts_unacceptable: u64,
     pub half_open_expired: u64,
+    /// An IKE_SA_INIT dropped because the half-open SAs reached their maximum.
+    pub half_open_full: u64,
     /// Requests of ours sent again after no answer.
     pub retransmissions: u64,
     pub established: u64,

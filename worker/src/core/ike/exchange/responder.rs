@@ -26,6 +26,8 @@ use super::{
 
 /// How long an IKE SA may stay half-open (IKE_SA_INIT answered, no IKE_AUTH yet).
 pub const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most half-open SAs a responder keeps unless told otherwise.
+pub const DEFAULT_MAX_HALF_OPEN: usize = 16_384;
 
 enum State {
     HalfOpen {
@@ -56,6 +58,7 @@ pub struct Responder {
     /// Retransmission deadlines of our outstanding requests on established SAs.
     timers: BTreeSet<(Instant, u64)>,
     cookie_threshold: usize,
+    max_half_open: usize,
     cookie_secret: Secret,
     counters: Counters,
     events: VecDeque<(SocketAddr, IkeEvent)>,
@@ -80,10 +83,18 @@ impl Responder {
             expiry: BTreeSet::new(),
             timers: BTreeSet::new(),
             cookie_threshold,
+            max_half_open: DEFAULT_MAX_HALF_OPEN,
             cookie_secret: Secret::new(secret),
             counters: Counters::default(),
             events: VecDeque::new(),
         })
+    }
+
+    /// At most `n` half-open SAs (default [`DEFAULT_MAX_HALF_OPEN`]): past it a new
+    /// IKE_SA_INIT is dropped, even with a valid cookie (a bound on memory and on DH work).
+    pub fn with_max_half_open(mut self, n: usize) -> Self {
+        self.max_half_open = n;
+        self
     }
 
     /// A datagram from `peer` to our address `local`; returns the response to send, if any.
@@ -221,7 +232,12 @@ impl Responder {
                 )));
             }
         }
-        let Some((suite, answer)) = IkeSuite::choose(offered, &self.config.ike) else {
+        if self.expiry.len() >= self.max_half_open {
+            self.counters.half_open_full += 1;
+            tracing::trace!(%peer, "IKE_SA_INIT dropped: too many half-open SAs");
+            return Ok(None);
+        }
+        let Some((suite, answer)) = IkeSuite::choose(offered, &self.config.ike, ke.group) else {
             self.counters.no_proposal_chosen += 1;
             self.events.push_back((
                 peer,
