@@ -27,12 +27,12 @@ fn dead_peer_detection_is_answered_and_the_sa_stays_up() {
     let now = run.now;
     let dpd = run
         .init
-        .request(Request::Dpd, now)
+        .request(Request::Dpd, &mut run.ie, now)
         .expect("dpd")
         .expect("sent");
     assert!(run.init.poll_timeout().is_some());
     assert_eq!(
-        run.init.request(Request::Dpd, now).expect("dpd"),
+        run.init.request(Request::Dpd, &mut run.ie, now).expect("dpd"),
         None,
         "one request at a time (window size 1)"
     );
@@ -44,7 +44,7 @@ fn dead_peer_detection_is_answered_and_the_sa_stays_up() {
     // The next request carries the next message ID and is answered too.
     let dpd2 = run
         .init
-        .request(Request::Dpd, now)
+        .request(Request::Dpd, &mut run.ie, now)
         .expect("dpd")
         .expect("sent");
     assert_ne!(dpd, dpd2);
@@ -61,7 +61,7 @@ fn a_peer_that_never_answers_dead_peer_detection_is_declared_dead() {
     let start = run.now;
     let dpd = run
         .init
-        .request(Request::Dpd, run.now)
+        .request(Request::Dpd, &mut run.ie, run.now)
         .expect("dpd")
         .expect("sent");
     for _ in 0..5 {
@@ -82,7 +82,7 @@ fn a_retransmitted_request_gets_the_cached_answer_and_a_tampered_one_nothing() {
     let (mut run, _, _) = up();
     let dpd = run
         .init
-        .request(Request::Dpd, run.now)
+        .request(Request::Dpd, &mut run.ie, run.now)
         .expect("dpd")
         .expect("sent");
     let mut tampered = dpd.clone();
@@ -101,7 +101,7 @@ fn deleting_the_ike_sa_removes_it_on_both_sides() {
     let (mut run, _, _) = up();
     let del = run
         .init
-        .request(Request::DeleteIke, run.now)
+        .request(Request::DeleteIke, &mut run.ie, run.now)
         .expect("delete")
         .expect("sent");
     let answer = run.deliver_to_responder(&del).expect("answered");
@@ -126,7 +126,7 @@ fn deleting_the_child_sa_is_answered_with_the_delete_of_its_other_half() {
     let (mut run, inbound, outbound) = up();
     let del = run
         .init
-        .request(Request::DeleteChild(inbound), run.now)
+        .request(Request::DeleteChild(inbound), &mut run.ie, run.now)
         .expect("delete")
         .expect("sent");
     let answer = run.deliver_to_responder(&del).expect("answered");
@@ -166,7 +166,7 @@ fn the_responder_s_dead_peer_detection_is_answered_by_the_initiator() {
     let spi = resp_spi(&run);
     let (to, dpd) = run
         .resp
-        .request(spi, Request::Dpd, run.now)
+        .request(spi, Request::Dpd, &mut run.re, run.now)
         .expect("dpd")
         .expect("sent");
     assert_eq!(to, "192.0.2.10:500".parse().expect("addr"));
@@ -186,7 +186,7 @@ fn an_initiator_that_never_answers_the_responder_is_declared_dead() {
     let spi = resp_spi(&run);
     let (_, dpd) = run
         .resp
-        .request(spi, Request::Dpd, run.now)
+        .request(spi, Request::Dpd, &mut run.re, run.now)
         .expect("dpd")
         .expect("sent");
     for _ in 0..5 {
@@ -211,7 +211,7 @@ fn the_responder_deleting_the_ike_sa_closes_it_on_both_sides() {
     let spi = resp_spi(&run);
     let (_, del) = run
         .resp
-        .request(spi, Request::DeleteIke, run.now)
+        .request(spi, Request::DeleteIke, &mut run.re, run.now)
         .expect("delete")
         .expect("sent");
     let answer = run.deliver_to_initiator(&del).expect("answered");

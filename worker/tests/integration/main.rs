@@ -17,6 +17,7 @@ mod ike_exchange;
 mod ike_informational;
 mod ike_nat;
 mod ike_proposal;
+mod ike_rekey;
 mod ike_wire;
 mod netns;
 mod netns_active_active;

@@ -8,7 +8,7 @@
 //! - [`protect`]: the Encrypted payload (3.14, RFC 5282).
 //! - [`nat`]: NAT detection (2.23).
 //! - [`exchange`]: IKE_SA_INIT and IKE_AUTH, initiator and responder (1.2, 2.6, 2.15), and
-//!   INFORMATIONAL on established SAs (1.4, 2.4).
+//!   INFORMATIONAL and CHILD SA rekeying on established SAs (1.3.3, 1.4, 2.4).
 //!
 //! No sockets and no clock here: the caller passes datagrams, `now` and randomness in.
 

@@ -1,16 +1,17 @@
 //! Requests the peer makes on an established IKE SA (RFC 7296 1.4, 2.1, 2.3), the same for
 //! both roles: INFORMATIONAL is answered (an empty one is dead peer detection, 2.4; a Delete
 //! of the IKE SA closes it, of CHILD SAs is answered with the Deletes of their other halves,
-//! 1.4.1); CREATE_CHILD_SA gets TEMPORARY_FAILURE until rekeying exists (2.25). The last
+//! 1.4.1); CREATE_CHILD_SA rekeys a CHILD SA (`rekey.rs`). The last
 //! response is kept for a retransmitted request; requests out of turn are dropped (window
 //! size 1, 2.3).
 
 use std::time::Instant;
 
 use super::super::protect::ProtectError;
-use super::super::wire::{Delete, ExchangeType, Message, NotifyType, Payload, ProtocolId};
+use super::super::wire::{Delete, ExchangeType, Message, Payload, ProtocolId};
 use super::initiator::{RETRANSMIT_BASE, RETRANSMIT_TRIES};
-use super::{Counters, IkeError, IkeEvent, IkeSa, notify};
+use super::rekey;
+use super::{ChildRef, Counters, Ctx, IkeError, IkeEvent, IkeSa};
 
 /// An IKE SA after IKE_AUTH, as far as the peer's requests go.
 pub(super) struct Established {
@@ -18,8 +19,8 @@ pub(super) struct Established {
     peer_next_id: u32,
     last_request: Vec<u8>,
     last_response: Vec<u8>,
-    /// The CHILD SAs: (inbound SPI, outbound SPI).
-    children: Vec<(u32, u32)>,
+    /// The CHILD SAs.
+    children: Vec<ChildRef>,
     /// The message ID of our next request.
     my_next_id: u32,
     /// Our request awaiting its response (window size 1).
@@ -35,6 +36,9 @@ pub enum Request {
     DeleteIke,
     /// Delete the CHILD SA whose inbound SPI this is (1.4.1).
     DeleteChild(u32),
+    /// Rekey the CHILD SA whose inbound SPI this is (1.3.3); delete the old one once
+    /// [`super::IkeEvent::ChildRekeyed`] comes.
+    RekeyChild(u32),
 }
 
 struct Pending {
@@ -43,6 +47,7 @@ struct Pending {
     bytes: Vec<u8>,
     next_at: Instant,
     tries: u32,
+    rekey: Option<rekey::Pending>,
 }
 
 /// What a retransmission timer comes to.
@@ -72,7 +77,7 @@ impl Established {
     pub(super) fn new(
         peer_next_id: u32,
         last: Option<(Vec<u8>, Vec<u8>)>,
-        children: Vec<(u32, u32)>,
+        children: Vec<ChildRef>,
         my_next_id: u32,
     ) -> Self {
         let (last_request, last_response) = last.unwrap_or_default();
@@ -91,11 +96,14 @@ impl Established {
         &mut self,
         sa: &mut IkeSa,
         request: Request,
+        ctx: &mut Ctx<'_>,
         now: Instant,
     ) -> Result<Option<Vec<u8>>, IkeError> {
         if self.pending.is_some() {
             return Ok(None);
         }
+        let mut exchange = ExchangeType::INFORMATIONAL;
+        let mut rekey = None;
         let payloads = match request {
             Request::Dpd => Vec::new(),
             Request::DeleteIke => vec![Payload::Delete(Delete {
@@ -108,9 +116,18 @@ impl Established {
                 spi_size: 4,
                 spis: vec![inbound.to_be_bytes().to_vec()],
             })],
+            Request::RekeyChild(inbound) => {
+                let Some(old) = self.children.iter().find(|c| c.inbound == inbound) else {
+                    return Ok(None);
+                };
+                let (payloads, p) = rekey::request(old, ctx)?;
+                exchange = ExchangeType::CREATE_CHILD_SA;
+                rekey = Some(p);
+                payloads
+            }
         };
         let id = self.my_next_id;
-        let bytes = sa.seal(ExchangeType::INFORMATIONAL, false, id, &payloads)?;
+        let bytes = sa.seal(exchange, false, id, &payloads)?;
         self.my_next_id = id.wrapping_add(1);
         self.pending = Some(Pending {
             id,
@@ -118,6 +135,7 @@ impl Established {
             bytes: bytes.clone(),
             next_at: now + RETRANSMIT_BASE,
             tries: 0,
+            rekey,
         });
         Ok(Some(bytes))
     }
@@ -128,6 +146,7 @@ impl Established {
         sa: &IkeSa,
         datagram: &[u8],
         msg: &Message,
+        ctx: &Ctx<'_>,
         counters: &mut Counters,
         events: &mut Vec<IkeEvent>,
     ) -> Outcome {
@@ -143,22 +162,44 @@ impl Established {
             );
             return Outcome::Drop;
         };
-        if msg.header.exchange != ExchangeType::INFORMATIONAL {
+        let expected = match p.request {
+            Request::RekeyChild(_) => ExchangeType::CREATE_CHILD_SA,
+            _ => ExchangeType::INFORMATIONAL,
+        };
+        if msg.header.exchange != expected {
             counters.unexpected += 1;
             return Outcome::Drop;
         }
-        if let Err(e) = sa.open(datagram, msg) {
-            if e == ProtectError::Integrity {
-                counters.integrity_failed += 1;
-            } else {
-                counters.malformed += 1;
+        let inner = match sa.open(datagram, msg) {
+            Ok(inner) => inner,
+            Err(e) => {
+                if e == ProtectError::Integrity {
+                    counters.integrity_failed += 1;
+                } else {
+                    counters.malformed += 1;
+                }
+                tracing::trace!(error = %e, "IKE response dropped");
+                return Outcome::Drop;
             }
-            tracing::trace!(error = %e, "IKE response dropped");
+        };
+        let Some(p) = self.pending.take() else {
             return Outcome::Drop;
-        }
-        let request = p.request;
-        self.pending = None;
-        match request {
+        };
+        match p.request {
+            Request::RekeyChild(_) => {
+                if let Some(pending) = p.rekey {
+                    rekey::complete(
+                        &mut self.children,
+                        sa,
+                        &inner,
+                        pending,
+                        ctx,
+                        counters,
+                        events,
+                    );
+                }
+                Outcome::Drop
+            }
             Request::Dpd => {
                 tracing::trace!("IKE peer alive (DPD answered)");
                 Outcome::Drop
@@ -168,11 +209,11 @@ impl Established {
                 Outcome::Close(Vec::new())
             }
             Request::DeleteChild(inbound) => {
-                if let Some(i) = self.children.iter().position(|c| c.0 == inbound) {
-                    let (_, outbound) = self.children.remove(i);
+                if let Some(i) = self.children.iter().position(|c| c.inbound == inbound) {
+                    let c = self.children.remove(i);
                     events.push(IkeEvent::ChildDeleted {
                         inbound_spi: inbound,
-                        outbound_spi: outbound,
+                        outbound_spi: c.outbound,
                     });
                 }
                 Outcome::Drop
@@ -209,6 +250,7 @@ impl Established {
         sa: &mut IkeSa,
         datagram: &[u8],
         msg: &Message,
+        ctx: &mut Ctx<'_>,
         counters: &mut Counters,
         events: &mut Vec<IkeEvent>,
     ) -> Result<Outcome, IkeError> {
@@ -257,8 +299,7 @@ impl Established {
         let mut out = Vec::new();
         let mut close = false;
         if exchange == ExchangeType::CREATE_CHILD_SA {
-            counters.unexpected += 1;
-            out.push(notify(NotifyType::TEMPORARY_FAILURE, Vec::new()));
+            out = rekey::answer(&mut self.children, sa, &inner, ctx, counters, events)?;
         } else {
             let mut ours = Vec::new();
             for p in &inner {
@@ -271,8 +312,8 @@ impl Established {
                             continue;
                         };
                         let outbound = u32::from_be_bytes(b);
-                        if let Some(i) = self.children.iter().position(|c| c.1 == outbound) {
-                            let (inbound, _) = self.children.remove(i);
+                        if let Some(i) = self.children.iter().position(|c| c.outbound == outbound) {
+                            let inbound = self.children.remove(i).inbound;
                             ours.push(inbound.to_be_bytes().to_vec());
                             events.push(IkeEvent::ChildDeleted {
                                 inbound_spi: inbound,

@@ -18,7 +18,7 @@ use super::super::wire::{
 };
 use super::info::{Established, Outcome, Request, Timer};
 use super::{
-    Config, Counters, Entropy, IkeError, IkeEvent, IkeSa, error_notify, notify,
+    ChildRef, Config, Counters, Ctx, Entropy, IkeError, IkeEvent, IkeSa, error_notify, notify,
     unsupported_critical, within,
 };
 use crate::core::ike::crypto::Secret;
@@ -214,7 +214,7 @@ impl Initiator {
             return Ok(None);
         }
         if !h.flags.response {
-            return self.on_request(datagram, &msg);
+            return self.on_request(datagram, &msg, entropy);
         }
         match std::mem::replace(&mut self.state, State::Failed) {
             State::SaInit {
@@ -236,8 +236,18 @@ impl Initiator {
             State::Established(mut est) => {
                 if let Some(sa) = self.sa.as_deref() {
                     let mut events = Vec::new();
-                    let outcome =
-                        est.handle_response(sa, datagram, &msg, &mut self.counters, &mut events);
+                    let ctx = Ctx {
+                        config: &self.config,
+                        entropy,
+                    };
+                    let outcome = est.handle_response(
+                        sa,
+                        datagram,
+                        &msg,
+                        &ctx,
+                        &mut self.counters,
+                        &mut events,
+                    );
                     self.events.extend(events);
                     if let Outcome::Close(_) = outcome {
                         self.sa = None;
@@ -455,11 +465,7 @@ impl Initiator {
             Ok(child) => (Some(child), None),
             Err(n) => (None, Some(n)),
         };
-        let children = child
-            .as_ref()
-            .map(|c| (c.inbound_spi, c.outbound_spi))
-            .into_iter()
-            .collect();
+        let children = child.as_ref().map(ChildRef::of).into_iter().collect();
         self.counters.established += 1;
         tracing::debug!(
             spi_i = sa.spi_i,
@@ -518,14 +524,24 @@ impl Initiator {
 
     /// A request from the responder: answered on an established SA (INFORMATIONAL), else
     /// dropped.
-    fn on_request(&mut self, datagram: &[u8], msg: &Message) -> Result<Option<Vec<u8>>, IkeError> {
+    fn on_request(
+        &mut self,
+        datagram: &[u8],
+        msg: &Message,
+        entropy: &mut dyn Entropy,
+    ) -> Result<Option<Vec<u8>>, IkeError> {
         let (State::Established(est), Some(sa)) = (&mut self.state, self.sa.as_mut()) else {
             self.counters.unexpected += 1;
             tracing::trace!("IKE request from the responder dropped: no SA yet");
             return Ok(None);
         };
         let mut events = Vec::new();
-        let outcome = est.handle_request(sa, datagram, msg, &mut self.counters, &mut events)?;
+        let mut ctx = Ctx {
+            config: &self.config,
+            entropy,
+        };
+        let outcome =
+            est.handle_request(sa, datagram, msg, &mut ctx, &mut self.counters, &mut events)?;
         self.events.extend(events);
         Ok(match outcome {
             Outcome::Reply(r) => Some(r),
@@ -540,11 +556,20 @@ impl Initiator {
 
     /// Sends a request on the established SA: dead peer detection or a Delete. None when not
     /// established or while a request of ours is outstanding.
-    pub fn request(&mut self, request: Request, now: Instant) -> Result<Option<Vec<u8>>, IkeError> {
+    pub fn request(
+        &mut self,
+        request: Request,
+        entropy: &mut dyn Entropy,
+        now: Instant,
+    ) -> Result<Option<Vec<u8>>, IkeError> {
         let (State::Established(est), Some(sa)) = (&mut self.state, self.sa.as_mut()) else {
             return Ok(None);
         };
-        est.request(sa, request, now)
+        let mut ctx = Ctx {
+            config: &self.config,
+            entropy,
+        };
+        est.request(sa, request, &mut ctx, now)
     }
 
     /// Runs the retransmission timer; returns the request to send again, if due. A peer that

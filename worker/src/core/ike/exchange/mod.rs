@@ -12,11 +12,12 @@
 //!
 //! On an established SA (`info.rs`) either side answers the peer's INFORMATIONAL requests
 //! (dead peer detection, Deletes) and sends its own ([`Request`]), declaring the peer dead
-//! when one goes unanswered after every retransmission. CREATE_CHILD_SA (rekeying) is refused with
-//! TEMPORARY_FAILURE for now.
+//! when one goes unanswered after every retransmission. CREATE_CHILD_SA rekeys a CHILD SA
+//! from either side (`rekey.rs`, without PFS); rekeying the IKE SA is not there yet.
 
 mod info;
 mod initiator;
+mod rekey;
 mod responder;
 
 use std::net::IpAddr;
@@ -121,6 +122,34 @@ pub struct ChildSa {
     pub remote_ts: Vec<TrafficSelector>,
 }
 
+/// A CHILD SA as the IKE SA remembers it: SPIs, suite, selectors (no keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ChildRef {
+    pub inbound: u32,
+    pub outbound: u32,
+    pub suite: EspSuite,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+}
+
+impl ChildRef {
+    pub(super) fn of(c: &ChildSa) -> Self {
+        Self {
+            inbound: c.inbound_spi,
+            outbound: c.outbound_spi,
+            suite: c.suite,
+            local_ts: c.local_ts.clone(),
+            remote_ts: c.remote_ts.clone(),
+        }
+    }
+}
+
+/// What a request on an established SA needs besides the SA: the settings and randomness.
+pub(super) struct Ctx<'a> {
+    pub config: &'a Config,
+    pub entropy: &'a mut dyn Entropy,
+}
+
 /// What an exchange came to.
 #[derive(Debug)]
 pub enum IkeEvent {
@@ -140,8 +169,20 @@ pub enum IkeEvent {
     TimedOut,
     /// The IKE SA (and its CHILD SAs) was deleted (1.4.1).
     Deleted { by_peer: bool },
-    /// A CHILD SA was deleted by the peer (1.4.1).
+    /// A CHILD SA was deleted (1.4.1).
     ChildDeleted { inbound_spi: u32, outbound_spi: u32 },
+    /// A CHILD SA was rekeyed (1.3.3): `child` replaces the one with these SPIs, which stays
+    /// until the rekey's initiator deletes it.
+    ChildRekeyed {
+        old_inbound_spi: u32,
+        old_outbound_spi: u32,
+        child: ChildSa,
+    },
+    /// Our rekey of a CHILD SA was refused; the old one stays.
+    ChildRekeyFailed {
+        inbound_spi: u32,
+        notify: NotifyType,
+    },
 }
 
 /// An IKE SA's keys and message state once IKE_SA_INIT is done.
@@ -248,27 +289,39 @@ impl IkeSa {
         local_ts: Vec<TrafficSelector>,
         remote_ts: Vec<TrafficSelector>,
     ) -> Result<ChildSa, CryptoError> {
-        let k = child_keys(
-            self.suite.prf,
-            suite.aead,
-            &self.keys.sk_d,
-            None,
-            &self.ni,
-            &self.nr,
-        )?;
-        let (outbound_key, inbound_key) = if self.initiator {
+        let c = ChildRef {
+            inbound: inbound_spi,
+            outbound: outbound_spi,
+            suite,
+            local_ts,
+            remote_ts,
+        };
+        self.keyed(c, self.initiator, &self.ni, &self.nr)
+    }
+
+    /// A CHILD SA keyed from SK_d and the nonces of the exchange that creates it (2.17):
+    /// first the keys of the exchange's initiator's packets (`we_initiated`: ours).
+    pub(super) fn keyed(
+        &self,
+        c: ChildRef,
+        we_initiated: bool,
+        ni: &[u8],
+        nr: &[u8],
+    ) -> Result<ChildSa, CryptoError> {
+        let k = child_keys(self.suite.prf, c.suite.aead, &self.keys.sk_d, None, ni, nr)?;
+        let (outbound_key, inbound_key) = if we_initiated {
             (k.initiator_to_responder, k.responder_to_initiator)
         } else {
             (k.responder_to_initiator, k.initiator_to_responder)
         };
         Ok(ChildSa {
-            suite,
-            inbound_spi,
-            outbound_spi,
+            suite: c.suite,
+            inbound_spi: c.inbound,
+            outbound_spi: c.outbound,
             inbound_key,
             outbound_key,
-            local_ts,
-            remote_ts,
+            local_ts: c.local_ts,
+            remote_ts: c.remote_ts,
         })
     }
 }

@@ -20,7 +20,7 @@ use super::super::wire::{
 use super::info::{Established, Outcome, Request, Timer};
 use super::initiator::{auth_payload, nonce, random_u32, random_u64};
 use super::{
-    Config, Counters, Entropy, IkeError, IkeEvent, IkeSa, ip_bytes, narrow, notify,
+    ChildRef, Config, Counters, Ctx, Entropy, IkeError, IkeEvent, IkeSa, ip_bytes, narrow, notify,
     unsupported_critical,
 };
 
@@ -116,7 +116,7 @@ impl Responder {
         };
         let h = msg.header;
         if h.flags.response {
-            self.on_response(peer, datagram, &msg);
+            self.on_response(peer, datagram, &msg, entropy);
             return Ok(None);
         }
         if h.exchange == ExchangeType::IKE_SA_INIT && h.spi_r == 0 {
@@ -137,8 +137,18 @@ impl Responder {
                     return Ok(None);
                 };
                 let mut events = Vec::new();
-                let outcome =
-                    est.handle_request(sa, datagram, &msg, &mut self.counters, &mut events)?;
+                let mut ctx = Ctx {
+                    config: &self.config,
+                    entropy,
+                };
+                let outcome = est.handle_request(
+                    sa,
+                    datagram,
+                    &msg,
+                    &mut ctx,
+                    &mut self.counters,
+                    &mut events,
+                )?;
                 self.events.extend(events.into_iter().map(|e| (peer, e)));
                 Ok(match outcome {
                     Outcome::Reply(r) => Some(r),
@@ -411,7 +421,7 @@ impl Responder {
                     Payload::TsR(TrafficSelectors(ts_r.clone())),
                 ]);
                 let child = entry.sa.child(suite, inbound, outbound, ts_r, ts_i)?;
-                children.push((inbound, outbound));
+                children.push(ChildRef::of(&child));
                 (Some(child), None)
             }
         };
@@ -441,7 +451,13 @@ impl Responder {
     }
 
     /// A response to a request of ours on an established SA; anything else is dropped.
-    fn on_response(&mut self, peer: SocketAddr, datagram: &[u8], msg: &Message) {
+    fn on_response(
+        &mut self,
+        peer: SocketAddr,
+        datagram: &[u8],
+        msg: &Message,
+        entropy: &mut dyn Entropy,
+    ) {
         let h = msg.header;
         let Some(Entry {
             sa,
@@ -455,7 +471,11 @@ impl Responder {
         };
         let before = est.deadline();
         let mut events = Vec::new();
-        let outcome = est.handle_response(sa, datagram, msg, &mut self.counters, &mut events);
+        let ctx = Ctx {
+            config: &self.config,
+            entropy,
+        };
+        let outcome = est.handle_response(sa, datagram, msg, &ctx, &mut self.counters, &mut events);
         if let Some(at) = before
             && est.deadline().is_none()
         {
@@ -474,6 +494,7 @@ impl Responder {
         &mut self,
         spi_r: u64,
         request: Request,
+        entropy: &mut dyn Entropy,
         now: Instant,
     ) -> Result<Option<(SocketAddr, Vec<u8>)>, IkeError> {
         let Some(Entry {
@@ -485,7 +506,11 @@ impl Responder {
         else {
             return Ok(None);
         };
-        let Some(bytes) = est.request(sa, request, now)? else {
+        let mut ctx = Ctx {
+            config: &self.config,
+            entropy,
+        };
+        let Some(bytes) = est.request(sa, request, &mut ctx, now)? else {
             return Ok(None);
         };
         if let Some(at) = est.deadline() {

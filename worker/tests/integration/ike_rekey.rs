@@ -1,0 +1,181 @@
+//! Rekeying a CHILD SA with CREATE_CHILD_SA (`core::ike::exchange`, RFC 7296 1.3.3, 2.17):
+//! from either side, the new CHILD SA's keys match across the sides and carry ESP while the old
+//! one still does, until the rekey's initiator deletes it; a rekey of a CHILD SA the peer no
+//! longer has is refused with CHILD_SA_NOT_FOUND.
+
+use isthmus_worker::core::esp::{Inbound, NEXT_IPV4, Outbound};
+use isthmus_worker::core::ike::exchange::{ChildSa, IkeEvent, Request};
+
+use super::ike_exchange::{Run, established, gateway, site};
+
+fn up() -> (Run, ChildSa, ChildSa) {
+    let (mut run, first) = Run::new(gateway("k"), site("k"), 10);
+    run.drive(first);
+    let (_, _, _, i) = established(run.init.poll_event());
+    let Some((_, ev)) = run.resp.poll_event() else {
+        panic!("no responder event")
+    };
+    let (_, _, _, r) = established(Some(ev));
+    (run, i, r)
+}
+
+fn rekeyed(e: Option<IkeEvent>) -> (u32, u32, ChildSa) {
+    match e {
+        Some(IkeEvent::ChildRekeyed {
+            old_inbound_spi,
+            old_outbound_spi,
+            child,
+        }) => (old_inbound_spi, old_outbound_spi, child),
+        other => panic!("not rekeyed: {other:?}"),
+    }
+}
+
+/// A packet sealed with `tx` opens with `rx`.
+fn carries(tx: &ChildSa, rx: &ChildSa) -> bool {
+    let mut out = Outbound::new(tx.suite.aead, tx.outbound_spi, &tx.outbound_key).expect("tx");
+    let mut inb = Inbound::new(rx.suite.aead, rx.inbound_spi, &rx.inbound_key).expect("rx");
+    let mut buf = Vec::new();
+    out.seal(b"through the tunnel", NEXT_IPV4, &mut buf)
+        .expect("seal");
+    inb.open(&mut buf)
+        .is_ok_and(|o| &buf[o.inner] == b"through the tunnel")
+}
+
+#[test]
+fn the_initiator_rekeys_the_child_sa_and_then_deletes_the_old_one() {
+    let (mut run, old_i, old_r) = up();
+    let req = run
+        .init
+        .request(Request::RekeyChild(old_i.inbound_spi), &mut run.ie, run.now)
+        .expect("rekey")
+        .expect("sent");
+    let answer = run.deliver_to_responder(&req).expect("answered");
+    let Some((_, ev)) = run.resp.poll_event() else {
+        panic!("no responder event")
+    };
+    let (r_old_in, r_old_out, new_r) = rekeyed(Some(ev));
+    assert_eq!(
+        (r_old_in, r_old_out),
+        (old_r.inbound_spi, old_r.outbound_spi)
+    );
+    assert_eq!(run.deliver_to_initiator(&answer), None);
+    let (i_old_in, i_old_out, new_i) = rekeyed(run.init.poll_event());
+    assert_eq!(
+        (i_old_in, i_old_out),
+        (old_i.inbound_spi, old_i.outbound_spi)
+    );
+    // New SPIs, new keys, matching across the sides.
+    assert_eq!(new_i.outbound_spi, new_r.inbound_spi);
+    assert_eq!(new_i.inbound_spi, new_r.outbound_spi);
+    assert_ne!(new_i.inbound_spi, old_i.inbound_spi);
+    assert_ne!(new_i.outbound_key, old_i.outbound_key);
+    assert_eq!(new_i.local_ts, old_i.local_ts);
+    assert!(carries(&new_i, &new_r) && carries(&new_r, &new_i));
+    // The old CHILD SA still carries traffic until it is deleted.
+    assert!(carries(&old_i, &old_r) && carries(&old_r, &old_i));
+    let del = run
+        .init
+        .request(
+            Request::DeleteChild(old_i.inbound_spi),
+            &mut run.ie,
+            run.now,
+        )
+        .expect("delete")
+        .expect("sent");
+    let answer = run.deliver_to_responder(&del).expect("answered");
+    assert!(matches!(
+        run.resp.poll_event(),
+        Some((_, IkeEvent::ChildDeleted { inbound_spi, .. })) if inbound_spi == old_r.inbound_spi
+    ));
+    assert_eq!(run.deliver_to_initiator(&answer), None);
+    assert!(matches!(
+        run.init.poll_event(),
+        Some(IkeEvent::ChildDeleted { inbound_spi, .. }) if inbound_spi == old_i.inbound_spi
+    ));
+    // The new CHILD SA can be rekeyed in turn.
+    assert!(
+        run.init
+            .request(Request::RekeyChild(new_i.inbound_spi), &mut run.ie, run.now)
+            .expect("rekey")
+            .is_some()
+    );
+}
+
+#[test]
+fn the_responder_rekeys_the_child_sa() {
+    let (mut run, old_i, old_r) = up();
+    let spi = run.resp.sas_with("192.0.2.10:500".parse().expect("addr"))[0];
+    let (_, req) = run
+        .resp
+        .request(
+            spi,
+            Request::RekeyChild(old_r.inbound_spi),
+            &mut run.re,
+            run.now,
+        )
+        .expect("rekey")
+        .expect("sent");
+    let answer = run.deliver_to_initiator(&req).expect("answered");
+    let (i_old_in, _, new_i) = rekeyed(run.init.poll_event());
+    assert_eq!(i_old_in, old_i.inbound_spi);
+    assert_eq!(run.deliver_to_responder(&answer), None);
+    let Some((_, ev)) = run.resp.poll_event() else {
+        panic!("no responder event")
+    };
+    let (r_old_in, _, new_r) = rekeyed(Some(ev));
+    assert_eq!(r_old_in, old_r.inbound_spi);
+    assert!(carries(&new_i, &new_r) && carries(&new_r, &new_i));
+    assert_eq!(run.resp.poll_timeout(), None, "nothing outstanding");
+}
+
+#[test]
+fn rekeying_an_unknown_child_sa_sends_nothing() {
+    let (mut run, _, _) = up();
+    assert_eq!(
+        run.init
+            .request(Request::RekeyChild(12_345), &mut run.ie, run.now)
+            .expect("rekey"),
+        None
+    );
+}
+
+#[test]
+fn a_rekey_of_a_child_sa_the_peer_deleted_meanwhile_is_refused_with_child_sa_not_found() {
+    let (mut run, old_i, old_r) = up();
+    let spi = run.resp.sas_with("192.0.2.10:500".parse().expect("addr"))[0];
+    let rekey = run
+        .init
+        .request(Request::RekeyChild(old_i.inbound_spi), &mut run.ie, run.now)
+        .expect("rekey")
+        .expect("sent");
+    // Meanwhile the responder deletes the CHILD SA, and the deletion completes first.
+    let (_, del) = run
+        .resp
+        .request(
+            spi,
+            Request::DeleteChild(old_r.inbound_spi),
+            &mut run.re,
+            run.now,
+        )
+        .expect("delete")
+        .expect("sent");
+    let del_answer = run.deliver_to_initiator(&del).expect("answered");
+    assert!(matches!(
+        run.init.poll_event(),
+        Some(IkeEvent::ChildDeleted { .. })
+    ));
+    assert_eq!(run.deliver_to_responder(&del_answer), None);
+    assert!(matches!(
+        run.resp.poll_event(),
+        Some((_, IkeEvent::ChildDeleted { .. }))
+    ));
+    let refusal = run.deliver_to_responder(&rekey).expect("answered");
+    assert_eq!(run.deliver_to_initiator(&refusal), None);
+    assert!(matches!(
+        run.init.poll_event(),
+        Some(IkeEvent::ChildRekeyFailed {
+            notify: isthmus_worker::core::ike::wire::NotifyType::CHILD_SA_NOT_FOUND,
+            ..
+        })
+    ));
+}
