@@ -179,3 +179,55 @@ fn a_rekey_of_a_child_sa_the_peer_deleted_meanwhile_is_refused_with_child_sa_not
         })
     ));
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// Mutated copies of requests and responses on an established SA (a rekey, a DPD),
+        /// fed to either side, never panic it, and the SA still answers the real ones.
+        #[test]
+        fn mutated_requests_on_an_established_sa_never_panic_and_change_nothing(
+            rekey in any::<bool>(),
+            to_responder in any::<bool>(),
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..5),
+            cut in proptest::option::of(any::<usize>()),
+        ) {
+            let (mut run, old_i, _) = up();
+            let request = if rekey { Request::RekeyChild(old_i.inbound_spi) } else { Request::Dpd };
+            let req = run.init.request(request, &mut run.ie, run.now).expect("request").expect("sent");
+            let original = if to_responder {
+                req.clone()
+            } else {
+                // A response as the responder would send it, taken from a twin run.
+                let (mut twin, twin_i, _) = up();
+                let twin_req = if rekey { Request::RekeyChild(twin_i.inbound_spi) } else { Request::Dpd };
+                let r = twin.init.request(twin_req, &mut twin.ie, twin.now).expect("request").expect("sent");
+                twin.deliver_to_responder(&r).expect("answered")
+            };
+            let mut m = original.clone();
+            for (i, b) in &edits {
+                let at = i % m.len();
+                m[at] ^= b | 1;
+            }
+            if let Some(c) = cut {
+                m.truncate(c % m.len());
+            }
+            // Two edits of one byte may cancel out.
+            prop_assume!(m != original);
+            if to_responder {
+                prop_assert_eq!(run.deliver_to_responder(&m), None);
+            } else {
+                prop_assert_eq!(run.deliver_to_initiator(&m), None);
+            }
+            let answer = run.deliver_to_responder(&req).expect("the real request is answered");
+            prop_assert_eq!(run.deliver_to_initiator(&answer), None);
+            prop_assert!(run.init.is_established());
+            prop_assert_eq!(run.resp.established(), 1);
+        }
+    }
+}
