@@ -620,3 +620,20 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn a_cookie_stays_valid_across_one_secret_rotation_but_not_two() {
+    for rotations in [1, 2] {
+        let (mut run, first) = Run::new(gateway("k"), site("k"), 0);
+        let challenge = run.deliver_to_responder(&first).expect("a cookie");
+        for _ in 0..rotations {
+            run.resp.rotate_cookie_secret(&mut run.re).expect("rotate");
+        }
+        let again = run
+            .deliver_to_initiator(&challenge)
+            .expect("IKE_SA_INIT with the cookie");
+        let answer = run.deliver_to_responder(&again).expect("an answer");
+        assert_eq!(is_cookie(&answer), rotations == 2, "{rotations} rotations");
+        assert_eq!(run.resp.counters().bad_cookies, u64::from(rotations == 2));
+    }
+}

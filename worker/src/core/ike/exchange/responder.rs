@@ -59,7 +59,9 @@ pub struct Responder {
     timers: BTreeSet<(Instant, u64)>,
     cookie_threshold: usize,
     max_half_open: usize,
-    cookie_secret: Secret,
+    /// The cookie secret and its version (2.6), and the one before it, still accepted.
+    cookie_secret: (u8, Secret),
+    previous_cookie_secret: Option<(u8, Secret)>,
     counters: Counters,
     events: VecDeque<(SocketAddr, IkeEvent)>,
 }
@@ -84,7 +86,8 @@ impl Responder {
             timers: BTreeSet::new(),
             cookie_threshold,
             max_half_open: DEFAULT_MAX_HALF_OPEN,
-            cookie_secret: Secret::new(secret),
+            cookie_secret: (0, Secret::new(secret)),
+            previous_cookie_secret: None,
             counters: Counters::default(),
             events: VecDeque::new(),
         })
@@ -168,13 +171,36 @@ impl Responder {
     }
 
     /// The cookie for an initiator (2.6): <VersionIDofSecret> | Hash(Ni | IPi | SPIi | secret),
-    /// here HMAC-SHA-256 keyed with the secret.
-    fn cookie(&self, ni: &[u8], peer: SocketAddr, spi_i: u64) -> Vec<u8> {
+    /// here HMAC-SHA-256 keyed with the secret of that version.
+    fn cookie(secret: &(u8, Secret), ni: &[u8], peer: SocketAddr, spi_i: u64) -> Vec<u8> {
         let mac = Prf::HmacSha256.compute(
-            self.cookie_secret.expose(),
+            secret.1.expose(),
             &[ni, &ip_bytes(peer.ip()), &spi_i.to_be_bytes()],
         );
-        [&[0u8][..], mac.expose()].concat()
+        [&[secret.0][..], mac.expose()].concat()
+    }
+
+    /// Whether a presented cookie is ours: of the current secret or of the one before it.
+    fn cookie_valid(&self, presented: &[u8], ni: &[u8], peer: SocketAddr, spi_i: u64) -> bool {
+        [
+            Some(&self.cookie_secret),
+            self.previous_cookie_secret.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|s| presented.first() == Some(&s.0))
+        .any(|s| macs_equal(presented, &Self::cookie(s, ni, peer, spi_i)))
+    }
+
+    /// A new cookie secret (2.6: "periodically"; the caller decides how often, e.g. every few
+    /// minutes). Cookies of the secret before stay valid until the next rotation.
+    pub fn rotate_cookie_secret(&mut self, entropy: &mut dyn Entropy) -> Result<(), IkeError> {
+        let mut secret = vec![0u8; 32];
+        entropy.fill(&mut secret)?;
+        let version = self.cookie_secret.0.wrapping_add(1);
+        let old = std::mem::replace(&mut self.cookie_secret, (version, Secret::new(secret)));
+        self.previous_cookie_secret = Some(old);
+        Ok(())
     }
 
     fn on_sa_init(
@@ -223,12 +249,12 @@ impl Responder {
             return Ok(None);
         }
         if self.expiry.len() >= self.cookie_threshold {
-            let expected = self.cookie(ni, peer, h.spi_i);
             let presented = match msg.payloads.first() {
                 Some(Payload::Notify(n)) if n.kind == NotifyType::COOKIE => Some(&n.data),
                 _ => None,
             };
-            let valid = presented.is_some_and(|c| macs_equal(c, &expected));
+            let valid = presented.is_some_and(|c| self.cookie_valid(c, ni, peer, h.spi_i));
+            let expected = Self::cookie(&self.cookie_secret, ni, peer, h.spi_i);
             if !valid {
                 if presented.is_some() {
                     self.counters.bad_cookies += 1;
