@@ -51,7 +51,7 @@ pub fn ike_keys(
 }
 
 /// The AUTH payload's data for a shared key (RFC 7296 2.15):
-/// prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>), where SignedOctets is the
+/// `prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>)`, where SignedOctets is the
 /// sender's first message as sent | the peer's nonce data | prf(SK_px, the sender's ID
 /// payload body). The initiator passes RealMessage1, Nr and SK_pi; the responder
 /// RealMessage2, Ni and SK_pr.

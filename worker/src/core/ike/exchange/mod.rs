@@ -34,8 +34,8 @@ use super::wire::{
 };
 
 pub use self::info::Request;
-pub use self::initiator::Initiator;
-pub use self::responder::Responder;
+pub use self::initiator::{Initiator, NONCE_LEN, RETRANSMIT_BASE, RETRANSMIT_TRIES};
+pub use self::responder::{DEFAULT_MAX_HALF_OPEN, HALF_OPEN_TIMEOUT, Responder};
 pub use super::crypto::Entropy;
 
 /// Why an exchange could not start or go on (the caller's mistake or its entropy), as opposed

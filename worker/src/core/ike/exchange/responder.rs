@@ -170,7 +170,7 @@ impl Responder {
         }
     }
 
-    /// The cookie for an initiator (2.6): <VersionIDofSecret> | Hash(Ni | IPi | SPIi | secret),
+    /// The cookie for an initiator (2.6): `<VersionIDofSecret> | Hash(Ni | IPi | SPIi | secret)`,
     /// here HMAC-SHA-256 keyed with the secret of that version.
     fn cookie(secret: &(u8, Secret), ni: &[u8], peer: SocketAddr, spi_i: u64) -> Vec<u8> {
         let mac = Prf::HmacSha256.compute(
