@@ -318,6 +318,7 @@ impl Core {
                         outer_rx: 0,
                         outer_tx: 0,
                         live: Liveness::new(now),
+                        takeover: None,
                     };
                     update_peer(&mut peer, p, options);
                     // Tunnels that must stay up (a keepalive is set) start their handshake now;

@@ -33,7 +33,7 @@ use super::failover::{
     BootId, Failover, FailoverError, FailoverEvent, HeartbeatTransmit, TakeoverReason,
     claimed_gateway,
 };
-use super::peer::Gateway;
+use super::peer::{Gateway, Takeover};
 use super::state::Liveness;
 use super::types::Event;
 use super::{Core, Outputs};
@@ -192,6 +192,7 @@ impl Core {
                 gw.probation_until = None;
             }
             settle_gateway(gw, now, buf, out, heartbeats);
+            retry_takeovers(gw, now, buf, out);
         }
     }
 
@@ -202,7 +203,8 @@ impl Core {
             .filter_map(|k| self.gateways.get(k))
             .filter_map(|g| {
                 let f = g.failover.as_ref()?.poll_timeout();
-                Some(g.probation_until.map_or(f, |p| p.min(f)))
+                let f = g.probation_until.map_or(f, |p| p.min(f));
+                Some(takeover_deadline(g).map_or(f, |t| t.min(f)))
             })
             .min()
     }
@@ -357,9 +359,59 @@ fn activate(gw: &mut Gateway, now: Instant, buf: &mut [u8], out: &mut Outputs) {
             peer.outer_tx += pkt.len() as u64;
             peer.live.sent(pkt, now);
             out.transmit(port, dst, pkt);
+            peer.takeover = Some(Takeover::new(now));
         }
         peer.refresh(&gw.key, gw.peer_silence, now, out);
     }
+}
+
+/// Resends the takeover handshakes still unanswered when due ([`Takeover`]); a handshake
+/// completed since the takeover ends it.
+fn retry_takeovers(gw: &mut Gateway, now: Instant, buf: &mut [u8], out: &mut Outputs) {
+    if gw.is_standby() {
+        return;
+    }
+    let port = gw.listen_port;
+    for peer in gw.peers.values_mut() {
+        let Some(t) = peer.takeover else {
+            continue;
+        };
+        if peer.last_handshake.is_some_and(|h| h >= t.since) || t.tries >= Takeover::TRIES {
+            peer.takeover = None;
+            continue;
+        }
+        if now < t.next {
+            continue;
+        }
+        let (Some(dst), Some(tunn)) = (peer.endpoint, peer.tunn.as_mut()) else {
+            peer.takeover = None;
+            continue;
+        };
+        if let TunnResult::WriteToNetwork(pkt) = tunn.format_handshake_initiation(buf, true) {
+            tracing::trace!(gateway = %gw.key, connection = %peer.name, tries = t.tries + 1,
+                "takeover handshake unanswered: sent again");
+            peer.outer_tx += pkt.len() as u64;
+            peer.live.sent(pkt, now);
+            out.transmit(port, dst, pkt);
+        }
+        let tries = t.tries + 1;
+        peer.takeover = Some(Takeover {
+            since: t.since,
+            next: now + Takeover::FIRST_RETRY * 2u32.pow(u32::from(tries)),
+            tries,
+        });
+    }
+}
+
+/// The earliest takeover resend due on `gw`.
+fn takeover_deadline(gw: &Gateway) -> Option<Instant> {
+    if gw.is_standby() {
+        return None;
+    }
+    gw.peers
+        .values()
+        .filter_map(|p| p.takeover.map(|t| t.next))
+        .min()
 }
 
 /// The instance became the standby: every session is dropped (peers with an endpoint get a
@@ -381,6 +433,7 @@ fn deactivate(gw: &mut Gateway, now: Instant) {
             .then(|| gw.new_tunn(peer.public_key, peer.psk, peer.keepalive, peer.id));
         if let Some(peer) = gw.peers.get_mut(&id) {
             peer.tunn = fresh;
+            peer.takeover = None;
             peer.idled = false;
             peer.last_traffic = now;
             peer.live = Liveness::new(now);

@@ -62,6 +62,38 @@ pub(super) struct Peer {
     pub(super) outer_tx: u64,
     /// The tunnel's state and the handshake history it is decided from.
     pub(super) live: Liveness,
+    /// Issue 16: the takeover handshake not yet answered, retransmitted on the core's clock
+    /// ([`Takeover`]) instead of after boringtun's 5 s retry.
+    pub(super) takeover: Option<Takeover>,
+}
+
+/// A takeover's handshake initiation awaiting its answer. One lost initiation (a peer whose
+/// socket overflows under the old active's traffic during a drain, say) would otherwise cost
+/// boringtun's 5 s retry; the new active resends after [`Takeover::FIRST_RETRY`], doubling,
+/// [`Takeover::TRIES`] times, then leaves it to boringtun.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Takeover {
+    /// When the instance became active: a handshake after it answers.
+    pub(super) since: Instant,
+    /// When to resend.
+    pub(super) next: Instant,
+    /// Resent so far.
+    pub(super) tries: u8,
+}
+
+impl Takeover {
+    /// The first resend, long enough for most round trips to a device.
+    pub(super) const FIRST_RETRY: Duration = Duration::from_millis(200);
+    /// Resends at most (200, 400, 800, 1600 ms: the last 3 s after the takeover).
+    pub(super) const TRIES: u8 = 4;
+
+    pub(super) fn new(now: Instant) -> Self {
+        Self {
+            since: now,
+            next: now + Self::FIRST_RETRY,
+            tries: 0,
+        }
+    }
 }
 
 impl Peer {

@@ -86,6 +86,31 @@ fn bench_failover_s2s_p2s_v2v_kill_9_and_drain() {
         );
     }
 
+    // The baseline of a drain round: the same stream and pings, no drain (iperf3 fills the
+    // tunnel, so a saturated path drops and retransmits by itself).
+    let mut base_lost: [Vec<u64>; 3] = Default::default();
+    let mut base_retrans = Vec::new();
+    for _ in 0..rounds() {
+        let pingers: Vec<Pinger> = kinds
+            .iter()
+            .map(|(_, ns, to)| Pinger::start(ns, to, 100, 7))
+            .collect();
+        let stream = Stream::start(&f.ha.site, SITE_HOST, &f.ha.vnet, 5);
+        let stream = stream.finish();
+        assert!(stream.ok, "the baseline stream broke: {}", stream.error);
+        base_retrans.push(stream.retransmits);
+        for (k, p) in pingers.into_iter().enumerate() {
+            base_lost[k].push(p.finish().lost());
+        }
+    }
+    for (k, (kind, _, _)) in kinds.iter().enumerate() {
+        println!(
+            "RESULT {kind} baseline (same stream, no drain): pings lost per round {:?}",
+            base_lost[k]
+        );
+    }
+    println!("RESULT baseline iperf3 retransmits per round (no drain) {base_retrans:?}");
+
     let mut gaps: [Vec<f64>; 3] = Default::default();
     let mut lost: [Vec<u64>; 3] = Default::default();
     let mut retrans = Vec::new();
@@ -106,6 +131,9 @@ fn bench_failover_s2s_p2s_v2v_kill_9_and_drain() {
         retrans.push(stream.retransmits);
         for (k, p) in pingers.into_iter().enumerate() {
             let ping = p.finish();
+            if ping.longest_gap() > 1.0 && std::env::var_os("ISTHMUS_BENCH_EXPLAIN").is_some() {
+                println!("SLOW {} drain round\n{}", kinds[k].0, f.ha.diagnose());
+            }
             gaps[k].push(ping.longest_gap());
             lost[k].push(ping.lost());
         }

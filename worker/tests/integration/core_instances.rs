@@ -624,3 +624,64 @@ fn a_kept_tunnel_whose_remote_gateway_moved_handshakes_at_its_new_endpoint_at_on
     // Site A (no keepalive) is left alone.
     assert!(sent.iter().all(|t| t.dst == moved));
 }
+
+/// The initiations among `sent` (WireGuard type 1, 148 bytes), by destination.
+fn initiations_to(sent: &[Transmit]) -> Vec<SocketAddr> {
+    let mut to: Vec<SocketAddr> = sent
+        .iter()
+        .filter(|t| t.payload.first() == Some(&1) && t.payload.len() == 148)
+        .map(|t| t.dst)
+        .collect();
+    to.sort();
+    to
+}
+
+#[test]
+fn a_lost_takeover_handshake_is_sent_again_after_200_ms_doubling_until_answered() {
+    let t0 = Instant::now();
+    let (_a, mut b, mut devs, t) = failed_over(t0);
+    let mut every = vec![site_addr(2), v2v_addr(), client_addr()];
+    every.sort();
+    // The takeover's initiations are all lost (a peer's socket overflowing under the old
+    // active's traffic during a drain, say).
+    assert_eq!(initiations_to(&transmits(&mut b)), every);
+    assert!(
+        b.poll_timeout()
+            .is_some_and(|d| d <= t + Duration::from_millis(200)),
+        "the resend is on the core's clock"
+    );
+    b.handle_timeout(t + Duration::from_millis(199));
+    assert!(
+        initiations_to(&transmits(&mut b)).is_empty(),
+        "not before 200 ms"
+    );
+    let t1 = t + Duration::from_millis(200);
+    b.handle_timeout(t1);
+    let again = transmits(&mut b);
+    assert_eq!(initiations_to(&again), every, "sent again after 200 ms");
+    // Site A answers the second one and its tunnel is up; the others stay lost.
+    let to_a: Vec<Transmit> = again
+        .into_iter()
+        .filter(|tr| tr.dst == site_addr(2))
+        .collect();
+    for tr in to_a {
+        let back = devs[0].recv(&tr.payload);
+        assert!(
+            pump(
+                &mut b,
+                &mut devs,
+                back.into_iter().map(|d| (0, d)).collect(),
+                t1
+            )
+            .is_empty()
+        );
+    }
+    assert!(b.peer(&qn("gw"), "a").expect("peer").established);
+    // The next resend doubles (400 ms later) and spares the answered peer.
+    b.handle_timeout(t1 + Duration::from_millis(399));
+    assert!(initiations_to(&transmits(&mut b)).is_empty());
+    b.handle_timeout(t1 + Duration::from_millis(400));
+    let mut rest = vec![v2v_addr(), client_addr()];
+    rest.sort();
+    assert_eq!(initiations_to(&transmits(&mut b)), rest);
+}

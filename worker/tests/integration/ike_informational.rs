@@ -32,7 +32,9 @@ fn dead_peer_detection_is_answered_and_the_sa_stays_up() {
         .expect("sent");
     assert!(run.init.poll_timeout().is_some());
     assert_eq!(
-        run.init.request(Request::Dpd, &mut run.ie, now).expect("dpd"),
+        run.init
+            .request(Request::Dpd, &mut run.ie, now)
+            .expect("dpd"),
         None,
         "one request at a time (window size 1)"
     );
