@@ -10,42 +10,13 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-fn worker_cred() -> Cred {
-    Cred::Bearer(TEST_WORKER_TOKEN.to_owned())
-}
-
-/// Worker `name` heartbeats from 198.51.100.`n`, with a heartbeat address.
 async fn beat(app: &TestApp, name: &str, n: u8) {
-    let body = json!({"protocol": 1, "name": name, "version": "test",
-        "public_addresses": [format!("198.51.100.{n}")],
-        "heartbeat_address": format!("198.51.100.{n}:51899")});
-    let r = send(
-        app,
-        req(
-            "POST",
-            "/api/v1/worker/heartbeat",
-            &worker_cred(),
-            Some(body),
-        ),
-    )
-    .await;
-    assert_status(&r, StatusCode::OK);
+    beat_redundant(app, name, n, None).await;
 }
 
 /// Gateway `hub-gw` in worker `name`'s desired state (one poll, which places instances).
 async fn gateway_in(app: &TestApp, name: &str) -> Value {
-    let r = send(
-        app,
-        req(
-            "GET",
-            &format!("/api/v1/worker/desired?name={name}&since=0&wait=0"),
-            &worker_cred(),
-            None,
-        ),
-    )
-    .await;
-    assert_status(&r, StatusCode::OK);
-    r.json()["gateways"]
+    desired_of(app, name).await["gateways"]
         .as_array()
         .expect("gateways")
         .iter()

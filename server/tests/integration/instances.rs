@@ -8,46 +8,12 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-fn worker_cred() -> Cred {
-    Cred::Bearer(TEST_WORKER_TOKEN.to_owned())
-}
-
-/// Worker `name` heartbeats from 198.51.100.`n`, with a heartbeat address (port 51899) and
-/// `zone`.
 async fn beat(app: &TestApp, name: &str, n: u8, zone: Option<&str>) {
-    let mut body = json!({"protocol": 1, "name": name, "version": "test",
-        "public_addresses": [format!("198.51.100.{n}")],
-        "heartbeat_address": format!("198.51.100.{n}:51899")});
-    if let Some(z) = zone {
-        body["zone"] = json!(z);
-    }
-    let r = send(
-        app,
-        req(
-            "POST",
-            "/api/v1/worker/heartbeat",
-            &worker_cred(),
-            Some(body),
-        ),
-    )
-    .await;
-    assert_status(&r, StatusCode::OK);
+    beat_redundant(app, name, n, zone).await;
 }
 
-/// Worker `name`'s desired state (one poll, which applies the placement rules).
 async fn desired(app: &TestApp, name: &str) -> Value {
-    let r = send(
-        app,
-        req(
-            "GET",
-            &format!("/api/v1/worker/desired?name={name}&since=0&wait=0"),
-            &worker_cred(),
-            None,
-        ),
-    )
-    .await;
-    assert_status(&r, StatusCode::OK);
-    r.json()
+    desired_of(app, name).await
 }
 
 /// Gateway `gw` in worker `name`'s desired state (`Null` if absent).

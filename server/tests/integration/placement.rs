@@ -8,10 +8,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-fn worker_cred() -> Cred {
-    Cred::Bearer(TEST_WORKER_TOKEN.to_owned())
-}
-
 /// Worker `name` heartbeats (its lease becomes current) stating `address`.
 async fn heartbeat(router: &Router, name: &str, address: &str) {
     let r = send_to(

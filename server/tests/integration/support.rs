@@ -321,3 +321,46 @@ pub fn rules_of(r: &Answer) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The test worker token as a credential.
+pub fn worker_cred() -> Cred {
+    Cred::Bearer(TEST_WORKER_TOKEN.to_owned())
+}
+
+/// Issue 16: worker `name` heartbeats from 198.51.100.`n`, with a heartbeat address (port
+/// 51899, so it can take redundant instances) and `zone`.
+pub async fn beat_redundant(app: &TestApp, name: &str, n: u8, zone: Option<&str>) {
+    let mut body = serde_json::json!({"protocol": 1, "name": name, "version": "test",
+        "public_addresses": [format!("198.51.100.{n}")],
+        "heartbeat_address": format!("198.51.100.{n}:51899")});
+    if let Some(z) = zone {
+        body["zone"] = serde_json::json!(z);
+    }
+    let r = send(
+        app,
+        req(
+            "POST",
+            "/api/v1/worker/heartbeat",
+            &worker_cred(),
+            Some(body),
+        ),
+    )
+    .await;
+    assert_status(&r, StatusCode::OK);
+}
+
+/// Worker `name`'s desired state (one poll, which applies the placement rules).
+pub async fn desired_of(app: &TestApp, name: &str) -> serde_json::Value {
+    let r = send(
+        app,
+        req(
+            "GET",
+            &format!("/api/v1/worker/desired?name={name}&since=0&wait=0"),
+            &worker_cred(),
+            None,
+        ),
+    )
+    .await;
+    assert_status(&r, StatusCode::OK);
+    r.json()
+}

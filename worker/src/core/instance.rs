@@ -24,7 +24,6 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use boringtun::noise::TunnResult;
 use isthmus_shared::desired::GatewayDesired;
 use isthmus_shared::instances::InstanceStatus;
 use isthmus_shared::model::QualifiedName;
@@ -353,12 +352,7 @@ fn activate(gw: &mut Gateway, now: Instant, buf: &mut [u8], out: &mut Outputs) {
         // Forced: a handshake this instance began before (an apply while the role was still
         // open) stays "in progress" in boringtun while no timers run, and an unforced
         // initiation would then wait for the retry, 5 s later.
-        if let Some(tunn) = peer.tunn.as_mut()
-            && let TunnResult::WriteToNetwork(pkt) = tunn.format_handshake_initiation(buf, true)
-        {
-            peer.outer_tx += pkt.len() as u64;
-            peer.live.sent(pkt, now);
-            out.transmit(port, dst, pkt);
+        if peer.initiate(port, dst, now, buf, out) {
             peer.takeover = Some(Takeover::new(now));
         }
         peer.refresh(&gw.key, gw.peer_silence, now, out);
@@ -383,16 +377,13 @@ fn retry_takeovers(gw: &mut Gateway, now: Instant, buf: &mut [u8], out: &mut Out
         if now < t.next {
             continue;
         }
-        let (Some(dst), Some(tunn)) = (peer.endpoint, peer.tunn.as_mut()) else {
+        let Some(dst) = peer.endpoint else {
             peer.takeover = None;
             continue;
         };
-        if let TunnResult::WriteToNetwork(pkt) = tunn.format_handshake_initiation(buf, true) {
+        if peer.initiate(port, dst, now, buf, out) {
             tracing::trace!(gateway = %gw.key, connection = %peer.name, tries = t.tries + 1,
                 "takeover handshake unanswered: sent again");
-            peer.outer_tx += pkt.len() as u64;
-            peer.live.sent(pkt, now);
-            out.transmit(port, dst, pkt);
         }
         let tries = t.tries + 1;
         peer.takeover = Some(Takeover {

@@ -128,6 +128,29 @@ impl Peer {
     }
 
     /// Re-evaluates the tunnel's state at `now` ([`state`]), queueing its events.
+    /// Sends a new handshake initiation to `dst` from gateway port `port`, forced: a handshake
+    /// still in progress is replaced (issue 16: the takeover's, and its resends). Whether one
+    /// went out.
+    pub(super) fn initiate(
+        &mut self,
+        port: u16,
+        dst: SocketAddr,
+        now: Instant,
+        buf: &mut [u8],
+        out: &mut Outputs,
+    ) -> bool {
+        let Some(tunn) = self.tunn.as_mut() else {
+            return false;
+        };
+        let TunnResult::WriteToNetwork(pkt) = tunn.format_handshake_initiation(buf, true) else {
+            return false;
+        };
+        self.outer_tx += pkt.len() as u64;
+        self.live.sent(pkt, now);
+        out.transmit(port, dst, pkt);
+        true
+    }
+
     pub(super) fn refresh(
         &mut self,
         gateway: &QualifiedName,
