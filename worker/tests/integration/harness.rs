@@ -345,3 +345,69 @@ pub fn pseudo_sum(p: &[u8], iph: usize, proto: u8) -> u64 {
     }
     sum
 }
+
+/// A worker process, killed when dropped (panics included).
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The `isthmus-worker` binary on loopback without a TUN device, running gateway `gw` on
+/// `port` with one site peer (`a`, 10.2.0.0/16 at the discard port) from a desired-state file
+/// in `dir`, writing `dir/status.json` every second; `extra` options added. The process and
+/// the status file's path.
+pub fn loopback_worker(
+    dir: &std::path::Path,
+    port: u16,
+    version: u64,
+    extra: &[&str],
+) -> (KillOnDrop, std::path::PathBuf) {
+    let g = gateway(
+        "gw",
+        1,
+        port,
+        vec![s2s_peer(
+            "a",
+            2,
+            "127.0.0.1:9".parse().expect("addr"),
+            &["10.2.0.0/16"],
+        )],
+        vec![
+            vnet_route("10.1.0.0/16"),
+            route("10.2.0.0/16", s2s_hop("a")),
+        ],
+    );
+    let desired = dir.join("desired.json");
+    let status = dir.join("status.json");
+    std::fs::write(
+        &desired,
+        serde_json::to_string(&isthmus_shared::desired::DesiredStateMessage::V1(state(
+            version,
+            vec![g],
+        )))
+        .expect("json"),
+    )
+    .expect("write");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_isthmus-worker"))
+        .arg("--desired-state")
+        .arg(&desired)
+        .args([
+            "--no-tun",
+            "--bind-address",
+            "127.0.0.1",
+            "--status-interval",
+            "1",
+        ])
+        .arg("--status-file")
+        .arg(&status)
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("worker runs");
+    (KillOnDrop(child), status)
+}

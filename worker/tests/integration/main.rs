@@ -94,58 +94,12 @@ fn refused_token_stops_the_worker_with_a_message() {
 #[test]
 fn status_file_shows_tunnels_and_drop_counters() {
     use harness::*;
-    use isthmus_shared::desired::DesiredStateMessage;
     let port = std::net::UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .expect("free port")
         .port();
-    let g = gateway(
-        "gw",
-        1,
-        port,
-        vec![s2s_peer(
-            "a",
-            2,
-            "127.0.0.1:9".parse().expect("addr"),
-            &["10.2.0.0/16"],
-        )],
-        vec![
-            vnet_route("10.1.0.0/16"),
-            route("10.2.0.0/16", s2s_hop("a")),
-        ],
-    );
     let dir = tempfile::tempdir().expect("temp dir");
-    let desired = dir.path().join("desired.json");
-    let status = dir.path().join("status.json");
-    std::fs::write(
-        &desired,
-        serde_json::to_string(&DesiredStateMessage::V1(state(7, vec![g]))).expect("json"),
-    )
-    .expect("write");
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let child = Command::new(worker_bin())
-        .arg("--desired-state")
-        .arg(&desired)
-        .args([
-            "--no-tun",
-            "--bind-address",
-            "127.0.0.1",
-            "--status-interval",
-            "1",
-        ])
-        .arg("--status-file")
-        .arg(&status)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("worker runs");
-    let _guard = Kill(child);
+    let (_guard, status) = loopback_worker(dir.path(), port, 7, &[]);
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let mut seen = serde_json::Value::Null;
     let until = std::time::Instant::now() + std::time::Duration::from_secs(20);

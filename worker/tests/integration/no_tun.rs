@@ -139,54 +139,8 @@ fn a_worker_without_a_tun_device_says_why_and_still_forwards_between_tunnels() {
 fn a_gateway_port_that_cannot_be_bound_is_the_gateways_bind_error_until_it_is_free() {
     let taken = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
-    let g = gateway(
-        "gw",
-        1,
-        port,
-        vec![s2s_peer(
-            "a",
-            2,
-            "127.0.0.1:9".parse().expect("addr"),
-            &["10.2.0.0/16"],
-        )],
-        vec![
-            vnet_route("10.1.0.0/16"),
-            route("10.2.0.0/16", s2s_hop("a")),
-        ],
-    );
     let dir = tempfile::tempdir().expect("temp dir");
-    let desired = dir.path().join("desired.json");
-    std::fs::write(
-        &desired,
-        serde_json::to_string(&DesiredStateMessage::V1(state(1, vec![g]))).expect("json"),
-    )
-    .expect("write");
-    let status = dir.path().join("status.json");
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _worker = Kill(
-        Command::new(env!("CARGO_BIN_EXE_isthmus-worker"))
-            .arg("--desired-state")
-            .arg(&desired)
-            .args([
-                "--bind-address",
-                "127.0.0.1",
-                "--no-tun",
-                "--heartbeat-port",
-                "0",
-            ])
-            .args(["--status-interval", "1", "--status-file"])
-            .arg(&status)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("worker runs"),
-    );
+    let (_worker, status) = loopback_worker(dir.path(), port, 1, &["--heartbeat-port", "0"]);
     let bind_error = || {
         crate::server_lab::read_status(&status)["gateways"][0]["bind_error"]
             .as_str()
