@@ -88,12 +88,33 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let Some(tls) = tls else {
-        return axum::serve(
+        // Requests in flight get DRAIN_TIMEOUT after the signal, as over TLS: a worker's
+        // desired-state long poll would otherwise hold the shutdown for up to 25 s.
+        let (signalled, drain) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = signalled.send(());
+        })
+        .into_future();
+        tokio::pin!(server);
+        return tokio::select! {
+            r = &mut server => r,
+            () = async move {
+                if drain.await.is_ok() {
+                    tokio::time::sleep(DRAIN_TIMEOUT).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(seconds = DRAIN_TIMEOUT.as_secs(),
+                    "requests still in flight after the shutdown drain; closing them");
+                Ok(())
+            }
+        };
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
