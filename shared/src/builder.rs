@@ -264,6 +264,7 @@ impl TopologyBuilder {
             device_port: None,
             address_prefixes,
             device_public_key: None,
+            ike_identity: None,
         });
         self
     }
@@ -293,6 +294,9 @@ impl TopologyBuilder {
             shared_key: None,
             enabled: true,
             traffic_selectors: Vec::new(),
+            protocol: Default::default(),
+            ipsec_policy: None,
+            connection_mode: Default::default(),
         });
     }
 

@@ -110,6 +110,9 @@ pub(super) fn ConnectionForm(existing: Option<String>) -> impl IntoView {
             shared_key: Some(sk).filter(|s| !s.is_empty()).map(SharedKey::new),
             enabled: enabled.get(),
             traffic_selectors,
+            protocol: Default::default(),
+            ipsec_policy: None,
+            connection_mode: Default::default(),
         };
         Draft {
             change: Some(Change::UpsertConnection(conn)),

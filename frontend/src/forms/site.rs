@@ -92,6 +92,7 @@ pub(super) fn SiteForm(existing: Option<String>) -> impl IntoView {
                 device_port,
                 address_prefixes,
                 device_public_key: Some(k).filter(|k| !k.is_empty()),
+                ike_identity: None,
             })
         });
         Draft { change, parse }

@@ -75,6 +75,7 @@ mod tests {
             region_pair: None,
             last_endpoint: None,
             on_every_instance: false,
+            ipsec: None,
         }
     }
 

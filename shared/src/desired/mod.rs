@@ -31,8 +31,10 @@ use crate::resolved::Net;
 use crate::routes::{GatewayRoutes, NextHop, Route, RouteOrigin};
 
 mod active_active;
+mod ipsec;
 mod status;
 pub use active_active::*;
+pub use ipsec::*;
 pub use status::*;
 
 /// The format tag of [`DesiredStateMessage::V1`].
@@ -277,6 +279,10 @@ pub struct PeerDesired {
     /// ([`active_active_instance`]), whose site device runs one tunnel to each instance.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub on_every_instance: bool,
+    /// Issue 17: `Some` for an IPsec site-to-site peer (see [`IpsecPeerDesired`]); then
+    /// `public_key` and `preshared_key` are empty and unused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipsec: Option<IpsecPeerDesired>,
 }
 
 /// The secrets and placement of a gateway, known only to the server.
@@ -445,6 +451,7 @@ fn build(
             region_pair: None,
             last_endpoint: None,
             on_every_instance: false,
+            ipsec: None,
         });
     }
 
@@ -495,6 +502,7 @@ fn build(
             region_pair: pair,
             last_endpoint: None,
             on_every_instance: false,
+            ipsec: None,
         });
     }
 
@@ -528,6 +536,7 @@ fn build(
                 region_pair: None,
                 last_endpoint: None,
                 on_every_instance: false,
+                ipsec: None,
             });
         }
     }

@@ -135,6 +135,9 @@ pub struct ConnectionStatus {
     /// Why the tunnel is `down` (or still `connecting`), when the worker can tell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<DownReason>,
+    /// Issue 17: the IKE and CHILD SAs of an IPsec connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipsec: Option<super::IpsecStatus>,
 }
 
 /// A tunnel's state, decided by the worker that runs it.

@@ -5,7 +5,7 @@ use std::fmt;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::{QualifiedName, default_true};
+use super::{IpsecConnectionMode, IpsecPolicy, QualifiedName, TunnelProtocol, default_true};
 
 /// A user-facing shared key (GW-4/GW-5). Its `Debug` output is redacted so it never lands in a
 /// log by accident; read it with [`SharedKey::expose`].
@@ -84,6 +84,17 @@ pub struct Connection {
     /// GW-1: only for PolicyBased gateways; empty means "every VNet prefix to every site prefix".
     #[serde(default)]
     pub traffic_selectors: Vec<TrafficSelector>,
+    /// Issue 17: WireGuard (the default) or IPsec (IKEv2); IPsec only for site-to-site
+    /// (IPSEC-1).
+    #[serde(default, skip_serializing_if = "TunnelProtocol::is_wireguard")]
+    pub protocol: TunnelProtocol,
+    /// Issue 17: a custom IPsec/IKE policy (IPSEC-2, IPSEC-3); `None`: the defaults. Only for
+    /// IPsec connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipsec_policy: Option<IpsecPolicy>,
+    /// Issue 17: who starts the IKE SA. Only for IPsec connections.
+    #[serde(default, skip_serializing_if = "IpsecConnectionMode::is_default")]
+    pub connection_mode: IpsecConnectionMode,
 }
 
 impl Connection {

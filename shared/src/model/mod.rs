@@ -15,6 +15,7 @@
 mod change;
 mod connection;
 mod gateway;
+mod ipsec;
 mod kind;
 mod p2s;
 mod site;
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use self::change::{Change, ChangeError, Undo};
 pub use self::connection::{Connection, ConnectionKind, GatewayRef, SharedKey, TrafficSelector};
 pub use self::gateway::{Gateway, GatewayType, Sku, SkuGeneration, SkuLimits, SkuTable};
+pub use self::ipsec::*;
 pub use self::kind::Kind;
 pub use self::p2s::{P2sClient, PointToSite, RootCertificate};
 pub use self::site::{DeviceHost, DeviceHostError, LocalSite};

@@ -121,6 +121,10 @@ pub struct LocalSite {
     /// The device's WireGuard public key (base64), when known.
     #[serde(default)]
     pub device_public_key: Option<String>,
+    /// Issue 17: the IKE identity the device presents on IPsec connections (an IPv4 address,
+    /// an FQDN or `user@fqdn`; IPSEC-4); `None`: its `device_host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ike_identity: Option<String>,
 }
 
 impl LocalSite {

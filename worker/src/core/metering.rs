@@ -209,6 +209,7 @@ impl Core {
                                 state,
                                 since_unix: unix(since),
                                 reason,
+                                ipsec: None,
                             }
                         })
                         .collect(),

@@ -50,6 +50,7 @@ fn p2s_client(last_endpoint: Option<SocketAddr>) -> PeerDesired {
         region_pair: None,
         last_endpoint: last_endpoint.map(|a| a.to_string()),
         on_every_instance: false,
+        ipsec: None,
     }
 }
 

@@ -74,6 +74,7 @@ pub fn s2s_peer(conn: &str, seed: u8, endpoint: SocketAddr, allowed: &[&str]) ->
         region_pair: None,
         last_endpoint: None,
         on_every_instance: false,
+        ipsec: None,
     }
 }
 

@@ -54,6 +54,7 @@ fn p2s_peer(client: &str, seed: u8, address: &str) -> PeerDesired {
         region_pair: None,
         last_endpoint: None,
         on_every_instance: false,
+        ipsec: None,
     }
 }
 
