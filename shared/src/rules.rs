@@ -2,7 +2,7 @@
 //!
 //! Every rule of the product has an id. The ids of the spec (`CONN-*`, `S2S-*`, `P2S-*`, `GW-*`,
 //! `LIM-*`, `VM-*`, see `gateway-rules.md`) are kept verbatim; the sanity rules this crate adds
-//! (`NAME-*`, `PFX-*`, `SUB-*`, `REF-*`, `VNET-*`, `KEY-*`, `ADDR-*`, `PORT-*`) follow the same
+//! (`NAME-*`, `PFX-*`, `SUB-*`, `REF-*`, `VNET-*`, `KEY-*`, `ADDR-*`, `PORT-*`, `IPSEC-*`) follow the same
 //! pattern.
 //! A [`RuleId`] serialises as its id string (`"GW-7"`), so the portal and a later translation
 //! can key on it.
@@ -103,6 +103,11 @@ rule_ids! {
     Key2 = "KEY-2", "The peers of one gateway have distinct public keys (WireGuard identifies a peer by its key).";
     Addr1 = "ADDR-1", "A point-to-site client's address lies inside the pool and is not used by another client.";
     Port1 = "PORT-1", "A site device's WireGuard port is 1 to 65535 (51820 when not given).";
+    Ipsec1 = "IPSEC-1", "IPsec (IKEv2) is for site-to-site connections only; VNet-to-VNet and point-to-site tunnels use WireGuard.";
+    Ipsec2 = "IPSEC-2", "A custom IPsec/IKE policy and a connection mode other than Default are only for IPsec connections.";
+    Ipsec3 = "IPSEC-3", "IKE and CHILD SA lifetimes are 60 to 172800 seconds; a CHILD SA data lifetime is 1024 to 2147483647 kilobytes.";
+    Ipsec4 = "IPSEC-4", "A site's IKE identity is an IPv4 address, a DNS name or user@name, at most 255 characters without spaces.";
+    Ipsec5 = "IPSEC-5", "Two enabled IPsec connections of one gateway do not go to the same device address (the gateway knows a device's first IKE message by its address).";
 }
 
 impl fmt::Display for RuleId {

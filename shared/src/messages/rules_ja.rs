@@ -125,5 +125,20 @@ pub(super) fn rule_ja(rule: RuleId) -> &'static str {
             "クライアントのアドレスはプール内にあり、他のクライアントと重複しない必要があります。"
         }
         Port1 => "サイトのデバイスの WireGuard ポートは 1 ～ 65535 です (省略時は 51820)。",
+        Ipsec1 => {
+            "IPsec (IKEv2) はサイト対サイト接続専用です。VNet 対 VNet とポイント対サイトは WireGuard を使います。"
+        }
+        Ipsec2 => {
+            "カスタム IPsec/IKE ポリシーと Default 以外の接続モードは IPsec 接続にだけ指定できます。"
+        }
+        Ipsec3 => {
+            "IKE SA と CHILD SA の有効期間は 60 ～ 172800 秒、CHILD SA のデータ量の上限は 1024 ～ 2147483647 KB です。"
+        }
+        Ipsec4 => {
+            "サイトの IKE ID は IPv4 アドレス、DNS 名、または user@DNS 名で、空白を含まない 255 文字以内です。"
+        }
+        Ipsec5 => {
+            "1 つのゲートウェイの有効な IPsec 接続 2 つが同じデバイス アドレスに向かうことはできません (最初の IKE メッセージを送信元アドレスで識別するため)。"
+        }
     }
 }

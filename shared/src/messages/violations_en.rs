@@ -506,4 +506,49 @@ pub(super) const TEMPLATES: &[(RuleId, &str, &str)] = &[
         "too_many_resize",
         "gateway \"{gateway}\" serves {clients} point-to-site clients but SKU {sku} allows {limit}; remove clients or resize to {bigger_sku}",
     ),
+    (
+        Ipsec1,
+        "v2v",
+        "connection \"{connection}\" is VNet-to-VNet; IPsec is only for site-to-site connections: set protocol to WireGuard (or leave it out)",
+    ),
+    (
+        Ipsec2,
+        "policy",
+        "connection \"{connection}\" uses WireGuard, which has no IPsec/IKE policy: remove ipsec_policy, or set protocol to IPsec",
+    ),
+    (
+        Ipsec2,
+        "mode",
+        "connection \"{connection}\" uses WireGuard, which has no connection mode: set connection_mode to Default (or leave it out), or set protocol to IPsec",
+    ),
+    (
+        Ipsec3,
+        "seconds",
+        "the {sa} SA lifetime is {value} seconds; give {min} to {max} seconds, or leave it out for the default",
+    ),
+    (
+        Ipsec3,
+        "kilobytes",
+        "the CHILD SA data lifetime is {value} KB; give {min} to {max} KB, or leave it out for no data limit",
+    ),
+    (
+        Ipsec4,
+        "too_long",
+        "the IKE identity of site \"{site}\" is {len} characters long; at most {max} are allowed",
+    ),
+    (
+        Ipsec4,
+        "whitespace",
+        "the IKE identity of site \"{site}\" contains a space; give the identity the device presents (an IPv4 address, a DNS name or user@name) without spaces",
+    ),
+    (
+        Ipsec4,
+        "invalid",
+        "the IKE identity \"{identity}\" of site \"{site}\" is not an IPv4 address, a DNS name or user@name; give the identity the device presents, or leave it out to use the device address",
+    ),
+    (
+        Ipsec5,
+        "shared_host",
+        "IPsec connections \"{connection}\" and \"{others}\" of gateway {gateway} both go to the device at {host}; the gateway tells IPsec devices apart by address: keep one of them, disable the others, or use WireGuard for them",
+    ),
 ];

@@ -506,4 +506,49 @@ pub(super) const TEMPLATES: &[(RuleId, &str, &str)] = &[
         "too_many_resize",
         "ゲートウェイ「{gateway}」のポイント対サイト クライアントは {clients} 個ですが、SKU {sku} で使えるのは {limit} 個までです。クライアントを削除するか、{bigger_sku} に変更してください。",
     ),
+    (
+        Ipsec1,
+        "v2v",
+        "接続 \"{connection}\" は VNet 対 VNet です。IPsec はサイト対サイト接続専用です。protocol を WireGuard にする (または省略する) 必要があります",
+    ),
+    (
+        Ipsec2,
+        "policy",
+        "接続 \"{connection}\" は WireGuard を使うため、IPsec/IKE ポリシーはありません。ipsec_policy を削除するか、protocol を IPsec にしてください",
+    ),
+    (
+        Ipsec2,
+        "mode",
+        "接続 \"{connection}\" は WireGuard を使うため、接続モードはありません。connection_mode を Default にする (または省略する) か、protocol を IPsec にしてください",
+    ),
+    (
+        Ipsec3,
+        "seconds",
+        "{sa} SA の有効期間が {value} 秒です。{min} ～ {max} 秒を指定するか、省略して既定値を使ってください",
+    ),
+    (
+        Ipsec3,
+        "kilobytes",
+        "CHILD SA のデータ量の上限が {value} KB です。{min} ～ {max} KB を指定するか、省略して上限なしにしてください",
+    ),
+    (
+        Ipsec4,
+        "too_long",
+        "サイト \"{site}\" の IKE ID は {len} 文字です。{max} 文字までにしてください",
+    ),
+    (
+        Ipsec4,
+        "whitespace",
+        "サイト \"{site}\" の IKE ID に空白が含まれています。デバイスが提示する ID (IPv4 アドレス、DNS 名、または user@DNS 名) を空白なしで指定してください",
+    ),
+    (
+        Ipsec4,
+        "invalid",
+        "サイト \"{site}\" の IKE ID \"{identity}\" は IPv4 アドレス、DNS 名、user@DNS 名のいずれでもありません。デバイスが提示する ID を指定するか、省略してデバイスのアドレスを使ってください",
+    ),
+    (
+        Ipsec5,
+        "shared_host",
+        "ゲートウェイ {gateway} の IPsec 接続 \"{connection}\" と \"{others}\" は同じデバイス {host} に向かいます。ゲートウェイは IPsec デバイスをアドレスで区別するため、1 つだけ残し、他は無効にするか WireGuard にしてください",
+    ),
 ];

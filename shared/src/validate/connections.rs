@@ -560,7 +560,9 @@ impl<'a> Validator<'a> {
         let mut all: Vec<(usize, &str, Peer)> = Vec::new();
         for (&g, conns) in s2s_by_gw {
             for &ci in conns {
-                if let Some(s) = self.site_of(ci)
+                // An IPsec connection (issue 17) has no WireGuard peer: its site's key is unused.
+                if t.connections[ci].protocol.is_wireguard()
+                    && let Some(s) = self.site_of(ci)
                     && let Some(k) = &t.sites[s].device_public_key
                 {
                     all.push((g, k, Peer::Site(s)));

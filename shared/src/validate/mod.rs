@@ -30,7 +30,8 @@
 //! One file per rule family, each with its own `impl Validator` and a `//! Enforces:` header
 //! naming the rules it reports (`tests/integration/tidy.rs` checks the header against the code):
 //! `names.rs`, `vnets.rs`, `gateways.rs` (both halves of GW-7), `sites.rs`, `connections.rs`
-//! (with traffic selectors and peer keys), `p2s.rs` and `overlaps.rs` (LIM-3 and P2S-6 sweeps).
+//! (with traffic selectors and peer keys), `ipsec.rs` (issue 17's IPSEC-* rules), `p2s.rs` and
+//! `overlaps.rs` (LIM-3 and P2S-6 sweeps).
 //! `deletes.rs` words refused deletes, `isolation.rs` keeps tenants apart, `reserved.rs` holds the
 //! reserved ranges, and [`path`] the typed field paths.
 //!
@@ -56,6 +57,7 @@ use crate::rules::RuleId;
 mod connections;
 mod deletes;
 mod gateways;
+mod ipsec;
 mod isolation;
 mod names;
 mod overlaps;
@@ -66,6 +68,7 @@ mod sites;
 mod vnets;
 
 pub use gateways::{GATEWAY_SUBNET_MAX_V4_LEN, GATEWAY_SUBNET_MAX_V6_LEN};
+pub use ipsec::{MAX_IKE_IDENTITY_LEN, is_ike_identity};
 pub use isolation::{tenant_of_change, tenant_of_path, visible_to};
 pub use path::{FieldPath, Step};
 
@@ -415,6 +418,7 @@ impl<'a> Validator<'a> {
         self.check_gateways();
         self.check_sites();
         self.check_connections();
+        self.check_ipsec();
         self.check_point_to_site();
         self.check_overlaps();
     }

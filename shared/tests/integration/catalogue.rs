@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use isthmus_shared::builder::TopologyBuilder;
 use isthmus_shared::messages::{self, Lang, OTHER_TENANT, case_of, placeholders, template};
-use isthmus_shared::model::{Change, GatewayType, QualifiedName, RootCertificate, Sku, SkuTable};
+use isthmus_shared::model::{
+    Change, DEFAULT_IKE_PROPOSALS, GatewayType, IpsecCipher, IpsecConnectionMode, IpsecPolicy,
+    QualifiedName, RootCertificate, Sku, SkuTable, TunnelProtocol,
+};
 use isthmus_shared::rules::RuleId::{self, *};
 use isthmus_shared::validate::{
     Violation, validate, validate_applied, validate_change, validate_with, visible_to,
@@ -34,6 +37,21 @@ fn q(name: &str) -> QualifiedName {
 fn branch(b: TopologyBuilder) -> TopologyBuilder {
     b.site("branch", "203.0.113.1", &["192.168.1.0/24"])
         .s2s("hub-branch", "hub-gw", "branch")
+}
+
+/// [`branch`] over IPsec.
+fn ipsec_branch(b: TopologyBuilder) -> TopologyBuilder {
+    branch(b).edit_connection("hub-branch", |c| c.protocol = TunnelProtocol::IPsec)
+}
+
+fn ipsec_policy(child_secs: Option<u32>, child_kb: Option<u64>) -> IpsecPolicy {
+    IpsecPolicy {
+        ike: DEFAULT_IKE_PROPOSALS[0],
+        esp_cipher: IpsecCipher::Aes256Gcm16,
+        ike_lifetime_secs: None,
+        child_lifetime_secs: child_secs,
+        child_lifetime_kilobytes: child_kb,
+    }
 }
 
 fn policy_branch() -> TopologyBuilder {
@@ -305,6 +323,53 @@ const SCENARIOS: &[Scenario] = &[
         v(hub()
             .site("b", "203.0.113.1", &["192.168.1.0/24"])
             .edit_site("b", |s| s.device_port = Some(0)))
+    }),
+    // IPSEC-1 to IPSEC-5 (issue 17)
+    (Ipsec1, "v2v", || {
+        v(spoke(hub(), "spoke", "10.1", "westeurope")
+            .v2v_pair("hub-spoke", "hub-gw", "spoke-hub", "spoke-gw")
+            .edit_connection("hub-spoke", |c| c.protocol = TunnelProtocol::IPsec))
+    }),
+    (Ipsec2, "policy", || {
+        v(branch(hub()).edit_connection("hub-branch", |c| {
+            c.ipsec_policy = Some(ipsec_policy(None, None))
+        }))
+    }),
+    (Ipsec2, "mode", || {
+        v(branch(hub()).edit_connection("hub-branch", |c| {
+            c.connection_mode = IpsecConnectionMode::ResponderOnly
+        }))
+    }),
+    (Ipsec3, "seconds", || {
+        v(ipsec_branch(hub()).edit_connection("hub-branch", |c| {
+            c.ipsec_policy = Some(ipsec_policy(Some(59), None))
+        }))
+    }),
+    (Ipsec3, "kilobytes", || {
+        v(ipsec_branch(hub()).edit_connection("hub-branch", |c| {
+            c.ipsec_policy = Some(ipsec_policy(None, Some(1023)))
+        }))
+    }),
+    (Ipsec4, "too_long", || {
+        v(ipsec_branch(hub()).edit_site("branch", |s| {
+            s.ike_identity = Some(format!("{}.example", "a".repeat(250)))
+        }))
+    }),
+    (Ipsec4, "whitespace", || {
+        v(ipsec_branch(hub()).edit_site("branch", |s| {
+            s.ike_identity = Some("vpn example".to_owned())
+        }))
+    }),
+    (Ipsec4, "invalid", || {
+        v(ipsec_branch(hub()).edit_site("branch", |s| {
+            s.ike_identity = Some("2001:db8::1".to_owned())
+        }))
+    }),
+    (Ipsec5, "shared_host", || {
+        v(ipsec_branch(hub())
+            .site("branch2", "203.0.113.1", &["192.168.2.0/24"])
+            .s2s("hub-branch2", "hub-gw", "branch2")
+            .edit_connection("hub-branch2", |c| c.protocol = TunnelProtocol::IPsec))
     }),
     // Shared keys
     (Gw5, "empty", || {
@@ -642,6 +707,18 @@ const ALLOWED: &[&str] = &[
     "wg",
     "pubkey",
     "--public-address",
+    // IPsec words and fields (issue 17).
+    "IPsec",
+    "IKE",
+    "SA",
+    "CHILD",
+    "KB",
+    "ID",
+    "user",
+    "Default",
+    "protocol",
+    "ipsec_policy",
+    "connection_mode",
     // Character ranges of a shared key.
     "A-Z",
     "a-z",

@@ -8,6 +8,7 @@ mod common;
 mod desired;
 mod device;
 mod faq;
+mod ipsec;
 mod isolation;
 mod lpm;
 mod messages;

@@ -15,6 +15,7 @@ const SOURCES: &[&str] = &[
     include_str!("props.rs"),
     include_str!("isolation.rs"),
     include_str!("reserved.rs"),
+    include_str!("ipsec.rs"),
 ];
 
 #[test]

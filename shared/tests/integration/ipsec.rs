@@ -1,0 +1,184 @@
+//! Issue 17: the IPSEC-* rules and the IPsec peers of the desired state.
+
+use isthmus_shared::builder::TopologyBuilder;
+use isthmus_shared::model::{
+    IkeProposal, IpsecCipher, IpsecConnectionMode, IpsecDhGroup, IpsecPolicy, IpsecPrf,
+    TunnelProtocol,
+};
+use isthmus_shared::rules::RuleId;
+use isthmus_shared::validate::{is_ike_identity, validate};
+
+use crate::common::{assert_error, assert_valid, build, hub, rules, spoke, wgkey};
+
+fn ipsec_site(b: TopologyBuilder, site: &str, host: &str, prefix: &str) -> TopologyBuilder {
+    let conn = format!("hub-{site}");
+    b.site(site, host, &[prefix])
+        .s2s(&conn, "hub-gw", site)
+        .shared_key(&conn, "Secret123")
+        .edit_connection(&conn, |c| c.protocol = TunnelProtocol::IPsec)
+}
+
+fn policy(ike: Option<u32>, child: Option<u32>, kb: Option<u64>) -> IpsecPolicy {
+    IpsecPolicy {
+        ike: IkeProposal {
+            cipher: IpsecCipher::Aes128Gcm16,
+            prf: IpsecPrf::HmacSha256,
+            dh_group: IpsecDhGroup::Ecp256,
+        },
+        esp_cipher: IpsecCipher::Aes128Gcm16,
+        ike_lifetime_secs: ike,
+        child_lifetime_secs: child,
+        child_lifetime_kilobytes: kb,
+    }
+}
+
+#[test]
+fn an_ipsec_site_to_site_connection_without_a_device_key_is_valid() {
+    let t = build(ipsec_site(hub(), "branch", "203.0.113.1", "192.168.1.0/24"));
+    assert_valid(&t);
+}
+
+#[test]
+fn ipsec_1_a_vnet_to_vnet_connection_cannot_use_ipsec() {
+    let t = build(
+        spoke(hub(), "spoke", "10.1", "westeurope")
+            .v2v_pair("hub-spoke", "hub-gw", "spoke-hub", "spoke-gw")
+            .edit_connection("hub-spoke", |c| c.protocol = TunnelProtocol::IPsec),
+    );
+    let v = assert_error(&t, RuleId::Ipsec1);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].path, "tenants[acme].connections[hub-spoke].protocol");
+    assert_eq!(v[0].params["connection"], "hub-spoke");
+}
+
+#[test]
+fn ipsec_2_a_policy_or_a_connection_mode_needs_an_ipsec_connection() {
+    let b = hub()
+        .site("branch", "203.0.113.1", &["192.168.1.0/24"])
+        .s2s("hub-branch", "hub-gw", "branch")
+        .edit_connection("hub-branch", |c| {
+            c.ipsec_policy = Some(policy(None, None, None));
+            c.connection_mode = IpsecConnectionMode::InitiatorOnly;
+        });
+    let t = build(b.clone());
+    let mut paths: Vec<String> = assert_error(&t, RuleId::Ipsec2)
+        .into_iter()
+        .map(|v| v.path)
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "tenants[acme].connections[hub-branch].connection_mode",
+            "tenants[acme].connections[hub-branch].ipsec_policy",
+        ]
+    );
+    // The same connection over IPsec is fine.
+    let t = build(b.edit_connection("hub-branch", |c| c.protocol = TunnelProtocol::IPsec));
+    assert!(!rules(&validate(&t)).contains(&RuleId::Ipsec2));
+}
+
+#[test]
+fn ipsec_3_lifetimes_out_of_range_are_reported_each_and_the_bounds_are_accepted() {
+    let b = ipsec_site(hub(), "branch", "203.0.113.1", "192.168.1.0/24");
+    let bad = build(b.clone().edit_connection("hub-branch", |c| {
+        c.ipsec_policy = Some(policy(Some(59), Some(172_801), Some(1_023)));
+    }));
+    let mut v = assert_error(&bad, RuleId::Ipsec3);
+    v.sort_by(|a, b| a.path.cmp(&b.path));
+    let paths: Vec<&str> = v.iter().map(|x| x.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "tenants[acme].connections[hub-branch].ipsec_policy.child_lifetime_kilobytes",
+            "tenants[acme].connections[hub-branch].ipsec_policy.child_lifetime_secs",
+            "tenants[acme].connections[hub-branch].ipsec_policy.ike_lifetime_secs",
+        ]
+    );
+    assert_eq!(v[0].params["min"], "1024");
+    assert_eq!(v[1].params["sa"], "CHILD");
+    assert_eq!(v[2].params["value"], "59");
+    let bounds = build(b.clone().edit_connection("hub-branch", |c| {
+        c.ipsec_policy = Some(policy(Some(60), Some(172_800), Some(2_147_483_647)));
+    }));
+    assert_valid(&bounds);
+    let too_many_kb = build(b.edit_connection("hub-branch", |c| {
+        c.ipsec_policy = Some(policy(None, None, Some(2_147_483_648)));
+    }));
+    assert_eq!(assert_error(&too_many_kb, RuleId::Ipsec3).len(), 1);
+}
+
+#[test]
+fn ipsec_4_an_ike_identity_is_an_ipv4_address_a_dns_name_or_user_at_name() {
+    for ok in [
+        "203.0.113.1",
+        "vpn.example.com",
+        "branch@vpn.example.com",
+        "a.b",
+    ] {
+        assert!(is_ike_identity(ok), "{ok}");
+    }
+    let long = format!("{}.example", "a".repeat(250));
+    for bad in [
+        "",
+        "vpn example.com",
+        "2001:db8::1",
+        "@example.com",
+        "a@b@c",
+        "user@203.0.113.1",
+        "-bad.example",
+        long.as_str(),
+    ] {
+        assert!(!is_ike_identity(bad), "{bad}");
+    }
+    let b = ipsec_site(hub(), "branch", "203.0.113.1", "192.168.1.0/24");
+    for (id, case) in [
+        (long.clone(), "too_long"),
+        ("vpn\texample".to_owned(), "whitespace"),
+        ("not_a_name".to_owned(), "invalid"),
+    ] {
+        let t = build(b.clone().edit_site("branch", |s| s.ike_identity = Some(id)));
+        let v = assert_error(&t, RuleId::Ipsec4);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].path, "tenants[acme].sites[branch].ike_identity");
+        assert_eq!(v[0].params["case"], case);
+    }
+    let t = build(b.edit_site("branch", |s| {
+        s.ike_identity = Some("branch@vpn.example.com".to_owned())
+    }));
+    assert_valid(&t);
+}
+
+#[test]
+fn ipsec_5_two_enabled_ipsec_connections_of_a_gateway_cannot_share_a_device_host() {
+    let b = ipsec_site(hub(), "a", "203.0.113.1", "192.168.1.0/24");
+    let b = ipsec_site(b, "b", "203.0.113.1", "192.168.2.0/24");
+    let v = assert_error(&build(b.clone()), RuleId::Ipsec5);
+    assert_eq!(v.len(), 2);
+    let a = v
+        .iter()
+        .find(|x| x.path == "tenants[acme].connections[hub-a].kind.site")
+        .expect("reported at hub-a");
+    assert_eq!(a.related, ["tenants[acme].connections[hub-b]"]);
+    assert_eq!(a.params["host"], "203.0.113.1");
+    // A disabled one, or a WireGuard one, does not count.
+    let disabled = build(b.clone().edit_connection("hub-b", |c| c.enabled = false));
+    assert!(!rules(&validate(&disabled)).contains(&RuleId::Ipsec5));
+    let wg = build(b.edit_connection("hub-b", |c| c.protocol = TunnelProtocol::WireGuard));
+    assert!(!rules(&validate(&wg)).contains(&RuleId::Ipsec5));
+}
+
+#[test]
+fn key_2_ignores_the_device_keys_of_sites_reached_over_ipsec() {
+    // Two sites with one key: a conflict over WireGuard, none when one is reached over IPsec.
+    let b = hub()
+        .site("a", "203.0.113.1", &["192.168.1.0/24"])
+        .site("b", "203.0.113.2", &["192.168.2.0/24"])
+        .edit_site("a", |s| s.device_public_key = Some(wgkey(7)))
+        .edit_site("b", |s| s.device_public_key = Some(wgkey(7)))
+        .s2s("hub-a", "hub-gw", "a")
+        .s2s("hub-b", "hub-gw", "b");
+    assert_eq!(assert_error(&build(b.clone()), RuleId::Key2).len(), 2);
+    let t = build(b.edit_connection("hub-b", |c| c.protocol = TunnelProtocol::IPsec));
+    assert!(!rules(&validate(&t)).contains(&RuleId::Key2));
+}
