@@ -174,6 +174,13 @@ keys! {
     DevicePort => "VPN device port", "VPN デバイスのポート";
     AddressPrefixes => "Address prefixes", "アドレス プレフィックス";
     DevicePublicKey => "Device public key", "デバイスの公開鍵";
+    DevicePortHint => "The WireGuard port (51820) or, for IPsec, the IKE port (500).",
+        "WireGuard のポート (51820)、IPsec の場合は IKE のポート (500) です。";
+    DevicePublicKeyHint => "Only needed for WireGuard connections: IPsec connections authenticate with their shared key.",
+        "WireGuard 接続でのみ必要です。IPsec 接続は共有キーで認証します。";
+    IkeIdentity => "IKE identity (optional)", "IKE ID (省略可)";
+    IkeIdentityHint => "For IPsec: the identity the device presents, an IPv4 address, an FQDN or user@FQDN. Empty: the device address.",
+        "IPsec で、デバイスが提示する ID です。IPv4 アドレス、FQDN、またはユーザー@FQDN の形式で指定します。空欄の場合はデバイスのアドレスです。";
     // Connection
     NewConnection => "New connection", "接続の作成";
     EditConnection => "Edit connection", "接続の編集";
@@ -187,6 +194,31 @@ keys! {
     Enabled => "Enabled", "有効";
     TrafficSelectors => "Traffic selectors (one \"local remote\" pair per line)", "トラフィック セレクター (1 行に「ローカル リモート」の組)";
     SharedKeyOptional => "Shared key (optional: generated when empty)", "共有キー (省略時は自動生成)";
+    SharedKeyHint => "On an IPsec connection it is the IKEv2 pre-shared key (PSK), used as it is.",
+        "IPsec 接続では、そのまま IKEv2 の事前共有キー (PSK) として使われます。";
+    // Connection: IPsec (issue 17)
+    Protocol => "Tunnel protocol", "トンネル プロトコル";
+    ProtocolWireGuard => "WireGuard", "WireGuard";
+    ProtocolIpsec => "IPsec (IKEv2)", "IPsec (IKEv2)";
+    ProtocolHint => "IPsec (IKEv2) connects devices without WireGuard: strongSwan, most firewalls, cloud VPN gateways.",
+        "IPsec (IKEv2) は WireGuard のないデバイス (strongSwan、多くのファイアウォール、クラウドの VPN ゲートウェイ) と接続します。";
+    ConnectionMode => "Connection mode", "接続モード";
+    ModeDefault => "Default (the gateway initiates and answers)", "既定 (ゲートウェイが開始も応答もする)";
+    ModeInitiatorOnly => "Initiator only (the gateway initiates)", "イニシエーターのみ (ゲートウェイが開始する)";
+    ModeResponderOnly => "Responder only (the gateway only answers the device)", "レスポンダーのみ (ゲートウェイはデバイスに応答するだけ)";
+    CustomPolicy => "Custom IPsec/IKE policy", "カスタム IPsec/IKE ポリシー";
+    CustomPolicyHint => "Without a custom policy the gateway offers and accepts its default proposals (see the parameter sheet), with SA lifetimes of 28,800 s (IKE) and 3,600 s (CHILD).",
+        "カスタム ポリシーがない場合、ゲートウェイは既定のプロポーザル (パラメーター シートを参照) を提示して受け入れます。SA の有効期間は 28,800 秒 (IKE) と 3,600 秒 (CHILD) です。";
+    IkeCipher => "IKE encryption", "IKE の暗号化";
+    IkePrf => "IKE integrity (PRF)", "IKE の整合性 (PRF)";
+    IkeDhGroup => "DH group", "DH グループ";
+    EspCipher => "IPsec (ESP) encryption", "IPsec (ESP) の暗号化";
+    IkeLifetime => "IKE SA lifetime (s)", "IKE SA の有効期間 (秒)";
+    IkeLifetimeHint => "60 to 172,800 seconds; empty: 28,800 (8 hours).", "60 ～ 172,800 秒。空欄の場合は 28,800 (8 時間) です。";
+    ChildLifetime => "CHILD SA lifetime (s)", "CHILD SA の有効期間 (秒)";
+    ChildLifetimeHint => "60 to 172,800 seconds; empty: 3,600 (1 hour).", "60 ～ 172,800 秒。空欄の場合は 3,600 (1 時間) です。";
+    ChildKilobytes => "CHILD SA data (KB)", "CHILD SA のデータ量 (KB)";
+    ChildKilobytesHint => "1,024 to 2,147,483,647 KB before a rekey; empty: no limit.", "鍵更新までの 1,024 ～ 2,147,483,647 KB。空欄の場合は無制限です。";
     // Point-to-site
     NewP2s => "New point-to-site configuration", "ポイント対サイト構成の作成";
     EditP2s => "Edit point-to-site configuration", "ポイント対サイト構成の編集";
@@ -258,6 +290,46 @@ keys! {
     ConfirmReveal => "Reveal the shared key? Reading it is recorded in the audit log.", "共有キーを表示しますか? 読み取りは監査ログに記録されます。";
     ConfirmReplace => "Replace the shared key? The tunnel goes down until the device uses the new key.", "共有キーを置き換えますか? デバイスが新しいキーを使うまでトンネルは切断されます。";
     KeyReplaced => "The shared key was replaced.", "共有キーを置き換えました。";
+    // Connection page: IPsec (issue 17)
+    DownloadSwanctl => "strongSwan swanctl.conf", "strongSwan swanctl.conf";
+    DownloadSheet => "Parameter sheet", "パラメーター シート";
+    IpsecDeviceHelp => "A strongSwan device loads swanctl.conf as it is (swanctl --load-all); for any other device, the parameter sheet lists every setting.",
+        "strongSwan のデバイスでは swanctl.conf をそのまま読み込みます (swanctl --load-all)。その他のデバイスでは、パラメーター シートにすべての設定が載っています。";
+    IpsecStatus => "IPsec status", "IPsec の状態";
+    IkeSa => "IKE SA", "IKE SA";
+    ChildSas => "CHILD SAs", "CHILD SA";
+    SaState => "State", "状態";
+    SaStateNone => "none", "なし";
+    SaStateConnecting => "connecting", "接続中";
+    SaStateEstablished => "established", "確立済み";
+    SaStateRekeying => "rekeying", "鍵更新中";
+    SaStateDeleting => "deleting", "削除中";
+    Proposal => "Proposal", "プロポーザル";
+    IkeSpis => "SPIs (initiator_responder)", "SPI (イニシエーター_レスポンダー)";
+    InboundSpi => "Inbound SPI", "受信 SPI";
+    OutboundSpi => "Outbound SPI", "送信 SPI";
+    EstablishedAt => "Established", "確立時刻";
+    RekeyAt => "Rekey due", "鍵更新の予定";
+    GatewayRole => "Gateway role", "ゲートウェイの役割";
+    Initiator => "initiator", "イニシエーター";
+    Responder => "responder", "レスポンダー";
+    Rekeys => "Rekeys", "鍵更新の回数";
+    Cipher => "Cipher", "暗号";
+    Selectors => "Selectors", "セレクター";
+    PacketsIn => "Packets in", "受信パケット数";
+    PacketsOut => "Packets out", "送信パケット数";
+    NoIkeSa => "No IKE SA has been reported yet.", "IKE SA はまだ報告されていません。";
+    NoChildSa => "No CHILD SA.", "CHILD SA はありません。";
+    LastError => "Last error", "最後のエラー";
+    ErrAuthFailed => "Authentication failed: check that the device uses this connection's shared key as its PSK, and that the identities match (the site's IKE identity and the gateway's public address).",
+        "認証に失敗しました。デバイスがこの接続の共有キーを PSK として使っていること、および ID (サイトの IKE ID とゲートウェイのパブリック アドレス) が一致していることを確認してください。";
+    ErrNoProposal => "No common proposal: set the device's IKE and ESP proposals to this connection's (its custom policy, or the defaults in the parameter sheet).",
+        "共通のプロポーザルがありません。デバイスの IKE と ESP のプロポーザルを、この接続のもの (カスタム ポリシー、またはパラメーター シートの既定値) に合わせてください。";
+    ErrTsUnacceptable => "The traffic selectors were refused: make the device's local and remote subnets match the connection's selectors (see the parameter sheet).",
+        "トラフィック セレクターが拒否されました。デバイスのローカルとリモートのサブネットを、接続のセレクター (パラメーター シートを参照) に合わせてください。";
+    ErrUnreachable => "The device does not answer: check that it runs, that the site's address and IKE port are right, and that UDP to the gateway's port is not blocked.",
+        "デバイスが応答しません。デバイスが動作していること、サイトのアドレスと IKE ポートが正しいこと、ゲートウェイのポートへの UDP が遮断されていないことを確認してください。";
+    ErrOther => "See the device's log for this notification.", "この通知についてはデバイスのログを確認してください。";
     // Gateway instances (issue 16)
     Instances => "Instances", "インスタンス";
     InstanceNo => "Instance", "インスタンス";
@@ -317,6 +389,8 @@ keys! {
     ExpectSelector => "enter two prefixes per line: local remote", "1 行に 2 つのプレフィックス (ローカル リモート) を入力してください";
     ExpectClient => "enter name, public key and address per line", "1 行に名前、公開鍵、アドレスを入力してください";
     ExpectName => "enter a name", "名前を入力してください";
+    ExpectSeconds => "enter a whole number of seconds", "秒数を整数で入力してください";
+    ExpectKilobytes => "enter a whole number of kilobytes", "キロバイト数を整数で入力してください";
     ParseProblem => "\"{text}\" does not parse: {expect}.", "「{text}」は形式が正しくありません。{expect}。";
     FixInputs => "Some inputs do not parse: fix the marked fields.", "形式が正しくない入力があります。印の付いた項目を修正してください。";
     SaveRefusedCount => "Fix the {n} problem(s) shown and save again.", "表示されている {n} 件の問題を修正して、もう一度保存してください。";
@@ -464,6 +538,25 @@ mod tests {
         "HTTP",
         "LIM-6",
         "s",
+        // Issue 17: protocol, SA and algorithm names, written as they are in Japanese documents.
+        "IPsec",
+        "IKE",
+        "IKEv2",
+        "ESP",
+        "SA",
+        "CHILD",
+        "SPI",
+        "PSK",
+        "PRF",
+        "DH",
+        "FQDN",
+        "UDP",
+        "KB",
+        "strongSwan",
+        "swanctl",
+        "conf",
+        "load-all",
+        "ID",
     ];
 
     #[test]

@@ -1,4 +1,5 @@
-//! The connection form: site-to-site or VNet-to-VNet, traffic selectors, shared key.
+//! The connection form: site-to-site (WireGuard or IPsec) or VNet-to-VNet, traffic selectors,
+//! shared key.
 
 use ipnet::IpNet;
 use isthmus_shared::model::{
@@ -6,6 +7,7 @@ use isthmus_shared::model::{
 };
 use leptos::prelude::*;
 
+use super::ipsec::{self, IpsecFields, IpsecInputs};
 use super::shell::{ResourceForm, Wired, not_found};
 use super::widgets::{CheckField, Field, SelectField, SubmitRow, fields, list_page, opt};
 use super::{Draft, Problem};
@@ -87,6 +89,7 @@ pub(super) fn ConnectionForm(existing: Option<String>) -> impl IntoView {
             .unwrap_or_default(),
     );
     let shared_key = RwSignal::new(String::new());
+    let ipsec_inputs = IpsecInputs::new(old.as_ref());
     let tn = form.tenant.clone();
     let draft = Memo::new(move |_| {
         let mut parse = Vec::new();
@@ -101,6 +104,8 @@ pub(super) fn ConnectionForm(existing: Option<String>) -> impl IntoView {
         } else {
             ConnectionKind::SiteToSite { site: site.get() }
         };
+        let (protocol, ipsec_policy, connection_mode) =
+            ipsec_inputs.read(matches!(k, ConnectionKind::SiteToSite { .. }), &mut parse);
         let sk = shared_key.get();
         let conn = Connection {
             tenant: tn.clone(),
@@ -110,9 +115,9 @@ pub(super) fn ConnectionForm(existing: Option<String>) -> impl IntoView {
             shared_key: Some(sk).filter(|s| !s.is_empty()).map(SharedKey::new),
             enabled: enabled.get(),
             traffic_selectors,
-            protocol: Default::default(),
-            ipsec_policy: None,
-            connection_mode: Default::default(),
+            protocol,
+            ipsec_policy,
+            connection_mode,
         };
         Draft {
             change: Some(Change::UpsertConnection(conn)),
@@ -120,7 +125,7 @@ pub(super) fn ConnectionForm(existing: Option<String>) -> impl IntoView {
         }
     });
     let field_keys = Memo::new(|_| {
-        fields(&[
+        let mut f = fields(&[
             "name",
             "gateway",
             "kind",
@@ -129,7 +134,9 @@ pub(super) fn ConnectionForm(existing: Option<String>) -> impl IntoView {
             "enabled",
             "traffic_selectors",
             "shared_key",
-        ])
+        ]);
+        f.extend(fields(ipsec::FIELDS));
+        f
     });
     let Wired {
         live,
@@ -174,6 +181,7 @@ pub(super) fn ConnectionForm(existing: Option<String>) -> impl IntoView {
                 }
             >
                 <SelectField live=live field="kind.site" label=Key::Site value=site options=sites.clone() />
+                <IpsecFields live=live inputs=ipsec_inputs />
             </Show>
             <CheckField live=live field="enabled" label=Key::Enabled value=enabled />
             <Field
@@ -184,7 +192,13 @@ pub(super) fn ConnectionForm(existing: Option<String>) -> impl IntoView {
                 multiline=true
             />
             <Show when=move || !editing>
-                <Field live=live field="shared_key" label=Key::SharedKeyOptional value=shared_key />
+                <Field
+                    live=live
+                    field="shared_key"
+                    label=Key::SharedKeyOptional
+                    value=shared_key
+                    hint=Key::SharedKeyHint
+                />
             </Show>
             <SubmitRow live=live state=state cancel=list_page(Kind::Connection) />
         </form>

@@ -7,6 +7,7 @@
 
 mod connection;
 mod gateway;
+mod ipsec;
 mod p2s;
 mod shell;
 mod site;

@@ -1,4 +1,5 @@
-//! The local network site form (the VPN device's address, port, prefixes and key).
+//! The local network site form (the VPN device's address, port, prefixes, WireGuard key and
+//! IKE identity).
 
 use ipnet::IpNet;
 use isthmus_shared::model::{Change, DeviceHost, LocalSite};
@@ -48,6 +49,11 @@ pub(super) fn SiteForm(existing: Option<String>) -> impl IntoView {
             .and_then(|s| s.device_public_key.clone())
             .unwrap_or_default(),
     );
+    let ike_identity = RwSignal::new(
+        old.as_ref()
+            .and_then(|s| s.ike_identity.clone())
+            .unwrap_or_default(),
+    );
     let tn = form.tenant.clone();
     let draft = Memo::new(move |_| {
         let mut parse = Vec::new();
@@ -84,6 +90,7 @@ pub(super) fn SiteForm(existing: Option<String>) -> impl IntoView {
             &mut parse,
         );
         let k = key.get().trim().to_owned();
+        let id = ike_identity.get().trim().to_owned();
         let change = device_host.map(|device_host| {
             Change::UpsertSite(LocalSite {
                 tenant: tn.clone(),
@@ -92,7 +99,7 @@ pub(super) fn SiteForm(existing: Option<String>) -> impl IntoView {
                 device_port,
                 address_prefixes,
                 device_public_key: Some(k).filter(|k| !k.is_empty()),
-                ike_identity: None,
+                ike_identity: Some(id).filter(|i| !i.is_empty()),
             })
         });
         Draft { change, parse }
@@ -104,6 +111,7 @@ pub(super) fn SiteForm(existing: Option<String>) -> impl IntoView {
             "device_port",
             "address_prefixes",
             "device_public_key",
+            "ike_identity",
         ])
     });
     let Wired {
@@ -125,7 +133,13 @@ pub(super) fn SiteForm(existing: Option<String>) -> impl IntoView {
         <form on:submit=on_submit novalidate>
             <Field live=live field="name" label=Key::Name value=name readonly=editing />
             <Field live=live field="device_host" label=Key::DeviceHost value=host />
-            <Field live=live field="device_port" label=Key::DevicePort value=port />
+            <Field
+                live=live
+                field="device_port"
+                label=Key::DevicePort
+                value=port
+                hint=Key::DevicePortHint
+            />
             <Field
                 live=live
                 field="address_prefixes"
@@ -133,7 +147,20 @@ pub(super) fn SiteForm(existing: Option<String>) -> impl IntoView {
                 value=prefixes
                 hint=Key::ListHint
             />
-            <Field live=live field="device_public_key" label=Key::DevicePublicKey value=key />
+            <Field
+                live=live
+                field="device_public_key"
+                label=Key::DevicePublicKey
+                value=key
+                hint=Key::DevicePublicKeyHint
+            />
+            <Field
+                live=live
+                field="ike_identity"
+                label=Key::IkeIdentity
+                value=ike_identity
+                hint=Key::IkeIdentityHint
+            />
             <SubmitRow live=live state=state cancel=list_page(Kind::Site) />
         </form>
     }

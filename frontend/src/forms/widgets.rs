@@ -149,10 +149,18 @@ pub(super) fn SelectField(
     value: RwSignal<String>,
     #[prop(into)] options: Signal<Vec<(String, String)>>,
     #[prop(optional)] disabled: bool,
+    #[prop(optional)] hint: Option<Key>,
 ) -> impl IntoView {
     let c = ctx();
     let key = field;
     let id = format!("f-{}", key.replace('.', "-"));
+    let pid = problems_id("form", key);
+    let hid = format!("{id}-hint");
+    let described = if hint.is_some() {
+        format!("{pid} {hid}")
+    } else {
+        pid
+    };
     let filled = Signal::derive(move || !value.with(String::is_empty));
     view! {
         <div class="field">
@@ -160,7 +168,7 @@ pub(super) fn SelectField(
             <select
                 id=id
                 disabled=disabled
-                aria-describedby=problems_id("form", key)
+                aria-describedby=described
                 aria-invalid=move || live.invalid(key, filled.get()).to_string()
                 on:change=move |ev| {
                     value.set(event_target_value(&ev));
@@ -184,6 +192,7 @@ pub(super) fn SelectField(
                         .collect_view()
                 }}
             </select>
+            {hint.map(|h| view! { <small id=hid class="muted">{move || c.t(h)}</small> })}
             <Problems live=live form="form" field=key.to_owned() filled=filled />
         </div>
     }
@@ -195,16 +204,24 @@ pub(super) fn CheckField(
     field: &'static str,
     label: Key,
     value: RwSignal<bool>,
+    #[prop(optional)] hint: Option<Key>,
 ) -> impl IntoView {
     let c = ctx();
     let key = field;
     let id = format!("f-{key}");
+    let pid = problems_id("form", key);
+    let hid = format!("{id}-hint");
+    let described = if hint.is_some() {
+        format!("{pid} {hid}")
+    } else {
+        pid
+    };
     view! {
         <div class="field check">
             <input
                 type="checkbox"
                 id=id.clone()
-                aria-describedby=problems_id("form", key)
+                aria-describedby=described
                 prop:checked=move || value.get()
                 on:change=move |ev| {
                     value.set(event_target_checked(&ev));
@@ -212,6 +229,7 @@ pub(super) fn CheckField(
                 }
             />
             <label for=id>{move || c.t(label)}</label>
+            {hint.map(|h| view! { <small id=hid class="muted">{move || c.t(h)}</small> })}
             <Problems live=live form="form" field=key.to_owned() />
         </div>
     }
