@@ -528,4 +528,71 @@ mod tests {
                 .all(|(k, p)| k == f && p.expect == Some(Key::ExpectSeconds))
         );
     }
+
+    /// The shared validator's IPsec violations land on the form's IPsec fields: IPSEC-3 at the
+    /// lifetime it is about, IPSEC-4 at the site's IKE identity.
+    #[test]
+    fn ipsec_violations_are_placed_on_the_ipsec_fields() {
+        use isthmus_shared::builder::TopologyBuilder;
+        use isthmus_shared::model::{GatewayType, Kind, Sku};
+        use isthmus_shared::rules::RuleId;
+
+        let t = TopologyBuilder::new("acme")
+            .vnet("hub", "westeurope", &["10.0.0.0/16"])
+            .gateway_subnet("hub", "10.0.255.0/27")
+            .gateway("hub-gw", "hub", GatewayType::RouteBased, Sku::VpnGw1)
+            .site("branch", "203.0.113.10", &["192.168.1.0/24"])
+            .edit_site("branch", |s| {
+                s.ike_identity = Some("not an identity".to_owned())
+            })
+            .s2s("hub-branch", "hub-gw", "branch")
+            .edit_connection("hub-branch", |c| {
+                c.protocol = TunnelProtocol::IPsec;
+                c.ipsec_policy = Some(IpsecPolicy {
+                    ike: DEFAULT_IKE_PROPOSALS[0],
+                    esp_cipher: DEFAULT_ESP_CIPHERS[0],
+                    ike_lifetime_secs: Some(30),
+                    child_lifetime_secs: Some(3_600),
+                    child_lifetime_kilobytes: Some(10),
+                });
+            })
+            .build()
+            .expect("a topology");
+        let violations = isthmus_shared::validate::validate(&t);
+        let resource = |kind, name: &str| super::super::Resource {
+            kind,
+            tenant: "acme".to_owned(),
+            name: name.to_owned(),
+        };
+        let conn = resource(Kind::Connection, "hub-branch");
+        let mut fields: Vec<String> = FIELDS.iter().map(|f| (*f).to_owned()).collect();
+        fields.push("kind.site".to_owned());
+        let mut placed: Vec<(RuleId, Option<String>)> = violations
+            .iter()
+            .filter(|v| v.rule == RuleId::Ipsec3)
+            .map(|v| (v.rule, super::super::assign(&conn, "name", &fields, v)))
+            .collect();
+        placed.sort();
+        assert_eq!(
+            placed,
+            vec![
+                (
+                    RuleId::Ipsec3,
+                    Some("ipsec_policy.child_lifetime_kilobytes".to_owned())
+                ),
+                (
+                    RuleId::Ipsec3,
+                    Some("ipsec_policy.ike_lifetime_secs".to_owned())
+                ),
+            ]
+        );
+        let site = resource(Kind::Site, "branch");
+        let site_fields = vec!["device_host".to_owned(), "ike_identity".to_owned()];
+        let ipsec4: Vec<Option<String>> = violations
+            .iter()
+            .filter(|v| v.rule == RuleId::Ipsec4)
+            .map(|v| super::super::assign(&site, "name", &site_fields, v))
+            .collect();
+        assert_eq!(ipsec4, vec![Some("ike_identity".to_owned())]);
+    }
 }
