@@ -9,7 +9,8 @@
 //! the server from sealed storage) and a gateway's secrets into its desired state: one WireGuard
 //! peer per enabled site-to-site connection, established VNet-to-VNet tunnel and point-to-site
 //! client, with allowed IPs taken from the effective routes ([`crate::routes`]), preshared keys
-//! derived per [`crate::psk`], and the gateway's bandwidth cap (LIM-4).
+//! derived per [`crate::psk`], and the gateway's bandwidth cap (LIM-4). An IPsec site-to-site
+//! connection (issue 17) is a peer with [`PeerDesired::ipsec`] set and no WireGuard key.
 //!
 //! LIM-6: each VNet-to-VNet peer carries its [`RegionPair`] (the regions of the two gateways'
 //! VNets) so that the worker can meter bytes per region pair; the status report carries those
@@ -24,7 +25,8 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    GatewayType, QualifiedName, RegionPair, SkuTable, Topology, TrafficSelector, region_pair,
+    GatewayType, IpsecParameters, QualifiedName, RegionPair, SkuTable, Topology, TrafficSelector,
+    TunnelProtocol, region_pair,
 };
 use crate::psk::{PeerIdentity, derive_preshared_key};
 use crate::resolved::Net;
@@ -331,6 +333,81 @@ fn connection_psk(
     derive_preshared_key(key.expose(), me, other).map_err(|e| format!("invalid shared key: {e}"))
 }
 
+/// The keys of a site-to-site peer: WireGuard's, or the IPsec settings.
+struct S2sTunnel {
+    public_key: String,
+    preshared_key: Option<Secret>,
+    ipsec: Option<IpsecPeerDesired>,
+}
+
+/// A WireGuard site peer's keys, or why it is pending (no device key, no shared key, or the
+/// device already peers with this gateway: the second tunnel of an active-active pair).
+fn wireguard_tunnel(
+    c: &crate::model::Connection,
+    site: &crate::model::LocalSite,
+    site_q: &QualifiedName,
+    me_id: &PeerIdentity,
+    seen_keys: &mut BTreeMap<String, String>,
+) -> Result<S2sTunnel, String> {
+    let key = site
+        .device_public_key
+        .clone()
+        .ok_or_else(|| format!("site {site_q} has no device public key yet"))?;
+    if let Some(other) = seen_keys.get(&key) {
+        return Err(format!(
+            "same device as connection {other:?}: the second tunnel of an active-active pair runs \
+             on the second instance"
+        ));
+    }
+    let psk = connection_psk(c, me_id, &PeerIdentity::site(site_q))?;
+    seen_keys.insert(key.clone(), c.name.clone());
+    Ok(S2sTunnel {
+        public_key: key,
+        preshared_key: Some(Secret::new(psk.to_base64())),
+        ipsec: None,
+    })
+}
+
+/// Issue 17: an IPsec site peer's settings (the shared key as the IKEv2 PSK, the gateway's
+/// public IPv4 as its identity), or why it is pending. No WireGuard key is needed.
+fn ipsec_tunnel(
+    gw: &crate::model::Gateway,
+    c: &crate::model::Connection,
+    site: &crate::model::LocalSite,
+    seen_hosts: &mut BTreeMap<String, String>,
+) -> Result<S2sTunnel, String> {
+    let key = c.shared_key.as_ref().ok_or("no shared key yet")?;
+    crate::psk::validate_shared_key(key.expose())
+        .map_err(|e| format!("invalid shared key: {e}"))?;
+    let local_id = match gw.public_endpoint.map(|e| e.ip()) {
+        Some(IpAddr::V4(a)) => a.to_string(),
+        Some(IpAddr::V6(_)) => {
+            return Err(
+                "the gateway's public endpoint is IPv6; IPsec needs its public IPv4 address"
+                    .to_owned(),
+            );
+        }
+        None => return Err("the gateway has no public endpoint yet (its IKE identity)".to_owned()),
+    };
+    let host = site.device_host.to_string();
+    if let Some(other) = seen_hosts.get(&host) {
+        return Err(format!(
+            "connection {other:?} already runs IPsec with the device at {host} (IPSEC-5)"
+        ));
+    }
+    seen_hosts.insert(host, c.name.clone());
+    Ok(S2sTunnel {
+        public_key: String::new(),
+        preshared_key: None,
+        ipsec: Some(IpsecPeerDesired {
+            psk: Secret::new(key.expose().to_owned()),
+            local_id,
+            remote_id: site.ike_identity.clone(),
+            parameters: IpsecParameters::of(c.ipsec_policy.as_ref(), c.connection_mode),
+        }),
+    })
+}
+
 /// The desired state of gateway `gateway`, and the peers that cannot be configured yet.
 pub fn gateway_desired(
     topology: &Topology,
@@ -385,26 +462,19 @@ fn build(
     let mut seen_keys: BTreeMap<String, String> = BTreeMap::new();
     let me_id = PeerIdentity::gateway(&me);
 
+    // Issue 17: IPsec peers are told apart by device address (IPSEC-5), not by key.
+    let mut seen_hosts: BTreeMap<String, String> = BTreeMap::new();
     for (ci, s) in net.s2s_of(g) {
         let c = &t.connections[ci];
         let site = &t.sites[s];
         let site_q = QualifiedName::new(&site.tenant, &site.name);
-        let Some(key) = site.device_public_key.clone() else {
-            skipped.push(SkippedPeer {
-                name: c.name.clone(),
-                reason: format!("site {site_q} has no device public key yet"),
-            });
-            continue;
+        let tunnel = if c.protocol == TunnelProtocol::IPsec {
+            ipsec_tunnel(gw, c, site, &mut seen_hosts)
+        } else {
+            wireguard_tunnel(c, site, &site_q, &me_id, &mut seen_keys)
         };
-        if let Some(other) = seen_keys.get(&key) {
-            skipped.push(SkippedPeer {
-                name: c.name.clone(),
-                reason: format!("same device as connection {other:?}: the second tunnel of an active-active pair runs on the second instance"),
-            });
-            continue;
-        }
-        let psk = match connection_psk(c, &me_id, &PeerIdentity::site(&site_q)) {
-            Ok(p) => p,
+        let tunnel = match tunnel {
+            Ok(x) => x,
             Err(reason) => {
                 skipped.push(SkippedPeer {
                     name: c.name.clone(),
@@ -413,7 +483,6 @@ fn build(
                 continue;
             }
         };
-        seen_keys.insert(key.clone(), c.name.clone());
         let cq = c.qualified_name();
         let hops = [
             NextHop::SiteToSite {
@@ -431,9 +500,10 @@ fn build(
             .filter(|s| s.connection == cq)
             .map(|s| s.selector)
             .collect();
+        // IPsec keeps its tunnel alive with dead peer detection, not WireGuard keepalives.
         let keepalive = match gw.gateway_type {
-            GatewayType::RouteBased => Some(PERSISTENT_KEEPALIVE_SECS),
-            GatewayType::PolicyBased => None,
+            GatewayType::RouteBased if tunnel.ipsec.is_none() => Some(PERSISTENT_KEEPALIVE_SECS),
+            _ => None,
         };
         peers.push(PeerDesired {
             name: c.name.clone(),
@@ -441,9 +511,9 @@ fn build(
                 connection: cq,
                 site: site_q,
             },
-            public_key: key,
-            preshared_key: Some(Secret::new(psk.to_base64())),
-            endpoint: Some(site.endpoint()),
+            public_key: tunnel.public_key,
+            preshared_key: tunnel.preshared_key,
+            endpoint: Some(site.endpoint_for(c.protocol)),
             allowed_ips: allowed(&routes, &hops),
             persistent_keepalive_secs: keepalive,
             policy_selectors,
@@ -451,7 +521,7 @@ fn build(
             region_pair: None,
             last_endpoint: None,
             on_every_instance: false,
-            ipsec: None,
+            ipsec: tunnel.ipsec,
         });
     }
 

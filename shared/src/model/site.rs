@@ -128,9 +128,33 @@ pub struct LocalSite {
 }
 
 impl LocalSite {
-    /// `host:port` of the device (IPv6 in brackets).
+    /// `host:port` of the device's WireGuard (IPv6 in brackets).
     pub fn endpoint(&self) -> String {
-        let port = self.device_port.unwrap_or(DEFAULT_WIREGUARD_PORT);
+        self.endpoint_at(self.device_port.unwrap_or(DEFAULT_WIREGUARD_PORT))
+    }
+
+    /// Issue 17: `host:port` of the device's IKE, where an IPsec gateway initiates to: the
+    /// site's `device_port`, or [`super::DEFAULT_IKE_PORT`] (500) when not given.
+    pub fn ike_endpoint(&self) -> String {
+        self.endpoint_at(self.device_port.unwrap_or(super::DEFAULT_IKE_PORT))
+    }
+
+    /// The device's endpoint for a connection over `protocol`.
+    pub fn endpoint_for(&self, protocol: super::TunnelProtocol) -> String {
+        match protocol {
+            super::TunnelProtocol::WireGuard => self.endpoint(),
+            super::TunnelProtocol::IPsec => self.ike_endpoint(),
+        }
+    }
+
+    /// The identity the device presents over IKE: its `ike_identity`, else its `device_host`.
+    pub fn effective_ike_identity(&self) -> String {
+        self.ike_identity
+            .clone()
+            .unwrap_or_else(|| self.device_host.to_string())
+    }
+
+    fn endpoint_at(&self, port: u16) -> String {
         match &self.device_host {
             DeviceHost::Ipv6(a) => format!("[{a}]:{port}"),
             h => format!("{h}:{port}"),
@@ -141,6 +165,29 @@ impl LocalSite {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ike_endpoint_defaults_to_port_500_and_the_wireguard_one_to_51820() {
+        let mut s = LocalSite {
+            tenant: "acme".into(),
+            name: "branch".into(),
+            device_host: DeviceHost::Ipv4(Ipv4Addr::new(203, 0, 113, 7)),
+            device_port: None,
+            address_prefixes: Vec::new(),
+            device_public_key: None,
+            ike_identity: None,
+        };
+        assert_eq!(s.ike_endpoint(), "203.0.113.7:500");
+        assert_eq!(s.endpoint(), "203.0.113.7:51820");
+        assert_eq!(s.effective_ike_identity(), "203.0.113.7");
+        s.device_port = Some(4500);
+        s.ike_identity = Some("branch@vpn.example".into());
+        assert_eq!(
+            s.endpoint_for(crate::model::TunnelProtocol::IPsec),
+            "203.0.113.7:4500"
+        );
+        assert_eq!(s.effective_ike_identity(), "branch@vpn.example");
+    }
 
     #[test]
     fn device_host_parses() {

@@ -1,9 +1,12 @@
 //! Issue 17: the IPSEC-* rules and the IPsec peers of the desired state.
 
 use isthmus_shared::builder::TopologyBuilder;
+use isthmus_shared::desired::{
+    GatewayDesired, GatewayInputs, Secret, SkippedPeer, gateway_desired,
+};
 use isthmus_shared::model::{
-    IkeProposal, IpsecCipher, IpsecConnectionMode, IpsecDhGroup, IpsecPolicy, IpsecPrf,
-    TunnelProtocol,
+    IkeProposal, IpsecCipher, IpsecConnectionMode, IpsecDhGroup, IpsecParameters, IpsecPolicy,
+    IpsecPrf, QualifiedName, Topology, TunnelProtocol,
 };
 use isthmus_shared::rules::RuleId;
 use isthmus_shared::validate::{is_ike_identity, validate};
@@ -181,4 +184,122 @@ fn key_2_ignores_the_device_keys_of_sites_reached_over_ipsec() {
     assert_eq!(assert_error(&build(b.clone()), RuleId::Key2).len(), 2);
     let t = build(b.edit_connection("hub-b", |c| c.protocol = TunnelProtocol::IPsec));
     assert!(!rules(&validate(&t)).contains(&RuleId::Key2));
+}
+
+fn gw_inputs() -> GatewayInputs {
+    GatewayInputs {
+        private_key: Secret::new(wgkey(9)),
+        listen_port: 51820,
+    }
+}
+
+/// hub-gw at 198.51.100.1 with an IPsec branch (a custom policy, InitiatorOnly) and a
+/// WireGuard site.
+fn ipsec_topology() -> TopologyBuilder {
+    let b = hub().edit_gateway("hub-gw", |g| {
+        g.public_key = Some(wgkey(1));
+        g.public_endpoint = Some("198.51.100.1:51820".parse().unwrap());
+    });
+    ipsec_site(b, "branch", "203.0.113.1", "192.168.1.0/24")
+        .edit_connection("hub-branch", |c| {
+            c.ipsec_policy = Some(policy(Some(3_600), Some(1_800), Some(4_096)));
+            c.connection_mode = IpsecConnectionMode::InitiatorOnly;
+        })
+        .site("wg", "203.0.113.9", &["192.168.9.0/24"])
+        .edit_site("wg", |s| s.device_public_key = Some(wgkey(3)))
+        .s2s("hub-wg", "hub-gw", "wg")
+        .shared_key("hub-wg", "WgKey1")
+}
+
+fn desired_of(t: &Topology) -> (GatewayDesired, Vec<SkippedPeer>) {
+    gateway_desired(t, &QualifiedName::new("acme", "hub-gw"), &gw_inputs()).unwrap()
+}
+
+#[test]
+fn an_ipsec_connection_becomes_a_peer_with_its_psk_identities_and_parameters_and_no_key() {
+    let t = build(ipsec_topology());
+    assert_valid(&t);
+    let (d, skipped) = desired_of(&t);
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let p = d.peers.iter().find(|p| p.name == "hub-branch").unwrap();
+    assert_eq!(p.public_key, "");
+    assert_eq!(p.preshared_key, None);
+    assert_eq!(p.endpoint.as_deref(), Some("203.0.113.1:500"));
+    assert_eq!(p.persistent_keepalive_secs, None);
+    assert!(p.allowed_ips.contains(&"192.168.1.0/24".parse().unwrap()));
+    let ipsec = p.ipsec.as_ref().unwrap();
+    assert_eq!(ipsec.psk.expose(), "Secret123");
+    assert_eq!(ipsec.local_id, "198.51.100.1");
+    assert_eq!(ipsec.remote_id, None);
+    let want = IpsecParameters::of(
+        Some(&policy(Some(3_600), Some(1_800), Some(4_096))),
+        IpsecConnectionMode::InitiatorOnly,
+    );
+    assert_eq!(ipsec.parameters, want);
+    assert_eq!(ipsec.parameters.child_lifetime_secs, 1_800);
+    // The WireGuard peer beside it is unchanged.
+    let wg = d.peers.iter().find(|p| p.name == "hub-wg").unwrap();
+    assert_eq!(wg.public_key, wgkey(3));
+    assert!(wg.preshared_key.is_some() && wg.ipsec.is_none());
+    assert_eq!(wg.endpoint.as_deref(), Some("203.0.113.9:51820"));
+    assert_eq!(wg.persistent_keepalive_secs, Some(25));
+}
+
+#[test]
+fn ipsec_peers_take_the_site_port_and_identity_and_several_need_no_distinct_keys() {
+    let b = ipsec_site(ipsec_topology(), "second", "203.0.113.2", "192.168.2.0/24").edit_site(
+        "second",
+        |s| {
+            s.device_port = Some(4500);
+            s.ike_identity = Some("second@vpn.example".to_owned());
+            // A WireGuard key on an IPsec site is fine and unused.
+            s.device_public_key = Some(wgkey(3));
+        },
+    );
+    let t = build(b);
+    assert_valid(&t);
+    let (d, skipped) = desired_of(&t);
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let ipsec: Vec<_> = d.peers.iter().filter(|p| p.ipsec.is_some()).collect();
+    assert_eq!(ipsec.len(), 2);
+    let second = ipsec.iter().find(|p| p.name == "hub-second").unwrap();
+    assert_eq!(second.endpoint.as_deref(), Some("203.0.113.2:4500"));
+    assert_eq!(second.public_key, "");
+    let id = second.ipsec.as_ref().unwrap();
+    assert_eq!(id.remote_id.as_deref(), Some("second@vpn.example"));
+    assert_eq!(
+        id.parameters,
+        IpsecParameters::of(None, IpsecConnectionMode::Default)
+    );
+}
+
+#[test]
+fn an_ipsec_peer_waits_for_the_gateway_endpoint_and_the_shared_key() {
+    let no_endpoint = build(ipsec_topology().edit_gateway("hub-gw", |g| g.public_endpoint = None));
+    let (d, skipped) = desired_of(&no_endpoint);
+    assert!(d.peers.iter().all(|p| p.name != "hub-branch"));
+    let s = skipped.iter().find(|s| s.name == "hub-branch").unwrap();
+    assert!(s.reason.contains("public endpoint"), "{}", s.reason);
+    let no_key = build(ipsec_topology().edit_connection("hub-branch", |c| c.shared_key = None));
+    let (_, skipped) = desired_of(&no_key);
+    let s = skipped.iter().find(|s| s.name == "hub-branch").unwrap();
+    assert_eq!(s.reason, "no shared key yet");
+}
+
+#[test]
+fn ipsec_5_the_desired_state_keeps_one_peer_per_device_address() {
+    let t = build(ipsec_site(
+        ipsec_topology(),
+        "again",
+        "203.0.113.1",
+        "192.168.3.0/24",
+    ));
+    let (d, skipped) = desired_of(&t);
+    assert_eq!(d.peers.iter().filter(|p| p.ipsec.is_some()).count(), 1);
+    assert_eq!(skipped.len(), 1);
+    assert!(
+        skipped[0].reason.contains("IPSEC-5"),
+        "{}",
+        skipped[0].reason
+    );
 }
