@@ -18,6 +18,7 @@ mod ike_informational;
 mod ike_nat;
 mod ike_proposal;
 mod ike_rekey;
+mod ike_rekey_sa;
 mod ike_wire;
 mod netns;
 mod netns_active_active;

@@ -8,13 +8,13 @@
 //! - [`protect`]: the Encrypted payload (3.14, RFC 5282).
 //! - [`nat`]: NAT detection (2.23).
 //! - [`exchange`]: IKE_SA_INIT and IKE_AUTH, initiator and responder (1.2, 2.6, 2.15), and
-//!   INFORMATIONAL and CHILD SA rekeying on established SAs (1.3.3, 1.4, 2.4).
+//!   INFORMATIONAL, CHILD SA and IKE SA rekeying on established SAs (1.3.2, 1.3.3, 1.4,
+//!   2.4, 2.8).
 //!
 //! No sockets and no clock here: the caller passes datagrams, `now` and randomness in. ESP,
 //! the data plane these SAs key, is [`super::esp`].
 //!
-//! Not yet here (issue 17): rekeying the IKE SA (CREATE_CHILD_SA with an IKE proposal, 1.3.2)
-//! and its collisions (2.8.1), PFS for CHILD SAs (a KE in CREATE_CHILD_SA), Extended
+//! Not yet here (issue 17): PFS for CHILD SAs (a KE in CREATE_CHILD_SA), Extended
 //! Sequence Numbers, lifetimes (when to rekey is the caller's), IKE fragmentation (RFC 7383);
 //! and the wiring into [`super::Core`] and the shell (ports 500/4500, demultiplexing by SPI).
 

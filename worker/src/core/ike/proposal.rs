@@ -56,6 +56,16 @@ impl IkeSuite {
 
     /// SAi1: one proposal per suite, in order of preference, numbered from 1.
     pub fn offer(suites: &[IkeSuite]) -> SecurityAssociation {
+        Self::offer_spi(suites, Vec::new())
+    }
+
+    /// The SA payload of a request to rekey the IKE SA (RFC 7296 1.3.2): the proposals of
+    /// [`IkeSuite::offer`], each with the new IKE SA's SPI of ours (3.3.1: SPI size 8).
+    pub fn offer_rekey(suites: &[IkeSuite], spi: u64) -> SecurityAssociation {
+        Self::offer_spi(suites, spi.to_be_bytes().to_vec())
+    }
+
+    fn offer_spi(suites: &[IkeSuite], spi: Vec<u8>) -> SecurityAssociation {
         SecurityAssociation {
             proposals: suites
                 .iter()
@@ -63,7 +73,7 @@ impl IkeSuite {
                 .map(|(s, number)| Proposal {
                     number,
                     protocol: ProtocolId::IKE,
-                    spi: Vec::new(),
+                    spi: spi.clone(),
                     transforms: s.transforms(),
                 })
                 .collect(),
@@ -79,6 +89,27 @@ impl IkeSuite {
         ours: &[IkeSuite],
         ke_group: u16,
     ) -> Option<(IkeSuite, SecurityAssociation)> {
+        Self::choose_spi(offered, ours, ke_group, None).map(|(s, _, a)| (s, a))
+    }
+
+    /// The rekey responder's choice (RFC 7296 1.3.2), like [`IkeSuite::choose`] among the
+    /// proposals with an 8-byte SPI: the suite, the peer's new SPI, and the answer with our
+    /// new SPI `spi`.
+    pub fn choose_rekey(
+        offered: &SecurityAssociation,
+        ours: &[IkeSuite],
+        ke_group: u16,
+        spi: u64,
+    ) -> Option<(IkeSuite, u64, SecurityAssociation)> {
+        Self::choose_spi(offered, ours, ke_group, Some(spi))
+    }
+
+    fn choose_spi(
+        offered: &SecurityAssociation,
+        ours: &[IkeSuite],
+        ke_group: u16,
+        spi: Option<u64>,
+    ) -> Option<(IkeSuite, u64, SecurityAssociation)> {
         const ALLOWED: [TransformType; 4] = [
             TransformType::ENCR,
             TransformType::PRF,
@@ -86,7 +117,15 @@ impl IkeSuite {
             TransformType::DH,
         ];
         for p in &offered.proposals {
-            if p.protocol != ProtocolId::IKE || !p.spi.is_empty() || !aead_only(p, &ALLOWED) {
+            let peer_spi = match spi {
+                None if p.spi.is_empty() => 0,
+                Some(_) => match <[u8; 8]>::try_from(p.spi.as_slice()) {
+                    Ok(b) if u64::from_be_bytes(b) != 0 => u64::from_be_bytes(b),
+                    _ => continue,
+                },
+                None => continue,
+            };
+            if p.protocol != ProtocolId::IKE || !aead_only(p, &ALLOWED) {
                 continue;
             }
             let has = |kind: TransformType, pred: &dyn Fn(&Transform) -> bool| {
@@ -107,11 +146,11 @@ impl IkeSuite {
                     proposals: vec![Proposal {
                         number: p.number,
                         protocol: ProtocolId::IKE,
-                        spi: Vec::new(),
+                        spi: spi.map(|x| x.to_be_bytes().to_vec()).unwrap_or_default(),
                         transforms: s.transforms(),
                     }],
                 };
-                return Some((*s, answer));
+                return Some((*s, peer_spi, answer));
             }
         }
         None
@@ -139,6 +178,20 @@ impl IkeSuite {
             dh: DhGroup::from_id(one(TransformType::DH)?.id)?,
         };
         offered.contains(&suite).then_some(suite)
+    }
+
+    /// The rekey initiator's check of the answer (RFC 7296 1.3.2): as [`IkeSuite::accepted`],
+    /// and the peer's new SPI (8 bytes, not zero).
+    pub fn accepted_rekey(
+        answer: &SecurityAssociation,
+        offered: &[IkeSuite],
+    ) -> Option<(IkeSuite, u64)> {
+        let suite = Self::accepted(answer, offered)?;
+        let [p] = answer.proposals.as_slice() else {
+            return None;
+        };
+        let spi = u64::from_be_bytes(<[u8; 8]>::try_from(p.spi.as_slice()).ok()?);
+        (spi != 0).then_some((suite, spi))
     }
 
     /// The DH groups a KE payload may use when offering `suites`, first the preferred one.

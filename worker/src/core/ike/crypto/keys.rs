@@ -26,6 +26,12 @@ pub fn skeyseed(prf: Prf, ni: &[u8], nr: &[u8], g_ir: &Secret) -> Secret {
     s
 }
 
+/// The SKEYSEED of a rekeyed IKE SA (RFC 7296 2.18): prf(SK_d (old), g^ir (new) | Ni | Nr),
+/// with the old SA's PRF and the nonces of the CREATE_CHILD_SA exchange.
+pub fn rekey_skeyseed(prf: Prf, sk_d: &Secret, g_ir: &Secret, ni: &[u8], nr: &[u8]) -> Secret {
+    prf.compute(sk_d.expose(), &[g_ir.expose(), ni, nr])
+}
+
 /// {SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr} = prf+(SKEYSEED, Ni | Nr | SPIi |
 /// SPIr) (RFC 7296 2.14), for an AEAD (no integrity keys).
 pub fn ike_keys(

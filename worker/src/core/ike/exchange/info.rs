@@ -1,17 +1,19 @@
 //! Requests the peer makes on an established IKE SA (RFC 7296 1.4, 2.1, 2.3), the same for
 //! both roles: INFORMATIONAL is answered (an empty one is dead peer detection, 2.4; a Delete
 //! of the IKE SA closes it, of CHILD SAs is answered with the Deletes of their other halves,
-//! 1.4.1); CREATE_CHILD_SA rekeys a CHILD SA (`rekey.rs`). The last
+//! 1.4.1); CREATE_CHILD_SA rekeys a CHILD SA (`rekey.rs`) or the IKE SA (`rekey_ike.rs`),
+//! whose outcomes the SA's holder applies (`rekey_ike::settle`). The last
 //! response is kept for a retransmitted request; requests out of turn are dropped (window
 //! size 1, 2.3).
 
 use std::time::Instant;
 
+use super::super::crypto::DhGroup;
 use super::super::protect::ProtectError;
-use super::super::wire::{Delete, ExchangeType, Message, Payload, ProtocolId};
+use super::super::wire::{Delete, ExchangeType, Message, NotifyType, Payload, ProtocolId};
 use super::initiator::{RETRANSMIT_BASE, RETRANSMIT_TRIES};
-use super::rekey;
-use super::{ChildRef, Counters, Ctx, IkeError, IkeEvent, IkeSa};
+use super::rekey_ike::{self, Successor};
+use super::{ChildRef, Counters, Ctx, IkeError, IkeEvent, IkeSa, notify, rekey};
 
 /// An IKE SA after IKE_AUTH, as far as the peer's requests go.
 pub(super) struct Established {
@@ -25,6 +27,16 @@ pub(super) struct Established {
     my_next_id: u32,
     /// Our request awaiting its response (window size 1).
     pending: Option<Pending>,
+    /// Rekeyed (by either side) or redundant (2.8.2): on its way out, deleted by one side
+    /// without an event; it takes no new requests but the Delete.
+    pub(super) retiring: bool,
+    /// Created by the peer's rekey while ours was outstanding: which of the two new SAs
+    /// stays is not decided yet (2.8.2).
+    pub(super) provisional: bool,
+    /// On the old SA in a collision: the peer's new SA we answered.
+    pub(super) answered: Option<rekey_ike::Answered>,
+    /// The DH group the peer asked for with INVALID_KE_PAYLOAD, for our next IKE SA rekey.
+    rekey_group: Option<DhGroup>,
 }
 
 /// A request of ours on an established SA.
@@ -39,6 +51,9 @@ pub enum Request {
     /// Rekey the CHILD SA whose inbound SPI this is (1.3.3); delete the old one once
     /// [`super::IkeEvent::ChildRekeyed`] comes.
     RekeyChild(u32),
+    /// Rekey the IKE SA (1.3.2): [`super::IkeEvent::IkeRekeyed`] names the new SA, which
+    /// keeps the CHILD SAs; the old one is deleted by itself.
+    RekeyIke,
 }
 
 struct Pending {
@@ -48,6 +63,7 @@ struct Pending {
     next_at: Instant,
     tries: u32,
     rekey: Option<rekey::Pending>,
+    ike: Option<rekey_ike::Pending>,
 }
 
 /// What a retransmission timer comes to.
@@ -59,15 +75,20 @@ pub(super) enum Timer {
     Dead,
 }
 
-/// What a request on an established SA comes to.
-#[derive(Debug, PartialEq, Eq)]
+/// What a message on an established SA comes to.
 pub(super) enum Outcome {
     /// Send this response.
     Reply(Vec<u8>),
-    /// Send this response; the IKE SA is gone.
+    /// Send this response (if not empty); the IKE SA is gone.
     Close(Vec<u8>),
     /// Nothing to send (counted).
     Drop,
+    /// Send this response to the peer's IKE SA rekey; `new` is the SA it created.
+    Rekeyed { reply: Vec<u8>, new: Successor },
+    /// Our IKE SA rekey was answered: `new` is the SA it created.
+    RekeyCompleted(Successor),
+    /// Our IKE SA rekey was refused.
+    RekeyFailed(NotifyType),
 }
 
 impl Established {
@@ -88,7 +109,34 @@ impl Established {
             children,
             my_next_id,
             pending: None,
+            retiring: false,
+            provisional: false,
+            answered: None,
+            rekey_group: None,
         }
+    }
+
+    /// Whether the SA goes without an event of its own (rekeyed, redundant or undecided).
+    pub(super) fn quiet(&self) -> bool {
+        self.retiring || self.provisional || self.answered.is_some()
+    }
+
+    /// Whether our rekey of this IKE SA is outstanding.
+    pub(super) fn rekeying_ike(&self) -> bool {
+        self.pending.as_ref().is_some_and(|p| p.ike.is_some())
+    }
+
+    pub(super) fn take_children(&mut self) -> Vec<ChildRef> {
+        std::mem::take(&mut self.children)
+    }
+
+    pub(super) fn set_children(&mut self, children: Vec<ChildRef>) {
+        self.children = children;
+    }
+
+    /// Drops our outstanding request (the SA it was on is decided otherwise).
+    pub(super) fn forget_pending(&mut self) {
+        self.pending = None;
     }
 
     /// Our request `request`, unless one is outstanding already (2.3: window size 1).
@@ -99,11 +147,14 @@ impl Established {
         ctx: &mut Ctx<'_>,
         now: Instant,
     ) -> Result<Option<Vec<u8>>, IkeError> {
-        if self.pending.is_some() {
+        if self.pending.is_some()
+            || ((self.retiring || self.provisional) && request != Request::DeleteIke)
+        {
             return Ok(None);
         }
         let mut exchange = ExchangeType::INFORMATIONAL;
         let mut rekey = None;
+        let mut ike = None;
         let payloads = match request {
             Request::Dpd => Vec::new(),
             Request::DeleteIke => vec![Payload::Delete(Delete {
@@ -125,6 +176,12 @@ impl Established {
                 rekey = Some(p);
                 payloads
             }
+            Request::RekeyIke => {
+                let (payloads, p) = rekey_ike::request(sa, self.rekey_group, ctx)?;
+                exchange = ExchangeType::CREATE_CHILD_SA;
+                ike = Some(p);
+                payloads
+            }
         };
         let id = self.my_next_id;
         let bytes = sa.seal(exchange, false, id, &payloads)?;
@@ -136,6 +193,7 @@ impl Established {
             next_at: now + RETRANSMIT_BASE,
             tries: 0,
             rekey,
+            ike,
         });
         Ok(Some(bytes))
     }
@@ -163,7 +221,7 @@ impl Established {
             return Outcome::Drop;
         };
         let expected = match p.request {
-            Request::RekeyChild(_) => ExchangeType::CREATE_CHILD_SA,
+            Request::RekeyChild(_) | Request::RekeyIke => ExchangeType::CREATE_CHILD_SA,
             _ => ExchangeType::INFORMATIONAL,
         };
         if msg.header.exchange != expected {
@@ -186,6 +244,20 @@ impl Established {
             return Outcome::Drop;
         };
         match p.request {
+            Request::RekeyIke => {
+                let Some(pending) = p.ike else {
+                    return Outcome::Drop;
+                };
+                match rekey_ike::complete(sa, &inner, pending, ctx, counters) {
+                    Ok(new) => Outcome::RekeyCompleted(new),
+                    Err((n, group)) => {
+                        if group.is_some() {
+                            self.rekey_group = group;
+                        }
+                        Outcome::RekeyFailed(n)
+                    }
+                }
+            }
             Request::RekeyChild(_) => {
                 if let Some(pending) = p.rekey {
                     rekey::complete(
@@ -205,7 +277,9 @@ impl Established {
                 Outcome::Drop
             }
             Request::DeleteIke => {
-                events.push(IkeEvent::Deleted { by_peer: false });
+                if !self.quiet() {
+                    events.push(IkeEvent::Deleted { by_peer: false });
+                }
                 Outcome::Close(Vec::new())
             }
             Request::DeleteChild(inbound) => {
@@ -298,8 +372,22 @@ impl Established {
         };
         let mut out = Vec::new();
         let mut close = false;
+        let mut successor = None;
         if exchange == ExchangeType::CREATE_CHILD_SA {
-            out = rekey::answer(&mut self.children, sa, &inner, ctx, counters, events)?;
+            if self.quiet() {
+                // 2.8.2: an SA on its way out is not rekeyed, nor are its CHILD SAs.
+                tracing::trace!(
+                    id,
+                    "CREATE_CHILD_SA on a retiring IKE SA: TEMPORARY_FAILURE"
+                );
+                out = vec![notify(NotifyType::TEMPORARY_FAILURE, Vec::new())];
+            } else if rekey_ike::is_ike_rekey(&inner) {
+                let (payloads, new) = rekey_ike::answer(sa, &inner, ctx, counters)?;
+                out = payloads;
+                successor = new;
+            } else {
+                out = rekey::answer(&mut self.children, sa, &inner, ctx, counters, events)?;
+            }
         } else {
             let mut ours = Vec::new();
             for p in &inner {
@@ -339,10 +427,16 @@ impl Established {
             tracing::debug!(
                 spi_i = sa.spi_i,
                 spi_r = sa.spi_r,
+                quiet = self.quiet(),
                 "IKE SA deleted by the peer"
             );
-            events.push(IkeEvent::Deleted { by_peer: true });
+            if !self.quiet() {
+                events.push(IkeEvent::Deleted { by_peer: true });
+            }
             return Ok(Outcome::Close(reply));
+        }
+        if let Some(new) = successor {
+            return Ok(Outcome::Rekeyed { reply, new });
         }
         tracing::trace!(id, "IKE INFORMATIONAL request answered");
         Ok(Outcome::Reply(reply))

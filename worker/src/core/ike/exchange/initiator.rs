@@ -16,7 +16,12 @@ use super::super::wire::{
     Auth, AuthMethod, ExchangeType, Flags, Header, KeyExchange, Message, Nonce, NotifyType,
     Payload, TrafficSelectors,
 };
-use super::info::{Established, Outcome, Request, Timer};
+use super::info::{Established, Request, Timer};
+use super::rekey_ike;
+
+mod live;
+
+use self::live::Live;
 use super::{
     ChildRef, Config, Counters, Ctx, Entropy, IkeError, IkeEvent, IkeSa, error_notify, notify,
     unsupported_critical, within,
@@ -46,7 +51,8 @@ enum State {
         /// The responder's IKE_SA_INIT message (RealMessage2, 2.15).
         init_response: Vec<u8>,
     },
-    Established(Established),
+    /// IKE_AUTH done: the SAs are in `lives`.
+    Established,
     Failed,
 }
 
@@ -66,8 +72,9 @@ pub struct Initiator {
     spi_i: u64,
     ni: Vec<u8>,
     state: State,
-    /// The established SA, kept for the exchanges that follow (rekey, DPD, delete).
-    sa: Option<Box<IkeSa>>,
+    /// The established SAs, for the exchanges that follow (rekey, DPD, delete): one, or two
+    /// or three while the IKE SA is rekeyed.
+    lives: Vec<Live>,
     outstanding: Option<Outstanding>,
     counters: Counters,
     events: VecDeque<IkeEvent>,
@@ -125,7 +132,7 @@ impl Initiator {
             remote,
             nat: None,
             state: State::Failed,
-            sa: None,
+            lives: Vec::new(),
             outstanding: None,
             counters: Counters::default(),
             events: VecDeque::new(),
@@ -208,13 +215,28 @@ impl Initiator {
             }
         };
         let h = msg.header;
+        if matches!(self.state, State::Established) {
+            let Some(ours) = self
+                .lives
+                .iter()
+                .find(|l| l.sa.is(h.spi_i, h.spi_r))
+                .map(|l| l.sa.ours())
+            else {
+                self.counters.unknown_spi += 1;
+                tracing::trace!("IKE datagram dropped: unknown SPI");
+                return Ok(None);
+            };
+            return self.on_established(ours, datagram, &msg, entropy, now);
+        }
         if h.spi_i != self.spi_i {
             self.counters.unknown_spi += 1;
             tracing::trace!("IKE datagram dropped: unknown SPI");
             return Ok(None);
         }
         if !h.flags.response {
-            return self.on_request(datagram, &msg, entropy);
+            self.counters.unexpected += 1;
+            tracing::trace!("IKE request from the responder dropped: no SA yet");
+            return Ok(None);
         }
         match std::mem::replace(&mut self.state, State::Failed) {
             State::SaInit {
@@ -231,30 +253,6 @@ impl Initiator {
                 init_response,
             } if h.exchange == ExchangeType::IKE_AUTH && h.message_id == 1 => {
                 self.on_auth(datagram, &msg, sa, child_spi, init_response);
-                Ok(None)
-            }
-            State::Established(mut est) => {
-                if let Some(sa) = self.sa.as_deref() {
-                    let mut events = Vec::new();
-                    let ctx = Ctx {
-                        config: &self.config,
-                        entropy,
-                    };
-                    let outcome = est.handle_response(
-                        sa,
-                        datagram,
-                        &msg,
-                        &ctx,
-                        &mut self.counters,
-                        &mut events,
-                    );
-                    self.events.extend(events);
-                    if let Outcome::Close(_) = outcome {
-                        self.sa = None;
-                        return Ok(None);
-                    }
-                }
-                self.state = State::Established(est);
                 Ok(None)
             }
             other => {
@@ -481,9 +479,12 @@ impl Initiator {
             nat: self.nat,
         });
         self.outstanding = None;
-        self.sa = Some(sa);
         // The responder's first request will carry message ID 0 (2.3).
-        self.state = State::Established(Established::new(0, None, children, 2));
+        self.lives = vec![Live {
+            sa,
+            est: Established::new(0, None, children, 2),
+        }];
+        self.state = State::Established;
     }
 
     /// The CHILD SA the responder accepted, or why there is none.
@@ -522,72 +523,102 @@ impl Initiator {
             .map_err(|_| NotifyType::TEMPORARY_FAILURE)
     }
 
-    /// A request from the responder: answered on an established SA (INFORMATIONAL), else
-    /// dropped.
-    fn on_request(
+    /// A message on the established SA `ours`: the peer's request, answered, or the response
+    /// to ours; what it comes to applied to our SAs (a rekey moves to the new SA).
+    fn on_established(
         &mut self,
+        ours: u64,
         datagram: &[u8],
         msg: &Message,
         entropy: &mut dyn Entropy,
+        now: Instant,
     ) -> Result<Option<Vec<u8>>, IkeError> {
-        let (State::Established(est), Some(sa)) = (&mut self.state, self.sa.as_mut()) else {
-            self.counters.unexpected += 1;
-            tracing::trace!("IKE request from the responder dropped: no SA yet");
-            return Ok(None);
-        };
         let mut events = Vec::new();
         let mut ctx = Ctx {
             config: &self.config,
             entropy,
         };
-        let outcome =
-            est.handle_request(sa, datagram, msg, &mut ctx, &mut self.counters, &mut events)?;
-        self.events.extend(events);
-        Ok(match outcome {
-            Outcome::Reply(r) => Some(r),
-            Outcome::Close(r) => {
-                self.sa = None;
-                self.state = State::Failed;
-                Some(r)
-            }
-            Outcome::Drop => None,
-        })
+        let Some(live) = self.lives.iter_mut().find(|l| l.sa.ours() == ours) else {
+            return Ok(None);
+        };
+        let outcome = if msg.header.flags.response {
+            live.est.handle_response(
+                &live.sa,
+                datagram,
+                msg,
+                &ctx,
+                &mut self.counters,
+                &mut events,
+            )
+        } else {
+            live.est.handle_request(
+                &mut live.sa,
+                datagram,
+                msg,
+                &mut ctx,
+                &mut self.counters,
+                &mut events,
+            )?
+        };
+        let out = rekey_ike::settle(&mut self.lives, ours, outcome, &mut ctx, now, &mut events)?;
+        self.absorb(events);
+        Ok(out)
     }
 
-    /// Sends a request on the established SA: dead peer detection or a Delete. None when not
-    /// established or while a request of ours is outstanding.
+    /// Takes the events of our SAs; the IKE SA's end (deleted, peer dead) ends them all.
+    fn absorb(&mut self, events: Vec<IkeEvent>) {
+        if events
+            .iter()
+            .any(|e| matches!(e, IkeEvent::Deleted { .. } | IkeEvent::TimedOut))
+        {
+            self.lives.clear();
+        }
+        if self.lives.is_empty() && matches!(self.state, State::Established) {
+            self.state = State::Failed;
+        }
+        self.events.extend(events);
+    }
+
+    /// Sends a request on the established SA: dead peer detection, a Delete, a rekey. None
+    /// when not established or while a request of ours is outstanding.
     pub fn request(
         &mut self,
         request: Request,
         entropy: &mut dyn Entropy,
         now: Instant,
     ) -> Result<Option<Vec<u8>>, IkeError> {
-        let (State::Established(est), Some(sa)) = (&mut self.state, self.sa.as_mut()) else {
+        let config = &self.config;
+        let Some(live) = self
+            .lives
+            .iter_mut()
+            .find(|l| !l.est.retiring && !l.est.provisional)
+        else {
             return Ok(None);
         };
-        let mut ctx = Ctx {
-            config: &self.config,
-            entropy,
-        };
-        est.request(sa, request, &mut ctx, now)
+        let mut ctx = Ctx { config, entropy };
+        live.est.request(&mut live.sa, request, &mut ctx, now)
     }
 
     /// Runs the retransmission timer; returns the request to send again, if due. A peer that
     /// never answers is given up ([`IkeEvent::TimedOut`]; on an established SA, dead peer
     /// detection's verdict).
     pub fn handle_timeout(&mut self, now: Instant) -> Option<Vec<u8>> {
-        if let State::Established(est) = &mut self.state {
-            return match est.handle_timeout(now, &mut self.counters) {
-                Timer::Idle => None,
-                Timer::Resend(b) => Some(b),
-                Timer::Dead => {
-                    tracing::debug!("IKE peer dead: no answer to our request");
-                    self.sa = None;
-                    self.state = State::Failed;
-                    self.events.push_back(IkeEvent::TimedOut);
-                    None
+        if matches!(self.state, State::Established) {
+            for i in 0..self.lives.len() {
+                let ours = self.lives[i].sa.ours();
+                match self.lives[i].est.handle_timeout(now, &mut self.counters) {
+                    Timer::Idle => {}
+                    Timer::Resend(b) => return Some(b),
+                    Timer::Dead => {
+                        tracing::debug!(spi = ours, "IKE peer dead: no answer to our request");
+                        let mut events = Vec::new();
+                        rekey_ike::dead(&mut self.lives, ours, &mut events);
+                        self.absorb(events);
+                        return None;
+                    }
                 }
-            };
+            }
+            return None;
         }
         let o = self.outstanding.as_mut()?;
         if now < o.next_at {
@@ -608,8 +639,8 @@ impl Initiator {
 
     /// When [`Initiator::handle_timeout`] wants to run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if let State::Established(est) = &self.state {
-            return est.deadline();
+        if matches!(self.state, State::Established) {
+            return self.lives.iter().filter_map(|l| l.est.deadline()).min();
         }
         self.outstanding.as_ref().map(|o| o.next_at)
     }
@@ -623,7 +654,11 @@ impl Initiator {
     }
 
     pub fn is_established(&self) -> bool {
-        matches!(self.state, State::Established(_))
+        matches!(self.state, State::Established)
+            && self
+                .lives
+                .iter()
+                .any(|l| !l.est.retiring && !l.est.provisional)
     }
 
     /// Whether IKE_AUTH and what follows, and ESP, go over UDP encapsulation (port 4500,
@@ -632,9 +667,22 @@ impl Initiator {
         self.config.force_encapsulation || self.nat.is_some_and(Nat::encapsulate)
     }
 
-    /// Our SPI of the IKE SA.
+    /// Our SPI of the IKE SA in use: SPIi of IKE_SA_INIT until the peer rekeys the SA (then
+    /// the new SA's SPIr; [`IkeEvent::IkeRekeyed`] says when).
     pub fn spi_i(&self) -> u64 {
-        self.spi_i
+        self.lives
+            .iter()
+            .find(|l| !l.est.retiring && !l.est.provisional)
+            .map_or(self.spi_i, |l| l.sa.ours())
+    }
+
+    /// The (SPIi, SPIr) of every IKE SA this initiator holds: the one in use, and while it is
+    /// rekeyed the old one and the peer's new one (RFC 7296 2.8), for routing datagrams.
+    pub fn sas(&self) -> Vec<(u64, u64)> {
+        self.lives
+            .iter()
+            .map(|l| (l.sa.spi_i, l.sa.spi_r))
+            .collect()
     }
 }
 

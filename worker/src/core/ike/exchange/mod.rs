@@ -13,17 +13,21 @@
 //! On an established SA (`info.rs`) either side answers the peer's INFORMATIONAL requests
 //! (dead peer detection, Deletes) and sends its own ([`Request`]), declaring the peer dead
 //! when one goes unanswered after every retransmission. CREATE_CHILD_SA rekeys a CHILD SA
-//! from either side (`rekey.rs`, without PFS); rekeying the IKE SA is not there yet.
+//! from either side (`rekey.rs`, without PFS). CREATE_CHILD_SA with an IKE proposal rekeys
+//! the IKE SA itself (`rekey_ike.rs`, 1.3.2, 2.18): the new SA takes over the CHILD SAs, the
+//! rekey's initiator deletes the old one, and simultaneous rekeys end with one SA on both
+//! sides (2.8.2); the caller follows with [`IkeEvent::IkeRekeyed`].
 
 mod info;
 mod initiator;
 mod rekey;
+mod rekey_ike;
 mod responder;
 
 use std::net::IpAddr;
 
 use super::crypto::aead::AeadKey;
-use super::crypto::keys::{IkeKeys, child_keys, ike_keys, psk_auth, skeyseed};
+use super::crypto::keys::{IkeKeys, child_keys, ike_keys, psk_auth, rekey_skeyseed, skeyseed};
 use super::crypto::{CryptoError, Secret};
 use super::nat::Nat;
 use super::proposal::{EspSuite, IkeSuite};
@@ -183,6 +187,20 @@ pub enum IkeEvent {
         inbound_spi: u32,
         notify: NotifyType,
     },
+    /// The IKE SA was rekeyed (RFC 7296 1.3.2, 2.8): the SA with the new SPIs replaces the
+    /// old one, with the CHILD SAs (their keys unchanged); the old SA goes without an event
+    /// of its own. `initiator`: whether we are the new SA's original initiator (we started
+    /// the rekey), so our SPI is `new_spi_i`, else `new_spi_r`.
+    IkeRekeyed {
+        old_spi_i: u64,
+        old_spi_r: u64,
+        new_spi_i: u64,
+        new_spi_r: u64,
+        suite: IkeSuite,
+        initiator: bool,
+    },
+    /// Our rekey of the IKE SA was refused or failed; the old SA stays.
+    IkeRekeyFailed { notify: NotifyType },
 }
 
 /// An IKE SA's keys and message state once IKE_SA_INIT is done.
@@ -228,6 +246,58 @@ impl IkeSa {
             nr,
             initiator,
         })
+    }
+
+    /// The SA that replaces `old` after a CREATE_CHILD_SA rekey (2.18): SKEYSEED from the old
+    /// SA's SK_d and PRF, g^ir of the exchange and its nonces; the rest as in 2.14 with the
+    /// new suite. `initiator`: we started the rekey (the new SA's original initiator).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn rekeyed(
+        old: &IkeSa,
+        initiator: bool,
+        suite: IkeSuite,
+        g_ir: &Secret,
+        ni: Vec<u8>,
+        nr: Vec<u8>,
+        spi_i: u64,
+        spi_r: u64,
+    ) -> Result<Self, CryptoError> {
+        let seed = rekey_skeyseed(old.suite.prf, &old.keys.sk_d, g_ir, &ni, &nr);
+        let keys = ike_keys(suite.prf, suite.aead, &seed, &ni, &nr, spi_i, spi_r)?;
+        let ei = suite.aead.key(&keys.sk_ei)?;
+        let er = suite.aead.key(&keys.sk_er)?;
+        let (tx, rx) = if initiator { (ei, er) } else { (er, ei) };
+        Ok(Self {
+            spi_i,
+            spi_r,
+            suite,
+            keys,
+            tx,
+            rx,
+            tx_iv: 0,
+            ni,
+            nr,
+            initiator,
+        })
+    }
+
+    /// Our SPI of this SA (the responder's when we are not its original initiator).
+    pub(super) fn ours(&self) -> u64 {
+        if self.initiator {
+            self.spi_i
+        } else {
+            self.spi_r
+        }
+    }
+
+    /// Whether we are the SA's original initiator.
+    pub(super) fn initiator(&self) -> bool {
+        self.initiator
+    }
+
+    /// Whether a message with these SPIs belongs to this SA.
+    pub(super) fn is(&self, spi_i: u64, spi_r: u64) -> bool {
+        self.spi_i == spi_i && self.spi_r == spi_r
     }
 
     /// A protected message of ours.

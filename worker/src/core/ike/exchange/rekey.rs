@@ -3,8 +3,8 @@
 //! and the selectors; the responder answers with its choice, its SPI and nonce. Keys come from
 //! SK_d and the new nonces (2.17). The old CHILD SA stays until the initiator deletes it
 //! (INFORMATIONAL), so no packet is lost in between. Without perfect forward secrecy for now:
-//! a request with a KE payload is refused with NO_PROPOSAL_CHOSEN. Any other CREATE_CHILD_SA
-//! (another CHILD SA, an IKE SA rekey) gets NO_ADDITIONAL_SAS.
+//! a request with a KE payload is refused with NO_PROPOSAL_CHOSEN. An IKE SA rekey is
+//! `rekey_ike.rs`'s; any other CREATE_CHILD_SA (another CHILD SA) gets NO_ADDITIONAL_SAS.
 
 use super::super::proposal::EspSuite;
 use super::super::wire::{Nonce, Notify, NotifyType, Payload, ProtocolId, TrafficSelectors};

@@ -17,8 +17,13 @@ use super::super::wire::{
     AuthMethod, ExchangeType, Flags, Header, KeyExchange, Message, Nonce, NotifyType, Payload,
     TrafficSelectors,
 };
-use super::info::{Established, Outcome, Request, Timer};
+use super::info::{Established, Request, Timer};
 use super::initiator::{auth_payload, nonce, random_u32, random_u64};
+use super::rekey_ike;
+
+mod sas;
+
+use self::sas::{Sas, remove_entry};
 use super::{
     ChildRef, Config, Counters, Ctx, Entropy, IkeError, IkeEvent, IkeSa, ip_bytes, narrow, notify,
     unsupported_critical,
@@ -36,7 +41,7 @@ enum State {
         /// RealMessage2: our answer, also sent again to a retransmitted request.
         response: Vec<u8>,
     },
-    Established(Established),
+    Established(Box<Established>),
 }
 
 struct Entry {
@@ -45,6 +50,8 @@ struct Entry {
     sa: Box<IkeSa>,
     state: State,
     created: Instant,
+    /// The retransmission deadline registered in `Responder::timers`.
+    timer: Option<Instant>,
 }
 
 /// The IKE SAs peers start on one gateway.
@@ -118,56 +125,93 @@ impl Responder {
             }
         };
         let h = msg.header;
-        if h.flags.response {
-            self.on_response(peer, datagram, &msg, entropy);
-            return Ok(None);
-        }
-        if h.exchange == ExchangeType::IKE_SA_INIT && h.spi_r == 0 {
+        if !h.flags.response && h.exchange == ExchangeType::IKE_SA_INIT && h.spi_r == 0 {
             return self.on_sa_init(local, peer, datagram, &msg, entropy, now);
         }
-        let Some(entry) = self.sas.get_mut(&h.spi_r).filter(|e| e.sa.spi_i == h.spi_i) else {
-            self.counters.unknown_spi += 1;
-            tracing::trace!(%peer, "IKE datagram dropped: unknown SPI");
+        // Our SPI: SPIr, unless we started the SA's rekey (then its original initiator).
+        let ours = if h.flags.initiator { h.spi_r } else { h.spi_i };
+        let Some(entry) = self.sas.get(&ours).filter(|e| e.sa.is(h.spi_i, h.spi_r)) else {
+            if h.flags.response {
+                self.counters.unexpected += 1;
+                tracing::trace!(%peer, "IKE response dropped: no SA of ours asked");
+            } else {
+                self.counters.unknown_spi += 1;
+                tracing::trace!(%peer, "IKE datagram dropped: unknown SPI");
+            }
             return Ok(None);
         };
         match &entry.state {
-            State::HalfOpen { .. } if h.exchange == ExchangeType::IKE_AUTH && h.message_id == 1 => {
-                self.on_auth(h.spi_r, datagram, &msg, entropy)
+            State::HalfOpen { .. }
+                if !h.flags.response
+                    && h.exchange == ExchangeType::IKE_AUTH
+                    && h.message_id == 1 =>
+            {
+                self.on_auth(ours, datagram, &msg, entropy)
             }
-            State::Established(_) => {
-                let Entry { sa, state, .. } = entry;
-                let State::Established(est) = state else {
-                    return Ok(None);
-                };
-                let mut events = Vec::new();
-                let mut ctx = Ctx {
-                    config: &self.config,
-                    entropy,
-                };
-                let outcome = est.handle_request(
-                    sa,
-                    datagram,
-                    &msg,
-                    &mut ctx,
-                    &mut self.counters,
-                    &mut events,
-                )?;
-                self.events.extend(events.into_iter().map(|e| (peer, e)));
-                Ok(match outcome {
-                    Outcome::Reply(r) => Some(r),
-                    Outcome::Close(r) => {
-                        self.remove(h.spi_r);
-                        Some(r)
-                    }
-                    Outcome::Drop => None,
-                })
-            }
+            State::Established(_) => self.on_established(ours, datagram, &msg, entropy, now),
             State::HalfOpen { .. } => {
                 self.counters.unexpected += 1;
-                tracing::trace!(%peer, "IKE request dropped: the SA is half-open");
+                tracing::trace!(%peer, "IKE message dropped: the SA is half-open");
                 Ok(None)
             }
         }
+    }
+
+    /// Our SAs as a rekey with `peer` sees them, and the settings.
+    fn table(&mut self, peer: SocketAddr, nat: Option<Nat>, now: Instant) -> (Sas<'_>, &Config) {
+        (
+            Sas {
+                sas: &mut self.sas,
+                by_initiator: &mut self.by_initiator,
+                expiry: &mut self.expiry,
+                timers: &mut self.timers,
+                peer,
+                nat,
+                now,
+                touched: Vec::new(),
+            },
+            &self.config,
+        )
+    }
+
+    /// A message on the established SA `ours`: the peer's request, answered, or the response
+    /// to ours; what it comes to applied to our SAs (a rekey adds the new SA).
+    fn on_established(
+        &mut self,
+        ours: u64,
+        datagram: &[u8],
+        msg: &Message,
+        entropy: &mut dyn Entropy,
+        now: Instant,
+    ) -> Result<Option<Vec<u8>>, IkeError> {
+        let Some(Entry {
+            peer,
+            nat,
+            sa,
+            state: State::Established(est),
+            ..
+        }) = self.sas.get_mut(&ours)
+        else {
+            return Ok(None);
+        };
+        let (peer, nat) = (*peer, *nat);
+        let mut events = Vec::new();
+        let mut ctx = Ctx {
+            config: &self.config,
+            entropy: &mut *entropy,
+        };
+        let outcome = if msg.header.flags.response {
+            est.handle_response(sa, datagram, msg, &ctx, &mut self.counters, &mut events)
+        } else {
+            est.handle_request(sa, datagram, msg, &mut ctx, &mut self.counters, &mut events)?
+        };
+        let (mut table, config) = self.table(peer, nat, now);
+        let mut ctx = Ctx { config, entropy };
+        table.touched.push(ours);
+        let out = rekey_ike::settle(&mut table, ours, outcome, &mut ctx, now, &mut events);
+        table.sync();
+        self.events.extend(events.into_iter().map(|e| (peer, e)));
+        out
     }
 
     /// The cookie for an initiator (2.6): `<VersionIDofSecret> | Hash(Ni | IPi | SPIi | secret)`,
@@ -333,6 +377,7 @@ impl Responder {
                     response: response.clone(),
                 },
                 created: now,
+                timer: None,
             },
         );
         self.by_initiator.insert((peer, h.spi_i), spi_r);
@@ -341,15 +386,13 @@ impl Responder {
     }
 
     fn remove(&mut self, spi_r: u64) {
-        if let Some(e) = self.sas.remove(&spi_r) {
-            self.by_initiator.remove(&(e.peer, e.sa.spi_i));
-            self.expiry.remove(&(e.created + HALF_OPEN_TIMEOUT, spi_r));
-            if let State::Established(est) = &e.state
-                && let Some(at) = est.deadline()
-            {
-                self.timers.remove(&(at, spi_r));
-            }
-        }
+        remove_entry(
+            &mut self.sas,
+            &mut self.by_initiator,
+            &mut self.expiry,
+            &mut self.timers,
+            spi_r,
+        );
     }
 
     fn on_auth(
@@ -452,12 +495,12 @@ impl Responder {
             }
         };
         let reply = entry.sa.seal(ExchangeType::IKE_AUTH, true, 1, &out)?;
-        entry.state = State::Established(Established::new(
+        entry.state = State::Established(Box::new(Established::new(
             2,
             Some((datagram.to_vec(), reply.clone())),
             children,
             0,
-        ));
+        )));
         let deadline = entry.created + HALF_OPEN_TIMEOUT;
         self.expiry.remove(&(deadline, spi_r));
         self.counters.established += 1;
@@ -476,46 +519,10 @@ impl Responder {
         Ok(Some(reply))
     }
 
-    /// A response to a request of ours on an established SA; anything else is dropped.
-    fn on_response(
-        &mut self,
-        peer: SocketAddr,
-        datagram: &[u8],
-        msg: &Message,
-        entropy: &mut dyn Entropy,
-    ) {
-        let h = msg.header;
-        let Some(Entry {
-            sa,
-            state: State::Established(est),
-            ..
-        }) = self.sas.get_mut(&h.spi_r).filter(|e| e.sa.spi_i == h.spi_i)
-        else {
-            self.counters.unexpected += 1;
-            tracing::trace!(%peer, "IKE response dropped: no SA of ours asked");
-            return;
-        };
-        let before = est.deadline();
-        let mut events = Vec::new();
-        let ctx = Ctx {
-            config: &self.config,
-            entropy,
-        };
-        let outcome = est.handle_response(sa, datagram, msg, &ctx, &mut self.counters, &mut events);
-        if let Some(at) = before
-            && est.deadline().is_none()
-        {
-            self.timers.remove(&(at, h.spi_r));
-        }
-        self.events.extend(events.into_iter().map(|e| (peer, e)));
-        if let Outcome::Close(_) = outcome {
-            self.remove(h.spi_r);
-        }
-    }
-
-    /// Sends a request on the established SA `spi_r` (dead peer detection or a Delete): the
-    /// peer to send it to and the datagram. None when there is no such SA or a request of ours
-    /// is outstanding on it.
+    /// Sends a request on the established SA whose SPI of ours is `spi_r` (dead peer
+    /// detection, a Delete, a rekey; after a rekey we started, our SPI is the new SA's SPIi):
+    /// the peer to send it to and the datagram. None when there is no such SA or a request of
+    /// ours is outstanding on it.
     pub fn request(
         &mut self,
         spi_r: u64,
@@ -536,13 +543,22 @@ impl Responder {
             config: &self.config,
             entropy,
         };
+        let peer = *peer;
         let Some(bytes) = est.request(sa, request, &mut ctx, now)? else {
             return Ok(None);
         };
-        if let Some(at) = est.deadline() {
-            self.timers.insert((at, spi_r));
-        }
-        Ok(Some((*peer, bytes)))
+        self.sync_timer(spi_r);
+        Ok(Some((peer, bytes)))
+    }
+
+    fn sync_timer(&mut self, spi: u64) {
+        let Some(e) = self.sas.get(&spi) else {
+            return;
+        };
+        let (peer, nat) = (e.peer, e.nat);
+        let (mut table, _) = self.table(peer, nat, Instant::now());
+        table.touched.push(spi);
+        table.sync();
     }
 
     /// Expires half-open SAs older than [`HALF_OPEN_TIMEOUT`] and runs the retransmission
@@ -562,25 +578,29 @@ impl Responder {
             self.timers.remove(&(at, spi));
             let Some(Entry {
                 peer,
+                nat,
                 state: State::Established(est),
+                timer,
                 ..
             }) = self.sas.get_mut(&spi)
             else {
                 continue;
             };
-            let peer = *peer;
+            *timer = None;
+            let (peer, nat) = (*peer, *nat);
             match est.handle_timeout(now, &mut self.counters) {
-                Timer::Idle => {}
+                Timer::Idle => self.sync_timer(spi),
                 Timer::Resend(b) => {
-                    if let Some(next) = est.deadline() {
-                        self.timers.insert((next, spi));
-                    }
+                    self.sync_timer(spi);
                     resend.push((peer, b));
                 }
                 Timer::Dead => {
-                    tracing::debug!(%peer, spi_r = spi, "IKE peer dead: no answer to our request");
-                    self.events.push_back((peer, IkeEvent::TimedOut));
-                    self.remove(spi);
+                    tracing::debug!(%peer, spi, "IKE peer dead: no answer to our request");
+                    let mut events = Vec::new();
+                    let (mut table, _) = self.table(peer, nat, now);
+                    rekey_ike::dead(&mut table, spi, &mut events);
+                    table.sync();
+                    self.events.extend(events.into_iter().map(|e| (peer, e)));
                 }
             }
         }
@@ -604,9 +624,9 @@ impl Responder {
             .range((peer, 0)..=(peer, u64::MAX))
             .map(|(_, spi)| *spi)
             .filter(|spi| {
-                self.sas
-                    .get(spi)
-                    .is_some_and(|e| matches!(e.state, State::Established(_)))
+                self.sas.get(spi).is_some_and(|e| {
+                    matches!(&e.state, State::Established(est) if !est.retiring && !est.provisional)
+                })
             })
             .collect()
     }
