@@ -15,6 +15,7 @@
 //! - [`psk`]: shared keys and the derived WireGuard preshared key.
 //! - [`desired`]: the desired state pushed to workers and the status they report.
 //! - [`device`]: WireGuard configurations for site devices and point-to-site clients.
+//! - [`device_ipsec`]: the strongSwan `swanctl.conf` and parameter sheet of an IPsec site.
 //! - [`enrol`]: point-to-site enrolment wire types and the signed challenge (P2S-3).
 //! - [`lpm`]: a longest-prefix-match table for IPv4 and IPv6.
 //! - [`messages`]: violations, routes and the next hop in English and Japanese.
@@ -31,6 +32,7 @@ pub mod backoff;
 pub mod builder;
 pub mod desired;
 pub mod device;
+pub mod device_ipsec;
 pub mod enrol;
 pub mod instances;
 pub mod lpm;

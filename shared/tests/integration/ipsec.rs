@@ -4,6 +4,7 @@ use isthmus_shared::builder::TopologyBuilder;
 use isthmus_shared::desired::{
     GatewayDesired, GatewayInputs, Secret, SkippedPeer, gateway_desired,
 };
+use isthmus_shared::device_ipsec::{IpsecDeviceConfig, IpsecDeviceError, site_ipsec_config};
 use isthmus_shared::model::{
     IkeProposal, IpsecCipher, IpsecConnectionMode, IpsecDhGroup, IpsecParameters, IpsecPolicy,
     IpsecPrf, QualifiedName, Topology, TunnelProtocol,
@@ -301,5 +302,138 @@ fn ipsec_5_the_desired_state_keeps_one_peer_per_device_address() {
         skipped[0].reason.contains("IPSEC-5"),
         "{}",
         skipped[0].reason
+    );
+}
+
+fn export(t: &Topology, connection: &str, tunnel: u8) -> IpsecDeviceConfig {
+    site_ipsec_config(t, &QualifiedName::new("acme", connection), tunnel).unwrap()
+}
+
+#[test]
+fn the_swanctl_export_carries_the_gateway_the_identities_the_policy_and_the_selectors() {
+    let t = build(
+        spoke(ipsec_topology(), "spoke", "10.1", "westeurope")
+            .v2v_pair("hub-spoke", "hub-gw", "spoke-hub", "spoke-gw")
+            .shared_key("hub-spoke", "PairKey1")
+            .shared_key("spoke-hub", "PairKey1")
+            .edit_gateway("spoke-gw", |g| {
+                g.public_key = Some(wgkey(2));
+                g.public_endpoint = Some("198.51.100.2:51820".parse().unwrap());
+            }),
+    );
+    assert_valid(&t);
+    let conf = export(&t, "hub-branch", 1).to_swanctl();
+    for line in [
+        "connections {",
+        "    hub-branch {",
+        "        version = 2",
+        "        remote_addrs = 198.51.100.1",
+        "        remote_port = 51820",
+        "        mobike = no",
+        "        encap = yes",
+        "        proposals = aes128gcm16-prfsha256-ecp256",
+        "        rekey_time = 3240s",
+        "        over_time = 360s",
+        "        dpd_delay = 30s",
+        "            auth = psk",
+        "            id = 203.0.113.1",
+        "            id = 198.51.100.1",
+        "                local_ts = 192.168.1.0/24",
+        // The VNet, the peered VNet and the other site (transit), as the WireGuard export.
+        "                remote_ts = 10.0.0.0/16,10.1.0.0/16,192.168.9.0/24",
+        "                esp_proposals = aes128gcm16",
+        "                rekey_time = 1620s",
+        "                life_time = 1800s",
+        "                rekey_bytes = 3774873",
+        "                life_bytes = 4194304",
+        "                dpd_action = restart",
+        "                close_action = start",
+        // InitiatorOnly: the gateway starts.
+        "                start_action = none",
+        "    ike-hub-branch {",
+        "        id-1 = 198.51.100.1",
+        "        id-2 = 203.0.113.1",
+        "        secret = \"Secret123\"",
+    ] {
+        assert!(conf.lines().any(|l| l == line), "no {line:?} in:\n{conf}");
+    }
+    assert!(!conf.contains("local_addrs"));
+    // Braces balance.
+    assert_eq!(conf.matches('{').count(), conf.matches('}').count());
+}
+
+#[test]
+fn the_export_without_a_policy_offers_the_defaults_and_starts_the_tunnel() {
+    let t = build(
+        ipsec_topology()
+            .edit_connection("hub-branch", |c| {
+                c.ipsec_policy = None;
+                c.connection_mode = IpsecConnectionMode::Default;
+            })
+            .edit_site("branch", |s| {
+                s.ike_identity = Some("branch@vpn.example".to_owned())
+            }),
+    );
+    let x = export(&t, "hub-branch", 1);
+    let conf = x.to_swanctl();
+    assert!(conf.contains(
+        "proposals = aes256gcm16-prfsha384-ecp384,aes256gcm16-prfsha256-curve25519,\
+         chacha20poly1305-prfsha256-curve25519,aes128gcm16-prfsha256-ecp256,\
+         aes256gcm16-prfsha256-modp2048\n"
+    ));
+    assert!(conf.contains("esp_proposals = aes256gcm16,aes128gcm16,chacha20poly1305\n"));
+    assert!(conf.contains("        rekey_time = 25920s\n"));
+    assert!(conf.contains("life_time = 3600s\n"));
+    assert!(conf.contains("start_action = start\n"));
+    assert!(conf.contains("id = branch@vpn.example\n"));
+    assert!(conf.contains("id-2 = branch@vpn.example\n"));
+    assert!(!conf.contains("rekey_bytes"));
+    let sheet = x.to_sheet();
+    for want in [
+        "Gateway address                 198.51.100.1",
+        "Gateway port (IKE and ESP)      UDP 51820",
+        "Gateway IKE identity            198.51.100.1",
+        "Device IKE identity             branch@vpn.example",
+        "Device IKE port                 UDP 500",
+        "Pre-shared key                  Secret123",
+        "IKE proposals                   aes256gcm16-prfsha384-ecp384,",
+        "IKE SA lifetime                 28800 s",
+        "CHILD SA lifetime               3600 s",
+        "CHILD SA data lifetime          none",
+        "Local traffic selectors (device)192.168.1.0/24",
+        "Dead peer detection             every 30 s",
+        "NAT traversal                   always",
+        "IKE version                     IKEv2",
+    ] {
+        assert!(sheet.contains(want), "no {want:?} in:\n{sheet}");
+    }
+}
+
+#[test]
+fn the_ipsec_export_refuses_wireguard_connections_and_a_gateway_without_an_address() {
+    let t = build(ipsec_topology());
+    let wg = site_ipsec_config(&t, &QualifiedName::new("acme", "hub-wg"), 1);
+    assert!(matches!(wg, Err(IpsecDeviceError::NotIpsec(_))));
+    let t = build(ipsec_topology().edit_gateway("hub-gw", |g| g.public_endpoint = None));
+    let none = site_ipsec_config(&t, &QualifiedName::new("acme", "hub-branch"), 1);
+    assert!(matches!(none, Err(IpsecDeviceError::NoGatewayAddress(_))));
+}
+
+#[test]
+fn tunnel_2_of_an_active_active_gateway_goes_to_the_second_instance_with_the_same_identity() {
+    let t = build(ipsec_topology().edit_gateway("hub-gw", |g| {
+        g.sku = isthmus_shared::model::Sku::VpnGw2;
+        g.active_active = true;
+        g.secondary_endpoint = Some("198.51.100.7:51820".parse().unwrap());
+    }));
+    let x = export(&t, "hub-branch", 2);
+    let conf = x.to_swanctl();
+    assert!(conf.contains("    hub-branch-tunnel2 {\n"));
+    assert!(conf.contains("remote_addrs = 198.51.100.7\n"));
+    assert!(conf.contains("        id-1 = 198.51.100.1\n"));
+    assert_eq!(x.file_name(), "hub-branch-tunnel2.swanctl.conf");
+    assert_eq!(
+        export(&t, "hub-branch", 1).gateway_endpoint.to_string(),
+        "198.51.100.1:51820"
     );
 }
