@@ -33,6 +33,7 @@ mod no_tun;
 mod p2s_netns;
 mod server_driven;
 mod server_lab;
+mod strongswan_lab;
 mod tcp_relay;
 
 use std::process::Command;
