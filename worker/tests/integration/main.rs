@@ -19,6 +19,7 @@ mod ike_nat;
 mod ike_proposal;
 mod ike_rekey;
 mod ike_rekey_sa;
+mod ike_strongswan;
 mod ike_wire;
 mod netns;
 mod netns_active_active;
