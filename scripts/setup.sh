@@ -19,6 +19,9 @@ want_deb curl
 want_deb nodejs
 if [ "$mode" = test ]; then
   for p in chromium fonts-noto-cjk wireguard-go wireguard-tools iperf3 iputils-ping postgresql iproute2 iptables wrk; do want_deb "$p"; done
+  # Issue 17: strongSwan 5.9.8 for the IPsec interop lab (worker/tests/integration/strongswan_lab.rs):
+  # charon-systemd with the openssl, gcm, kernel-libipsec and vici plugins, and swanctl.
+  for p in charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins; do want_deb "$p"; done
   # Schemathesis runs from a virtual environment (below).
   command -v python3 >/dev/null 2>&1 || want_deb python3
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || want_deb python3-venv
