@@ -18,6 +18,8 @@ const ALLOWED = new Set([
   'Isthmus', 'English',
   // Networking terms and protocols written in Latin letters in Japanese networking documents.
   'VPN', 'VNet', 'IP', 'IPv4', 'IPv6', 'DNS', 'TCP', 'MSS', 'MTU', 'QR', 'P2S', 'DDNS', 'WireGuard', 'base64',
+  // Issue 17: IPsec's protocol and key names, and the strongSwan device it names.
+  'IPsec', 'IKE', 'IKEv2', 'ID', 'FQDN', 'PSK', 'strongSwan',
   // Values of the API that the forms offer by name (gateway types, SKUs, the required subnet).
   'RouteBased', 'PolicyBased', 'SKU', 'Basic', 'Standard', 'HighPerformance',
   'GatewaySubnet',
