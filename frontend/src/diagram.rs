@@ -475,6 +475,7 @@ mod tests {
             state,
             since: None,
             reason,
+            ipsec: None,
         }]
     }
 

@@ -233,6 +233,10 @@ pub struct ConnectionStatus {
     /// Why it is `down` or still `connecting`.
     #[serde(default)]
     pub reason: Option<crate::desired::DownReason>,
+    /// Issue 17: the IKE and CHILD SAs of an IPsec connection, as its worker last reported
+    /// them; absent for WireGuard tunnels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipsec: Option<crate::desired::IpsecStatus>,
 }
 
 /// One gateway's live view (`GET /api/v1/tenants/{tenant}/gateways/{name}/status`): where it

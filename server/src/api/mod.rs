@@ -8,6 +8,7 @@ pub mod openapi;
 mod p2s;
 mod resources;
 mod status;
+mod status_ipsec;
 pub(crate) mod tenants;
 mod worker;
 

@@ -323,20 +323,38 @@ pub struct DeviceConfigQuery {
     /// Issue 16 item 6: which tunnel of a connection to an active-active gateway (1, the
     /// default, or 2).
     pub tunnel: Option<u8>,
+    /// Issue 17: `wg-quick` (the default of a WireGuard connection), `swanctl` (the default of
+    /// an IPsec connection) or `sheet` (an IPsec connection's parameter sheet).
+    pub format: Option<DeviceConfigFormat>,
 }
 
-/// `GET /api/v1/tenants/{tenant}/connections/{name}/device-config[?tunnel=2]`: the site
-/// device's wg-quick file (S2S-1); on an active-active gateway tunnel 1 (to instance 0) or,
-/// with `?tunnel=2`, tunnel 2 (to instance 1: a second interface on `device_port + 1`). It
-/// carries the derived preshared key, so reading it is audited.
+/// The format of an exported device configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceConfigFormat {
+    /// A wg-quick file (WireGuard connections).
+    WgQuick,
+    /// A strongSwan `swanctl.conf` (IPsec connections).
+    Swanctl,
+    /// A plain-text parameter sheet for any IKEv2 device (IPsec connections).
+    Sheet,
+}
+
+/// `GET /api/v1/tenants/{tenant}/connections/{name}/device-config[?tunnel=2][&format=..]`: the
+/// site device's wg-quick file (S2S-1); on an active-active gateway tunnel 1 (to instance 0) or,
+/// with `?tunnel=2`, tunnel 2 (to instance 1: a second interface on `device_port + 1`). For an
+/// IPsec connection (issue 17) a strongSwan `swanctl.conf` (`format=swanctl`, the default) or
+/// a parameter sheet (`format=sheet`). It carries the derived preshared key (or the IPsec
+/// pre-shared key), so reading it is audited.
 #[utoipa::path(
     get, path = "/api/v1/tenants/{tenant}/connections/{name}/device-config", tag = "topology",
     params(
         ("tenant" = String, Path, description = "Tenant name", example = "demo"), ("name" = String, Path, description = "Connection name"),
         ("tunnel" = Option<u8>, Query, description = "Tunnel 1 (the default) or, for a connection to an active-active gateway that runs on two instances, tunnel 2"),
+        ("format" = inline(Option<DeviceConfigFormat>), Query, description = "wg-quick (the default of a WireGuard connection), swanctl (a strongSwan swanctl.conf, the default of an IPsec connection) or sheet (an IPsec connection's parameter sheet); a format of the other protocol is a 400"),
     ),
     responses(
-        (status = 200, description = "The site device's wg-quick file (S2S-1) for the tunnel; the read is audited", content_type = "text/plain", body = String),
+        (status = 200, description = "The site device's configuration for the tunnel: a wg-quick file (S2S-1), a strongSwan swanctl.conf or an IPsec parameter sheet; the read is audited", content_type = "text/plain", body = String),
         crate::api::openapi::BadRequest, crate::api::openapi::Unauthorized, crate::api::openapi::Forbidden,
         (status = 404, description = "No such connection, or no such tunnel: tunnel 2 exists only on an active-active gateway that runs on two instances", body = isthmus_shared::api::ErrorBody),
     )
@@ -353,7 +371,7 @@ pub async fn device_config(
     store::get_row(state.db(), Kind::Connection, &q).await?;
     let topology = store::current_topology(&state).await?;
     let tunnel = query.tunnel.unwrap_or(1);
-    let config = site_device_tunnel_config(&topology, &q, tunnel).map_err(|e| match e {
+    let device_error = |e: DeviceError| match e {
         DeviceError::NotActiveActive(_)
         | DeviceError::OneInstance(_)
         | DeviceError::NoSecondPort(_)
@@ -361,7 +379,48 @@ pub async fn device_config(
             ApiError::NotFound(format!("no tunnel {tunnel} for `{name}`: {e}"))
         }
         e => ApiError::BadRequest(format!("no device configuration for `{name}`: {e}")),
-    })?;
+    };
+    let ipsec = topology
+        .connection(&tenant, &name)
+        .is_some_and(|c| c.protocol == isthmus_shared::model::TunnelProtocol::IPsec);
+    let format = query.format.unwrap_or(if ipsec {
+        DeviceConfigFormat::Swanctl
+    } else {
+        DeviceConfigFormat::WgQuick
+    });
+    let (file_name, body) = match (ipsec, format) {
+        (false, DeviceConfigFormat::WgQuick) => {
+            let config = site_device_tunnel_config(&topology, &q, tunnel).map_err(device_error)?;
+            (
+                ActiveActiveTunnel::file_name(&name, tunnel),
+                config.to_wg_quick(),
+            )
+        }
+        (true, DeviceConfigFormat::Swanctl | DeviceConfigFormat::Sheet) => {
+            use isthmus_shared::device_ipsec::{IpsecDeviceError, site_ipsec_config};
+            let config = site_ipsec_config(&topology, &q, tunnel).map_err(|e| match e {
+                IpsecDeviceError::Device(e) => device_error(e),
+                e => ApiError::BadRequest(format!("no device configuration for `{name}`: {e}")),
+            })?;
+            if format == DeviceConfigFormat::Sheet {
+                (format!("{}.txt", config.name()), config.to_sheet())
+            } else {
+                (config.file_name(), config.to_swanctl())
+            }
+        }
+        (false, _) => {
+            return Err(ApiError::BadRequest(format!(
+                "connection `{name}` uses WireGuard: its device configuration is a wg-quick \
+                 file (format=wg-quick); swanctl and sheet are for IPsec connections"
+            )));
+        }
+        (true, _) => {
+            return Err(ApiError::BadRequest(format!(
+                "connection `{name}` uses IPsec: its device configuration is a swanctl.conf \
+                 (format=swanctl) or a parameter sheet (format=sheet), not a wg-quick file"
+            )));
+        }
+    };
     audit::record(
         state.db(),
         &who,
@@ -375,13 +434,10 @@ pub async fn device_config(
             (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!(
-                    "attachment; filename=\"{}\"",
-                    ActiveActiveTunnel::file_name(&name, tunnel)
-                ),
+                format!("attachment; filename=\"{file_name}\""),
             ),
         ],
-        config.to_wg_quick(),
+        body,
     )
         .into_response())
 }

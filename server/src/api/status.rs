@@ -42,6 +42,10 @@ fn parse_wire<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
 /// one from their handshake age at the time of the report.
 fn view_of(r: connection_status::Model) -> ConnectionStatus {
     let reported: Option<TunnelState> = r.state.as_deref().and_then(parse_wire);
+    let ipsec: Option<isthmus_shared::desired::IpsecStatus> = r
+        .ipsec
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
     let (state, reason) = match reported {
         Some(st) => (st, r.reason.as_deref().and_then(parse_wire::<DownReason>)),
         None => match r.last_handshake_unix.filter(|h| *h > 0) {
@@ -64,7 +68,8 @@ fn view_of(r: connection_status::Model) -> ConnectionStatus {
             .since_unix
             .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
             .map(|t| t.to_rfc3339()),
-        reason,
+        reason: reason.or_else(|| super::status_ipsec::reason_of(state, ipsec.as_ref())),
+        ipsec,
     }
 }
 
@@ -108,6 +113,7 @@ async fn connection_views(
             state: TunnelState::Down,
             since: None,
             reason: None,
+            ipsec: None,
         });
         if v.reason != Some(DownReason::Disabled) {
             v.state = TunnelState::Down;
@@ -300,7 +306,7 @@ pub async fn set_placement(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn label(value: &str) -> String {
+pub(super) fn label(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -515,6 +521,15 @@ pub async fn metrics(
                 label(&r.connection)
             );
         }
+    }
+    if !matches!(named, Named::None) {
+        super::status_ipsec::write_metrics(
+            &mut out,
+            views
+                .iter()
+                .filter(|(t, _)| shown(t))
+                .map(|(t, v)| (t.as_str(), v)),
+        );
     }
     if !matches!(named, Named::None) {
         let gateways: Vec<(String, String, Option<u16>)> = topology

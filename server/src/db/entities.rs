@@ -298,6 +298,8 @@ pub mod connection_status {
         pub since_unix: Option<i64>,
         /// Why it is `down` or `connecting` (`no_answer`, `key_mismatch`, ...).
         pub reason: Option<String>,
+        /// Issue 17: the IPsec status (`IpsecStatus` as JSON) of an IPsec connection.
+        pub ipsec: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,6 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m0010;
+mod m0011;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0008Security),
             Box::new(M0009GatewayDrops),
             Box::new(m0010::M0010Instances),
+            Box::new(m0011::M0011IpsecStatus),
         ]
     }
 }

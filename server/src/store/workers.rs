@@ -145,6 +145,11 @@ pub async fn record_status(state: &AppState, name: &str, report: StatusReport) -
                 state: Set(Some(c.state.as_str().to_owned())),
                 since_unix: Set(c.since_unix.map(clamp)),
                 reason: Set(c.reason.map(|r| r.as_str().to_owned())),
+                ipsec: Set(c
+                    .ipsec
+                    .map(|s| serde_json::to_string(&s))
+                    .transpose()
+                    .map_err(|e| StoreError::Internal(e.to_string()))?),
             })
             .on_conflict(
                 OnConflict::columns([
@@ -162,6 +167,7 @@ pub async fn record_status(state: &AppState, name: &str, report: StatusReport) -
                     connection_status::Column::State,
                     connection_status::Column::SinceUnix,
                     connection_status::Column::Reason,
+                    connection_status::Column::Ipsec,
                 ])
                 .to_owned(),
             )

@@ -10,6 +10,7 @@ mod endpoints;
 mod faq;
 mod health;
 mod instances;
+mod ipsec;
 mod isolation;
 mod openapi;
 mod p2s;
