@@ -14,7 +14,8 @@
 //! No sockets and no clock here: the caller passes datagrams, `now` and randomness in. ESP,
 //! the data plane these SAs key, is [`super::esp`].
 //!
-//! Not yet here (issue 17): PFS for CHILD SAs (a KE in CREATE_CHILD_SA), Extended
+//! Not yet here (issue 17): PFS in our own CHILD SA rekeys (a peer's KE in CREATE_CHILD_SA is
+//! answered; no setting asks for ours), Extended
 //! Sequence Numbers, lifetimes (when to rekey is the caller's), IKE fragmentation (RFC 7383);
 //! and the wiring into [`super::Core`] and the shell (ports 500/4500, demultiplexing by SPI).
 

@@ -273,6 +273,62 @@ impl EspSuite {
         None
     }
 
+    /// The rekey responder's choice for a CREATE_CHILD_SA with a KE of `ke_group` (perfect
+    /// forward secrecy, RFC 7296 1.3.1): as [`EspSuite::choose`] among the proposals with a
+    /// DH transform of that group, which must be one of `groups`; the answer names it. Err
+    /// with the group to ask for (INVALID_KE_PAYLOAD) when a proposal has an acceptable group
+    /// other than the KE's, else Err(None) (NO_PROPOSAL_CHOSEN).
+    pub fn choose_pfs(
+        offered: &SecurityAssociation,
+        ours: &[EspSuite],
+        spi: u32,
+        ke_group: u16,
+        groups: &[DhGroup],
+    ) -> Result<(EspSuite, u32, DhGroup, SecurityAssociation), Option<DhGroup>> {
+        const ALLOWED: [TransformType; 4] = [
+            TransformType::ENCR,
+            TransformType::INTEG,
+            TransformType::ESN,
+            TransformType::DH,
+        ];
+        let mut ask = None;
+        for p in &offered.proposals {
+            if p.protocol != ProtocolId::ESP || !aead_only(p, &ALLOWED) {
+                continue;
+            }
+            let dh: Vec<DhGroup> = p
+                .transforms
+                .iter()
+                .filter(|t| t.kind == TransformType::DH)
+                .filter_map(|t| DhGroup::from_id(t.id))
+                .filter(|g| groups.contains(g))
+                .collect();
+            let Some(&group) = dh.iter().find(|g| g.id() == ke_group) else {
+                ask = ask.or(dh.first().copied());
+                continue;
+            };
+            let without_dh = SecurityAssociation {
+                proposals: vec![Proposal {
+                    transforms: p
+                        .transforms
+                        .iter()
+                        .filter(|t| t.kind != TransformType::DH)
+                        .cloned()
+                        .collect(),
+                    ..p.clone()
+                }],
+            };
+            if let Some((suite, peer_spi, mut answer)) = Self::choose(&without_dh, ours, spi) {
+                for a in &mut answer.proposals {
+                    a.transforms
+                        .push(Transform::new(TransformType::DH, group.id()));
+                }
+                return Ok((suite, peer_spi, group, answer));
+            }
+        }
+        Err(ask)
+    }
+
     /// The initiator's check of SAr2: one ESP proposal of a suite it offered; the
     /// responder's SPI.
     pub fn accepted(answer: &SecurityAssociation, offered: &[EspSuite]) -> Option<(EspSuite, u32)> {

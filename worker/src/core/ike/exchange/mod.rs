@@ -13,7 +13,7 @@
 //! On an established SA (`info.rs`) either side answers the peer's INFORMATIONAL requests
 //! (dead peer detection, Deletes) and sends its own ([`Request`]), declaring the peer dead
 //! when one goes unanswered after every retransmission. CREATE_CHILD_SA rekeys a CHILD SA
-//! from either side (`rekey.rs`, without PFS). CREATE_CHILD_SA with an IKE proposal rekeys
+//! from either side (`rekey.rs`; a peer's KE for PFS is answered, ours carry none). CREATE_CHILD_SA with an IKE proposal rekeys
 //! the IKE SA itself (`rekey_ike.rs`, 1.3.2, 2.18): the new SA takes over the CHILD SAs, the
 //! rekey's initiator deletes the old one, and simultaneous rekeys end with one SA on both
 //! sides (2.8.2); the caller follows with [`IkeEvent::IkeRekeyed`].
@@ -366,19 +366,21 @@ impl IkeSa {
             local_ts,
             remote_ts,
         };
-        self.keyed(c, self.initiator, &self.ni, &self.nr)
+        self.keyed(c, self.initiator, None, &self.ni, &self.nr)
     }
 
-    /// A CHILD SA keyed from SK_d and the nonces of the exchange that creates it (2.17):
-    /// first the keys of the exchange's initiator's packets (`we_initiated`: ours).
+    /// A CHILD SA keyed from SK_d, the exchange's new DH secret if any (PFS) and the nonces
+    /// of the exchange that creates it (2.17): first the keys of the exchange's initiator's
+    /// packets (`we_initiated`: ours).
     pub(super) fn keyed(
         &self,
         c: ChildRef,
         we_initiated: bool,
+        g_ir: Option<&Secret>,
         ni: &[u8],
         nr: &[u8],
     ) -> Result<ChildSa, CryptoError> {
-        let k = child_keys(self.suite.prf, c.suite.aead, &self.keys.sk_d, None, ni, nr)?;
+        let k = child_keys(self.suite.prf, c.suite.aead, &self.keys.sk_d, g_ir, ni, nr)?;
         let (outbound_key, inbound_key) = if we_initiated {
             (k.initiator_to_responder, k.responder_to_initiator)
         } else {
