@@ -9,6 +9,8 @@ mod core_flood;
 mod core_instances;
 mod core_mtu;
 mod core_state;
+mod fuzz_esp;
+mod fuzz_ike;
 mod gro;
 mod ha_lab;
 mod harness;
