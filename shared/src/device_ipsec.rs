@@ -235,6 +235,14 @@ impl IpsecDeviceConfig {
             "# IKEv2 with a pre-shared key; IKE and ESP in UDP both go to the gateway's port {}.",
             self.gateway_endpoint.port()
         );
+        if self.tunnel == 2 {
+            let _ = writeln!(
+                o,
+                "# Load it beside tunnel 1's file: both tunnels carry the same selectors, so the \
+                 kernel uses one of them at a time\n# (for both at once, give each an XFRM \
+                 interface with if_id_in/if_id_out and route the gateway's prefixes over both)."
+            );
+        }
         if self.device_ike_port != crate::model::DEFAULT_IKE_PORT {
             let _ = writeln!(
                 o,

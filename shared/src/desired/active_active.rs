@@ -47,6 +47,11 @@ pub fn active_active_instance(desired: &GatewayDesired, instance: u8) -> Gateway
             continue;
         }
         p.on_every_instance = true;
+        // Issue 17: an IPsec device answers both instances on its one IKE port (its tunnel 2
+        // is a second IKE SA with instance 1's address, `device_ipsec`).
+        if p.ipsec.is_some() {
+            continue;
+        }
         p.endpoint = p
             .endpoint
             .as_deref()

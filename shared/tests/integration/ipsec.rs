@@ -437,3 +437,18 @@ fn tunnel_2_of_an_active_active_gateway_goes_to_the_second_instance_with_the_sam
         "198.51.100.1:51820"
     );
 }
+
+#[test]
+fn both_instances_of_an_active_active_gateway_initiate_to_the_devices_one_ike_port() {
+    let t = build(ipsec_topology());
+    let (d, _) = desired_of(&t);
+    for instance in [0, 1] {
+        let x = isthmus_shared::desired::active_active_instance(&d, instance);
+        let ipsec = x.peers.iter().find(|p| p.name == "hub-branch").unwrap();
+        assert_eq!(ipsec.endpoint.as_deref(), Some("203.0.113.1:500"));
+        assert!(ipsec.on_every_instance);
+        let wg = x.peers.iter().find(|p| p.name == "hub-wg").unwrap();
+        let port = if instance == 0 { 51820 } else { 51821 };
+        assert_eq!(wg.endpoint, Some(format!("203.0.113.9:{port}")));
+    }
+}
