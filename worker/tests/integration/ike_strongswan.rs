@@ -1,11 +1,14 @@
 //! Issue 17: the product's sans-IO IKEv2 and ESP code against a real strongSwan 5.9.8
 //! (`strongswan_lab.rs`), in namespaces this test creates (root only; skipped otherwise).
 //!
-//! A small loop here stands in for the shell: std UDP sockets on ports 500 and 4500 in the
-//! gateway's namespace, the real clock and the system's randomness drive
-//! `ike::exchange::{Initiator, Responder}` and `esp::{Outbound, Inbound}`. As the gateway does
-//! (forced NAT-T), the Isthmus initiator sends IKE_SA_INIT to port 500 without the non-ESP
-//! marker and everything after it, IKE with the marker and ESP-in-UDP, to port 4500.
+//! A small loop here stands in for the shell: one std UDP socket on the gateway's one port
+//! (51820, as its `listen_port`) in the gateway's namespace, demultiplexed as the gateway does
+//! (the non-ESP marker, our inbound SPIs, the keepalive, a bare IKEv2 header), the real clock
+//! and the system's randomness drive `ike::exchange::{Initiator, Responder}` and
+//! `esp::{Outbound, Inbound}`. As the gateway does (forced NAT-T), the Isthmus initiator sends
+//! IKE_SA_INIT to the device's port 500 without the marker and everything after it, IKE with
+//! the marker and ESP-in-UDP, to the floated port 4500; strongSwan initiates to the gateway's
+//! port (`remote_port`, as the exported swanctl.conf has it).
 //!
 //! With `ISTHMUS_WRITE_CORPUS=1` every kind of datagram strongSwan sent is written once under
 //! `worker/tests/corpus/{ike,esp}/` (the fuzz targets' seeds).
@@ -23,8 +26,8 @@ use isthmus_worker::core::ike::wire::{
 };
 
 use crate::strongswan_lab::{
-    ChildSaInfo, GW_ADDR, GW_HOST, GW_NET, SS_ADDR, SS_HOST, SS_NET, StrongSwan, SwanPair,
-    strongswan_skip_reason, udp_in,
+    ChildSaInfo, GW_ADDR, GW_HOST, GW_NET, IkeSaInfo, SS_ADDR, SS_HOST, SS_NET, StrongSwan,
+    SwanPair, strongswan_skip_reason, udp_in,
 };
 
 const PSK: &str = "interop shared key of the lab";
@@ -136,6 +139,13 @@ pub struct SwanConf {
     pub dpd_delay: &'static str,
     pub rekey_time: &'static str,
     pub life_time: &'static str,
+    /// Where strongSwan initiates to: the gateway's listen port.
+    pub remote_port: u16,
+    /// strongSwan's own IKE port, if not 500. strongSwan 5.9.8 floats the remote port to 4500
+    /// after IKE_SA_INIT whenever either port is 500 (its `float_ports`), so towards a gateway
+    /// port other than 500 its local port must be 4500 (it then sends the non-ESP marker from
+    /// the start and keeps the gateway's port).
+    pub local_port: Option<u16>,
 }
 
 impl SwanConf {
@@ -148,13 +158,19 @@ impl SwanConf {
             dpd_delay: "30s",
             rekey_time: "1h",
             life_time: "66m",
+            remote_port: GW_PORT,
+            local_port: Some(4500),
         }
     }
 
     pub fn render(&self) -> String {
+        let local_port = self
+            .local_port
+            .map(|p| format!("    local_port = {p}\n"))
+            .unwrap_or_default();
         format!(
             "connections {{\n  gw {{\n    version = 2\n    local_addrs = {SS_ADDR}\n\
-             \x20   remote_addrs = {GW_ADDR}\n    mobike = no\n    encap = yes\n\
+             \x20   remote_addrs = {GW_ADDR}\n    remote_port = {rp}\n{local_port}    mobike = no\n    encap = yes\n\
              \x20   proposals = {p}\n    dpd_delay = {dpd}\n\
              \x20   local {{\n      auth = psk\n      id = {SS_ADDR}\n    }}\n\
              \x20   remote {{\n      auth = psk\n      id = {GW_ADDR}\n    }}\n\
@@ -169,6 +185,7 @@ impl SwanConf {
             e = self.esp_proposals,
             rk = self.rekey_time,
             lt = self.life_time,
+            rp = self.remote_port,
             sa = self.start_action,
             psk = self.psk,
         )
@@ -204,6 +221,11 @@ enum Ev {
         inbound: u32,
         outbound: u32,
     },
+    /// The IKE SA's new SPIs after a rekey (either side's).
+    IkeRekeyed {
+        spi_i: u64,
+        spi_r: u64,
+    },
     Other(String),
 }
 
@@ -212,11 +234,14 @@ enum Side {
     Resp(Box<Responder>),
 }
 
-/// The test's stand-in for the gateway shell: sockets on 500 and 4500 in the gateway's
-/// namespace, one IKE side, the CHILD SAs' ESP halves.
+/// The gateway's one UDP port (as its `listen_port`): IKE with and without the non-ESP
+/// marker, and ESP-in-UDP, all on it.
+const GW_PORT: u16 = 51820;
+
+/// The test's stand-in for the gateway shell: the gateway's one socket in its namespace, one
+/// IKE side, the CHILD SAs' ESP halves.
 struct Gw {
-    s500: UdpSocket,
-    s4500: UdpSocket,
+    sock: UdpSocket,
     side: Side,
     os: SystemEntropy,
     events: Vec<Ev>,
@@ -226,6 +251,8 @@ struct Gw {
     received: Vec<Vec<u8>>,
     /// IKE requests from strongSwan (exchange types), and datagrams of each kind for the corpus.
     requests: Vec<ExchangeType>,
+    /// IKE responses from strongSwan (exchange types).
+    responses: Vec<ExchangeType>,
     seen: Vec<(String, Vec<u8>)>,
     /// Put before the corpus files' names (e.g. `wrong-psk-`).
     tag: &'static str,
@@ -253,14 +280,10 @@ fn exchange_name(e: ExchangeType) -> &'static str {
 
 impl Gw {
     fn new(pair: &SwanPair, side: Side) -> Self {
-        let s500 = udp_in(&pair.gw, gw_addr(500));
-        let s4500 = udp_in(&pair.gw, gw_addr(4500));
-        for s in [&s500, &s4500] {
-            s.set_nonblocking(true).expect("nonblocking");
-        }
+        let sock = udp_in(&pair.gw, gw_addr(GW_PORT));
+        sock.set_nonblocking(true).expect("nonblocking");
         Self {
-            s500,
-            s4500,
+            sock,
             side,
             os: SystemEntropy::default(),
             events: Vec::new(),
@@ -268,6 +291,7 @@ impl Gw {
             outbound: None,
             received: Vec::new(),
             requests: Vec::new(),
+            responses: Vec::new(),
             seen: Vec::new(),
             tag: "",
             last_esp_spi: None,
@@ -278,7 +302,7 @@ impl Gw {
     fn initiate(pair: &SwanPair, config: Config) -> Self {
         let mut os = SystemEntropy::default();
         let (init, first) =
-            Initiator::start(config, gw_addr(500), ss(500), &mut os, Instant::now())
+            Initiator::start(config, gw_addr(GW_PORT), ss(500), &mut os, Instant::now())
                 .expect("initiator starts");
         let me = Self::new(pair, Side::Init(Box::new(init)));
         me.send_ike(&first, ss(500));
@@ -291,12 +315,13 @@ impl Gw {
         Self::new(pair, Side::Resp(Box::new(resp)))
     }
 
-    /// An IKE message to `to`: to port 500 bare, else with the non-ESP marker from 4500.
+    /// An IKE message to `to`: to port 500 bare, to any other port (4500 once floated) with
+    /// the non-ESP marker.
     fn send_ike(&self, msg: &[u8], to: SocketAddr) {
         let r = if to.port() == 500 {
-            self.s500.send_to(msg, to)
+            self.sock.send_to(msg, to)
         } else {
-            self.s4500.send_to(&frame_ike(msg), to)
+            self.sock.send_to(&frame_ike(msg), to)
         };
         r.expect("send IKE");
     }
@@ -319,12 +344,20 @@ impl Gw {
     fn on_ike(&mut self, local: SocketAddr, from: SocketAddr, msg: &[u8]) {
         if let Ok(m) = Message::parse(msg) {
             let kind = if m.header.flags.response {
+                self.responses.push(m.header.exchange);
                 "response"
             } else {
                 self.requests.push(m.header.exchange);
                 "request"
             };
-            let name = format!("{}-{kind}.bin", exchange_name(m.header.exchange));
+            // INFORMATIONAL and CREATE_CHILD_SA by length too: DPD and the Deletes of a CHILD
+            // SA and of the IKE SA differ, and so do the rekeys of a CHILD SA and of the IKE SA.
+            let e = m.header.exchange;
+            let name = if e == ExchangeType::INFORMATIONAL || e == ExchangeType::CREATE_CHILD_SA {
+                format!("{}-{kind}-{}.bin", exchange_name(e), msg.len())
+            } else {
+                format!("{}-{kind}.bin", exchange_name(m.header.exchange))
+            };
             self.record("ike", name, msg);
         }
         let now = Instant::now();
@@ -411,6 +444,16 @@ impl Gw {
                 inbound: child.inbound_spi,
                 outbound: child.outbound_spi,
             }
+        } else if let IkeEvent::IkeRekeyed {
+            new_spi_i,
+            new_spi_r,
+            ..
+        } = e
+        {
+            Ev::IkeRekeyed {
+                spi_i: new_spi_i,
+                spi_r: new_spi_r,
+            }
         } else {
             Ev::Other(format!("{e:?}"))
         };
@@ -422,25 +465,19 @@ impl Gw {
     fn poll(&mut self) -> bool {
         let mut any = false;
         let mut buf = vec![0u8; 65_536];
-        loop {
-            let (n, from, local) = if let Ok((n, from)) = self.s500.recv_from(&mut buf) {
-                (n, from, gw_addr(500))
-            } else if let Ok((n, from)) = self.s4500.recv_from(&mut buf) {
-                (n, from, gw_addr(4500))
-            } else {
-                break;
-            };
+        let local = gw_addr(GW_PORT);
+        while let Ok((n, from)) = self.sock.recv_from(&mut buf) {
             any = true;
             let d = buf[..n].to_vec();
-            if local.port() == 500 {
-                self.on_ike(local, from, &d);
-                continue;
-            }
+            // The gateway port's demultiplexing: the non-ESP marker, then our inbound SPIs,
+            // the keepalive, then a bare IKEv2 header (version 2.0 at byte 17).
+            let ours = spi_of(&d).is_some_and(|spi| self.inbound.iter().any(|(s, ..)| *s == spi));
             match classify(&d) {
                 Datagram::Ike(m) => self.on_ike(local, from, m),
-                Datagram::Esp(p) => self.on_esp(p),
+                Datagram::Esp(p) if ours => self.on_esp(p),
                 Datagram::Keepalive => self.record("esp", "keepalive.bin".into(), &d),
-                Datagram::Malformed => {}
+                _ if d.len() >= 28 && d[17] == 0x20 => self.on_ike(local, from, &d),
+                _ => eprintln!("isthmus: a datagram of {n} bytes from {from} dropped"),
             }
         }
         let now = Instant::now();
@@ -481,6 +518,44 @@ impl Gw {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
+    }
+
+    /// Runs the loop (the gateway keeps answering) until strongSwan's IKE SAs satisfy `f`;
+    /// returns them, or panics after `timeout` with strongSwan's listing and log.
+    fn wait_swan(
+        &mut self,
+        swan: &StrongSwan,
+        what: &str,
+        timeout: Duration,
+        f: impl Fn(&[IkeSaInfo]) -> bool,
+    ) -> Vec<IkeSaInfo> {
+        let until = Instant::now() + timeout;
+        loop {
+            let sas = swan.sas();
+            if f(&sas) {
+                return sas;
+            }
+            assert!(
+                Instant::now() < until,
+                "timed out waiting for {what}; SAs: {}\n{}",
+                swan.list_sas(),
+                swan.log()
+            );
+            self.run_for(Duration::from_millis(50));
+        }
+    }
+
+    /// [`Gw::wait_swan`] for one IKE SA satisfying `f`.
+    fn wait_swan_sa(
+        &mut self,
+        swan: &StrongSwan,
+        what: &str,
+        f: impl Fn(&IkeSaInfo) -> bool,
+    ) -> IkeSaInfo {
+        self.wait_swan(swan, what, Duration::from_secs(5), |sas| sas.iter().any(&f))
+            .into_iter()
+            .find(|s| f(s))
+            .expect("found above")
     }
 
     /// Runs the loop for `d`.
@@ -527,7 +602,7 @@ impl Gw {
             .expect("a CHILD SA")
             .seal(&echo, NEXT_IPV4, &mut out)
             .expect("seal");
-        self.s4500.send_to(&out, ss(4500)).expect("send ESP");
+        self.sock.send_to(&out, ss(4500)).expect("send ESP");
         let until = Instant::now() + Duration::from_secs(5);
         loop {
             if let Some(p) = self.received.iter().find(|p| is_echo_reply(p, seq)) {
@@ -607,10 +682,10 @@ fn is_echo_reply(p: &[u8], seq: u16) -> bool {
 }
 
 /// strongSwan agrees with the Isthmus side on the IKE SA and its CHILD SA: SPIs and suites.
-fn assert_agrees(swan: &StrongSwan, gw: &Gw) {
+fn assert_agrees(swan: &StrongSwan, gw: &mut Gw) {
     let (spi_i, spi_r, suite, child) = gw.established().expect("established");
     let (i, o, esp) = child.expect("a CHILD SA");
-    let sa = swan.wait_sa("the IKE SA with a CHILD SA", Duration::from_secs(5), |s| {
+    let sa = gw.wait_swan_sa(swan, "the IKE SA with a CHILD SA", |s| {
         s.spi_i == spi_i && s.spi_r == spi_r && !s.installed().is_empty()
     });
     assert_eq!(sa.state, "ESTABLISHED");
@@ -702,18 +777,24 @@ fn isthmus_initiator_establishes_with_strongswan_for_every_cipher_prf_and_group(
         let (_, _, got, child) = gw.established().expect("established, not refused");
         assert_eq!(got, suite);
         assert_eq!(child.map(|c| c.2.aead), Some(c.3));
-        assert_agrees(&swan, &gw);
+        assert_agrees(&swan, &mut gw);
         let reply = gw.ping(&swan, n as u16 + 1);
         assert_eq!(reply[20], 0, "an echo reply");
-        let sa = swan.sas().into_iter().next().expect("the SA");
-        let c = &sa.installed()[0];
-        assert!(c.packets_in >= 1 && c.packets_out >= 1, "{c:?}");
+        // strongSwan counts the echo both ways (nothing of IKE is outstanding: no loop needed).
+        swan.wait_sa("the echo counted", Duration::from_secs(5), |s| {
+            s.installed()
+                .first()
+                .is_some_and(|c| c.packets_in >= 1 && c.packets_out >= 1)
+        });
+        if n == 0 {
+            isthmus_requests(&mut gw, &swan);
+        }
         gw.request(Request::DeleteIke);
         gw.until(&swan, Duration::from_secs(5), |e| {
             e.iter()
                 .any(|e| matches!(e, Ev::Deleted { by_peer: false }))
         });
-        swan.wait_sas("no SA left", Duration::from_secs(5), <[_]>::is_empty);
+        gw.wait_swan(&swan, "no SA left", Duration::from_secs(5), <[_]>::is_empty);
         gw.write_corpus();
     }
 }
@@ -746,7 +827,7 @@ fn rekeyed(gw: &mut Gw, swan: &StrongSwan, before: usize, timeout: Duration) -> 
     assert_eq!(gw.inbound.len(), 1, "only the new CHILD SA is left inbound");
     // strongSwan lists the old CHILD SA as DELETED for a while; the new one is INSTALLED (or
     // REKEYING already, with a short rekey_time).
-    let sa = swan.wait_sa("the rekeyed CHILD SA", Duration::from_secs(5), |s| {
+    let sa = gw.wait_swan_sa(swan, "the rekeyed CHILD SA", |s| {
         let live = |c: &&ChildSaInfo| c.state == "INSTALLED" || c.state == "REKEYING";
         let live: Vec<_> = s.children.iter().filter(live).collect();
         live.len() == 1 && (live[0].spi_in, live[0].spi_out) == (new_out, new_in)
@@ -755,11 +836,85 @@ fn rekeyed(gw: &mut Gw, swan: &StrongSwan, before: usize, timeout: Duration) -> 
     (new_in, new_out)
 }
 
+/// The IKE SA's SPIs after its last rekey; strongSwan lists exactly that IKE SA, with the
+/// CHILD SA `child` (our inbound, outbound SPIs) moved onto it.
+fn ike_rekeyed(gw: &mut Gw, swan: &StrongSwan, child: (u32, u32)) -> (u64, u64) {
+    gw.until(swan, Duration::from_secs(10), |e| {
+        e.iter().any(|e| matches!(e, Ev::IkeRekeyed { .. }))
+    });
+    let spis = gw
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Ev::IkeRekeyed { spi_i, spi_r } => Some((*spi_i, *spi_r)),
+            _ => None,
+        })
+        .expect("a rekey");
+    let sas = gw.wait_swan(
+        swan,
+        "one IKE SA, the rekeyed one",
+        Duration::from_secs(5),
+        |sas| {
+            sas.len() == 1
+                && (sas[0].spi_i, sas[0].spi_r) == spis
+                && sas[0]
+                    .installed()
+                    .first()
+                    .is_some_and(|c| (c.spi_in, c.spi_out) == (child.1, child.0))
+        },
+    );
+    assert_eq!(sas[0].state, "ESTABLISHED");
+    spis
+}
+
+/// The Isthmus initiator's own requests on an established SA, answered by strongSwan: a CHILD
+/// SA rekey and the Delete of the old one, dead peer detection, an IKE SA rekey; ESP goes on
+/// through the new SAs.
+fn isthmus_requests(gw: &mut Gw, swan: &StrongSwan) {
+    let (_, _, _, child) = gw.established().expect("established");
+    let (old_in, ..) = child.expect("a CHILD SA");
+    gw.request(Request::RekeyChild(old_in));
+    gw.until(swan, Duration::from_secs(5), |e| {
+        e.iter().any(|e| matches!(e, Ev::ChildRekeyed { .. }))
+    });
+    gw.request(Request::DeleteChild(old_in));
+    let (new_in, new_out) = rekeyed(gw, swan, 0, Duration::from_secs(5));
+    gw.ping(swan, 100);
+    assert_eq!(gw.last_esp_spi, Some(new_in));
+
+    let answered = |g: &Gw| {
+        g.responses
+            .iter()
+            .filter(|e| **e == ExchangeType::INFORMATIONAL)
+            .count()
+    };
+    let before = answered(gw);
+    gw.request(Request::Dpd);
+    let until = Instant::now() + Duration::from_secs(5);
+    while answered(gw) == before {
+        assert!(Instant::now() < until, "strongSwan did not answer our DPD");
+        if !gw.poll() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    gw.request(Request::RekeyIke);
+    ike_rekeyed(gw, swan, (new_in, new_out));
+    gw.ping(swan, 101);
+    assert_eq!(
+        gw.last_esp_spi,
+        Some(new_in),
+        "the CHILD SA moved, keys unchanged"
+    );
+}
+
 /// Issue 17, interop: a strongSwan initiator (`swanctl --initiate`, a combined proposal as
-/// strongSwan's defaults are) establishes with the Isthmus responder on port 500, floating to
-/// 4500; ESP carries an echo both ways; strongSwan's CHILD SA rekey (`swanctl --rekey`) is
-/// answered and the old CHILD SA deleted, and ESP goes on through the new one; strongSwan's
-/// dead peer detection is answered and the SA stays; strongSwan's Delete removes it here.
+/// strongSwan's defaults are) establishes with the Isthmus responder on the gateway's one port
+/// (from strongSwan's 4500, with the non-ESP marker); ESP carries an echo both ways; strongSwan's
+/// CHILD SA rekey (`swanctl --rekey`) is answered and the old CHILD SA deleted, and ESP goes on
+/// through the new one; strongSwan's IKE SA rekey is answered, the CHILD SA moves onto the new
+/// IKE SA and ESP goes on; strongSwan's dead peer detection is answered and the SA stays; strongSwan's Delete removes it here.
 #[test]
 fn strongswan_initiator_establishes_rekeys_and_probes_the_isthmus_responder() {
     if skip() {
@@ -790,14 +945,16 @@ fn strongswan_initiator_establishes_rekeys_and_probes_the_isthmus_responder() {
         matches!(esp, Some(Aead::ChaCha20Poly1305 | Aead::AesGcm16_256)),
         "one of strongSwan's ESP AEADs: {esp:?}"
     );
-    assert_agrees(&swan, &gw);
+    assert_agrees(&swan, &mut gw);
     let sa = swan.sas().into_iter().next().expect("the SA");
     assert!(sa.initiator);
-    assert_eq!(sa.remote_port, 4500, "floated to 4500 (RFC 7296 2.23)");
+    // strongSwan initiates to the gateway's one port, from its 4500 with the non-ESP marker
+    // (RFC 3948 2.2; a remote port other than 500), and stays there.
+    assert_eq!((sa.local_port, sa.remote_port), (4500, GW_PORT));
     gw.ping(&swan, 1);
 
     swan.rekey_child("net").expect("swanctl --rekey");
-    let (new_in, _) = rekeyed(&mut gw, &swan, 0, Duration::from_secs(10));
+    let (new_in, new_out) = rekeyed(&mut gw, &swan, 0, Duration::from_secs(10));
     assert_eq!(gw.outbound.as_ref().map(Outbound::seq), Some(0));
     gw.ping(&swan, 2);
     assert_eq!(
@@ -805,6 +962,12 @@ fn strongswan_initiator_establishes_rekeys_and_probes_the_isthmus_responder() {
         Some(new_in),
         "the reply came through the new SA"
     );
+
+    // strongSwan rekeys the IKE SA (CREATE_CHILD_SA with a KE, RFC 7296 1.3.2).
+    swan.swanctl(&["--rekey", "--ike", "gw"])
+        .expect("swanctl --rekey --ike");
+    ike_rekeyed(&mut gw, &swan, (new_in, new_out));
+    gw.ping(&swan, 3);
 
     // Dead peer detection: strongSwan probes after 2 s without a message from us.
     let informational = |g: &Gw| {
@@ -827,6 +990,7 @@ fn strongswan_initiator_establishes_rekeys_and_probes_the_isthmus_responder() {
         });
         assert!(h.join().expect("swanctl thread").is_ok());
     });
+    swan.wait_sas("no SA left", Duration::from_secs(5), <[_]>::is_empty);
     gw.write_corpus();
 }
 
@@ -851,7 +1015,7 @@ fn strongswan_rekeys_the_child_sa_of_an_isthmus_initiator_at_its_rekey_time() {
     gw.until(&swan, Duration::from_secs(10), |e| {
         e.iter().any(|e| matches!(e, Ev::Established { .. }))
     });
-    assert_agrees(&swan, &gw);
+    assert_agrees(&swan, &mut gw);
     gw.ping(&swan, 1);
     let first = rekeyed(&mut gw, &swan, 0, Duration::from_secs(10));
     gw.ping(&swan, 2);
@@ -891,7 +1055,8 @@ fn a_wrong_psk_is_refused_with_authentication_failed_in_both_directions() {
                 by_peer: true
             }]
         );
-        swan.wait_sas(
+        gw.wait_swan(
+            &swan,
             "strongSwan drops the SA",
             Duration::from_secs(5),
             <[_]>::is_empty,
@@ -920,4 +1085,40 @@ fn a_wrong_psk_is_refused_with_authentication_failed_in_both_directions() {
         "{}",
         swan.log()
     );
+}
+
+/// Issue 17, what a device's swanctl.conf needs: strongSwan 5.9.8 initiating from its port 500
+/// to a gateway port other than 500 floats BOTH ports to 4500 after IKE_SA_INIT (its
+/// `float_ports` switches the remote port whenever either port is 500, unlike RFC 7296 2.23's
+/// "stays as is"), so its IKE_AUTH misses a gateway that listens on one port; with
+/// `local_port = 4500` (the other tests) it keeps the gateway's port.
+#[test]
+fn strongswan_from_port_500_floats_a_gateway_port_other_than_500_to_4500() {
+    if skip() {
+        return;
+    }
+    let pair = SwanPair::new("sf");
+    let mut conf = SwanConf::new("aes256gcm16-prfsha256-curve25519", "aes256gcm16");
+    conf.local_port = None;
+    let swan = StrongSwan::start(&pair.ss, &pair.dir("ss"), &conf.render());
+    let mut gw = Gw::respond(&pair, gw_config(PSK, all_ike(), all_esp()));
+    std::thread::scope(|s| {
+        let h = s.spawn(|| swan.initiate("net", 3));
+        let until = Instant::now() + Duration::from_secs(5);
+        let wanted = format!("to {GW_ADDR}[4500]");
+        while !swan.log().contains(&wanted) {
+            assert!(Instant::now() < until, "{}", swan.log());
+            if !gw.poll() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        assert_eq!(gw.requests, vec![ExchangeType::IKE_SA_INIT]);
+        assert!(
+            swan.log()
+                .contains(&format!("from {SS_ADDR}[500] to {GW_ADDR}[{GW_PORT}]")),
+            "IKE_SA_INIT went to the gateway's port"
+        );
+        assert!(h.join().expect("swanctl thread").is_err());
+    });
+    assert!(gw.established().is_none());
 }
