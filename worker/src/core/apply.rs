@@ -60,6 +60,12 @@ pub enum ApplyError {
         gateway: QualifiedName,
         error: super::failover::FailoverError,
     },
+    #[error("gateway {gateway}, IPsec peer {peer:?}: {error}; peer skipped")]
+    Ipsec {
+        gateway: QualifiedName,
+        peer: String,
+        error: String,
+    },
     #[error("gateway {gateway}, peer {peer:?}: same public key as peer {other:?}; peer skipped")]
     DuplicatePeer {
         gateway: QualifiedName,
@@ -76,7 +82,7 @@ fn decode32(s: &str) -> Option<[u8; 32]> {
 }
 
 impl Core {
-    fn alloc_index(&mut self) -> u32 {
+    pub(super) fn alloc_index(&mut self) -> u32 {
         let i = self.next_index;
         // Tunn indices are 24 bits (boringtun shifts them left by 8).
         self.next_index = (self.next_index % 0x00ff_ffff) + 1;
@@ -156,6 +162,9 @@ impl Core {
                         probation_until: None,
                         serves_on_standby: false,
                         acted_active: true,
+                        esp_in: BTreeMap::new(),
+                        ike_in: BTreeMap::new(),
+                        ipsec_by_ip: BTreeMap::new(),
                     }
                 }
             };
@@ -225,7 +234,33 @@ impl Core {
         let mut old_peers = std::mem::take(&mut gw.peers);
         let old_by_public = std::mem::take(&mut gw.by_public);
         let mut refs: BTreeMap<PeerRef, u32> = BTreeMap::new();
+        // Issue 17: IPsec peers are found again by name (they have no public key).
+        let old_ipsec: BTreeMap<String, u32> = old_peers
+            .values()
+            .filter(|p| p.ipsec.is_some())
+            .map(|p| (p.name.clone(), p.id))
+            .collect();
         for p in &g.peers {
+            if let Some(ipsec) = &p.ipsec {
+                let old = old_ipsec.get(&p.name).and_then(|id| old_peers.remove(id));
+                let idle = p.idle_timeout_secs.map(|s| {
+                    options
+                        .idle_override
+                        .unwrap_or(Duration::from_secs(u64::from(s)))
+                });
+                match self.ipsec_peer(&gw, g, p, ipsec, old, idle, now) {
+                    Ok(peer) => {
+                        refs.insert(PeerRef::of_peer(p), peer.id);
+                        gw.peers.insert(peer.id, peer);
+                    }
+                    Err(error) => errors.push(ApplyError::Ipsec {
+                        gateway: gw.key.clone(),
+                        peer: p.name.clone(),
+                        error,
+                    }),
+                }
+                continue;
+            }
             let Some(pk) = decode32(&p.public_key) else {
                 errors.push(ApplyError::BadPublicKey {
                     gateway: gw.key.clone(),
@@ -319,6 +354,7 @@ impl Core {
                         outer_tx: 0,
                         live: Liveness::new(now),
                         takeover: None,
+                        ipsec: None,
                     };
                     update_peer(&mut peer, p, options);
                     // Tunnels that must stay up (a keepalive is set) start their handshake now;
@@ -351,8 +387,10 @@ impl Core {
         gw.by_endpoint = gw
             .peers
             .values()
+            .filter(|p| p.ipsec.is_none())
             .filter_map(|p| Some((p.endpoint?, p.id)))
             .collect();
+        super::ipsec::rebuild_maps(&mut gw);
         gw
     }
 }

@@ -319,6 +319,10 @@ fn activate(gw: &mut Gateway, now: Instant, buf: &mut [u8], out: &mut Outputs) {
         if peer.on_every_instance {
             continue;
         }
+        // Issue 17: an IPsec tunnel initiates at its next tick (its SAs were dropped).
+        if peer.ipsec.is_some() {
+            continue;
+        }
         let roaming = peer.configured_endpoint.is_none();
         let dst = if roaming {
             peer.last_endpoint.or(peer.endpoint)
@@ -416,6 +420,16 @@ fn deactivate(gw: &mut Gateway, now: Instant) {
         };
         // Item 6: a tunnel on every instance keeps its session on the standby.
         if peer.on_every_instance {
+            continue;
+        }
+        if peer.ipsec.is_some() {
+            // Issue 17: the standby keeps no IPsec SA; it initiates again once active.
+            if let Some(peer) = gw.peers.get_mut(&id)
+                && let Some(t) = peer.ipsec.as_mut()
+            {
+                t.reset(now);
+                peer.live = Liveness::new(now);
+            }
             continue;
         }
         let fresh = peer

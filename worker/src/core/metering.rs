@@ -75,6 +75,24 @@ pub struct Counters {
     /// with an instance on this worker (worker-wide; an instance counts its own refusals).
     #[serde(default)]
     pub heartbeats_unmatched: u64,
+    /// Issue 17: ESP datagrams too short or badly padded.
+    #[serde(default)]
+    pub esp_malformed: u64,
+    /// Issue 17: ESP datagrams whose SPI names no CHILD SA of the gateway's (any more).
+    #[serde(default)]
+    pub esp_unknown_spi: u64,
+    /// Issue 17: ESP datagrams whose integrity check failed (forged, corrupted, other keys).
+    #[serde(default)]
+    pub esp_integrity: u64,
+    /// Issue 17: ESP datagrams replayed or left of the anti-replay window.
+    #[serde(default)]
+    pub esp_replay: u64,
+    /// Issue 17: IKE messages that name no IPsec connection of the gateway (SPI or address).
+    #[serde(default)]
+    pub ike_unmatched: u64,
+    /// Issue 17: packets for an IPsec tunnel without a CHILD SA (not up yet, or idled out).
+    #[serde(default)]
+    pub ipsec_no_sa: u64,
 }
 
 impl Counters {
@@ -98,6 +116,21 @@ impl Counters {
         self.queue_overflows += o.queue_overflows;
         self.standby_dropped += o.standby_dropped;
         self.heartbeats_unmatched += o.heartbeats_unmatched;
+        self.esp_malformed += o.esp_malformed;
+        self.esp_unknown_spi += o.esp_unknown_spi;
+        self.esp_integrity += o.esp_integrity;
+        self.esp_replay += o.esp_replay;
+        self.ike_unmatched += o.ike_unmatched;
+        self.ipsec_no_sa += o.ipsec_no_sa;
+    }
+
+    /// Issue 17: the ESP and IKE datagrams dropped (reported in `bad_datagrams`).
+    pub fn ipsec_bad(&self) -> u64 {
+        self.esp_malformed
+            + self.esp_unknown_spi
+            + self.esp_integrity
+            + self.esp_replay
+            + self.ike_unmatched
     }
 
     /// The figures the status report carries for a gateway (`/metrics` shows them).
@@ -106,7 +139,7 @@ impl Counters {
             cookie_replies: self.cookie_replies,
             handshakes_shed: self.handshakes_shed,
             rate_limited: self.rate_limited,
-            bad_datagrams: self.garbage + self.invalid + self.oversized,
+            bad_datagrams: self.garbage + self.invalid + self.oversized + self.ipsec_bad(),
             queue_overflows: self.queue_overflows,
         }
     }
@@ -132,6 +165,8 @@ impl Counters {
             + t.queue_overflows
             + t.standby_dropped
             + t.heartbeats_unmatched
+            + t.ipsec_bad()
+            + t.ipsec_no_sa
     }
 }
 
@@ -209,7 +244,7 @@ impl Core {
                                 state,
                                 since_unix: unix(since),
                                 reason,
-                                ipsec: None,
+                                ipsec: p.ipsec.as_ref().map(|t| t.status(&unix)),
                             }
                         })
                         .collect(),

@@ -33,6 +33,7 @@ pub mod forward;
 pub mod gro;
 pub mod ike;
 mod instance;
+pub mod ipsec;
 pub mod metering;
 pub mod mss;
 pub mod mtu;
@@ -147,6 +148,8 @@ pub struct Core {
     boot_runs: u64,
     /// Issue 16: heartbeats to send ([`Core::poll_heartbeat`]).
     heartbeats: VecDeque<failover::HeartbeatTransmit>,
+    /// Issue 17: the randomness of IKE ([`Core::set_entropy`]); none until the shell gives it.
+    entropy: Box<dyn ike::crypto::Entropy + Send>,
 }
 
 impl Default for Core {
@@ -175,7 +178,15 @@ impl Core {
             boot: failover::BootId([0; failover::wire::BOOT_ID_LEN]),
             boot_runs: 0,
             heartbeats: VecDeque::new(),
+            entropy: Box::new(ipsec::NoEntropy),
         }
+    }
+
+    /// Issue 17: the randomness IPsec tunnels draw from (SPIs, nonces, Diffie-Hellman keys):
+    /// the operating system's in the shell ([`ike::crypto::SystemEntropy`]), a seeded one in
+    /// tests. Without one, IPsec peers are refused by [`Core::apply`].
+    pub fn set_entropy(&mut self, entropy: Box<dyn ike::crypto::Entropy + Send>) {
+        self.entropy = entropy;
     }
 
     /// How long a peer with a persistent keepalive may stay silent before its tunnel is no
@@ -231,6 +242,7 @@ impl Core {
             out,
             buf,
             buf2,
+            entropy,
             ..
         } = self;
         if datagram.len() > MAX_IP_PACKET {
@@ -248,6 +260,17 @@ impl Core {
         let standby = gw.is_standby();
         if standby && !gw.serves_on_standby {
             gw.counters.standby_dropped += 1;
+            return;
+        }
+        // Issue 17: IKE and ESP share the port (the demultiplexing of [`ipsec`]).
+        if gw.has_ipsec()
+            && let Some(kind) = gw.ipsec_kind(datagram)
+        {
+            if standby {
+                gw.counters.standby_dropped += 1;
+                return;
+            }
+            gw.ipsec_receive(kind, src, datagram, &mut **entropy, now, buf, buf2, out);
             return;
         }
         if let Some(from) = gw.demux(src, datagram, now, buf, out) {
@@ -327,7 +350,11 @@ impl Core {
             return;
         }
         let Core {
-            gateways, out, buf, ..
+            gateways,
+            out,
+            buf,
+            entropy,
+            ..
         } = self;
         for gw in gateways.values_mut() {
             // Issue 16: no tunnel timers on a standby (no keepalives, no handshakes), but for
@@ -336,6 +363,9 @@ impl Core {
                 continue;
             }
             gw.tick(now, buf, out);
+            if gw.has_ipsec() {
+                gw.ipsec_tick(&mut **entropy, now, out);
+            }
         }
         self.next_tick = Some(now + TICK);
     }
@@ -402,6 +432,13 @@ impl Core {
     pub fn peer(&self, gateway: &QualifiedName, name: &str) -> Option<PeerInfo> {
         let g = self.gateways.get(gateway)?;
         g.peers.values().find(|p| p.name == name).map(Peer::info)
+    }
+
+    /// Issue 17: an IPsec peer's tunnel, by name (its SAs, for tests and inspection; the
+    /// status report carries [`isthmus_shared::desired::IpsecStatus`]).
+    pub fn ipsec_tunnel(&self, gateway: &QualifiedName, name: &str) -> Option<&ipsec::Tunnel> {
+        let g = self.gateways.get(gateway)?;
+        g.peers.values().find(|p| p.name == name)?.ipsec.as_deref()
     }
 
     /// The gateways, by name.

@@ -65,6 +65,8 @@ pub(super) struct Peer {
     /// Issue 16: the takeover handshake not yet answered, retransmitted on the core's clock
     /// ([`Takeover`]) instead of after boringtun's 5 s retry.
     pub(super) takeover: Option<Takeover>,
+    /// Issue 17: an IPsec peer's tunnel (then `tunn` stays `None`).
+    pub(super) ipsec: Option<Box<super::ipsec::Tunnel>>,
 }
 
 /// A takeover's handshake initiation awaiting its answer. One lost initiation (a peer whose
@@ -98,13 +100,19 @@ impl Takeover {
 
 impl Peer {
     pub(super) fn info(&self) -> PeerInfo {
+        let (up, established) = match &self.ipsec {
+            Some(t) => (!t.is_idle(), self.live.current().0 == TunnelState::Up),
+            None => (
+                self.tunn.is_some(),
+                self.tunn
+                    .as_ref()
+                    .is_some_and(|t| t.time_since_last_handshake().is_some()),
+            ),
+        };
         PeerInfo {
             name: self.name.clone(),
-            up: self.tunn.is_some(),
-            established: self
-                .tunn
-                .as_ref()
-                .is_some_and(|t| t.time_since_last_handshake().is_some()),
+            up,
+            established,
             endpoint: self.endpoint,
             rx_bytes: self.rx_bytes,
             tx_bytes: self.tx_bytes,
@@ -212,6 +220,11 @@ pub(super) struct Gateway {
     /// Issue 16: the role the data plane last acted on (sessions, handshakes): active unless
     /// the instance is the standby.
     pub(super) acted_active: bool,
+    /// Issue 17: inbound ESP SPIs → IPsec peer, our IKE SPIs → IPsec peer, device address →
+    /// IPsec peer ([`super::ipsec`]).
+    pub(super) esp_in: BTreeMap<u32, u32>,
+    pub(super) ike_in: BTreeMap<u64, u32>,
+    pub(super) ipsec_by_ip: BTreeMap<IpAddr, u32>,
 }
 
 /// Which handshake message a datagram is, by type and length: `Some(1)` an initiation,
@@ -342,6 +355,9 @@ impl Gateway {
             self.counters.rate_limited += 1;
             return;
         }
+        if peer.ipsec.is_some() {
+            return self.ipsec_send(id, packet, now, out);
+        }
         let restart = peer
             .tunn
             .is_none()
@@ -455,7 +471,7 @@ impl Gateway {
         for peer in self
             .peers
             .values_mut()
-            .filter(|p| !standby || p.on_every_instance)
+            .filter(|p| (!standby || p.on_every_instance) && p.ipsec.is_none())
         {
             let Some(tunn) = peer.tunn.as_mut() else {
                 peer.refresh(&self.key, self.peer_silence, now, out);

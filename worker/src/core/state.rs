@@ -246,6 +246,22 @@ impl Liveness {
         events: &mut std::collections::VecDeque<Event>,
     ) {
         let (state, reason) = self.evaluate(now, ctx);
+        self.record(now, state, reason, ctx.endpoint, gateway, peer, events);
+    }
+
+    /// Records the state decided at `now` (by [`Liveness::evaluate`], or for an IPsec tunnel
+    /// by its SAs) and queues the events a change is worth.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &mut self,
+        now: Instant,
+        state: TunnelState,
+        reason: Option<DownReason>,
+        endpoint: Option<SocketAddr>,
+        gateway: &QualifiedName,
+        peer: &str,
+        events: &mut std::collections::VecDeque<Event>,
+    ) {
         if (state, reason) != (self.state, self.reason) {
             self.state = state;
             self.reason = reason;
@@ -256,7 +272,7 @@ impl Liveness {
                     events.push_back(Event::TunnelUp {
                         gateway: gateway.clone(),
                         peer: peer.to_owned(),
-                        endpoint: ctx.endpoint,
+                        endpoint,
                     });
                 }
                 TunnelState::Down if self.announced_up => {
@@ -264,7 +280,7 @@ impl Liveness {
                     events.push_back(Event::TunnelDown {
                         gateway: gateway.clone(),
                         peer: peer.to_owned(),
-                        endpoint: ctx.endpoint,
+                        endpoint,
                         reason: reason.unwrap_or(DownReason::NoAnswer),
                     });
                 }
@@ -289,7 +305,7 @@ impl Liveness {
             events.push_back(Event::HandshakeFailing {
                 gateway: gateway.clone(),
                 peer: peer.to_owned(),
-                endpoint: ctx.endpoint,
+                endpoint,
                 reason,
             });
         }

@@ -7,6 +7,7 @@ mod core_apply_model;
 mod core_failover;
 mod core_flood;
 mod core_instances;
+mod core_ipsec;
 mod core_mtu;
 mod core_state;
 mod fuzz_esp;

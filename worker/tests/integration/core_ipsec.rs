@@ -1,0 +1,658 @@
+//! Issue 17: IPsec tunnels in the core, two Cores on a virtual clock with in-memory
+//! datagrams: gateway A's IPsec connection has gateway B as its site device and vice versa.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use isthmus_shared::desired::{
+    DesiredState, DownReason, IpsecPeerDesired, IpsecStatus, PeerDesired, SaState, Secret,
+    TunnelState,
+};
+use isthmus_shared::model::{GatewayType, IpsecConnectionMode, IpsecParameters};
+use isthmus_worker::core::packet::ipv4_udp;
+use isthmus_worker::core::{ApplyOptions, Core, Event, Transmit};
+
+use crate::harness::*;
+use crate::ike_exchange::Seeded;
+
+const A_PORT: u16 = 51001;
+const B_PORT: u16 = 51002;
+
+fn a_addr() -> SocketAddr {
+    SocketAddr::from(([198, 51, 100, 1], A_PORT))
+}
+
+fn b_addr() -> SocketAddr {
+    SocketAddr::from(([198, 51, 100, 2], B_PORT))
+}
+
+/// Gateway `me`'s IPsec connection `conn` to the device at `device` (the other gateway).
+fn ipsec_peer(
+    conn: &str,
+    device: SocketAddr,
+    own: SocketAddr,
+    allowed: &[&str],
+    psk: &str,
+    params: IpsecParameters,
+) -> PeerDesired {
+    let mut p = s2s_peer(conn, 0, device, allowed);
+    p.public_key = String::new();
+    p.preshared_key = None;
+    p.ipsec = Some(IpsecPeerDesired {
+        psk: Secret::new(psk.to_owned()),
+        local_id: own.ip().to_string(),
+        remote_id: None,
+        parameters: params,
+    });
+    p
+}
+
+struct Side {
+    name: &'static str,
+    vnet: &'static str,
+    port: u16,
+    addr: SocketAddr,
+}
+
+const A: Side = Side {
+    name: "a",
+    vnet: "10.11.0.0/16",
+    port: A_PORT,
+    addr: SocketAddr::V4(std::net::SocketAddrV4::new(
+        std::net::Ipv4Addr::new(198, 51, 100, 1),
+        A_PORT,
+    )),
+};
+const B: Side = Side {
+    name: "b",
+    vnet: "10.12.0.0/16",
+    port: B_PORT,
+    addr: SocketAddr::V4(std::net::SocketAddrV4::new(
+        std::net::Ipv4Addr::new(198, 51, 100, 2),
+        B_PORT,
+    )),
+};
+
+/// One gateway's desired state: its VNet behind the TUN, the other's through IPsec.
+fn desired(
+    me: &Side,
+    other: &Side,
+    psk: &str,
+    params: IpsecParameters,
+    ty: GatewayType,
+) -> DesiredState {
+    let conn = format!("{}-{}", me.name, other.name);
+    let mut peer = ipsec_peer(&conn, other.addr, me.addr, &[other.vnet], psk, params);
+    if ty == GatewayType::PolicyBased {
+        peer.policy_selectors = vec![selector(me.vnet, other.vnet)];
+        peer.idle_timeout_secs = Some(300);
+    }
+    let mut g = gateway(
+        me.name,
+        if me.name == "a" { 1 } else { 2 },
+        me.port,
+        vec![peer],
+        vec![vnet_route(me.vnet), route(other.vnet, s2s_hop(&conn))],
+    );
+    g.gateway_type = ty;
+    g.public_endpoint = Some(me.addr);
+    state(1, vec![g])
+}
+
+fn params(mode: IpsecConnectionMode) -> IpsecParameters {
+    IpsecParameters::of(None, mode)
+}
+
+/// Two gateways and the wire between them.
+struct Pair {
+    a: Core,
+    b: Core,
+    now: Instant,
+    /// Drop what B sends (a dead peer).
+    b_silent: bool,
+    /// Every datagram from A to B, as sent.
+    a_to_b: Vec<Vec<u8>>,
+}
+
+impl Pair {
+    fn new(da: &DesiredState, db: &DesiredState) -> Self {
+        Self::with_options(da, db, ApplyOptions::default())
+    }
+
+    fn with_options(da: &DesiredState, db: &DesiredState, o: ApplyOptions) -> Self {
+        let now = Instant::now();
+        let mut a = Core::new();
+        a.set_entropy(Box::new(Seeded::new(11)));
+        let mut b = Core::new();
+        b.set_entropy(Box::new(Seeded::new(22)));
+        assert_eq!(a.apply_with(da, now, o), vec![]);
+        assert_eq!(b.apply_with(db, now, o), vec![]);
+        Self {
+            a,
+            b,
+            now,
+            b_silent: false,
+            a_to_b: Vec::new(),
+        }
+    }
+
+    fn deliver(&mut self, t: Transmit, from_a: bool) {
+        let segs: Vec<Vec<u8>> = match t.segment_size {
+            Some(n) => t.payload.chunks(n).map(<[u8]>::to_vec).collect(),
+            None => vec![t.payload],
+        };
+        for d in segs {
+            if from_a {
+                assert_eq!(t.dst.ip(), b_addr().ip(), "A sends only to B");
+                self.a_to_b.push(d.clone());
+                if t.dst.port() == B_PORT {
+                    self.b.handle_network(B_PORT, a_addr(), &d, self.now);
+                }
+            } else {
+                assert_eq!(t.dst.ip(), a_addr().ip(), "B sends only to A");
+                if !self.b_silent && t.dst.port() == A_PORT {
+                    self.a.handle_network(A_PORT, b_addr(), &d, self.now);
+                }
+            }
+        }
+    }
+
+    /// Delivers everything in flight until quiet.
+    fn shuttle(&mut self) {
+        for _ in 0..1000 {
+            let mut moved = false;
+            while let Some(t) = self.a.poll_transmit() {
+                moved = true;
+                self.deliver(t, true);
+            }
+            while let Some(t) = self.b.poll_transmit() {
+                moved = true;
+                self.deliver(t, false);
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the two gateways never went quiet");
+    }
+
+    /// Runs both clocks for `d`, a tick at a time.
+    fn run(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.now += Duration::from_millis(250);
+            self.a.handle_timeout(self.now);
+            self.b.handle_timeout(self.now);
+            self.shuttle();
+        }
+    }
+
+    fn status(core: &Core, now: Instant) -> (TunnelState, Option<DownReason>, IpsecStatus) {
+        let s = core.status(now, SystemTime::now());
+        let c = &s.gateways[0].connections[0];
+        (c.state, c.reason, c.ipsec.clone().expect("an IPsec status"))
+    }
+
+    fn a_status(&self) -> (TunnelState, Option<DownReason>, IpsecStatus) {
+        Self::status(&self.a, self.now)
+    }
+
+    fn b_status(&self) -> (TunnelState, Option<DownReason>, IpsecStatus) {
+        Self::status(&self.b, self.now)
+    }
+
+    /// A packet from A's VNet to B's, through the tunnel; what B's TUN gets.
+    fn a_to_b_vnet(&mut self, p: &[u8]) -> Vec<Vec<u8>> {
+        self.a.handle_tun(p, self.now);
+        self.shuttle();
+        drain_tun(&mut self.b)
+    }
+
+    fn b_to_a_vnet(&mut self, p: &[u8]) -> Vec<Vec<u8>> {
+        self.b.handle_tun(p, self.now);
+        self.shuttle();
+        drain_tun(&mut self.a)
+    }
+}
+
+fn up(p: &Pair) {
+    let (sa, ra, ia) = p.a_status();
+    let (sb, rb, ib) = p.b_status();
+    assert_eq!((sa, ra), (TunnelState::Up, None), "A: {ia:?}");
+    assert_eq!((sb, rb), (TunnelState::Up, None), "B: {ib:?}");
+    assert_eq!(ia.ike_state, SaState::Established);
+    assert_eq!(ib.ike_state, SaState::Established);
+    assert_eq!(ia.ike_spis, ib.ike_spis, "both ends name one IKE SA");
+}
+
+fn pkt(from_a: bool, n: u16, len: usize) -> Vec<u8> {
+    let (s, d) = if from_a {
+        (v4([10, 11, 0, 5]), v4([10, 12, 0, 9]))
+    } else {
+        (v4([10, 12, 0, 9]), v4([10, 11, 0, 5]))
+    };
+    let mut body = vec![0u8; len.saturating_sub(28)];
+    body[..2].copy_from_slice(&n.to_be_bytes());
+    ipv4_udp(s, d, 4000, 5000, &body)
+}
+
+#[test]
+fn ipsec_initiator_only_and_responder_only_come_up_and_carry_packets_both_ways() {
+    let mut p = Pair::new(
+        &desired(
+            &A,
+            &B,
+            "shared secret",
+            params(IpsecConnectionMode::InitiatorOnly),
+            GatewayType::RouteBased,
+        ),
+        &desired(
+            &B,
+            &A,
+            "shared secret",
+            params(IpsecConnectionMode::ResponderOnly),
+            GatewayType::RouteBased,
+        ),
+    );
+    p.run(Duration::from_secs(1));
+    up(&p);
+    let (_, _, ia) = p.a_status();
+    let (_, _, ib) = p.b_status();
+    assert!(ia.initiator && !ib.initiator);
+    assert_eq!(
+        ia.ike_proposal.as_deref(),
+        Some("aes256gcm16-prfsha384-ecp384")
+    );
+    assert_eq!(ia.children.len(), 1);
+    assert_eq!(ia.children[0].inbound_spi, ib.children[0].outbound_spi);
+    assert_eq!(ia.children[0].cipher, "aes256gcm16");
+    assert!(
+        ia.children[0]
+            .selectors
+            .contains(&"0.0.0.0/0 === 0.0.0.0/0".to_owned())
+    );
+    // IKE_SA_INIT went without the marker, everything after with it (forced NAT-T).
+    assert_ne!(p.a_to_b[0][..4], [0, 0, 0, 0]);
+    assert!(
+        p.a_to_b[1..]
+            .iter()
+            .all(|d| d[..4] == [0, 0, 0, 0] || d.len() == 1)
+    );
+
+    let x = pkt(true, 1, 1420);
+    assert_eq!(p.a_to_b_vnet(&x), vec![x.clone()]);
+    let y = pkt(false, 2, 100);
+    assert_eq!(p.b_to_a_vnet(&y), vec![y.clone()]);
+    let (_, _, ia) = p.a_status();
+    assert_eq!(ia.children[0].tx_bytes, x.len() as u64);
+    assert_eq!(ia.children[0].rx_bytes, y.len() as u64);
+    let s = p.a.status(p.now, SystemTime::now());
+    let c = &s.gateways[0].connections[0];
+    assert_eq!((c.tx_bytes, c.rx_bytes), (x.len() as u64, y.len() as u64));
+    // The ESP datagram of a full-size inner packet fits a 1500-byte IPv4 path.
+    let esp = p
+        .a_to_b
+        .iter()
+        .rev()
+        .find(|d| d.len() > 1000)
+        .expect("the ESP datagram");
+    assert!(20 + 8 + esp.len() <= 1500, "{}", esp.len());
+    assert_eq!(p.a.counters().total() + p.b.counters().total(), 0);
+    // NAT-T keepalives keep coming while idle, and DPD keeps the tunnel up.
+    p.run(Duration::from_secs(120));
+    up(&p);
+    assert!(p.a_to_b.iter().any(|d| d == &[0xff]));
+}
+
+#[test]
+fn ipsec_both_default_the_duplicate_rule_leaves_exactly_one_ike_sa() {
+    let mut p = Pair::new(
+        &desired(
+            &A,
+            &B,
+            "k",
+            params(IpsecConnectionMode::Default),
+            GatewayType::RouteBased,
+        ),
+        &desired(
+            &B,
+            &A,
+            "k",
+            params(IpsecConnectionMode::Default),
+            GatewayType::RouteBased,
+        ),
+    );
+    p.run(Duration::from_secs(3));
+    up(&p);
+    let ta = p.a.ipsec_tunnel(&qn("a"), "a-b").expect("tunnel");
+    let tb = p.b.ipsec_tunnel(&qn("b"), "b-a").expect("tunnel");
+    assert_eq!((ta.ike_sa_count(), tb.ike_sa_count()), (1, 1));
+    let (_, _, ia) = p.a_status();
+    assert_eq!(ia.children.len(), 1);
+    let x = pkt(true, 1, 500);
+    assert_eq!(p.a_to_b_vnet(&x), vec![x]);
+}
+
+#[test]
+fn ipsec_child_sa_rekey_by_kilobytes_under_continuous_traffic_loses_no_packet() {
+    let mut prm = params(IpsecConnectionMode::InitiatorOnly);
+    prm.child_lifetime_kilobytes = Some(1024);
+    let mut prb = params(IpsecConnectionMode::ResponderOnly);
+    prb.child_lifetime_kilobytes = Some(1024);
+    let mut p = Pair::new(
+        &desired(&A, &B, "k", prm, GatewayType::RouteBased),
+        &desired(&B, &A, "k", prb, GatewayType::RouteBased),
+    );
+    p.run(Duration::from_secs(1));
+    up(&p);
+    let first = p.a_status().2.children[0].inbound_spi.clone();
+    let mut got_b = 0usize;
+    let mut got_a = 0usize;
+    let n = 3000u16;
+    for i in 0..n {
+        p.a.handle_tun(&pkt(true, i, 1400), p.now);
+        p.b.handle_tun(&pkt(false, i, 1400), p.now);
+        if i % 10 == 0 {
+            p.now += Duration::from_millis(5);
+            p.a.handle_timeout(p.now);
+            p.b.handle_timeout(p.now);
+        }
+        p.shuttle();
+        got_b += drain_tun(&mut p.b).len();
+        got_a += drain_tun(&mut p.a).len();
+    }
+    p.run(Duration::from_secs(2));
+    assert_eq!((got_a, got_b), (usize::from(n), usize::from(n)));
+    let (_, _, ia) = p.a_status();
+    assert!(ia.rekeys >= 2, "{ia:?}");
+    assert_eq!(
+        ia.children.len(),
+        1,
+        "the old CHILD SAs were deleted: {ia:?}"
+    );
+    assert_ne!(ia.children[0].inbound_spi, first);
+    assert_eq!(p.a.counters().total() + p.b.counters().total(), 0);
+    up(&p);
+}
+
+#[test]
+fn ipsec_dpd_declares_a_silent_peer_dead_and_the_gateway_initiates_again() {
+    let mut p = Pair::new(
+        &desired(
+            &A,
+            &B,
+            "k",
+            params(IpsecConnectionMode::InitiatorOnly),
+            GatewayType::RouteBased,
+        ),
+        &desired(
+            &B,
+            &A,
+            "k",
+            params(IpsecConnectionMode::ResponderOnly),
+            GatewayType::RouteBased,
+        ),
+    );
+    p.run(Duration::from_secs(1));
+    up(&p);
+    p.b_silent = true;
+    p.run(Duration::from_secs(29));
+    assert_eq!(p.a_status().0, TunnelState::Up, "DPD waits 30 s");
+    p.run(Duration::from_secs(80));
+    let (state, reason, ia) = p.a_status();
+    assert_eq!(ia.last_error.as_deref(), Some("DEAD_PEER"), "{ia:?}");
+    assert!(ia.last_error_unix.is_some());
+    assert!(
+        matches!(
+            (state, reason),
+            (TunnelState::Connecting, None) | (TunnelState::Down, Some(DownReason::NoAnswer))
+        ),
+        "{state:?} {reason:?}"
+    );
+    // It initiates again: an IKE_SA_INIT (no marker) went out after the verdict.
+    let sent = p.a_to_b.len();
+    p.run(Duration::from_secs(15));
+    assert!(
+        p.a_to_b[sent..]
+            .iter()
+            .any(|d| d.len() > 28 && d[..4] != [0, 0, 0, 0])
+    );
+    // The peer comes back: the tunnel is up again, with one IKE SA on each side.
+    p.b_silent = false;
+    // Within the initiator's retransmissions (1 s doubling) and the next attempt.
+    p.run(Duration::from_secs(45));
+    up(&p);
+    let tb = p.b.ipsec_tunnel(&qn("b"), "b-a").expect("tunnel");
+    assert_eq!(tb.ike_sa_count(), 1);
+    let x = pkt(true, 7, 300);
+    assert_eq!(p.a_to_b_vnet(&x), vec![x]);
+}
+
+#[test]
+fn ipsec_wrong_psk_reports_authentication_failed_and_key_mismatch() {
+    let mut p = Pair::new(
+        &desired(
+            &A,
+            &B,
+            "right",
+            params(IpsecConnectionMode::InitiatorOnly),
+            GatewayType::RouteBased,
+        ),
+        &desired(
+            &B,
+            &A,
+            "wrong",
+            params(IpsecConnectionMode::ResponderOnly),
+            GatewayType::RouteBased,
+        ),
+    );
+    p.run(Duration::from_secs(2));
+    for (state, reason, s) in [p.a_status(), p.b_status()] {
+        assert_eq!(
+            (state, reason),
+            (TunnelState::Down, Some(DownReason::KeyMismatch)),
+            "{s:?}"
+        );
+        assert_eq!(s.last_error.as_deref(), Some("AUTHENTICATION_FAILED"));
+        assert_eq!(s.ike_state, SaState::None);
+    }
+    // It keeps trying (every 10 s) and stays key_mismatch.
+    p.run(Duration::from_secs(30));
+    assert_eq!(p.a_status().1, Some(DownReason::KeyMismatch));
+    let x = pkt(true, 1, 100);
+    assert!(p.a_to_b_vnet(&x).is_empty());
+    assert!(p.a.counters().ipsec_no_sa >= 1);
+}
+
+#[test]
+fn ipsec_unknown_spi_tampered_and_replayed_esp_are_dropped_and_counted() {
+    let mut p = Pair::new(
+        &desired(
+            &A,
+            &B,
+            "k",
+            params(IpsecConnectionMode::InitiatorOnly),
+            GatewayType::RouteBased,
+        ),
+        &desired(
+            &B,
+            &A,
+            "k",
+            params(IpsecConnectionMode::ResponderOnly),
+            GatewayType::RouteBased,
+        ),
+    );
+    p.run(Duration::from_secs(1));
+    let x = pkt(true, 1, 200);
+    assert_eq!(p.a_to_b_vnet(&x), vec![x.clone()]);
+    let esp = p.a_to_b.last().expect("the ESP datagram").clone();
+    // Replayed.
+    p.b.handle_network(B_PORT, a_addr(), &esp, p.now);
+    // Tampered.
+    let mut bad = esp.clone();
+    let l = bad.len();
+    bad[l - 1] ^= 1;
+    bad[7] = bad[7].wrapping_add(1);
+    p.b.handle_network(B_PORT, a_addr(), &bad, p.now);
+    // Unknown SPI.
+    let mut unknown = esp.clone();
+    unknown[..4].copy_from_slice(&0x7777_7777u32.to_be_bytes());
+    p.b.handle_network(B_PORT, a_addr(), &unknown, p.now);
+    // Truncated.
+    p.b.handle_network(B_PORT, a_addr(), &esp[..12], p.now);
+    assert!(drain_tun(&mut p.b).is_empty());
+    let c = p.b.counters();
+    assert_eq!(
+        (
+            c.esp_replay,
+            c.esp_integrity,
+            c.esp_unknown_spi,
+            c.esp_malformed
+        ),
+        (1, 1, 1, 1)
+    );
+    let drops = p.b.status(p.now, SystemTime::now()).gateways[0]
+        .drops
+        .expect("drops");
+    assert_eq!(drops.bad_datagrams, 4);
+    // The tunnel is unaffected.
+    let y = pkt(true, 2, 200);
+    assert_eq!(p.a_to_b_vnet(&y), vec![y]);
+    up(&p);
+}
+
+#[test]
+fn ipsec_transit_between_an_ipsec_site_and_a_wireguard_site_lim_5() {
+    // Gateway B has the IPsec connection to A and a WireGuard site (10.3.0.0/16).
+    let da = {
+        let mut d = desired(
+            &A,
+            &B,
+            "k",
+            params(IpsecConnectionMode::InitiatorOnly),
+            GatewayType::RouteBased,
+        );
+        let g = &mut d.gateways[0];
+        g.peers[0].allowed_ips.push(net("10.3.0.0/16"));
+        g.routes.push(route("10.3.0.0/16", s2s_hop("a-b")));
+        d
+    };
+    let db = {
+        let mut d = desired(
+            &B,
+            &A,
+            "k",
+            params(IpsecConnectionMode::ResponderOnly),
+            GatewayType::RouteBased,
+        );
+        let g = &mut d.gateways[0];
+        g.peers
+            .push(s2s_peer("wg", 3, site_addr(3), &["10.3.0.0/16"]));
+        g.routes.push(route("10.3.0.0/16", s2s_hop("wg")));
+        d
+    };
+    let mut p = Pair::new(&da, &db);
+    p.run(Duration::from_secs(1));
+    up(&p);
+    // B's private key seed is 2 (see `desired`).
+    let mut site = Site::new(3, 2, site_addr(3));
+    let from_site = ipv4_udp(v4([10, 3, 0, 5]), v4([10, 11, 0, 5]), 1, 2, b"to A's VNet");
+    let mut queue: Vec<Vec<u8>> = site.send(&from_site);
+    queue.extend(site.rehandshake());
+    // WireGuard between the site and B; transit into IPsec towards A.
+    for _ in 0..20 {
+        for d in queue.drain(..) {
+            p.b.handle_network(B_PORT, site_addr(3), &d, p.now);
+        }
+        let mut moved = false;
+        let mut to_a = Vec::new();
+        while let Some(t) = p.b.poll_transmit() {
+            moved = true;
+            if t.dst == site_addr(3) {
+                queue.extend(site.recv(&t.payload));
+            } else {
+                to_a.push(t);
+            }
+        }
+        for t in to_a {
+            p.a.handle_network(A_PORT, b_addr(), &t.payload, p.now);
+        }
+        if !moved && queue.is_empty() {
+            break;
+        }
+    }
+    let more = site.send(&from_site);
+    for d in more {
+        p.b.handle_network(B_PORT, site_addr(3), &d, p.now);
+    }
+    while let Some(t) = p.b.poll_transmit() {
+        assert_eq!(t.dst, a_addr());
+        p.a.handle_network(A_PORT, b_addr(), &t.payload, p.now);
+    }
+    let at_a = drain_tun(&mut p.a);
+    assert!(at_a.contains(&from_site), "{at_a:?}");
+    // And back: A's VNet → IPsec → B → the WireGuard site.
+    let back = ipv4_udp(v4([10, 11, 0, 5]), v4([10, 3, 0, 5]), 2, 1, b"to the site");
+    p.a.handle_tun(&back, p.now);
+    while let Some(t) = p.a.poll_transmit() {
+        p.b.handle_network(B_PORT, a_addr(), &t.payload, p.now);
+    }
+    while let Some(t) = p.b.poll_transmit() {
+        assert_eq!(t.dst, site_addr(3));
+        site.recv(&t.payload);
+    }
+    assert_eq!(site.received.last(), Some(&back));
+    // A source outside the IPsec peer's allowed IPs is dropped (cryptokey routing).
+    let spoof = ipv4_udp(v4([10, 99, 0, 1]), v4([10, 12, 0, 1]), 1, 2, b"spoof");
+    assert!(p.a_to_b_vnet(&spoof).is_empty());
+}
+
+#[test]
+fn ipsec_policy_based_tunnel_idles_out_and_comes_back_on_traffic_s2s_2() {
+    let o = ApplyOptions {
+        idle_override: Some(Duration::from_secs(20)),
+    };
+    let mut p = Pair::with_options(
+        &desired(
+            &A,
+            &B,
+            "k",
+            params(IpsecConnectionMode::Default),
+            GatewayType::PolicyBased,
+        ),
+        &desired(
+            &B,
+            &A,
+            "k",
+            params(IpsecConnectionMode::Default),
+            GatewayType::PolicyBased,
+        ),
+        o,
+    );
+    p.run(Duration::from_secs(2));
+    up(&p);
+    let (_, _, ia) = p.a_status();
+    assert_eq!(
+        ia.children[0].selectors,
+        vec!["10.11.0.0/16 === 10.12.0.0/16".to_owned()]
+    );
+    let x = pkt(true, 1, 100);
+    assert_eq!(p.a_to_b_vnet(&x), vec![x.clone()]);
+    // GW-1: outside the selectors is dropped.
+    let outside = ipv4_udp(v4([10, 11, 0, 5]), v4([10, 13, 0, 1]), 1, 2, b"no");
+    p.a.handle_tun(&outside, p.now);
+    p.run(Duration::from_secs(25));
+    let (sa, _, ia) = p.a_status();
+    let (sb, _, _) = p.b_status();
+    assert_eq!((sa, sb), (TunnelState::Idle, TunnelState::Idle), "{ia:?}");
+    assert!(ia.children.is_empty());
+    assert!(std::iter::from_fn(|| p.a.poll_event()).any(|e| matches!(e, Event::TunnelIdle { .. })));
+    // Traffic brings it back.
+    p.a.handle_tun(&x, p.now);
+    assert!(
+        std::iter::from_fn(|| p.a.poll_event()).any(|e| matches!(e, Event::TunnelRestarted { .. }))
+    );
+    p.run(Duration::from_secs(1));
+    up(&p);
+    assert_eq!(p.a_to_b_vnet(&x), vec![x]);
+}
