@@ -268,6 +268,27 @@ pub fn device_config_tunnel2_url(tenant: &str, connection: &str) -> String {
     format!("{}?tunnel=2", device_config_url(tenant, connection))
 }
 
+/// Issue 17: the URL of an IPsec connection's device configuration in `format` (`swanctl`: a
+/// strongSwan `swanctl.conf`; `sheet`: the plain-text parameter sheet) for tunnel 1, or 2 on
+/// an active-active gateway.
+pub fn device_config_format_url(
+    tenant: &str,
+    connection: &str,
+    format: &str,
+    tunnel: u8,
+) -> String {
+    let url = format!(
+        "{}?format={}",
+        device_config_url(tenant, connection),
+        enc(format)
+    );
+    if tunnel == 2 {
+        format!("{url}&tunnel=2")
+    } else {
+        url
+    }
+}
+
 /// `GET /api/v1/tenants/{t}/connections/{c}/device-config` as text.
 pub async fn device_config(tenant: &str, connection: &str) -> Result<String, ApiError> {
     send(Request::get(&device_config_url(tenant, connection)))

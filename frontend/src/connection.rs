@@ -1,16 +1,20 @@
 //! A connection's page: live status, traffic chart, device configuration (download and QR
-//! code), and the shared key (reveal and replace, each behind a confirmation).
+//! code; for IPsec `swanctl.conf` and the parameter sheet, and the IKE and CHILD SAs, in
+//! `connection_ipsec`), and the shared key (reveal and replace, each behind a confirmation).
 
 use std::time::Duration;
 
-use isthmus_shared::model::{Change, SharedKey};
+use isthmus_shared::model::{Change, SharedKey, TunnelProtocol};
 use leptos::prelude::*;
 
 use crate::api;
+use crate::connection_ipsec::{IpsecDeviceCard, IpsecStatusCard};
 use crate::diagram::{
     link_state, local_time, now_secs, reason_key, shown_reason, status_of, unix_local_time,
 };
-use crate::forms::{ConfirmDialog, Draft, Live, Problems, Resource, problems_id};
+use crate::forms::{
+    ConfirmDialog, Draft, Live, Problems, Resource, mode_key, problems_id, protocol_key,
+};
 use crate::human;
 use crate::i18n::{Key, Lang, t, tf};
 use crate::notices::GatewayNotices;
@@ -180,6 +184,12 @@ pub fn ConnectionPage(name: String) -> impl IntoView {
         c.topology()
             .and_then(|t| t.connection(&c.tenant_name(), &n).cloned())
     };
+    let protocol = Memo::new(move |_| conn().map(|x| x.protocol));
+    let ipsec_status = Memo::new(move |_| {
+        let x = conn()?;
+        c.status
+            .with(|st| status_of(&x, st).and_then(|s| s.ipsec.clone()))
+    });
     view! {
         <section class="card" aria-labelledby="conn-heading">
             <h2 id="conn-heading">{move || c.t(Key::Connections)} ": " {name.get_value()}</h2>
@@ -220,6 +230,12 @@ pub fn ConnectionPage(name: String) -> impl IntoView {
                 let rx = s.as_ref().map(|s| s.rx_bytes).unwrap_or(0);
                 let tx = s.as_ref().map(|s| s.tx_bytes).unwrap_or(0);
                 let exact = |b: i64| format!("{b} B ({})", c.t(Key::DecimalUnits));
+                let ipsec = (x.protocol == TunnelProtocol::IPsec).then(|| {
+                    view! {
+                        <dt>{c.t(Key::ConnectionMode)}</dt>
+                        <dd data-testid="conn-mode">{c.t(mode_key(x.connection_mode))}</dd>
+                    }
+                });
                 let cls = format!("state-text state-{}", state.class());
                 let edit = Page::Tenant(c.tenant_name(), TPage::Edit(Kind::Connection, x.name.clone()))
                     .href();
@@ -229,6 +245,9 @@ pub fn ConnectionPage(name: String) -> impl IntoView {
                         <dd>{x.gateway.clone()}</dd>
                         <dt>{c.t(Key::ConnectionKind)}</dt>
                         <dd>{kind}</dd>
+                        <dt>{c.t(Key::Protocol)}</dt>
+                        <dd data-testid="conn-protocol">{c.t(protocol_key(x.protocol))}</dd>
+                        {ipsec}
                         <dt>{c.t(Key::Status)}</dt>
                         <dd>
                             <span class=cls data-testid="conn-state">{c.t(state.key())}</span>
@@ -260,7 +279,17 @@ pub fn ConnectionPage(name: String) -> impl IntoView {
                 samples.with(|s| chart(lang, s))
             }}
         </section>
-        <DeviceConfigCard name=name.get_value() />
+        {move || {
+            if protocol.get() == Some(TunnelProtocol::IPsec) {
+                view! {
+                    <IpsecStatusCard status=ipsec_status />
+                    <IpsecDeviceCard name=name.get_value() />
+                }
+                    .into_any()
+            } else {
+                view! { <DeviceConfigCard name=name.get_value() /> }.into_any()
+            }
+        }}
         <SharedKeyCard name=name.get_value() />
     }
 }

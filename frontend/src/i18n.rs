@@ -293,6 +293,10 @@ keys! {
     // Connection page: IPsec (issue 17)
     DownloadSwanctl => "strongSwan swanctl.conf", "strongSwan swanctl.conf";
     DownloadSheet => "Parameter sheet", "パラメーター シート";
+    DownloadSwanctl2 => "strongSwan swanctl.conf, tunnel 2 (to instance 1)", "strongSwan swanctl.conf、トンネル 2 (インスタンス 1 へ)";
+    DownloadSheet2 => "Parameter sheet, tunnel 2", "パラメーター シート、トンネル 2";
+    IpsecActiveActiveHelp => "Active-active gateway: this connection is two IPsec tunnels, one to each instance. Load both swanctl.conf files on the device; each tunnel carries the same selectors.",
+        "アクティブ/アクティブ ゲートウェイ: この接続はインスタンスごとに 1 本、計 2 本の IPsec トンネルです。デバイスに両方の swanctl.conf を読み込んでください。どちらのトンネルも同じセレクターを運びます。";
     IpsecDeviceHelp => "A strongSwan device loads swanctl.conf as it is (swanctl --load-all); for any other device, the parameter sheet lists every setting.",
         "strongSwan のデバイスでは swanctl.conf をそのまま読み込みます (swanctl --load-all)。その他のデバイスでは、パラメーター シートにすべての設定が載っています。";
     IpsecStatus => "IPsec status", "IPsec の状態";

@@ -3,6 +3,7 @@
 mod api;
 mod bench;
 mod connection;
+mod connection_ipsec;
 mod diagram;
 mod effective_routes;
 mod forms;

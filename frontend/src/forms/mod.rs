@@ -28,6 +28,7 @@ use crate::api::ApiError;
 use crate::i18n::{Key, Lang, rule_text, t, tf, violation_text};
 use crate::state::{Page, TPage, ctx};
 
+pub use ipsec::{mode_key, protocol_key};
 pub use shell::FormPage;
 
 /// A list as the forms and tables show it: comma separated.
