@@ -25,6 +25,9 @@ use isthmus_worker::core::ike::wire::{
     ExchangeType, IdType, Identification, Message, NotifyType, TrafficSelector,
 };
 
+use isthmus_shared::device_ipsec::IpsecDeviceConfig;
+use isthmus_shared::model::{GatewayType, IpsecConnectionMode, IpsecParameters, QualifiedName};
+
 use crate::strongswan_lab::{
     ChildSaInfo, GW_ADDR, GW_HOST, GW_NET, IkeSaInfo, SS_ADDR, SS_HOST, SS_NET, StrongSwan,
     SwanPair, strongswan_skip_reason, udp_in,
@@ -1121,4 +1124,81 @@ fn strongswan_from_port_500_floats_a_gateway_port_other_than_500_to_4500() {
         assert!(h.join().expect("swanctl thread").is_err());
     });
     assert!(gw.established().is_none());
+}
+
+/// The device configuration the server exports (`isthmus_shared::device_ipsec`) for the lab's
+/// addresses: IPsec connection `hub-branch`, the default IPsec parameters.
+fn exported(mode: IpsecConnectionMode) -> String {
+    IpsecDeviceConfig {
+        connection: QualifiedName::new("t", "hub-branch"),
+        site: QualifiedName::new("t", "branch"),
+        gateway: QualifiedName::new("t", "hub"),
+        gateway_type: GatewayType::RouteBased,
+        tunnel: 1,
+        gateway_endpoint: gw_addr(GW_PORT),
+        gateway_id: GW_ADDR.to_owned(),
+        device_id: SS_ADDR.to_owned(),
+        device_host: SS_ADDR.to_owned(),
+        device_ike_port: 500,
+        psk: PSK.to_owned(),
+        parameters: IpsecParameters::of(None, mode),
+        local_ts: vec![SS_NET.parse().expect("prefix")],
+        remote_ts: vec![GW_NET.parse().expect("prefix")],
+    }
+    .to_swanctl()
+}
+
+/// Issue 17, the exported device configuration: strongSwan 5.9.8 loads the swanctl.conf the
+/// server exports as it is, and a gateway initiating to the device (mode InitiatorOnly, the
+/// default parameters, every suite offered) establishes through it with a working CHILD SA.
+#[test]
+fn the_exported_swanctl_conf_works_as_is_when_the_gateway_initiates() {
+    if skip() {
+        return;
+    }
+    let pair = SwanPair::new("sx");
+    let conf = exported(IpsecConnectionMode::InitiatorOnly);
+    assert!(conf.contains("start_action = none"), "{conf}");
+    let swan = StrongSwan::start(&pair.ss, &pair.dir("ss"), &conf);
+    let mut gw = Gw::initiate(&pair, gw_config(PSK, all_ike(), all_esp()));
+    gw.until(&swan, Duration::from_secs(10), |e| {
+        e.iter()
+            .any(|e| matches!(e, Ev::Established { .. } | Ev::Failed { .. }))
+    });
+    assert_agrees(&swan, &mut gw);
+    let sa = swan.sas().into_iter().next().expect("the SA");
+    assert_eq!(sa.name, "hub-branch");
+    assert_eq!(sa.installed()[0].name, "hub-branch");
+    gw.ping(&swan, 1);
+}
+
+/// Issue 17, the exported device configuration when the device initiates (mode Default:
+/// `start_action = start`, charon starts the tunnel when it loads the file): the Isthmus
+/// responder on the gateway's one port establishes with it. strongSwan 5.9.8 needs
+/// `local_port = 4500` for that (see
+/// `strongswan_from_port_500_floats_a_gateway_port_other_than_500_to_4500`): added here when
+/// the export lacks it.
+#[test]
+fn the_exported_swanctl_conf_with_local_port_4500_reaches_the_gateways_one_port() {
+    if skip() {
+        return;
+    }
+    let pair = SwanPair::new("sy");
+    let mut conf = exported(IpsecConnectionMode::Default);
+    assert!(conf.contains("start_action = start"), "{conf}");
+    if !conf.contains("local_port") {
+        let remote = format!("remote_port = {GW_PORT}\n");
+        conf = conf.replace(&remote, &format!("{remote}        local_port = 4500\n"));
+    }
+    let mut gw = Gw::respond(&pair, gw_config(PSK, all_ike(), all_esp()));
+    let swan = StrongSwan::start(&pair.ss, &pair.dir("ss"), &conf);
+    gw.until(&swan, Duration::from_secs(10), |e| {
+        e.iter()
+            .any(|e| matches!(e, Ev::Established { .. } | Ev::Failed { .. }))
+    });
+    assert_agrees(&swan, &mut gw);
+    let sa = swan.sas().into_iter().next().expect("the SA");
+    assert!(sa.initiator, "the device started it");
+    assert_eq!(sa.remote_port, GW_PORT);
+    gw.ping(&swan, 1);
 }
