@@ -61,6 +61,9 @@ pub struct LocalPeer {
     pub since_unix: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<isthmus_shared::desired::DownReason>,
+    /// Issue 17: an IPsec connection's SAs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipsec: Option<isthmus_shared::desired::IpsecStatus>,
 }
 
 fn unix(now: Instant, wall: SystemTime, t: Instant) -> Option<u64> {
@@ -82,6 +85,9 @@ impl LocalStatus {
                     .peers(&q)
                     .into_iter()
                     .map(|p| LocalPeer {
+                        ipsec: core
+                            .ipsec_tunnel(&q, &p.name)
+                            .map(|t| t.status(&|i| unix(now, wall, i))),
                         name: p.name,
                         up: p.up,
                         established: p.established,

@@ -215,6 +215,8 @@ impl DataPlane {
                     }
                     core.set_gso_max_bytes(GSO_MAX_BYTES);
                     core.set_boot_id(heartbeat::random_boot_id());
+                    // Issue 17: IKE draws SPIs, nonces and keys from the system's randomness.
+                    core.set_entropy(Box::new(crate::core::ike::crypto::SystemEntropy::default()));
                     core
                 }),
                 sockets: Mutex::new(BTreeMap::new()),

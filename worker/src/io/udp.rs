@@ -72,8 +72,12 @@ pub(super) fn bind_port(addr: SocketAddr) -> std::io::Result<(Bound, Option<Boun
 
 pub(super) type Bound = (UdpSocket, UdpSocketState);
 
-/// Attaches the reuseport program to `socket`'s group: index 0 (the group's first socket) for
-/// a UDP payload whose first byte is 4, 2 or 3 (or that is empty), else index 1.
+/// Attaches the reuseport program to `socket`'s group: index 1 (the untrusted queue) for what
+/// can start work without a session: a WireGuard initiation (first byte 1), an IKE message
+/// after the non-ESP marker or garbage (first byte 0: the gateway allocates no ESP SPI below
+/// 0x02000000, [`crate::core::ipsec::spi_allowed`]) and a bare IKE_SA_INIT (IKEv2 version
+/// 0x20 at byte 17, exchange 34 at byte 18); index 0 for the rest: WireGuard data, responses
+/// and cookie replies, ESP in UDP, keepalives. A datagram too short for a load goes to 0.
 fn steer_initiations(socket: &UdpSocket) -> std::io::Result<()> {
     use nix::libc::{BPF_ABS, BPF_B, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, sock_filter};
     let op = |code: u32, jt: u8, jf: u8, k: u32| sock_filter {
@@ -85,11 +89,14 @@ fn steer_initiations(socket: &UdpSocket) -> std::io::Result<()> {
     // The program sees the datagram from its UDP payload on.
     let mut program = [
         op(BPF_LD | BPF_B | BPF_ABS, 0, 0, 0),
-        op(BPF_JMP | BPF_JEQ | BPF_K, 3, 0, 4),
-        op(BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 2),
-        op(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 3),
-        op(BPF_RET | BPF_K, 0, 0, 1),
+        op(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 1),
+        op(BPF_JMP | BPF_JEQ | BPF_K, 5, 0, 0),
+        op(BPF_LD | BPF_B | BPF_ABS, 0, 0, 18),
+        op(BPF_JMP | BPF_JEQ | BPF_K, 0, 2, 34),
+        op(BPF_LD | BPF_B | BPF_ABS, 0, 0, 17),
+        op(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0x20),
         op(BPF_RET | BPF_K, 0, 0, 0),
+        op(BPF_RET | BPF_K, 0, 0, 1),
     ];
     let fprog = nix::libc::sock_fprog {
         len: program.len() as u16,

@@ -124,11 +124,13 @@ impl Child {
 }
 
 /// Whether an inbound SPI may be allocated by this gateway: not reserved (< 256, RFC 4303
-/// 2.1) and not the first four bytes of a WireGuard message (type 1-4, then three zero
-/// bytes), which the gateway's port demultiplexes as WireGuard.
+/// 2.1), not the first four bytes of a WireGuard message (type 1-4, then three zero bytes),
+/// which the gateway's port demultiplexes as WireGuard, and not starting with a byte of 0 or
+/// 1, which the shell's socket steering sends to the queue of untrusted datagrams (the
+/// non-ESP marker, WireGuard initiations).
 pub fn spi_allowed(spi: u32) -> bool {
     let b = spi.to_be_bytes();
-    spi >= 256 && !(matches!(b[0], 1..=4) && b[1..] == [0, 0, 0])
+    b[0] >= 2 && !(matches!(b[0], 2..=4) && b[1..] == [0, 0, 0])
 }
 
 #[cfg(test)]
@@ -148,7 +150,11 @@ mod tests {
         ] {
             assert!(!spi_allowed(s), "{s:#x}");
         }
-        for s in [256u32, 0x0500_0000, 0x0100_0001, 0xc1a2_b3d4] {
+        // The untrusted queue's first bytes (0: the non-ESP marker; 1: initiations).
+        for s in [256u32, 0x00ff_ffff, 0x0100_0001, 0x01ff_ffff] {
+            assert!(!spi_allowed(s), "{s:#x}");
+        }
+        for s in [0x0200_0001u32, 0x0500_0000, 0xc1a2_b3d4] {
             assert!(spi_allowed(s), "{s:#x}");
         }
     }

@@ -12,7 +12,8 @@
 //! gateway allocated → ESP; a single 0xff → NAT-T keepalive (ignored); otherwise WireGuard,
 //! unless it is no WireGuard message and parses as an IKEv2 header → IKE without the marker.
 //! The gateway never allocates an inbound SPI below 256 or of the form [1..=4, 0, 0, 0]
-//! ([`SpiGuard`]).
+//! ([`SpiGuard`]); nor one whose first byte is 0 or 1, so the shell's socket steering keeps
+//! ESP on the data queue.
 
 pub mod child;
 pub mod config;
