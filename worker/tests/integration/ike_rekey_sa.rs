@@ -475,3 +475,60 @@ fn a_retransmitted_rekey_request_is_answered_again_and_creates_no_second_sa() {
     // A CREATE_CHILD_SA on the old SA after the rekey names no SA any more.
     assert_eq!(run.deliver_to_responder(&req), None);
 }
+
+#[test]
+fn a_lost_delete_of_the_old_sa_is_retransmitted_on_the_responders_timers() {
+    let (mut run, _, _) = up();
+    let spi = resp_spi(&run);
+    let (_, req) = run
+        .resp
+        .request(spi, Request::RekeyIke, &mut run.re, run.now)
+        .expect("rekey")
+        .expect("sent");
+    let answer = run.deliver_to_initiator(&req).expect("answered");
+    let _lost = run.deliver_to_responder(&answer).expect("Delete");
+    let r = rekeyed(resp_event(&mut run));
+    let at = run
+        .resp
+        .poll_timeout()
+        .expect("the Delete's retransmission");
+    run.now = at;
+    let resent = run.resp.handle_timeout(run.now);
+    let [(to, delete)] = resent.as_slice() else {
+        panic!("one retransmission: {resent:?}")
+    };
+    assert_eq!(*to, peer());
+    assert_eq!(
+        (header(delete).spi_i, header(delete).spi_r),
+        r.old,
+        "on the old SA"
+    );
+    let answer = run.deliver_to_initiator(delete).expect("answered");
+    assert_eq!(run.deliver_to_responder(&answer), None);
+    assert_eq!(run.resp.poll_timeout(), None);
+    assert_eq!(run.resp.established(), 1);
+    assert_eq!(run.init.sas(), vec![r.new]);
+}
+
+#[test]
+fn an_old_sa_whose_delete_is_never_answered_goes_without_declaring_the_peer_dead() {
+    let (mut run, _, _) = up();
+    let req = run
+        .init
+        .request(Request::RekeyIke, &mut run.ie, run.now)
+        .expect("rekey")
+        .expect("sent");
+    let answer = run.deliver_to_responder(&req).expect("answered");
+    let _lost = run.deliver_to_initiator(&answer).expect("Delete");
+    let i = rekeyed(run.init.poll_event());
+    while let Some(at) = run.init.poll_timeout() {
+        run.now = at;
+        let _ = run.init.handle_timeout(run.now);
+    }
+    assert!(
+        run.init.poll_event().is_none(),
+        "no TimedOut for the old SA"
+    );
+    assert!(run.init.is_established());
+    assert_eq!(run.init.sas(), vec![i.new]);
+}

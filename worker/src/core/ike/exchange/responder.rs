@@ -547,16 +547,16 @@ impl Responder {
         let Some(bytes) = est.request(sa, request, &mut ctx, now)? else {
             return Ok(None);
         };
-        self.sync_timer(spi_r);
+        self.sync_timer(spi_r, now);
         Ok(Some((peer, bytes)))
     }
 
-    fn sync_timer(&mut self, spi: u64) {
+    fn sync_timer(&mut self, spi: u64, now: Instant) {
         let Some(e) = self.sas.get(&spi) else {
             return;
         };
         let (peer, nat) = (e.peer, e.nat);
-        let (mut table, _) = self.table(peer, nat, Instant::now());
+        let (mut table, _) = self.table(peer, nat, now);
         table.touched.push(spi);
         table.sync();
     }
@@ -589,9 +589,9 @@ impl Responder {
             *timer = None;
             let (peer, nat) = (*peer, *nat);
             match est.handle_timeout(now, &mut self.counters) {
-                Timer::Idle => self.sync_timer(spi),
+                Timer::Idle => self.sync_timer(spi, now),
                 Timer::Resend(b) => {
-                    self.sync_timer(spi);
+                    self.sync_timer(spi, now);
                     resend.push((peer, b));
                 }
                 Timer::Dead => {
