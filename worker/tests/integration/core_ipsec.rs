@@ -656,3 +656,89 @@ fn ipsec_policy_based_tunnel_idles_out_and_comes_back_on_traffic_s2s_2() {
     up(&p);
     assert_eq!(p.a_to_b_vnet(&x), vec![x]);
 }
+
+#[test]
+fn ipsec_ike_sa_is_renewed_make_before_break_near_its_lifetime_without_losing_a_packet() {
+    let mut prm = params(IpsecConnectionMode::InitiatorOnly);
+    prm.ike_lifetime_secs = 60;
+    let mut prb = params(IpsecConnectionMode::ResponderOnly);
+    prb.ike_lifetime_secs = 60;
+    let mut p = Pair::new(
+        &desired(&A, &B, "k", prm, GatewayType::RouteBased),
+        &desired(&B, &A, "k", prb, GatewayType::RouteBased),
+    );
+    p.run(Duration::from_secs(1));
+    up(&p);
+    let first = p.a_status().2.ike_spis.clone();
+    let (mut sent, mut got) = (0usize, 0usize);
+    // A packet each way every 250 ms for 70 s: past 90 % of the IKE SA's 60 s.
+    for i in 0..280u16 {
+        p.run(Duration::from_millis(250));
+        got += p.a_to_b_vnet(&pkt(true, i, 200)).len();
+        got += p.b_to_a_vnet(&pkt(false, i, 200)).len();
+        sent += 2;
+    }
+    assert_eq!(got, sent);
+    up(&p);
+    let (_, _, ia) = p.a_status();
+    assert_ne!(ia.ike_spis, first, "a new IKE SA: {ia:?}");
+    let ta = p.a.ipsec_tunnel(&qn("a"), "a-b").expect("tunnel");
+    let tb = p.b.ipsec_tunnel(&qn("b"), "b-a").expect("tunnel");
+    assert_eq!(
+        (ta.ike_sa_count(), tb.ike_sa_count()),
+        (1, 1),
+        "the old one was deleted"
+    );
+    assert_eq!(ia.children.len(), 1);
+    assert_eq!(p.a.counters().total() + p.b.counters().total(), 0);
+}
+
+#[test]
+fn ipsec_a_standby_instance_stays_silent_and_initiates_once_it_takes_over() {
+    use isthmus_shared::instances::{HeartbeatKey, InstanceDesired};
+    let mut da = desired(
+        &A,
+        &B,
+        "k",
+        params(IpsecConnectionMode::Default),
+        GatewayType::RouteBased,
+    );
+    // Instance 1 of a redundant gateway whose active instance 0 is never heard.
+    da.gateways[0].instance = Some(InstanceDesired {
+        instance: 1,
+        active: 0,
+        term: 1,
+        partner: SocketAddr::from(([127, 0, 0, 1], 51899)),
+        key: HeartbeatKey::new([0x42; 32]),
+        interval_ms: 200,
+        misses: 5,
+        handover: false,
+    });
+    let mut p = Pair::new(
+        &da,
+        &desired(
+            &B,
+            &A,
+            "k",
+            params(IpsecConnectionMode::ResponderOnly),
+            GatewayType::RouteBased,
+        ),
+    );
+    // The standby initiates nothing, and a packet from the VNet for the site goes nowhere.
+    p.run(Duration::from_millis(750));
+    assert!(p.a_to_b.is_empty(), "the standby sent {:?}", p.a_to_b);
+    p.a.handle_tun(&pkt(true, 1, 100), p.now);
+    p.shuttle();
+    assert!(p.a_to_b.is_empty());
+    assert!(p.a.counters().standby_dropped >= 1);
+    // No heartbeat from the active instance: it takes over and initiates IKE.
+    p.run(Duration::from_secs(3));
+    up(&p);
+    assert_ne!(
+        p.a_to_b[0][..4],
+        [0, 0, 0, 0],
+        "IKE_SA_INIT first, without the marker"
+    );
+    let x = pkt(true, 2, 100);
+    assert_eq!(p.a_to_b_vnet(&x), vec![x]);
+}
