@@ -250,7 +250,7 @@ fn the_site_rekeys_the_ike_sa_and_becomes_the_new_sas_original_initiator() {
     assert_eq!(run.resp.poll_timeout(), None, "nothing outstanding");
     // The responder's SPI of the new SA is its SPIi; the initiator's is SPIr.
     assert_eq!(resp_spi(&run), r.new.0);
-    assert_eq!(run.init.spi_i(), i.new.1);
+    assert_eq!(run.init.sas(), vec![i.new]);
     assert!(esp.both_ways());
     new_sa_works(&mut run, &ci, i.new, false);
     // And the new SA can be rekeyed again, by the other side.

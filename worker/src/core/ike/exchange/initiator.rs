@@ -667,17 +667,15 @@ impl Initiator {
         self.config.force_encapsulation || self.nat.is_some_and(Nat::encapsulate)
     }
 
-    /// Our SPI of the IKE SA in use: SPIi of IKE_SA_INIT until the peer rekeys the SA (then
-    /// the new SA's SPIr; [`IkeEvent::IkeRekeyed`] says when).
+    /// Our SPI of the first IKE SA (SPIi of IKE_SA_INIT). After a rekey the SAs have other
+    /// SPIs: [`Initiator::sas`].
     pub fn spi_i(&self) -> u64 {
-        self.lives
-            .iter()
-            .find(|l| !l.est.retiring && !l.est.provisional)
-            .map_or(self.spi_i, |l| l.sa.ours())
+        self.spi_i
     }
 
     /// The (SPIi, SPIr) of every IKE SA this initiator holds: the one in use, and while it is
-    /// rekeyed the old one and the peer's new one (RFC 7296 2.8), for routing datagrams.
+    /// rekeyed the old one (until its Delete is done) and the peer's new one (RFC 7296 2.8).
+    /// A datagram whose SPIs are one of these is this initiator's to handle.
     pub fn sas(&self) -> Vec<(u64, u64)> {
         self.lives
             .iter()
