@@ -98,6 +98,11 @@ test('an IPsec connection with a custom policy: IPSEC-3 live, swanctl.conf downl
   expect(conf).toContain('remote_port');
   expect(conf).toContain('aes128gcm16-prfsha256-ecp256');
 
+  // The connections list names the protocol.
+  await page.goto(`/#/t/${encodeURIComponent(tenant)}/connections`);
+  await expect(page.getByRole('table', { name: 'Connections' }).getByRole('row').filter({ hasText: 'hub-branch' })).toContainText('IPsec (IKEv2)');
+  await page.goto(`/#/t/${encodeURIComponent(tenant)}/connections/hub-branch`);
+
   // The same page in Japanese.
   await page.getByRole('combobox', { name: 'Language' }).selectOption('ja');
   await expect(page.getByRole('heading', { name: '接続: hub-branch' })).toBeVisible();

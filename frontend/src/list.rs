@@ -83,9 +83,15 @@ fn rows(kind: Kind) -> Vec<(String, Vec<String>)> {
                         ),
                     };
                     let enabled = i18n::t(lang, if c.enabled { Key::Yes } else { Key::No });
+                    let protocol = i18n::t(lang, crate::forms::protocol_key(c.protocol));
                     (
                         c.name.clone(),
-                        vec![c.gateway.clone(), to, enabled.to_owned()],
+                        vec![
+                            c.gateway.clone(),
+                            to,
+                            protocol.to_owned(),
+                            enabled.to_owned(),
+                        ],
                     )
                 })
                 .collect()
@@ -110,7 +116,12 @@ fn columns(kind: Kind) -> Vec<Key> {
         Kind::Vnet => vec![Key::Region, Key::AddressSpace, Key::Subnets],
         Kind::Gateway => vec![Key::Vnet, Key::GatewayType, Key::Sku, Key::PublicEndpoint],
         Kind::Site => vec![Key::DeviceHost, Key::AddressPrefixes],
-        Kind::Connection => vec![Key::Gateway, Key::ConnectionKind, Key::Enabled],
+        Kind::Connection => vec![
+            Key::Gateway,
+            Key::ConnectionKind,
+            Key::Protocol,
+            Key::Enabled,
+        ],
         Kind::PointToSite => vec![Key::AddressPool, Key::Clients],
     }
 }
