@@ -742,3 +742,64 @@ fn ipsec_a_standby_instance_stays_silent_and_initiates_once_it_takes_over() {
     let x = pkt(true, 2, 100);
     assert_eq!(p.a_to_b_vnet(&x), vec![x]);
 }
+
+#[test]
+fn ipsec_a_new_desired_state_keeps_running_sas_unless_the_connection_changed() {
+    let da = desired(
+        &A,
+        &B,
+        "k",
+        params(IpsecConnectionMode::InitiatorOnly),
+        GatewayType::RouteBased,
+    );
+    let db = desired(
+        &B,
+        &A,
+        "k",
+        params(IpsecConnectionMode::ResponderOnly),
+        GatewayType::RouteBased,
+    );
+    let mut p = Pair::new(&da, &db);
+    p.run(Duration::from_secs(1));
+    up(&p);
+    let first = p.a_status().2.ike_spis.clone();
+    let mut again = da.clone();
+    again.version = 2;
+    assert_eq!(p.a.apply(&again, p.now), vec![]);
+    p.run(Duration::from_secs(1));
+    assert_eq!(p.a_status().2.ike_spis, first, "kept");
+    let x = pkt(true, 1, 100);
+    assert_eq!(p.a_to_b_vnet(&x), vec![x.clone()]);
+    // Another shared key on both ends: new SAs.
+    let mut a3 = desired(
+        &A,
+        &B,
+        "k2",
+        params(IpsecConnectionMode::InitiatorOnly),
+        GatewayType::RouteBased,
+    );
+    a3.version = 3;
+    let mut b3 = desired(
+        &B,
+        &A,
+        "k2",
+        params(IpsecConnectionMode::ResponderOnly),
+        GatewayType::RouteBased,
+    );
+    b3.version = 3;
+    assert_eq!(p.a.apply(&a3, p.now), vec![]);
+    assert_eq!(p.b.apply(&b3, p.now), vec![]);
+    p.run(Duration::from_secs(2));
+    up(&p);
+    assert_ne!(p.a_status().2.ike_spis, first);
+    assert_eq!(p.a_to_b_vnet(&x), vec![x]);
+    // An IPsec peer needs randomness: a core without it refuses the peer, and says why.
+    let mut bare = Core::new();
+    let errors = bare.apply(&da, p.now);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].to_string().contains("IPsec peer"),
+        "{}",
+        errors[0]
+    );
+}

@@ -19,7 +19,7 @@
 //!   keeps opening what arrives until it is deleted.
 //! - IKE SA lifetime: at 90 % (95 % as responder) the gateway, if it initiates, establishes a
 //!   new IKE SA and CHILD SA beside the old one and deletes the old one once the new one is up
-//!   (make-before-break). A device's own IKE SA rekey is followed ([`IkeEvent::IkeRekeyed`]).
+//!   (make-before-break). A device's own IKE SA rekey is followed ([`crate::core::ike::exchange::IkeEvent::IkeRekeyed`]).
 //! - DPD: an empty INFORMATIONAL after [`Settings::dpd`] without anything from the device;
 //!   when its retransmissions go unanswered the SA is dead, and the gateway initiates again
 //!   unless it only responds.
@@ -407,18 +407,19 @@ impl Tunnel {
     /// ESP: seals an inner packet on the CHILD SA that carries traffic; the destination and
     /// the UDP payload. `None`: no CHILD SA (the tunnel is not up).
     pub fn seal(&mut self, inner: &[u8], now: Instant) -> Option<(SocketAddr, &[u8])> {
-        let retiring: Vec<IkeId> = self
-            .sas
-            .iter()
-            .filter(|s| s.retiring)
-            .map(|s| s.id)
-            .collect();
-        let c = self
+        // Hot path: no allocation; a connection has one or two SAs.
+        let sas = &self.sas;
+        let carrier = |c: &Child| {
+            sas.iter()
+                .find(|s| s.id == c.ike && !s.retiring)
+                .map(|s| s.dst)
+        };
+        let (c, dst) = self
             .children
             .iter_mut()
             .rev()
-            .find(|c| c.carries() && !retiring.contains(&c.ike))?;
-        let dst = self.sas.iter().find(|s| s.id == c.ike)?.dst;
+            .filter(|c| c.carries())
+            .find_map(|c| carrier(c).map(|d| (c, d)))?;
         if let Err(e) = c.seal(inner, &mut self.scratch) {
             tracing::debug!(error = %e, "ESP packet not sealed");
             return None;
