@@ -188,6 +188,7 @@ impl Core {
         }
         for (key, mut g) in old {
             for p in g.peers.values_mut() {
+                self.close_ipsec(g.listen_port, p, now);
                 retire_outer(&mut self.retired_pairs, p);
             }
             tracing::info!(gateway = %key, "gateway removed");
@@ -379,6 +380,7 @@ impl Core {
             gw.peers.insert(peer.id, peer);
         }
         for (_, mut p) in old_peers {
+            self.close_ipsec(gw.listen_port, &mut p, now);
             retire_outer(&mut self.retired_pairs, &mut p);
             tracing::info!(gateway = %gw.key, peer = %p.name, "peer removed");
         }

@@ -793,6 +793,15 @@ fn ipsec_a_new_desired_state_keeps_running_sas_unless_the_connection_changed() {
     up(&p);
     assert_ne!(p.a_status().2.ike_spis, first);
     assert_eq!(p.a_to_b_vnet(&x), vec![x]);
+    // The peer removed: the device is told at once (a Delete of the IKE SA).
+    let mut none = da.clone();
+    none.version = 4;
+    none.gateways[0].peers.clear();
+    assert_eq!(p.a.apply(&none, p.now), vec![]);
+    p.shuttle();
+    let tb = p.b.ipsec_tunnel(&qn("b"), "b-a").expect("tunnel");
+    assert_eq!(tb.ike_sa_count(), 0);
+    assert_ne!(p.b_status().0, TunnelState::Up);
     // An IPsec peer needs randomness: a core without it refuses the peer, and says why.
     let mut bare = Core::new();
     let errors = bare.apply(&da, p.now);

@@ -294,7 +294,13 @@ impl crate::core::Core {
         now: Instant,
     ) -> Result<Peer, String> {
         let s = config::settings(p, ipsec, g.gateway_type).map_err(|e| e.to_string())?;
-        let kept = old.filter(|o| o.ipsec.as_ref().is_some_and(|t| t.s.same_as(&s)));
+        let (kept, replaced) = match old {
+            Some(o) if o.ipsec.as_ref().is_some_and(|t| t.s.same_as(&s)) => (Some(o), None),
+            o => (None, o),
+        };
+        if let Some(mut r) = replaced {
+            self.close_ipsec(g.listen_port, &mut r, now);
+        }
         if let Some(mut o) = kept {
             o.name = p.name.clone();
             o.allowed = p.allowed_ips.iter().map(|n| (*n, ())).collect();
@@ -346,6 +352,20 @@ impl crate::core::Core {
             takeover: None,
             ipsec: Some(Box::new(tunnel)),
         })
+    }
+}
+
+impl crate::core::Core {
+    /// An IPsec peer going away (removed, or its settings changed): the device is told
+    /// (a Delete of each IKE SA, not waited for), so it does not keep stale SAs.
+    pub(in crate::core) fn close_ipsec(&mut self, port: u16, p: &mut Peer, now: Instant) {
+        let Some(t) = p.ipsec.as_mut() else {
+            return;
+        };
+        t.idle_out(&mut *self.entropy, now);
+        while let Some((dst, d)) = t.poll_transmit() {
+            self.out.transmit(port, dst, &d);
+        }
     }
 }
 
