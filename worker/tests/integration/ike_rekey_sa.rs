@@ -532,3 +532,55 @@ fn an_old_sa_whose_delete_is_never_answered_goes_without_declaring_the_peer_dead
     assert!(run.init.is_established());
     assert_eq!(run.init.sas(), vec![i.new]);
 }
+
+#[test]
+fn a_child_sa_rekeyed_on_the_old_ike_sa_while_the_peer_rekeys_it_moves_to_the_new_ike_sa() {
+    let (mut run, ci, _) = up();
+    let spi = resp_spi(&run);
+    let child_req = run
+        .init
+        .request(Request::RekeyChild(ci.inbound_spi), &mut run.ie, run.now)
+        .expect("rekey")
+        .expect("sent");
+    let (_, ike_req) = run
+        .resp
+        .request(spi, Request::RekeyIke, &mut run.re, run.now)
+        .expect("rekey")
+        .expect("sent");
+    // The initiator answers the IKE SA rekey first (the CHILD SAs move to the new SA), then
+    // the answer to its CHILD SA rekey arrives on the old SA.
+    let ike_answer = run.deliver_to_initiator(&ike_req).expect("answered");
+    let i = rekeyed(run.init.poll_event());
+    let child_answer = run.deliver_to_responder(&child_req).expect("answered");
+    assert!(matches!(
+        resp_event(&mut run),
+        Some(IkeEvent::ChildRekeyed { .. })
+    ));
+    assert_eq!(run.deliver_to_initiator(&child_answer), None);
+    let Some(IkeEvent::ChildRekeyed { child: new_i, .. }) = run.init.poll_event() else {
+        panic!("initiator: no CHILD SA rekey")
+    };
+    let delete = run.deliver_to_responder(&ike_answer).expect("Delete");
+    assert_eq!(rekeyed(resp_event(&mut run)).new, i.new);
+    let answer = run.deliver_to_initiator(&delete).expect("answered");
+    assert_eq!(run.deliver_to_responder(&answer), None);
+    assert_eq!(run.init.sas(), vec![i.new]);
+    // Both CHILD SAs are the new IKE SA's: deleting each is answered and reported.
+    for inbound in [ci.inbound_spi, new_i.inbound_spi] {
+        let del = run
+            .init
+            .request(Request::DeleteChild(inbound), &mut run.ie, run.now)
+            .expect("delete")
+            .expect("sent");
+        let answer = run.deliver_to_responder(&del).expect("answered");
+        assert!(matches!(
+            resp_event(&mut run),
+            Some(IkeEvent::ChildDeleted { .. })
+        ));
+        assert_eq!(run.deliver_to_initiator(&answer), None);
+        assert!(
+            matches!(run.init.poll_event(), Some(IkeEvent::ChildDeleted { inbound_spi, .. }) if inbound_spi == inbound),
+            "CHILD SA {inbound:#x} on the new IKE SA"
+        );
+    }
+}

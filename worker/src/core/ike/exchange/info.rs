@@ -35,6 +35,9 @@ pub(super) struct Established {
     pub(super) provisional: bool,
     /// On the old SA in a collision: the peer's new SA we answered.
     pub(super) answered: Option<rekey_ike::Answered>,
+    /// On a rekeyed SA: our SPI of the SA that replaced it, which takes the CHILD SAs an
+    /// exchange still in flight on this one creates.
+    pub(super) successor: Option<u64>,
     /// The DH group the peer asked for with INVALID_KE_PAYLOAD, for our next IKE SA rekey.
     rekey_group: Option<DhGroup>,
 }
@@ -112,6 +115,7 @@ impl Established {
             retiring: false,
             provisional: false,
             answered: None,
+            successor: None,
             rekey_group: None,
         }
     }
@@ -130,8 +134,8 @@ impl Established {
         std::mem::take(&mut self.children)
     }
 
-    pub(super) fn set_children(&mut self, children: Vec<ChildRef>) {
-        self.children = children;
+    pub(super) fn add_children(&mut self, children: Vec<ChildRef>) {
+        self.children.extend(children);
     }
 
     /// Drops our outstanding request (the SA it was on is decided otherwise).
@@ -265,6 +269,7 @@ impl Established {
                         sa,
                         &inner,
                         pending,
+                        self.successor.is_some(),
                         ctx,
                         counters,
                         events,

@@ -20,6 +20,8 @@ use super::{
 /// Our rekey request awaiting its answer.
 pub(super) struct Pending {
     pub old_inbound: u32,
+    /// The CHILD SA rekeyed, as it was when we asked.
+    pub old: ChildRef,
     pub new_inbound: u32,
     pub ni: Vec<u8>,
 }
@@ -47,6 +49,7 @@ pub(super) fn request(
         payloads,
         Pending {
             old_inbound: old.inbound,
+            old: old.clone(),
             new_inbound,
             ni,
         },
@@ -195,12 +198,15 @@ pub(super) fn answer(
     Ok(out)
 }
 
-/// The peer's answer to our rekey request.
+/// The peer's answer to our rekey request. `moved`: the IKE SA was rekeyed meanwhile and its
+/// CHILD SAs went to the new one (the new CHILD SA joins them there).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn complete(
     children: &mut Vec<ChildRef>,
     sa: &IkeSa,
     inner: &[Payload],
     pending: Pending,
+    moved: bool,
     ctx: &Ctx<'_>,
     counters: &mut Counters,
     events: &mut Vec<IkeEvent>,
@@ -215,11 +221,11 @@ pub(super) fn complete(
     if let Some(n) = error_notify(inner) {
         return fail(events, n);
     }
-    let Some(old) = children
+    let found = children
         .iter()
         .find(|c| c.inbound == pending.old_inbound)
-        .cloned()
-    else {
+        .cloned();
+    let Some(old) = found.or_else(|| moved.then(|| pending.old.clone())) else {
         return fail(events, NotifyType::CHILD_SA_NOT_FOUND);
     };
     let p = parts(inner);

@@ -263,10 +263,11 @@ fn commit(table: &mut dyn Table, old: u64, new: u64, events: &mut Vec<IkeEvent>)
     let children = old_est.take_children();
     old_est.retiring = true;
     old_est.answered = None;
+    old_est.successor = Some(new);
     let Some((sa, est)) = table.pair(new) else {
         return;
     };
-    est.set_children(children);
+    est.add_children(children);
     est.provisional = false;
     est.retiring = false;
     tracing::debug!(
@@ -287,6 +288,27 @@ fn commit(table: &mut dyn Table, old: u64, new: u64, events: &mut Vec<IkeEvent>)
     });
 }
 
+/// The CHILD SAs a rekeyed SA `ours` still has (created by an exchange in flight when it was
+/// rekeyed) go to its successor.
+fn hand_over(table: &mut dyn Table, ours: u64) {
+    if let Some((_, est)) = table.pair(ours)
+        && let Some(next) = est.successor
+    {
+        let children = est.take_children();
+        if !children.is_empty()
+            && let Some((_, e)) = table.pair(next)
+        {
+            e.add_children(children);
+        }
+    }
+}
+
+/// Removes the SA `ours`, its CHILD SAs handed over first.
+fn remove(table: &mut dyn Table, ours: u64) {
+    hand_over(table, ours);
+    table.remove(ours);
+}
+
 /// Applies what a message on the SA `ours` came to; returns the datagram to send, if any
 /// (a response, or the Delete of an SA this side retires).
 pub(super) fn settle(
@@ -299,7 +321,10 @@ pub(super) fn settle(
 ) -> Result<Option<Vec<u8>>, IkeError> {
     match outcome {
         Outcome::Reply(r) => Ok(Some(r)),
-        Outcome::Drop => Ok(None),
+        Outcome::Drop => {
+            hand_over(table, ours);
+            Ok(None)
+        }
         Outcome::Close(r) => {
             // 2.8.2: the peer deleted the old SA while our rekey was outstanding: it did not
             // see the collision, and its new SA stays.
@@ -309,7 +334,7 @@ pub(super) fn settle(
                 est.forget_pending();
                 commit(table, ours, a.ours, events);
             }
-            table.remove(ours);
+            remove(table, ours);
             Ok((!r.is_empty()).then_some(r))
         }
         Outcome::Rekeyed { reply, new } => {
@@ -392,7 +417,7 @@ pub(super) fn dead(table: &mut dyn Table, ours: u64, events: &mut Vec<IkeEvent>)
     if let Some(a) = est.answered.take() {
         commit(table, ours, a.ours, events);
     }
-    table.remove(ours);
+    remove(table, ours);
     if !quiet {
         events.push(IkeEvent::TimedOut);
     }
