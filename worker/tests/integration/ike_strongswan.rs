@@ -14,6 +14,7 @@
 //! `worker/tests/corpus/{ike,esp}/` (the fuzz targets' seeds).
 
 mod driver;
+mod worker;
 
 use std::time::{Duration, Instant};
 
@@ -473,7 +474,7 @@ fn strongswan_from_port_500_floats_a_gateway_port_other_than_500_to_4500() {
 
 /// The device configuration the server exports (`isthmus_shared::device_ipsec`) for the lab's
 /// addresses: IPsec connection `hub-branch`, the default IPsec parameters.
-fn exported(mode: IpsecConnectionMode) -> String {
+pub(crate) fn exported(mode: IpsecConnectionMode) -> String {
     IpsecDeviceConfig {
         connection: QualifiedName::new("t", "hub-branch"),
         site: QualifiedName::new("t", "branch"),
