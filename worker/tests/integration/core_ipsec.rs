@@ -658,7 +658,7 @@ fn ipsec_policy_based_tunnel_idles_out_and_comes_back_on_traffic_s2s_2() {
 }
 
 #[test]
-fn ipsec_ike_sa_is_renewed_make_before_break_near_its_lifetime_without_losing_a_packet() {
+fn ipsec_ike_sa_is_rekeyed_near_its_lifetime_without_losing_a_packet() {
     let mut prm = params(IpsecConnectionMode::InitiatorOnly);
     prm.ike_lifetime_secs = 60;
     let mut prb = params(IpsecConnectionMode::ResponderOnly);
@@ -670,6 +670,7 @@ fn ipsec_ike_sa_is_renewed_make_before_break_near_its_lifetime_without_losing_a_
     p.run(Duration::from_secs(1));
     up(&p);
     let first = p.a_status().2.ike_spis.clone();
+    let child = p.a_status().2.children[0].inbound_spi.clone();
     let (mut sent, mut got) = (0usize, 0usize);
     // A packet each way every 250 ms for 70 s: past 90 % of the IKE SA's 60 s.
     for i in 0..280u16 {
@@ -690,6 +691,9 @@ fn ipsec_ike_sa_is_renewed_make_before_break_near_its_lifetime_without_losing_a_
         "the old one was deleted"
     );
     assert_eq!(ia.children.len(), 1);
+    // Rekeyed in place (CREATE_CHILD_SA): the CHILD SA moved to the new IKE SA.
+    assert_eq!(ia.children[0].inbound_spi, child);
+    assert!(ia.rekeys >= 1);
     assert_eq!(p.a.counters().total() + p.b.counters().total(), 0);
 }
 

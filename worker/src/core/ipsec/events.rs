@@ -76,6 +76,7 @@ impl Tunnel {
                     peer: from,
                     retiring: false,
                     deleting: false,
+                    rekeying: false,
                 });
                 self.last_heard = now;
                 self.idle = false;
@@ -179,6 +180,7 @@ impl Tunnel {
                     sa.suite = suite;
                     sa.established = now;
                     sa.rekey_at = now + frac(self.s.ike_lifetime, initiator);
+                    sa.rekeying = false;
                 }
                 for c in self.children.iter_mut().filter(|c| c.ike == old) {
                     c.ike = new;
@@ -186,7 +188,30 @@ impl Tunnel {
                 self.rekeys += 1;
                 self.dirty = true;
             }
-            IkeEvent::IkeRekeyFailed { notify } => self.error(notify.name(), now),
+            IkeEvent::IkeRekeyFailed { notify } => {
+                self.error(notify.name(), now);
+                // Make-before-break instead: a new IKE SA beside the old one, which is deleted
+                // once the new one is up; or, if this side only answers, a rekey again later.
+                let failed: Vec<IkeId> = self
+                    .sas
+                    .iter()
+                    .filter(|s| s.owner == owner && s.rekeying)
+                    .map(|s| s.id)
+                    .collect();
+                let renew = self.s.initiates() && self.inits.iter().all(|i| i.ike.is_established());
+                for sa in self.sas.iter_mut().filter(|s| failed.contains(&s.id)) {
+                    sa.rekeying = false;
+                    if renew {
+                        sa.retiring = true;
+                    } else {
+                        sa.rekey_at = now + RETRY_AFTER;
+                    }
+                }
+                if renew && !failed.is_empty() {
+                    tracing::info!("IKE SA rekey refused: establishing its successor");
+                    self.initiate(entropy, now);
+                }
+            }
         }
     }
 

@@ -89,21 +89,19 @@ impl Tunnel {
     }
 
     pub(super) fn ike_timers(&mut self, entropy: &mut dyn Entropy, now: Instant) {
-        // Make-before-break: a new IKE SA beside the one whose lifetime is nearly over.
-        let old = self
+        // The IKE SA's lifetime nearly over: rekeyed in place (CREATE_CHILD_SA, RFC 7296
+        // 1.3.2; its CHILD SAs move to the new SA), from either side and in every mode.
+        let due = self
             .sas
             .iter()
-            .find(|s| !s.retiring && now >= s.rekey_at)
+            .find(|s| !s.retiring && !s.rekeying && now >= s.rekey_at)
             .map(|s| s.id);
-        if let Some(id) = old
-            && self.s.initiates()
-            && self.inits.iter().all(|i| i.ike.is_established())
+        if let Some(id) = due
+            && self.request(id, Request::RekeyIke, entropy, now)
+            && let Some(sa) = self.sas.iter_mut().find(|s| s.id == id)
         {
-            if let Some(sa) = self.sas.iter_mut().find(|s| s.id == id) {
-                sa.retiring = true;
-            }
-            tracing::info!("IKE SA lifetime nearly over: establishing its successor");
-            self.initiate(entropy, now);
+            tracing::debug!("IKE SA lifetime nearly over: rekeying it");
+            sa.rekeying = true;
         }
         // A retiring SA whose Delete could not go yet (a request outstanding), once another
         // SA carries the traffic.

@@ -80,6 +80,8 @@ pub(super) struct Sa {
     pub(super) retiring: bool,
     /// Our Delete of it is sent.
     pub(super) deleting: bool,
+    /// Our rekey of it (CREATE_CHILD_SA) is outstanding.
+    pub(super) rekeying: bool,
 }
 
 impl Sa {
@@ -200,7 +202,15 @@ impl Tunnel {
         self.sas
             .iter()
             .map(Sa::ours)
-            .chain(self.inits.iter().map(|i| i.ike.spi_i()))
+            .chain(self.inits.iter().flat_map(|i| {
+                // Every SA it holds (the old one of a rekey until deleted, the peer's new one):
+                // both SPIs, as the I flag of a rekeyed SA may be either side's.
+                let mut v = vec![i.ike.spi_i()];
+                for (a, b) in i.ike.sas() {
+                    v.extend([a, b]);
+                }
+                v
+            }))
     }
 
     /// What the exchanges of this connection dropped or refused, by kind.
@@ -282,7 +292,10 @@ impl Tunnel {
             .or_else(|| {
                 self.inits
                     .iter()
-                    .find(|i| i.ike.spi_i() == h.spi_i && !h.flags.initiator)
+                    .find(|i| {
+                        i.ike.sas().contains(&(h.spi_i, h.spi_r))
+                            || (i.ike.spi_i() == h.spi_i && !h.flags.initiator)
+                    })
                     .map(|i| Owner::Init(i.id))
             })
             .unwrap_or(Owner::Responder);
