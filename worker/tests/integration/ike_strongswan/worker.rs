@@ -8,12 +8,20 @@ use isthmus_shared::model::{IpsecConnectionMode, IpsecParameters};
 
 use super::driver::{GW_PORT, PSK, skip, ss};
 use crate::harness::{KillOnDrop, gateway, route, s2s_hop, s2s_peer, state, vnet_route};
+use crate::netns::ping;
 use crate::server_lab::read_status;
-use crate::strongswan_lab::{GW_ADDR, GW_NET, SS_ADDR, SS_NET, StrongSwan, SwanPair};
+use crate::strongswan_lab::{GW_ADDR, GW_NET, SS_ADDR, SS_HOST, SS_NET, StrongSwan, SwanPair};
 
-/// The worker in the gateway's namespace with one IPsec connection to strongSwan; its status
-/// file's path.
-fn worker(pair: &SwanPair, mode: IpsecConnectionMode) -> (KillOnDrop, std::path::PathBuf) {
+/// The gateway's address on its TUN device: GatewaySubnet 10.250.2.224/27 + 4 (GW-10).
+const GATEWAY_ADDRESS: &str = "10.250.2.228";
+
+/// The worker in the gateway's namespace with one IPsec connection to strongSwan, with a TUN
+/// device named `tun` or without one; its status file's path.
+fn worker(
+    pair: &SwanPair,
+    mode: IpsecConnectionMode,
+    tun: Option<&str>,
+) -> (KillOnDrop, std::path::PathBuf) {
     let mut peer = s2s_peer("a", 2, ss(500), &[SS_NET]);
     peer.public_key = String::new();
     peer.preshared_key = None;
@@ -23,13 +31,14 @@ fn worker(pair: &SwanPair, mode: IpsecConnectionMode) -> (KillOnDrop, std::path:
         remote_id: Some(SS_ADDR.to_owned()),
         parameters: IpsecParameters::of(None, mode),
     });
-    let g = gateway(
+    let mut g = gateway(
         "gw",
         1,
         GW_PORT,
         vec![peer],
         vec![vnet_route(GW_NET), route(SS_NET, s2s_hop("a"))],
     );
+    g.private_address = Some(GATEWAY_ADDRESS.parse().expect("address"));
     let desired = pair.lab.dir.path().join("desired.json");
     let status = pair.lab.dir.path().join("status.json");
     let msg = DesiredStateMessage::V1(state(1, vec![g]));
@@ -44,13 +53,11 @@ fn worker(pair: &SwanPair, mode: IpsecConnectionMode) -> (KillOnDrop, std::path:
         ])
         .arg("--desired-state")
         .arg(&desired)
-        .args([
-            "--no-tun",
-            "--bind-address",
-            GW_ADDR,
-            "--status-interval",
-            "1",
-        ])
+        .args(match tun {
+            Some(name) => vec!["--tun-name", name],
+            None => vec!["--no-tun"],
+        })
+        .args(["--bind-address", GW_ADDR, "--status-interval", "1"])
         .args(["--heartbeat-port", "0", "--status-file"])
         .arg(&status)
         .env("RUST_LOG", "info")
@@ -61,14 +68,20 @@ fn worker(pair: &SwanPair, mode: IpsecConnectionMode) -> (KillOnDrop, std::path:
     (KillOnDrop(child), status)
 }
 
-fn run(tag: &str, mode: IpsecConnectionMode) {
+/// Both sides up with `mode`; with a TUN device, ESP carries pings between strongSwan's
+/// protected host and the gateway's address both ways.
+fn run(tag: &str, mode: IpsecConnectionMode, tun: bool) {
     let pair = SwanPair::new(tag);
     let mut conf = super::exported(mode);
     if !conf.contains("local_port") {
         let remote = format!("remote_port = {GW_PORT}\n");
         conf = conf.replace(&remote, &format!("{remote}        local_port = 4500\n"));
     }
-    let (_worker, status) = worker(&pair, mode);
+    let tun_name = format!("t{}", pair.lab.id);
+    if tun {
+        crate::server_lab::forwarding(&pair.gw);
+    }
+    let (_worker, status) = worker(&pair, mode, tun.then_some(tun_name.as_str()));
     let swan = StrongSwan::start(&pair.ss, &pair.dir("ss"), &conf);
     let until = Instant::now() + Duration::from_secs(20);
     let peer = loop {
@@ -104,6 +117,23 @@ fn run(tag: &str, mode: IpsecConnectionMode) {
         "{child}"
     );
     assert_eq!(sa.remote_port, GW_PORT, "strongSwan talks to the one port");
+    if tun {
+        let from_site = (0..10).any(|_| ping(&pair.ss, Some(SS_HOST), GATEWAY_ADDRESS));
+        assert!(
+            from_site,
+            "site -> gateway ping through ESP\n{}",
+            swan.list_sas()
+        );
+        let to_site = (0..10).any(|_| ping(&pair.gw, Some(GATEWAY_ADDRESS), SS_HOST));
+        assert!(
+            to_site,
+            "gateway -> site ping through ESP\n{}",
+            swan.list_sas()
+        );
+        let sa = swan.sas().into_iter().next().expect("the SA");
+        let c = &sa.installed()[0];
+        assert!(c.packets_in >= 2 && c.packets_out >= 2, "{c:?}");
+    }
 }
 
 /// Issue 17: the real worker initiates (mode InitiatorOnly) to strongSwan with the exported
@@ -115,6 +145,17 @@ fn the_real_worker_and_strongswan_establish_each_way_with_the_exported_configura
     if skip() {
         return;
     }
-    run("wi", IpsecConnectionMode::InitiatorOnly);
-    run("wr", IpsecConnectionMode::ResponderOnly);
+    run("wi", IpsecConnectionMode::InitiatorOnly, false);
+    run("wr", IpsecConnectionMode::ResponderOnly, false);
+}
+
+/// Issue 17: ESP through the real worker: with its TUN device, pings between strongSwan's
+/// protected host and the gateway's own address go through the CHILD SA both ways (mode
+/// Default: either side may initiate).
+#[test]
+fn the_real_worker_carries_esp_with_strongswan_through_its_tun_device() {
+    if skip() {
+        return;
+    }
+    run("wt", IpsecConnectionMode::Default, true);
 }
