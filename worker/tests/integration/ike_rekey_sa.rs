@@ -584,3 +584,104 @@ fn a_child_sa_rekeyed_on_the_old_ike_sa_while_the_peer_rekeys_it_moves_to_the_ne
         );
     }
 }
+
+mod interleavings {
+    use std::collections::VecDeque;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Delivers the queued datagrams in the order `picks` says (true: a datagram to the
+    /// responder first), dropping the ones `drops` names, running both sides' timers when
+    /// nothing is queued, until nothing is queued or pending.
+    fn settle(
+        run: &mut Run,
+        mut to_resp: VecDeque<Vec<u8>>,
+        mut to_init: VecDeque<Vec<u8>>,
+        picks: &[bool],
+        drops: &[usize],
+    ) {
+        let mut n = 0usize;
+        for _ in 0..400 {
+            let pick = picks.get(n % picks.len().max(1)).copied().unwrap_or(true);
+            let from_resp_queue = (pick && !to_resp.is_empty()) || to_init.is_empty();
+            let next = if from_resp_queue {
+                to_resp.pop_front()
+            } else {
+                to_init.pop_front()
+            };
+            let Some(d) = next else {
+                // Nothing in flight: the timers.
+                let at = [run.init.poll_timeout(), run.resp.poll_timeout()]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                let Some(at) = at else { return };
+                run.now = run.now.max(at);
+                to_resp.extend(run.init.handle_timeout(run.now));
+                to_init.extend(run.resp.handle_timeout(run.now).into_iter().map(|(_, d)| d));
+                continue;
+            };
+            n += 1;
+            if drops.contains(&n) {
+                continue;
+            }
+            if from_resp_queue {
+                to_init.extend(run.deliver_to_responder(&d));
+            } else {
+                to_resp.extend(run.deliver_to_initiator(&d));
+            }
+        }
+        panic!("no end after 400 steps");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Both sides rekey the IKE SA at once (2.8.2), or the site does a DPD or a CHILD SA
+        /// rekey meanwhile; whatever the order of the datagrams and a lost one or two, the two
+        /// sides end with the same single IKE SA, which holds the CHILD SA, and nobody declares
+        /// the peer dead.
+        #[test]
+        fn simultaneous_rekeys_in_any_order_end_with_one_shared_ike_sa(
+            skew in 0usize..64,
+            picks in proptest::collection::vec(any::<bool>(), 1..16),
+            drops in proptest::collection::vec(1usize..12, 0..3),
+            second in 0u8..3,
+        ) {
+            let (mut run, ci, cr) = up_with(gateway("k"), site("k"), skew);
+            let spi = resp_spi(&run);
+            let ri = run.init.request(Request::RekeyIke, &mut run.ie, run.now).expect("rekey").expect("sent");
+            let second = match second {
+                0 => Request::RekeyIke,
+                1 => Request::Dpd,
+                _ => Request::RekeyChild(cr.inbound_spi),
+            };
+            let (_, rr) = run.resp.request(spi, second, &mut run.re, run.now).expect("request").expect("sent");
+            settle(&mut run, VecDeque::from([ri]), VecDeque::from([rr]), &picks, &drops);
+            let mut i_events = Vec::new();
+            while let Some(e) = run.init.poll_event() { i_events.push(e); }
+            let mut r_events = Vec::new();
+            while let Some((_, e)) = run.resp.poll_event() { r_events.push(e); }
+            prop_assert!(!i_events.iter().chain(&r_events).any(|e| matches!(e, IkeEvent::TimedOut | IkeEvent::Deleted { .. })),
+                "{:?} / {:?}", i_events, r_events);
+            let sas = run.init.sas();
+            prop_assert_eq!(sas.len(), 1, "{:?}", sas);
+            prop_assert_eq!(run.resp.established(), 1);
+            let last_i = i_events.iter().rev().find_map(|e| match e { IkeEvent::IkeRekeyed { new_spi_i, new_spi_r, .. } => Some((*new_spi_i, *new_spi_r)), _ => None });
+            let last_r = r_events.iter().rev().find_map(|e| match e { IkeEvent::IkeRekeyed { new_spi_i, new_spi_r, .. } => Some((*new_spi_i, *new_spi_r)), _ => None });
+            prop_assert_eq!(last_i, Some(sas[0]));
+            prop_assert_eq!(last_r, Some(sas[0]));
+            // The CHILD SA is the surviving IKE SA's: its rekey there succeeds.
+            let req = run.init.request(Request::RekeyChild(ci.inbound_spi), &mut run.ie, run.now).expect("rekey").expect("sent");
+            prop_assert_eq!((header(&req).spi_i, header(&req).spi_r), sas[0]);
+            let answer = run.deliver_to_responder(&req).expect("answered");
+            let ok = matches!(resp_event(&mut run), Some(IkeEvent::ChildRekeyed { old_inbound_spi, .. }) if old_inbound_spi == cr.inbound_spi);
+            prop_assert!(ok, "the responder rekeyed the CHILD SA");
+            prop_assert_eq!(run.deliver_to_initiator(&answer), None);
+            let ok = matches!(run.init.poll_event(), Some(IkeEvent::ChildRekeyed { .. }));
+            prop_assert!(ok, "the initiator rekeyed the CHILD SA");
+        }
+    }
+}

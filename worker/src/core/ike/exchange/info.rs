@@ -38,6 +38,9 @@ pub(super) struct Established {
     /// On a rekeyed SA: our SPI of the SA that replaced it, which takes the CHILD SAs an
     /// exchange still in flight on this one creates.
     pub(super) successor: Option<u64>,
+    /// On an SA the peer is to delete (rekeyed by the peer, or its redundant one): when it
+    /// goes anyway, should the peer never delete it (2.8.2: a rekey whose answer it lost).
+    pub(super) expire_at: Option<Instant>,
     /// The DH group the peer asked for with INVALID_KE_PAYLOAD, for our next IKE SA rekey.
     rekey_group: Option<DhGroup>,
 }
@@ -116,6 +119,7 @@ impl Established {
             provisional: false,
             answered: None,
             successor: None,
+            expire_at: None,
             rekey_group: None,
         }
     }
@@ -303,6 +307,10 @@ impl Established {
     /// The retransmission timer of our outstanding request.
     pub(super) fn handle_timeout(&mut self, now: Instant, counters: &mut Counters) -> Timer {
         let Some(p) = self.pending.as_mut() else {
+            if self.expire_at.is_some_and(|at| now >= at) {
+                self.expire_at = None;
+                return Timer::Dead;
+            }
             return Timer::Idle;
         };
         if now < p.next_at {
@@ -320,7 +328,7 @@ impl Established {
 
     /// When [`Established::handle_timeout`] wants to run.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        self.pending.as_ref().map(|p| p.next_at)
+        self.pending.as_ref().map(|p| p.next_at).or(self.expire_at)
     }
 
     /// A request from the peer on `sa` (`msg` parsed from `datagram`, its SPIs matched).

@@ -612,7 +612,7 @@ impl Initiator {
                     Timer::Dead => {
                         tracing::debug!(spi = ours, "IKE peer dead: no answer to our request");
                         let mut events = Vec::new();
-                        rekey_ike::dead(&mut self.lives, ours, &mut events);
+                        rekey_ike::dead(&mut self.lives, ours, now, &mut events);
                         self.absorb(events);
                         return None;
                     }

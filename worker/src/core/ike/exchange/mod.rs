@@ -39,6 +39,7 @@ use super::wire::{
 
 pub use self::info::Request;
 pub use self::initiator::{Initiator, NONCE_LEN, RETRANSMIT_BASE, RETRANSMIT_TRIES};
+pub use self::rekey_ike::RETIRED_TIMEOUT;
 pub use self::responder::{DEFAULT_MAX_HALF_OPEN, HALF_OPEN_TIMEOUT, Responder};
 pub use super::crypto::Entropy;
 

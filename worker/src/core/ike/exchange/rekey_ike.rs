@@ -15,7 +15,7 @@
 //! [`settle`] applies an SA's [`Outcome`] to the table of SAs that holds it (the initiator's or
 //! the responder's).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::super::crypto::{DhGroup, DhPrivate};
 use super::super::proposal::IkeSuite;
@@ -23,6 +23,10 @@ use super::super::wire::{KeyExchange, Nonce, NotifyType, Payload, ProtocolId};
 use super::info::{Established, Outcome, Request};
 use super::initiator::{nonce, random_u64};
 use super::{Counters, Ctx, IkeError, IkeEvent, IkeSa, error_notify, notify};
+
+/// How long an SA the peer is to delete stays without its Delete: past the peer's whole
+/// retransmission schedule (1 + 2 + 4 + 8 + 16 s), twice.
+pub const RETIRED_TIMEOUT: Duration = Duration::from_secs(64);
 
 /// Our IKE SA rekey awaiting its answer.
 pub(super) struct Pending {
@@ -251,8 +255,9 @@ pub(super) fn complete(
     })
 }
 
-/// The new SA `new` replaces `old`: it takes the CHILD SAs, `old` retires.
-fn commit(table: &mut dyn Table, old: u64, new: u64, events: &mut Vec<IkeEvent>) {
+/// The new SA `new` replaces `old`: it takes the CHILD SAs, `old` retires (deleted by the
+/// rekey's initiator; if that is the peer and it never does, gone after [`RETIRED_TIMEOUT`]).
+fn commit(table: &mut dyn Table, old: u64, new: u64, now: Instant, events: &mut Vec<IkeEvent>) {
     if table.pair(new).is_none() {
         return;
     }
@@ -264,6 +269,7 @@ fn commit(table: &mut dyn Table, old: u64, new: u64, events: &mut Vec<IkeEvent>)
     old_est.retiring = true;
     old_est.answered = None;
     old_est.successor = Some(new);
+    old_est.expire_at = Some(now + RETIRED_TIMEOUT);
     let Some((sa, est)) = table.pair(new) else {
         return;
     };
@@ -332,7 +338,7 @@ pub(super) fn settle(
                 && let Some(a) = est.answered.take()
             {
                 est.forget_pending();
-                commit(table, ours, a.ours, events);
+                commit(table, ours, a.ours, now, events);
             }
             remove(table, ours);
             Ok((!r.is_empty()).then_some(r))
@@ -353,7 +359,7 @@ pub(super) fn settle(
                 table.insert(new.sa, new_est);
             } else {
                 table.insert(new.sa, new_est);
-                commit(table, ours, new_ours, events);
+                commit(table, ours, new_ours, now, events);
             }
             Ok(Some(reply))
         }
@@ -372,7 +378,7 @@ pub(super) fn settle(
                     est.retiring = true;
                     let del = est.request(&mut sa, Request::DeleteIke, ctx, now)?;
                     table.insert(sa, est);
-                    commit(table, ours, a.ours, events);
+                    commit(table, ours, a.ours, now, events);
                     Ok(del)
                 }
                 other => {
@@ -382,9 +388,10 @@ pub(super) fn settle(
                         // The peer's SA is the redundant one: the peer deletes it.
                         est.provisional = false;
                         est.retiring = true;
+                        est.expire_at = Some(now + RETIRED_TIMEOUT);
                     }
                     table.insert(new.sa, Established::new(0, None, Vec::new(), 0));
-                    commit(table, ours, new_ours, events);
+                    commit(table, ours, new_ours, now, events);
                     let Some((sa, est)) = table.pair(ours) else {
                         return Ok(None);
                     };
@@ -397,7 +404,7 @@ pub(super) fn settle(
                 && let Some(a) = est.answered.take()
             {
                 // Refused (TEMPORARY_FAILURE: the peer had rekeyed already): its SA stays.
-                commit(table, ours, a.ours, events);
+                commit(table, ours, a.ours, now, events);
             } else {
                 events.push(IkeEvent::IkeRekeyFailed { notify: n });
             }
@@ -409,13 +416,13 @@ pub(super) fn settle(
 /// The SA `ours` got no answer to our request after every retransmission. A live SA's peer
 /// is dead ([`IkeEvent::TimedOut`]); an SA on its way out just goes (and a peer's new SA
 /// waiting on our rekey's outcome stays).
-pub(super) fn dead(table: &mut dyn Table, ours: u64, events: &mut Vec<IkeEvent>) {
+pub(super) fn dead(table: &mut dyn Table, ours: u64, now: Instant, events: &mut Vec<IkeEvent>) {
     let Some((_, est)) = table.pair(ours) else {
         return;
     };
     let quiet = est.quiet();
     if let Some(a) = est.answered.take() {
-        commit(table, ours, a.ours, events);
+        commit(table, ours, a.ours, now, events);
     }
     remove(table, ours);
     if !quiet {

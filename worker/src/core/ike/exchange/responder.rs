@@ -598,7 +598,7 @@ impl Responder {
                     tracing::debug!(%peer, spi, "IKE peer dead: no answer to our request");
                     let mut events = Vec::new();
                     let (mut table, _) = self.table(peer, nat, now);
-                    rekey_ike::dead(&mut table, spi, &mut events);
+                    rekey_ike::dead(&mut table, spi, now, &mut events);
                     table.sync();
                     self.events.extend(events.into_iter().map(|e| (peer, e)));
                 }
