@@ -256,6 +256,12 @@ impl IpsecDeviceConfig {
         let _ = writeln!(o, "        version = 2");
         let _ = writeln!(o, "        remote_addrs = {}", self.gateway_endpoint.ip());
         let _ = writeln!(o, "        remote_port = {}", self.gateway_endpoint.port());
+        if self.gateway_endpoint.port() != crate::model::DEFAULT_IKE_PORT {
+            // strongSwan 5.9 initiating from its port 500 floats both ports to 4500 after
+            // IKE_SA_INIT, away from a gateway port other than 500; from its NAT-T port it
+            // keeps the gateway's one port for IKE and ESP alike.
+            let _ = writeln!(o, "        local_port = 4500");
+        }
         let _ = writeln!(o, "        mobike = no");
         let _ = writeln!(o, "        encap = yes");
         let _ = writeln!(o, "        proposals = {}", self.ike_proposals());

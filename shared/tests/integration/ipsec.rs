@@ -329,6 +329,7 @@ fn the_swanctl_export_carries_the_gateway_the_identities_the_policy_and_the_sele
         "        version = 2",
         "        remote_addrs = 198.51.100.1",
         "        remote_port = 51820",
+        "        local_port = 4500",
         "        mobike = no",
         "        encap = yes",
         "        proposals = aes128gcm16-prfsha256-ecp256",

@@ -72,11 +72,8 @@ fn worker(
 /// protected host and the gateway's address both ways.
 fn run(tag: &str, mode: IpsecConnectionMode, tun: bool) {
     let pair = SwanPair::new(tag);
-    let mut conf = super::exported(mode);
-    if !conf.contains("local_port") {
-        let remote = format!("remote_port = {GW_PORT}\n");
-        conf = conf.replace(&remote, &format!("{remote}        local_port = 4500\n"));
-    }
+    let conf = super::exported(mode);
+    assert!(conf.contains("local_port = 4500"), "{conf}");
     let tun_name = format!("t{}", pair.lab.id);
     if tun {
         crate::server_lab::forwarding(&pair.gw);
