@@ -15,6 +15,7 @@
 ipsec_lab_plugins="random nonce aes sha1 sha2 hmac gcm kdf pem pkcs1 pubkey openssl gmp kernel-libipsec kernel-netlink socket-default vici updown"
 
 # ipsec_lab_site DIR NS LOCAL REMOTE LOCAL_NET REMOTE_NET PROPOSAL ESP START_ACTION
+# (IPSEC_LAB_CONN_EXTRA: more lines for the connection, e.g. "remote_port = 51820")
 ipsec_lab_site() {
   local dir=$1 ns=$2 local=$3 remote=$4 lnet=$5 rnet=$6 prop=$7 esp=$8 start=$9
   mkdir -p "$dir"
@@ -50,7 +51,8 @@ connections {
     local_addrs = $local
     remote_addrs = $remote
     mobike = no
-    encap = yes
+    encap = yes${IPSEC_LAB_CONN_EXTRA:+
+    $IPSEC_LAB_CONN_EXTRA}
     proposals = $prop
     local {
       auth = psk

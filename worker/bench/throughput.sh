@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # iperf3 TCP through one WireGuard tunnel between two network namespaces this script creates
 # (root only), in three pairings: worker<->worker, worker<->wireguard-go, wireguard-go<->wireguard-go;
-# then the ceiling: raw ChaCha20-Poly1305 (ring) on 1420-byte packets, one core
+# and through one IPsec (IKEv2, ESP in UDP) tunnel: worker<->worker, worker<->strongSwan,
+# strongSwan<->strongSwan (5.9.8, userspace ESP: the baseline of issue 17); then the ceiling: raw ChaCha20-Poly1305 (ring) on 1420-byte packets, one core
 # (worker/benches/chacha.rs). Prints the machine load (uptime) before and after: the numbers only
 # compare within one run. All traffic stays on the namespaces' own veth pair (10.250.0.0/30) and
 # tunnel addresses.
@@ -28,6 +29,12 @@ for c in ip wg wireguard-go iperf3; do
   command -v "$c" >/dev/null || { echo "missing $c (apt-get install wireguard-go wireguard-tools iperf3)"; exit 1; }
 done
 [[ $(id -u) == 0 ]] || { echo "run as root (network namespaces)"; exit 1; }
+
+# IPsec pairings (issue 17): ipsec = the worker with an IPsec connection, swan = strongSwan 5.9.8
+# with userspace ESP (worker/bench/ipsec_lab.sh); one proposal for all of them.
+: "${IPSEC_PROPOSAL:=aes256gcm16-prfsha256-curve25519}" "${IPSEC_ESP:=aes256gcm16}"
+# shellcheck source=ipsec_lab.sh
+source "$HERE/ipsec_lab.sh"
 
 ID="b$$"
 A="isw-bench-a-$ID"; B="isw-bench-b-$ID"
@@ -74,11 +81,49 @@ desired() {
 JSON
 }
 
-# side <ns> <kind worker|wg> <tag a|b> <own key> <peer pub> <peer endpoint> <own net> <own addr> <peer net>
+# desired_ipsec <name> <mode> <peer endpoint> <own ip> <peer ip> <own /24> <peer /24>: a gateway
+# with one IPsec site-to-site connection (issue 17), $IPSEC_PROPOSAL / $IPSEC_ESP.
+desired_ipsec() {
+  local q='{"tenant":"t","name":"' c cipher prf dh
+  IFS=- read -r cipher prf dh <<<"$IPSEC_PROPOSAL"
+  c=${q}c'"},"site":'${q}s'"}'
+  cat <<JSON
+{"format":"isthmus.desired/v1","version":1,"gateways":[{"tenant":"t","name":"$1","gateway_type":"RouteBased",
+ "private_key":"$KA","listen_port":51820,"bandwidth_limit_bps":0,
+ "peers":[{"name":"c","kind":{"type":"SiteToSite","connection":$c},
+   "public_key":"","endpoint":"$3","allowed_ips":["$7"],
+   "ipsec":{"psk":"ipsec bench lab key","local_id":"$4","remote_id":"$5","parameters":{
+     "ike_proposals":[{"cipher":"$cipher","prf":"$prf","dh_group":"$dh"}],"esp_ciphers":["$IPSEC_ESP"],
+     "ike_lifetime_secs":28800,"child_lifetime_secs":3600,"dpd_interval_secs":30,"mode":"$2"}}}],
+ "routes":[{"prefix":"$6","next_hop":{"type":"Vnet","vnet":${q}v"}},"origin":{"type":"Default"},"transit_hops":0,"active":true},
+   {"prefix":"$7","next_hop":{"type":"SiteToSite","connection":$c},"origin":{"type":"Default"},"transit_hops":0,"active":true}]}]}
+JSON
+}
+
+# side <ns> <kind worker|wg|ipsec|swan> <tag a|b> <own key> <peer pub> <peer endpoint> <own net> <own addr> <peer net>
 side() {
   local ns=$1 kind=$2 tag=$3 key=$4 peer=$5 ep=$6 net=$7 addr=$8 pnet=$9
-  if [[ $kind == worker ]]; then
-    desired "g$tag" "$key" "$peer" "$ep" "$net" "$pnet" >"$TMP/$tag.json"
+  if [[ $kind == swan ]]; then
+    # strongSwan 5.9.8 with userspace ESP (libipsec); its protected host on lo; it answers.
+    local own=${ep%:*} me
+    me=$([[ $tag == a ]] && echo 10.250.0.1 || echo 10.250.0.2)
+    ip -n "$ns" addr add "${addr%/*}/32" dev lo
+    IPSEC_LAB_CONN_EXTRA="remote_port = 51820
+    local_port = 4500" ipsec_lab_site "$TMP/swan-$tag" "$ns" "$me" "$own" "$net" "$pnet" \
+      "$IPSEC_PROPOSAL" "$IPSEC_ESP" none
+    TUNNEL_PIDS+=("$(cat "$TMP/swan-$tag/pid")"); PIDS+=("$(cat "$TMP/swan-$tag/pid")")
+    return
+  fi
+  if [[ $kind == worker || $kind == ipsec ]]; then
+    if [[ $kind == ipsec ]]; then
+      # a initiates, b answers; the peer's IKE port: 500 for strongSwan, the gateway port else.
+      local mode=ResponderOnly peer_ep=$ep me=10.250.0.2 other=10.250.0.1
+      [[ $tag == a ]] && { mode=InitiatorOnly; me=10.250.0.1; other=10.250.0.2; }
+      [[ ${PEER_KIND:-} == swan ]] && peer_ep="${ep%:*}:500"
+      desired_ipsec "g$tag" "$mode" "$peer_ep" "$me" "$other" "$net" "$pnet" >"$TMP/$tag.json"
+    else
+      desired "g$tag" "$key" "$peer" "$ep" "$net" "$pnet" >"$TMP/$tag.json"
+    fi
     ip netns exec "$ns" "$WORKER_BIN" --desired-state "$TMP/$tag.json" --tun-name t"$tag$ID" \
       --tun-address "$addr" ${WORKER_ARGS:-} >"$TMP/worker-$tag.log" 2>&1 &
     PIDS+=($!); TUNNEL_PIDS+=($!)
@@ -105,8 +150,8 @@ side() {
 pair() {
   local ka=$1 kb=$2 label=${3:-$1-$2}
   setup_ns
-  side "$A" "$ka" a "$KA" "$PB" 10.250.0.2:51820 10.201.1.0/24 10.201.1.1/24 10.201.2.0/24
-  side "$B" "$kb" b "$KB" "$PA" 10.250.0.1:51820 10.201.2.0/24 10.201.2.1/24 10.201.1.0/24
+  PEER_KIND=$kb side "$A" "$ka" a "$KA" "$PB" 10.250.0.2:51820 10.201.1.0/24 10.201.1.1/24 10.201.2.0/24
+  PEER_KIND=$ka side "$B" "$kb" b "$KB" "$PA" 10.250.0.1:51820 10.201.2.0/24 10.201.2.1/24 10.201.1.0/24
   ip netns exec "$B" iperf3 -s -1 -B 10.201.2.1 >/dev/null 2>&1 &
   PIDS+=($!)
   sleep 0.5
@@ -144,7 +189,7 @@ echo "load before: $(uptime)"
 ROUNDS="${ROUNDS:-1}"
 # BEFORE_BIN=path: A/B against another build of the worker (e.g. the commit before a change),
 # worker <-> worker only, both builds interleaved in every round.
-pairings=(${PAIRINGS:-worker-worker worker-wg wg-wg})
+pairings=(${PAIRINGS:-worker-worker worker-wg wg-wg ipsec-ipsec ipsec-swan swan-swan})
 # Odd rounds run this build first, even rounds the other one, so neither always goes first.
 [[ -n "${BEFORE_BIN:-}" ]] && pairings=(worker-worker before-before wg-wg)
 AFTER_BIN="$WORKER_BIN"
@@ -153,7 +198,16 @@ for r in $(seq "$ROUNDS"); do
   order=("${pairings[@]}")
   [[ -n "${BEFORE_BIN:-}" && $((r % 2)) == 0 ]] && order=(before-before worker-worker wg-wg)
   for p in "${order[@]}"; do
-    if [[ $p == before-before ]]; then
+    if [[ $p == swan-swan ]]; then
+      # The baseline of issue 17: strongSwan <-> strongSwan, both libipsec.
+      if out=$(ipsec_strongswan_pair "$SECS" "$IPSEC_PROPOSAL" "$IPSEC_ESP"); then
+        mbps=$(grep -Eo '[0-9]+ Mbit/s' <<<"$out" | tail -1 | cut -d' ' -f1)
+        printf '%-28s %8s Mbit/s\n' "swan <-> swan" "$mbps"
+        echo "$mbps" >>"$TMP/result-swan-swan"
+      else
+        echo "$out"
+      fi
+    elif [[ $p == before-before ]]; then
       WORKER_BIN="$BEFORE_BIN"; pair worker worker before-before; WORKER_BIN="$AFTER_BIN"
     else
       pair "${p%-*}" "${p#*-}"
@@ -162,8 +216,8 @@ for r in $(seq "$ROUNDS"); do
 done
 if [[ $ROUNDS != 1 || -n "${BEFORE_BIN:-}" ]]; then
   echo "medians of $ROUNDS rounds${BEFORE_BIN:+ (before-before: $BEFORE_BIN)}"
-  for p in worker-worker before-before worker-wg wg-wg; do
-    [[ -f "$TMP/result-$p" ]] && printf '%-28s %8s Mbit/s %6s CPU ms/GiB\n' "${p/-/ <-> }" "$(median "$TMP/result-$p")" "$(median "$TMP/cpu-$p")"
+  for p in worker-worker before-before worker-wg wg-wg ipsec-ipsec ipsec-swan swan-swan; do
+    [[ -f "$TMP/result-$p" ]] && printf '%-28s %8s Mbit/s %6s CPU ms/GiB\n' "${p/-/ <-> }" "$(median "$TMP/result-$p")" "$( [[ -f "$TMP/cpu-$p" ]] && median "$TMP/cpu-$p")"
   done
 fi
 (cd "$ROOT" && CARGO_TARGET_DIR="$CARGO_TARGET_DIR" cargo bench -q -p isthmus-worker --bench chacha -- "$SECS" 2>/dev/null | grep chacha)
