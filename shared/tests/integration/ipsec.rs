@@ -378,7 +378,7 @@ fn the_export_without_a_policy_offers_the_defaults_and_starts_the_tunnel() {
     let x = export(&t, "hub-branch", 1);
     let conf = x.to_swanctl();
     assert!(conf.contains(
-        "proposals = aes256gcm16-prfsha384-ecp384,aes256gcm16-prfsha256-curve25519,\
+        "proposals = aes256gcm16-prfsha256-curve25519,aes256gcm16-prfsha384-ecp384,\
          chacha20poly1305-prfsha256-curve25519,aes128gcm16-prfsha256-ecp256,\
          aes256gcm16-prfsha256-modp2048\n"
     ));
@@ -397,7 +397,7 @@ fn the_export_without_a_policy_offers_the_defaults_and_starts_the_tunnel() {
         "Device IKE identity             branch@vpn.example",
         "Device IKE port                 UDP 500",
         "Pre-shared key                  Secret123",
-        "IKE proposals                   aes256gcm16-prfsha384-ecp384,",
+        "IKE proposals                   aes256gcm16-prfsha256-curve25519,",
         "IKE SA lifetime                 28800 s",
         "CHILD SA lifetime               3600 s",
         "CHILD SA data lifetime          none",

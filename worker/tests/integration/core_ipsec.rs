@@ -261,7 +261,7 @@ fn ipsec_initiator_only_and_responder_only_come_up_and_carry_packets_both_ways()
     assert!(ia.initiator && !ib.initiator);
     assert_eq!(
         ia.ike_proposal.as_deref(),
-        Some("aes256gcm16-prfsha384-ecp384")
+        Some("aes256gcm16-prfsha256-curve25519")
     );
     assert_eq!(ia.children.len(), 1);
     assert_eq!(ia.children[0].inbound_spi, ib.children[0].outbound_spi);
