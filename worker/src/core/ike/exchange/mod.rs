@@ -231,7 +231,20 @@ impl IkeSa {
         spi_r: u64,
     ) -> Result<Self, CryptoError> {
         let seed = skeyseed(suite.prf, &ni, &nr, g_ir);
-        let keys = ike_keys(suite.prf, suite.aead, &seed, &ni, &nr, spi_i, spi_r)?;
+        Self::from_seed(&seed, initiator, suite, ni, nr, spi_i, spi_r)
+    }
+
+    /// The keys of 2.14 from SKEYSEED (of a first exchange or of a rekey) and the SA around them.
+    fn from_seed(
+        seed: &Secret,
+        initiator: bool,
+        suite: IkeSuite,
+        ni: Vec<u8>,
+        nr: Vec<u8>,
+        spi_i: u64,
+        spi_r: u64,
+    ) -> Result<Self, CryptoError> {
+        let keys = ike_keys(suite.prf, suite.aead, seed, &ni, &nr, spi_i, spi_r)?;
         let ei = suite.aead.key(&keys.sk_ei)?;
         let er = suite.aead.key(&keys.sk_er)?;
         let (tx, rx) = if initiator { (ei, er) } else { (er, ei) };
@@ -264,22 +277,7 @@ impl IkeSa {
         spi_r: u64,
     ) -> Result<Self, CryptoError> {
         let seed = rekey_skeyseed(old.suite.prf, &old.keys.sk_d, g_ir, &ni, &nr);
-        let keys = ike_keys(suite.prf, suite.aead, &seed, &ni, &nr, spi_i, spi_r)?;
-        let ei = suite.aead.key(&keys.sk_ei)?;
-        let er = suite.aead.key(&keys.sk_er)?;
-        let (tx, rx) = if initiator { (ei, er) } else { (er, ei) };
-        Ok(Self {
-            spi_i,
-            spi_r,
-            suite,
-            keys,
-            tx,
-            rx,
-            tx_iv: 0,
-            ni,
-            nr,
-            initiator,
-        })
+        Self::from_seed(&seed, initiator, suite, ni, nr, spi_i, spi_r)
     }
 
     /// Our SPI of this SA (the responder's when we are not its original initiator).
