@@ -104,3 +104,94 @@ pub struct IpsecStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error_unix: Option<u64>,
 }
+
+/// Issue 17 (Bad input): the IKE and ESP datagrams a gateway dropped, by kind, cumulative over
+/// its worker's run and summed over its IPsec connections. Every field defaults to zero, so a
+/// report of a worker that knows fewer kinds parses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct IpsecDrops {
+    /// ESP datagrams too short or badly padded.
+    pub esp_malformed: u64,
+    /// ESP datagrams whose SPI names no CHILD SA of the gateway's (any more).
+    pub esp_unknown_spi: u64,
+    /// ESP datagrams whose integrity check failed (forged, corrupted, other keys).
+    pub esp_integrity: u64,
+    /// ESP datagrams replayed or left of the anti-replay window.
+    pub esp_replay: u64,
+    /// IKE messages that do not parse, are truncated or oversized, or lack the payloads their
+    /// exchange needs.
+    pub ike_malformed: u64,
+    /// IKE messages of a connection whose SPIs name none of its IKE SAs.
+    pub ike_unknown_spi: u64,
+    /// IKE messages whose Encrypted payload failed its integrity check.
+    pub ike_integrity: u64,
+    /// IKE messages with an old message ID (a replayed request other than the last one, or a
+    /// response to no outstanding request).
+    pub ike_replayed: u64,
+    /// IKE requests whose message ID is ahead of the next one expected.
+    pub ike_out_of_window: u64,
+    /// IKE messages of an exchange the IKE SA's state does not expect.
+    pub ike_unexpected: u64,
+    /// IKE messages that name no IPsec connection of the gateway (SPI or address).
+    pub ike_unmatched: u64,
+    /// IKE_SA_INITs answered with a cookie (RFC 7296 2.6) instead of a new IKE SA: the
+    /// connection had too many half-open SAs.
+    pub cookies_sent: u64,
+    /// IKE_SA_INITs dropped because the connection's half-open SAs reached their maximum.
+    pub half_open_full: u64,
+}
+
+impl IpsecDrops {
+    /// Each kind's `/metrics` label and count, in a fixed order.
+    pub fn kinds(&self) -> [(&'static str, u64); 13] {
+        [
+            ("esp_malformed", self.esp_malformed),
+            ("esp_unknown_spi", self.esp_unknown_spi),
+            ("esp_integrity", self.esp_integrity),
+            ("esp_replay", self.esp_replay),
+            ("ike_malformed", self.ike_malformed),
+            ("ike_unknown_spi", self.ike_unknown_spi),
+            ("ike_integrity", self.ike_integrity),
+            ("ike_replayed", self.ike_replayed),
+            ("ike_out_of_window", self.ike_out_of_window),
+            ("ike_unexpected", self.ike_unexpected),
+            ("ike_unmatched", self.ike_unmatched),
+            ("cookies_sent", self.cookies_sent),
+            ("half_open_full", self.half_open_full),
+        ]
+    }
+
+    /// Whether nothing was dropped (then the report leaves the counts out).
+    pub fn is_zero(&self) -> bool {
+        self.kinds().iter().all(|(_, v)| *v == 0)
+    }
+
+    /// The datagrams dropped (what `bad_datagrams` counts of them): every kind but the
+    /// IKE_SA_INITs answered with a cookie.
+    pub fn dropped(&self) -> u64 {
+        self.kinds()
+            .iter()
+            .filter(|(k, _)| *k != "cookies_sent")
+            .map(|(_, v)| *v)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipsec_drops_of_an_older_report_parse_with_zeros_for_the_missing_kinds() {
+        let d: IpsecDrops = serde_json::from_str(r#"{"esp_replay": 3}"#).expect("parses");
+        assert_eq!(d.esp_replay, 3);
+        assert_eq!(d.dropped(), 3);
+        assert!(!d.is_zero());
+        assert!(IpsecDrops::default().is_zero());
+        let g: super::super::GatewayDrops =
+            serde_json::from_str(r#"{"bad_datagrams": 1}"#).expect("parses");
+        assert_eq!(g.ipsec, None);
+    }
+}

@@ -108,6 +108,11 @@ pub struct GatewayDrops {
     /// initiations and garbage, not the established tunnels' one).
     #[serde(default)]
     pub queue_overflows: u64,
+    /// Issue 17: the IKE and ESP datagrams of the gateway's IPsec connections it dropped, by
+    /// kind (also counted in `bad_datagrams`); absent when none was dropped, and from older
+    /// workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipsec: Option<super::IpsecDrops>,
 }
 
 /// The status of one peer (connection or client).

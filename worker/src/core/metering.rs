@@ -93,6 +93,28 @@ pub struct Counters {
     /// Issue 17: packets for an IPsec tunnel without a CHILD SA (not up yet, or idled out).
     #[serde(default)]
     pub ipsec_no_sa: u64,
+    /// Issue 17: IKE messages of an IPsec connection that its exchanges dropped, by kind
+    /// ([`crate::core::ike::exchange::Counters`]): not parsing or lacking payloads, an SPI of
+    /// no IKE SA, a failed integrity check, an old message ID, one ahead of the window, an
+    /// exchange out of turn.
+    #[serde(default)]
+    pub ike_malformed: u64,
+    #[serde(default)]
+    pub ike_unknown_spi: u64,
+    #[serde(default)]
+    pub ike_integrity: u64,
+    #[serde(default)]
+    pub ike_replayed: u64,
+    #[serde(default)]
+    pub ike_out_of_window: u64,
+    #[serde(default)]
+    pub ike_unexpected: u64,
+    /// Issue 17: IKE_SA_INITs answered with a cookie (not a drop: the work was not done).
+    #[serde(default)]
+    pub ike_cookies_sent: u64,
+    /// Issue 17: IKE_SA_INITs dropped for too many half-open SAs.
+    #[serde(default)]
+    pub ike_half_open_full: u64,
 }
 
 impl Counters {
@@ -122,15 +144,51 @@ impl Counters {
         self.esp_replay += o.esp_replay;
         self.ike_unmatched += o.ike_unmatched;
         self.ipsec_no_sa += o.ipsec_no_sa;
+        self.ike_malformed += o.ike_malformed;
+        self.ike_unknown_spi += o.ike_unknown_spi;
+        self.ike_integrity += o.ike_integrity;
+        self.ike_replayed += o.ike_replayed;
+        self.ike_out_of_window += o.ike_out_of_window;
+        self.ike_unexpected += o.ike_unexpected;
+        self.ike_cookies_sent += o.ike_cookies_sent;
+        self.ike_half_open_full += o.ike_half_open_full;
+    }
+
+    /// Issue 17: what an IPsec connection's exchanges dropped (or answered with a cookie)
+    /// since they were last asked, into the gateway's counts.
+    pub(super) fn add_ike(&mut self, d: &crate::core::ike::exchange::Counters) {
+        self.ike_malformed += d.malformed;
+        self.ike_unknown_spi += d.unknown_spi;
+        self.ike_integrity += d.integrity_failed;
+        self.ike_replayed += d.replayed;
+        self.ike_out_of_window += d.out_of_window;
+        self.ike_unexpected += d.unexpected;
+        self.ike_cookies_sent += d.cookies_sent;
+        self.ike_half_open_full += d.half_open_full;
+    }
+
+    /// Issue 17: the IPsec drops by kind, as the status report carries them.
+    pub fn ipsec_drops(&self) -> isthmus_shared::desired::IpsecDrops {
+        isthmus_shared::desired::IpsecDrops {
+            esp_malformed: self.esp_malformed,
+            esp_unknown_spi: self.esp_unknown_spi,
+            esp_integrity: self.esp_integrity,
+            esp_replay: self.esp_replay,
+            ike_malformed: self.ike_malformed,
+            ike_unknown_spi: self.ike_unknown_spi,
+            ike_integrity: self.ike_integrity,
+            ike_replayed: self.ike_replayed,
+            ike_out_of_window: self.ike_out_of_window,
+            ike_unexpected: self.ike_unexpected,
+            ike_unmatched: self.ike_unmatched,
+            cookies_sent: self.ike_cookies_sent,
+            half_open_full: self.ike_half_open_full,
+        }
     }
 
     /// Issue 17: the ESP and IKE datagrams dropped (reported in `bad_datagrams`).
     pub fn ipsec_bad(&self) -> u64 {
-        self.esp_malformed
-            + self.esp_unknown_spi
-            + self.esp_integrity
-            + self.esp_replay
-            + self.ike_unmatched
+        self.ipsec_drops().dropped()
     }
 
     /// The figures the status report carries for a gateway (`/metrics` shows them).
@@ -141,6 +199,7 @@ impl Counters {
             rate_limited: self.rate_limited,
             bad_datagrams: self.garbage + self.invalid + self.oversized + self.ipsec_bad(),
             queue_overflows: self.queue_overflows,
+            ipsec: Some(self.ipsec_drops()).filter(|d| !d.is_zero()),
         }
     }
 
@@ -240,7 +299,14 @@ impl Core {
                                 last_handshake_unix: p.last_handshake.and_then(unix),
                                 rx_bytes: p.rx_bytes,
                                 tx_bytes: p.tx_bytes,
-                                endpoint: p.endpoint.map(|e| e.to_string()),
+                                // Issue 17: an IPsec tunnel's is where its IKE SA sends
+                                // (the device's 4500 after the float), not the IKE endpoint.
+                                endpoint: p
+                                    .ipsec
+                                    .as_ref()
+                                    .and_then(|t| t.device_endpoint())
+                                    .or(p.endpoint)
+                                    .map(|e| e.to_string()),
                                 state,
                                 since_unix: unix(since),
                                 reason,

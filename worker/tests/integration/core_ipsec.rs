@@ -15,14 +15,14 @@ use isthmus_worker::core::{ApplyOptions, Core, Event, Transmit};
 use crate::harness::*;
 use crate::ike_exchange::Seeded;
 
-const A_PORT: u16 = 51001;
-const B_PORT: u16 = 51002;
+pub(crate) const A_PORT: u16 = 51001;
+pub(crate) const B_PORT: u16 = 51002;
 
-fn a_addr() -> SocketAddr {
+pub(crate) fn a_addr() -> SocketAddr {
     SocketAddr::from(([198, 51, 100, 1], A_PORT))
 }
 
-fn b_addr() -> SocketAddr {
+pub(crate) fn b_addr() -> SocketAddr {
     SocketAddr::from(([198, 51, 100, 2], B_PORT))
 }
 
@@ -47,14 +47,14 @@ fn ipsec_peer(
     p
 }
 
-struct Side {
+pub(crate) struct Side {
     name: &'static str,
     vnet: &'static str,
     port: u16,
     addr: SocketAddr,
 }
 
-const A: Side = Side {
+pub(crate) const A: Side = Side {
     name: "a",
     vnet: "10.11.0.0/16",
     port: A_PORT,
@@ -63,7 +63,7 @@ const A: Side = Side {
         A_PORT,
     )),
 };
-const B: Side = Side {
+pub(crate) const B: Side = Side {
     name: "b",
     vnet: "10.12.0.0/16",
     port: B_PORT,
@@ -74,7 +74,7 @@ const B: Side = Side {
 };
 
 /// One gateway's desired state: its VNet behind the TUN, the other's through IPsec.
-fn desired(
+pub(crate) fn desired(
     me: &Side,
     other: &Side,
     psk: &str,
@@ -99,23 +99,23 @@ fn desired(
     state(1, vec![g])
 }
 
-fn params(mode: IpsecConnectionMode) -> IpsecParameters {
+pub(crate) fn params(mode: IpsecConnectionMode) -> IpsecParameters {
     IpsecParameters::of(None, mode)
 }
 
 /// Two gateways and the wire between them.
-struct Pair {
-    a: Core,
-    b: Core,
-    now: Instant,
+pub(crate) struct Pair {
+    pub(crate) a: Core,
+    pub(crate) b: Core,
+    pub(crate) now: Instant,
     /// Drop what B sends (a dead peer).
-    b_silent: bool,
+    pub(crate) b_silent: bool,
     /// Every datagram from A to B, as sent.
-    a_to_b: Vec<Vec<u8>>,
+    pub(crate) a_to_b: Vec<Vec<u8>>,
 }
 
 impl Pair {
-    fn new(da: &DesiredState, db: &DesiredState) -> Self {
+    pub(crate) fn new(da: &DesiredState, db: &DesiredState) -> Self {
         Self::with_options(da, db, ApplyOptions::default())
     }
 
@@ -158,7 +158,7 @@ impl Pair {
     }
 
     /// Delivers everything in flight until quiet.
-    fn shuttle(&mut self) {
+    pub(crate) fn shuttle(&mut self) {
         for _ in 0..1000 {
             let mut moved = false;
             while let Some(t) = self.a.poll_transmit() {
@@ -177,7 +177,7 @@ impl Pair {
     }
 
     /// Runs both clocks for `d`, a tick at a time.
-    fn run(&mut self, d: Duration) {
+    pub(crate) fn run(&mut self, d: Duration) {
         let end = self.now + d;
         while self.now < end {
             self.now += Duration::from_millis(250);
@@ -187,35 +187,38 @@ impl Pair {
         }
     }
 
-    fn status(core: &Core, now: Instant) -> (TunnelState, Option<DownReason>, IpsecStatus) {
+    pub(crate) fn status(
+        core: &Core,
+        now: Instant,
+    ) -> (TunnelState, Option<DownReason>, IpsecStatus) {
         let s = core.status(now, SystemTime::now());
         let c = &s.gateways[0].connections[0];
         (c.state, c.reason, c.ipsec.clone().expect("an IPsec status"))
     }
 
-    fn a_status(&self) -> (TunnelState, Option<DownReason>, IpsecStatus) {
+    pub(crate) fn a_status(&self) -> (TunnelState, Option<DownReason>, IpsecStatus) {
         Self::status(&self.a, self.now)
     }
 
-    fn b_status(&self) -> (TunnelState, Option<DownReason>, IpsecStatus) {
+    pub(crate) fn b_status(&self) -> (TunnelState, Option<DownReason>, IpsecStatus) {
         Self::status(&self.b, self.now)
     }
 
     /// A packet from A's VNet to B's, through the tunnel; what B's TUN gets.
-    fn a_to_b_vnet(&mut self, p: &[u8]) -> Vec<Vec<u8>> {
+    pub(crate) fn a_to_b_vnet(&mut self, p: &[u8]) -> Vec<Vec<u8>> {
         self.a.handle_tun(p, self.now);
         self.shuttle();
         drain_tun(&mut self.b)
     }
 
-    fn b_to_a_vnet(&mut self, p: &[u8]) -> Vec<Vec<u8>> {
+    pub(crate) fn b_to_a_vnet(&mut self, p: &[u8]) -> Vec<Vec<u8>> {
         self.b.handle_tun(p, self.now);
         self.shuttle();
         drain_tun(&mut self.a)
     }
 }
 
-fn up(p: &Pair) {
+pub(crate) fn up(p: &Pair) {
     let (sa, ra, ia) = p.a_status();
     let (sb, rb, ib) = p.b_status();
     assert_eq!((sa, ra), (TunnelState::Up, None), "A: {ia:?}");
@@ -225,7 +228,7 @@ fn up(p: &Pair) {
     assert_eq!(ia.ike_spis, ib.ike_spis, "both ends name one IKE SA");
 }
 
-fn pkt(from_a: bool, n: u16, len: usize) -> Vec<u8> {
+pub(crate) fn pkt(from_a: bool, n: u16, len: usize) -> Vec<u8> {
     let (s, d) = if from_a {
         (v4([10, 11, 0, 5]), v4([10, 12, 0, 9]))
     } else {

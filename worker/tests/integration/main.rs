@@ -8,6 +8,7 @@ mod core_failover;
 mod core_flood;
 mod core_instances;
 mod core_ipsec;
+mod core_ipsec_drops;
 mod core_ipsec_shell;
 mod core_mtu;
 mod core_state;

@@ -65,13 +65,17 @@ impl Gateway {
     }
 
     /// Which IPsec peer an IKE message is for: by our SPI, else by the device's address
-    /// (an IKE_SA_INIT, or a responder's answer to ours before its SPI is known).
+    /// (an IKE_SA_INIT, or a responder's answer to ours before its SPI is known; a message
+    /// without a header goes there too, to be counted malformed).
     fn ike_peer(&self, src: SocketAddr, msg: &[u8]) -> Option<u32> {
-        let (h, _, _) = Header::peek(msg).ok()?;
-        [h.spi_i, h.spi_r]
-            .iter()
-            .filter(|s| **s != 0)
-            .find_map(|s| self.ike_in.get(s).copied())
+        Header::peek(msg)
+            .ok()
+            .and_then(|(h, _, _)| {
+                [h.spi_i, h.spi_r]
+                    .iter()
+                    .filter(|s| **s != 0)
+                    .find_map(|s| self.ike_in.get(s).copied())
+            })
             .or_else(|| self.ipsec_by_ip.get(&src.ip()).copied())
     }
 
@@ -110,6 +114,11 @@ impl Gateway {
                     };
                     peer.outer_rx += datagram.len() as u64;
                     t.handle_ike(src, msg, marked, &mut e, now);
+                    let dropped = t.take_ike_drops();
+                    if dropped != Default::default() {
+                        tracing::trace!(gateway = %self.key, connection = %peer.name, %src, "IKE message dropped");
+                    }
+                    self.counters.add_ike(&dropped);
                 }
                 self.ipsec_after(id, now, out);
             }
@@ -266,7 +275,9 @@ impl Gateway {
         if state == TunnelState::Up {
             peer.last_handshake = t.established_at();
         }
-        let endpoint = peer.endpoint;
+        // The device's address:port the tunnel uses (4500 after the float), else the
+        // configured IKE endpoint.
+        let endpoint = t.device_endpoint().or(peer.endpoint);
         peer.live.record(
             now,
             state,

@@ -134,6 +134,8 @@ pub struct Tunnel {
     pub(super) scratch: Vec<u8>,
     /// The SPIs changed: the gateway's demultiplexing maps must be rebuilt.
     pub(super) dirty: bool,
+    /// What the exchanges dropped since the gateway last took it ([`Tunnel::take_ike_drops`]).
+    pub(super) ike_drops: IkeCounters,
 }
 
 pub(super) fn frac(d: Duration, we_initiated: bool) -> Duration {
@@ -146,6 +148,28 @@ pub(super) fn frac(d: Duration, we_initiated: bool) -> Duration {
 
 fn sum(c: IkeCounters) -> u64 {
     c.malformed + c.unknown_spi + c.integrity_failed + c.replayed + c.out_of_window + c.unexpected
+}
+
+/// The drops (and cookies) counted in `after` and not yet in `before`, added to `into`.
+fn add_drops(into: &mut IkeCounters, after: &IkeCounters, before: &IkeCounters) {
+    let d = |a: u64, b: u64| a.saturating_sub(b);
+    into.malformed += d(after.malformed, before.malformed);
+    into.unknown_spi += d(after.unknown_spi, before.unknown_spi);
+    into.integrity_failed += d(after.integrity_failed, before.integrity_failed);
+    into.replayed += d(after.replayed, before.replayed);
+    into.out_of_window += d(after.out_of_window, before.out_of_window);
+    into.unexpected += d(after.unexpected, before.unexpected);
+    into.cookies_sent += d(after.cookies_sent, before.cookies_sent);
+    into.half_open_full += d(after.half_open_full, before.half_open_full);
+}
+
+/// The exchanges' counts, summed field by field (the drop kinds and cookies).
+fn total(cs: &[IkeCounters]) -> IkeCounters {
+    let mut t = IkeCounters::default();
+    for c in cs {
+        add_drops(&mut t, c, &IkeCounters::default());
+    }
+    t
 }
 
 impl Tunnel {
@@ -179,6 +203,7 @@ impl Tunnel {
             out: VecDeque::new(),
             scratch: Vec::new(),
             dirty: true,
+            ike_drops: IkeCounters::default(),
         })
     }
 
@@ -218,6 +243,13 @@ impl Tunnel {
         let mut v: Vec<IkeCounters> = self.inits.iter().map(|i| i.ike.counters()).collect();
         v.push(self.responder.counters());
         v
+    }
+
+    /// What this connection's exchanges dropped (and the IKE_SA_INITs answered with a cookie)
+    /// since the last call: the gateway keeps the sums, which outlive the exchanges and the
+    /// tunnel.
+    pub fn take_ike_drops(&mut self) -> IkeCounters {
+        std::mem::take(&mut self.ike_drops)
     }
 
     /// The established IKE SAs.
@@ -282,6 +314,9 @@ impl Tunnel {
         now: Instant,
     ) {
         let Ok((h, _, _)) = Header::peek(msg) else {
+            // Truncated, or no IKEv2 header after the non-ESP marker.
+            self.ike_drops.malformed += 1;
+            tracing::trace!(%src, "IKE message malformed; dropped");
             return;
         };
         let owner = self
@@ -299,6 +334,7 @@ impl Tunnel {
                     .map(|i| Owner::Init(i.id))
             })
             .unwrap_or(Owner::Responder);
+        let before_all = total(&self.ike_counters());
         let before: u64 = self.ike_counters().into_iter().map(sum).sum();
         self.cur_src = Some((src, marked));
         let result = match owner {
@@ -327,6 +363,9 @@ impl Tunnel {
             Ok(None) => {}
             Err(e) => tracing::debug!(error = %e, "IKE message not handled"),
         }
+        // Before the events: they may drop an exchange, and its counts with it.
+        let after_all = total(&self.ike_counters());
+        add_drops(&mut self.ike_drops, &after_all, &before_all);
         let after: u64 = self.ike_counters().into_iter().map(sum).sum();
         if after == before {
             // Accepted: the device is alive, and (NAT-T) its address is where it sends from.
@@ -393,6 +432,13 @@ impl Tunnel {
         self.idle = false;
         self.dirty = true;
         self.next_initiate = self.s.initiates().then_some(now);
+    }
+
+    /// Where the device really is for the tunnel: the address and port the IKE SA that
+    /// carries traffic sends to (after the NAT-T float: the device's 4500, or the address its
+    /// marked messages come from); `None` without an established IKE SA.
+    pub fn device_endpoint(&self) -> Option<SocketAddr> {
+        self.primary().map(|s| s.dst)
     }
 
     /// When the IKE SA that carries traffic was established.
