@@ -562,6 +562,13 @@ pub async fn metrics(
                 );
             }
         }
+        super::status_ipsec::write_drop_metrics(
+            &mut out,
+            drops
+                .iter()
+                .filter(|(t, _, _)| shown(t))
+                .map(|(t, g, d)| (t.as_str(), g.as_str(), d)),
+        );
     }
     // LIM-6 metering spans tenants: administrators (and public metrics) only, as its API.
     if matches!(named, Named::All) {

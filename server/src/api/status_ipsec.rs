@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use isthmus_shared::api::ConnectionStatus;
-use isthmus_shared::desired::{DownReason, IpsecStatus, SaState, TunnelState};
+use isthmus_shared::desired::{DownReason, GatewayDrops, IpsecStatus, SaState, TunnelState};
 
 use super::status::label;
 
@@ -61,6 +61,32 @@ pub(super) fn write_metrics<'a>(
                 label(&v.gateway),
                 label(&v.connection),
                 value(s)
+            );
+        }
+    }
+}
+
+/// Issue 17 (Bad input): `isthmus_ipsec_drops_total{tenant,gateway,kind}`, the IKE and ESP
+/// datagrams each gateway of `drops` (tenant, gateway, counters as its worker last reported
+/// them) dropped by kind; a gateway whose worker reported no IPsec drops has no series.
+pub(super) fn write_drop_metrics<'a>(
+    out: &mut String,
+    drops: impl Iterator<Item = (&'a str, &'a str, &'a GatewayDrops)>,
+) {
+    let metric = "isthmus_ipsec_drops_total";
+    let _ = writeln!(
+        out,
+        "# HELP {metric} IKE and ESP datagrams of the gateway's IPsec connections it dropped, by kind (esp_malformed, esp_unknown_spi, esp_integrity, esp_replay, ike_malformed, ike_unknown_spi, ike_integrity, ike_replayed, ike_out_of_window, ike_unexpected, ike_unmatched, half_open_full; cookies_sent: IKE_SA_INITs answered with a cookie), as its worker last reported them."
+    );
+    let _ = writeln!(out, "# TYPE {metric} counter");
+    for (t, g, d) in drops {
+        let Some(ipsec) = &d.ipsec else { continue };
+        for (kind, v) in ipsec.kinds() {
+            let _ = writeln!(
+                out,
+                "{metric}{{tenant=\"{}\",gateway=\"{}\",kind=\"{kind}\"}} {v}",
+                label(t),
+                label(g)
             );
         }
     }

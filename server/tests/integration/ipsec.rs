@@ -227,6 +227,75 @@ async fn an_ipsec_status_report_reaches_the_status_view_and_the_metrics() {
     }
 }
 
+/// Issue 17 (Bad input): the IKE and ESP drops by kind of a gateway's report reach `/metrics`
+/// per gateway (readers who may see it), and a gateway without IPsec drops has no series.
+#[tokio::test]
+async fn the_ipsec_drops_by_kind_of_a_report_reach_the_metrics() {
+    let app = test_app().await;
+    let a = setup(&app).await;
+    let post = |drops: Value| {
+        let report = json!({"format": "isthmus.status/v1", "version": 3, "gateways": [{"tenant": "acme",
+            "name": "hub-gw", "connections": [], "drops": drops}]});
+        send(
+            &app,
+            req(
+                "POST",
+                "/api/v1/worker/status?name=w1",
+                &worker_cred(),
+                Some(report),
+            ),
+        )
+    };
+    assert_status(
+        &post(json!({"bad_datagrams": 2})).await,
+        StatusCode::NO_CONTENT,
+    );
+    let text = String::from_utf8(get_as(&app, &a, "/metrics").await.body).unwrap();
+    assert!(
+        text.contains("# TYPE isthmus_ipsec_drops_total counter"),
+        "{text}"
+    );
+    assert!(!text.contains("isthmus_ipsec_drops_total{"), "{text}");
+    let ipsec = json!({"esp_malformed": 1, "esp_unknown_spi": 2, "esp_integrity": 3, "esp_replay": 4,
+        "ike_malformed": 5, "ike_unknown_spi": 6, "ike_integrity": 7, "ike_replayed": 8,
+        "ike_out_of_window": 9, "ike_unexpected": 10, "ike_unmatched": 11, "cookies_sent": 12,
+        "half_open_full": 13});
+    let r = post(json!({"bad_datagrams": 90, "ipsec": ipsec})).await;
+    assert_status(&r, StatusCode::NO_CONTENT);
+    let text = String::from_utf8(get_as(&app, &a, "/metrics").await.body).unwrap();
+    for (n, kind) in [
+        "esp_malformed",
+        "esp_unknown_spi",
+        "esp_integrity",
+        "esp_replay",
+        "ike_malformed",
+        "ike_unknown_spi",
+        "ike_integrity",
+        "ike_replayed",
+        "ike_out_of_window",
+        "ike_unexpected",
+        "ike_unmatched",
+        "cookies_sent",
+        "half_open_full",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let line = format!(
+            r#"isthmus_ipsec_drops_total{{tenant="acme",gateway="hub-gw",kind="{kind}"}} {}"#,
+            n + 1
+        );
+        assert!(text.lines().any(|l| l == line), "no {line} in:\n{text}");
+    }
+    let line =
+        r#"isthmus_gateway_drops_total{tenant="acme",gateway="hub-gw",reason="bad_datagram"} 90"#;
+    assert!(text.lines().any(|l| l == line), "{text}");
+    // Without a credential: no gateway named.
+    let anon = send(&app, req("GET", "/metrics", &Cred::None, None)).await;
+    let anon = String::from_utf8(anon.body).unwrap();
+    assert!(!anon.contains("isthmus_ipsec_drops_total{"), "{anon}");
+}
+
 #[tokio::test]
 async fn an_authentication_failure_is_a_key_mismatch_and_the_ike_sa_is_not_established() {
     let app = test_app().await;
