@@ -545,3 +545,72 @@ fn the_exported_swanctl_conf_with_local_port_4500_reaches_the_gateways_one_port(
     assert_eq!(sa.remote_port, GW_PORT);
     gw.ping(&swan, 1);
 }
+
+/// Issue 17, interop, perfect forward secrecy (RFC 7296 1.3.1): strongSwan's `esp_proposals`
+/// name a DH group (`aes256gcm16-curve25519`; the IKE SA uses ECP-256, so the group shows
+/// only on the CHILD SA). The first CHILD SA (IKE_AUTH, no KE: 1.2) is accepted, and
+/// strongSwan's `swanctl --rekey --child` (CREATE_CHILD_SA with a KE) is answered with a KE
+/// of that group, the rekeyed CHILD SA carrying ESP both ways; with the device initiating
+/// and with the Isthmus side initiating.
+#[test]
+fn strongswan_rekeys_the_child_sa_with_pfs_and_the_rekeyed_sa_carries_esp() {
+    if skip() {
+        return;
+    }
+    let pair = SwanPair::new("sz");
+    let conf = SwanConf::new("aes256gcm16-prfsha256-ecp256", "aes256gcm16-curve25519");
+    let swan = StrongSwan::start(&pair.ss, &pair.dir("ss"), &conf.render());
+    let pfs = |swan: &StrongSwan, round: usize| {
+        let log = swan.log();
+        let answered = log
+            .lines()
+            .filter(|l| l.contains("parsed CREATE_CHILD_SA response") && l.contains(" KE "))
+            .count();
+        assert!(answered >= round, "no KE in our answer:\n{log}");
+        let listed = swan.swanctl(&["--list-sas"]).unwrap_or_default();
+        assert!(listed.contains("CURVE_25519"), "{listed}");
+    };
+    // The device initiates.
+    let mut gw = Gw::respond(&pair, gw_config(PSK, all_ike(), all_esp()));
+    std::thread::scope(|s| {
+        let h = s.spawn(|| swan.initiate("net", 10));
+        gw.until(&swan, Duration::from_secs(12), |e| {
+            e.iter()
+                .any(|e| matches!(e, Ev::Established { .. } | Ev::Failed { .. }))
+        });
+        let out = h.join().expect("swanctl thread");
+        assert!(out.is_ok(), "{out:?}\n{}", swan.log());
+    });
+    assert_agrees(&swan, &mut gw);
+    gw.ping(&swan, 1);
+    swan.rekey_child("net").expect("swanctl --rekey");
+    let (new_in, _) = rekeyed(&mut gw, &swan, 0, Duration::from_secs(10));
+    gw.ping(&swan, 2);
+    assert_eq!(gw.last_esp_spi, Some(new_in), "through the rekeyed SA");
+    pfs(&swan, 1);
+    std::thread::scope(|s| {
+        let h = s.spawn(|| swan.terminate("gw"));
+        gw.until(&swan, Duration::from_secs(8), |e| {
+            e.contains(&Ev::Deleted { by_peer: true })
+        });
+        assert!(h.join().expect("swanctl thread").is_ok());
+    });
+    drop(gw);
+    swan.wait_sas("no SA left", Duration::from_secs(5), <[_]>::is_empty);
+
+    // The Isthmus side initiates (its IKE_AUTH offers no DH; strongSwan accepts as 1.2 says).
+    // A KE is answered in a group of the connection's IKE suites: every suite is offered,
+    // strongSwan picks ECP-256 for the IKE SA, Curve25519 is one of them.
+    let mut gw = Gw::initiate(&pair, gw_config(PSK, all_ike(), all_esp()));
+    gw.until(&swan, Duration::from_secs(10), |e| {
+        e.iter()
+            .any(|e| matches!(e, Ev::Established { .. } | Ev::Failed { .. }))
+    });
+    assert_agrees(&swan, &mut gw);
+    gw.ping(&swan, 3);
+    swan.rekey_child("net").expect("swanctl --rekey");
+    let (new_in, _) = rekeyed(&mut gw, &swan, 0, Duration::from_secs(10));
+    gw.ping(&swan, 4);
+    assert_eq!(gw.last_esp_spi, Some(new_in), "through the rekeyed SA");
+    pfs(&swan, 2);
+}
