@@ -29,6 +29,7 @@ mod ike_wire;
 mod netns;
 mod netns_active_active;
 mod netns_failover;
+mod netns_ipsec;
 mod netns_mtu;
 mod netns_p2s;
 mod netns_policy;

@@ -259,6 +259,16 @@ impl StrongSwan {
     }
 }
 
+impl StrongSwan {
+    /// Kills charon at once (SIGKILL: no Delete sent, as in a crash or power loss).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 impl Drop for StrongSwan {
     fn drop(&mut self) {
         self.stop();
