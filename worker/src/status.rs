@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::metering::unix_secs as unix;
 use crate::core::{Core, Counters};
 
 /// The whole worker.
@@ -64,13 +65,6 @@ pub struct LocalPeer {
     /// Issue 17: an IPsec connection's SAs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipsec: Option<isthmus_shared::desired::IpsecStatus>,
-}
-
-fn unix(now: Instant, wall: SystemTime, t: Instant) -> Option<u64> {
-    wall.checked_sub(now.saturating_duration_since(t))?
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .ok()
-        .map(|d| d.as_secs())
 }
 
 impl LocalStatus {

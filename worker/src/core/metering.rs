@@ -19,6 +19,19 @@ use isthmus_shared::model::{QualifiedName, RegionPair};
 use super::Core;
 use super::peer::Peer;
 
+/// The Unix seconds of `t`, `now` and `wall` being the same moment on the monotonic and the
+/// wall clock; a moment to come (an SA's rekey) stays in the future.
+pub fn unix_secs(now: Instant, wall: SystemTime, t: Instant) -> Option<u64> {
+    let at = if t >= now {
+        wall.checked_add(t.duration_since(now))?
+    } else {
+        wall.checked_sub(now.duration_since(t))?
+    };
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
 /// Packets dropped, by reason. Per gateway, plus worker-wide for packets no gateway owns.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
@@ -274,13 +287,7 @@ impl Core {
     /// The status report: `now` and `wall` are the same moment on the monotonic and the wall
     /// clock (handshake times are converted to Unix seconds through them).
     pub fn status(&self, now: Instant, wall: SystemTime) -> StatusReport {
-        let unix = |t: Instant| -> Option<u64> {
-            let ago = now.saturating_duration_since(t);
-            wall.checked_sub(ago)?
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .ok()
-                .map(|d| d.as_secs())
-        };
+        let unix = |t: Instant| unix_secs(now, wall, t);
         StatusReport {
             version: self.version,
             gateways: self
@@ -343,5 +350,26 @@ impl Core {
                 tx_bytes,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn unix_seconds_of_past_and_future_moments() {
+        let past = Instant::now();
+        let now = past + Duration::from_secs(300);
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(unix_secs(now, wall, now), Some(1_000_000));
+        assert_eq!(unix_secs(now, wall, past), Some(999_700));
+        // A rekey due in an hour is an hour ahead, not now.
+        assert_eq!(
+            unix_secs(now, wall, now + Duration::from_secs(3_600)),
+            Some(1_003_600)
+        );
     }
 }
