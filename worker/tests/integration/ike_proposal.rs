@@ -147,3 +147,33 @@ fn an_esp_proposal_whose_spi_is_not_four_bytes_is_skipped() {
     }];
     assert!(EspSuite::choose(&offered, &ours, 7).is_none());
 }
+
+/// RFC 7296 1.2: IKE_AUTH carries no KE, so a device configured for PFS that lists its DH group
+/// in the first CHILD SA's proposal (as many do) gets that CHILD SA keyed from SK_d, with an
+/// answer that names no group; a CREATE_CHILD_SA's choice still refuses such a proposal
+/// without a KE.
+#[test]
+fn the_first_child_sa_ignores_a_dh_group_in_the_proposal_and_answers_without_one() {
+    let offered = SecurityAssociation {
+        proposals: vec![Proposal {
+            number: 1,
+            protocol: ProtocolId::ESP,
+            spi: vec![0xc0, 0, 0, 9],
+            transforms: vec![gcm(256), t(TransformType::DH, 19), t(TransformType::ESN, 0)],
+        }],
+    };
+    let ours = [EspSuite {
+        aead: Aead::AesGcm16_256,
+    }];
+    assert!(EspSuite::choose(&offered, &ours, 7).is_none());
+    let (s, peer_spi, answer) =
+        EspSuite::choose_in_auth(&offered, &ours, 7).expect("the DH group is ignored");
+    assert_eq!((s, peer_spi), (ours[0], 0xc000_0009));
+    assert!(
+        answer.proposals[0]
+            .transforms
+            .iter()
+            .all(|t| t.kind != TransformType::DH)
+    );
+    assert_eq!(EspSuite::accepted(&answer, &ours), Some((ours[0], 7)));
+}

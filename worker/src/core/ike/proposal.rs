@@ -273,6 +273,23 @@ impl EspSuite {
         None
     }
 
+    /// The IKE_AUTH responder's choice of the first CHILD SA (RFC 7296 1.2): as
+    /// [`EspSuite::choose`], with any Diffie-Hellman transform of the proposals ignored. IKE_AUTH
+    /// carries no KE, so the first CHILD SA's keys come from SK_d alone; devices configured for
+    /// PFS still list their group there (the RFC says to omit it), and refusing them would leave
+    /// them without a tunnel. The answer names no group.
+    pub fn choose_in_auth(
+        offered: &SecurityAssociation,
+        ours: &[EspSuite],
+        spi: u32,
+    ) -> Option<(EspSuite, u32, SecurityAssociation)> {
+        let mut stripped = offered.clone();
+        for p in &mut stripped.proposals {
+            p.transforms.retain(|t| t.kind != TransformType::DH);
+        }
+        Self::choose(&stripped, ours, spi)
+    }
+
     /// The rekey responder's choice for a CREATE_CHILD_SA with a KE of `ke_group` (perfect
     /// forward secrecy, RFC 7296 1.3.1): as [`EspSuite::choose`] among the proposals with a
     /// DH transform of that group, which must be one of `groups`; the answer names it. Err

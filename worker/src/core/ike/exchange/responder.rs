@@ -470,7 +470,7 @@ impl Responder {
         let mut children = Vec::new();
         // The CHILD SA (2.9, 2.17); refusing it leaves the IKE SA up (1.2).
         let inbound = random_u32(entropy)?;
-        let chosen = EspSuite::choose(sai, &c.esp, inbound);
+        let chosen = EspSuite::choose_in_auth(sai, &c.esp, inbound);
         let (ts_i, ts_r) = (narrow(tsi, &c.remote_ts), narrow(tsr, &c.local_ts));
         let (child, child_refused) = match chosen {
             None => {
