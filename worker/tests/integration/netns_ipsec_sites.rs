@@ -259,3 +259,54 @@ fn gw_1_s2s_2_policy_based_ipsec_gateway_carries_exactly_its_selectors_which_str
     assert!(packets_in(&rig) > after, "{}", rig.diag());
     println!("{NAME}: {:?}", rig.started.elapsed());
 }
+
+/// S2S-1, dead peer detection with a real device: mode InitiatorOnly (`start_action = none`:
+/// the restarted charon waits), charon killed (SIGKILL) and started again from the same file;
+/// the gateway's DPD (an INFORMATIONAL 30 s after the peer's last message, then 5
+/// retransmissions 1, 2, 4, 8, 16 s apart and 32 s more: about 93 s) declares the peer dead,
+/// initiates again, and the tunnel is up with a new IKE SA within 120 s.
+#[test]
+fn s2s_1_ipsec_gateway_detects_a_dead_strongswan_and_initiates_again_within_120_s() {
+    const NAME: &str =
+        "s2s_1_ipsec_gateway_detects_a_dead_strongswan_and_initiates_again_within_120_s";
+    if let Some(why) = skip_reason() {
+        println!("SKIPPED {NAME}: {why}");
+        return;
+    }
+    let yaml = topology("RouteBased", "connection_mode: InitiatorOnly", "", "");
+    let mut rig = Rig::new("id", &yaml, &[]);
+    let conf = rig.export("to-branch", "swanctl");
+    rig.start_swan(&conf);
+    let before = rig.wait_up("to-branch", Duration::from_secs(30));
+    rig.ping_both_ways();
+    if let Some(s) = rig.swan.as_mut() {
+        s.kill9();
+    }
+    rig.swan = None;
+    let killed = Instant::now();
+    rig.start_swan(&conf);
+    let after = rig.wait_api(
+        "a new IKE SA the gateway initiated, up",
+        "to-branch",
+        Duration::from_secs(120),
+        |r| {
+            r["state"] == "up"
+                && r["ipsec"]["initiator"] == true
+                && r["ipsec"]["ike_spis"] != before["ipsec"]["ike_spis"]
+                && r["ipsec"]["children"].as_array().map(Vec::len) == Some(1)
+        },
+    );
+    println!(
+        "MEASURED up again {:?} after the kill: {}",
+        killed.elapsed(),
+        after["ipsec"]["ike_spis"]
+    );
+    let sa = rig
+        .swan()
+        .wait_sa("the new IKE SA", Duration::from_secs(5), |s| {
+            s.state == "ESTABLISHED" && !s.installed().is_empty()
+        });
+    assert!(!sa.initiator, "the gateway initiated again: {sa:?}");
+    rig.ping_both_ways();
+    println!("{NAME}: {:?}", rig.started.elapsed());
+}
