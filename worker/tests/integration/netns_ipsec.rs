@@ -279,6 +279,20 @@ fn s2s_1_ipsec_gateway_initiates_to_strongswan_configured_from_its_export_and_ca
     ] {
         assert!(conf.contains(want), "no {want:?} in the export:\n{conf}");
     }
+    let sheet = rig.export("to-branch", "sheet");
+    for want in [
+        GW_ADDR,
+        SS_ADDR,
+        PSK,
+        "aes256gcm16-prfsha384-ecp384",
+        SS_NET,
+        "10.250.2.0/24",
+    ] {
+        assert!(
+            sheet.contains(want),
+            "no {want:?} in the parameter sheet:\n{sheet}"
+        );
+    }
     rig.start_swan(&conf);
     let row = rig.wait_up("to-branch", Duration::from_secs(30));
     assert_eq!(
