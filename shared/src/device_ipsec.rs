@@ -206,6 +206,19 @@ impl IpsecDeviceConfig {
         }
     }
 
+    /// What the device does when the gateway closes the CHILD SA: start it again only when the
+    /// gateway never initiates (ResponderOnly). In mode Default both ends initiate and the
+    /// gateway deletes the duplicate IKE SA; a device that restarted on that Delete would make
+    /// another duplicate, and so on (measured with strongSwan 5.9.8: hundreds of IKE SAs a
+    /// second). The gateway re-initiates itself after a close in modes Default and
+    /// InitiatorOnly, and the device's DPD (`dpd_action = restart`) covers a lost gateway.
+    fn close_action(&self) -> &'static str {
+        match self.parameters.mode {
+            IpsecConnectionMode::ResponderOnly => "start",
+            _ => "none",
+        }
+    }
+
     /// A `swanctl.conf` for a strongSwan 5.9 site: `/etc/swanctl/conf.d/NAME.conf`, then
     /// `swanctl --load-all`.
     pub fn to_swanctl(&self) -> String {
@@ -293,7 +306,7 @@ impl IpsecDeviceConfig {
             let _ = writeln!(o, "                life_bytes = {bytes}");
         }
         let _ = writeln!(o, "                dpd_action = restart");
-        let _ = writeln!(o, "                close_action = start");
+        let _ = writeln!(o, "                close_action = {}", self.close_action());
         let _ = writeln!(o, "                start_action = {}", self.start_action());
         let _ = writeln!(o, "            }}");
         let _ = writeln!(o, "        }}");

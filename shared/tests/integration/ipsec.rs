@@ -348,8 +348,8 @@ fn the_swanctl_export_carries_the_gateway_the_identities_the_policy_and_the_sele
         "                rekey_bytes = 3774873",
         "                life_bytes = 4194304",
         "                dpd_action = restart",
-        "                close_action = start",
-        // InitiatorOnly: the gateway starts.
+        // InitiatorOnly: the gateway starts, and starts again after a close.
+        "                close_action = none",
         "                start_action = none",
         "    ike-hub-branch {",
         "        id-1 = 198.51.100.1",
@@ -386,6 +386,8 @@ fn the_export_without_a_policy_offers_the_defaults_and_starts_the_tunnel() {
     assert!(conf.contains("        rekey_time = 25920s\n"));
     assert!(conf.contains("life_time = 3600s\n"));
     assert!(conf.contains("start_action = start\n"));
+    // Mode Default: the device does not restart on the gateway's Delete of a duplicate.
+    assert!(conf.contains("close_action = none\n"));
     assert!(conf.contains("id = branch@vpn.example\n"));
     assert!(conf.contains("id-2 = branch@vpn.example\n"));
     assert!(!conf.contains("rekey_bytes"));

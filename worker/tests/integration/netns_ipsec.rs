@@ -532,17 +532,13 @@ fn s2s_1_ipsec_strongswan_killed_and_restarted_from_the_same_export_is_back_up_w
     println!("{NAME}: {:?}", rig.started.elapsed());
 }
 
-/// S2S-1, mode Default with strongSwan starting too (`start_action = start`, `close_action =
-/// start` as exported): both sides initiate at once, and the two ends settle on one IKE SA
-/// with one CHILD SA instead of churning.
-///
-/// Ignored: it fails today. The gateway deletes the duplicate (the lowest-SPIs rule) or the
-/// device's "older" IKE SA (it treats any new IKE SA from the device as INITIAL_CONTACT), and
-/// each Delete makes strongSwan restart the connection (`close_action = start`) with yet
-/// another IKE SA: hundreds of IKE SAs a second, until charon stops. Run it with
-/// `-- --ignored` once the rule is fixed.
+/// S2S-1, mode Default with strongSwan starting too (`start_action = start` as exported): both
+/// sides initiate at once, and the two ends settle on one IKE SA with one CHILD SA instead of
+/// churning. It once churned (hundreds of IKE SAs a second): the gateway deletes the duplicate
+/// with the higher SPIs, and the export said `close_action = start`, so each Delete of the
+/// device's made strongSwan start another; the export now says `close_action = none` for mode
+/// Default (the gateway initiates again itself after a close).
 #[test]
-#[ignore = "product bug: mode Default churns IKE SAs with strongSwan's close_action = start"]
 fn s2s_1_ipsec_default_mode_with_both_sides_initiating_settles_on_one_ike_sa_without_churn() {
     const NAME: &str =
         "s2s_1_ipsec_default_mode_with_both_sides_initiating_settles_on_one_ike_sa_without_churn";
