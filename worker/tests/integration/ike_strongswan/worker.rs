@@ -95,11 +95,24 @@ fn run(tag: &str, mode: IpsecConnectionMode, tun: bool) {
         );
         std::thread::sleep(Duration::from_millis(200));
     };
+    let mut peer = peer;
+    if mode == IpsecConnectionMode::Default {
+        // Both ends initiated: wait until the duplicate is gone, then for the worker's next
+        // status (every second).
+        swan.wait_sas("one IKE SA", Duration::from_secs(10), |sas| sas.len() == 1);
+        std::thread::sleep(Duration::from_millis(2500));
+        peer = read_status(&status)["gateways"][0]["peers"][0].clone();
+    }
     let sa = swan.wait_sa("the SA", Duration::from_secs(5), |s| {
         s.state == "ESTABLISHED" && !s.installed().is_empty()
     });
     eprintln!("{mode:?}: worker {peer}\nstrongSwan {sa:?}");
-    let gateway_initiated = mode == IpsecConnectionMode::InitiatorOnly;
+    // Mode Default: both ends initiate and one IKE SA stays (the lowest SPIs), either's.
+    let gateway_initiated = match mode {
+        IpsecConnectionMode::InitiatorOnly => true,
+        IpsecConnectionMode::ResponderOnly => false,
+        IpsecConnectionMode::Default => !sa.initiator,
+    };
     assert_eq!(sa.initiator, !gateway_initiated);
     assert_eq!(peer["ipsec"]["initiator"], gateway_initiated);
     let c = &sa.installed()[0];
