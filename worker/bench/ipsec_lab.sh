@@ -12,7 +12,9 @@
 #
 # Needs ip, charon-systemd, swanctl, iperf3 (scripts/setup.sh test installs them).
 
-ipsec_lab_plugins="random nonce aes sha1 sha2 hmac gcm kdf pem pkcs1 pubkey openssl gmp kernel-libipsec kernel-netlink socket-default vici updown"
+# openssl first: strongSwan uses the first plugin that offers an algorithm, and the gcm
+# plugin's software AES-GCM is 7 times slower (60 against 431 Mbit/s measured here).
+ipsec_lab_plugins="random nonce openssl aes sha1 sha2 hmac gcm kdf pem pkcs1 pubkey gmp kernel-libipsec kernel-netlink socket-default vici updown"
 
 # ipsec_lab_site DIR NS LOCAL REMOTE LOCAL_NET REMOTE_NET PROPOSAL ESP START_ACTION
 # (IPSEC_LAB_CONN_EXTRA: more lines for the connection, e.g. "remote_port = 51820")
@@ -80,6 +82,8 @@ secrets {
   }
 }
 EOF
+  # A socket left by an earlier charon in this directory would look like this one's.
+  rm -f "$dir/charon.vici"
   STRONGSWAN_CONF="$dir/strongswan.conf" ip netns exec "$ns" charon-systemd >"$dir/charon.out" 2>&1 &
   echo $! >"$dir/pid"
   local i
@@ -96,7 +100,7 @@ ipsec_lab_cleanup() {
   local s n
   if [[ -n "${IPSEC_LAB_TMP:-}" ]]; then
     for s in a b; do
-      [[ -f "$IPSEC_LAB_TMP/$s/pid" ]] && kill "$(cat "$IPSEC_LAB_TMP/$s/pid")" 2>/dev/null || true
+      [[ -f "$IPSEC_LAB_TMP/$s/pid" ]] && kill -9 "$(cat "$IPSEC_LAB_TMP/$s/pid")" 2>/dev/null || true
     done
     sleep 0.5
   fi

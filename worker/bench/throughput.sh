@@ -41,6 +41,7 @@ A="isw-bench-a-$ID"; B="isw-bench-b-$ID"
 TMP="$(mktemp -d)"
 PIDS=()
 cleanup() {
+  for p in "${SWAN_PIDS[@]:-}"; do [[ -n "$p" ]] && kill -9 "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   ip netns del "$A" 2>/dev/null || true
@@ -50,7 +51,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+SWAN_PIDS=()
 setup_ns() {
+  for p in "${SWAN_PIDS[@]:-}"; do [[ -n "$p" ]] && kill -9 "$p" 2>/dev/null || true; done
+  SWAN_PIDS=()
   for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   PIDS=(); TUNNEL_PIDS=()
@@ -108,10 +112,12 @@ side() {
     local own=${ep%:*} me
     me=$([[ $tag == a ]] && echo 10.250.0.1 || echo 10.250.0.2)
     ip -n "$ns" addr add "${addr%/*}/32" dev lo
+    rm -rf "$TMP/swan-$tag"
     IPSEC_LAB_CONN_EXTRA="remote_port = 51820
     local_port = 4500" ipsec_lab_site "$TMP/swan-$tag" "$ns" "$me" "$own" "$net" "$pnet" \
       "$IPSEC_PROPOSAL" "$IPSEC_ESP" none
-    TUNNEL_PIDS+=("$(cat "$TMP/swan-$tag/pid")"); PIDS+=("$(cat "$TMP/swan-$tag/pid")")
+    # charon-systemd outside systemd may linger on SIGTERM: it gets SIGKILL (SWAN_PIDS).
+    TUNNEL_PIDS+=("$(cat "$TMP/swan-$tag/pid")"); SWAN_PIDS+=("$(cat "$TMP/swan-$tag/pid")")
     return
   fi
   if [[ $kind == worker || $kind == ipsec ]]; then

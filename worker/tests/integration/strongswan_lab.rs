@@ -23,7 +23,7 @@ use crate::netns::{Lab, is_root, run};
 /// The plugins charon loads, in this order: `kernel-libipsec` before `kernel-netlink`, so ESP
 /// runs in userspace (the Debian packages ship no `x25519`/`chapoly`/`ecp` plugins: `openssl`
 /// gives Curve25519, ChaCha20-Poly1305 and the ECP groups).
-pub const PLUGINS: &str = "random nonce aes sha1 sha2 hmac gcm kdf pem pkcs1 pubkey openssl gmp \
+pub const PLUGINS: &str = "random nonce openssl aes sha1 sha2 hmac gcm kdf pem pkcs1 pubkey gmp \
                            kernel-libipsec kernel-netlink socket-default vici updown";
 
 fn have(cmd: &str) -> bool {
