@@ -416,7 +416,10 @@ fn rekeyed_by_volume(name: &str, tag: &str, kilobytes: u64, min_new: usize) {
         "esp_proposals = chacha20poly1305".to_owned(),
         format!("life_bytes = {}", kilobytes * 1024),
     ] {
-        assert!(conf.contains(want.as_str()), "no {want:?} in the export:\n{conf}");
+        assert!(
+            conf.contains(want.as_str()),
+            "no {want:?} in the export:\n{conf}"
+        );
     }
     rig.start_swan(&conf);
     let row = rig.wait_up("to-branch", Duration::from_secs(30));
