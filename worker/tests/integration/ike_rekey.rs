@@ -180,6 +180,53 @@ fn a_rekey_of_a_child_sa_the_peer_deleted_meanwhile_is_refused_with_child_sa_not
     ));
 }
 
+/// RFC 7296 2.8.1: the peer answers our rekey (it creates the new CHILD SA), then deletes the
+/// old one, and its Delete reaches us before its answer: the new CHILD SA is still installed
+/// on our side (the peer may send on it), with keys that match the peer's. It was refused as
+/// CHILD_SA_NOT_FOUND once, which left the peer sending on an SA we did not know: a stall of
+/// a minute under rekeys every megabyte against strongSwan.
+#[test]
+fn a_rekey_answered_after_the_peer_deleted_the_old_child_sa_still_installs_the_new_one() {
+    let (mut run, old_i, old_r) = up();
+    let spi = run.resp.sas_with("192.0.2.10:500".parse().expect("addr"))[0];
+    let rekey = run
+        .init
+        .request(Request::RekeyChild(old_i.inbound_spi), &mut run.ie, run.now)
+        .expect("rekey")
+        .expect("sent");
+    // The peer answers the rekey (held back), then deletes the old CHILD SA.
+    let answer = run.deliver_to_responder(&rekey).expect("answered");
+    let (_, _, new_r) = match run.resp.poll_event() {
+        Some((_, e)) => rekeyed(Some(e)),
+        None => panic!("no responder event"),
+    };
+    let (_, del) = run
+        .resp
+        .request(
+            spi,
+            Request::DeleteChild(old_r.inbound_spi),
+            &mut run.re,
+            run.now,
+        )
+        .expect("delete")
+        .expect("sent");
+    let del_answer = run.deliver_to_initiator(&del).expect("answered");
+    assert!(matches!(
+        run.init.poll_event(),
+        Some(IkeEvent::ChildDeleted { .. })
+    ));
+    assert_eq!(run.deliver_to_responder(&del_answer), None);
+    // Now the answer arrives: the new CHILD SA is ours too.
+    assert_eq!(run.deliver_to_initiator(&answer), None);
+    let (_, _, new_i) = rekeyed(run.init.poll_event());
+    assert_eq!(new_i.outbound_spi, new_r.inbound_spi);
+    assert_eq!(new_i.inbound_spi, new_r.outbound_spi);
+    assert!(
+        carries(&new_i, &new_r) && carries(&new_r, &new_i),
+        "the keys match"
+    );
+}
+
 mod fuzz {
     use proptest::prelude::*;
 

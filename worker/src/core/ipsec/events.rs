@@ -131,18 +131,27 @@ impl Tunnel {
                 child,
                 ..
             } => {
-                let Some(old) = self
+                let ike = match self
                     .children
                     .iter_mut()
                     .find(|c| c.inbound_spi == old_inbound_spi)
-                else {
-                    return;
+                {
+                    Some(old) => {
+                        old.replaced = true;
+                        if std::mem::take(&mut old.rekeying) {
+                            old.delete_due = true;
+                        }
+                        old.ike
+                    }
+                    // The old one was deleted meanwhile (the device rekeyed it too, 2.8.1):
+                    // the new one still belongs on the IKE SA the exchange ran on.
+                    None => match self.sas.iter().find(|s| {
+                        s.owner == owner && peer.is_none_or(|p| s.peer == p) && !s.retiring
+                    }) {
+                        Some(sa) => sa.id,
+                        None => return,
+                    },
                 };
-                old.replaced = true;
-                if std::mem::take(&mut old.rekeying) {
-                    old.delete_due = true;
-                }
-                let ike = old.ike;
                 self.rekeys += 1;
                 self.install(ike, &child, now);
                 tracing::debug!(

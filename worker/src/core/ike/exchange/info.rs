@@ -273,7 +273,6 @@ impl Established {
                         sa,
                         &inner,
                         pending,
-                        self.successor.is_some(),
                         ctx,
                         counters,
                         events,

@@ -198,15 +198,12 @@ pub(super) fn answer(
     Ok(out)
 }
 
-/// The peer's answer to our rekey request. `moved`: the IKE SA was rekeyed meanwhile and its
-/// CHILD SAs went to the new one (the new CHILD SA joins them there).
-#[allow(clippy::too_many_arguments)]
+/// The peer's answer to our rekey request.
 pub(super) fn complete(
     children: &mut Vec<ChildRef>,
     sa: &IkeSa,
     inner: &[Payload],
     pending: Pending,
-    moved: bool,
     ctx: &Ctx<'_>,
     counters: &mut Counters,
     events: &mut Vec<IkeEvent>,
@@ -221,13 +218,16 @@ pub(super) fn complete(
     if let Some(n) = error_notify(inner) {
         return fail(events, n);
     }
-    let found = children
+    // The old CHILD SA may be gone by now: the IKE SA was rekeyed meanwhile (its CHILD SAs
+    // went to the new one, which the new CHILD SA joins), or the peer rekeyed the same CHILD
+    // SA at the same time and deleted it before answering ours (2.8.1). The peer created the
+    // new one all the same and may send on it: install it (a redundant one is deleted by
+    // whoever 2.8.1 says), never leave the peer on an SA we do not know.
+    let old = children
         .iter()
         .find(|c| c.inbound == pending.old_inbound)
-        .cloned();
-    let Some(old) = found.or_else(|| moved.then(|| pending.old.clone())) else {
-        return fail(events, NotifyType::CHILD_SA_NOT_FOUND);
-    };
+        .cloned()
+        .unwrap_or_else(|| pending.old.clone());
     let p = parts(inner);
     let (Some(sar), Some(nr), Some(tsi), Some(tsr)) = (p.sa, p.nonce, p.tsi, p.tsr) else {
         counters.malformed += 1;
