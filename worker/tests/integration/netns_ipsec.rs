@@ -496,8 +496,7 @@ fn s2s_1_ipsec_strongswan_killed_and_restarted_from_the_same_export_is_back_up_w
         return;
     }
     // ResponderOnly: the restarted charon initiates at once (`start_action = start`), with
-    // INITIAL_CONTACT, and the gateway drops the SA the device lost (RFC 7296 2.4). Mode
-    // Default churns IKE SAs with strongSwan (see the ignored test below).
+    // INITIAL_CONTACT, and the gateway drops the SA the device lost (RFC 7296 2.4).
     let yaml = topology("RouteBased", "connection_mode: ResponderOnly", "", "");
     let mut rig = Rig::new("ib", &yaml, &[]);
     let conf = rig.export("to-branch", "swanctl");
