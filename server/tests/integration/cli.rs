@@ -2,7 +2,9 @@
 
 use std::process::{Command, Output};
 
-fn isthmus(data: &std::path::Path, args: &[&str]) -> Output {
+/// Runs the `isthmus` binary on the data directory `data` (no database URL or master key
+/// from the environment).
+pub(crate) fn isthmus(data: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_isthmus"))
         .arg("--data-dir")
         .arg(data)

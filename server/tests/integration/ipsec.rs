@@ -1,7 +1,7 @@
 //! Issue 17: IPsec site-to-site through the API: create, the worker's desired state, the
 //! swanctl and sheet exports, status and metrics, YAML apply and the IPSEC-* rules.
 
-use std::process::Command;
+use crate::cli::isthmus;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -366,18 +366,6 @@ async fn ipsec_3_a_lifetime_out_of_range_is_a_422_naming_the_rule_and_the_field(
         "{:?}",
         rules_of(&r)
     );
-}
-
-fn isthmus(data: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_isthmus"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("ISTHMUS_MASTER_KEY")
-        .env("ISTHMUS_PASSWORD", "a-long-enough-password")
-        .output()
-        .expect("isthmus runs")
 }
 
 const YAML: &str = r#"
