@@ -10,6 +10,7 @@ mod core_instances;
 mod core_ipsec;
 mod core_ipsec_drops;
 mod core_ipsec_shell;
+mod core_ipsec_transit;
 mod core_mtu;
 mod core_state;
 mod fuzz_esp;

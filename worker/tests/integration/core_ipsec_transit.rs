@@ -1,0 +1,215 @@
+//! Issue 17 item 4 (LIM-5, P2S-8): transit through gateway B between its IPsec connection to
+//! gateway A and each other kind of WireGuard tunnel B has: a site-to-site site, a
+//! VNet-to-VNet remote gateway and a point-to-site client, all through B's one forwarding
+//! table. Two Cores on a virtual clock; the WireGuard end is a bare boringtun `Tunn`.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use isthmus_shared::desired::{DesiredState, PeerDesired, PeerKind};
+use isthmus_shared::model::{GatewayType, IpsecConnectionMode};
+use isthmus_shared::routes::NextHop;
+use isthmus_worker::core::packet::ipv4_udp;
+
+use crate::core_ipsec::{A, A_PORT, B, B_PORT, Pair, a_addr, b_addr, desired, params, up};
+use crate::harness::*;
+
+/// One WireGuard tunnel of B's besides its IPsec connection: the peer, B's route to it, the
+/// device at the far end and the address behind it that sends.
+struct Far {
+    peer: PeerDesired,
+    prefix: &'static str,
+    hop: NextHop,
+    device: Site,
+    host: Ipv4Addr,
+}
+
+/// A's IPsec connection reaches the far prefix through B (A's allowed IPs and route to B
+/// include it); B routes it to the far tunnel. Returns the pair, up, and the far device.
+fn through_b(far: &Far) -> Pair {
+    let da = {
+        let mut d = desired(
+            &A,
+            &B,
+            "k",
+            params(IpsecConnectionMode::InitiatorOnly),
+            GatewayType::RouteBased,
+        );
+        let g = &mut d.gateways[0];
+        g.peers[0].allowed_ips.push(net(far.prefix));
+        g.routes.push(route(far.prefix, s2s_hop("a-b")));
+        d
+    };
+    let db = {
+        let mut d = desired(
+            &B,
+            &A,
+            "k",
+            params(IpsecConnectionMode::ResponderOnly),
+            GatewayType::RouteBased,
+        );
+        let g = &mut d.gateways[0];
+        g.peers.push(far.peer.clone());
+        g.routes.push(route(far.prefix, far.hop.clone()));
+        d
+    };
+    let mut p = Pair::new(&da, &db);
+    p.run(Duration::from_secs(1));
+    up(&p);
+    p
+}
+
+/// Sends `packet` from the far device to B and carries everything B sends: WireGuard to the
+/// far device (whose answers go back to B) and ESP to A. Returns what reached A's TUN.
+fn far_to_a(p: &mut Pair, far: &mut Far, packet: &[u8]) -> Vec<Vec<u8>> {
+    let from = far.device.addr;
+    let mut queue = far.device.send(packet);
+    if queue.is_empty() {
+        queue = far.device.rehandshake();
+    }
+    let mut at_a = Vec::new();
+    for _ in 0..20 {
+        for d in queue.drain(..) {
+            p.b.handle_network(B_PORT, from, &d, p.now);
+        }
+        let mut to_a = Vec::new();
+        while let Some(t) = p.b.poll_transmit() {
+            if t.dst == from {
+                queue.extend(far.device.recv(&t.payload));
+            } else {
+                assert_eq!(t.dst, a_addr(), "B sends only to A and the far device");
+                to_a.push(t);
+            }
+        }
+        for t in to_a {
+            p.a.handle_network(A_PORT, b_addr(), &t.payload, p.now);
+        }
+        at_a.extend(drain_tun(&mut p.a));
+        if at_a.iter().any(|x| x == packet) {
+            return at_a;
+        }
+        if queue.is_empty() {
+            // The handshake is done: the packet itself (boringtun queued it, or send it now).
+            queue = far.device.send(packet);
+        }
+    }
+    at_a
+}
+
+/// A packet from A's VNet to the far host: IPsec to B, then B's far tunnel. Returns what the
+/// far device decrypted.
+fn a_to_far(p: &mut Pair, far: &mut Far, packet: &[u8]) -> Vec<Vec<u8>> {
+    far.device.received.clear();
+    p.a.handle_tun(packet, p.now);
+    while let Some(t) = p.a.poll_transmit() {
+        assert_eq!(t.dst, b_addr());
+        p.b.handle_network(B_PORT, a_addr(), &t.payload, p.now);
+    }
+    while let Some(t) = p.b.poll_transmit() {
+        assert_eq!(
+            t.dst, far.device.addr,
+            "B sends the transit packet to the far device"
+        );
+        far.device.recv(&t.payload);
+    }
+    far.device.received.clone()
+}
+
+/// Both directions of transit, and a spoofed source refused on each side.
+fn transit_both_ways(mut far: Far) {
+    let mut p = through_b(&far);
+    let a_host = Ipv4Addr::new(10, 11, 0, 5);
+    let there = ipv4_udp(far.host, a_host, 1, 2, b"to A's VNet");
+    let at_a = far_to_a(&mut p, &mut far, &there);
+    assert!(at_a.contains(&there), "A's TUN got {at_a:?}");
+    let back = ipv4_udp(a_host, far.host, 2, 1, b"to the far host");
+    assert_eq!(a_to_far(&mut p, &mut far, &back), vec![back]);
+    // A source outside the far peer's allowed IPs is dropped by B (cryptokey routing)...
+    let spoof = ipv4_udp(Ipv4Addr::new(10, 99, 0, 1), a_host, 1, 2, b"spoof");
+    for d in far.device.send(&spoof) {
+        p.b.handle_network(B_PORT, far.device.addr, &d, p.now);
+    }
+    while let Some(t) = p.b.poll_transmit() {
+        assert_ne!(t.dst, a_addr(), "B forwarded a spoofed source to A");
+    }
+    // ...and one outside A's allowed IPs at B is dropped by B too.
+    let spoof = ipv4_udp(Ipv4Addr::new(10, 99, 0, 1), far.host, 1, 2, b"spoof");
+    assert!(a_to_far(&mut p, &mut far, &spoof).is_empty());
+    up(&p);
+}
+
+#[test]
+fn ipsec_transit_between_an_ipsec_site_and_a_wireguard_site_lim_5() {
+    // B's private key seed is 2 (see `desired`); the site's is 3.
+    transit_both_ways(Far {
+        peer: s2s_peer("wg", 3, site_addr(3), &["10.3.0.0/16"]),
+        prefix: "10.3.0.0/16",
+        hop: s2s_hop("wg"),
+        device: Site::new(3, 2, site_addr(3)),
+        host: Ipv4Addr::new(10, 3, 0, 5),
+    });
+}
+
+#[test]
+fn ipsec_transit_between_an_ipsec_site_and_a_vnet_to_vnet_tunnel_lim_5() {
+    // The remote gateway's VNet 10.13.0.0/16 behind a VNet-to-VNet tunnel (PSK of nines).
+    let mut peer = v2v_peer("v2v", 4, site_addr(4), "10.13.0.0/16");
+    peer.persistent_keepalive_secs = None;
+    transit_both_ways(Far {
+        peer,
+        prefix: "10.13.0.0/16",
+        hop: v2v_hop("v2v"),
+        device: Site::with_keys(4, 2, Some([9; 32]), site_addr(4)),
+        host: Ipv4Addr::new(10, 13, 0, 7),
+    });
+}
+
+#[test]
+fn ipsec_transit_between_an_ipsec_site_and_a_point_to_site_client_p2s_8() {
+    // A roaming client (no endpoint until its handshake) with address 172.16.0.2.
+    let client = SocketAddr::from(([203, 0, 113, 50], 51820));
+    let mut peer = s2s_peer("laptop", 5, client, &["172.16.0.2/32"]);
+    peer.kind = PeerKind::P2sClient {
+        gateway: qn("b"),
+        client: "laptop".to_owned(),
+    };
+    peer.preshared_key = None;
+    peer.endpoint = None;
+    transit_both_ways(Far {
+        peer,
+        prefix: "172.16.0.2/32",
+        hop: NextHop::P2sClient {
+            gateway: qn("b"),
+            client: "laptop".to_owned(),
+        },
+        device: Site::with_keys(5, 2, None, client),
+        host: Ipv4Addr::new(172, 16, 0, 2),
+    });
+}
+
+/// The same forwarding table carries the transit: a desired state whose route to the far
+/// prefix is gone leaves the packet undelivered (B has no route), so the tests above do not
+/// pass by some path other than B's table.
+#[test]
+fn ipsec_transit_needs_b_s_route_to_the_far_tunnel_lim_5() {
+    let mut far = Far {
+        peer: s2s_peer("wg", 3, site_addr(3), &["10.3.0.0/16"]),
+        prefix: "10.3.0.0/16",
+        hop: s2s_hop("wg"),
+        device: Site::new(3, 2, site_addr(3)),
+        host: Ipv4Addr::new(10, 3, 0, 5),
+    };
+    let mut p = through_b(&far);
+    let mut db: DesiredState = desired(
+        &B,
+        &A,
+        "k",
+        params(IpsecConnectionMode::ResponderOnly),
+        GatewayType::RouteBased,
+    );
+    db.version = 2;
+    db.gateways[0].peers.push(far.peer.clone());
+    p.b.apply(&db, p.now);
+    let back = ipv4_udp(Ipv4Addr::new(10, 11, 0, 5), far.host, 2, 1, b"no route");
+    assert!(a_to_far(&mut p, &mut far, &back).is_empty());
+}
