@@ -455,3 +455,63 @@ fn both_instances_of_an_active_active_gateway_initiate_to_the_devices_one_ike_po
         assert_eq!(wg.endpoint, Some(format!("203.0.113.9:{port}")));
     }
 }
+
+/// LIM-5 / P2S-8 with IPsec: hub-gw has the IPsec branch (192.168.1.0/24), a WireGuard site,
+/// a VNet-to-VNet tunnel to spoke-gw and a point-to-site pool. Every other tunnel's
+/// configuration carries the branch's prefix to the hub, and the branch's CHILD SA selectors
+/// carry every other tunnel's prefixes, so transit needs nothing written by hand.
+#[test]
+fn lim_5_p2s_8_the_ipsec_site_s_prefix_reaches_every_other_tunnel_and_its_selectors_name_them() {
+    let t = build(
+        spoke(ipsec_topology(), "spoke", "10.1", "westeurope")
+            .v2v_pair("hub-spoke", "hub-gw", "spoke-hub", "spoke-gw")
+            .shared_key("hub-spoke", "PairKey1")
+            .shared_key("spoke-hub", "PairKey1")
+            .edit_gateway("spoke-gw", |g| {
+                g.public_key = Some(wgkey(2));
+                g.public_endpoint = Some("198.51.100.2:51820".parse().unwrap());
+            })
+            .p2s("hub-gw", &["172.16.50.0/24"])
+            .p2s_client("hub-gw", "laptop", &wgkey(7), "172.16.50.10"),
+    );
+    assert_valid(&t);
+    let branch: ipnet::IpNet = "192.168.1.0/24".parse().unwrap();
+    // The hub routes the branch's prefix into its IPsec connection.
+    let (hub, _) = desired_of(&t);
+    let to_branch = hub.routes.iter().find(|r| r.prefix == branch).unwrap();
+    assert!(
+        format!("{:?}", to_branch.next_hop).contains("hub-branch"),
+        "{to_branch:?}"
+    );
+    // The spoke sends the branch's prefix through its VNet-to-VNet tunnel to the hub.
+    let (spoke, _) =
+        gateway_desired(&t, &QualifiedName::new("acme", "spoke-gw"), &gw_inputs()).unwrap();
+    let v2v = spoke.peers.iter().find(|p| p.name == "spoke-hub").unwrap();
+    assert!(v2v.allowed_ips.contains(&branch), "{:?}", v2v.allowed_ips);
+    assert!(spoke.routes.iter().any(|r| r.prefix == branch));
+    // The client's and the WireGuard site's configurations route it to the hub.
+    let client = isthmus_shared::device::p2s_client_config(
+        &t,
+        &QualifiedName::new("acme", "hub-gw"),
+        "laptop",
+    )
+    .unwrap();
+    assert!(client.peers[0].allowed_ips.contains(&branch), "{client:?}");
+    let wg = isthmus_shared::device::site_device_config(&t, &QualifiedName::new("acme", "hub-wg"))
+        .unwrap();
+    assert!(wg.peers[0].allowed_ips.contains(&branch));
+    // The branch's selectors name the VNet, the spoke, the WireGuard site and the pool.
+    let e = export(&t, "hub-branch", 1);
+    let names: Vec<String> = e.remote_ts.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        names,
+        [
+            "10.0.0.0/16",
+            "10.1.0.0/16",
+            "172.16.50.0/24",
+            "192.168.9.0/24"
+        ],
+        "{}",
+        e.to_swanctl()
+    );
+}
