@@ -241,3 +241,98 @@ fn ipsec_status_endpoint_is_the_devices_address_the_tunnel_really_uses() {
         "B: where the device's messages come from, not its configured address"
     );
 }
+
+/// Style (logs): an IPsec log line names the tenant, the gateway and the connection it is
+/// about, and never the pre-shared key. A wrong PSK on one side, then the right one, then a
+/// silenced peer: the refusals, the establishment and the DPD are all logged in the tunnel's
+/// span. The scenario runs in a process of its own (this test binary, re-run on this one
+/// test): tracing caches which log sites are enabled process-wide, and tests logging on other
+/// threads at the same time could leave a site disabled for this test's subscriber.
+#[test]
+fn ipsec_log_lines_name_the_tenant_gateway_and_connection_and_never_the_psk() {
+    const NAME: &str = "core_ipsec_drops::ipsec_log_lines_name_the_tenant_gateway_and_connection_and_never_the_psk";
+    if std::env::var_os("ISTHMUS_IPSEC_LOG_SCENARIO").is_some() {
+        log_scenario();
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", NAME, "--nocapture", "--test-threads", "1"])
+        .env("ISTHMUS_IPSEC_LOG_SCENARIO", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the test binary runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the scenario failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("isthmus_worker::"))
+        .collect();
+    for want in [
+        "IKE SA refused",
+        "IKE_AUTH refused: AUTHENTICATION_FAILED",
+        "IKE SA established",
+        "IKE peer dead",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(want)),
+            "no {want:?} logged:\n{text}"
+        );
+    }
+    for l in &lines {
+        let a = l.contains("tenant=t gateway=a connection=a-b");
+        let b = l.contains("tenant=t gateway=b connection=b-a");
+        assert!(
+            a || b,
+            "a line without its tenant, gateway and connection: {l}"
+        );
+    }
+    for secret in ["RightKey1", "WrongKey2"] {
+        assert!(!text.contains(secret), "the PSK {secret} was logged");
+    }
+}
+
+/// The child process's part: every line at TRACE to standard output.
+fn log_scenario() {
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(std::io::stdout)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let da = desired(
+            &A,
+            &B,
+            "RightKey1",
+            params(IpsecConnectionMode::InitiatorOnly),
+            GatewayType::RouteBased,
+        );
+        let mut p = Pair::new(
+            &da,
+            &desired(
+                &B,
+                &A,
+                "WrongKey2",
+                params(IpsecConnectionMode::ResponderOnly),
+                GatewayType::RouteBased,
+            ),
+        );
+        p.run(Duration::from_secs(2));
+        let mut db = desired(
+            &B,
+            &A,
+            "RightKey1",
+            params(IpsecConnectionMode::ResponderOnly),
+            GatewayType::RouteBased,
+        );
+        db.version = 2;
+        p.b.apply(&db, p.now);
+        p.run(Duration::from_secs(12));
+        up(&p);
+        p.b_silent = true;
+        p.run(Duration::from_secs(200));
+    });
+}

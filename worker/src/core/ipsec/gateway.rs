@@ -313,6 +313,9 @@ impl crate::core::Core {
             self.close_ipsec(g.listen_port, &mut r, now);
         }
         if let Some(mut o) = kept {
+            if let Some(t) = o.ipsec.as_mut() {
+                t.span = super::tunnel::log_span(&g.tenant, &g.name, &p.name);
+            }
             o.name = p.name.clone();
             o.allowed = p.allowed_ips.iter().map(|n| (*n, ())).collect();
             o.selectors = p.policy_selectors.clone();
@@ -330,7 +333,8 @@ impl crate::core::Core {
             inner: &mut *self.entropy,
             taken,
         };
-        let tunnel = Tunnel::new(s, local, &mut e, now).map_err(|e| e.to_string())?;
+        let span = super::tunnel::log_span(&g.tenant, &g.name, &p.name);
+        let tunnel = Tunnel::new(s, local, span, &mut e, now).map_err(|e| e.to_string())?;
         let id = self.alloc_index();
         Ok(Peer {
             id,

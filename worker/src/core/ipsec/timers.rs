@@ -12,6 +12,8 @@ use super::tunnel::{KEEPALIVE_EVERY, Owner, RESPONDER_REKEY_GRACE, Tunnel, frac}
 impl Tunnel {
     /// Runs the timers due at `now`.
     pub fn tick(&mut self, entropy: &mut dyn Entropy, now: Instant) {
+        let span = self.span.clone();
+        let _g = span.enter();
         for n in 0..self.inits.len() {
             if let Some(b) = self.inits[n].ike.handle_timeout(now) {
                 self.send_init(&b, now);

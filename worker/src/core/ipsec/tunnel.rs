@@ -136,6 +136,15 @@ pub struct Tunnel {
     pub(super) dirty: bool,
     /// What the exchanges dropped since the gateway last took it ([`Tunnel::take_ike_drops`]).
     pub(super) ike_drops: IkeCounters,
+    /// Names the tenant, gateway and connection on every log line of the tunnel's control
+    /// path ([`Tunnel::handle_ike`], [`Tunnel::tick`], ...); see [`log_span`].
+    pub(super) span: tracing::Span,
+}
+
+/// The span a connection's IPsec log lines are recorded in. At level ERROR so that it is
+/// enabled whenever any of its lines is, whatever the filter.
+pub fn log_span(tenant: &str, gateway: &str, connection: &str) -> tracing::Span {
+    tracing::error_span!("ipsec", tenant = %tenant, gateway = %gateway, connection = %connection)
 }
 
 pub(super) fn frac(d: Duration, we_initiated: bool) -> Duration {
@@ -177,9 +186,11 @@ impl Tunnel {
     pub fn new(
         s: Settings,
         local: SocketAddr,
+        span: tracing::Span,
         entropy: &mut dyn Entropy,
         now: Instant,
     ) -> Result<Self, IkeError> {
+        let _g = span.enter();
         let responder = Responder::new(s.ike.clone(), COOKIE_THRESHOLD, entropy)?;
         let next_initiate = s.initiates().then_some(now);
         Ok(Self {
@@ -204,6 +215,7 @@ impl Tunnel {
             scratch: Vec::new(),
             dirty: true,
             ike_drops: IkeCounters::default(),
+            span: span.clone(),
         })
     }
 
@@ -298,6 +310,8 @@ impl Tunnel {
     /// Starts an IKE SA now if the mode allows and none is up or under way (a takeover of a
     /// redundant gateway, traffic to an idled-out tunnel).
     pub fn start_now(&mut self, entropy: &mut dyn Entropy, now: Instant) {
+        let span = self.span.clone();
+        let _g = span.enter();
         self.idle = false;
         if self.s.initiates() && self.sas.is_empty() && self.inits.is_empty() {
             self.initiate(entropy, now);
@@ -313,6 +327,8 @@ impl Tunnel {
         entropy: &mut dyn Entropy,
         now: Instant,
     ) {
+        let span = self.span.clone();
+        let _g = span.enter();
         let Ok((h, _, _)) = Header::peek(msg) else {
             // Truncated, or no IKEv2 header after the non-ESP marker.
             self.ike_drops.malformed += 1;
@@ -398,6 +414,8 @@ impl Tunnel {
     /// S2S-2: the connection was idle too long: its SAs are deleted, and it stays down until
     /// traffic wants it ([`Tunnel::start_now`]).
     pub fn idle_out(&mut self, entropy: &mut dyn Entropy, now: Instant) {
+        let span = self.span.clone();
+        let _g = span.enter();
         let ids: Vec<IkeId> = self.sas.iter().map(|s| s.id).collect();
         for id in ids {
             self.delete_ike(id, entropy, now);
@@ -417,6 +435,8 @@ impl Tunnel {
     /// Traffic wants an idled-out tunnel: it initiates at the next tick (if its mode lets it;
     /// else it waits for the device).
     pub fn wake(&mut self, now: Instant) {
+        let span = self.span.clone();
+        let _g = span.enter();
         self.idle = false;
         if self.s.initiates() {
             self.next_initiate = Some(now);
@@ -426,6 +446,8 @@ impl Tunnel {
     /// Issue 16: the instance became the standby: every SA is dropped (a new active instance
     /// sets up its own); it initiates again once it is active (at its first tick then).
     pub fn reset(&mut self, now: Instant) {
+        let span = self.span.clone();
+        let _g = span.enter();
         self.sas.clear();
         self.children.clear();
         self.inits.clear();
@@ -480,7 +502,8 @@ impl Tunnel {
             .filter(|c| c.carries())
             .find_map(|c| carrier(c).map(|d| (c, d)))?;
         if let Err(e) = c.seal(inner, &mut self.scratch) {
-            tracing::debug!(error = %e, "ESP packet not sealed");
+            self.span
+                .in_scope(|| tracing::debug!(error = %e, "ESP packet not sealed"));
             return None;
         }
         self.last_sent = now;
