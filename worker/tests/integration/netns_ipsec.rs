@@ -316,12 +316,16 @@ fn s2s_1_ipsec_gateway_initiates_to_strongswan_configured_from_its_export_and_ca
         "MEASURED 2 x 20 MB through the CHILD SA in {:?}",
         t.elapsed()
     );
-    let row = rig.wait_up("to-branch", Duration::from_secs(5));
-    let child = &row["ipsec"]["children"][0];
-    assert!(
-        child["rx_bytes"].as_u64().unwrap_or(0) > BULK as u64 / 2
-            && child["tx_bytes"].as_u64().unwrap_or(0) > BULK as u64 / 2,
-        "the CHILD SA's counters in the API count the transfers: {row}"
+    // The worker reports its status every few seconds: the counters follow within 20 s.
+    rig.wait_api(
+        "the CHILD SA's counters in the API to count the transfers",
+        "to-branch",
+        Duration::from_secs(20),
+        |r| {
+            let child = &r["ipsec"]["children"][0];
+            let count = |k: &str| child[k].as_u64().unwrap_or(0) > BULK as u64 / 2;
+            r["state"] == "up" && count("rx_bytes") && count("tx_bytes")
+        },
     );
     let want = "isthmus_ipsec_ike_sa_established{tenant=\"acme\",gateway=\"hub-gw\",connection=\"to-branch\"} 1";
     let metrics = rig.metrics();

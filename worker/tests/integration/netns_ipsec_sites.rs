@@ -11,6 +11,9 @@
 
 use std::time::{Duration, Instant};
 
+use isthmus_shared::device::p2s_client_config;
+use isthmus_shared::model::{QualifiedName, Topology};
+
 use crate::netns::{ping, run, wg_keypair};
 use crate::netns_ipsec::{GATEWAY_ADDRESS, PSK, Rig, VNET_HOST, skip_reason, topology};
 use crate::server_lab::wireguard_go_from_wg_quick;
@@ -150,6 +153,93 @@ fn lim_5_p2s_8_transit_between_a_strongswan_site_and_a_wireguard_go_site() {
     rig.ping_ok(&rig.host, None, WG_HOST, 5);
     let to_wg = rig.api("to-wg");
     assert_eq!(to_wg["state"], "up", "{to_wg}");
+    println!("{NAME}: {:?}", rig.started.elapsed());
+}
+
+/// P2S-8 / LIM-5 (transit) with IPsec: a point-to-site client (wireguard-go, from the
+/// product's client configuration) and the strongSwan site on one gateway. The site's
+/// exported `remote_ts` names the client pool, the client's AllowedIPs name the site, and the
+/// client and strongSwan's protected host ping each other through the gateway.
+#[test]
+fn p2s_8_lim_5_a_wireguard_go_point_to_site_client_and_a_strongswan_site_reach_each_other() {
+    const NAME: &str =
+        "p2s_8_lim_5_a_wireguard_go_point_to_site_client_and_a_strongswan_site_reach_each_other";
+    if let Some(why) = skip_reason() {
+        println!("SKIPPED {NAME}: {why}");
+        return;
+    }
+    const POOL: &str = "172.16.250.0/24";
+    const CLIENT: &str = "172.16.250.10";
+    let (client_private, client_public) = wg_keypair();
+    let yaml = topology(
+        "RouteBased",
+        "connection_mode: InitiatorOnly",
+        "",
+        &format!(
+            "point_to_site:
+  - {{tenant: acme, gateway: hub-gw, address_pool: [{POOL}],
+     clients: [{{name: laptop, public_key: \"{client_public}\", address: {CLIENT}}}]}}"
+        ),
+    );
+    let mut rig = Rig::new("iq", &yaml, &[]);
+    let cl = rig.pair.lab.netns("cl");
+    let id = rig.pair.lab.id.clone();
+    let gw = rig.pair.gw.clone();
+    rig.pair.lab.link(
+        (&gw, &format!("c{id}"), "10.250.5.1/30"),
+        (&cl, &format!("d{id}"), "10.250.5.2/30"),
+    );
+    // The client's own way to the gateway's public address (its uplink).
+    run(&[
+        "ip",
+        "-n",
+        &cl,
+        "route",
+        "add",
+        "10.250.0.2/32",
+        "via",
+        "10.250.5.1",
+    ]);
+    let swanctl = rig.export("to-branch", "swanctl");
+    let remote_ts = swanctl
+        .lines()
+        .find(|l| l.trim_start().starts_with("remote_ts"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        remote_ts.contains(POOL),
+        "the IPsec site's remote_ts names the client pool: {remote_ts}\n{swanctl}"
+    );
+    let topology: Topology =
+        serde_json::from_value(rig.server.get("/tenants/acme/topology")).expect("topology JSON");
+    let wg_quick = p2s_client_config(&topology, &QualifiedName::new("acme", "hub-gw"), "laptop")
+        .expect("the client's configuration")
+        .to_wg_quick();
+    assert!(
+        wg_quick.contains(SS_NET),
+        "the client's AllowedIPs name the IPsec site:\n{wg_quick}"
+    );
+    rig.start_swan(&swanctl);
+    wireguard_go_from_wg_quick(
+        &mut rig.pair.lab,
+        &cl,
+        &format!("wq{id}"),
+        &wg_quick,
+        &client_private,
+        None,
+        &[],
+    );
+    rig.wait_up("to-branch", Duration::from_secs(30));
+    rig.ping_ok(&cl, Some(CLIENT), VNET_HOST, 20);
+    rig.ping_ok(&cl, Some(CLIENT), SS_HOST, 10);
+    rig.ping_ok(&rig.pair.ss, Some(SS_HOST), CLIENT, 10);
+    let row = rig.api("to-branch");
+    // strongSwan narrowed the gateway's 0.0.0.0/0 to its remote_ts, the pool among them.
+    let selectors = row["ipsec"]["children"][0]["selectors"].to_string();
+    assert!(
+        selectors.contains(POOL),
+        "the CHILD SA's selectors carry the pool: {row}"
+    );
     println!("{NAME}: {:?}", rig.started.elapsed());
 }
 
