@@ -27,7 +27,7 @@ pub(crate) fn b_addr() -> SocketAddr {
 }
 
 /// Gateway `me`'s IPsec connection `conn` to the device at `device` (the other gateway).
-fn ipsec_peer(
+pub(crate) fn ipsec_peer(
     conn: &str,
     device: SocketAddr,
     own: SocketAddr,
@@ -48,10 +48,10 @@ fn ipsec_peer(
 }
 
 pub(crate) struct Side {
-    name: &'static str,
-    vnet: &'static str,
-    port: u16,
-    addr: SocketAddr,
+    pub(crate) name: &'static str,
+    pub(crate) vnet: &'static str,
+    pub(crate) port: u16,
+    pub(crate) addr: SocketAddr,
 }
 
 pub(crate) const A: Side = Side {

@@ -1,18 +1,22 @@
 //! Issue 17 item 4 (LIM-5, P2S-8): transit through gateway B between its IPsec connection to
-//! gateway A and each other kind of WireGuard tunnel B has: a site-to-site site, a
-//! VNet-to-VNet remote gateway and a point-to-site client, all through B's one forwarding
-//! table. Two Cores on a virtual clock; the WireGuard end is a bare boringtun `Tunn`.
+//! gateway A and each other kind of tunnel B has: a WireGuard site, a VNet-to-VNet remote
+//! gateway, a point-to-site client and a second IPsec site, all through B's one forwarding
+//! table. Cores on a virtual clock; a WireGuard end is a bare boringtun `Tunn`.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
-use isthmus_shared::desired::{DesiredState, PeerDesired, PeerKind};
+use isthmus_shared::desired::{DesiredState, PeerDesired, PeerKind, TunnelState};
 use isthmus_shared::model::{GatewayType, IpsecConnectionMode};
 use isthmus_shared::routes::NextHop;
+use isthmus_worker::core::Core;
 use isthmus_worker::core::packet::ipv4_udp;
 
-use crate::core_ipsec::{A, A_PORT, B, B_PORT, Pair, a_addr, b_addr, desired, params, up};
+use crate::core_ipsec::{
+    A, A_PORT, B, B_PORT, Pair, Side, a_addr, b_addr, desired, ipsec_peer, params, up,
+};
 use crate::harness::*;
+use crate::ike_exchange::Seeded;
 
 /// One WireGuard tunnel of B's besides its IPsec connection: the peer, B's route to it, the
 /// device at the far end and the address behind it that sends.
@@ -212,4 +216,131 @@ fn ipsec_transit_needs_b_s_route_to_the_far_tunnel_lim_5() {
     p.b.apply(&db, p.now);
     let back = ipv4_udp(Ipv4Addr::new(10, 11, 0, 5), far.host, 2, 1, b"no route");
     assert!(a_to_far(&mut p, &mut far, &back).is_empty());
+}
+
+/// Gateway C, a third IPsec device of B's.
+const C: Side = Side {
+    name: "c",
+    vnet: "10.13.0.0/16",
+    port: 51003,
+    addr: SocketAddr::V4(std::net::SocketAddrV4::new(
+        Ipv4Addr::new(198, 51, 100, 3),
+        51003,
+    )),
+};
+
+/// Three cores on one wire: each datagram goes to the core whose address it names.
+struct Trio {
+    cores: Vec<(SocketAddr, Core)>,
+    now: Instant,
+}
+
+impl Trio {
+    fn shuttle(&mut self) {
+        for _ in 0..1000 {
+            let mut moved = Vec::new();
+            for (addr, core) in &mut self.cores {
+                while let Some(t) = core.poll_transmit() {
+                    moved.push((*addr, t.dst, t.payload));
+                }
+            }
+            if moved.is_empty() {
+                return;
+            }
+            for (src, dst, d) in moved {
+                let (_, core) = self
+                    .cores
+                    .iter_mut()
+                    .find(|(a, _)| *a == dst)
+                    .expect("a datagram to one of the three gateways");
+                core.handle_network(dst.port(), src, &d, self.now);
+            }
+        }
+        panic!("the three gateways never went quiet");
+    }
+
+    fn run(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.now += Duration::from_millis(250);
+            for (_, core) in &mut self.cores {
+                core.handle_timeout(self.now);
+            }
+            self.shuttle();
+        }
+    }
+
+    /// `packet` into gateway `from`'s TUN; what each core's TUN got.
+    fn send(&mut self, from: usize, packet: &[u8]) -> Vec<Vec<Vec<u8>>> {
+        self.cores[from].1.handle_tun(packet, self.now);
+        self.shuttle();
+        self.cores.iter_mut().map(|(_, c)| drain_tun(c)).collect()
+    }
+}
+
+/// LIM-5 between two IPsec sites: gateway B answers IPsec connections from A and from C
+/// (each a RouteBased gateway whose site is B); A's and C's VNets reach each other through
+/// B's forwarding table, and B's own VNet sees none of the transit packets.
+#[test]
+fn ipsec_transit_between_two_ipsec_sites_lim_5() {
+    let edge = |me: &Side, far: &Side, seed: u64| {
+        let mut d = desired(
+            me,
+            &B,
+            "k",
+            params(IpsecConnectionMode::InitiatorOnly),
+            GatewayType::RouteBased,
+        );
+        let conn = format!("{}-b", me.name);
+        let g = &mut d.gateways[0];
+        g.peers[0].allowed_ips.push(net(far.vnet));
+        g.routes.push(route(far.vnet, s2s_hop(&conn)));
+        let mut c = Core::new();
+        c.set_entropy(Box::new(Seeded::new(seed)));
+        (me.addr, c, d)
+    };
+    let db = {
+        let mut d = desired(
+            &B,
+            &A,
+            "k",
+            params(IpsecConnectionMode::ResponderOnly),
+            GatewayType::RouteBased,
+        );
+        let g = &mut d.gateways[0];
+        g.peers.push(ipsec_peer(
+            "b-c",
+            C.addr,
+            B.addr,
+            &[C.vnet],
+            "k",
+            params(IpsecConnectionMode::ResponderOnly),
+        ));
+        g.routes.push(route(C.vnet, s2s_hop("b-c")));
+        d
+    };
+    let now = Instant::now();
+    let mut b = Core::new();
+    b.set_entropy(Box::new(Seeded::new(22)));
+    let mut cores = vec![edge(&A, &C, 11), (B.addr, b, db), edge(&C, &A, 33)];
+    for (_, core, d) in &mut cores {
+        assert_eq!(core.apply(d, now), vec![]);
+    }
+    let mut trio = Trio {
+        cores: cores.into_iter().map(|(a, c, _)| (a, c)).collect(),
+        now,
+    };
+    trio.run(Duration::from_secs(2));
+    let s = trio.cores[1].1.status(trio.now, SystemTime::now());
+    let states: Vec<_> = s.gateways[0].connections.iter().map(|c| c.state).collect();
+    assert_eq!(states, [TunnelState::Up, TunnelState::Up], "{s:?}");
+    let (a_host, c_host) = (Ipv4Addr::new(10, 11, 0, 5), Ipv4Addr::new(10, 13, 0, 7));
+    let there = ipv4_udp(a_host, c_host, 1, 2, b"A to C through B");
+    let got = trio.send(0, &there);
+    assert_eq!(got[2], vec![there], "C's TUN");
+    assert!(got[0].is_empty() && got[1].is_empty(), "{got:?}");
+    let back = ipv4_udp(c_host, a_host, 2, 1, b"C to A through B");
+    let got = trio.send(2, &back);
+    assert_eq!(got[0], vec![back], "A's TUN");
+    assert!(got[1].is_empty() && got[2].is_empty(), "{got:?}");
 }
