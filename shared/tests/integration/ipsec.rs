@@ -305,22 +305,25 @@ fn ipsec_5_the_desired_state_keeps_one_peer_per_device_address() {
     );
 }
 
+/// [`ipsec_topology`] with VNet `spoke` (10.1.0.0/16) and a VNet-to-VNet pair hub ↔ spoke.
+fn with_spoke() -> TopologyBuilder {
+    spoke(ipsec_topology(), "spoke", "10.1", "westeurope")
+        .v2v_pair("hub-spoke", "hub-gw", "spoke-hub", "spoke-gw")
+        .shared_key("hub-spoke", "PairKey1")
+        .shared_key("spoke-hub", "PairKey1")
+        .edit_gateway("spoke-gw", |g| {
+            g.public_key = Some(wgkey(2));
+            g.public_endpoint = Some("198.51.100.2:51820".parse().unwrap());
+        })
+}
+
 fn export(t: &Topology, connection: &str, tunnel: u8) -> IpsecDeviceConfig {
     site_ipsec_config(t, &QualifiedName::new("acme", connection), tunnel).unwrap()
 }
 
 #[test]
 fn the_swanctl_export_carries_the_gateway_the_identities_the_policy_and_the_selectors() {
-    let t = build(
-        spoke(ipsec_topology(), "spoke", "10.1", "westeurope")
-            .v2v_pair("hub-spoke", "hub-gw", "spoke-hub", "spoke-gw")
-            .shared_key("hub-spoke", "PairKey1")
-            .shared_key("spoke-hub", "PairKey1")
-            .edit_gateway("spoke-gw", |g| {
-                g.public_key = Some(wgkey(2));
-                g.public_endpoint = Some("198.51.100.2:51820".parse().unwrap());
-            }),
-    );
+    let t = build(with_spoke());
     assert_valid(&t);
     let conf = export(&t, "hub-branch", 1).to_swanctl();
     for line in [
@@ -462,18 +465,12 @@ fn both_instances_of_an_active_active_gateway_initiate_to_the_devices_one_ike_po
 /// carry every other tunnel's prefixes, so transit needs nothing written by hand.
 #[test]
 fn lim_5_p2s_8_the_ipsec_site_s_prefix_reaches_every_other_tunnel_and_its_selectors_name_them() {
-    let t = build(
-        spoke(ipsec_topology(), "spoke", "10.1", "westeurope")
-            .v2v_pair("hub-spoke", "hub-gw", "spoke-hub", "spoke-gw")
-            .shared_key("hub-spoke", "PairKey1")
-            .shared_key("spoke-hub", "PairKey1")
-            .edit_gateway("spoke-gw", |g| {
-                g.public_key = Some(wgkey(2));
-                g.public_endpoint = Some("198.51.100.2:51820".parse().unwrap());
-            })
-            .p2s("hub-gw", &["172.16.50.0/24"])
-            .p2s_client("hub-gw", "laptop", &wgkey(7), "172.16.50.10"),
-    );
+    let t = build(with_spoke().p2s("hub-gw", &["172.16.50.0/24"]).p2s_client(
+        "hub-gw",
+        "laptop",
+        &wgkey(7),
+        "172.16.50.10",
+    ));
     assert_valid(&t);
     let branch: ipnet::IpNet = "192.168.1.0/24".parse().unwrap();
     // The hub routes the branch's prefix into its IPsec connection.

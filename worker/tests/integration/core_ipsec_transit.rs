@@ -28,35 +28,42 @@ struct Far {
     host: Ipv4Addr,
 }
 
+/// Gateway B's desired state: its VNet, and its IPsec connection to A, answering only.
+fn responder_b() -> DesiredState {
+    desired(
+        &B,
+        &A,
+        "k",
+        params(IpsecConnectionMode::ResponderOnly),
+        GatewayType::RouteBased,
+    )
+}
+
+/// An edge gateway `me` (A or C) initiating its IPsec connection to B, through which it also
+/// reaches `far` (its allowed IPs and a route).
+fn edge(me: &Side, far: &str) -> DesiredState {
+    let mut d = desired(
+        me,
+        &B,
+        "k",
+        params(IpsecConnectionMode::InitiatorOnly),
+        GatewayType::RouteBased,
+    );
+    let conn = format!("{}-b", me.name);
+    let g = &mut d.gateways[0];
+    g.peers[0].allowed_ips.push(net(far));
+    g.routes.push(route(far, s2s_hop(&conn)));
+    d
+}
+
 /// A's IPsec connection reaches the far prefix through B (A's allowed IPs and route to B
 /// include it); B routes it to the far tunnel. Returns the pair, up, and the far device.
 fn through_b(far: &Far) -> Pair {
-    let da = {
-        let mut d = desired(
-            &A,
-            &B,
-            "k",
-            params(IpsecConnectionMode::InitiatorOnly),
-            GatewayType::RouteBased,
-        );
-        let g = &mut d.gateways[0];
-        g.peers[0].allowed_ips.push(net(far.prefix));
-        g.routes.push(route(far.prefix, s2s_hop("a-b")));
-        d
-    };
-    let db = {
-        let mut d = desired(
-            &B,
-            &A,
-            "k",
-            params(IpsecConnectionMode::ResponderOnly),
-            GatewayType::RouteBased,
-        );
-        let g = &mut d.gateways[0];
-        g.peers.push(far.peer.clone());
-        g.routes.push(route(far.prefix, far.hop.clone()));
-        d
-    };
+    let da = edge(&A, far.prefix);
+    let mut db = responder_b();
+    let g = &mut db.gateways[0];
+    g.peers.push(far.peer.clone());
+    g.routes.push(route(far.prefix, far.hop.clone()));
     let mut p = Pair::new(&da, &db);
     p.run(Duration::from_secs(1));
     up(&p);
@@ -204,13 +211,7 @@ fn ipsec_transit_needs_b_s_route_to_the_far_tunnel_lim_5() {
         host: Ipv4Addr::new(10, 3, 0, 5),
     };
     let mut p = through_b(&far);
-    let mut db: DesiredState = desired(
-        &B,
-        &A,
-        "k",
-        params(IpsecConnectionMode::ResponderOnly),
-        GatewayType::RouteBased,
-    );
+    let mut db = responder_b();
     db.version = 2;
     db.gateways[0].peers.push(far.peer.clone());
     p.b.apply(&db, p.now);
@@ -283,46 +284,28 @@ impl Trio {
 /// B's forwarding table, and B's own VNet sees none of the transit packets.
 #[test]
 fn ipsec_transit_between_two_ipsec_sites_lim_5() {
-    let edge = |me: &Side, far: &Side, seed: u64| {
-        let mut d = desired(
-            me,
-            &B,
-            "k",
-            params(IpsecConnectionMode::InitiatorOnly),
-            GatewayType::RouteBased,
-        );
-        let conn = format!("{}-b", me.name);
-        let g = &mut d.gateways[0];
-        g.peers[0].allowed_ips.push(net(far.vnet));
-        g.routes.push(route(far.vnet, s2s_hop(&conn)));
+    let mut db = responder_b();
+    let g = &mut db.gateways[0];
+    g.peers.push(ipsec_peer(
+        "b-c",
+        C.addr,
+        B.addr,
+        &[C.vnet],
+        "k",
+        params(IpsecConnectionMode::ResponderOnly),
+    ));
+    g.routes.push(route(C.vnet, s2s_hop("b-c")));
+    let seeded = |seed: u64| {
         let mut c = Core::new();
         c.set_entropy(Box::new(Seeded::new(seed)));
-        (me.addr, c, d)
-    };
-    let db = {
-        let mut d = desired(
-            &B,
-            &A,
-            "k",
-            params(IpsecConnectionMode::ResponderOnly),
-            GatewayType::RouteBased,
-        );
-        let g = &mut d.gateways[0];
-        g.peers.push(ipsec_peer(
-            "b-c",
-            C.addr,
-            B.addr,
-            &[C.vnet],
-            "k",
-            params(IpsecConnectionMode::ResponderOnly),
-        ));
-        g.routes.push(route(C.vnet, s2s_hop("b-c")));
-        d
+        c
     };
     let now = Instant::now();
-    let mut b = Core::new();
-    b.set_entropy(Box::new(Seeded::new(22)));
-    let mut cores = vec![edge(&A, &C, 11), (B.addr, b, db), edge(&C, &A, 33)];
+    let mut cores = vec![
+        (A.addr, seeded(11), edge(&A, C.vnet)),
+        (B.addr, seeded(22), db),
+        (C.addr, seeded(33), edge(&C, A.vnet)),
+    ];
     for (_, core, d) in &mut cores {
         assert_eq!(core.apply(d, now), vec![]);
     }

@@ -17,7 +17,41 @@ use isthmus_shared::model::{QualifiedName, Topology};
 use crate::netns::{ping, run, wg_keypair};
 use crate::netns_ipsec::{GATEWAY_ADDRESS, PSK, Rig, VNET_HOST, skip_reason, topology};
 use crate::server_lab::wireguard_go_from_wg_quick;
-use crate::strongswan_lab::{SS_HOST, SS_NET};
+use crate::strongswan_lab::{GW_ADDR, SS_HOST, SS_NET};
+
+/// A namespace `name` for one more site device, linked to the gateway's namespace over
+/// 10.250.`n`.0/30 (the gateway .1, the device .2), with its own route to the gateway's public
+/// address (its uplink).
+fn uplink(rig: &mut Rig, name: &str, n: u8) -> String {
+    let ns = rig.pair.lab.netns(name);
+    let id = rig.pair.lab.id.clone();
+    let gw = rig.pair.gw.clone();
+    let (near, far) = (format!("10.250.{n}.1"), format!("10.250.{n}.2/30"));
+    rig.pair.lab.link(
+        (&gw, &format!("u{n}{id}"), &format!("{near}/30")),
+        (&ns, &format!("v{n}{id}"), &far),
+    );
+    run(&[
+        "ip",
+        "-n",
+        &ns,
+        "route",
+        "add",
+        &format!("{GW_ADDR}/32"),
+        "via",
+        &near,
+    ]);
+    ns
+}
+
+/// The `remote_ts` line of an exported `swanctl.conf`.
+fn remote_ts(swanctl: &str) -> String {
+    swanctl
+        .lines()
+        .find(|l| l.trim_start().starts_with("remote_ts"))
+        .unwrap_or_default()
+        .to_owned()
+}
 
 /// GW-4 with IPsec: the connection's shared key is changed on the server after strongSwan
 /// loaded the export: the API shows `last_error` AUTHENTICATION_FAILED and reason
@@ -96,31 +130,11 @@ fn lim_5_p2s_8_transit_between_a_strongswan_site_and_a_wireguard_go_site() {
         "  - {tenant: acme, name: to-wg, gateway: hub-gw, kind: {type: SiteToSite, site: wgsite}}",
     );
     let mut rig = Rig::new("it", &yaml, &[]);
-    let wg = rig.pair.lab.netns("wg");
+    let wg = uplink(&mut rig, "wg", 3);
     let id = rig.pair.lab.id.clone();
-    let gw = rig.pair.gw.clone();
-    rig.pair.lab.link(
-        (&gw, &format!("w{id}"), "10.250.3.1/30"),
-        (&wg, &format!("x{id}"), "10.250.3.2/30"),
-    );
-    // The WireGuard site's own way to the gateway's public address (its uplink).
-    run(&[
-        "ip",
-        "-n",
-        &wg,
-        "route",
-        "add",
-        "10.250.0.2/32",
-        "via",
-        "10.250.3.1",
-    ]);
 
     let swanctl = rig.export("to-branch", "swanctl");
-    let remote_ts = swanctl
-        .lines()
-        .find(|l| l.trim_start().starts_with("remote_ts"))
-        .unwrap_or_default()
-        .to_owned();
+    let remote_ts = remote_ts(&swanctl);
     assert!(
         remote_ts.contains(WG_NET) && remote_ts.contains("10.250.2.0/24"),
         "the IPsec site's remote_ts names the VNet and the WireGuard site: {remote_ts}\n{swanctl}"
@@ -182,30 +196,10 @@ fn p2s_8_lim_5_a_wireguard_go_point_to_site_client_and_a_strongswan_site_reach_e
         ),
     );
     let mut rig = Rig::new("iq", &yaml, &[]);
-    let cl = rig.pair.lab.netns("cl");
+    let cl = uplink(&mut rig, "cl", 5);
     let id = rig.pair.lab.id.clone();
-    let gw = rig.pair.gw.clone();
-    rig.pair.lab.link(
-        (&gw, &format!("c{id}"), "10.250.5.1/30"),
-        (&cl, &format!("d{id}"), "10.250.5.2/30"),
-    );
-    // The client's own way to the gateway's public address (its uplink).
-    run(&[
-        "ip",
-        "-n",
-        &cl,
-        "route",
-        "add",
-        "10.250.0.2/32",
-        "via",
-        "10.250.5.1",
-    ]);
     let swanctl = rig.export("to-branch", "swanctl");
-    let remote_ts = swanctl
-        .lines()
-        .find(|l| l.trim_start().starts_with("remote_ts"))
-        .unwrap_or_default()
-        .to_owned();
+    let remote_ts = remote_ts(&swanctl);
     assert!(
         remote_ts.contains(POOL),
         "the IPsec site's remote_ts names the client pool: {remote_ts}\n{swanctl}"
