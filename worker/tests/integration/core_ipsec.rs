@@ -115,6 +115,18 @@ pub(crate) struct Pair {
 }
 
 impl Pair {
+    /// A initiating only and B answering only (RouteBased), with pre-shared keys `psk_a` and
+    /// `psk_b`.
+    pub(crate) fn initiator_and_responder(psk_a: &str, psk_b: &str) -> Self {
+        let only = |me: &Side, other: &Side, psk: &str, mode: IpsecConnectionMode| {
+            desired(me, other, psk, params(mode), GatewayType::RouteBased)
+        };
+        Self::new(
+            &only(&A, &B, psk_a, IpsecConnectionMode::InitiatorOnly),
+            &only(&B, &A, psk_b, IpsecConnectionMode::ResponderOnly),
+        )
+    }
+
     pub(crate) fn new(da: &DesiredState, db: &DesiredState) -> Self {
         Self::with_options(da, db, ApplyOptions::default())
     }
@@ -241,22 +253,7 @@ pub(crate) fn pkt(from_a: bool, n: u16, len: usize) -> Vec<u8> {
 
 #[test]
 fn ipsec_initiator_only_and_responder_only_come_up_and_carry_packets_both_ways() {
-    let mut p = Pair::new(
-        &desired(
-            &A,
-            &B,
-            "shared secret",
-            params(IpsecConnectionMode::InitiatorOnly),
-            GatewayType::RouteBased,
-        ),
-        &desired(
-            &B,
-            &A,
-            "shared secret",
-            params(IpsecConnectionMode::ResponderOnly),
-            GatewayType::RouteBased,
-        ),
-    );
+    let mut p = Pair::initiator_and_responder("shared secret", "shared secret");
     p.run(Duration::from_secs(1));
     up(&p);
     let (_, _, ia) = p.a_status();
@@ -380,22 +377,7 @@ fn ipsec_child_sa_rekey_by_kilobytes_under_continuous_traffic_loses_no_packet() 
 
 #[test]
 fn ipsec_dpd_declares_a_silent_peer_dead_and_the_gateway_initiates_again() {
-    let mut p = Pair::new(
-        &desired(
-            &A,
-            &B,
-            "k",
-            params(IpsecConnectionMode::InitiatorOnly),
-            GatewayType::RouteBased,
-        ),
-        &desired(
-            &B,
-            &A,
-            "k",
-            params(IpsecConnectionMode::ResponderOnly),
-            GatewayType::RouteBased,
-        ),
-    );
+    let mut p = Pair::initiator_and_responder("k", "k");
     p.run(Duration::from_secs(1));
     up(&p);
     p.b_silent = true;
@@ -433,22 +415,7 @@ fn ipsec_dpd_declares_a_silent_peer_dead_and_the_gateway_initiates_again() {
 
 #[test]
 fn ipsec_wrong_psk_reports_authentication_failed_and_key_mismatch() {
-    let mut p = Pair::new(
-        &desired(
-            &A,
-            &B,
-            "right",
-            params(IpsecConnectionMode::InitiatorOnly),
-            GatewayType::RouteBased,
-        ),
-        &desired(
-            &B,
-            &A,
-            "wrong",
-            params(IpsecConnectionMode::ResponderOnly),
-            GatewayType::RouteBased,
-        ),
-    );
+    let mut p = Pair::initiator_and_responder("right", "wrong");
     p.run(Duration::from_secs(2));
     for (state, reason, s) in [p.a_status(), p.b_status()] {
         assert_eq!(
@@ -469,22 +436,7 @@ fn ipsec_wrong_psk_reports_authentication_failed_and_key_mismatch() {
 
 #[test]
 fn ipsec_unknown_spi_tampered_and_replayed_esp_are_dropped_and_counted() {
-    let mut p = Pair::new(
-        &desired(
-            &A,
-            &B,
-            "k",
-            params(IpsecConnectionMode::InitiatorOnly),
-            GatewayType::RouteBased,
-        ),
-        &desired(
-            &B,
-            &A,
-            "k",
-            params(IpsecConnectionMode::ResponderOnly),
-            GatewayType::RouteBased,
-        ),
-    );
+    let mut p = Pair::initiator_and_responder("k", "k");
     p.run(Duration::from_secs(1));
     let x = pkt(true, 1, 200);
     assert_eq!(p.a_to_b_vnet(&x), vec![x.clone()]);

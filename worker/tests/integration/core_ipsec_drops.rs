@@ -45,22 +45,7 @@ fn with_message_id(msg: &[u8], id: u32) -> Vec<u8> {
 
 #[test]
 fn ipsec_each_kind_of_bad_ike_and_esp_datagram_moves_its_own_drop_counter_by_one() {
-    let mut p = Pair::new(
-        &desired(
-            &A,
-            &B,
-            "k",
-            params(IpsecConnectionMode::InitiatorOnly),
-            GatewayType::RouteBased,
-        ),
-        &desired(
-            &B,
-            &A,
-            "k",
-            params(IpsecConnectionMode::ResponderOnly),
-            GatewayType::RouteBased,
-        ),
-    );
+    let mut p = Pair::initiator_and_responder("k", "k");
     p.run(Duration::from_secs(1));
     up(&p);
     // A's dead peer detection (30 s of silence) moves B's expected message ID past IKE_AUTH's.
