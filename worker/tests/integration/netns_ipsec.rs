@@ -119,6 +119,25 @@ impl Rig {
         }
     }
 
+    /// A device that restarts: the rig for `yaml` with strongSwan started from the export of
+    /// `to-branch`, up and pinging both ways, then charon killed (SIGKILL: no Delete sent)
+    /// and started again from the same file. The rig, `to-branch`'s row before, and when
+    /// charon was killed.
+    pub fn with_restarted_swan(tag: &str, yaml: &str) -> (Self, serde_json::Value, Instant) {
+        let mut rig = Self::new(tag, yaml, &[]);
+        let conf = rig.export("to-branch", "swanctl");
+        rig.start_swan(&conf);
+        let before = rig.wait_up("to-branch", Duration::from_secs(30));
+        rig.ping_both_ways();
+        if let Some(s) = rig.swan.as_mut() {
+            s.kill9();
+        }
+        rig.swan = None;
+        let killed = Instant::now();
+        rig.start_swan(&conf);
+        (rig, before, killed)
+    }
+
     /// The exported device configuration of `connection` in `format` (`swanctl`, `sheet`, or
     /// "" for the connection's default).
     pub fn export(&self, connection: &str, format: &str) -> String {
@@ -502,17 +521,7 @@ fn s2s_1_ipsec_strongswan_killed_and_restarted_from_the_same_export_is_back_up_w
     // ResponderOnly: the restarted charon initiates at once (`start_action = start`), with
     // INITIAL_CONTACT, and the gateway drops the SA the device lost (RFC 7296 2.4).
     let yaml = topology("RouteBased", "connection_mode: ResponderOnly", "", "");
-    let mut rig = Rig::new("ib", &yaml, &[]);
-    let conf = rig.export("to-branch", "swanctl");
-    rig.start_swan(&conf);
-    let before = rig.wait_up("to-branch", Duration::from_secs(30));
-    rig.ping_both_ways();
-    if let Some(s) = rig.swan.as_mut() {
-        s.kill9();
-    }
-    rig.swan = None;
-    let killed = Instant::now();
-    rig.start_swan(&conf);
+    let (rig, before, killed) = Rig::with_restarted_swan("ib", &yaml);
     // The new charon's IKE SA and its CHILD SA, in the API. (The CHILD SA of the IKE SA the
     // device lost stays listed until the gateway gives up its unanswered Delete, 64 s.)
     let swan_sa = |r: &serde_json::Value| -> Option<crate::strongswan_lab::IkeSaInfo> {

@@ -358,17 +358,7 @@ fn s2s_1_ipsec_gateway_detects_a_dead_strongswan_and_initiates_again_within_120_
         return;
     }
     let yaml = topology("RouteBased", "connection_mode: InitiatorOnly", "", "");
-    let mut rig = Rig::new("id", &yaml, &[]);
-    let conf = rig.export("to-branch", "swanctl");
-    rig.start_swan(&conf);
-    let before = rig.wait_up("to-branch", Duration::from_secs(30));
-    rig.ping_both_ways();
-    if let Some(s) = rig.swan.as_mut() {
-        s.kill9();
-    }
-    rig.swan = None;
-    let killed = Instant::now();
-    rig.start_swan(&conf);
+    let (rig, before, killed) = Rig::with_restarted_swan("id", &yaml);
     let after = rig.wait_api(
         "a new IKE SA the gateway initiated, up",
         "to-branch",
