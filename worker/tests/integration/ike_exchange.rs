@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use isthmus_worker::core::ike::crypto::{Aead, CryptoError, DhGroup, Entropy, Prf, Secret};
-use isthmus_worker::core::ike::exchange::{ChildSa, Config, IkeEvent, Initiator, Responder};
+use isthmus_worker::core::ike::exchange::{
+    ChildSa, Config, IkeEvent, Initiator, Request, Responder,
+};
 use isthmus_worker::core::ike::proposal::{EspSuite, IkeSuite};
 use isthmus_worker::core::ike::wire::{
     ExchangeType, IdType, Identification, Message, NotifyType, Payload, TrafficSelector,
@@ -136,6 +138,23 @@ impl Run {
         self.init
             .handle(d, &mut self.ie, self.now)
             .expect("initiator")
+    }
+
+    /// The initiator's request `r`, which it must send.
+    pub fn init_sends(&mut self, r: Request) -> Vec<u8> {
+        self.init
+            .request(r, &mut self.ie, self.now)
+            .expect("a request")
+            .expect("sent")
+    }
+
+    /// The responder's request `r` on its IKE SA `spi_r`, which it must send: the
+    /// destination and the message.
+    pub fn resp_sends(&mut self, spi_r: u64, r: Request) -> (SocketAddr, Vec<u8>) {
+        self.resp
+            .request(spi_r, r, &mut self.re, self.now)
+            .expect("a request")
+            .expect("sent")
     }
 
     /// Passes messages back and forth until nobody sends.

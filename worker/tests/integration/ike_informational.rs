@@ -61,11 +61,7 @@ fn dead_peer_detection_is_answered_and_the_sa_stays_up() {
 fn a_peer_that_never_answers_dead_peer_detection_is_declared_dead() {
     let (mut run, _, _) = up();
     let start = run.now;
-    let dpd = run
-        .init
-        .request(Request::Dpd, &mut run.ie, run.now)
-        .expect("dpd")
-        .expect("sent");
+    let dpd = run.init_sends(Request::Dpd);
     for _ in 0..5 {
         run.now = run.init.poll_timeout().expect("a timer");
         assert_eq!(run.init.handle_timeout(run.now), Some(dpd.clone()));
@@ -82,11 +78,7 @@ fn a_peer_that_never_answers_dead_peer_detection_is_declared_dead() {
 #[test]
 fn a_retransmitted_request_gets_the_cached_answer_and_a_tampered_one_nothing() {
     let (mut run, _, _) = up();
-    let dpd = run
-        .init
-        .request(Request::Dpd, &mut run.ie, run.now)
-        .expect("dpd")
-        .expect("sent");
+    let dpd = run.init_sends(Request::Dpd);
     let mut tampered = dpd.clone();
     let last = tampered.len() - 1;
     tampered[last] ^= 0x80;
@@ -101,11 +93,7 @@ fn a_retransmitted_request_gets_the_cached_answer_and_a_tampered_one_nothing() {
 #[test]
 fn deleting_the_ike_sa_removes_it_on_both_sides() {
     let (mut run, _, _) = up();
-    let del = run
-        .init
-        .request(Request::DeleteIke, &mut run.ie, run.now)
-        .expect("delete")
-        .expect("sent");
+    let del = run.init_sends(Request::DeleteIke);
     let answer = run.deliver_to_responder(&del).expect("answered");
     assert!(matches!(
         run.resp.poll_event(),
@@ -126,11 +114,7 @@ fn deleting_the_ike_sa_removes_it_on_both_sides() {
 #[test]
 fn deleting_the_child_sa_is_answered_with_the_delete_of_its_other_half() {
     let (mut run, inbound, outbound) = up();
-    let del = run
-        .init
-        .request(Request::DeleteChild(inbound), &mut run.ie, run.now)
-        .expect("delete")
-        .expect("sent");
+    let del = run.init_sends(Request::DeleteChild(inbound));
     let answer = run.deliver_to_responder(&del).expect("answered");
     // The responder's view: our outbound SPI is its inbound one.
     match run.resp.poll_event() {
@@ -166,11 +150,7 @@ fn resp_spi(run: &Run) -> u64 {
 fn the_responder_s_dead_peer_detection_is_answered_by_the_initiator() {
     let (mut run, _, _) = up();
     let spi = resp_spi(&run);
-    let (to, dpd) = run
-        .resp
-        .request(spi, Request::Dpd, &mut run.re, run.now)
-        .expect("dpd")
-        .expect("sent");
+    let (to, dpd) = run.resp_sends(spi, Request::Dpd);
     assert_eq!(to, "192.0.2.10:500".parse().expect("addr"));
     let answer = run.deliver_to_initiator(&dpd).expect("answered");
     // A retransmission of it gets the same answer.
@@ -186,11 +166,7 @@ fn the_responder_s_dead_peer_detection_is_answered_by_the_initiator() {
 fn an_initiator_that_never_answers_the_responder_is_declared_dead() {
     let (mut run, _, _) = up();
     let spi = resp_spi(&run);
-    let (_, dpd) = run
-        .resp
-        .request(spi, Request::Dpd, &mut run.re, run.now)
-        .expect("dpd")
-        .expect("sent");
+    let (_, dpd) = run.resp_sends(spi, Request::Dpd);
     for _ in 0..5 {
         run.now = run.resp.poll_timeout().expect("a timer");
         let again = run.resp.handle_timeout(run.now);
@@ -211,11 +187,7 @@ fn an_initiator_that_never_answers_the_responder_is_declared_dead() {
 fn the_responder_deleting_the_ike_sa_closes_it_on_both_sides() {
     let (mut run, _, _) = up();
     let spi = resp_spi(&run);
-    let (_, del) = run
-        .resp
-        .request(spi, Request::DeleteIke, &mut run.re, run.now)
-        .expect("delete")
-        .expect("sent");
+    let (_, del) = run.resp_sends(spi, Request::DeleteIke);
     let answer = run.deliver_to_initiator(&del).expect("answered");
     assert!(matches!(
         run.init.poll_event(),

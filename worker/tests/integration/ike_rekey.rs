@@ -44,11 +44,7 @@ fn carries(tx: &ChildSa, rx: &ChildSa) -> bool {
 #[test]
 fn the_initiator_rekeys_the_child_sa_and_then_deletes_the_old_one() {
     let (mut run, old_i, old_r) = up();
-    let req = run
-        .init
-        .request(Request::RekeyChild(old_i.inbound_spi), &mut run.ie, run.now)
-        .expect("rekey")
-        .expect("sent");
+    let req = run.init_sends(Request::RekeyChild(old_i.inbound_spi));
     let answer = run.deliver_to_responder(&req).expect("answered");
     let Some((_, ev)) = run.resp.poll_event() else {
         panic!("no responder event")
@@ -143,11 +139,7 @@ fn rekeying_an_unknown_child_sa_sends_nothing() {
 fn a_rekey_of_a_child_sa_the_peer_deleted_meanwhile_is_refused_with_child_sa_not_found() {
     let (mut run, old_i, old_r) = up();
     let spi = run.resp.sas_with("192.0.2.10:500".parse().expect("addr"))[0];
-    let rekey = run
-        .init
-        .request(Request::RekeyChild(old_i.inbound_spi), &mut run.ie, run.now)
-        .expect("rekey")
-        .expect("sent");
+    let rekey = run.init_sends(Request::RekeyChild(old_i.inbound_spi));
     // Meanwhile the responder deletes the CHILD SA, and the deletion completes first.
     let (_, del) = run
         .resp
@@ -189,11 +181,7 @@ fn a_rekey_of_a_child_sa_the_peer_deleted_meanwhile_is_refused_with_child_sa_not
 fn a_rekey_answered_after_the_peer_deleted_the_old_child_sa_still_installs_the_new_one() {
     let (mut run, old_i, old_r) = up();
     let spi = run.resp.sas_with("192.0.2.10:500".parse().expect("addr"))[0];
-    let rekey = run
-        .init
-        .request(Request::RekeyChild(old_i.inbound_spi), &mut run.ie, run.now)
-        .expect("rekey")
-        .expect("sent");
+    let rekey = run.init_sends(Request::RekeyChild(old_i.inbound_spi));
     // The peer answers the rekey (held back), then deletes the old CHILD SA.
     let answer = run.deliver_to_responder(&rekey).expect("answered");
     let (_, _, new_r) = match run.resp.poll_event() {
@@ -246,7 +234,7 @@ mod fuzz {
         ) {
             let (mut run, old_i, _) = up();
             let request = if rekey { Request::RekeyChild(old_i.inbound_spi) } else { Request::Dpd };
-            let req = run.init.request(request, &mut run.ie, run.now).expect("request").expect("sent");
+            let req = run.init_sends(request);
             let original = if to_responder {
                 req.clone()
             } else {

@@ -123,11 +123,7 @@ fn resp_spi(run: &Run) -> u64 {
 
 /// The new SA answers a DPD and a CHILD SA rekey from both sides, with message IDs from 0.
 fn new_sa_works(run: &mut Run, child_i: &ChildSa, new: (u64, u64), init_is_initiator: bool) {
-    let dpd = run
-        .init
-        .request(Request::Dpd, &mut run.ie, run.now)
-        .expect("dpd")
-        .expect("sent");
+    let dpd = run.init_sends(Request::Dpd);
     let h = header(&dpd);
     assert_eq!((h.spi_i, h.spi_r), new);
     assert_eq!(h.message_id, 0, "message IDs restart at 0 on the new SA");
@@ -136,11 +132,7 @@ fn new_sa_works(run: &mut Run, child_i: &ChildSa, new: (u64, u64), init_is_initi
     assert_eq!(run.deliver_to_initiator(&answer), None);
     assert_eq!(run.init.poll_timeout(), None, "DPD answered");
     let spi = resp_spi(run);
-    let (_, dpd) = run
-        .resp
-        .request(spi, Request::Dpd, &mut run.re, run.now)
-        .expect("dpd")
-        .expect("sent");
+    let (_, dpd) = run.resp_sends(spi, Request::Dpd);
     assert_eq!(header(&dpd).message_id, 0);
     let answer = run.deliver_to_initiator(&dpd).expect("DPD answered");
     assert_eq!(run.deliver_to_responder(&answer), None);
@@ -172,11 +164,7 @@ fn the_gateway_rekeys_the_ike_sa_it_initiated_under_traffic_and_deletes_the_old_
     let mut esp = Esp::new(&ci, &cr);
     assert!(esp.both_ways());
     let old = (run.init.spi_i(), resp_spi(&run));
-    let req = run
-        .init
-        .request(Request::RekeyIke, &mut run.ie, run.now)
-        .expect("rekey")
-        .expect("sent");
+    let req = run.init_sends(Request::RekeyIke);
     assert_eq!(header(&req).exchange, ExchangeType::CREATE_CHILD_SA);
     assert!(esp.both_ways(), "traffic goes on during the exchange");
     let answer = run.deliver_to_responder(&req).expect("answered");
@@ -227,11 +215,7 @@ fn the_site_rekeys_the_ike_sa_and_becomes_the_new_sas_original_initiator() {
     let (mut run, ci, cr) = up();
     let mut esp = Esp::new(&ci, &cr);
     let old_spi = resp_spi(&run);
-    let (to, req) = run
-        .resp
-        .request(old_spi, Request::RekeyIke, &mut run.re, run.now)
-        .expect("rekey")
-        .expect("sent");
+    let (to, req) = run.resp_sends(old_spi, Request::RekeyIke);
     assert_eq!(to, peer());
     let answer = run.deliver_to_initiator(&req).expect("answered");
     let i = rekeyed(run.init.poll_event());
@@ -254,11 +238,7 @@ fn the_site_rekeys_the_ike_sa_and_becomes_the_new_sas_original_initiator() {
     assert!(esp.both_ways());
     new_sa_works(&mut run, &ci, i.new, false);
     // And the new SA can be rekeyed again, by the other side.
-    let req = run
-        .init
-        .request(Request::RekeyIke, &mut run.ie, run.now)
-        .expect("rekey")
-        .expect("sent");
+    let req = run.init_sends(Request::RekeyIke);
     let answer = run.deliver_to_responder(&req).expect("answered");
     let delete = run.deliver_to_initiator(&answer).expect("Delete");
     let answer = run.deliver_to_responder(&delete).expect("answered");
@@ -275,16 +255,8 @@ fn collide(skew: usize) -> (Run, Rekeyed, Rekeyed) {
     let (mut run, ci, cr) = up_with(gateway("k"), site("k"), skew);
     let mut esp = Esp::new(&ci, &cr);
     let spi = resp_spi(&run);
-    let ri = run
-        .init
-        .request(Request::RekeyIke, &mut run.ie, run.now)
-        .expect("rekey")
-        .expect("sent");
-    let (_, rr) = run
-        .resp
-        .request(spi, Request::RekeyIke, &mut run.re, run.now)
-        .expect("rekey")
-        .expect("sent");
+    let ri = run.init_sends(Request::RekeyIke);
+    let (_, rr) = run.resp_sends(spi, Request::RekeyIke);
     let a_to_init = run.deliver_to_responder(&ri).expect("answered");
     let a_to_resp = run.deliver_to_initiator(&rr).expect("answered");
     assert!(resp_event(&mut run).is_none(), "undecided until the answer");
@@ -328,11 +300,7 @@ fn simultaneous_ike_sa_rekeys_end_with_one_ike_sa_the_same_on_both_sides() {
         assert_eq!(run.resp.poll_timeout(), None);
         winners.insert(i.initiator);
         // The surviving SA works.
-        let dpd = run
-            .init
-            .request(Request::Dpd, &mut run.ie, run.now)
-            .expect("dpd")
-            .expect("sent");
+        let dpd = run.init_sends(Request::Dpd);
         assert_eq!(header(&dpd).message_id, 0);
         let answer = run.deliver_to_responder(&dpd).expect("answered");
         assert_eq!(run.deliver_to_initiator(&answer), None);
@@ -345,16 +313,8 @@ fn a_rekey_crossing_the_peers_completed_one_gets_temporary_failure_and_one_sa_st
     let (mut run, ci, cr) = up();
     let mut esp = Esp::new(&ci, &cr);
     let spi = resp_spi(&run);
-    let ri = run
-        .init
-        .request(Request::RekeyIke, &mut run.ie, run.now)
-        .expect("rekey")
-        .expect("sent");
-    let (_, rr) = run
-        .resp
-        .request(spi, Request::RekeyIke, &mut run.re, run.now)
-        .expect("rekey")
-        .expect("sent");
+    let ri = run.init_sends(Request::RekeyIke);
+    let (_, rr) = run.resp_sends(spi, Request::RekeyIke);
     // The responder sees the collision; the initiator gets its answer before the peer's
     // request, completes and deletes the old SA.
     let answer = run.deliver_to_responder(&ri).expect("answered");
@@ -400,11 +360,7 @@ fn a_ke_of_another_group_gets_invalid_ke_payload_with_the_chosen_group_and_the_n
     r.ike = vec![b, a];
     let (mut run, _, _) = up_with(i, r, 0);
     let spi = resp_spi(&run);
-    let (_, req) = run
-        .resp
-        .request(spi, Request::RekeyIke, &mut run.re, run.now)
-        .expect("rekey")
-        .expect("sent");
+    let (_, req) = run.resp_sends(spi, Request::RekeyIke);
     let refusal = run.deliver_to_initiator(&req).expect("answered");
     assert_eq!(run.init.counters().invalid_ke, 1);
     assert!(run.init.poll_event().is_none());
@@ -416,11 +372,7 @@ fn a_ke_of_another_group_gets_invalid_ke_payload_with_the_chosen_group_and_the_n
         })
     ));
     assert_eq!(resp_spi(&run), spi, "the old SA stays");
-    let (_, req) = run
-        .resp
-        .request(spi, Request::RekeyIke, &mut run.re, run.now)
-        .expect("rekey")
-        .expect("sent");
+    let (_, req) = run.resp_sends(spi, Request::RekeyIke);
     let answer = run.deliver_to_initiator(&req).expect("answered");
     let delete = run.deliver_to_responder(&answer).expect("Delete");
     let answer = run.deliver_to_initiator(&delete).expect("answered");
@@ -433,11 +385,7 @@ fn a_ke_of_another_group_gets_invalid_ke_payload_with_the_chosen_group_and_the_n
 #[test]
 fn a_peer_that_never_answers_the_rekey_is_dead_and_the_sa_goes() {
     let (mut run, _, _) = up();
-    let _lost = run
-        .init
-        .request(Request::RekeyIke, &mut run.ie, run.now)
-        .expect("rekey")
-        .expect("sent");
+    let _lost = run.init_sends(Request::RekeyIke);
     let mut resent = 0;
     while let Some(at) = run.init.poll_timeout() {
         run.now = at;
@@ -454,11 +402,7 @@ fn a_peer_that_never_answers_the_rekey_is_dead_and_the_sa_goes() {
 #[test]
 fn a_retransmitted_rekey_request_is_answered_again_and_creates_no_second_sa() {
     let (mut run, _, _) = up();
-    let req = run
-        .init
-        .request(Request::RekeyIke, &mut run.ie, run.now)
-        .expect("rekey")
-        .expect("sent");
+    let req = run.init_sends(Request::RekeyIke);
     let first = run.deliver_to_responder(&req).expect("answered");
     let again = run.deliver_to_responder(&req).expect("answered again");
     assert_eq!(first, again);
@@ -480,11 +424,7 @@ fn a_retransmitted_rekey_request_is_answered_again_and_creates_no_second_sa() {
 fn a_lost_delete_of_the_old_sa_is_retransmitted_on_the_responders_timers() {
     let (mut run, _, _) = up();
     let spi = resp_spi(&run);
-    let (_, req) = run
-        .resp
-        .request(spi, Request::RekeyIke, &mut run.re, run.now)
-        .expect("rekey")
-        .expect("sent");
+    let (_, req) = run.resp_sends(spi, Request::RekeyIke);
     let answer = run.deliver_to_initiator(&req).expect("answered");
     let _lost = run.deliver_to_responder(&answer).expect("Delete");
     let r = rekeyed(resp_event(&mut run));
@@ -513,11 +453,7 @@ fn a_lost_delete_of_the_old_sa_is_retransmitted_on_the_responders_timers() {
 #[test]
 fn an_old_sa_whose_delete_is_never_answered_goes_without_declaring_the_peer_dead() {
     let (mut run, _, _) = up();
-    let req = run
-        .init
-        .request(Request::RekeyIke, &mut run.ie, run.now)
-        .expect("rekey")
-        .expect("sent");
+    let req = run.init_sends(Request::RekeyIke);
     let answer = run.deliver_to_responder(&req).expect("answered");
     let _lost = run.deliver_to_initiator(&answer).expect("Delete");
     let i = rekeyed(run.init.poll_event());
@@ -537,16 +473,8 @@ fn an_old_sa_whose_delete_is_never_answered_goes_without_declaring_the_peer_dead
 fn a_child_sa_rekeyed_on_the_old_ike_sa_while_the_peer_rekeys_it_moves_to_the_new_ike_sa() {
     let (mut run, ci, _) = up();
     let spi = resp_spi(&run);
-    let child_req = run
-        .init
-        .request(Request::RekeyChild(ci.inbound_spi), &mut run.ie, run.now)
-        .expect("rekey")
-        .expect("sent");
-    let (_, ike_req) = run
-        .resp
-        .request(spi, Request::RekeyIke, &mut run.re, run.now)
-        .expect("rekey")
-        .expect("sent");
+    let child_req = run.init_sends(Request::RekeyChild(ci.inbound_spi));
+    let (_, ike_req) = run.resp_sends(spi, Request::RekeyIke);
     // The initiator answers the IKE SA rekey first (the CHILD SAs move to the new SA), then
     // the answer to its CHILD SA rekey arrives on the old SA.
     let ike_answer = run.deliver_to_initiator(&ike_req).expect("answered");
@@ -567,11 +495,7 @@ fn a_child_sa_rekeyed_on_the_old_ike_sa_while_the_peer_rekeys_it_moves_to_the_ne
     assert_eq!(run.init.sas(), vec![i.new]);
     // Both CHILD SAs are the new IKE SA's: deleting each is answered and reported.
     for inbound in [ci.inbound_spi, new_i.inbound_spi] {
-        let del = run
-            .init
-            .request(Request::DeleteChild(inbound), &mut run.ie, run.now)
-            .expect("delete")
-            .expect("sent");
+        let del = run.init_sends(Request::DeleteChild(inbound));
         let answer = run.deliver_to_responder(&del).expect("answered");
         assert!(matches!(
             resp_event(&mut run),
@@ -652,13 +576,13 @@ mod interleavings {
         ) {
             let (mut run, ci, cr) = up_with(gateway("k"), site("k"), skew);
             let spi = resp_spi(&run);
-            let ri = run.init.request(Request::RekeyIke, &mut run.ie, run.now).expect("rekey").expect("sent");
+            let ri = run.init_sends(Request::RekeyIke);
             let second = match second {
                 0 => Request::RekeyIke,
                 1 => Request::Dpd,
                 _ => Request::RekeyChild(cr.inbound_spi),
             };
-            let (_, rr) = run.resp.request(spi, second, &mut run.re, run.now).expect("request").expect("sent");
+            let (_, rr) = run.resp_sends(spi, second);
             settle(&mut run, VecDeque::from([ri]), VecDeque::from([rr]), &picks, &drops);
             let mut i_events = Vec::new();
             while let Some(e) = run.init.poll_event() { i_events.push(e); }
@@ -674,7 +598,7 @@ mod interleavings {
             prop_assert_eq!(last_i, Some(sas[0]));
             prop_assert_eq!(last_r, Some(sas[0]));
             // The CHILD SA is the surviving IKE SA's: its rekey there succeeds.
-            let req = run.init.request(Request::RekeyChild(ci.inbound_spi), &mut run.ie, run.now).expect("rekey").expect("sent");
+            let req = run.init_sends(Request::RekeyChild(ci.inbound_spi));
             prop_assert_eq!((header(&req).spi_i, header(&req).spi_r), sas[0]);
             let answer = run.deliver_to_responder(&req).expect("answered");
             let ok = matches!(resp_event(&mut run), Some(IkeEvent::ChildRekeyed { old_inbound_spi, .. }) if old_inbound_spi == cr.inbound_spi);
