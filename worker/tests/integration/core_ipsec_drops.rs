@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
-use isthmus_shared::desired::{IpsecDrops, TunnelState};
+use isthmus_shared::desired::{IpsecDrops, SaState, TunnelState};
 use isthmus_shared::model::{GatewayType, IpsecConnectionMode};
 use isthmus_worker::core::Core;
 use isthmus_worker::core::ike::wire::{ExchangeType, Header};
@@ -320,4 +320,54 @@ fn log_scenario() {
         p.b_silent = true;
         p.run(Duration::from_secs(200));
     });
+}
+
+/// A device that restarts (its state lost, no Delete sent) and initiates again: the gateway
+/// keeps the new IKE SA, and the CHILD SA of the old one is listed as deleting (not as a
+/// second established one) until the gateway's unanswered Delete gives up; then it is gone.
+#[test]
+fn ipsec_a_restarted_device_s_old_child_sa_is_listed_as_deleting_until_it_goes() {
+    let da = desired(
+        &A,
+        &B,
+        "k",
+        params(IpsecConnectionMode::ResponderOnly),
+        GatewayType::RouteBased,
+    );
+    let db = desired(
+        &B,
+        &A,
+        "k",
+        params(IpsecConnectionMode::InitiatorOnly),
+        GatewayType::RouteBased,
+    );
+    let mut p = Pair::new(&da, &db);
+    p.run(Duration::from_secs(1));
+    up(&p);
+    let (_, _, before) = p.a_status();
+    // B restarts: a new core, nothing of the old SAs.
+    let mut b = Core::new();
+    b.set_entropy(Box::new(crate::ike_exchange::Seeded::new(99)));
+    assert_eq!(b.apply(&db, p.now), vec![]);
+    p.b = b;
+    p.run(Duration::from_secs(2));
+    let (state, _, after) = p.a_status();
+    assert_eq!(state, TunnelState::Up, "{after:?}");
+    assert_ne!(after.ike_spis, before.ike_spis, "the device's new IKE SA");
+    let states: Vec<SaState> = after.children.iter().map(|c| c.state).collect();
+    assert_eq!(
+        states,
+        [SaState::Deleting, SaState::Established],
+        "{after:?}"
+    );
+    assert_eq!(
+        after.children[0].inbound_spi,
+        before.children[0].inbound_spi
+    );
+    let x = pkt(true, 1, 100);
+    assert_eq!(p.a_to_b_vnet(&x), vec![x]);
+    p.run(Duration::from_secs(70));
+    let (_, _, later) = p.a_status();
+    let states: Vec<SaState> = later.children.iter().map(|c| c.state).collect();
+    assert_eq!(states, [SaState::Established], "{later:?}");
 }

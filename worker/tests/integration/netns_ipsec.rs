@@ -523,7 +523,8 @@ fn s2s_1_ipsec_strongswan_killed_and_restarted_from_the_same_export_is_back_up_w
     let yaml = topology("RouteBased", "connection_mode: ResponderOnly", "", "");
     let (rig, before, killed) = Rig::with_restarted_swan("ib", &yaml);
     // The new charon's IKE SA and its CHILD SA, in the API. (The CHILD SA of the IKE SA the
-    // device lost stays listed until the gateway gives up its unanswered Delete, 64 s.)
+    // device lost stays listed, as deleting, until the gateway gives up its unanswered
+    // Delete, 64 s.)
     let swan_sa = |r: &serde_json::Value| -> Option<crate::strongswan_lab::IkeSaInfo> {
         let sa = rig
             .swan()
@@ -550,6 +551,14 @@ fn s2s_1_ipsec_strongswan_killed_and_restarted_from_the_same_export_is_back_up_w
         |r| r["state"] == "up" && r["ipsec"]["ike_state"] == "established" && swan_sa(r).is_some(),
     );
     let took = killed.elapsed();
+    let established = after["ipsec"]["children"]
+        .as_array()
+        .map(|cs| cs.iter().filter(|c| c["state"] == "established").count());
+    assert_eq!(
+        established,
+        Some(1),
+        "one established CHILD SA, the lost one deleting: {after}"
+    );
     rig.ping_both_ways();
     tcp_transfer_bytes(&rig.host, VNET_HOST, &rig.pair.ss, SS_HOST, 4 << 20);
     println!(

@@ -121,13 +121,17 @@ impl Tunnel {
         } else {
             SaState::None
         };
+        // A CHILD SA of an IKE SA being deleted (replaced, or the loser of a duplicate) goes
+        // with it: deleting, though its IKE SA's Delete may wait for an answer a device that
+        // restarted never sends.
+        let retiring = |c: &child::Child| self.sas.iter().any(|s| s.id == c.ike && s.retiring);
         let children = self
             .children
             .iter()
             .map(|c| ChildSaStatus {
                 inbound_spi: format!("{:08x}", c.inbound_spi),
                 outbound_spi: format!("{:08x}", c.outbound_spi),
-                state: if c.deleting || c.delete_due {
+                state: if c.deleting || c.delete_due || retiring(c) {
                     SaState::Deleting
                 } else if c.rekeying || c.replaced {
                     SaState::Rekeying
