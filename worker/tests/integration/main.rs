@@ -32,6 +32,7 @@ mod netns_active_active;
 mod netns_failover;
 mod netns_ipsec;
 mod netns_ipsec_sites;
+mod netns_ipsec_v2v;
 mod netns_mtu;
 mod netns_p2s;
 mod netns_policy;

@@ -86,17 +86,17 @@ impl Rig {
     /// Namespaces, the server fed `yaml`, the worker (with `worker_extra` flags) and the VNet
     /// host; strongSwan is not started yet.
     pub fn new(tag: &str, yaml: &str, worker_extra: &[&str]) -> Self {
+        Self::serving_on("127.0.0.1:18100", tag, yaml, worker_extra)
+    }
+
+    /// [`Rig::new`] with the server listening on `listen` (an address of the `gw` namespace
+    /// that workers in other namespaces can reach).
+    pub fn serving_on(listen: &str, tag: &str, yaml: &str, worker_extra: &[&str]) -> Self {
         let started = Instant::now();
         let mut pair = SwanPair::new(tag);
         let host = pair.lab.netns("host");
         let gw = pair.gw.clone();
-        let server = Server::start(
-            &mut pair.lab,
-            &gw,
-            "127.0.0.1:18100",
-            GW_ADDR,
-            "51820-51829",
-        );
+        let server = Server::start(&mut pair.lab, &gw, listen, GW_ADDR, "51820-51829");
         server.apply(&pair.lab, yaml);
         let tun = format!("t{}", pair.lab.id);
         let mut args = vec!["--public-address", GW_ADDR];
