@@ -22,7 +22,7 @@ use crate::strongswan_lab::{GW_ADDR, SS_HOST, SS_NET};
 /// A namespace `name` for one more site device, linked to the gateway's namespace over
 /// 10.250.`n`.0/30 (the gateway .1, the device .2), with its own route to the gateway's public
 /// address (its uplink).
-fn uplink(rig: &mut Rig, name: &str, n: u8) -> String {
+pub fn uplink(rig: &mut Rig, name: &str, n: u8) -> String {
     let ns = rig.pair.lab.netns(name);
     let id = rig.pair.lab.id.clone();
     let gw = rig.pair.gw.clone();
@@ -45,7 +45,7 @@ fn uplink(rig: &mut Rig, name: &str, n: u8) -> String {
 }
 
 /// The `remote_ts` line of an exported `swanctl.conf`.
-fn remote_ts(swanctl: &str) -> String {
+pub fn remote_ts(swanctl: &str) -> String {
     swanctl
         .lines()
         .find(|l| l.trim_start().starts_with("remote_ts"))

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::netns::run;
 use crate::netns_ipsec::{PSK, Rig, skip_reason};
+use crate::netns_ipsec_sites::{remote_ts, uplink};
 use crate::server_lab::vnet_host;
 use crate::strongswan_lab::{GW_ADDR, SS_ADDR, SS_HOST, SS_NET};
 
@@ -86,26 +87,12 @@ fn lim_5_transit_between_a_strongswan_site_and_a_vnet_to_vnet_tunnel() {
     let single = ["--heartbeat-port", "0"];
     let listen = format!("{GW_ADDR}:18100");
     let mut rig = Rig::serving_on(&listen, "iv", &yaml(), &single);
-    let gb = rig.pair.lab.netns("gb");
+    // w2's uplink, 10.250.7.0/30, and its way to the public address, where the server and
+    // gw-b's peer are (no default route: VNet B reaches anything else only through w2).
+    let gb = uplink(&mut rig, "gb", 7);
     let hb = rig.pair.lab.netns("hb");
     let id = rig.pair.lab.id.clone();
     let gw = rig.pair.gw.clone();
-    rig.pair.lab.link(
-        (&gw, &format!("b{id}"), "10.250.7.1/30"),
-        (&gb, &format!("b{id}"), "10.250.7.2/30"),
-    );
-    // w2's uplink: the way to the public address, where the server and gw-b's peer are (no
-    // default route: VNet B reaches anything else only through w2's tunnels).
-    run(&[
-        "ip",
-        "-n",
-        &gb,
-        "route",
-        "add",
-        &format!("{GW_ADDR}/32"),
-        "via",
-        "10.250.7.1",
-    ]);
     let (endpoint, _) = rig.server.gateway("acme", "gw-b");
     let port = endpoint.rsplit(':').next().expect("port").to_owned();
     // gw-b's port goes to w2: from outside, and from w1 on the same host.
@@ -127,10 +114,7 @@ fn lim_5_transit_between_a_strongswan_site_and_a_vnet_to_vnet_tunnel() {
     );
 
     let swanctl = rig.export("to-branch", "swanctl");
-    let remote_ts = swanctl
-        .lines()
-        .find(|l| l.trim_start().starts_with("remote_ts"))
-        .unwrap_or_default();
+    let remote_ts = remote_ts(&swanctl);
     assert!(
         remote_ts.contains(VNET_B),
         "the IPsec site's remote_ts names VNet B: {remote_ts}\n{swanctl}"
