@@ -57,10 +57,10 @@ pub(super) fn log_event(e: Event) {
         } => {
             let hint = match reason {
                 isthmus_shared::desired::DownReason::KeyMismatch => {
-                    "handshakes from the device fail their checks: its keys or preshared key do not match this connection's configuration"
+                    "the device's handshakes fail their checks: its keys and preshared key (WireGuard), or its pre-shared key and identities (IPsec: AUTHENTICATION_FAILED), do not match this connection's configuration"
                 }
                 _ => {
-                    "handshakes go unanswered: check that the device is running, reachable at this endpoint, and configured with this gateway's public key"
+                    "handshakes go unanswered: check that the device is running, reachable at this endpoint, and configured with this gateway's public key (WireGuard) or with this gateway's address and port as its IKE peer (IPsec)"
                 }
             };
             tracing::warn!(tenant = %gateway.tenant, gateway = %gateway.name, connection = %peer, endpoint = %ep(endpoint), reason = reason.as_str(), "handshake failing: {hint}");
