@@ -99,6 +99,11 @@ pub(crate) fn desired(
     state(1, vec![g])
 }
 
+/// [`desired`] of a RouteBased gateway with pre-shared key "k" and connection mode `mode`.
+pub(crate) fn route_based(me: &Side, other: &Side, mode: IpsecConnectionMode) -> DesiredState {
+    desired(me, other, "k", params(mode), GatewayType::RouteBased)
+}
+
 pub(crate) fn params(mode: IpsecConnectionMode) -> IpsecParameters {
     IpsecParameters::of(None, mode)
 }
@@ -307,20 +312,8 @@ fn ipsec_initiator_only_and_responder_only_come_up_and_carry_packets_both_ways()
 #[test]
 fn ipsec_both_default_the_duplicate_rule_leaves_exactly_one_ike_sa() {
     let mut p = Pair::new(
-        &desired(
-            &A,
-            &B,
-            "k",
-            params(IpsecConnectionMode::Default),
-            GatewayType::RouteBased,
-        ),
-        &desired(
-            &B,
-            &A,
-            "k",
-            params(IpsecConnectionMode::Default),
-            GatewayType::RouteBased,
-        ),
+        &route_based(&A, &B, IpsecConnectionMode::Default),
+        &route_based(&B, &A, IpsecConnectionMode::Default),
     );
     p.run(Duration::from_secs(3));
     up(&p);
@@ -569,13 +562,7 @@ fn ipsec_ike_sa_is_rekeyed_near_its_lifetime_without_losing_a_packet() {
 #[test]
 fn ipsec_a_standby_instance_stays_silent_and_initiates_once_it_takes_over() {
     use isthmus_shared::instances::{HeartbeatKey, InstanceDesired};
-    let mut da = desired(
-        &A,
-        &B,
-        "k",
-        params(IpsecConnectionMode::Default),
-        GatewayType::RouteBased,
-    );
+    let mut da = route_based(&A, &B, IpsecConnectionMode::Default);
     // Instance 1 of a redundant gateway whose active instance 0 is never heard.
     da.gateways[0].instance = Some(InstanceDesired {
         instance: 1,
@@ -589,13 +576,7 @@ fn ipsec_a_standby_instance_stays_silent_and_initiates_once_it_takes_over() {
     });
     let mut p = Pair::new(
         &da,
-        &desired(
-            &B,
-            &A,
-            "k",
-            params(IpsecConnectionMode::ResponderOnly),
-            GatewayType::RouteBased,
-        ),
+        &route_based(&B, &A, IpsecConnectionMode::ResponderOnly),
     );
     // The standby initiates nothing, and a packet from the VNet for the site goes nowhere.
     p.run(Duration::from_millis(750));
@@ -618,20 +599,8 @@ fn ipsec_a_standby_instance_stays_silent_and_initiates_once_it_takes_over() {
 
 #[test]
 fn ipsec_a_new_desired_state_keeps_running_sas_unless_the_connection_changed() {
-    let da = desired(
-        &A,
-        &B,
-        "k",
-        params(IpsecConnectionMode::InitiatorOnly),
-        GatewayType::RouteBased,
-    );
-    let db = desired(
-        &B,
-        &A,
-        "k",
-        params(IpsecConnectionMode::ResponderOnly),
-        GatewayType::RouteBased,
-    );
+    let da = route_based(&A, &B, IpsecConnectionMode::InitiatorOnly);
+    let db = route_based(&B, &A, IpsecConnectionMode::ResponderOnly);
     let mut p = Pair::new(&da, &db);
     p.run(Duration::from_secs(1));
     up(&p);

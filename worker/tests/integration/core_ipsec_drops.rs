@@ -11,7 +11,9 @@ use isthmus_shared::model::{GatewayType, IpsecConnectionMode};
 use isthmus_worker::core::Core;
 use isthmus_worker::core::ike::wire::{ExchangeType, Header};
 
-use crate::core_ipsec::{A, A_PORT, B, B_PORT, Pair, a_addr, desired, params, pkt, up};
+use crate::core_ipsec::{
+    A, A_PORT, B, B_PORT, Pair, a_addr, desired, params, pkt, route_based, up,
+};
 use crate::harness::drain_tun;
 
 fn drops(core: &Core, p: &Pair) -> (IpsecDrops, u64) {
@@ -152,22 +154,10 @@ fn ipsec_each_kind_of_bad_ike_and_esp_datagram_moves_its_own_drop_counter_by_one
 /// up it is the configured IKE endpoint.
 #[test]
 fn ipsec_status_endpoint_is_the_devices_address_the_tunnel_really_uses() {
-    let mut da = desired(
-        &A,
-        &B,
-        "k",
-        params(IpsecConnectionMode::InitiatorOnly),
-        GatewayType::RouteBased,
-    );
+    let mut da = route_based(&A, &B, IpsecConnectionMode::InitiatorOnly);
     // A's device (B) answers IKE on port 500 (and 4500 after the float).
     da.gateways[0].peers[0].endpoint = Some("198.51.100.2:500".to_owned());
-    let db = desired(
-        &B,
-        &A,
-        "k",
-        params(IpsecConnectionMode::ResponderOnly),
-        GatewayType::RouteBased,
-    );
+    let db = route_based(&B, &A, IpsecConnectionMode::ResponderOnly);
     let mut p = Pair::new(&da, &db);
     let endpoint = |core: &Core, p: &Pair| {
         let s = core.status(p.now, SystemTime::now());
@@ -327,20 +317,8 @@ fn log_scenario() {
 /// second established one) until the gateway's unanswered Delete gives up; then it is gone.
 #[test]
 fn ipsec_a_restarted_device_s_old_child_sa_is_listed_as_deleting_until_it_goes() {
-    let da = desired(
-        &A,
-        &B,
-        "k",
-        params(IpsecConnectionMode::ResponderOnly),
-        GatewayType::RouteBased,
-    );
-    let db = desired(
-        &B,
-        &A,
-        "k",
-        params(IpsecConnectionMode::InitiatorOnly),
-        GatewayType::RouteBased,
-    );
+    let da = route_based(&A, &B, IpsecConnectionMode::ResponderOnly);
+    let db = route_based(&B, &A, IpsecConnectionMode::InitiatorOnly);
     let mut p = Pair::new(&da, &db);
     p.run(Duration::from_secs(1));
     up(&p);

@@ -7,13 +7,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
 use isthmus_shared::desired::{DesiredState, PeerDesired, PeerKind, TunnelState};
-use isthmus_shared::model::{GatewayType, IpsecConnectionMode};
+use isthmus_shared::model::IpsecConnectionMode;
 use isthmus_shared::routes::NextHop;
 use isthmus_worker::core::Core;
 use isthmus_worker::core::packet::ipv4_udp;
 
 use crate::core_ipsec::{
-    A, A_PORT, B, B_PORT, Pair, Side, a_addr, b_addr, desired, ipsec_peer, params, up,
+    A, A_PORT, B, B_PORT, Pair, Side, a_addr, b_addr, ipsec_peer, params, route_based, up,
 };
 use crate::harness::*;
 use crate::ike_exchange::Seeded;
@@ -30,25 +30,13 @@ struct Far {
 
 /// Gateway B's desired state: its VNet, and its IPsec connection to A, answering only.
 fn responder_b() -> DesiredState {
-    desired(
-        &B,
-        &A,
-        "k",
-        params(IpsecConnectionMode::ResponderOnly),
-        GatewayType::RouteBased,
-    )
+    route_based(&B, &A, IpsecConnectionMode::ResponderOnly)
 }
 
 /// An edge gateway `me` (A or C) initiating its IPsec connection to B, through which it also
 /// reaches `far` (its allowed IPs and a route).
 fn edge(me: &Side, far: &str) -> DesiredState {
-    let mut d = desired(
-        me,
-        &B,
-        "k",
-        params(IpsecConnectionMode::InitiatorOnly),
-        GatewayType::RouteBased,
-    );
+    let mut d = route_based(me, &B, IpsecConnectionMode::InitiatorOnly);
     let conn = format!("{}-b", me.name);
     let g = &mut d.gateways[0];
     g.peers[0].allowed_ips.push(net(far));

@@ -16,7 +16,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::netns::{ping, tcp_transfer_bytes};
+use crate::netns::{ping, run, tcp_transfer_bytes};
 use crate::server_lab::{Server, have_curl, vnet_host};
 use crate::strongswan_lab::{
     GW_ADDR, SS_ADDR, SS_HOST, SS_NET, StrongSwan, SwanPair, strongswan_skip_reason,
@@ -258,6 +258,40 @@ impl Rig {
     pub fn metrics(&self) -> String {
         self.server.curl(&[&format!("{}/metrics", self.server.url)])
     }
+}
+
+/// A namespace `name` for one more site device, linked to the gateway's namespace over
+/// 10.250.`n`.0/30 (the gateway .1, the device .2), with its own route to the gateway's public
+/// address (its uplink).
+pub fn uplink(rig: &mut Rig, name: &str, n: u8) -> String {
+    let ns = rig.pair.lab.netns(name);
+    let id = rig.pair.lab.id.clone();
+    let gw = rig.pair.gw.clone();
+    let (near, far) = (format!("10.250.{n}.1"), format!("10.250.{n}.2/30"));
+    rig.pair.lab.link(
+        (&gw, &format!("u{n}{id}"), &format!("{near}/30")),
+        (&ns, &format!("v{n}{id}"), &far),
+    );
+    run(&[
+        "ip",
+        "-n",
+        &ns,
+        "route",
+        "add",
+        &format!("{GW_ADDR}/32"),
+        "via",
+        &near,
+    ]);
+    ns
+}
+
+/// The `remote_ts` line of an exported `swanctl.conf`.
+pub fn remote_ts(swanctl: &str) -> String {
+    swanctl
+        .lines()
+        .find(|l| l.trim_start().starts_with("remote_ts"))
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The inbound SPIs of every CHILD SA charon's log says it established so far.

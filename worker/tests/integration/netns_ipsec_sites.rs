@@ -15,43 +15,11 @@ use isthmus_shared::device::p2s_client_config;
 use isthmus_shared::model::{QualifiedName, Topology};
 
 use crate::netns::{ping, run, wg_keypair};
-use crate::netns_ipsec::{GATEWAY_ADDRESS, PSK, Rig, VNET_HOST, skip_reason, topology};
+use crate::netns_ipsec::{
+    GATEWAY_ADDRESS, PSK, Rig, VNET_HOST, remote_ts, skip_reason, topology, uplink,
+};
 use crate::server_lab::wireguard_go_from_wg_quick;
-use crate::strongswan_lab::{GW_ADDR, SS_HOST, SS_NET};
-
-/// A namespace `name` for one more site device, linked to the gateway's namespace over
-/// 10.250.`n`.0/30 (the gateway .1, the device .2), with its own route to the gateway's public
-/// address (its uplink).
-pub fn uplink(rig: &mut Rig, name: &str, n: u8) -> String {
-    let ns = rig.pair.lab.netns(name);
-    let id = rig.pair.lab.id.clone();
-    let gw = rig.pair.gw.clone();
-    let (near, far) = (format!("10.250.{n}.1"), format!("10.250.{n}.2/30"));
-    rig.pair.lab.link(
-        (&gw, &format!("u{n}{id}"), &format!("{near}/30")),
-        (&ns, &format!("v{n}{id}"), &far),
-    );
-    run(&[
-        "ip",
-        "-n",
-        &ns,
-        "route",
-        "add",
-        &format!("{GW_ADDR}/32"),
-        "via",
-        &near,
-    ]);
-    ns
-}
-
-/// The `remote_ts` line of an exported `swanctl.conf`.
-pub fn remote_ts(swanctl: &str) -> String {
-    swanctl
-        .lines()
-        .find(|l| l.trim_start().starts_with("remote_ts"))
-        .unwrap_or_default()
-        .to_owned()
-}
+use crate::strongswan_lab::{SS_HOST, SS_NET};
 
 /// GW-4 with IPsec: the connection's shared key is changed on the server after strongSwan
 /// loaded the export: the API shows `last_error` AUTHENTICATION_FAILED and reason

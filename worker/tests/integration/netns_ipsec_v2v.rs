@@ -16,8 +16,7 @@
 use std::time::Duration;
 
 use crate::netns::run;
-use crate::netns_ipsec::{PSK, Rig, skip_reason};
-use crate::netns_ipsec_sites::{remote_ts, uplink};
+use crate::netns_ipsec::{PSK, Rig, remote_ts, skip_reason, uplink};
 use crate::server_lab::vnet_host;
 use crate::strongswan_lab::{GW_ADDR, SS_ADDR, SS_HOST, SS_NET};
 

@@ -435,8 +435,6 @@ impl Tunnel {
     /// Traffic wants an idled-out tunnel: it initiates at the next tick (if its mode lets it;
     /// else it waits for the device).
     pub fn wake(&mut self, now: Instant) {
-        let span = self.span.clone();
-        let _g = span.enter();
         self.idle = false;
         if self.s.initiates() {
             self.next_initiate = Some(now);
@@ -446,8 +444,6 @@ impl Tunnel {
     /// Issue 16: the instance became the standby: every SA is dropped (a new active instance
     /// sets up its own); it initiates again once it is active (at its first tick then).
     pub fn reset(&mut self, now: Instant) {
-        let span = self.span.clone();
-        let _g = span.enter();
         self.sas.clear();
         self.children.clear();
         self.inits.clear();
